@@ -1,0 +1,65 @@
+"""The store: tortoise models, the ticket lifecycle and the few queries that must be exact.
+
+# Tortoise runs migration SQL split on semicolons, and a model docstring becomes a table comment:
+# keep semicolons out of model docstrings.
+
+This package imports nothing else of Guanjia's.
+"""
+
+from models.billing import Bill
+from models.enums import (
+    BillItem,
+    ChatKind,
+    DeliveryStatus,
+    Department,
+    EventKind,
+    Platform,
+    Rating,
+    StaffRole,
+    TicketKind,
+    TicketStatus,
+)
+from models.estate import (
+    Building,
+    Chat,
+    ChatIdentity,
+    Entrance,
+    Estate,
+    FaqEntry,
+    Owner,
+    Staff,
+    Unit,
+    unit_label,
+)
+from models.messaging import Delivery, SeenMessage
+from models.ticket import Ticket, TicketCounter, TicketEvent, TicketReporter
+
+__all__ = [
+    "Bill",
+    "BillItem",
+    "Building",
+    "Chat",
+    "ChatIdentity",
+    "ChatKind",
+    "Delivery",
+    "DeliveryStatus",
+    "Department",
+    "Entrance",
+    "Estate",
+    "EventKind",
+    "FaqEntry",
+    "Owner",
+    "Platform",
+    "Rating",
+    "SeenMessage",
+    "Staff",
+    "StaffRole",
+    "Ticket",
+    "TicketCounter",
+    "TicketEvent",
+    "TicketKind",
+    "TicketReporter",
+    "TicketStatus",
+    "Unit",
+    "unit_label",
+]

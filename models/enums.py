@@ -1,0 +1,112 @@
+"""The closed sets of values the store uses (stored as strings)."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class Platform(StrEnum):
+    """A messaging platform a chat or an identity lives on."""
+
+    TELEGRAM = "telegram"
+    WECHAT = "wechat"
+    WECOM = "wecom"
+    WEBCHAT = "webchat"
+
+
+class ChatKind(StrEnum):
+    """What a chat is for."""
+
+    OWNERS = "owners"
+    STAFF = "staff"
+    PRIVATE = "private"
+
+
+class Department(StrEnum):
+    """Who acts on a ticket."""
+
+    ENGINEERING = "engineering"
+    CLEANING = "cleaning"
+    SECURITY = "security"
+    GREENING = "greening"
+    CUSTOMER_SERVICE = "customer_service"
+
+
+class StaffRole(StrEnum):
+    """A staff member's role."""
+
+    CLERK = "clerk"
+    ENGINEER = "engineer"
+    CLEANER = "cleaner"
+    GUARD = "guard"
+    GARDENER = "gardener"
+    SUPERVISOR = "supervisor"
+
+
+class TicketKind(StrEnum):
+    """The kind of a ticket; its number's prefix comes from it."""
+
+    REPAIR = "repair"
+    COMPLAINT = "complaint"
+    ENQUIRY = "enquiry"
+
+
+TICKET_PREFIX: dict[TicketKind, str] = {
+    TicketKind.REPAIR: "R",
+    TicketKind.COMPLAINT: "C",
+    TicketKind.ENQUIRY: "Q",
+}
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket is in its lifecycle."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class EventKind(StrEnum):
+    """What happened to a ticket; ticket events are append-only."""
+
+    OPENED = "opened"
+    JOINED = "joined"
+    CLAIMED = "claimed"
+    TRANSFERRED = "transferred"
+    NOTED = "noted"
+    ANSWERED = "answered"
+    RESOLVED = "resolved"
+    RATED = "rated"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    ESCALATED = "escalated"
+
+
+class Rating(IntEnum):
+    """The five steps of the revisit form (回访单)."""
+
+    VERY_SATISFIED = 5  # 非常满意
+    SATISFIED = 4  # 满意
+    NEUTRAL = 3  # 一般
+    DISSATISFIED = 2  # 不满意
+    VERY_DISSATISFIED = 1  # 极不满意
+
+
+class BillItem(StrEnum):
+    """What a bill is for."""
+
+    PROPERTY_FEE = "property_fee"
+    PARKING = "parking"
+    WATER = "water"
+    ELECTRICITY = "electricity"
+    HEATING = "heating"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one notice to one recipient stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"

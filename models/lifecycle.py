@@ -1,0 +1,327 @@
+"""The ticket lifecycle: open, join, claim, transfer, note, answer, resolve, rate, reopen, close.
+
+Each function is one transaction that changes the ticket with a compare-and-set on its status and
+appends the matching ticket event; when the ticket is not in a state that allows the change, it
+raises `IllegalTransition` and nothing is written. Time is always passed in (`now`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from models.enums import (
+    TICKET_PREFIX,
+    Department,
+    EventKind,
+    Platform,
+    Rating,
+    TicketKind,
+    TicketStatus,
+)
+from models.estate import Estate, Owner, Staff, Unit
+from models.ticket import Ticket, TicketCounter, TicketEvent, TicketReporter
+
+SYSTEM = "system"
+POOR_RATINGS = frozenset({Rating.DISSATISFIED, Rating.VERY_DISSATISFIED})
+
+
+class IllegalTransition(Exception):
+    """A ticket was asked to make a change its status does not allow; nothing was written."""
+
+    def __init__(self, ticket: Ticket | int, action: str, status: TicketStatus | None) -> None:
+        number = ticket.number if isinstance(ticket, Ticket) else f"#{ticket}"
+        self.action = action
+        self.status = status
+        super().__init__(f"cannot {action} ticket {number}: it is {status or 'missing'}")
+
+
+def staff_actor(staff: Staff) -> str:
+    """The actor string of a staff member."""
+    return f"staff:{staff.id}"
+
+
+def due_times(
+    estate: Estate, kind: TicketKind, urgent: bool, start: datetime
+) -> tuple[datetime, datetime]:
+    """The promised response and resolution times of a ticket opened (or reopened) at `start`."""
+    if kind is TicketKind.REPAIR:
+        respond = estate.urgent_minutes if urgent else estate.onsite_minutes
+        return start + timedelta(minutes=respond), start + timedelta(hours=estate.repair_hours)
+    hours = estate.complaint_hours if kind is TicketKind.COMPLAINT else estate.enquiry_hours
+    if urgent:
+        return start + timedelta(minutes=estate.urgent_minutes), start + timedelta(hours=hours)
+    return start + timedelta(hours=hours), start + timedelta(hours=hours)
+
+
+async def _next_number(estate: Estate, kind: TicketKind) -> str:
+    prefix = TICKET_PREFIX[kind]
+    for _ in range(2):
+        updated = await TicketCounter.filter(estate_id=estate.id, prefix=prefix).update(
+            value=F("value") + 1
+        )
+        if updated:
+            counter = await TicketCounter.get(estate_id=estate.id, prefix=prefix)
+            return f"{prefix}-{counter.value:04d}"
+        try:
+            async with in_transaction():
+                await TicketCounter.create(estate_id=estate.id, prefix=prefix, value=0)
+        except IntegrityError:
+            pass  # another transaction created it first; the update above now finds it
+    raise RuntimeError(f"could not number a {kind} ticket of estate {estate.code}")
+
+
+async def _event(
+    ticket: Ticket, kind: EventKind, actor: str, now: datetime, **data: Any
+) -> TicketEvent:
+    return await TicketEvent.create(ticket_id=ticket.id, kind=kind, actor=actor, at=now, data=data)
+
+
+async def open_ticket(
+    *,
+    estate: Estate,
+    kind: TicketKind,
+    department: Department,
+    text: str,
+    platform: Platform,
+    chat_id: str,
+    message_id: str,
+    reporter_id: str,
+    now: datetime,
+    reporter_name: str = "",
+    language: str = "zh",
+    urgent: bool = False,
+    owner: Owner | None = None,
+    unit: Unit | None = None,
+    photos: Sequence[str] = (),
+) -> Ticket:
+    """Open a ticket, numbered per estate and kind, with its reporter and its `opened` event."""
+    respond_by, resolve_by = due_times(estate, kind, urgent, now)
+    async with in_transaction():
+        number = await _next_number(estate, kind)
+        ticket = await Ticket.create(
+            estate_id=estate.id,
+            number=number,
+            kind=kind,
+            department=department,
+            urgent=urgent,
+            status=TicketStatus.OPEN,
+            owner_id=owner.id if owner else None,
+            unit_id=unit.id if unit else None,
+            source_platform=platform,
+            source_chat_id=chat_id,
+            source_message_id=message_id,
+            reporter_id=reporter_id,
+            reporter_name=reporter_name,
+            language=language,
+            text=text,
+            photos=list(photos),
+            created_at=now,
+            due_response_at=respond_by,
+            due_resolve_at=resolve_by,
+        )
+        await TicketReporter.create(
+            ticket_id=ticket.id,
+            platform=platform,
+            chat_id=chat_id,
+            user_id=reporter_id,
+            message_id=message_id,
+            language=language,
+            at=now,
+        )
+        await _event(ticket, EventKind.OPENED, f"{platform}:{reporter_id}", now, text=text)
+    return ticket
+
+
+async def join_ticket(
+    ticket: Ticket,
+    *,
+    platform: Platform,
+    chat_id: str,
+    user_id: str,
+    message_id: str,
+    text: str,
+    now: datetime,
+    language: str = "zh",
+) -> bool:
+    """Add a further owner's report of the same fault; False if this owner had reported it."""
+    async with in_transaction():
+        if await TicketReporter.exists(ticket_id=ticket.id, platform=platform, user_id=user_id):
+            return False
+        await TicketReporter.create(
+            ticket_id=ticket.id,
+            platform=platform,
+            chat_id=chat_id,
+            user_id=user_id,
+            message_id=message_id,
+            language=language,
+            at=now,
+        )
+        await _event(ticket, EventKind.JOINED, f"{platform}:{user_id}", now, text=text)
+    return True
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """Who holds a ticket after a claim; `won` is True for exactly one claimant."""
+
+    won: bool
+    ticket: Ticket
+    holder: Staff | None
+
+
+async def _change(
+    ticket_id: int, action: str, allowed: Iterable[TicketStatus], **values: Any
+) -> Ticket:
+    """Compare-and-set the ticket from one of `allowed` statuses; raise if it was not in one."""
+    updated = await Ticket.filter(id=ticket_id, status__in=list(allowed)).update(**values)
+    if not updated:
+        current = await Ticket.get_or_none(id=ticket_id)
+        raise IllegalTransition(current or ticket_id, action, current.status if current else None)
+    return await Ticket.get(id=ticket_id)
+
+
+async def claim_ticket(ticket_id: int, staff: Staff, now: datetime) -> ClaimResult:
+    """Claim an open ticket; of many staff claiming at once exactly one wins."""
+    async with in_transaction():
+        updated = await Ticket.filter(id=ticket_id, status=TicketStatus.OPEN).update(
+            status=TicketStatus.CLAIMED, claimed_by_id=staff.id, claimed_at=now
+        )
+        ticket = await Ticket.get(id=ticket_id).prefetch_related("claimed_by")
+        if not updated:
+            if ticket.status is not TicketStatus.CLAIMED:
+                raise IllegalTransition(ticket, "claim", ticket.status)
+            return ClaimResult(False, ticket, ticket.claimed_by)
+        await _event(ticket, EventKind.CLAIMED, staff_actor(staff), now)
+    return ClaimResult(True, ticket, staff)
+
+
+async def transfer_ticket(
+    ticket_id: int, department: Department, actor: str, now: datetime, reason: str = ""
+) -> Ticket:
+    """Move an open or claimed ticket to another department; it is open again there."""
+    async with in_transaction():
+        before = await Ticket.get(id=ticket_id)
+        if before.department == department:
+            raise IllegalTransition(before, f"transfer to {department}", before.status)
+        ticket = await _change(
+            ticket_id,
+            "transfer",
+            (TicketStatus.OPEN, TicketStatus.CLAIMED),
+            department=department,
+            status=TicketStatus.OPEN,
+            claimed_by_id=None,
+            claimed_at=None,
+        )
+        await _event(
+            ticket,
+            EventKind.TRANSFERRED,
+            actor,
+            now,
+            **{"from": str(before.department), "to": str(department), "reason": reason},
+        )
+    return ticket
+
+
+async def add_note(ticket_id: int, actor: str, text: str, now: datetime) -> TicketEvent:
+    """Add an internal note, at any status."""
+    ticket = await Ticket.get(id=ticket_id)
+    return await _event(ticket, EventKind.NOTED, actor, now, text=text)
+
+
+async def record_answer(ticket_id: int, actor: str, text: str, now: datetime) -> TicketEvent:
+    """Record a reply sent to the owner; a ticket that is not closed can be answered."""
+    ticket = await Ticket.get(id=ticket_id)
+    if ticket.status is TicketStatus.CLOSED:
+        raise IllegalTransition(ticket, "answer", ticket.status)
+    return await _event(ticket, EventKind.ANSWERED, actor, now, text=text)
+
+
+async def resolve_ticket(ticket_id: int, staff: Staff, result: str, now: datetime) -> Ticket:
+    """Mark an open or claimed ticket done, with its result; the owner is then asked to rate it."""
+    async with in_transaction():
+        before = await Ticket.get(id=ticket_id)
+        values: dict[str, Any] = {
+            "status": TicketStatus.RESOLVED,
+            "result": result,
+            "resolved_at": now,
+        }
+        if before.claimed_by_id is None:
+            values.update(claimed_by_id=staff.id, claimed_at=now)
+        ticket = await _change(
+            ticket_id, "resolve", (TicketStatus.OPEN, TicketStatus.CLAIMED), **values
+        )
+        await _event(ticket, EventKind.RESOLVED, staff_actor(staff), now, result=result)
+    return ticket
+
+
+async def rate_ticket(ticket_id: int, rating: Rating, actor: str, now: datetime) -> Ticket:
+    """Record the owner's rating of a resolved ticket: a poor one reopens it, else it closes."""
+    async with in_transaction():
+        if rating in POOR_RATINGS:
+            ticket = await _reopen(ticket_id, "rate", (TicketStatus.RESOLVED,), now, rating=rating)
+            await _event(ticket, EventKind.RATED, actor, now, rating=int(rating))
+            await _event(ticket, EventKind.REOPENED, actor, now, reason="poor rating")
+            return ticket
+        ticket = await _change(
+            ticket_id,
+            "rate",
+            (TicketStatus.RESOLVED,),
+            status=TicketStatus.CLOSED,
+            rating=int(rating),
+            closed_at=now,
+        )
+        await _event(ticket, EventKind.RATED, actor, now, rating=int(rating))
+        await _event(ticket, EventKind.CLOSED, actor, now, rated=True)
+    return ticket
+
+
+async def _reopen(
+    ticket_id: int,
+    action: str,
+    allowed: Iterable[TicketStatus],
+    now: datetime,
+    rating: Rating | None = None,
+) -> Ticket:
+    ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
+    respond_by, resolve_by = due_times(ticket.estate, ticket.kind, ticket.urgent, now)
+    return await _change(
+        ticket_id,
+        action,
+        allowed,
+        status=TicketStatus.OPEN,
+        claimed_by_id=None,
+        claimed_at=None,
+        resolved_at=None,
+        closed_at=None,
+        rating=int(rating) if rating is not None else None,
+        reopen_count=F("reopen_count") + 1,
+        due_response_at=respond_by,
+        due_resolve_at=resolve_by,
+    )
+
+
+async def reopen_ticket(ticket_id: int, actor: str, reason: str, now: datetime) -> Ticket:
+    """Reopen a resolved or closed ticket (二次派单): open again, unclaimed, with new due times."""
+    async with in_transaction():
+        ticket = await _reopen(
+            ticket_id, "reopen", (TicketStatus.RESOLVED, TicketStatus.CLOSED), now
+        )
+        await _event(ticket, EventKind.REOPENED, actor, now, reason=reason)
+    return ticket
+
+
+async def close_unrated(ticket_id: int, now: datetime) -> Ticket:
+    """Close a resolved ticket whose owner did not rate it in time."""
+    async with in_transaction():
+        ticket = await _change(
+            ticket_id, "close", (TicketStatus.RESOLVED,), status=TicketStatus.CLOSED, closed_at=now
+        )
+        await _event(ticket, EventKind.CLOSED, SYSTEM, now, rated=False)
+    return ticket

@@ -1,0 +1,93 @@
+"""Opening and closing the store: the tortoise config, migrations, and a health check."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationExecutor
+
+log = logging.getLogger(__name__)
+
+MODEL_MODULES = ["models.estate", "models.ticket", "models.billing", "models.messaging"]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    """The tortoise config for one database URL."""
+    url = database_url.replace("postgresql://", "postgres://", 1)
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _ensure_sqlite_folder(database_url: str) -> None:
+    if database_url.startswith("sqlite://") and ":memory:" not in database_url:
+        path = Path(database_url.removeprefix("sqlite://").split("?", 1)[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+async def upgrade_schema() -> int:
+    """Apply every migration not yet applied to the open store; returns how many were applied."""
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+            log.info("migration applied: %s.%s", app_label, name)
+
+    apps = tortoise_config("sqlite://:memory:")["apps"]
+    executor = MigrationExecutor(get_connection("default"), apps)
+    await executor.migrate(progress=progress)
+    return len(applied)
+
+
+async def open_store(database_url: str, *, upgrade: bool = True) -> None:
+    """Connect to the store, upgrading its schema first unless told not to."""
+    _ensure_sqlite_folder(database_url)
+    await Tortoise.init(config=tortoise_config(database_url))
+    if database_url.startswith("sqlite://"):
+        # Foreign keys are off by default in SQLite; cascades and SET NULL rely on them.
+        await get_connection("default").execute_script("PRAGMA foreign_keys = ON")
+    if upgrade:
+        await upgrade_schema()
+    log.info("store open: %s", _redact(database_url))
+
+
+async def close_store() -> None:
+    """Close every connection of the store."""
+    await Tortoise.close_connections()
+    # Tortoise caches each model's INSERT statement under (connection name, table), not under the
+    # dialect: a process that reopens the store on another backend (the tests do) must drop it.
+    EXECUTOR_CACHE.clear()
+
+
+async def store_answers() -> bool:
+    """Whether the store answers a trivial query now."""
+    try:
+        await get_connection("default").execute_query("SELECT 1")
+    except Exception:  # any driver error means "does not answer"
+        log.exception("store does not answer")
+        return False
+    return True
+
+
+def _redact(database_url: str) -> str:
+    if "@" not in database_url or "://" not in database_url:
+        return database_url
+    scheme, rest = database_url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else database_url

@@ -1,0 +1,109 @@
+"""Tickets, their append-only events, the owners who reported them, and per-estate numbering."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.enums import Department, EventKind, Platform, TicketKind, TicketStatus
+
+
+class Ticket(Model):
+    """One report that staff must handle: a repair, a complaint or an enquiry."""
+
+    id = fields.IntField(primary_key=True)
+    estate: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Estate", related_name="tickets", on_delete=fields.CASCADE
+    )
+    number = fields.CharField(max_length=16)
+    kind = fields.CharEnumField(TicketKind, max_length=16)
+    department = fields.CharEnumField(Department, max_length=24)
+    urgent = fields.BooleanField(default=False)
+    status = fields.CharEnumField(TicketStatus, max_length=16, default=TicketStatus.OPEN)
+    owner: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Owner", related_name="tickets", null=True, on_delete=fields.SET_NULL
+    )
+    unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Unit", related_name="tickets", null=True, on_delete=fields.SET_NULL
+    )
+    # Where it came from, as the platform names it.
+    source_platform = fields.CharEnumField(Platform, max_length=16)
+    source_chat_id = fields.CharField(max_length=128)
+    source_message_id = fields.CharField(max_length=128)
+    reporter_id = fields.CharField(max_length=128)
+    reporter_name = fields.CharField(max_length=128, default="")
+    language = fields.CharField(max_length=8, default="zh")
+    text = fields.TextField()
+    photos = fields.JSONField(default=list)
+    claimed_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Staff", related_name="claimed_tickets", null=True, on_delete=fields.SET_NULL
+    )
+    result = fields.TextField(default="")
+    rating = fields.IntField(null=True)
+    reopen_count = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+    claimed_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    # Promised times: someone responds (on site / answers) by the first, it is done by the second.
+    due_response_at = fields.DatetimeField()
+    due_resolve_at = fields.DatetimeField()
+
+    events: fields.ReverseRelation[TicketEvent]
+    reporters: fields.ReverseRelation[TicketReporter]
+
+    class Meta:
+        table = "ticket"
+        unique_together = (("estate", "number"),)
+
+
+class TicketEvent(Model):
+    """Something that happened to a ticket, with who and when, rows are only ever added."""
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(EventKind, max_length=16)
+    # "staff:<id>", "owner:<id>", "<platform>:<user id>" or "system".
+    actor = fields.CharField(max_length=160)
+    at = fields.DatetimeField()
+    data = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "ticket_event"
+        ordering = ["id"]
+
+
+class TicketReporter(Model):
+    """An owner who reported a ticket, several reports of one fault join one ticket."""
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="reporters", on_delete=fields.CASCADE
+    )
+    platform = fields.CharEnumField(Platform, max_length=16)
+    chat_id = fields.CharField(max_length=128)
+    user_id = fields.CharField(max_length=128)
+    message_id = fields.CharField(max_length=128)
+    language = fields.CharField(max_length=8, default="zh")
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "ticket_reporter"
+        unique_together = (("ticket", "platform", "user_id"),)
+
+
+class TicketCounter(Model):
+    """The last number given to a kind of ticket in an estate (R-0001, C-0001, Q-0001)."""
+
+    id = fields.IntField(primary_key=True)
+    estate: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Estate", related_name="counters", on_delete=fields.CASCADE
+    )
+    prefix = fields.CharField(max_length=4)
+    value = fields.IntField(default=0)
+
+    class Meta:
+        table = "ticket_counter"
+        unique_together = (("estate", "prefix"),)
