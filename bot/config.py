@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build the settings, turning a validation failure into a `SettingsError` a person can read."""
+    """Build the settings, turning a validation failure into a readable `SettingsError`."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -9,7 +9,7 @@ from models.enums import DeliveryStatus, Platform
 
 
 class Delivery(Model):
-    """One notice to one recipient, its dedup key is unique, so a notice is never recorded twice."""
+    """One notice to one recipient, recorded once: its dedup key is unique."""
 
     id = fields.IntField(primary_key=True)
     # kind:recipient:period, e.g. "bill:telegram:12345:2026-11:unit-17".

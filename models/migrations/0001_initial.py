@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'delivery', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One notice to one recipient, its dedup key is unique, so a notice is never recorded twice.'},
+            options={'table': 'delivery', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One notice to one recipient, recorded once: its dedup key is unique.'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -1,0 +1,1 @@
+"""Tests of the NLU (bot.core.nlu)."""
