@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     default_language: str = "zh"
     data_dir: Path = Path("data")
     nlu_model_path: Path | None = None
+
+    @field_validator("nlu_model_path", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     demo_on_empty: bool = True
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)

@@ -1,0 +1,194 @@
+"""The `guanjia` command (and `python -m bot`): run, set up and inspect Guanjia."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import Settings, SettingsError, load_settings
+
+log = logging.getLogger("guanjia")
+
+
+def _with_store(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    """Run `work` with the store open, closing it whatever happens."""
+    from models.store import close_store, open_store
+
+    async def main() -> int:
+        await open_store(settings.database_url)
+        try:
+            return await work()
+        finally:
+            await close_store()
+
+    return asyncio.run(main())
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run Guanjia until stopped."""
+    from bot import app
+
+    asyncio.run(app.run(settings))
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply the store's pending migrations."""
+    from models.store import close_store, open_store, upgrade_schema
+
+    async def main() -> int:
+        await open_store(settings.database_url, upgrade=False)
+        try:
+            applied = await upgrade_schema()
+        finally:
+            await close_store()
+        print(f"{applied} migration(s) applied; the store is up to date")
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Load the demo estate."""
+    from bot.core.clock import SystemClock
+    from bot.core.demo import load_demo
+
+    async def work() -> int:
+        estate = await load_demo(SystemClock().now().astimezone(settings.tz).date())
+        print(f"demo estate ready: {estate.code} {estate.name}")
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import an estate from a workbook or a folder of CSV files."""
+    from bot.core.estate_import import ImportFailed, import_estate
+
+    async def work() -> int:
+        try:
+            report = await import_estate(Path(args.file), args.estate, args.name)
+        except ImportFailed as failed:
+            print(f"nothing was imported from {args.file}:\n{failed}", file=sys.stderr)
+            return 1
+        print(f"imported into {args.estate}: {report}")
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_estates(settings: Settings, args: argparse.Namespace) -> int:
+    """List the estates in the store with what each holds."""
+    from models import Bill, Estate, FaqEntry, Owner, Staff, Ticket, Unit
+
+    async def work() -> int:
+        estates = await Estate.all().order_by("id")
+        if not estates:
+            print("the store holds no estate; `guanjia demo` loads one")
+        for estate in estates:
+            counts = {
+                "units": await Unit.filter(estate_id=estate.id).count(),
+                "owners": await Owner.filter(estate_id=estate.id).count(),
+                "staff": await Staff.filter(estate_id=estate.id).count(),
+                "bills": await Bill.filter(unit__estate_id=estate.id).count(),
+                "faq": await FaqEntry.filter(estate_id=estate.id).count(),
+                "tickets": await Ticket.filter(estate_id=estate.id).count(),
+            }
+            print(
+                f"{estate.code}\t{estate.name}\t" + " ".join(f"{k}={v}" for k, v in counts.items())
+            )
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_nlu_train(settings: Settings, args: argparse.Namespace) -> int:
+    """Build the NLU model from the corpus (only when stale with --if-stale)."""
+    from bot.core.nlu import DEFAULT_CORPUS_DIR, NLU, train_model
+
+    path = settings.nlu_model_file
+    if args.if_stale:
+        nlu = NLU.load(path)
+        print(f"NLU model ready at {path} ({nlu.fingerprint[:12]})")
+        return 0
+    report = train_model(DEFAULT_CORPUS_DIR, path)
+    print(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+    print(f"NLU model written to {path}")
+    return 0
+
+
+def understand_lines(lines: TextIO, out: TextIO, model_path: Path) -> int:
+    """Write one JSON understanding per input line; returns how many lines were read."""
+    from bot.core.nlu import NLU
+
+    nlu = NLU.load(model_path)
+    count = 0
+    for line in lines:
+        text = line.rstrip("\r\n")
+        out.write(json.dumps(nlu.understand(text).to_json(), ensure_ascii=False) + "\n")
+        count += 1
+    out.flush()
+    return count
+
+
+def cmd_understand(settings: Settings, args: argparse.Namespace) -> int:
+    """Read one message per line on standard input, write one JSON object per line."""
+    understand_lines(sys.stdin, sys.stdout, settings.nlu_model_file)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="guanjia", description="Guanjia (管家): the chat-bot front desk of an estate."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="run Guanjia until Ctrl-C").set_defaults(func=cmd_run)
+
+    db = sub.add_parser("db", help="the store's schema").add_subparsers(dest="db", required=True)
+    db.add_parser("upgrade", help="apply pending migrations").set_defaults(func=cmd_db_upgrade)
+
+    sub.add_parser("demo", help="load the demo estate").set_defaults(func=cmd_demo)
+
+    imp = sub.add_parser("import", help="import an estate from .xlsx or a folder of .csv")
+    imp.add_argument("file", help="an .xlsx workbook or a folder of .csv files")
+    imp.add_argument("--estate", required=True, help="the estate's code (created if missing)")
+    imp.add_argument("--name", default=None, help="the estate's name, when it is created")
+    imp.set_defaults(func=cmd_import)
+
+    sub.add_parser("estates", help="list the estates in the store").set_defaults(func=cmd_estates)
+
+    nlu = sub.add_parser("nlu", help="the NLU model").add_subparsers(dest="nlu", required=True)
+    train = nlu.add_parser("train", help="build the NLU model from the corpus")
+    train.add_argument("--if-stale", action="store_true", help="only if missing or stale")
+    train.set_defaults(func=cmd_nlu_train)
+
+    sub.add_parser(
+        "understand", help="classify messages from standard input, one per line, as JSON lines"
+    ).set_defaults(func=cmd_understand)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `guanjia` and `python -m bot`."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"guanjia: {exc}", file=sys.stderr)
+        return 2
+    from bot.app import configure_logging
+
+    configure_logging(settings)
+    return int(args.func(settings, args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

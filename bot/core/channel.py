@@ -1,0 +1,61 @@
+"""The Channel protocol every adapter implements, and the hub that finds a chat's channel."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
+
+
+class SendError(Exception):
+    """A send failed; `retry_after` is the seconds the platform asked us to wait, if it said."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, answered: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        # False when the platform's answer was lost: nobody knows whether it went out.
+        self.answered = answered
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """One platform's way of sending; every platform's adapter implements it."""
+
+    platform: Platform
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        """Send a message; raise SendError when it cannot."""
+        ...
+
+    async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
+        """Replace a message sent earlier; a platform that cannot edit sends anew."""
+        ...
+
+
+class ChannelHub:
+    """The channels that are running, by platform."""
+
+    def __init__(self) -> None:
+        self._channels: dict[Platform, Channel] = {}
+
+    def add(self, channel: Channel) -> None:
+        """Register a running channel."""
+        self._channels[channel.platform] = channel
+
+    def get(self, platform: Platform) -> Channel | None:
+        """The channel of a platform, or None when it is not running."""
+        return self._channels.get(platform)
+
+    def for_chat(self, chat: ChatRef) -> Channel:
+        """The channel that can reach a chat."""
+        channel = self._channels.get(chat.platform)
+        if channel is None:
+            raise SendError(f"no {chat.platform} channel is running")
+        return channel
+
+    @property
+    def platforms(self) -> list[Platform]:
+        """The platforms with a running channel."""
+        return list(self._channels)

@@ -1,0 +1,82 @@
+"""Settings: defaults, `.env.example` listing every one, and bad values refused by name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from bot.config import DEFAULT_DATABASE_URL, Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No .env and no GUANJIA settings from the machine leak into these tests."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.database_url.startswith("sqlite://data/")
+    assert settings.timezone == "Asia/Shanghai"
+    assert settings.http_port == 8080
+    assert settings.nlu_model_file == Path("data/nlu/model.pkl")
+
+
+def test_env_example_lists_every_setting_with_a_comment() -> None:
+    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    listed = {}
+    for index, line in enumerate(lines):
+        match = re.match(r"^([A-Z_]+)=", line)
+        if match:
+            listed[match.group(1)] = lines[index - 1]
+    assert set(listed) == {name.upper() for name in Settings.model_fields}
+    assert all(comment.startswith("# ") for comment in listed.values())
+
+
+def test_env_example_values_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    assert settings.timezone == "Asia/Shanghai" and settings.nlu_model_path is None
+
+
+def test_settings_come_from_dotenv(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TIMEZONE=Europe/London\nHTTP_PORT=9000\n", encoding="utf-8")
+    settings = load_settings()
+    assert settings.timezone == "Europe/London" and settings.http_port == 9000
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+        ("TIMEZONE", "Mars/Olympus", "unknown time zone"),
+        ("HTTP_PORT", "99999", "HTTP_PORT"),
+        ("HTTP_PORT", "eighty", "HTTP_PORT"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+        ("DEFAULT_LANGUAGE", "fr", "DEFAULT_LANGUAGE"),
+        ("DEMO_ON_EMPTY", "perhaps", "DEMO_ON_EMPTY"),
+    ],
+)
+def test_bad_values_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    says: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert name in str(caught.value) and says in str(caught.value)
+    assert cli.main(["estates"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("guanjia: bad setting:") and name in err and "Traceback" not in err
