@@ -1,0 +1,219 @@
+"""Guanjia's natural-language understanding: what an owner's message is about.
+
+For each message the NLU finds the intent (repair, complaint, enquiry, payment, other) with a
+calibrated confidence, whether it is urgent, the department that acts, the unit it names and
+the language it is written in (LABELS.md defines every label)::
+
+    nlu = NLU.load()                     # trains ./data/nlu/model.pkl first if needed
+    u = nlu.understand("5栋1单元1202 马桶堵了，能上门吗")
+    u.intent, u.department, u.unit       # "repair", "engineering", Unit("5", "1", "1202")
+
+Intent, department and urgency come from linear models trained on the corpus in ``corpus/``
+(``train.py``); urgency also uses the lexicon rules of ``urgency.py``; the unit and the
+language come from rules (``units.py``, ``lang.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .faq import DEFAULT_FAQ_THRESHOLD, FaqIndex
+from .features import featurize
+from .lang import detect_lang
+from .model import NLUArtifact, fingerprint, load_artifact, read_corpus_bytes, save_artifact
+from .segment import tokenizer
+from .train import train_artifact, train_model
+from .units import Unit, parse_unit
+from .urgency import rule_urgent, urgent_signals
+
+__all__ = [
+    "DEFAULT_CORPUS_DIR",
+    "DEFAULT_MODEL_PATH",
+    "DEPARTMENTS",
+    "INTENTS",
+    "NLU",
+    "FaqIndex",
+    "Understanding",
+    "Unit",
+    "detect_lang",
+    "parse_unit",
+    "rule_urgent",
+    "train_model",
+    "urgent_signals",
+]
+
+log = logging.getLogger(__name__)
+
+INTENTS = ("repair", "complaint", "enquiry", "payment", "other")
+DEPARTMENTS = ("engineering", "cleaning", "security", "greening", "customer_service")
+DEFAULT_MODEL_PATH = Path("data/nlu/model.pkl")  # relative to the working directory
+DEFAULT_CORPUS_DIR = Path(__file__).with_name("corpus")
+MAX_TEXT_CHARS = 4000  # rules look at this much; features at features.MAX_FEATURE_CHARS
+
+_ACTIONABLE = ("repair", "complaint")
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What the NLU understood from one message."""
+
+    intent: str
+    confidence: float
+    urgent: bool
+    department: str | None
+    unit: Unit | None
+    lang: str
+    scores: Mapping[str, float] = field(default_factory=dict, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields of LABELS.md, as score.py reads them."""
+        return {
+            "intent": self.intent,
+            "confidence": round(self.confidence, 4),
+            "urgent": self.urgent,
+            "department": self.department,
+            "unit": self.unit.to_dict() if self.unit else None,
+            "lang": self.lang,
+        }
+
+
+class NLU:
+    """A loaded NLU model. Thread-safe for reading; build it with :meth:`load`."""
+
+    def __init__(self, artifact: NLUArtifact) -> None:
+        self.artifact = artifact
+        space = artifact.space
+        self._space = space
+        self._intent = artifact.intent
+        self._dept = artifact.department
+        self._urgent = artifact.urgent
+        n_int = len(self._intent.classes)
+        n_dep = len(self._dept.classes)
+        # One matrix for the three heads: a batch needs a single gather.
+        self._coef = np.ascontiguousarray(
+            np.hstack([self._intent.coef_t, self._dept.coef_t, self._urgent.coef_t])
+        )
+        self._intercept = np.concatenate(
+            [self._intent.intercept, self._dept.intercept, self._urgent.intercept]
+        )
+        self._slices = (slice(0, n_int), slice(n_int, n_int + n_dep), slice(n_int + n_dep, None))
+        tokenizer()  # initialise jieba now, not on the first message
+
+    @property
+    def fingerprint(self) -> str:
+        return self.artifact.fingerprint
+
+    @property
+    def report(self) -> Mapping[str, object]:
+        """The training report saved with the artifact (counts, cross-validation scores)."""
+        return self.artifact.report
+
+    @classmethod
+    def load(cls, model_path: Path | None = None, *, corpus_dir: Path | None = None) -> NLU:
+        """Load the artifact, training (and saving) it first if it is missing or stale.
+
+        ``model_path`` defaults to ``./data/nlu/model.pkl`` (relative to the working
+        directory); ``corpus_dir`` to the package's ``corpus/`` folder. The artifact is stale
+        when its fingerprint differs from the corpus (and dictionary) on disk.
+        """
+        model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
+        corpus_dir = Path(corpus_dir) if corpus_dir is not None else DEFAULT_CORPUS_DIR
+        artifact = load_artifact(model_path)
+        has_corpus = bool(read_corpus_bytes(corpus_dir)) if corpus_dir.is_dir() else False
+        if not has_corpus:
+            if artifact is None:
+                raise FileNotFoundError(
+                    f"no NLU model at {model_path} and no corpus (*.jsonl) in {corpus_dir}"
+                )
+            log.warning("no corpus in %s; using the NLU model at %s as is", corpus_dir, model_path)
+            return cls(artifact)
+        current = fingerprint(corpus_dir)
+        if artifact is not None and artifact.fingerprint == current:
+            return cls(artifact)
+        reason = "missing" if artifact is None else "stale (the corpus changed)"
+        log.info("NLU model at %s is %s; training from %s", model_path, reason, corpus_dir)
+        try:
+            fresh = train_artifact(corpus_dir)
+        except ValueError:
+            if artifact is None:
+                raise
+            log.exception("NLU training failed; keeping the previous model at %s", model_path)
+            return cls(artifact)
+        artifact = fresh
+        save_artifact(artifact, model_path)
+        log.info(
+            "NLU model trained on %s messages in %ss and saved to %s",
+            artifact.report.get("rows"),
+            artifact.report.get("train_seconds"),
+            model_path,
+        )
+        return cls(artifact)
+
+    def understand(self, text: str) -> Understanding:
+        """Understand one message."""
+        return self.understand_many([text])[0]
+
+    def understand_many(self, texts: Sequence[str]) -> list[Understanding]:
+        """Understand a batch of messages (one matrix product for all of them)."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        cols_list: list[np.ndarray] = []
+        weights_list: list[np.ndarray] = []
+        for text in texts:
+            cols, weights = self._space.sparse(featurize(text[:MAX_TEXT_CHARS]))
+            cols_list.append(cols)
+            weights_list.append(weights)
+        logits = np.tile(self._intercept, (len(texts), 1))
+        lengths = np.array([c.size for c in cols_list], dtype=np.int64)
+        nonempty = np.flatnonzero(lengths)
+        if nonempty.size:
+            cols = np.concatenate([cols_list[i] for i in nonempty])
+            weights = np.concatenate([weights_list[i] for i in nonempty])
+            starts = np.concatenate([[0], np.cumsum(lengths[nonempty])[:-1]])
+            logits[nonempty] += np.add.reduceat(self._coef[cols] * weights[:, None], starts)
+        return [self._decide(text, logits[i]) for i, text in enumerate(texts)]
+
+    def _decide(self, text: str, logits: np.ndarray) -> Understanding:
+        if not text.strip():
+            scores = {c: (1.0 if c == "other" else 0.0) for c in INTENTS}
+            return Understanding("other", 1.0, False, None, None, detect_lang(text), scores)
+        s_int, s_dep, s_urg = self._slices
+        z = logits[s_int] / self._intent.temperature
+        z = np.exp(z - z.max())
+        p_int = z / z.sum()
+        scores = {c: float(p) for c, p in zip(self._intent.classes, p_int, strict=True)}
+        best = int(np.argmax(p_int))
+        intent = self._intent.classes[best]
+        confidence = float(p_int[best])
+        department = None
+        if intent in _ACTIONABLE:
+            department = self._dept.classes[int(np.argmax(logits[s_dep]))]
+        head = text[:MAX_TEXT_CHARS]
+        p_urgent = float(1.0 / (1.0 + np.exp(-float(logits[s_urg][0]))))
+        art = self.artifact
+        # The lexicon is consulted only where it can change the answer.
+        urgent = p_urgent >= art.urgent_threshold or (
+            p_urgent >= art.urgent_rule_floor and rule_urgent(head)
+        )
+        if urgent and scores.get("repair", 0.0) + scores.get("complaint", 0.0) < art.urgent_gate:
+            urgent = False
+        return Understanding(
+            intent=intent,
+            confidence=confidence,
+            urgent=bool(urgent),
+            department=department,
+            unit=parse_unit(head),
+            lang=detect_lang(head),
+            scores=scores,
+        )
+
+    def faq_index(
+        self, entries: Sequence[tuple[str, str]], threshold: float = DEFAULT_FAQ_THRESHOLD
+    ) -> FaqIndex:
+        """An index over FAQ entries ``(key, question)`` using this model's features."""
+        return FaqIndex(entries, self._space, featurize, threshold)

@@ -1,0 +1,347 @@
+"""Rule-based parser for the flat (unit) an owner names in a message.
+
+Owners write units in many ways: ``3栋2单元501``, ``三栋二单元五零一``, ``B座1202室``, ``3#2-501``,
+``3-2-501``, ``12-1801``, ``Block 3 #05-01``, ``Tower 2 Unit 1502``, ``Apt 1801 building 12`` …
+The parser finds *components* (building, entrance, floor, room, hyphenated groups) in the text,
+joins components that are separated only by spaces, punctuation or tiny linking words, and
+returns the first group that names both a building and a room.
+
+A floor alone (``12楼``, ``floor 12``) or a common area (``3号楼电梯``) is not a unit. Bare numbers
+never form a unit on their own, so times, dates, prices, phone numbers and counts (``3点``,
+``2026-11-23``, ``100块``, ``13812345678``, ``等了3天``) are not mistaken for one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = ["Unit", "cn_to_int", "normalize_text", "parse_unit"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A flat: building, entrance (单元, may be unknown) and room, all as strings."""
+
+    building: str
+    entrance: str | None
+    room: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        """Return the unit as the JSON object of LABELS.md."""
+        return {"building": self.building, "entrance": self.entrance, "room": self.room}
+
+
+_CN_DIGITS: dict[str, int] = {
+    "零": 0,
+    "〇": 0,
+    "○": 0,
+    "洞": 0,
+    "一": 1,
+    "幺": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_CN_UNITS: dict[str, int] = {"十": 10, "百": 100, "千": 1000}
+
+
+def cn_to_int(s: str) -> int | None:
+    """Convert a Chinese (or mixed) numeral to an int; None when it is not a numeral.
+
+    Positional numerals (十二, 一千二百零二) are read by value; a plain digit string
+    (五零一, 一二零二) is read digit by digit.
+    """
+    if not s:
+        return None
+    if s.isdigit():
+        return int(s)
+    if not any(c in _CN_UNITS for c in s):
+        digits = []
+        for c in s:
+            if c.isdigit():
+                digits.append(c)
+            elif c in _CN_DIGITS:
+                digits.append(str(_CN_DIGITS[c]))
+            else:
+                return None
+        return int("".join(digits))
+    total = 0
+    current = 0
+    for c in s:
+        if c in _CN_DIGITS:
+            current = _CN_DIGITS[c]
+        elif c.isdigit():
+            current = int(c)
+        elif c in _CN_UNITS:
+            total += (current or 1) * _CN_UNITS[c]
+            current = 0
+        else:
+            return None
+    return total + current
+
+
+_TENS_THEN_DIGITS = re.compile(
+    r"([一二三四五六七八九]?十[一二三四五六七八九]?)([零〇○一二三四五六七八九幺]+)"
+)
+
+
+def _cn_digit_string(s: str) -> str | None:
+    """Read a numeral as a digit string, keeping leading zeros of plain digit strings.
+
+    A tens numeral followed by digits (十二零三, "twelve-oh-three") reads as 1203.
+    """
+    if s.isdigit():
+        return s
+    m = _TENS_THEN_DIGITS.fullmatch(s)
+    if m:
+        head = cn_to_int(m.group(1))
+        tail = _cn_digit_string(m.group(2))
+        return None if head is None or tail is None else f"{head}{tail}"
+    if not any(c in _CN_UNITS for c in s):
+        out = []
+        for c in s:
+            if c.isdigit():
+                out.append(c)
+            elif c in _CN_DIGITS:
+                out.append(str(_CN_DIGITS[c]))
+            else:
+                return None
+        return "".join(out)
+    value = cn_to_int(s)
+    return None if value is None else str(value)
+
+
+def normalize_text(text: str) -> str:
+    """NFKC-normalise (full-width digits and letters become ASCII) and unify dashes."""
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"[‐‑‒–—―－~～]", "-", text)
+
+
+# One Chinese numeral character. "一" / "两" are not taken when they start a common word
+# ("一直", "一下", "两天"), so "五零一一直漏水" still reads room 501.
+_CNC = (
+    r"(?:[一两](?![直下点些样起定般会共次个天晚周切到把块台辆位小分年月号楼层])"
+    r"|[零〇○二三四五六七八九幺十百千])"
+)
+_CN = rf"{_CNC}+"
+# Things that make a preceding number a quantity, a time or a price, never a room.
+_NOT_ROOM_AFTER = (
+    r"(?!\s*(?:元|块|钱|万|千|百|平|米|个|次(?!卧)|天|日|月|年|岁|人|户|点|分|秒|小时|周|星期|礼拜|%|度"
+    r"|斤|公斤|台|辆|位|件|张|条|只|多|余|层|/|:\d|\.\d|号(?!房|室)|rmb|yuan|kg|km|m\b|cm|mm|am\b|pm\b"
+    r"|min|h\b|hrs?\b|hours?|days?|dollars?|s\b|sec|times|people|percent|th\b|st\b|nd\b|rd\b"
+    r"|/f))"
+)
+
+_B_ID = (
+    r"(?:(?<![A-Za-z\d])[A-Za-z]\d{0,2}(?![A-Za-z])|(?<![\d.\-/])(?<!\d:)\d{1,3}[A-Za-z]?(?![A-Za-z])"
+    rf"|{_CN})"
+)
+_ROOM_ID = r"(?:[A-Za-z]?\d{2,5}[A-Za-z]?(?:-\d{1,2}[A-Za-z]?(?!\d))?)"
+
+# Left and right edges of a free-standing number: not inside a word, a decimal, a date or a time.
+_LB = r"(?<![A-Za-z0-9_\-/.])(?<!\d:)"
+_END = r"(?![A-Za-z0-9_\-/]|[:.]\d)"
+# Things that make a hyphenated number a quantity, a time or a price, never a unit.
+_NOT_QTY_AFTER = (
+    r"(?!\s*(?:元|块|钱|万|平|米|个|次|天|日|月|年|岁|人|点|分|秒|小时|周|%|度|斤|公斤|台|辆"
+    r"|号(?!房|室)|rmb|yuan|kg|km|cm|mm|am\b|pm\b|min|days?\b|hours?\b|hrs?\b|dollars?|times"
+    r"|people|percent))"
+)
+_KW = r"(?<![A-Za-z])"  # start of an English keyword (also right after a Chinese character)
+
+_COMPONENT = re.compile(
+    "|".join(
+        [
+            # 3-2-501 (building-entrance-room), also 3-2-501室
+            rf"{_LB}(?P<h3b>\d{{1,3}}|[A-Za-z])-(?P<h3e>\d{{1,2}})-(?P<h3r>\d{{3,4}}){_END}"
+            r"(?!\s*(?:元|块|钱|rmb|yuan))",
+            # Chinese building: 3栋, 三号楼, B座, 12幢, 3#楼, 3#
+            rf"(?P<zb>{_B_ID})\s*(?:号楼|号栋|栋楼|栋|幢|座|#楼|#(?![\d]{{2}}-))",
+            # Chinese entrance: 2单元
+            rf"(?P<ze>\d{{1,2}}|{_CN})\s*单元",
+            # English building: Block 3, Blk 3, Tower B, Building 5, Bldg. 5
+            rf"{_KW}(?i:(?:block|blk|tower|twr|building|bldg|bld|blding)(?![A-Za-z])\.?\s*"
+            r"(?:no\.?\s*)?)"
+            r"(?P<eb>[A-Za-z]\d{0,2}(?![A-Za-z\d])|\d{1,3}[A-Za-z]?(?![A-Za-z\d]))",
+            # English entrance: entrance 2, stairwell 2
+            rf"{_KW}(?i:(?:entrance|ent|stairwell|staircase|stair)(?![A-Za-z])\.?\s*"
+            r"(?:no\.?\s*)?)(?P<ee>\d{1,2}|[A-Za-z](?![A-Za-z]))",
+            # English floor: floor 12, level 12, 12th floor, 12/F  (kept only to join components)
+            rf"{_KW}(?i:(?:floor|level|lvl|fl)\b\.?\s*\d{{1,3}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s*"
+            r"(?:floor|fl\b|/f\b))",
+            # English room: Room 501, Rm 1202, Flat 12B, Apt 1801, Unit 1502, #05-01
+            rf"{_KW}(?i:(?:room|rm|flat|apt|apartment|unit|suite)(?![A-Za-z])\.?\s*"
+            r"(?:no\.?\s*)?#?\s*)"
+            rf"(?P<er>{_ROOM_ID})(?![A-Za-z0-9_\-])",
+            r"(?<![A-Za-z0-9_#])#\s*(?P<hr>\d{1,3}-\d{1,4}|\d{2,5}[A-Za-z]?)(?![A-Za-z0-9_\-])",
+            # Chinese floor: 12楼, 十二层 (not 号楼)
+            rf"(?P<zf>\d{{1,3}}|{_CN})\s*[楼层](?![道梯下上顶房])",
+            # Chinese room with a marker: 501室, 1202房, 五零一室, 502号
+            rf"(?P<zr>[A-Za-z]?\d{{1,5}}[A-Za-z]?|{_CN})\s*(?:室|房间|房|号房|号室|户)",
+            rf"(?<![月\d])(?P<zr2>\d{{3,5}}|{_CNC}{{3,5}})\s*号(?![楼栋线门院位车机口柜桶床座])",
+            # Hyphen pair: 1-1202 (entrance-room after a building; else building-room)
+            rf"{_LB}(?P<h2a>\d{{1,3}}|[A-Za-z])-(?P<h2b>\d{{3,4}}){_END}" + _NOT_QTY_AFTER,
+            # Bare room number (only ever used next to a building)
+            rf"(?<![A-Za-z0-9_\-/.@])(?<!\d:)(?P<bare>\d{{3,5}}[A-Za-z]?){_END}" + _NOT_ROOM_AFTER,
+            rf"(?P<barecn>{_CNC}{{3,8}})" + _NOT_ROOM_AFTER,
+        ]
+    )
+)
+
+# What may sit between two components of one unit.
+_GAP = re.compile(
+    r"^(?:[\s,，、/\-_·.:：;；()（）\[\]【】]|的|之|我住在?|我家(?:住)?在?|住在?|"
+    r"\b(?:of|in|at|the|and)\b)*$",
+    re.IGNORECASE,
+)
+_MAX_TEXT = 4000
+# Every unit needs a building, and every building form contains one of these: a cheap test
+# that lets most messages skip the full component scan.
+_MAYBE_BUILDING = re.compile(
+    r"[栋幢座#]|号楼|\d\s*-\s*\d|[A-Za-z]-\d|block|blk|tower|twr|bldg|bld|building", re.IGNORECASE
+)
+
+
+def _clean_building(raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if raw[0].isascii() and raw[0].isalpha():
+        return raw.upper()
+    if raw.isdigit():
+        return str(int(raw))
+    m = re.fullmatch(r"(\d+)([A-Za-z])", raw)
+    if m:
+        return f"{int(m.group(1))}{m.group(2).upper()}"
+    value = cn_to_int(raw)
+    return None if value is None or value == 0 else str(value)
+
+
+def _clean_entrance(raw: str) -> str | None:
+    raw = raw.strip()
+    if raw.isascii() and raw.isalpha():
+        return raw.upper()
+    value = cn_to_int(raw)
+    return None if value is None else str(value)
+
+
+def _clean_room(raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if raw.isascii():
+        return raw.upper()
+    return _cn_digit_string(raw)
+
+
+@dataclass
+class _Part:
+    kind: str  # "b", "e", "f", "r", "ber", "pair", "bare"
+    start: int
+    end: int
+    values: tuple[str, ...]
+
+
+def _components(text: str) -> list[_Part]:
+    parts: list[_Part] = []
+    for m in _COMPONENT.finditer(text):
+        g = m.groupdict()
+        s, e = m.start(), m.end()
+        if g["h3b"] is not None:
+            parts.append(_Part("ber", s, e, (g["h3b"], g["h3e"], g["h3r"])))
+        elif g["zb"] is not None or g["eb"] is not None:
+            parts.append(_Part("b", s, e, (g["zb"] or g["eb"],)))
+        elif g["ze"] is not None or g["ee"] is not None:
+            parts.append(_Part("e", s, e, (g["ze"] or g["ee"],)))
+        elif g["er"] is not None or g["hr"] is not None:
+            parts.append(_Part("r", s, e, (g["er"] or g["hr"],)))
+        elif g["zr"] is not None or g["zr2"] is not None:
+            parts.append(_Part("r", s, e, (g["zr"] or g["zr2"],)))
+        elif g["zf"] is not None:
+            parts.append(_Part("f", s, e, ()))
+        elif g["h2a"] is not None:
+            parts.append(_Part("pair", s, e, (g["h2a"], g["h2b"])))
+        elif g["bare"] is not None or g["barecn"] is not None:
+            parts.append(_Part("bare", s, e, (g["bare"] or g["barecn"],)))
+        else:  # English floor
+            parts.append(_Part("f", s, e, ()))
+    return parts
+
+
+def _groups(text: str, parts: list[_Part]) -> list[list[_Part]]:
+    groups: list[list[_Part]] = []
+    for p in parts:
+        if groups and _GAP.match(text[groups[-1][-1].end : p.start]):
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    return groups
+
+
+def _resolve(group: list[_Part]) -> Unit | None:
+    building: str | None = None
+    entrance: str | None = None
+    room: str | None = None
+    pending_room: str | None = None  # a bare number written before its building ("1708 Tower 4")
+    for p in group:
+        if p.kind == "ber":
+            if building is None and room is None:
+                building = _clean_building(p.values[0])
+                entrance = _clean_entrance(p.values[1])
+                room = _clean_room(p.values[2])
+        elif p.kind == "b":
+            if building is None:
+                building = _clean_building(p.values[0])
+                if room is None and pending_room is not None:
+                    room = pending_room
+        elif p.kind == "e":
+            if entrance is None:
+                entrance = _clean_entrance(p.values[0])
+        elif p.kind == "r":
+            if room is None:
+                room = _clean_room(p.values[0])
+        elif p.kind == "pair":
+            if room is not None:
+                continue
+            if building is not None and entrance is None:
+                entrance = _clean_entrance(p.values[0])
+                room = _clean_room(p.values[1])
+            elif building is None:
+                building = _clean_building(p.values[0])
+                room = _clean_room(p.values[1])
+        elif p.kind == "bare":
+            value = _clean_room(p.values[0])
+            if value is None or not 3 <= sum(c.isdigit() for c in value) <= 5:
+                continue
+            if room is None and building is not None:
+                room = value
+            elif building is None and pending_room is None:
+                pending_room = value
+    if building and room:
+        return Unit(building=building, entrance=entrance, room=room)
+    return None
+
+
+def parse_unit(text: str) -> Unit | None:
+    """Return the first unit (building + room, optional entrance) the text names, else None."""
+    if not text or not text.strip():
+        return None
+    norm = normalize_text(text[:_MAX_TEXT])
+    if _MAYBE_BUILDING.search(norm) is None:
+        return None
+    parts = _components(norm)
+    if not parts:
+        return None
+    for group in _groups(norm, parts):
+        unit = _resolve(group)
+        if unit is not None:
+            return unit
+    return None
