@@ -31,7 +31,7 @@ from models.estate import (
     Unit,
     unit_label,
 )
-from models.messaging import Delivery, SeenMessage
+from models.messaging import Delivery, Dialog, SeenMessage
 from models.ticket import Ticket, TicketCounter, TicketEvent, TicketReporter
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Department",
+    "Dialog",
     "Entrance",
     "Estate",
     "EventKind",

@@ -41,3 +41,19 @@ class SeenMessage(Model):
     class Meta:
         table = "seen_message"
         unique_together = (("platform", "chat_id", "message_id"),)
+
+
+class Dialog(Model):
+    """An open conversation step with one person in one chat (a question awaiting an answer)."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharEnumField(Platform, max_length=16)
+    chat_id = fields.CharField(max_length=128)
+    user_id = fields.CharField(max_length=128)
+    kind = fields.CharField(max_length=32)
+    data = fields.JSONField(default=dict)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "dialog"
+        unique_together = (("platform", "chat_id", "user_id"),)

@@ -58,3 +58,19 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 def now() -> datetime:
     """A fixed moment: Monday 2026-11-23 02:00 UTC (10:00 in Shanghai)."""
     return datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def nlu():
+    """The trained NLU, loaded once for the whole run."""
+    from tests.desk import load_nlu
+
+    return load_nlu()
+
+
+@pytest.fixture
+async def desk(store: str, nlu, now: datetime):
+    """A small estate wired to the real router, answering through a FakeChannel."""
+    from tests.desk import build_desk
+
+    return await build_desk(nlu, now)

@@ -33,6 +33,10 @@ class Channel(Protocol):
         """Replace a message sent earlier; a platform that cannot edit sends anew."""
         ...
 
+    def private_chat(self, user_id: str) -> ChatRef:
+        """The private chat between the bot and a user of this platform."""
+        ...
+
 
 class ChannelHub:
     """The channels that are running, by platform."""

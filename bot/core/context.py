@@ -1,0 +1,120 @@
+"""The one explicit Context a handler gets: the message, who sent it, where, and how to answer.
+
+Handlers never send directly: what they say goes into the context's outbox, which the router sends
+after the message's transaction has committed, so a failure half-way sends nothing false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from bot.core.channel import Channel, ChannelHub
+from bot.core.clock import Clock
+from bot.core.i18n import Catalogues
+from bot.core.types import Button, ChatRef, IncomingMessage, OutgoingMessage
+from models import Chat, ChatIdentity, ChatKind, Estate, Owner, Staff, Ticket
+
+if TYPE_CHECKING:
+    from bot.core.nlu import NLU, FaqIndex, Understanding
+
+Handler = Callable[["Context"], Awaitable[None]]
+TicketListener = Callable[["Context", Ticket], Awaitable[None]]
+
+
+@dataclass
+class Services:
+    """What every handler may use, built once by the app and passed down."""
+
+    nlu: NLU
+    catalogues: Catalogues
+    clock: Clock
+    hub: ChannelHub
+    # Called, inside the message's transaction, for every ticket a handler opens.
+    ticket_opened: list[TicketListener] = field(default_factory=list)
+    # Built FAQ indexes by (estate id, language): (the entries they were built from, the index).
+    faq_indexes: dict[tuple[int, str], tuple[object, FaqIndex]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """The handlers the router dispatches to, assembled in `handlers/`."""
+
+    intents: Mapping[str, Handler]
+    staff: Handler
+    # By the part of a button's payload before the first colon ("rate:42:4" → "rate").
+    buttons: Mapping[str, Handler] = field(default_factory=dict)
+    # By an open dialog's kind.
+    dialogs: Mapping[str, Handler] = field(default_factory=dict)
+    # Private-chat text that is a command or a code (binding): tried before classifying;
+    # returns True when it handled the message.
+    private_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()
+
+
+@dataclass
+class Context:
+    """One message being handled."""
+
+    message: IncomingMessage
+    channel: Channel
+    services: Services
+    identity: ChatIdentity
+    estate: Estate | None
+    chat: Chat | None
+    owner: Owner | None
+    staff: Staff | None
+    lang: str
+    understanding: Understanding | None = None
+    outbox: list[OutgoingMessage] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        """The time the message is handled at (from the injected clock)."""
+        return self.services.clock.now()
+
+    @property
+    def estate_tz(self) -> ZoneInfo:
+        """The estate's time zone (the deployment's when there is no estate)."""
+        return ZoneInfo(self.estate.timezone if self.estate else "Asia/Shanghai")
+
+    @property
+    def in_group(self) -> bool:
+        """Whether the message came from a group chat."""
+        return self.message.chat.is_group
+
+    @property
+    def in_staff_chat(self) -> bool:
+        """Whether the message came from an estate's staff chat."""
+        return self.chat is not None and self.chat.kind is ChatKind.STAFF
+
+    @property
+    def private_chat(self) -> ChatRef:
+        """The sender's private chat with the bot on this platform."""
+        return self.channel.private_chat(self.message.sender_id)
+
+    def text(self, key: str, lang: str | None = None, **fields: object) -> str:
+        """A text from the catalogues, in the sender's language unless told otherwise."""
+        return self.services.catalogues.text(lang or self.lang, key, **fields)
+
+    def send(
+        self,
+        chat: ChatRef,
+        text: str,
+        buttons: Sequence[Sequence[Button]] = (),
+        reply_to: str | None = None,
+    ) -> None:
+        """Queue a message to any chat; it goes out after the transaction commits."""
+        rows = tuple(tuple(row) for row in buttons)
+        self.outbox.append(OutgoingMessage(chat=chat, text=text, buttons=rows, reply_to=reply_to))
+
+    def reply(self, key: str, buttons: Sequence[Sequence[Button]] = (), **fields: object) -> None:
+        """Answer in the chat the message came from, quoting it in a group."""
+        reply_to = self.message.message_id if self.in_group else None
+        self.send(self.message.chat, self.text(key, **fields), buttons, reply_to)
+
+    def tell_private(self, text: str, buttons: Sequence[Sequence[Button]] = ()) -> None:
+        """Queue a message to the sender's private chat."""
+        self.send(self.private_chat, text, buttons)

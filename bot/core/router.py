@@ -1,0 +1,268 @@
+"""The conversation router: every message from every channel goes through `Router.handle`.
+
+It refuses bad input, drops a message it has seen, finds who sent it and where, sends staff-chat
+messages to the staff handlers, continues an open dialog, and otherwise classifies the message and
+calls its intent's handler. All of that runs in one transaction; what handlers say is sent after
+it commits. A failure rolls everything back, is logged with the message, and the sender gets an
+apology rather than silence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import unicodedata
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.core.channel import Channel, SendError
+from bot.core.context import Context, Handlers, Services
+from bot.core.dialogs import open_dialog, start_dialog
+from bot.core.types import Button, IncomingMessage, OutgoingMessage
+from models import Chat, ChatIdentity, Estate, Owner, SeenMessage, Staff
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000
+MAX_PAYLOAD = 64
+# Below this confidence the router does not guess: it stays quiet in a group, or asks.
+CONFIDENCE_FLOOR = 0.45
+ASKABLE_INTENTS = ("repair", "complaint", "enquiry", "payment")
+
+
+class _Duplicate(Exception):
+    """The message was handled before."""
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters (but keep line breaks) and surrounding space."""
+    return "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
+    ).strip()
+
+
+class Router:
+    """Routes each incoming message to the handler that acts on it."""
+
+    def __init__(self, services: Services, handlers: Handlers) -> None:
+        self.services = services
+        self.handlers = handlers
+
+    async def handle(self, message: IncomingMessage, channel: Channel) -> None:
+        """Handle one message from `channel`, answering through it."""
+        refusal = self._refusal(message)
+        if refusal == "ignore":
+            log.info("ignored an empty message %s in %s", message.message_id, message.chat)
+            return
+        ctx: Context | None = None
+        try:
+            async with in_transaction():
+                ctx = await self._context(message, channel)
+                await self._remember(message)
+                if refusal is not None:
+                    log.info("refused message %s: %s", message.message_id, refusal)
+                    if not ctx.in_group or message.addressed:
+                        ctx.reply(refusal, limit=MAX_TEXT)
+                else:
+                    await self._dispatch(ctx)
+        except _Duplicate:
+            log.info("dropped a message seen before: %s %s", message.chat, message.message_id)
+            return
+        except Exception:
+            log.exception(
+                "failed to handle message %s from %s in %s: %r",
+                message.message_id,
+                message.sender_id,
+                message.chat,
+                message.text,
+            )
+            await self._apologise(message, channel, ctx)
+            return
+        await self._flush(ctx)
+
+    def _refusal(self, message: IncomingMessage) -> str | None:
+        if message.payload is not None:
+            if not message.payload or len(message.payload) > MAX_PAYLOAD:
+                return "input.bad_button"
+            return None
+        text = clean_text(message.text)
+        if len(message.text) > MAX_TEXT:
+            return "input.too_long"
+        if not text and not message.attachments:
+            return "ignore" if not message.text else "input.unreadable"
+        return None
+
+    async def _remember(self, message: IncomingMessage) -> None:
+        try:
+            async with in_transaction():
+                await SeenMessage.create(
+                    platform=message.chat.platform,
+                    chat_id=message.chat.chat_id,
+                    message_id=message.message_id,
+                    at=message.received_at,
+                )
+        except IntegrityError:
+            raise _Duplicate from None
+
+    async def _context(self, message: IncomingMessage, channel: Channel) -> Context:
+        identity, _ = await ChatIdentity.get_or_create(
+            platform=message.chat.platform,
+            user_id=message.sender_id,
+            defaults={"display_name": message.sender_name[:128]},
+        )
+        owner: Owner | None = None
+        staff: Staff | None = None
+        if identity.owner_id is not None:
+            owner = await Owner.get(id=identity.owner_id)
+        if identity.staff_id is not None:
+            staff = await Staff.get_or_none(id=identity.staff_id, active=True)
+        chat = await Chat.get_or_none(platform=message.chat.platform, chat_id=message.chat.chat_id)
+        estate = await self._estate(chat, owner, staff)
+        lang = self.services.catalogues.language(
+            identity.language or message.language_hint or self.services.catalogues.default
+        )
+        return Context(
+            message=message,
+            channel=channel,
+            services=self.services,
+            identity=identity,
+            estate=estate,
+            chat=chat,
+            owner=owner,
+            staff=staff,
+            lang=lang,
+        )
+
+    @staticmethod
+    async def _estate(
+        chat: Chat | None, owner: Owner | None, staff: Staff | None
+    ) -> Estate | None:
+        if chat is not None and chat.estate_id is not None:
+            return await Estate.get(id=chat.estate_id)
+        if owner is not None:
+            return await Estate.get(id=owner.estate_id)
+        if staff is not None:
+            return await Estate.get(id=staff.estate_id)
+        # A deployment with a single estate needs no binding to know where a message belongs.
+        estates = await Estate.all().limit(2)
+        return estates[0] if len(estates) == 1 else None
+
+    async def _dispatch(self, ctx: Context) -> None:
+        message = ctx.message
+        if ctx.in_staff_chat:
+            await self.handlers.staff(ctx)
+            return
+        if message.payload is not None:
+            await self._press(ctx)
+            return
+        if not ctx.in_group:
+            for command in self.handlers.private_commands:
+                if await command(ctx):
+                    return
+        dialog = await open_dialog(ctx)
+        if dialog is not None and dialog.kind in self.handlers.dialogs:
+            await self.handlers.dialogs[dialog.kind](ctx)
+            return
+        if ctx.estate is None:
+            if not ctx.in_group or message.addressed:
+                ctx.reply("chat.unknown_estate")
+            log.info("message in a chat of no known estate: %s", message.chat)
+            return
+        await self._classify_and_act(ctx)
+
+    async def _classify_and_act(self, ctx: Context) -> None:
+        understanding = self.services.nlu.understand(clean_text(ctx.message.text))
+        ctx.understanding = understanding
+        ctx.lang = self.services.catalogues.language(understanding.lang)
+        if ctx.identity.language != ctx.lang:
+            ctx.identity.language = ctx.lang
+            await ctx.identity.save(update_fields=["language"])
+        quiet_in_group = ctx.in_group and not ctx.message.addressed
+        if understanding.intent == "other":
+            if not quiet_in_group:
+                await self.handlers.intents["other"](ctx)
+            return
+        if understanding.confidence < CONFIDENCE_FLOOR and not understanding.urgent:
+            if not quiet_in_group:
+                await self._ask_intent(ctx)
+            return
+        await self.handlers.intents[understanding.intent](ctx)
+
+    async def _ask_intent(self, ctx: Context) -> None:
+        """Ask one short question, with buttons for the likely intents."""
+        assert ctx.understanding is not None
+        ranked = sorted(
+            ASKABLE_INTENTS, key=lambda intent: -ctx.understanding.scores.get(intent, 0.0)
+        )[:3]
+        await start_dialog(
+            ctx, "clarify", {"text": ctx.message.text, "message_id": ctx.message.message_id}
+        )
+        buttons = [[Button(ctx.text(f"intent.{intent}"), f"intent:{intent}") for intent in ranked]]
+        ctx.reply("clarify.question", buttons=buttons)
+
+    async def _press(self, ctx: Context) -> None:
+        payload = ctx.message.payload or ""
+        prefix = payload.split(":", 1)[0]
+        if prefix == "intent":
+            await self._clarified(ctx, payload.removeprefix("intent:"))
+            return
+        handler = self.handlers.buttons.get(prefix)
+        if handler is None:
+            log.info("unknown button %r from %s", payload, ctx.message.sender_id)
+            ctx.reply("input.bad_button")
+            return
+        await handler(ctx)
+
+    async def _clarified(self, ctx: Context, intent: str) -> None:
+        dialog = await open_dialog(ctx)
+        if intent not in ASKABLE_INTENTS or dialog is None or dialog.kind != "clarify":
+            ctx.reply("input.expired_button")
+            return
+        await dialog.delete()
+        original = dataclasses.replace(
+            ctx.message,
+            text=str(dialog.data.get("text", "")),
+            message_id=str(dialog.data.get("message_id", ctx.message.message_id)),
+            payload=None,
+        )
+        ctx.message = original
+        understanding = self.services.nlu.understand(clean_text(original.text))
+        department = understanding.department
+        if intent in ("repair", "complaint") and department is None:
+            department = "engineering" if intent == "repair" else "customer_service"
+        if intent not in ("repair", "complaint"):
+            department = None
+        ctx.understanding = dataclasses.replace(
+            understanding, intent=intent, confidence=1.0, department=department
+        )
+        ctx.lang = self.services.catalogues.language(understanding.lang)
+        if ctx.estate is None:
+            ctx.reply("chat.unknown_estate")
+            return
+        await self.handlers.intents[intent](ctx)
+
+    async def _flush(self, ctx: Context | None) -> None:
+        if ctx is None:
+            return
+        for outgoing in ctx.outbox:
+            try:
+                channel = (
+                    ctx.channel
+                    if outgoing.chat.platform == ctx.channel.platform
+                    else self.services.hub.for_chat(outgoing.chat)
+                )
+                await channel.send(outgoing)
+            except SendError as exc:
+                log.warning("could not send to %s: %s", outgoing.chat, exc)
+
+    async def _apologise(
+        self, message: IncomingMessage, channel: Channel, ctx: Context | None
+    ) -> None:
+        lang = ctx.lang if ctx is not None else self.services.catalogues.default
+        text = self.services.catalogues.text(lang, "error.apology")
+        reply_to = message.message_id if message.chat.is_group else None
+        try:
+            await channel.send(OutgoingMessage(chat=message.chat, text=text, reply_to=reply_to))
+        except SendError as exc:
+            log.warning("could not apologise in %s: %s", message.chat, exc)

@@ -1,0 +1,57 @@
+"""Enquiries (咨询): answer from the estate's FAQ, or open a ticket that staff answer."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from handlers.tickets import reply_ticket_opened
+from models import Department, FaqEntry, TicketKind
+from models.lifecycle import open_ticket
+
+
+async def best_answer(ctx: Context) -> str | None:
+    """The FAQ answer closest to the question, in the owner's language when there is one."""
+    assert ctx.estate is not None
+    entries = await FaqEntry.filter(estate_id=ctx.estate.id, language=ctx.lang).order_by("id")
+    if not entries:
+        entries = await FaqEntry.filter(estate_id=ctx.estate.id).order_by("id")
+    if not entries:
+        return None
+    key = (ctx.estate.id, ctx.lang)
+    signature = tuple((entry.id, entry.question) for entry in entries)
+    cached = ctx.services.faq_indexes.get(key)
+    if cached is None or cached[0] != signature:
+        index = ctx.services.nlu.faq_index([(str(e.id), e.question) for e in entries])
+        ctx.services.faq_indexes[key] = (signature, index)
+    else:
+        index = cached[1]
+    best = index.best(ctx.message.text)
+    if best is None:
+        return None
+    return next(entry.answer for entry in entries if str(entry.id) == best[0])
+
+
+async def handle(ctx: Context) -> None:
+    """Answer from the FAQ, or open an enquiry ticket and say staff will answer."""
+    assert ctx.estate is not None
+    answer = await best_answer(ctx)
+    if answer is not None:
+        ctx.reply("enquiry.answer", answer=answer)
+        return
+    message = ctx.message
+    ticket = await open_ticket(
+        estate=ctx.estate,
+        kind=TicketKind.ENQUIRY,
+        department=Department.CUSTOMER_SERVICE,
+        text=message.text,
+        platform=message.chat.platform,
+        chat_id=message.chat.chat_id,
+        message_id=message.message_id,
+        reporter_id=message.sender_id,
+        reporter_name=message.sender_name,
+        language=ctx.lang,
+        owner=ctx.owner,
+        now=ctx.now,
+    )
+    for listener in ctx.services.ticket_opened:
+        await listener(ctx, ticket)
+    reply_ticket_opened(ctx, ticket)

@@ -1,0 +1,1 @@
+"""Scheduled jobs: bills, arrears, festivals, warranty expiry, announcements, escalation."""

@@ -1,0 +1,167 @@
+"""A small estate wired to the real router, NLU and store, answering through a FakeChannel."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from bot.core.channel import ChannelHub
+from bot.core.clock import FixedClock
+from bot.core.context import Services
+from bot.core.i18n import Catalogues
+from bot.core.nlu import NLU
+from bot.core.router import Router
+from bot.core.types import ChatRef, IncomingMessage, Platform
+from handlers import build_handlers
+from models import (
+    Bill,
+    BillItem,
+    Chat,
+    ChatIdentity,
+    ChatKind,
+    Department,
+    Estate,
+    FaqEntry,
+    Owner,
+    Staff,
+    StaffRole,
+    Unit,
+)
+from tests.factories import make_estate, make_owner, make_staff, make_unit
+from tests.fakes import FakeChannel
+
+ROOT = Path(__file__).resolve().parents[1]
+OWNERS = ChatRef(Platform.WEBCHAT, "owners", is_group=True)
+STAFF = ChatRef(Platform.WEBCHAT, "staff", is_group=True)
+
+
+def load_nlu() -> NLU:
+    """The project's trained model (built by setup; trained here if it is missing)."""
+    return NLU.load(ROOT / "data" / "nlu" / "model.pkl")
+
+
+@dataclass
+class Desk:
+    """Everything a router test needs."""
+
+    router: Router
+    channel: FakeChannel
+    clock: FixedClock
+    services: Services
+    estate: Estate
+    units: dict[str, Unit]
+    owners: dict[str, Owner]
+    staff: dict[str, Staff]
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def say(
+        self,
+        text: str,
+        sender: str = "u-li",
+        chat: ChatRef = OWNERS,
+        *,
+        addressed: bool = False,
+        payload: str | None = None,
+        message_id: str | None = None,
+        name: str = "",
+    ) -> IncomingMessage:
+        """Send a message (or a button press) from `sender` through the router."""
+        message = IncomingMessage(
+            chat=chat,
+            sender_id=sender,
+            sender_name=name or sender,
+            text=text,
+            message_id=message_id or f"in-{next(self._ids)}",
+            received_at=self.clock.now(),
+            payload=payload,
+            addressed=addressed,
+        )
+        await self.router.handle(message, self.channel)
+        return message
+
+    def private(self, user: str) -> ChatRef:
+        """The private chat of a user."""
+        return self.channel.private_chat(user)
+
+
+async def bind(platform_user: str, owner: Owner) -> ChatIdentity:
+    """Bind a chat account to an owner (the staff desk's binding does this in the product)."""
+    identity, _ = await ChatIdentity.get_or_create(
+        platform=Platform.WEBCHAT, user_id=platform_user
+    )
+    identity.owner_id = owner.id
+    await identity.save()
+    return identity
+
+
+async def build_desk(nlu: NLU, now: datetime) -> Desk:
+    """Estate `demo` with units, owners, staff, an FAQ, bills, an owner group and a staff chat."""
+    estate = await make_estate()
+    estate.payment_instructions = "微信搜索“阳光花园物业”小程序缴费"
+    estate.payment_instructions_en = "Pay in the Sunshine Gardens mini-program on WeChat"
+    await estate.save()
+    units = {
+        label: await make_unit(estate, *parts)
+        for label, parts in {
+            "3-2-501": ("3", "2", "501"),
+            "3-1-501": ("3", "1", "501"),
+            "5-1-1202": ("5", "1", "1202"),
+            "7-1-302": ("7", "1", "302"),
+        }.items()
+    }
+    owners = {
+        "li": await make_owner(estate, "李华", units["3-2-501"], phone="13800000001"),
+        "wang": await make_owner(
+            estate, "王芳", units["5-1-1202"], units["7-1-302"], phone="13800000002"
+        ),
+        "smith": await make_owner(estate, "John Smith", units["3-1-501"], phone="13800000003"),
+    }
+    staff = {
+        "zhang": await make_staff(estate, "张工", StaffRole.ENGINEER, Department.ENGINEERING),
+        "chen": await make_staff(
+            estate, "陈主管", StaffRole.SUPERVISOR, Department.CUSTOMER_SERVICE
+        ),
+    }
+    await Chat.create(
+        platform=Platform.WEBCHAT, chat_id="owners", kind=ChatKind.OWNERS, estate=estate
+    )
+    await Chat.create(
+        platform=Platform.WEBCHAT, chat_id="staff", kind=ChatKind.STAFF, estate=estate
+    )
+    await FaqEntry.create(
+        estate=estate,
+        language="zh",
+        question="物业办公时间是几点到几点？",
+        answer="物业前台每天 8:30-17:30 办公。",
+    )
+    await FaqEntry.create(
+        estate=estate,
+        language="en",
+        question="What are the property office opening hours?",
+        answer="The front desk is open 8:30-17:30 every day.",
+    )
+    await FaqEntry.create(
+        estate=estate,
+        language="zh",
+        question="装修施工时间有什么规定？",
+        answer="装修施工时间为工作日 8:00-12:00、14:00-18:00。",
+    )
+    for period, paid in (("2026-09", None), ("2026-10", None), ("2026-08", now)):
+        year, month = map(int, period.split("-"))
+        await Bill.create(
+            unit=units["5-1-1202"],
+            period=period,
+            item=BillItem.PROPERTY_FEE,
+            amount_cents=35680,
+            due_date=date(year, month, 15),
+            paid_at=paid,
+        )
+    channel = FakeChannel()
+    hub = ChannelHub()
+    hub.add(channel)
+    clock = FixedClock(now)
+    services = Services(nlu=nlu, catalogues=Catalogues(), clock=clock, hub=hub)
+    router = Router(services, build_handlers())
+    return Desk(router, channel, clock, services, estate, units, owners, staff)

@@ -1,0 +1,50 @@
+"""A channel that records what Guanjia sends: the far end of the network, faked at our seam."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from bot.core.channel import SendError
+from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
+
+
+@dataclass
+class FakeChannel:
+    """Records every send and edit; `fail_sends` makes the next sends fail."""
+
+    platform: Platform = Platform.WEBCHAT
+    sent: list[OutgoingMessage] = field(default_factory=list)
+    edits: list[tuple[SentMessage, OutgoingMessage]] = field(default_factory=list)
+    fail_sends: int = 0
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        """Record a send (or fail it)."""
+        if self.fail_sends:
+            self.fail_sends -= 1
+            raise SendError("the far end is down")
+        self.sent.append(message)
+        return SentMessage(chat=message.chat, message_id=f"out-{next(self._ids)}")
+
+    async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
+        """Record an edit."""
+        self.edits.append((sent, message))
+        return sent
+
+    def private_chat(self, user_id: str) -> ChatRef:
+        """A user's private chat with the bot."""
+        return ChatRef(self.platform, f"private:{user_id}", is_group=False)
+
+    def to(self, chat_id: str) -> list[OutgoingMessage]:
+        """What was sent to one chat."""
+        return [m for m in self.sent if m.chat.chat_id == chat_id]
+
+    def texts(self, chat_id: str) -> list[str]:
+        """The texts sent to one chat."""
+        return [m.text for m in self.to(chat_id)]
+
+    def clear(self) -> None:
+        """Forget what was sent."""
+        self.sent.clear()
+        self.edits.clear()
