@@ -7,6 +7,15 @@ This package imports nothing else of Guanjia's.
 """
 
 from models.billing import Bill
+from models.desk import (
+    BindingRequest,
+    CodeAttempt,
+    CodePurpose,
+    Escalation,
+    OneTimeCode,
+    RequestStatus,
+    TicketCard,
+)
 from models.enums import (
     BillItem,
     ChatKind,
@@ -32,30 +41,42 @@ from models.estate import (
     unit_label,
 )
 from models.messaging import Delivery, Dialog, SeenMessage
+from models.schedule import Announcement, ApiToken, EstateGreeting, Lease
 from models.ticket import Ticket, TicketCounter, TicketEvent, TicketReporter
 
 __all__ = [
+    "Announcement",
+    "ApiToken",
     "Bill",
     "BillItem",
+    "BindingRequest",
     "Building",
     "Chat",
     "ChatIdentity",
     "ChatKind",
+    "CodeAttempt",
+    "CodePurpose",
     "Delivery",
     "DeliveryStatus",
     "Department",
     "Dialog",
     "Entrance",
+    "Escalation",
     "Estate",
+    "EstateGreeting",
     "EventKind",
     "FaqEntry",
+    "Lease",
+    "OneTimeCode",
     "Owner",
     "Platform",
     "Rating",
+    "RequestStatus",
     "SeenMessage",
     "Staff",
     "StaffRole",
     "Ticket",
+    "TicketCard",
     "TicketCounter",
     "TicketEvent",
     "TicketKind",

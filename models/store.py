@@ -13,7 +13,14 @@ from tortoise.migrations.executor import MigrationExecutor
 
 log = logging.getLogger(__name__)
 
-MODEL_MODULES = ["models.estate", "models.ticket", "models.billing", "models.messaging"]
+MODEL_MODULES = [
+    "models.estate",
+    "models.ticket",
+    "models.billing",
+    "models.messaging",
+    "models.desk",
+    "models.schedule",
+]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
