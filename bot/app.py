@@ -7,13 +7,39 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.config import Settings
-from bot.core.clock import SystemClock
+from bot.core.channel import ChannelHub
+from bot.core.clock import Clock, SystemClock
+from bot.core.context import Services
+from bot.core.i18n import Catalogues
+from bot.core.nlu import NLU
+from bot.core.router import Router
+from handlers import build_handlers
 from models import Estate
 from models.store import close_store, open_store
 
 log = logging.getLogger("guanjia")
+
+
+class Stoppable(Protocol):
+    """Something started by the app that must be stopped on the way out."""
+
+    async def stop(self) -> None:
+        """Stop it cleanly."""
+        ...
+
+
+@dataclass
+class App:
+    """The running parts, built by `build_app` and started by `run`."""
+
+    settings: Settings
+    services: Services
+    router: Router
+    started: list[Stoppable] = field(default_factory=list)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -22,22 +48,40 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("tortoise", "aiosqlite", "asyncpg", "jieba"):
+    for noisy in ("tortoise", "aiosqlite", "asyncpg", "jieba", "httpx", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-async def ensure_demo(settings: Settings) -> None:
+async def ensure_demo(settings: Settings, clock: Clock) -> None:
     """Load the demo estate into an empty store, when the settings allow it."""
     if not settings.demo_on_empty or await Estate.exists():
         return
     from bot.core.demo import load_demo
 
-    today = SystemClock().now().astimezone(settings.tz).date()
-    estate = await load_demo(today)
+    estate = await load_demo(clock.now().astimezone(settings.tz).date())
     log.info("the store was empty: loaded the demo estate %s (%s)", estate.name, estate.code)
 
 
-async def run(settings: Settings, *, ready: Callable[[], Awaitable[None]] | None = None) -> None:
+async def build_app(settings: Settings, clock: Clock | None = None) -> App:
+    """Build the services and the router on an open store."""
+    nlu = await asyncio.to_thread(NLU.load, settings.nlu_model_file)
+    services = Services(
+        nlu=nlu,
+        catalogues=Catalogues(default=settings.default_language),
+        clock=clock or SystemClock(),
+        hub=ChannelHub(),
+    )
+    return App(settings=settings, services=services, router=Router(services, build_handlers()))
+
+
+async def start_parts(app: App) -> None:
+    """Start the channels and the scheduler whose settings are present."""
+    log.info("channels running: %s", ", ".join(app.services.hub.platforms) or "none")
+
+
+async def run(
+    settings: Settings, *, ready: Callable[[App], Awaitable[None]] | None = None
+) -> None:
     """Run Guanjia until SIGINT or SIGTERM, then stop cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -45,14 +89,24 @@ async def run(settings: Settings, *, ready: Callable[[], Awaitable[None]] | None
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await open_store(settings.database_url)
+    app: App | None = None
     try:
-        await ensure_demo(settings)
+        clock = SystemClock()
+        await ensure_demo(settings, clock)
+        app = await build_app(settings, clock)
+        await start_parts(app)
         log.info("Guanjia is running (time zone %s); Ctrl-C stops it", settings.timezone)
         if ready is not None:
-            await ready()
+            await ready(app)
         await stop.wait()
         log.info("stopping")
     finally:
+        if app is not None:
+            for part in reversed(app.started):
+                try:
+                    await part.stop()
+                except Exception:
+                    log.exception("stopping %r failed", part)
         await close_store()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
