@@ -75,7 +75,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         try:
             report = await import_estate(Path(args.file), args.estate, args.name)
         except ImportFailed as failed:
-            print(f"nothing was imported from {args.file}:\n{failed}", file=sys.stderr)
+            print(f"{args.file}: {failed}", file=sys.stderr)
             return 1
         print(f"imported into {args.estate}: {report}")
         return 0
@@ -143,6 +143,59 @@ def cmd_understand(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """Print an estate's month report and write its chart (PNG) and workbook (XLSX)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.core.clock import SystemClock
+    from bot.core.i18n import Catalogues
+    from bot.core.reports import (
+        BadMonth,
+        month_report,
+        month_started,
+        parse_month,
+        render_text,
+        report_directory,
+        write_report_files,
+    )
+    from models import Estate
+
+    try:
+        month = parse_month(args.month)
+        at = datetime.fromisoformat(args.at) if args.at else None
+    except (BadMonth, ValueError) as exc:
+        print(f"guanjia report: {exc}", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        estate = await Estate.get_or_none(code=args.estate)
+        if estate is None:
+            print(
+                f"guanjia report: no estate {args.estate!r}; `guanjia estates` lists them",
+                file=sys.stderr,
+            )
+            return 1
+        tz = ZoneInfo(estate.timezone)
+        now = (at if at.tzinfo else at.replace(tzinfo=tz)) if at else SystemClock().now()
+        if not month_started(month, tz, now):
+            print(f"guanjia report: {month} has not begun in {estate.timezone}", file=sys.stderr)
+            return 2
+        catalogues = Catalogues(default=settings.default_language)
+        lang = args.lang or settings.default_language
+        report = await month_report(estate, month, now)
+        default_out = report_directory(settings.data_dir / "reports", report)
+        out = Path(args.out) if args.out else default_out
+        files = write_report_files(report, catalogues, lang, out)
+        print(render_text(report, catalogues, lang))
+        print()
+        print(f"chart: {files.chart}")
+        print(f"workbook: {files.workbook}")
+        return 0
+
+    return _with_store(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -173,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "understand", help="classify messages from standard input, one per line, as JSON lines"
     ).set_defaults(func=cmd_understand)
+
+    rep = sub.add_parser("report", help="an estate's month report: text, chart and workbook")
+    rep.add_argument("--estate", required=True, help="the estate's code")
+    rep.add_argument("--month", required=True, help="the month, YYYY-MM")
+    rep.add_argument("--out", default=None, help="folder for the files (data/reports/CODE/MONTH)")
+    rep.add_argument("--lang", choices=("zh", "en"), default=None, help="the report's language")
+    rep.add_argument("--at", default=None, help="count as of this ISO time (default: now)")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 

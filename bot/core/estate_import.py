@@ -1,0 +1,1053 @@
+"""Importing an estate from a manager's spreadsheet: units, owners, staff, bills and FAQ.
+
+The input is an ``.xlsx`` workbook with one sheet per kind, or a folder of ``.csv`` files (one per
+kind, UTF-8 with or without a BOM). Sheet, file and column names may be English or Chinese (see
+`SHEETS` and `COLUMNS`); any sheet may be absent; row 1 of each sheet is its header.
+
+It is all or nothing. Every row is parsed and checked first, against the file and against what the
+store already holds for the estate; each problem becomes a `RowError` (sheet, row number as the
+person sees it, reason) and if there is any, `ImportFailed` is raised and nothing is written.
+Otherwise everything is written in one transaction by `write_estate`, which the demo estate uses
+too.
+
+Re-importing: a unit that already exists in the estate is reused (a floor area or warranty date
+given for it must match the stored one); an owner with the same name and phone, a staff member
+with the same name, a bill with the same unit, period and item, and an FAQ entry with the same
+language and question are duplicates, and so errors. An existing estate keeps its name.
+
+Building, entrance and room are normalised the way the NLU's unit parser writes them
+(``3栋`` and ``03`` are ``3``, ``b座`` is ``B``, ``2单元`` is ``2``, ``501室`` is ``501``), so
+that a unit an owner names in a chat matches its label (`models.estate.unit_label`). Amounts
+are read as `Decimal` and stored as integer cents; a numeric Excel cell, which openpyxl hands
+over as a float, is read through its shortest decimal representation.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+import openpyxl
+from openpyxl.utils.exceptions import InvalidFileException
+from tortoise.transactions import in_transaction
+
+from bot.core.nlu.units import cn_to_int
+from models import (
+    Bill,
+    BillItem,
+    Building,
+    Department,
+    Entrance,
+    Estate,
+    FaqEntry,
+    Owner,
+    Staff,
+    StaffRole,
+    Unit,
+    unit_label,
+)
+
+__all__ = [
+    "COLUMNS",
+    "SHEETS",
+    "BillRow",
+    "EstateData",
+    "FaqRow",
+    "ImportFailed",
+    "ImportReport",
+    "OwnerRow",
+    "RowError",
+    "StaffRow",
+    "UnitRow",
+    "import_estate",
+    "normalize_building",
+    "normalize_entrance",
+    "normalize_room",
+    "parse_unit_label",
+    "read_estate",
+    "write_estate",
+]
+
+E = TypeVar("E")
+
+KINDS = ("units", "owners", "staff", "bills", "faq")
+
+# Accepted sheet (or CSV file stem) names per kind, compared case-insensitively.
+SHEETS: dict[str, tuple[str, ...]] = {
+    "units": ("units", "房屋", "单元", "buildings"),
+    "owners": ("owners", "业主"),
+    "staff": ("staff", "员工", "工作人员"),
+    "bills": ("bills", "账单"),
+    "faq": ("faq", "常见问题"),
+}
+
+# Accepted headers per kind and field, compared after `_header_key`: English, Chinese, others.
+COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "units": {
+        "building": ("building", "楼栋", "楼号", "楼栋号"),
+        "entrance": ("entrance", "单元", "单元号"),
+        "room": ("room", "房号", "房间号", "门牌号"),
+        "floor_area": ("floor_area", "建筑面积", "area", "面积"),
+        "warranty_end": ("warranty_end", "保修截止", "保修截止日期", "保修到期"),
+    },
+    "owners": {
+        "owner_name": ("owner_name", "业主姓名", "name", "owner", "业主", "姓名"),
+        "phone": ("phone", "电话", "mobile", "手机", "手机号", "联系电话"),
+        "units": ("units", "房屋", "unit", "房号"),
+        "language": ("language", "语言", "lang"),
+    },
+    "staff": {
+        "name": ("name", "姓名"),
+        "role": ("role", "岗位", "职务"),
+        "department": ("department", "部门"),
+        "phone": ("phone", "电话", "mobile", "手机", "联系电话"),
+    },
+    "bills": {
+        "unit": ("unit", "房屋"),
+        "building": ("building", "楼栋", "楼号"),
+        "entrance": ("entrance", "单元"),
+        "room": ("room", "房号"),
+        "period": ("period", "账期", "月份"),
+        "item": ("item", "项目", "收费项目"),
+        "amount": ("amount", "金额", "应收金额"),
+        "due_date": ("due_date", "到期日", "缴费截止日"),
+        "paid_at": ("paid_at", "缴费时间", "支付时间"),
+    },
+    "faq": {
+        "question": ("question", "问题"),
+        "answer": ("answer", "回答", "答案"),
+        "language": ("language", "语言", "lang"),
+    },
+}
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "units": ("building", "room"),
+    "owners": ("owner_name", "units"),
+    "staff": ("name", "role", "department"),
+    "bills": ("period", "item", "amount", "due_date"),  # and unit, or building + room
+    "faq": ("question", "answer"),
+}
+
+ROLES: dict[str, StaffRole] = {
+    "clerk": StaffRole.CLERK,
+    "客服": StaffRole.CLERK,
+    "engineer": StaffRole.ENGINEER,
+    "工程": StaffRole.ENGINEER,
+    "维修": StaffRole.ENGINEER,
+    "cleaner": StaffRole.CLEANER,
+    "保洁": StaffRole.CLEANER,
+    "guard": StaffRole.GUARD,
+    "安保": StaffRole.GUARD,
+    "保安": StaffRole.GUARD,
+    "秩序": StaffRole.GUARD,
+    "秩序维护员": StaffRole.GUARD,
+    "gardener": StaffRole.GARDENER,
+    "绿化": StaffRole.GARDENER,
+    "supervisor": StaffRole.SUPERVISOR,
+    "主管": StaffRole.SUPERVISOR,
+}
+
+DEPARTMENTS: dict[str, Department] = {
+    "engineering": Department.ENGINEERING,
+    "工程部": Department.ENGINEERING,
+    "工程": Department.ENGINEERING,
+    "cleaning": Department.CLEANING,
+    "保洁部": Department.CLEANING,
+    "保洁": Department.CLEANING,
+    "security": Department.SECURITY,
+    "安保部": Department.SECURITY,
+    "秩序维护部": Department.SECURITY,
+    "安保": Department.SECURITY,
+    "greening": Department.GREENING,
+    "绿化": Department.GREENING,
+    "绿化部": Department.GREENING,
+    "customer_service": Department.CUSTOMER_SERVICE,
+    "customer service": Department.CUSTOMER_SERVICE,
+    "客服部": Department.CUSTOMER_SERVICE,
+    "客服": Department.CUSTOMER_SERVICE,
+}
+
+ITEMS: dict[str, BillItem] = {
+    "property_fee": BillItem.PROPERTY_FEE,
+    "property fee": BillItem.PROPERTY_FEE,
+    "物业费": BillItem.PROPERTY_FEE,
+    "parking": BillItem.PARKING,
+    "停车费": BillItem.PARKING,
+    "车位费": BillItem.PARKING,
+    "water": BillItem.WATER,
+    "水费": BillItem.WATER,
+    "electricity": BillItem.ELECTRICITY,
+    "电费": BillItem.ELECTRICITY,
+    "heating": BillItem.HEATING,
+    "暖气费": BillItem.HEATING,
+    "采暖费": BillItem.HEATING,
+}
+
+LANGUAGES: dict[str, str] = {
+    "zh": "zh",
+    "zh-cn": "zh",
+    "chinese": "zh",
+    "中文": "zh",
+    "汉语": "zh",
+    "en": "en",
+    "english": "en",
+    "英文": "en",
+    "英语": "en",
+}
+
+_CENT = Decimal("0.01")
+_MAX_CENTS = 2**63 - 1
+_MAX_AREA = Decimal("999999.99")  # the column holds 8 digits, 2 of them decimals
+_UNIT_SEPARATORS = re.compile(r"[,，;；、\s]+")
+_PERIOD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
+_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+_MOMENT = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+_PHONE = re.compile(r"\+?[\d\- ()]{5,25}")
+# Columns a manager may keep for themselves; they are not imported.
+_IGNORED_COLUMNS = frozenset({"note", "notes", "remark", "remarks", "comment", "备注", "说明"})
+_BUILDING_PREFIX = re.compile(r"^(?:第|block|blk|building|bldg|tower)\s*", re.IGNORECASE)
+_BUILDING_SUFFIX = re.compile(r"\s*(?:号楼|号栋|栋楼|栋|幢|座|号|楼|#)$")
+_ENTRANCE_PREFIX = re.compile(r"^(?:第|entrance|ent)\s*", re.IGNORECASE)
+_ENTRANCE_SUFFIX = re.compile(r"\s*(?:单元|门|号)$")
+_ROOM_PREFIX = re.compile(r"^(?:room|rm|flat|apt|#)\s*", re.IGNORECASE)
+_ROOM_SUFFIX = re.compile(r"\s*(?:号房|号室|室|房|号)$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Results and errors
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in the input: the sheet (or CSV file), its row as the person sees it, why."""
+
+    sheet: str
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.sheet}, row {self.row}" if self.row else self.sheet
+        return f"{where}: {self.reason}"
+
+
+class ImportFailed(Exception):
+    """The input had problems; nothing was written."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  {error}" for error in errors)
+        super().__init__(f"import failed, nothing was written ({len(errors)} problems):\n{lines}")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What was written: new rows per kind, and existing units that were reused."""
+
+    estate_code: str
+    estate_created: bool
+    units: int
+    units_reused: int
+    owners: int
+    staff: int
+    bills: int
+    faq: int
+
+
+# ---------------------------------------------------------------------------------------------
+# The parsed structure, which `write_estate` writes
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """A unit to create (or reuse): normalised building, entrance and room."""
+
+    building: str
+    entrance: str | None
+    room: str
+    floor_area: Decimal | None = None
+    warranty_end: date | None = None
+    sheet: str = "units"
+    row: int = 0
+
+    @property
+    def label(self) -> str:
+        """The unit's estate-unique label."""
+        return unit_label(self.building, self.entrance, self.room)
+
+
+@dataclass(frozen=True)
+class OwnerRow:
+    """An owner and the labels of the units they own."""
+
+    name: str
+    phone: str
+    units: tuple[str, ...]
+    language: str = "zh"
+    sheet: str = "owners"
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    """A staff member."""
+
+    name: str
+    role: StaffRole
+    department: Department
+    phone: str = ""
+    sheet: str = "staff"
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class BillRow:
+    """One bill item of a unit (by label); `paid_at` is wall time in the estate's time zone."""
+
+    unit: str
+    period: str
+    item: BillItem
+    amount_cents: int
+    due_date: date
+    paid_at: datetime | None = None
+    sheet: str = "bills"
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class FaqRow:
+    """A question and its answer in one language."""
+
+    question: str
+    answer: str
+    language: str = "zh"
+    sheet: str = "faq"
+    row: int = 0
+
+
+@dataclass
+class EstateData:
+    """Everything to write for one estate; `None` instructions leave the estate's as they are."""
+
+    units: list[UnitRow] = field(default_factory=list)
+    owners: list[OwnerRow] = field(default_factory=list)
+    staff: list[StaffRow] = field(default_factory=list)
+    bills: list[BillRow] = field(default_factory=list)
+    faq: list[FaqRow] = field(default_factory=list)
+    payment_instructions: str | None = None
+    payment_instructions_en: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalising what owners and managers write
+
+
+def _clean(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def _numeral(raw: str) -> str:
+    """Digits without leading zeros, a Chinese numeral as digits, letters upper-cased."""
+    if raw.isdigit():
+        return str(int(raw))
+    match = re.fullmatch(r"(\d+)([A-Za-z])", raw)
+    if match:
+        return f"{int(match.group(1))}{match.group(2).upper()}"
+    value = cn_to_int(raw)
+    return str(value) if value is not None else raw.upper()
+
+
+def normalize_building(raw: str) -> str:
+    """A building as the NLU writes it: ``3栋``, ``03``, ``三号楼`` → ``3``; ``b座`` → ``B``."""
+    text = _BUILDING_SUFFIX.sub("", _BUILDING_PREFIX.sub("", _clean(raw)))
+    return _numeral(text) if text else ""
+
+
+def normalize_entrance(raw: str) -> str:
+    """An entrance as the NLU writes it: ``2单元``, ``02``, ``二单元`` → ``2``."""
+    text = _ENTRANCE_SUFFIX.sub("", _ENTRANCE_PREFIX.sub("", _clean(raw)))
+    return _numeral(text) if text else ""
+
+
+def normalize_room(raw: str) -> str:
+    """A room as the NLU writes it: ``501室`` → ``501``, ``12b`` → ``12B`` (leading zeros kept)."""
+    text = _ROOM_SUFFIX.sub("", _ROOM_PREFIX.sub("", _clean(raw)))
+    if text.isascii():
+        return text.upper()
+    value = cn_to_int(text)
+    return str(value) if value is not None else text.upper()
+
+
+def parse_unit_label(raw: str) -> str | None:
+    """The normalised label of ``3-2-501`` or ``12-1801`` (with or without 栋/单元/室), or None."""
+    parts = re.split(r"[-‐‑–—]", _clean(raw))
+    if len(parts) == 3:
+        building, entrance, room = parts
+        entrance = normalize_entrance(entrance)
+        if not entrance:
+            return None
+    elif len(parts) == 2:
+        (building, room), entrance = parts, None
+    else:
+        return None
+    building, room = normalize_building(building), normalize_room(room)
+    if not building or not room:
+        return None
+    return unit_label(building, entrance, room)
+
+
+def _header_key(value: object) -> str:
+    text = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    text = re.sub(r"\(.*?\)|\[.*?\]|\*", "", text).strip()
+    return re.sub(r"[\s\-]+", "_", text)
+
+
+def _kind_of(sheet: str) -> str | None:
+    name = _clean(sheet).lower()
+    for kind, names in SHEETS.items():
+        if name in names:
+            return kind
+    return None
+
+
+def _text(value: object) -> str:
+    """A cell as text: numbers without a trailing ``.0``, dates as ISO, blanks as ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime) and value.time() == datetime.min.time():
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one row's cells
+
+
+class _Cells:
+    """The cells of one row by field, collecting every problem found while reading them."""
+
+    def __init__(self, values: dict[str, object], headers: dict[str, str]) -> None:
+        self.values = values
+        self.headers = headers
+        self.problems: list[str] = []
+
+    def _raw(self, name: str) -> object | None:
+        value = self.values.get(name)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    def bad(self, name: str, message: str) -> None:
+        self.problems.append(f"{self.headers.get(name, name)}: {message}")
+
+    def text(self, name: str, *, required: bool = False, max_length: int | None = None) -> str:
+        value = _text(self._raw(name))
+        if not value and required:
+            self.bad(name, "missing")
+        elif max_length is not None and len(value) > max_length:
+            self.bad(name, f"longer than {max_length} characters")
+        return value
+
+    def choice(self, name: str, table: dict[str, E], *, required: bool = True) -> E | None:
+        text = _clean(self.text(name, required=required)).lower()
+        if not text:
+            return None
+        if text not in table:
+            self.bad(name, f"unknown value {text!r}")
+            return None
+        return table[text]
+
+    def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
+        raw = self._raw(name)
+        if raw is None:
+            if required:
+                self.bad(name, "missing")
+            return None
+        if isinstance(raw, bool | date):
+            self.bad(name, f"not a number: {_text(raw)!r}")
+            return None
+        text = repr(raw) if isinstance(raw, float) else _clean(str(raw))
+        text = re.sub(r"^[¥$]|元$|,|\s", "", text)
+        try:
+            number = Decimal(text)
+            if not number.is_finite():
+                raise InvalidOperation
+            if number != number.quantize(_CENT):
+                self.bad(name, f"more than 2 decimals: {_text(raw)!r}")
+                return None
+        except InvalidOperation:
+            self.bad(name, f"not a number: {_text(raw)!r}")
+            return None
+        if number < 0:
+            self.bad(name, f"negative: {_text(raw)!r}")
+            return None
+        return number
+
+    def day(self, name: str, *, required: bool = False) -> date | None:
+        raw = self._raw(name)
+        if raw is None:
+            if required:
+                self.bad(name, "missing")
+            return None
+        if isinstance(raw, datetime):
+            return raw.date()
+        if isinstance(raw, date):
+            return raw
+        match = _DATE.fullmatch(_clean(str(raw)))
+        try:
+            if match is None:
+                raise ValueError
+            return date(*(int(part) for part in match.groups()))
+        except ValueError:
+            self.bad(name, f"not a date (YYYY-MM-DD): {_text(raw)!r}")
+            return None
+
+    def moment(self, name: str) -> datetime | None:
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        if isinstance(raw, datetime):
+            return raw.replace(tzinfo=None)
+        if isinstance(raw, date):
+            return datetime(raw.year, raw.month, raw.day)
+        match = _MOMENT.fullmatch(_clean(str(raw)))
+        try:
+            if match is None:
+                raise ValueError
+            return datetime(*(int(part) for part in match.groups() if part is not None))
+        except ValueError:
+            self.bad(name, f"not a date or time (YYYY-MM-DD [HH:MM]): {_text(raw)!r}")
+            return None
+
+    def period(self, name: str) -> str | None:
+        raw = self._raw(name)
+        if raw is None:
+            self.bad(name, "missing")
+            return None
+        if isinstance(raw, date):  # Excel turns a typed 2026-11 into 1 November 2026
+            return f"{raw.year:04d}-{raw.month:02d}"
+        match = _PERIOD.fullmatch(_clean(str(raw)))
+        if match is None or not 1 <= int(match.group(2)) <= 12:
+            self.bad(name, f"not a period (YYYY-MM): {_text(raw)!r}")
+            return None
+        return f"{match.group(1)}-{int(match.group(2)):02d}"
+
+    def phone(self, name: str) -> str:
+        value = _clean(self.text(name))
+        if value and not _PHONE.fullmatch(value):
+            self.bad(name, f"not a phone number: {value!r}")
+        return re.sub(r"[\s\-()]", "", value)
+
+    def language(self, name: str) -> str:
+        return self.choice(name, LANGUAGES, required=False) or "zh"
+
+    def place(self, building: str, entrance: str, room: str) -> tuple[str, str | None, str]:
+        """Building, entrance (None when empty) and room, normalised and length-checked."""
+        parts: list[str] = []
+        for name, normalize, required in (
+            (building, normalize_building, True),
+            (entrance, normalize_entrance, False),
+            (room, normalize_room, True),
+        ):
+            value = normalize(self.text(name, required=required))
+            if len(value) > 16:
+                self.bad(name, "longer than 16 characters")
+            parts.append(value)
+        return parts[0], parts[1] or None, parts[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing the rows of each kind
+
+
+def _unit_row(cells: _Cells, sheet: str, row: int) -> UnitRow:
+    building, entrance, room = cells.place("building", "entrance", "room")
+    area = cells.decimal("floor_area")
+    if area is not None and not Decimal(0) < area <= _MAX_AREA:
+        cells.bad("floor_area", f"not a floor area in m²: {area}")
+    return UnitRow(building, entrance, room, area, cells.day("warranty_end"), sheet, row)
+
+
+def _owner_row(cells: _Cells, sheet: str, row: int) -> OwnerRow:
+    name = cells.text("owner_name", required=True, max_length=64)
+    phone = cells.phone("phone")
+    labels: list[str] = []
+    for raw in _UNIT_SEPARATORS.split(cells.text("units", required=True)):
+        if not raw:
+            continue
+        label = parse_unit_label(raw)
+        if label is None:
+            cells.bad("units", f"not a unit such as 3-2-501 or 12-1801: {raw!r}")
+        elif label not in labels:
+            labels.append(label)
+    return OwnerRow(name, phone, tuple(labels), cells.language("language"), sheet, row)
+
+
+def _staff_row(cells: _Cells, sheet: str, row: int) -> StaffRow:
+    name = cells.text("name", required=True, max_length=64)
+    role = cells.choice("role", ROLES)
+    department = cells.choice("department", DEPARTMENTS)
+    phone = cells.phone("phone")
+    return StaffRow(
+        name, role or StaffRole.CLERK, department or Department.CUSTOMER_SERVICE, phone, sheet, row
+    )
+
+
+def _bill_row(cells: _Cells, sheet: str, row: int) -> BillRow:
+    label: str | None = ""
+    raw = cells.text("unit")
+    if raw:
+        label = parse_unit_label(raw)
+        if label is None:
+            cells.bad("unit", f"not a unit such as 3-2-501 or 12-1801: {raw!r}")
+    elif "building" in cells.headers:
+        label = unit_label(*cells.place("building", "entrance", "room"))
+    else:
+        cells.bad("unit", "missing")
+    period = cells.period("period")
+    item = cells.choice("item", ITEMS)
+    amount = cells.decimal("amount", required=True)
+    cents = int(amount * 100) if amount is not None else 0
+    if cents > _MAX_CENTS:
+        cells.bad("amount", "too large")
+    return BillRow(
+        label or "",
+        period or "",
+        item or BillItem.PROPERTY_FEE,
+        cents,
+        cells.day("due_date", required=True) or date.min,
+        cells.moment("paid_at"),
+        sheet,
+        row,
+    )
+
+
+def _faq_row(cells: _Cells, sheet: str, row: int) -> FaqRow:
+    question = cells.text("question", required=True)
+    answer = cells.text("answer", required=True)
+    return FaqRow(question, answer, cells.language("language"), sheet, row)
+
+
+_ROW_PARSERS = {
+    "units": _unit_row,
+    "owners": _owner_row,
+    "staff": _staff_row,
+    "bills": _bill_row,
+    "faq": _faq_row,
+}
+
+
+def _header(
+    kind: str, sheet: str, header: Iterable[object], errors: list[RowError]
+) -> dict[int, str] | None:
+    """Column index → field, or None (with the errors recorded) when the header is wrong."""
+    aliases = {
+        _header_key(alias): name for name, names in COLUMNS[kind].items() for alias in names
+    }
+    columns: dict[int, str] = {}
+    ok = True
+    for index, value in enumerate(header):
+        if value is None or not str(value).strip():
+            continue
+        name = aliases.get(_header_key(value))
+        if name is None and _header_key(value) in _IGNORED_COLUMNS:
+            continue
+        if name is None:
+            errors.append(RowError(sheet, 1, f"unknown column {str(value).strip()!r}"))
+            ok = False
+        elif name in columns.values():
+            errors.append(RowError(sheet, 1, f"column {str(value).strip()!r} appears twice"))
+            ok = False
+        else:
+            columns[index] = name
+    present = set(columns.values())
+    for name in _REQUIRED[kind]:
+        if name not in present:
+            errors.append(RowError(sheet, 1, f"missing column {_names(kind, name)}"))
+            ok = False
+    if kind == "bills" and "unit" not in present and not {"building", "room"} <= present:
+        missing = f"{_names(kind, 'unit')}, or {_names(kind, 'building')} and room"
+        errors.append(RowError(sheet, 1, f"missing column {missing}"))
+        ok = False
+    return columns if ok else None
+
+
+def _names(kind: str, name: str) -> str:
+    english, chinese = COLUMNS[kind][name][:2]
+    return f"{english!r} ({chinese})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a workbook or a folder of CSV files
+
+
+def _xlsx_sheets(path: Path) -> list[tuple[str, list[tuple[object, ...]]]]:
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        return [(ws.title, list(ws.iter_rows(values_only=True))) for ws in workbook.worksheets]
+    finally:
+        workbook.close()
+
+
+def _csv_sheets(
+    folder: Path, errors: list[RowError]
+) -> list[tuple[str, list[tuple[object, ...]]]]:
+    sheets = []
+    for file in sorted(folder.iterdir()):
+        if not file.is_file() or file.suffix.lower() != ".csv":
+            continue
+        try:
+            with file.open(encoding="utf-8-sig", newline="") as handle:
+                rows = [tuple(record) for record in csv.reader(handle)]
+        except UnicodeDecodeError:
+            errors.append(RowError(file.name, 0, "not UTF-8 text (save it as CSV UTF-8)"))
+            continue
+        sheets.append((file.name, rows))
+    return sheets
+
+
+@dataclass
+class _Read:
+    """What reading a file gave: the good rows, the errors, and the units named by bad rows.
+
+    Rows that name a unit in `loose_units` (a unit row with a problem) are not reported again for
+    naming a unit that does not exist; when it is None (the units sheet's header is wrong), no
+    row is.
+    """
+
+    data: EstateData = field(default_factory=EstateData)
+    errors: list[RowError] = field(default_factory=list)
+    loose_units: set[str] | None = field(default_factory=set)
+
+
+def _read(path: Path) -> _Read:
+    read = _Read()
+    errors = read.errors
+    if path.is_dir():
+        sheets = _csv_sheets(path, errors)
+        stems = {name: Path(name).stem for name, _ in sheets}
+    elif path.is_file() and path.suffix.lower() == ".xlsx":
+        try:
+            sheets = _xlsx_sheets(path)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+            errors.append(RowError(path.name, 0, f"cannot read the workbook: {exc}"))
+            return read
+        stems = {name: name for name, _ in sheets}
+    else:
+        errors.append(RowError(path.name, 0, "not an .xlsx workbook or a folder of .csv files"))
+        return read
+    seen: dict[str, str] = {}
+    for name, rows in sheets:
+        if not any(value is not None and str(value).strip() for row in rows for value in row):
+            continue  # an empty sheet, such as Excel's default one
+        kind = _kind_of(stems[name])
+        if kind is None:
+            accepted = " / ".join(names[0] for names in SHEETS.values())
+            errors.append(RowError(name, 0, f"unknown sheet; expected one of {accepted}"))
+        elif kind in seen:
+            errors.append(RowError(name, 0, f"a second {kind} sheet (the first is {seen[kind]})"))
+        else:
+            seen[kind] = name
+            _parse_sheet(kind, name, rows, read)
+    if not seen and not errors:
+        errors.append(RowError(path.name, 0, "no units, owners, staff, bills or faq sheet"))
+    return read
+
+
+def read_estate(path: Path) -> tuple[EstateData, list[RowError]]:
+    """Parse a workbook or CSV folder: the rows that read well, and a `RowError` for each other."""
+    read = _read(path)
+    return read.data, read.errors
+
+
+def _parse_sheet(kind: str, sheet: str, rows: list[tuple[object, ...]], read: _Read) -> None:
+    """Add the sheet's good rows to the data read, and a `RowError` for each other."""
+    columns = _header(kind, sheet, rows[0], read.errors)
+    if columns is None:
+        if kind == "units":
+            read.loose_units = None
+        return
+    headers = {name: str(rows[0][index]).strip() for index, name in columns.items()}
+    target: list[object] = getattr(read.data, kind)
+    for number, values in enumerate(rows[1:], start=2):
+        if all(value is None or not str(value).strip() for value in values):
+            continue
+        by_name = {name: values[i] for i, name in columns.items() if i < len(values)}
+        cells = _Cells(by_name, headers)
+        parsed = _ROW_PARSERS[kind](cells, sheet, number)
+        if not cells.problems:
+            target.append(parsed)
+            continue
+        read.errors.append(RowError(sheet, number, "; ".join(cells.problems)))
+        if isinstance(parsed, UnitRow) and parsed.building and parsed.room:
+            if read.loose_units is not None:
+                read.loose_units.add(parsed.label)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking against the file itself and the store
+
+
+@dataclass
+class _Existing:
+    """What the store already holds for the estate, as far as duplicates are concerned."""
+
+    units: dict[str, Unit] = field(default_factory=dict)
+    owners: set[tuple[str, str]] = field(default_factory=set)
+    staff: set[str] = field(default_factory=set)
+    bills: set[tuple[str, str, str]] = field(default_factory=set)
+    faq: set[tuple[str, str]] = field(default_factory=set)
+
+    @classmethod
+    async def load(cls, estate: Estate | None) -> _Existing:
+        if estate is None:
+            return cls()
+        bills = await Bill.filter(unit__estate_id=estate.id).values_list(
+            "unit__label", "period", "item"
+        )
+        return cls(
+            units={u.label: u for u in await Unit.filter(estate_id=estate.id)},
+            owners=set(await Owner.filter(estate_id=estate.id).values_list("name", "phone")),
+            staff=set(await Staff.filter(estate_id=estate.id).values_list("name", flat=True)),
+            bills={(label, period, str(item)) for label, period, item in bills},
+            faq=set(
+                await FaqEntry.filter(estate_id=estate.id).values_list("language", "question")
+            ),
+        )
+
+
+def _check(
+    data: EstateData, existing: _Existing, loose_units: AbstractSet[str] | None = frozenset()
+) -> list[RowError]:
+    """Every duplicate and every reference to a unit that exists neither in the file nor store.
+
+    References to `loose_units` are not reported (see `_Read`); nor, when it is None, any.
+    """
+    errors: list[RowError] = []
+
+    def bad(row: UnitRow | OwnerRow | StaffRow | BillRow | FaqRow, reason: str) -> None:
+        errors.append(RowError(row.sheet, row.row, reason))
+
+    units: dict[str, UnitRow] = {}
+    for unit in data.units:
+        label = unit.label
+        if len(label) > 48:
+            bad(unit, f"unit {label} has a label longer than 48 characters")
+        elif label in units:
+            bad(unit, f"duplicate unit {label} (also row {units[label].row})")
+        elif label in existing.units:
+            stored = existing.units[label]
+            if unit.floor_area is not None and stored.floor_area is not None:
+                if Decimal(stored.floor_area) != unit.floor_area:
+                    bad(unit, f"unit {label} exists with floor area {stored.floor_area}")
+            if unit.warranty_end is not None and stored.warranty_end is not None:
+                if stored.warranty_end != unit.warranty_end:
+                    bad(unit, f"unit {label} exists with warranty end {stored.warranty_end}")
+        units.setdefault(label, unit)
+    known = set(units) | set(existing.units) | set(loose_units or ())
+
+    def missing(label: str) -> bool:
+        return loose_units is not None and label not in known
+
+    owners: dict[tuple[str, str], OwnerRow] = {}
+    for owner in data.owners:
+        key = (owner.name, owner.phone)
+        if key in owners:
+            bad(owner, f"duplicate owner {owner.name} (also row {owners[key].row})")
+        elif key in existing.owners:
+            bad(owner, f"owner {owner.name} with this phone already exists")
+        owners.setdefault(key, owner)
+        for label in owner.units:
+            if missing(label):
+                bad(owner, f"unit {label} does not exist")
+
+    staff: dict[str, StaffRow] = {}
+    for member in data.staff:
+        if member.name in staff:
+            bad(
+                member, f"duplicate staff member {member.name} (also row {staff[member.name].row})"
+            )
+        elif member.name in existing.staff:
+            bad(member, f"staff member {member.name} already exists")
+        staff.setdefault(member.name, member)
+
+    bills: dict[tuple[str, str, str], BillRow] = {}
+    for bill in data.bills:
+        key = (bill.unit, bill.period, str(bill.item))
+        if missing(bill.unit):
+            bad(bill, f"unit {bill.unit} does not exist")
+        elif key in bills:
+            bad(
+                bill,
+                f"duplicate {bill.item} bill of {bill.unit} for {bill.period}"
+                f" (also row {bills[key].row})",
+            )
+        elif key in existing.bills:
+            bad(bill, f"{bill.item} bill of {bill.unit} for {bill.period} already exists")
+        bills.setdefault(key, bill)
+
+    faq: dict[tuple[str, str], FaqRow] = {}
+    for entry in data.faq:
+        key = (entry.language, entry.question)
+        if key in faq:
+            bad(entry, f"duplicate question (also row {faq[key].row})")
+        elif key in existing.faq:
+            bad(entry, "this question already exists")
+        faq.setdefault(key, entry)
+    return errors
+
+
+def _sorted(errors: list[RowError]) -> list[RowError]:
+    def key(error: RowError) -> tuple[int, int]:
+        kind = _kind_of(Path(error.sheet).stem if error.sheet.endswith(".csv") else error.sheet)
+        return (KINDS.index(kind) if kind else len(KINDS), error.row)
+
+    return sorted(errors, key=key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+async def _write_units(
+    estate: Estate, rows: list[UnitRow], existing: _Existing
+) -> dict[str, Unit]:
+    """Create the units not yet in the store (and their buildings, entrances); all by label."""
+    buildings = {b.name: b for b in await Building.filter(estate_id=estate.id)}
+    entrances = {
+        (e.building_id, e.name): e for e in await Entrance.filter(building__estate_id=estate.id)
+    }
+    new: list[Unit] = []
+    for row in rows:
+        if row.label in existing.units:
+            continue
+        building = buildings.get(row.building)
+        if building is None:
+            building = buildings[row.building] = await Building.create(
+                estate_id=estate.id, name=row.building
+            )
+        entrance = None
+        if row.entrance is not None:
+            entrance = entrances.get((building.id, row.entrance))
+            if entrance is None:
+                entrance = entrances[(building.id, row.entrance)] = await Entrance.create(
+                    building_id=building.id, name=row.entrance
+                )
+        new.append(
+            Unit(
+                estate_id=estate.id,
+                building_id=building.id,
+                entrance_id=entrance.id if entrance else None,
+                room=row.room,
+                label=row.label,
+                floor_area=row.floor_area,
+                warranty_end=row.warranty_end,
+            )
+        )
+    if new:
+        await Unit.bulk_create(new)
+    return {u.label: u for u in await Unit.filter(estate_id=estate.id)}
+
+
+async def write_estate(
+    data: EstateData, estate_code: str, estate_name: str | None = None
+) -> ImportReport:
+    """Check `data` against the store, then write it all in one transaction; or ImportFailed."""
+    if not 0 < len(estate_code) <= 32:
+        raise ValueError(f"an estate code has 1 to 32 characters: {estate_code!r}")
+    async with in_transaction():
+        estate = await Estate.get_or_none(code=estate_code)
+        existing = await _Existing.load(estate)
+        errors = _check(data, existing)
+        if errors:
+            raise ImportFailed(_sorted(errors))
+        created = estate is None
+        if estate is None:
+            estate = await Estate.create(code=estate_code, name=estate_name or estate_code)
+        changes = {
+            name: value
+            for name in ("payment_instructions", "payment_instructions_en")
+            if (value := getattr(data, name)) is not None
+        }
+        if changes:
+            await Estate.filter(id=estate.id).update(**changes)
+        units = await _write_units(estate, data.units, existing)
+        for row in data.owners:
+            owner = await Owner.create(
+                estate_id=estate.id, name=row.name, phone=row.phone, language=row.language
+            )
+            await owner.units.add(*(units[label] for label in row.units))
+        await Staff.bulk_create(
+            [
+                Staff(
+                    estate_id=estate.id,
+                    name=row.name,
+                    role=row.role,
+                    department=row.department,
+                    phone=row.phone,
+                )
+                for row in data.staff
+            ]
+        )
+        zone = ZoneInfo(estate.timezone)
+        await Bill.bulk_create(
+            [
+                Bill(
+                    unit_id=units[row.unit].id,
+                    period=row.period,
+                    item=row.item,
+                    amount_cents=row.amount_cents,
+                    due_date=row.due_date,
+                    paid_at=row.paid_at.replace(tzinfo=zone) if row.paid_at else None,
+                )
+                for row in data.bills
+            ]
+        )
+        await FaqEntry.bulk_create(
+            [
+                FaqEntry(
+                    estate_id=estate.id,
+                    language=row.language,
+                    question=row.question,
+                    answer=row.answer,
+                )
+                for row in data.faq
+            ]
+        )
+    reused = len({row.label for row in data.units} & set(existing.units))
+    return ImportReport(
+        estate_code=estate_code,
+        estate_created=created,
+        units=len(data.units) - reused,
+        units_reused=reused,
+        owners=len(data.owners),
+        staff=len(data.staff),
+        bills=len(data.bills),
+        faq=len(data.faq),
+    )
+
+
+async def import_estate(
+    path: Path, estate_code: str, estate_name: str | None = None
+) -> ImportReport:
+    """Import a workbook or CSV folder into the estate (created if missing), all or nothing."""
+    read = _read(path)
+    if read.errors:
+        # Report the file's own problems together with those only the store can reveal.
+        existing = await _Existing.load(await Estate.get_or_none(code=estate_code))
+        more = _check(read.data, existing, read.loose_units)
+        raise ImportFailed(_sorted(read.errors + more))
+    return await write_estate(read.data, estate_code, estate_name)

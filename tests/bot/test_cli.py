@@ -1,0 +1,77 @@
+"""The `guanjia` command as a user types it: upgrade, demo, estates, import, understand."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from bot.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sqlite_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A fresh SQLite store file in a temporary folder, and no .env from the machine."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite://{tmp_path}/store.sqlite3")
+    monkeypatch.setenv("NLU_MODEL_PATH", str(ROOT / "data" / "nlu" / "model.pkl"))
+    return tmp_path
+
+
+def test_upgrade_then_demo_then_estates(
+    sqlite_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["db", "upgrade"]) == 0
+    assert "migration(s) applied" in capsys.readouterr().out
+    assert cli.main(["estates"]) == 0
+    assert "holds no estate" in capsys.readouterr().out
+
+    assert cli.main(["demo"]) == 0
+    assert "demo estate ready: demo" in capsys.readouterr().out
+    assert cli.main(["estates"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith("demo\t阳光花园")
+    assert "units=200" in listing and "owners=180" in listing and "staff=12" in listing
+
+
+def test_import_of_a_bad_folder_says_why_and_writes_nothing(
+    sqlite_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = sqlite_store / "estate"
+    folder.mkdir()
+    (folder / "units.csv").write_text("building,entrance,room\n3,2,501\n", encoding="utf-8")
+    (folder / "bills.csv").write_text(
+        "unit,period,item,amount,due_date\n9-9-999,2026-11,property_fee,100,2026-11-15\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["import", str(folder), "--estate", "e1"]) == 1
+    err = capsys.readouterr().err
+    assert "9-9-999" in err and "row 2" in err
+    assert cli.main(["estates"]) == 0
+    assert "holds no estate" in capsys.readouterr().out
+
+
+def test_understand_reads_lines_and_writes_json(sqlite_store: Path) -> None:
+    out = io.StringIO()
+    count = cli.understand_lines(
+        io.StringIO("3栋2单元501 厨房水管漏水了\nHow do I pay the property fee?\n\n"),
+        out,
+        ROOT / "data" / "nlu" / "model.pkl",
+    )
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert count == 3 and len(rows) == 3
+    assert rows[0]["intent"] == "repair" and rows[0]["unit"] == {
+        "building": "3",
+        "entrance": "2",
+        "room": "501",
+    }
+    assert rows[1]["intent"] == "payment" and rows[1]["lang"] == "en"
+    assert rows[2]["intent"] == "other"
+    assert set(rows[0]) == {"intent", "confidence", "urgent", "department", "unit", "lang"}
