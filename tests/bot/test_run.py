@@ -57,7 +57,9 @@ def read_until(process: subprocess.Popen[str], marker: str, limit: float = 60.0)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_run_starts_with_the_demo_and_stops_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+def test_run_starts_with_the_demo_and_stops_on_a_signal(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     process = start(tmp_path)
     log = read_until(process, "Guanjia is running")
     assert "loaded the demo estate" in log
