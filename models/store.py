@@ -98,3 +98,8 @@ def _redact(database_url: str) -> str:
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in credentials else database_url
+
+
+# For tortoise's own command line, which makes migrations from the models:
+#   .venv/bin/tortoise -c models.store.TORTOISE_ORM makemigrations --name WHAT_CHANGED
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")
