@@ -9,8 +9,16 @@ the language it is written in (LABELS.md defines every label)::
     u.intent, u.department, u.unit       # "repair", "engineering", Unit("5", "1", "1202")
 
 Intent, department and urgency come from linear models trained on the corpus in ``corpus/``
-(``train.py``); urgency also uses the lexicon rules of ``urgency.py``; the unit and the
-language come from rules (``units.py``, ``lang.py``).
+(``train.py``); the unit and the language come from rules (``units.py``, ``lang.py``).
+
+Urgency does not depend on the intent model alone. The lexicon of ``urgency.py`` has *hard*
+signals (a gas smell, fire or smoke, someone trapped, water pouring, a threat in progress) that
+make a message urgent however it is phrased, unless the intent model is all but certain it is
+a question for information, not a report ("what is the gas emergency number?"); and *soft*
+signals (an outage, a stranger hanging around, a window about to fall) that count only when
+the urgency classifier does not rule them out. The classifier can also find urgency on its own.
+An urgent message is always a repair or a complaint (so it becomes a ticket and alerts the
+staff): when the intent model preferred another intent, the likelier of the two is taken.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from .model import NLUArtifact, fingerprint, load_artifact, read_corpus_bytes, s
 from .segment import tokenizer
 from .train import train_artifact, train_model
 from .units import Unit, parse_unit
-from .urgency import rule_urgent, urgent_signals
+from .urgency import hard_signals, rule_urgent, scan, urgent_signals
 
 __all__ = [
     "DEFAULT_CORPUS_DIR",
@@ -42,6 +50,7 @@ __all__ = [
     "Understanding",
     "Unit",
     "detect_lang",
+    "hard_signals",
     "parse_unit",
     "rule_urgent",
     "train_model",
@@ -61,7 +70,12 @@ _ACTIONABLE = ("repair", "complaint")
 
 @dataclass(frozen=True)
 class Understanding:
-    """What the NLU understood from one message."""
+    """What the NLU understood from one message.
+
+    ``confidence`` is the calibrated probability of ``intent`` (``scores[intent]``). It is the
+    highest score except for an urgent message the intent model took for an enquiry, payment or
+    chit-chat: its intent is then the likelier of repair and complaint.
+    """
 
     intent: str
     confidence: float
@@ -190,18 +204,27 @@ class NLU:
         best = int(np.argmax(p_int))
         intent = self._intent.classes[best]
         confidence = float(p_int[best])
-        department = None
-        if intent in _ACTIONABLE:
-            department = self._dept.classes[int(np.argmax(logits[s_dep]))]
         head = text[:MAX_TEXT_CHARS]
         p_urgent = float(1.0 / (1.0 + np.exp(-float(logits[s_urg][0]))))
         art = self.artifact
-        # The lexicon is consulted only where it can change the answer.
-        urgent = p_urgent >= art.urgent_threshold or (
-            p_urgent >= art.urgent_rule_floor and rule_urgent(head)
-        )
-        if urgent and scores.get("repair", 0.0) + scores.get("complaint", 0.0) < art.urgent_gate:
-            urgent = False
+        actionable = scores.get("repair", 0.0) + scores.get("complaint", 0.0)
+        asking = scores.get("enquiry", 0.0) + scores.get("payment", 0.0)
+        # Soft signals only matter when the classifier does not rule the message out.
+        signals = scan(head, soft=p_urgent >= art.urgent_rule_floor)
+        if signals.hard and asking < art.urgent_hard_gate:
+            urgent = True
+        else:
+            urgent = actionable >= art.urgent_gate and (
+                p_urgent >= art.urgent_threshold
+                or (p_urgent >= art.urgent_rule_floor and bool(signals))
+            )
+        if urgent and intent not in _ACTIONABLE:
+            # Danger now needs a ticket: report it as the likelier of repair and complaint.
+            intent = max(_ACTIONABLE, key=lambda c: scores.get(c, 0.0))
+            confidence = scores.get(intent, 0.0)
+        department = None
+        if intent in _ACTIONABLE:
+            department = self._dept.classes[int(np.argmax(logits[s_dep]))]
         return Understanding(
             intent=intent,
             confidence=confidence,

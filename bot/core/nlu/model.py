@@ -41,7 +41,7 @@ __all__ = [
     "save_artifact",
 ]
 
-MODEL_VERSION = "guanjia-nlu-7"
+MODEL_VERSION = "guanjia-nlu-8"
 
 
 @dataclass
@@ -140,7 +140,9 @@ class NLUArtifact:
     urgent: LinearHead
     urgent_threshold: float
     urgent_rule_floor: float
-    urgent_gate: float = 0.0  # P(repair) + P(complaint) below this: never urgent
+    urgent_gate: float = 0.0  # P(repair) + P(complaint) below this: the classifier's urgency off
+    # P(enquiry) + P(payment) at least this: even a hard lexicon signal does not count
+    urgent_hard_gate: float = 0.9
     report: dict[str, object] = field(default_factory=dict)
 
 

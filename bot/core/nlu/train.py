@@ -8,9 +8,11 @@ over jieba words and character 1–3-grams (``features.py``, features seen at le
   whose temperature is fitted on the out-of-fold decision values (minimum log-loss);
 - **department** (5 classes), trained on the repair and complaint lines only;
 - **urgent** (binary), combined with the lexicon rules of ``urgency.py``: a message is urgent
-  when the classifier is confident, or when a rule fires and the classifier does not rule it
-  out. The thresholds are chosen on out-of-fold predictions: the best F1 among the policies
-  whose recall is at least 0.95.
+  when a *hard* rule fires (gas, fire or smoke, someone trapped, water pouring, a threat in
+  progress) unless the intent model is all but sure it is a question (``HARD_INTENT_GATE``); or
+  when the classifier is confident; or when a *soft* rule fires and the classifier does not
+  rule it out. The classifier's thresholds are chosen on out-of-fold predictions, with the
+  hard rules fixed: the best F1 among the policies whose recall is at least 0.95.
 
 Everything is deterministic: rows are sorted, folds and solvers use fixed seeds, so the same
 corpus gives the same artifact and the same predictions. scikit-learn is imported here only;
@@ -41,7 +43,7 @@ from .model import (
     read_corpus_bytes,
     save_artifact,
 )
-from .urgency import rule_urgent
+from .urgency import HARD_INTENT_GATE, scan
 
 __all__ = ["CorpusRow", "read_corpus", "train_artifact", "train_model"]
 
@@ -207,12 +209,19 @@ def _choose_c(x: Any, y: Sequence[str], grid: Sequence[float], labels: Sequence[
 
 
 def _urgent_policy(
-    p_urgent: Any, rules: Sequence[bool], actionable: Any, y: Sequence[bool]
+    p_urgent: Any,
+    rules: Sequence[bool],
+    actionable: Any,
+    y: Sequence[bool],
+    hard: Sequence[bool] | None = None,
 ) -> tuple[float, float, float, dict[str, float]]:
     """Pick (threshold, rule_floor, gate) on out-of-fold predictions.
 
-    urgent = (p ≥ threshold or (a rule fires and p ≥ rule_floor))
-             and P(repair) + P(complaint) ≥ gate.
+    urgent = hard
+             or ((p ≥ threshold or (a rule fires and p ≥ rule_floor))
+                 and P(repair) + P(complaint) ≥ gate),
+
+    where ``hard`` (a hard rule fired and passed the hard intent gate) is given, not tuned.
 
     The goal is recall ≥ URGENT_MIN_RECALL (a missed emergency costs more than a false alarm)
     with the best precision: among policies reaching that recall, the one with the best F1;
@@ -220,13 +229,14 @@ def _urgent_policy(
     """
     y_arr = np.asarray(y, dtype=bool)
     r_arr = np.asarray(rules, dtype=bool)
+    h_arr = np.zeros(len(y_arr), dtype=bool) if hard is None else np.asarray(hard, dtype=bool)
     best_ok: tuple[float, ...] | None = None
     best_f2: tuple[float, ...] | None = None
     for gate in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
         gated = actionable >= gate
         for t in np.round(np.arange(0.1, 0.96, 0.025), 3):
             for floor in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35):
-                pred = ((p_urgent >= t) | (r_arr & (p_urgent >= floor))) & gated
+                pred = h_arr | (((p_urgent >= t) | (r_arr & (p_urgent >= floor))) & gated)
                 tp = int((pred & y_arr).sum())
                 fp = int((pred & ~y_arr).sum())
                 fn = int((~pred & y_arr).sum())
@@ -329,19 +339,24 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
 
     # urgent: classifier + lexicon rules
     y_urg = [r.urgent for r in rows]
-    rules = [rule_urgent(r.text) for r in rows]
+    signals = [scan(r.text) for r in rows]
+    rules = [bool(s) for s in signals]
+    hard_rules = [bool(s.hard) for s in signals]
     y_urg_s = ["1" if v else "0" for v in y_urg]
     if len(set(y_urg_s)) == 2 and min(Counter(y_urg_s).values()) >= 2:
         z = oof_cal - oof_cal.max(axis=1, keepdims=True)
         p_int = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
         act_cols = [intent_labels.index(c) for c in ("repair", "complaint") if c in intent_labels]
         actionable = p_int[:, act_cols].sum(axis=1) if act_cols else np.ones(len(rows))
+        ask_cols = [intent_labels.index(c) for c in ("enquiry", "payment") if c in intent_labels]
+        asking = p_int[:, ask_cols].sum(axis=1) if ask_cols else np.zeros(len(rows))
+        hard_pass = np.asarray(hard_rules, dtype=bool) & (asking < HARD_INTENT_GATE)
         urg_folds = _folds(y_urg_s)
         best_urg: tuple[tuple[float, float, float], float, tuple] | None = None
         for c in URGENT_C_GRID:
             urg_oof = _oof_logits(x, y_urg_s, c, urg_folds, ["0", "1"])
             p_oof = 1.0 / (1.0 + np.exp(-(urg_oof[:, 1] - urg_oof[:, 0])))
-            policy = _urgent_policy(p_oof, rules, actionable, y_urg)
+            policy = _urgent_policy(p_oof, rules, actionable, y_urg, hard_pass)
             stats = policy[3]
             key = (float(stats["recall"] >= URGENT_MIN_RECALL), stats["f1"], stats["f2"])
             if best_urg is None or key > best_urg[0]:
@@ -357,6 +372,8 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
 
     rule_tp = sum(1 for r, g in zip(rules, y_urg, strict=True) if r and g)
     rule_fp = sum(1 for r, g in zip(rules, y_urg, strict=True) if r and not g)
+    hard_tp = sum(1 for r, g in zip(hard_rules, y_urg, strict=True) if r and g)
+    hard_fp = sum(1 for r, g in zip(hard_rules, y_urg, strict=True) if r and not g)
     report: dict[str, object] = {
         "model_version": MODEL_VERSION,
         "rows": len(rows),
@@ -381,7 +398,9 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
             "urgent_threshold": threshold,
             "urgent_rule_floor": floor,
             "urgent_gate": gate,
+            "urgent_hard_gate": HARD_INTENT_GATE,
             "urgent_rules_alone": {"tp": rule_tp, "fp": rule_fp, "positives": int(sum(y_urg))},
+            "urgent_hard_rules": {"tp": hard_tp, "fp": hard_fp},
         },
     }
     report["train_seconds"] = round(time.perf_counter() - started, 2)
@@ -395,6 +414,7 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
         urgent_threshold=threshold,
         urgent_rule_floor=floor,
         urgent_gate=gate,
+        urgent_hard_gate=HARD_INTENT_GATE,
         report=report,
     )
 

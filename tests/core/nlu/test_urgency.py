@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 
-from bot.core.nlu.urgency import SIGNALS, rule_urgent, split_clauses, urgent_signals
+from bot.core.nlu import NLU, urgency
+from bot.core.nlu.urgency import (
+    HARD_KINDS,
+    SIGNALS,
+    Signals,
+    _parser,
+    _sre,
+    hard_signals,
+    rule_urgent,
+    scan,
+    split_clauses,
+    urgent_signals,
+)
 
 URGENT: list[tuple[str, str]] = [
     # trapped
@@ -141,3 +155,297 @@ def test_huge_text_is_fast() -> None:
     assert not rule_urgent("物业你好" * 30_000)
     assert rule_urgent("水管爆了！" + "快来" * 50_000)
     assert time.perf_counter() - started < 2.0
+
+
+# --- hard and soft signals ------------------------------------------------------------------
+# Hard signals make a message urgent however it is phrased (the product rule); they must fire
+# on short, unpunctuated, mixed and keyword-less wordings.
+HARD: list[tuple[str, str]] = [
+    # trapped
+    ("困电梯了", "trapped"),
+    ("救命 电梯里出不来", "trapped"),
+    ("电梯关人了", "trapped"),
+    ("电梯停在半空 我婆婆在里面", "trapped"),
+    ("电梯不动了里面有个老人家你们快点来", "trapped"),
+    ("电梯卡住了 里头有个孕妇", "trapped"),
+    ("有个送外卖的被关在5号楼电梯里半个钟了", "trapped"),
+    ("老人的手被电梯门夹住了", "trapped"),
+    ("电梯一下子往下掉了两层", "trapped"),
+    ("my dad is stuck between floors in lift B", "trapped"),
+    ("got locked inside the bin room, door won't open", "trapped"),
+    ("kid trapped in the lift, alarm does nothing", "trapped"),
+    ("电梯里有人 trapped 按警铃没人理", "trapped"),
+    # gas
+    ("煤气味好大", "gas"),
+    ("楼道里燃气味特别冲", "gas"),
+    ("燃气软管被老鼠咬了个洞", "gas"),
+    ("燃气阀门关不上 一直有气出来", "gas"),
+    ("燃气热水器一开就头晕恶心想吐", "gas"),
+    ("一氧化碳报警器响了", "gas"),
+    ("gas smell!!! 8th floor", "gas"),
+    ("the gas meter in the corridor is hissing", "gas"),
+    ("CO alarm going off in the kitchen", "gas"),
+    ("the 燃气报警器 is beeping non-stop", "gas"),
+    # fire, smoke not from cooking, sparks, burning smell from wiring
+    ("楼道里全是烟 看不清", "fire"),
+    ("插座在冒烟", "fire"),
+    ("配电箱打火花", "fire"),
+    ("电线烧焦的味道 在卧室", "fire"),
+    ("有股烧塑料的味道 越来越浓", "fire"),
+    ("电动车充电着火了", "fire"),
+    ("火苗窜得老高", "fire"),
+    ("smoke in the hallway!!", "fire"),
+    ("smoke in the stairwell, can't see the stairs", "fire"),
+    ("the socket is sparking and smells burnt", "fire"),
+    ("washing machine just caught fire", "fire"),
+    ("楼下 car 着火了!!", "fire"),
+    # water pouring, flooding, burst pipes
+    ("救命 家里发大水了", "water"),
+    ("一楼大堂进水了 快淹到电梯口", "water"),
+    ("洗衣机进水管脱了 家里水到脚踝了", "water"),
+    ("地库入口的水哗哗往里灌", "water"),
+    ("天花板往下淌水 跟瀑布一样", "water"),
+    ("楼顶水箱的水顺着楼梯流下来 每层都是水", "water"),
+    ("热水器下面的管子崩开了", "water"),
+    ("burst pipe in the kitchen", "water"),
+    ("water is pouring out of my light fitting", "water"),
+    ("sewage coming up through the shower drain", "water"),
+    ("it's literally raining in our kitchen", "water"),
+    ("ankle deep water in the lobby", "water"),
+    ("pipe 爆了 under the sink!! 水 everywhere", "water"),
+    # a threat in progress
+    ("有人撬我家门", "threat"),
+    ("家里进贼了 人好像还在里面", "threat"),
+    ("有人从阳台爬进了隔壁家", "threat"),
+    ("隔壁两口子在打架 女的一直喊救命", "threat"),
+    ("man with a knife near the playground!!!", "threat"),
+    ("I can hear my neighbour screaming for help", "threat"),
+    ("someone 在撬 our door", "threat"),
+    ("有个 guy with a 刀 near the 东门", "threat"),
+]
+
+# Soft signals need the classifier: they are found, but not as hard ones.
+SOFT: list[tuple[str, str]] = [
+    ("家里突然一点电都没了", "outage"),
+    ("整栋楼停电了", "outage"),
+    ("no power in the whole flat", "outage"),
+    ("有个陌生男的跟着我女儿到了楼下 现在还在", "threat"),
+    ("外墙瓷砖还在一直往下掉", "falling"),
+    ("洗衣机漏电 摸着麻手", "shock"),
+    ("马桶水都快溢出来了", "water"),
+    ("楼道里一股烟味", "fire"),
+    ("厨房里一股臭鸡蛋味 是不是漏气了", "gas"),
+    ("储藏室的门坏了 我在地下室出不去", "trapped"),
+    ("the whole tower is dark", "outage"),
+]
+
+# Near-misses that give no signal at all, hard or soft.
+NO_SIGNAL = [
+    "烟感没电了 一直滴滴响",  # a device battery, not an outage; an alarm chirping, not a fire
+    "smoke alarm keeps chirping, battery I think",
+    "家里烟感半夜响了一下 没烟也没味",
+    "厨房一炒菜烟感就叫 太灵敏了",
+    "车库门坏了 车出不去",  # a car that cannot get out: a repair
+    "有人挨家挨户塞传单",  # flyers, not a threat
+    "电梯里有人抽过烟 一进去一股烟味",  # a smoker, not a fire
+    "明天停水几点开始",
+    "明天停电吗",
+]
+
+# Danger words that do not report danger now: negated, over, past, planned, hypothetical,
+# smoke from cooking or cigarettes, drills, alarms chirping, slow drips and stains.
+NOT_HARD = [
+    # negated / over / past
+    "没有煤气味 是楼下在做饭",
+    "水管已经修好了 谢谢师傅",
+    "火已经灭了 大家别担心",
+    "电梯里的人已经出来了",
+    "昨天电梯困人那次是什么原因",
+    "上周有人在地库撬车，后来报警了，到现在物业也没个说法",
+    "上个月地库进水把我车泡了 物业到现在一句话都没有",
+    "the lift was stuck yesterday, is it safe now?",
+    "there was a gas smell in the lobby last week, did anyone check it?",
+    "the leak is no longer dripping, all good",
+    "fire brigade has left, it was just burnt toast. panic over",
+    "电梯三天两头坏 今天又困在里面十分钟 自己出来了",
+    # planned cuts, hypotheticals, safety information
+    "明天停水几点开始",
+    "is the water cut tomorrow for the whole estate?",
+    "万一电梯困人了 打哪个电话",
+    "着火的话应该走哪边的楼梯",
+    "想问一下 如果家里有煤气味 第一步该干什么",
+    "遇到煤气泄漏该怎么处理",
+    "what should I do if I smell gas at night?",
+    "who do I call if the lift breaks down with people inside?",
+    "fire drill at 10, alarms will sound",
+    "下午三点消防演练 大家听到警报不要慌",
+    # smoke from cooking, cigarettes, offerings; a smoker as a hazard
+    "楼下又在烧烤 烟全往我家飘",
+    "不知道谁家在烧纸 楼道里全是烟",
+    "有人在楼梯间抽烟 烟头扔得到处都是 着火了怎么办",
+    "smoke from the bbq downstairs is coming into our flat",
+    "people smoking in the stairwell again",
+    "guys smoke in the stairwell every night",
+    # alarms, drips, stains, small faults, bins, sounds, wind
+    "烟感没电了 一直滴滴响",
+    "smoke alarm chirping every 30 seconds, battery I think",
+    "卫生间顶上有块水渍",
+    "马桶底座那里有点渗水",
+    "水龙头拧不紧 哗哗流",
+    "吊顶里一直哗哗的水声 但是看不到水",
+    "slow drip under the kitchen sink",
+    "small damp patch on the bedroom ceiling",
+    "bins overflowing behind block 3",
+    "垃圾桶满得都溢出来了",
+    "garden sprinklers are flooding the footpath every morning",
+    "it's pouring outside, is the gym open?",
+    "燃气灶打不着火",
+    "电梯里有人吐了 麻烦来清理",
+    "电梯里有人抽过烟 一进去一股烟味",
+    "笑死 电梯里的镜子掉下来了",
+    "楼道窗户关不上 冷风呼呼往里灌",
+    "水表玻璃冻裂了",
+    "半夜野猫打架 叫得跟小孩哭一样",
+    "楼道里有个男的一直在试每家的门把手 我从猫眼看到的",  # soft threat only, see below
+    "garage door opener's busted, car's stuck inside",
+    "长期被噪音困扰",
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), HARD)
+def test_hard_signal(text: str, kind: str) -> None:
+    assert kind in hard_signals(text)
+    assert kind in scan(text, soft=False).hard
+
+
+@pytest.mark.parametrize(("text", "kind"), SOFT)
+def test_soft_signal(text: str, kind: str) -> None:
+    signals = scan(text)
+    assert kind in signals.soft
+    assert not signals.hard
+    assert kind in urgent_signals(text)
+    assert scan(text, soft=False) == Signals()
+
+
+@pytest.mark.parametrize("text", NOT_HARD)
+def test_not_hard(text: str) -> None:
+    assert hard_signals(text) == ()
+
+
+@pytest.mark.parametrize("text", NO_SIGNAL)
+def test_no_signal(text: str) -> None:
+    assert scan(text) == Signals()
+
+
+def test_every_kind_has_a_strength() -> None:
+    assert {"trapped", "gas", "fire", "water", "threat"} <= HARD_KINDS
+    assert {"outage", "falling", "shock"}.isdisjoint(HARD_KINDS)
+    assert {kind for _, kind in HARD} == {"trapped", "gas", "fire", "water", "threat"}
+
+
+def test_past_present_and_negation_per_clause() -> None:
+    assert hard_signals("昨天闻到煤气味") == ()
+    assert hard_signals("昨天就有煤气味 现在还是很浓的煤气味") == ("gas",)
+    assert hard_signals("no gas smell, just the drains") == ()
+    assert hard_signals("水管上周修好了。今天水管又爆了") == ("water",)
+    assert hard_signals("the lift was fixed last week. now I'm stuck in it") == ("trapped",)
+
+
+def test_gates_do_not_change_results() -> None:
+    """The literal pre-checks are derived from the patterns: skipping them changes nothing."""
+    texts = [t for t, _ in URGENT + HARD + SOFT] + NOT_URGENT + NOT_HARD + NO_SIGNAL
+    with_gates = [scan(t) for t in texts]
+    saved = urgency._COMPILED
+    try:
+        urgency._COMPILED = tuple((g, None, zh, en, unless) for g, _, zh, en, unless in saved)
+        without = [scan(t) for t in texts]
+    finally:
+        urgency._COMPILED = saved
+    assert with_gates == without
+    assert all(gate is not None for _, gate, _, _, _ in saved)
+
+
+def _branches(parsed: object) -> list[list[tuple[object, object]]]:
+    items = list(parsed)  # type: ignore[call-overload]
+    if len(items) == 1 and items[0][0] is _sre.BRANCH:
+        return [list(b) for b in items[0][1][1]]
+    return [items]
+
+
+def _has_cjk_literal(items: list[tuple[object, object]]) -> bool:
+    for op, av in items:
+        if op is _sre.LITERAL and "\u3400" <= chr(av) <= "\u9fff":  # type: ignore[arg-type]
+            return True
+        if op is _sre.SUBPATTERN and _has_cjk_literal(list(av[-1])):  # type: ignore[index]
+            return True
+        if op is _sre.BRANCH and all(_has_cjk_literal(list(b)) for b in av[1]):  # type: ignore[index]
+            return True
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1:  # type: ignore[index]
+            if _has_cjk_literal(list(av[2])):  # type: ignore[index]
+                return True
+    return False
+
+
+def test_chinese_patterns_need_chinese_text() -> None:
+    """Every branch of a pattern filed as Chinese has a Chinese character in it, so skipping
+    the Chinese patterns for a clause without Chinese text loses nothing."""
+    for group in urgency._GROUPS:
+        for pattern in group.patterns:
+            if urgency._CJK.search(pattern):
+                for branch in _branches(_parser.parse(pattern, re.IGNORECASE)):
+                    assert _has_cjk_literal(branch), (group.kind, pattern)
+
+
+# --- the NLU's decision ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def nlu(tiny_corpus: Path, tmp_path: Path) -> NLU:
+    return NLU.load(tmp_path / "m.pkl", corpus_dir=tiny_corpus)
+
+
+def _mute_classifier(nlu: NLU) -> None:
+    """The urgency classifier never fires and soft signals never count."""
+    nlu.artifact.urgent_threshold = 2.0
+    nlu.artifact.urgent_rule_floor = 2.0
+
+
+def test_hard_signal_is_urgent_without_the_classifier(nlu: NLU) -> None:
+    _mute_classifier(nlu)
+    for text in [
+        "厨房有很浓的煤气味",
+        "楼道里全是烟 看不清",
+        "电梯困人了",
+        "水管爆了 水喷得到处都是",
+    ]:
+        u = nlu.understand(text)
+        assert u.urgent is True, text
+        assert u.intent in ("repair", "complaint")
+        assert u.department is not None
+    assert nlu.understand("整栋楼停电了").urgent is False  # soft: needs the classifier
+    assert nlu.understand("昨天的煤气味已经没了").urgent is False
+    assert nlu.understand("如果闻到煤气味应该怎么办").urgent is False
+
+
+def test_hard_gate_drops_questions_only(nlu: NLU) -> None:
+    _mute_classifier(nlu)
+    nlu.artifact.urgent_hard_gate = 0.0  # everything counts as a question
+    assert nlu.understand("厨房有很浓的煤气味").urgent is False
+    nlu.artifact.urgent_hard_gate = 1.01  # nothing does
+    assert nlu.understand("厨房有很浓的煤气味").urgent is True
+    # A question that names a danger, which the intent model is sure of, is not an emergency.
+    nlu.artifact.urgent_hard_gate = 0.9
+    question = "请问燃气泄漏了 燃气公司的电话是多少"
+    u = nlu.understand(question)
+    asking = u.scores["enquiry"] + u.scores["payment"]
+    assert u.urgent is (asking < 0.9)
+
+
+def test_urgent_message_becomes_a_ticket(nlu: NLU) -> None:
+    """An urgent message is reported as a repair or a complaint, with its department."""
+    nlu.artifact.urgent_hard_gate = 1.01
+    u = nlu.understand("请问燃气泄漏了 燃气公司的电话是多少")
+    assert u.urgent is True
+    assert u.intent in ("repair", "complaint")
+    assert u.department is not None
+    assert u.confidence == pytest.approx(u.scores[u.intent])
