@@ -107,6 +107,8 @@ class DeliveryStatus(StrEnum):
     """Where one notice to one recipient stands."""
 
     PENDING = "pending"
+    # Claimed by a notifier and being sent; `next_attempt_at` is when the claim lapses.
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     UNKNOWN = "unknown"

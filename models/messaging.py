@@ -20,6 +20,9 @@ class Delivery(Model):
     payload = fields.JSONField(default=dict)
     status = fields.CharEnumField(DeliveryStatus, max_length=16, default=DeliveryStatus.PENDING)
     attempts = fields.IntField(default=0)
+    # Sends whose answer was lost (a timeout, a reset, a process that stopped mid-send): nobody
+    # knows whether they went out, so such a delivery is retried at most once.
+    unknown_sends = fields.IntField(default=0)
     last_error = fields.TextField(default="")
     next_attempt_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()

@@ -1,0 +1,116 @@
+"""`guanjia notices run KIND --at …` and `guanjia notices status`, as a user types them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from models import Bill, BillItem, ChatIdentity, Delivery, DeliveryStatus, Platform
+from models.store import close_store, open_store
+from tests.factories import make_estate, make_owner, make_unit
+
+
+@pytest.fixture
+def store_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A fresh SQLite store file holding an estate with one bound owner and a December bill."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    url = f"sqlite://{tmp_path}/store.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", url)
+
+    async def fill() -> None:
+        await open_store(url)
+        try:
+            estate = await make_estate()
+            unit = await make_unit(estate, "3", "2", "501")
+            owner = await make_owner(estate, "李华", unit)
+            await ChatIdentity.create(platform=Platform.WEBCHAT, user_id="u-li", owner=owner)
+            await Bill.create(
+                unit=unit,
+                period="2026-12",
+                item=BillItem.PROPERTY_FEE,
+                amount_cents=35680,
+                due_date=date(2026, 12, 15),
+            )
+        finally:
+            await close_store()
+
+    asyncio.run(fill())
+    return url
+
+
+def guanjia(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command in its own process, as a user does."""
+    environment = {**os.environ, "DATABASE_URL": url, "TIMEZONE": "Asia/Shanghai"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def rows(url: str) -> list[Delivery]:
+    async def read() -> list[Delivery]:
+        await open_store(url)
+        try:
+            return await Delivery.all().order_by("id")
+        finally:
+            await close_store()
+
+    return asyncio.run(read())
+
+
+def test_run_queues_the_notices_once_for_the_running_guanjia(store_file: str) -> None:
+    first = guanjia(store_file, "notices", "run", "bills", "--at", "2026-12-01T09:00")
+    assert first.returncode == 0, first.stderr
+    assert "bills as at 2026-12-01T09:00:00+08:00: 1 new notice(s) queued" in first.stdout
+    again = guanjia(store_file, "notices", "run", "bills", "--at", "2026-12-01T10:00")
+    assert "0 new notice(s) queued" in again.stdout
+    (delivery,) = rows(store_file)
+    assert delivery.dedup_key.startswith("bill:2026-12:u") and delivery.chat_id == "u-li"
+    assert (
+        delivery.status is DeliveryStatus.PENDING and "3-2-501 2026-12" in delivery.payload["text"]
+    )
+
+    status = guanjia(store_file, "notices", "status").stdout.splitlines()
+    assert status[0] == "kind\tsent\tpending\tsending\tfailed\tunknown"
+    assert status[1] == "bill\t0\t1\t0\t0\t0"
+
+
+def test_status_lists_failed_ones_with_their_reason(store_file: str) -> None:
+    assert "no notice has been recorded yet" in guanjia(store_file, "notices", "status").stdout
+    guanjia(store_file, "notices", "run", "bills", "--at", "2026-12-01T09:00")
+
+    async def fail() -> None:
+        await open_store(store_file)
+        try:
+            await Delivery.all().update(
+                status=DeliveryStatus.FAILED, attempts=5, last_error="attempt 5: Forbidden"
+            )
+        finally:
+            await close_store()
+
+    asyncio.run(fail())
+    out = guanjia(store_file, "notices", "status").stdout
+    assert "bill\t0\t0\t0\t1\t0" in out
+    assert "failed (latest 1):" in out and "attempts=5  attempt 5: Forbidden" in out
+
+
+def test_a_bad_time_or_kind_is_refused(store_file: str) -> None:
+    bad_time = guanjia(store_file, "notices", "run", "bills", "--at", "next tuesday")
+    assert bad_time.returncode == 2
+    assert "--at 'next tuesday' is not an ISO date and time" in bad_time.stderr
+    bad_kind = guanjia(store_file, "notices", "run", "fireworks", "--at", "2026-12-01T09:00")
+    assert bad_kind.returncode == 2 and "invalid choice: 'fireworks'" in bad_kind.stderr
+    assert rows(store_file) == []

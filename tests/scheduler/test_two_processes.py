@@ -1,0 +1,70 @@
+"""Two Guanjia processes run the same bills job on one PostgreSQL store at the same moment:
+every owner gets their bill once. (SQLite in memory cannot be shared by two processes.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from models import ChatIdentity, Delivery, DeliveryStatus, Platform
+from scheduler.jobs import push_bills
+from tests.conftest import POSTGRES_URL
+from tests.factories import make_owner, make_unit
+from tests.scheduler.conftest import Estate4Jobs, at
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_two_processes_racing_on_postgresql_send_each_bill_once(
+    jobs_estate: Estate4Jobs, store: str
+) -> None:
+    if store != "postgres":
+        pytest.skip("two processes need a shared server store: set GUANJIA_TEST_POSTGRES")
+    e = jobs_estate
+    users = ["u-li", "u-smith", "u-wang"]
+    for label in ("1-1-101", "1-1-102", "2-1-201"):
+        await e.bill(label, "2026-12")
+    for n in range(120):
+        unit = await make_unit(e.estate, "8", "1", f"{1000 + n}")
+        owner = await make_owner(e.estate, f"业主{n}", unit)
+        await ChatIdentity.create(platform=Platform.WEBCHAT, user_id=f"o{n}", owner_id=owner.id)
+        e.units[unit.label] = unit
+        await e.bill(unit.label, "2026-12")
+        users.append(f"o{n}")
+    moment = at(date(2026, 12, 1))
+    e.time.set(moment)
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.scheduler.racer",
+        POSTGRES_URL,
+        moment.isoformat(),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert other.stdin is not None and other.stdout is not None
+    try:
+        assert (await asyncio.wait_for(other.stdout.readline(), 60)).strip() == b"ready"
+        other.stdin.write(b"go\n")
+        await other.stdin.drain()
+        ours = await push_bills(moment, e.services, e.notifier)
+        theirs = json.loads(await asyncio.wait_for(other.stdout.readline(), 60))
+        assert await asyncio.wait_for(other.wait(), 60) == 0
+    finally:
+        if other.returncode is None:
+            other.kill()
+            await other.wait()
+    received = Counter(m.chat.chat_id for m in e.channel.sent) + Counter(theirs["chats"])
+    assert received == Counter({user: 1 for user in users})
+    assert ours + theirs["sent"] == len(users) == 123
+    assert await Delivery.filter(kind="bill", status=DeliveryStatus.SENT).count() == 123
+    print(f"this process sent {ours}, the other {theirs['sent']}")
