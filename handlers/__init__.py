@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from bot.core.context import Handlers
-from handlers import complaint, enquiry, fallback, payment, repair, staff, tickets
+from handlers import binding, complaint, enquiry, fallback, payment, repair, staff, tickets
 
 
 def build_handlers() -> Handlers:
@@ -20,7 +20,11 @@ def build_handlers() -> Handlers:
             "other": fallback.handle,
         },
         staff=staff.handle,
-        buttons={"unit": tickets.unit_chosen},
-        dialogs={"choose_unit": tickets.unit_typed},
-        private_commands=(fallback.start_command,),
+        # The staff desk's buttons also come here when pressed outside a staff chat: each one
+        # checks who pressed it.
+        buttons={"unit": tickets.unit_chosen, **staff.BUTTONS},
+        dialogs={"choose_unit": tickets.unit_typed, staff.CLOSE_DIALOG: staff.close_result_typed},
+        private_commands=(fallback.start_command, binding.request_command, binding.bind_command),
+        group_commands=(binding.register_command,),
+        ticket_opened=(staff.ticket_opened,),
     )

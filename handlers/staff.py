@@ -1,17 +1,594 @@
-"""The staff chat: messages there are staff work, never owner reports.
+"""The staff desk: ticket cards' buttons, commands in the staff chat, and the owner's rating.
 
-The router hands every staff-chat message here; the desk commands and buttons build on this.
+The router hands every staff-chat message here. Buttons (`claim:<id>`, `transfer:<id>`,
+`transfer_to:<id>:<department>`, `close:<id>`, `approve:<id>`, `refuse:<id>`) and commands
+(`queue`/`队列`, `mine`/`我的`, `reply R-0012 …`/`回复`, `note`/`备注`, `close R-0012 …`/`结单`,
+`reopen`/`重开`, `transfer R-0012 cleaning`/`转派`, `code`/`绑定码`, `staffcode`/`员工码`,
+`unbind`/`解绑`, `bindings`/`绑定列表`, `approve`/`同意`, `refuse`/`拒绝`, `report month
+YYYY-MM`/`报表` and `announce`/`公告` (answered by handlers.reports and handlers.announce),
+`help`/`帮助`) act only for a chat account bound to staff of the chat's estate;
+anyone else is refused and nothing changes. Other chatter in the staff chat is left alone.
+
+Closing by button asks for the result: the staff member's next message in the staff chat is it.
+The owner (every reporter) then gets the result and five rating buttons (`rate:<id>:<1-5>`);
+不满意 or worse reopens the ticket and alerts the supervisor.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import re
+from collections.abc import Awaitable, Callable
 
+from bot.core import desk
 from bot.core.context import Context
+from bot.core.dialogs import open_dialog, start_dialog
+from bot.core.types import Button
+from handlers import binding
+from models import (
+    Department,
+    Rating,
+    Staff,
+    Ticket,
+    TicketReporter,
+    TicketStatus,
+    Unit,
+)
+from models.lifecycle import (
+    POOR_RATINGS,
+    IllegalTransition,
+    add_note,
+    claim_ticket,
+    rate_ticket,
+    record_answer,
+    reopen_ticket,
+    resolve_ticket,
+    staff_actor,
+    transfer_ticket,
+)
 
 log = logging.getLogger(__name__)
 
+CLOSE_DIALOG = "close_result"
+CANCEL_WORDS = frozenset({"cancel", "取消"})
+QUEUE_LIMIT = 30
+_TICKET_NUMBER = re.compile(r"^([RCQ])-?(\d{1,6})$", re.I)
+
+Command = Callable[[Context, str], Awaitable[None]]
+
+# Words a staff member may write for each command (compared lower-cased).
+COMMAND_WORDS: dict[str, tuple[str, ...]] = {
+    "queue": ("queue", "队列"),
+    "mine": ("mine", "我的"),
+    "reply": ("reply", "回复"),
+    "note": ("note", "备注"),
+    "close": ("close", "结单"),
+    "reopen": ("reopen", "重开"),
+    "transfer": ("transfer", "转派"),
+    "code": ("code", "绑定码"),
+    "staffcode": ("staffcode", "员工码"),
+    "unbind": ("unbind", "解绑"),
+    "bindings": ("bindings", "绑定列表"),
+    "approve": ("approve", "同意"),
+    "refuse": ("refuse", "拒绝"),
+    "report": ("report", "报表"),
+    "announce": ("announce", "公告"),
+    "help": ("help", "帮助"),
+}
+_WORDS = {word: name for name, words in COMMAND_WORDS.items() for word in words}
+# Chinese commands may run into their argument ("回复R-0012 马上到"): longest first.
+_JOINED = sorted((w for w in _WORDS if not w.isascii()), key=len, reverse=True)
+_NO_ARGUMENT = frozenset({"queue", "mine", "help"})
+
+DEPARTMENT_WORDS: dict[str, Department] = {
+    **{d.value: d for d in Department},
+    "engineer": Department.ENGINEERING,
+    "repair": Department.ENGINEERING,
+    "clean": Department.CLEANING,
+    "guard": Department.SECURITY,
+    "landscaping": Department.GREENING,
+    "garden": Department.GREENING,
+    "cs": Department.CUSTOMER_SERVICE,
+    "service": Department.CUSTOMER_SERVICE,
+    "工程": Department.ENGINEERING,
+    "工程部": Department.ENGINEERING,
+    "维修": Department.ENGINEERING,
+    "保洁": Department.CLEANING,
+    "保洁部": Department.CLEANING,
+    "清洁": Department.CLEANING,
+    "安保": Department.SECURITY,
+    "安保部": Department.SECURITY,
+    "保安": Department.SECURITY,
+    "秩序": Department.SECURITY,
+    "绿化": Department.GREENING,
+    "绿化部": Department.GREENING,
+    "园林": Department.GREENING,
+    "客服": Department.CUSTOMER_SERVICE,
+    "客服部": Department.CUSTOMER_SERVICE,
+    "客服中心": Department.CUSTOMER_SERVICE,
+}
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """(command, the rest) when a staff-chat message is a desk command, else None."""
+    text = text.strip()
+    if not text:
+        return None
+    head, _, rest = text.partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        rest = f"{more} {rest}".strip()
+    # Telegram writes commands as `/queue` or `/queue@guanjia_bot`.
+    word = head.removeprefix("/").split("@", 1)[0].lower()
+    name = _WORDS.get(word)
+    if name is not None:
+        if name in _NO_ARGUMENT and rest.strip():
+            return None  # "我的 天哪" is chatter, not the command
+        return name, rest.strip()
+    for word in _JOINED:
+        if text.startswith(word) and _WORDS[word] not in _NO_ARGUMENT:
+            rest = text.removeprefix(word).strip()
+            # Run together only when an argument follows at once (a ticket, a unit, a number).
+            if rest[:1].isascii() and rest[:1].isalnum():
+                return _WORDS[word], rest
+    return None
+
+
+def ticket_number(written: str) -> str | None:
+    """A ticket number as stored (`R-0012`) from how staff write it (`r12`, `R-0012`)."""
+    match = _TICKET_NUMBER.match(written.strip())
+    if match is None:
+        return None
+    return f"{match.group(1).upper()}-{int(match.group(2)):04d}"
+
+
+# --- The router's entry point --------------------------------------------------------------
+
 
 async def handle(ctx: Context) -> None:
-    """A message in a staff chat: it opens no ticket."""
-    log.debug("staff chat message %s from %s", ctx.message.message_id, ctx.message.sender_id)
+    """A message in a staff chat: a button, a command, a close result, or chatter (left alone)."""
+    if ctx.message.payload is not None:
+        await press(ctx)
+        return
+    parsed = parse_command(ctx.message.text)
+    if parsed is None:
+        dialog = await open_dialog(ctx)
+        if dialog is not None and dialog.kind == CLOSE_DIALOG:
+            await close_result_typed(ctx)
+            return
+        log.debug("staff chat message %s from %s", ctx.message.message_id, ctx.message.sender_id)
+        return
+    name, rest = parsed
+    if desk.acting_staff(ctx) is None:
+        return
+    await COMMANDS[name](ctx, rest)
+
+
+async def press(ctx: Context) -> None:
+    """A button pressed in the staff chat."""
+    prefix = (ctx.message.payload or "").split(":", 1)[0]
+    handler = BUTTONS.get(prefix)
+    if handler is None:
+        log.info("unknown staff button %r from %s", ctx.message.payload, ctx.message.sender_id)
+        ctx.reply("input.bad_button")
+        return
+    await handler(ctx)
+
+
+async def ticket_opened(ctx: Context, ticket: Ticket) -> None:
+    """Queue a new ticket's card to its estate's staff chats (after the message commits)."""
+    ctx.outbox.extend(await desk.card_messages(ticket, ctx.services))
+
+
+# --- Buttons -------------------------------------------------------------------------------
+
+
+async def _pressed_ticket(ctx: Context, parts: int = 2) -> tuple[Staff, Ticket, list[str]] | None:
+    """The staff member and the ticket a card button names, or None after refusing."""
+    fields = (ctx.message.payload or "").split(":")
+    if ctx.staff is None:
+        desk.acting_staff(ctx)  # refuses
+        return None
+    if len(fields) != parts or not fields[1].isdigit():
+        ctx.reply("input.bad_button")
+        return None
+    ticket = await Ticket.get_or_none(id=int(fields[1]))
+    if ticket is None:
+        ctx.reply("input.bad_button")
+        return None
+    staff = desk.acting_staff(ctx, ticket.estate_id)
+    if staff is None:
+        return None
+    return staff, ticket, fields
+
+
+async def claim_pressed(ctx: Context) -> None:
+    """`claim:<id>`: of staff pressing at once one wins; the card shows who, the rest are told."""
+    found = await _pressed_ticket(ctx)
+    if found is None:
+        return
+    staff, ticket, _ = found
+    try:
+        result = await claim_ticket(ticket.id, staff, ctx.now)
+    except IllegalTransition:
+        ctx.reply(
+            "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
+        )
+        return
+    if not result.won:
+        holder = result.holder.name if result.holder else ctx.text("desk.nobody")
+        if result.holder is not None and result.holder.id == staff.id:
+            ctx.reply("desk.claim_yours", number=ticket.number)
+        else:
+            ctx.reply("desk.claim_taken", number=ticket.number, holder=holder)
+        return
+    log.info("%s claimed %s", staff.name, ticket.number)
+    ctx.outbox.extend(await desk.card_messages(result.ticket, ctx.services))
+    catalogues = ctx.services.catalogues
+
+    def compose(lang: str) -> str:
+        department = catalogues.text(lang, f"department.{ticket.department}")
+        return catalogues.text(
+            lang,
+            "desk.claimed_owner",
+            number=ticket.number,
+            department=department,
+            name=staff.name,
+        )
+
+    # The owner hears that someone has it (事事有跟进): who, never how to reach them.
+    ctx.outbox.extend(await desk.reporter_messages(ticket, ctx.services, compose))
+
+
+async def transfer_pressed(ctx: Context) -> None:
+    """`transfer:<id>`: offer the departments the ticket could move to."""
+    found = await _pressed_ticket(ctx)
+    if found is None:
+        return
+    _, ticket, _ = found
+    if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
+        ctx.reply(
+            "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
+        )
+        return
+    buttons = desk.transfer_buttons(ticket, ctx.services.catalogues, ctx.lang)
+    ctx.reply("desk.transfer_choose", buttons=buttons, number=ticket.number)
+
+
+async def transfer_to_pressed(ctx: Context) -> None:
+    """`transfer_to:<id>:<department>`: move the ticket there."""
+    found = await _pressed_ticket(ctx, parts=3)
+    if found is None:
+        return
+    staff, ticket, fields = found
+    if fields[2] not in {d.value for d in Department}:
+        ctx.reply("input.bad_button")
+        return
+    await _transfer(ctx, staff, ticket, Department(fields[2]))
+
+
+async def close_pressed(ctx: Context) -> None:
+    """`close:<id>`: ask the staff member for the result; their next message here is it."""
+    found = await _pressed_ticket(ctx)
+    if found is None:
+        return
+    _, ticket, _ = found
+    if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
+        ctx.reply(
+            "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
+        )
+        return
+    await start_dialog(ctx, CLOSE_DIALOG, {"ticket": ticket.id})
+    ctx.reply("desk.close_ask", number=ticket.number)
+
+
+async def close_result_typed(ctx: Context) -> None:
+    """The message after a close button: the result (or `cancel`)."""
+    dialog = await open_dialog(ctx)
+    assert dialog is not None
+    await dialog.delete()
+    ticket = await Ticket.get_or_none(id=int(dialog.data.get("ticket", 0)))
+    if ticket is None:
+        ctx.reply("input.expired_button")
+        return
+    staff = desk.acting_staff(ctx, ticket.estate_id)
+    if staff is None:
+        return
+    text = ctx.message.text.strip()
+    if text.lower() in CANCEL_WORDS:
+        ctx.reply("desk.close_cancelled", number=ticket.number)
+        return
+    await _resolve(ctx, staff, ticket, text)
+
+
+async def rate_pressed(ctx: Context) -> None:
+    """`rate:<id>:<1-5>`: a reporter rates the resolved ticket; a poor rating reopens it."""
+    fields = (ctx.message.payload or "").split(":")
+    if len(fields) != 3 or not fields[1].isdigit() or fields[2] not in {"1", "2", "3", "4", "5"}:
+        ctx.reply("input.bad_button")
+        return
+    ticket = await Ticket.get_or_none(id=int(fields[1]))
+    if ticket is None:
+        ctx.reply("input.bad_button")
+        return
+    platform, user_id = ctx.message.chat.platform, ctx.message.sender_id
+    if not await TicketReporter.exists(ticket_id=ticket.id, platform=platform, user_id=user_id):
+        log.info("%s:%s may not rate %s", platform, user_id, ticket.number)
+        ctx.reply("desk.rate_not_reporter", number=ticket.number)
+        return
+    rating = Rating(int(fields[2]))
+    try:
+        rated = await rate_ticket(ticket.id, rating, f"{platform}:{user_id}", ctx.now)
+    except IllegalTransition:
+        ctx.reply("desk.rate_too_late", number=ticket.number)
+        return
+    ctx.outbox.extend(await desk.card_messages(rated, ctx.services))
+    if rating not in POOR_RATINGS:
+        ctx.reply("desk.rate_thanks", number=ticket.number)
+        return
+    ctx.reply("desk.rate_reopened", number=ticket.number)
+    catalogues = ctx.services.catalogues
+
+    def compose(lang: str) -> str:
+        return catalogues.text(
+            lang,
+            "desk.poor_rating_alert",
+            number=rated.number,
+            rating=catalogues.text(lang, f"desk.rating_{int(rating)}"),
+            count=rated.reopen_count,
+        )
+
+    ctx.outbox.extend(await desk.supervisor_alerts(rated.estate_id, ctx.services, compose))
+
+
+# --- Commands ------------------------------------------------------------------------------
+
+
+async def _ticket_from(ctx: Context, rest: str, usage: str) -> tuple[Ticket, str] | None:
+    """The ticket the command's first word names (in the staff member's estate), and the rest."""
+    assert ctx.staff is not None
+    written, _, tail = rest.strip().partition(" ")
+    number = ticket_number(written)
+    if number is None:
+        ctx.reply(usage)
+        return None
+    ticket = await Ticket.get_or_none(estate_id=ctx.staff.estate_id, number=number)
+    if ticket is None:
+        ctx.reply("desk.no_ticket", number=number)
+        return None
+    return ticket, tail.strip()
+
+
+async def _queue_lines(ctx: Context, tickets: list[Ticket]) -> str:
+    lines = []
+    for ticket in tickets[:QUEUE_LIMIT]:
+        unit = await Unit.get_or_none(id=ticket.unit_id) if ticket.unit_id else None
+        holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
+        lines.append(
+            ctx.text(
+                "desk.queue_line",
+                urgent=ctx.text("desk.queue_urgent") if ticket.urgent else "",
+                number=ticket.number,
+                department=ctx.text(f"department.{ticket.department}"),
+                unit=unit.label if unit else "-",
+                status=ctx.text(f"desk.status_{ticket.status}"),
+                holder=f" {holder.name}" if holder else "",
+                text=ticket.text[:40],
+            )
+        )
+    if len(tickets) > QUEUE_LIMIT:
+        lines.append(ctx.text("desk.queue_more", count=len(tickets) - QUEUE_LIMIT))
+    return "\n".join(lines)
+
+
+async def queue_command(ctx: Context, rest: str) -> None:
+    """`queue`: the estate's open and claimed tickets, urgent first."""
+    assert ctx.staff is not None
+    tickets = await Ticket.filter(
+        estate_id=ctx.staff.estate_id, status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED]
+    ).order_by("-urgent", "created_at", "id")
+    if not tickets:
+        ctx.reply("desk.queue_empty")
+        return
+    ctx.reply("desk.queue", count=len(tickets), lines=await _queue_lines(ctx, tickets))
+
+
+async def mine_command(ctx: Context, rest: str) -> None:
+    """`mine`: the tickets the staff member holds."""
+    assert ctx.staff is not None
+    tickets = await Ticket.filter(
+        claimed_by_id=ctx.staff.id, status=TicketStatus.CLAIMED
+    ).order_by("-urgent", "created_at", "id")
+    if not tickets:
+        ctx.reply("desk.mine_empty")
+        return
+    ctx.reply("desk.mine", count=len(tickets), lines=await _queue_lines(ctx, tickets))
+
+
+async def reply_command(ctx: Context, rest: str) -> None:
+    """`reply R-0012 text`: the owner (every reporter) gets it where they reported."""
+    found = await _ticket_from(ctx, rest, "desk.reply_usage")
+    if found is None:
+        return
+    ticket, text = found
+    assert ctx.staff is not None
+    if not text:
+        ctx.reply("desk.reply_usage")
+        return
+    try:
+        await record_answer(ticket.id, staff_actor(ctx.staff), text, ctx.now)
+    except IllegalTransition:
+        ctx.reply(
+            "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
+        )
+        return
+    catalogues = ctx.services.catalogues
+
+    def compose(lang: str) -> str:
+        return catalogues.text(lang, "desk.answer_owner", number=ticket.number, text=text)
+
+    ctx.outbox.extend(await desk.reporter_messages(ticket, ctx.services, compose))
+    ctx.reply("desk.replied", number=ticket.number)
+
+
+async def note_command(ctx: Context, rest: str) -> None:
+    """`note R-0012 text`: an internal note, never shown to the owner."""
+    found = await _ticket_from(ctx, rest, "desk.note_usage")
+    if found is None:
+        return
+    ticket, text = found
+    assert ctx.staff is not None
+    if not text:
+        ctx.reply("desk.note_usage")
+        return
+    await add_note(ticket.id, staff_actor(ctx.staff), text, ctx.now)
+    ctx.reply("desk.noted", number=ticket.number)
+
+
+async def close_command(ctx: Context, rest: str) -> None:
+    """`close R-0012 result`: resolve it; the owner gets the result and the rating buttons."""
+    found = await _ticket_from(ctx, rest, "desk.close_usage")
+    if found is None:
+        return
+    ticket, result = found
+    assert ctx.staff is not None
+    if not result:
+        ctx.reply("desk.close_usage")
+        return
+    await _resolve(ctx, ctx.staff, ticket, result)
+
+
+async def _resolve(ctx: Context, staff: Staff, ticket: Ticket, result: str) -> None:
+    try:
+        resolved = await resolve_ticket(ticket.id, staff, result, ctx.now)
+    except IllegalTransition as exc:
+        status = ctx.text(f"desk.status_{exc.status}") if exc.status else ""
+        ctx.reply("desk.cannot", number=ticket.number, status=status)
+        return
+    catalogues = ctx.services.catalogues
+
+    def compose(lang: str) -> str:
+        return catalogues.text(lang, "desk.resolved_owner", number=resolved.number, result=result)
+
+    def buttons(lang: str) -> tuple[tuple[Button, ...], ...]:
+        return desk.rating_buttons(resolved, catalogues, lang)
+
+    ctx.outbox.extend(await desk.card_messages(resolved, ctx.services))
+    ctx.outbox.extend(await desk.reporter_messages(resolved, ctx.services, compose, buttons))
+    ctx.reply("desk.resolved", number=resolved.number)
+
+
+async def reopen_command(ctx: Context, rest: str) -> None:
+    """`reopen R-0012 [reason]`: back in the queue (二次派单), with new promised times."""
+    found = await _ticket_from(ctx, rest, "desk.reopen_usage")
+    if found is None:
+        return
+    ticket, reason = found
+    assert ctx.staff is not None
+    try:
+        reopened = await reopen_ticket(ticket.id, staff_actor(ctx.staff), reason, ctx.now)
+    except IllegalTransition:
+        ctx.reply(
+            "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
+        )
+        return
+    ctx.outbox.extend(await desk.card_messages(reopened, ctx.services))
+    ctx.reply("desk.reopened", number=ticket.number)
+
+
+async def transfer_command(ctx: Context, rest: str) -> None:
+    """`transfer R-0012 cleaning`: move it to another department."""
+    found = await _ticket_from(ctx, rest, "desk.transfer_usage")
+    if found is None:
+        return
+    ticket, written = found
+    assert ctx.staff is not None
+    department = DEPARTMENT_WORDS.get(written.split(" ", 1)[0].lower()) if written else None
+    if department is None:
+        ctx.reply("desk.transfer_usage")
+        return
+    await _transfer(ctx, ctx.staff, ticket, department)
+
+
+async def _transfer(ctx: Context, staff: Staff, ticket: Ticket, department: Department) -> None:
+    try:
+        moved = await transfer_ticket(ticket.id, department, staff_actor(staff), ctx.now)
+    except IllegalTransition:
+        ctx.reply("desk.cannot_transfer", number=ticket.number)
+        return
+    ctx.outbox.extend(await desk.card_messages(moved, ctx.services))
+    ctx.reply(
+        "desk.transferred", number=ticket.number, department=ctx.text(f"department.{department}")
+    )
+
+
+def _optional_command(module: str, name: str) -> Command | None:
+    """A command of a handler module built separately, or None while it is not there."""
+    try:
+        # Imported when used: the staff desk works before (or without) that module.
+        loaded = importlib.import_module(f"handlers.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"handlers.{module}":
+            raise
+        return None
+    return getattr(loaded, name, None)
+
+
+async def report_command(ctx: Context, rest: str) -> None:
+    """`report month 2026-11` / `报表 2026-11`: handlers.reports answers, when it is there."""
+    words = rest.split()
+    if words and words[0].lower() in ("month", "月", "月报"):
+        words = words[1:]
+    if not words:
+        ctx.reply("desk.report_usage")
+        return
+    command = _optional_command("reports", "report_command")
+    if command is None:
+        ctx.reply("desk.report_unavailable")
+        return
+    await command(ctx, " ".join(words))
+
+
+async def announce_command(ctx: Context, rest: str) -> None:
+    """`announce 2026-12-03 09:00 …` / `公告 …`: handlers.announce answers, when it is there."""
+    command = _optional_command("announce", "announce_command")
+    if command is None:
+        ctx.reply("desk.announce_unavailable")
+        return
+    await command(ctx, rest)
+
+
+async def help_command(ctx: Context, rest: str) -> None:
+    """`help`: what the staff desk understands."""
+    ctx.reply("desk.help")
+
+
+COMMANDS: dict[str, Command] = {
+    "queue": queue_command,
+    "mine": mine_command,
+    "reply": reply_command,
+    "note": note_command,
+    "close": close_command,
+    "reopen": reopen_command,
+    "transfer": transfer_command,
+    "code": binding.code_command,
+    "staffcode": binding.staffcode_command,
+    "unbind": binding.unbind_command,
+    "bindings": binding.bindings_command,
+    "approve": binding.approve_command,
+    "refuse": binding.refuse_command,
+    "report": report_command,
+    "announce": announce_command,
+    "help": help_command,
+}
+
+BUTTONS: dict[str, Callable[[Context], Awaitable[None]]] = {
+    "claim": claim_pressed,
+    "transfer": transfer_pressed,
+    "transfer_to": transfer_to_pressed,
+    "close": close_pressed,
+    "rate": rate_pressed,
+    "approve": binding.approve_pressed,
+    "refuse": binding.refuse_pressed,
+}

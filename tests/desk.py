@@ -163,5 +163,7 @@ async def build_desk(nlu: NLU, now: datetime) -> Desk:
     hub.add(channel)
     clock = FixedClock(now)
     services = Services(nlu=nlu, catalogues=Catalogues(), clock=clock, hub=hub)
-    router = Router(services, build_handlers())
+    handlers = build_handlers()
+    services.ticket_opened.extend(handlers.ticket_opened)
+    router = Router(services, handlers)
     return Desk(router, channel, clock, services, estate, units, owners, staff)

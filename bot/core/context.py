@@ -6,16 +6,18 @@ after the message's transaction has committed, so a failure half-way sends nothi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.core.channel import Channel, ChannelHub
+from bot.core.channel import Channel, ChannelHub, SendError
 from bot.core.clock import Clock
 from bot.core.i18n import Catalogues
-from bot.core.types import Button, ChatRef, IncomingMessage, OutgoingMessage
+from bot.core.types import Button, ChatRef, IncomingMessage, OutgoingMessage, SentMessage
 from models import Chat, ChatIdentity, ChatKind, Estate, Owner, Staff, Ticket
 
 if TYPE_CHECKING:
@@ -23,6 +25,51 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Context"], Awaitable[None]]
 TicketListener = Callable[["Context", Ticket], Awaitable[None]]
+AfterSend = Callable[[SentMessage], Awaitable[None]]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """An outbox entry beyond a plain send: an edit of a message sent earlier, and/or a callback
+    run with the platform's SentMessage once it went out (to remember a card's message id)."""
+
+    message: OutgoingMessage
+    edit: SentMessage | None = None
+    after_send: AfterSend | None = None
+
+
+async def send_outbox(
+    hub: ChannelHub,
+    entries: Sequence[OutgoingMessage | Outbound],
+    via: Channel | None = None,
+) -> int:
+    """Send (or edit) each entry through `via` or the hub's channel of its platform; a failed
+    send is logged and the rest still go. Returns how many went out."""
+    sent_count = 0
+    for entry in entries:
+        outbound = entry if isinstance(entry, Outbound) else Outbound(entry)
+        message = outbound.message
+        try:
+            channel = (
+                via
+                if via is not None and message.chat.platform == via.platform
+                else hub.for_chat(message.chat)
+            )
+            if outbound.edit is not None:
+                sent = await channel.edit(outbound.edit, message)
+            else:
+                sent = await channel.send(message)
+        except SendError as exc:
+            log.warning("could not send to %s: %s", message.chat, exc)
+            continue
+        sent_count += 1
+        if outbound.after_send is not None:
+            try:
+                await outbound.after_send(sent)
+            except Exception:  # the message is out; losing its bookkeeping must not stop the rest
+                log.exception("after sending to %s", message.chat)
+    return sent_count
 
 
 @dataclass
@@ -37,6 +84,8 @@ class Services:
     ticket_opened: list[TicketListener] = field(default_factory=list)
     # Built FAQ indexes by (estate id, language): (the entries they were built from, the index).
     faq_indexes: dict[tuple[int, str], tuple[object, FaqIndex]] = field(default_factory=dict)
+    # Where month reports' charts and workbooks are written: <reports_dir>/<estate>/<month>/.
+    reports_dir: Path = Path("data/reports")
 
 
 @dataclass(frozen=True)
@@ -52,6 +101,11 @@ class Handlers:
     # Private-chat text that is a command or a code (binding): tried before classifying;
     # returns True when it handled the message.
     private_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()
+    # Group text tried first in any group, even one of no known estate (`/register CODE`);
+    # returns True when it handled the message.
+    group_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()
+    # Listeners the app adds to `Services.ticket_opened` (the staff desk's card).
+    ticket_opened: Sequence[TicketListener] = ()
 
 
 @dataclass
@@ -68,7 +122,7 @@ class Context:
     staff: Staff | None
     lang: str
     understanding: Understanding | None = None
-    outbox: list[OutgoingMessage] = field(default_factory=list)
+    outbox: list[OutgoingMessage | Outbound] = field(default_factory=list)
 
     @property
     def now(self) -> datetime:

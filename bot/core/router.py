@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.core.channel import Channel, SendError
-from bot.core.context import Context, Handlers, Services
+from bot.core.context import Context, Handlers, Services, send_outbox
 from bot.core.dialogs import open_dialog, start_dialog
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
 from models import Chat, ChatIdentity, Estate, Owner, SeenMessage, Staff
@@ -150,6 +150,10 @@ class Router:
 
     async def _dispatch(self, ctx: Context) -> None:
         message = ctx.message
+        if ctx.in_group and message.payload is None:
+            for command in self.handlers.group_commands:
+                if await command(ctx):
+                    return
         if ctx.in_staff_chat:
             await self.handlers.staff(ctx)
             return
@@ -245,16 +249,7 @@ class Router:
     async def _flush(self, ctx: Context | None) -> None:
         if ctx is None:
             return
-        for outgoing in ctx.outbox:
-            try:
-                channel = (
-                    ctx.channel
-                    if outgoing.chat.platform == ctx.channel.platform
-                    else self.services.hub.for_chat(outgoing.chat)
-                )
-                await channel.send(outgoing)
-            except SendError as exc:
-                log.warning("could not send to %s: %s", outgoing.chat, exc)
+        await send_outbox(self.services.hub, ctx.outbox, ctx.channel)
 
     async def _apologise(
         self, message: IncomingMessage, channel: Channel, ctx: Context | None

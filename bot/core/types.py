@@ -64,6 +64,8 @@ class OutgoingMessage:
     buttons: tuple[tuple[Button, ...], ...] = ()
     reply_to: str | None = None
     photos: tuple[Attachment, ...] = ()
+    # Files sent with the message (a report's workbook): Attachment("file", <local path>).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import re
 import pytest
 
 from bot.core.nlu import NLU
+from bot.core.router import CONFIDENCE_FLOOR
+from bot.core.types import OutgoingMessage
 from models import (
     ChatIdentity,
     Department,
@@ -20,6 +22,11 @@ from models import (
 from tests.desk import OWNERS, STAFF, Desk, bind
 
 MONEY = re.compile(r"¥|CN¥|\d+\.\d\d|元")
+
+
+def to_owners(desk: Desk) -> list[OutgoingMessage]:
+    """What the owners were sent: all but the staff chat, where the staff desk posts cards."""
+    return [message for message in desk.channel.sent if message.chat != STAFF]
 
 
 async def only_ticket() -> Ticket:
@@ -38,7 +45,7 @@ async def test_repair_in_group_zh(desk: Desk) -> None:
     assert ticket.source_chat_id == "owners" and ticket.source_message_id == message.message_id
     events = await TicketEvent.filter(ticket_id=ticket.id)
     assert [e.kind for e in events] == [EventKind.OPENED]
-    [reply] = desk.channel.sent
+    [reply] = to_owners(desk)
     assert reply.chat == OWNERS and reply.reply_to == message.message_id
     assert "R-0001" in reply.text and "工程部" in reply.text and "15 分钟" in reply.text
     assert "3-2-501" in reply.text
@@ -67,7 +74,7 @@ async def test_urgent_repair_is_flagged(desk: Desk) -> None:
     ticket = await only_ticket()
     assert ticket.urgent
     assert (ticket.due_response_at - ticket.created_at).total_seconds() == 5 * 60
-    [reply] = desk.channel.sent
+    [reply] = to_owners(desk)
     assert reply.text.startswith("【紧急】") and "5 分钟" in reply.text
 
 
@@ -84,7 +91,7 @@ async def test_complaint_in_group_zh_and_private_en(desk: Desk) -> None:
     assert first.kind is TicketKind.COMPLAINT and first.number == "C-0001"
     assert second.kind is TicketKind.COMPLAINT and second.number == "C-0002"
     assert second.department is Department.CUSTOMER_SERVICE
-    zh, en = desk.channel.sent
+    zh, en = to_owners(desk)
     assert "抱歉" in zh.text and "C-0001" in zh.text and "24 小时" in zh.text
     assert "sorry" in en.text and "C-0002" in en.text and "24 hours" in en.text
 
@@ -94,7 +101,7 @@ async def test_enquiry_answered_from_the_faq_in_both_languages(desk: Desk) -> No
     await desk.say("What time does the property office open?", "u-smith", desk.private("u-smith"))
 
     assert await Ticket.all().count() == 0
-    zh, en = desk.channel.sent
+    zh, en = to_owners(desk)
     assert zh.text == "物业前台每天 8:30-17:30 办公。"
     assert en.text == "The front desk is open 8:30-17:30 every day."
 
@@ -105,7 +112,7 @@ async def test_enquiry_without_an_answer_opens_a_ticket(desk: Desk) -> None:
     ticket = await only_ticket()
     assert ticket.kind is TicketKind.ENQUIRY and ticket.number == "Q-0001"
     assert ticket.department is Department.CUSTOMER_SERVICE
-    [reply] = desk.channel.sent
+    [reply] = to_owners(desk)
     assert "Q-0001" in reply.text
 
 
@@ -130,19 +137,19 @@ async def test_payment_in_private_en_and_unbound(desk: Desk) -> None:
     await desk.say("How do I pay my property fee?", "u-smith", desk.private("u-smith"))
     await desk.say("我的物业费欠多少", "u-stranger", desk.private("u-stranger"))
 
-    smith, stranger = desk.channel.sent
+    smith, stranger = to_owners(desk)
     assert "nothing unpaid" in smith.text and "3-1-501" in smith.text
     assert "绑定" in stranger.text and not MONEY.search(stranger.text)
 
 
 async def test_other_is_quiet_in_a_group_unless_addressed(desk: Desk) -> None:
     await desk.say("哈哈哈 今天天气真好，大家周末出去玩吗")
-    assert desk.channel.sent == []
+    assert to_owners(desk) == []
 
     await desk.say("你好", addressed=True)
     await desk.say("hello there", "u-smith", desk.private("u-smith"))
 
-    zh, en = desk.channel.sent
+    zh, en = to_owners(desk)
     assert "管家" in zh.text and "Estate demo" in zh.text
     assert "front desk" in en.text
     assert await Ticket.all().count() == 0
@@ -153,7 +160,7 @@ async def test_a_message_seen_before_is_dropped(desk: Desk) -> None:
     await desk.say("3栋2单元501 厨房水管漏水了", message_id="wx-1")
 
     assert await Ticket.all().count() == 1
-    assert len(desk.channel.sent) == 1
+    assert len(to_owners(desk)) == 1
     assert await SeenMessage.filter(message_id="wx-1").count() == 1
 
 
@@ -167,7 +174,7 @@ async def test_a_failure_half_way_writes_nothing_and_apologises(desk: Desk) -> N
     assert await Ticket.all().count() == 0
     assert await TicketEvent.all().count() == 0
     assert await SeenMessage.all().count() == 0
-    [apology] = desk.channel.sent
+    [apology] = to_owners(desk)
     assert "抱歉" in apology.text and apology.reply_to == "m-lost"
 
     # The platform's redelivery of the same message is handled once the fault is gone.
@@ -187,7 +194,7 @@ async def test_the_same_fault_from_three_owners_joins_one_ticket(desk: Desk) -> 
     ticket = await only_ticket()
     reporters = await TicketReporter.filter(ticket_id=ticket.id).order_by("id")
     assert [r.user_id for r in reporters] == ["u-a", "u-b", "u-c"]
-    first, second, third = desk.channel.sent
+    first, second, third = to_owners(desk)
     assert ticket.number in first.text
     assert "已有邻居报过" in second.text and ticket.number in second.text
     assert "已有邻居报过" in third.text
@@ -206,7 +213,7 @@ async def test_an_owner_with_two_units_is_asked_which(desk: Desk) -> None:
 
     await desk.say("卫生间地漏堵了，水下不去", "u-wang", private)
     assert await Ticket.all().count() == 0
-    [question] = desk.channel.sent
+    [question] = to_owners(desk)
     labels = [button.label for row in question.buttons for button in row]
     assert labels == ["5-1-1202", "7-1-302"]
 
@@ -214,7 +221,7 @@ async def test_an_owner_with_two_units_is_asked_which(desk: Desk) -> None:
     await desk.say("", "u-wang", private, payload=f"unit:{unit.id}")
     ticket = await only_ticket()
     assert ticket.unit_id == unit.id and ticket.text == "卫生间地漏堵了，水下不去"
-    assert "R-0001" in desk.channel.sent[-1].text
+    assert "R-0001" in to_owners(desk)[-1].text
 
 
 async def test_someone_elses_unit_button_is_refused(desk: Desk) -> None:
@@ -224,7 +231,7 @@ async def test_someone_elses_unit_button_is_refused(desk: Desk) -> None:
 
     await desk.say("", "u-wang", private, payload=f"unit:{desk.units['3-2-501'].id}")
     assert await Ticket.all().count() == 0
-    assert "无效" in desk.channel.sent[-1].text
+    assert "无效" in to_owners(desk)[-1].text
 
 
 async def test_group_replies_never_show_a_phone_or_an_unwritten_unit(desk: Desk) -> None:
@@ -233,7 +240,7 @@ async def test_group_replies_never_show_a_phone_or_an_unwritten_unit(desk: Desk)
 
     ticket = await only_ticket()
     assert ticket.unit_id == desk.units["3-2-501"].id  # staff see it on the ticket
-    [reply] = desk.channel.sent
+    [reply] = to_owners(desk)
     assert (
         "13800000001" not in reply.text and "3-2-501" not in reply.text and "501" not in reply.text
     )
@@ -242,14 +249,22 @@ async def test_group_replies_never_show_a_phone_or_an_unwritten_unit(desk: Desk)
 async def test_low_confidence_asks_when_addressed_and_stays_quiet_otherwise(
     desk: Desk, nlu: NLU
 ) -> None:
-    text = "怎么回事"
-    assert nlu.understand(text).confidence < 0.45  # the premise of this test
+    # Vague openings; the model's confidence moves as the corpus grows, so take the first that
+    # it is really unsure of (and is not chit-chat, which is quiet whatever the confidence).
+    vague = ["是这样的", "怎么回事", "有个问题", "在不在", "那个谁 你们", "so about that thing"]
+    unsure = [
+        t
+        for t in vague
+        if (u := nlu.understand(t)).confidence < CONFIDENCE_FLOOR and u.intent != "other"
+    ]
+    assert unsure, "the premise of this test: the model is unsure of some vague opening"
+    text = unsure[0]
 
     await desk.say(text)
-    assert desk.channel.sent == []
+    assert to_owners(desk) == []
 
     await desk.say(text, addressed=True)
-    [question] = desk.channel.sent
+    [question] = to_owners(desk)
     payloads = [button.payload for row in question.buttons for button in row]
     assert len(payloads) == 3 and all(p.startswith("intent:") for p in payloads)
     assert "intent:repair" in payloads
@@ -267,7 +282,7 @@ async def test_bad_input_is_refused_and_changes_nothing(
     desk: Desk, text: str, key_text: str
 ) -> None:
     await desk.say(text, "u-li", desk.private("u-li"))
-    [reply] = desk.channel.sent
+    [reply] = to_owners(desk)
     assert key_text in reply.text
     assert await Ticket.all().count() == 0
 
@@ -275,7 +290,7 @@ async def test_bad_input_is_refused_and_changes_nothing(
 async def test_empty_text_is_ignored_and_huge_text_in_a_group_stays_quiet(desk: Desk) -> None:
     await desk.say("")
     await desk.say("长" * 5000)
-    assert desk.channel.sent == []
+    assert to_owners(desk) == []
     assert await Ticket.all().count() == 0
     # The oversized message is remembered, so a redelivery is not reconsidered.
     assert await SeenMessage.all().count() == 1
@@ -284,7 +299,7 @@ async def test_empty_text_is_ignored_and_huge_text_in_a_group_stays_quiet(desk: 
 async def test_unknown_buttons_are_refused(desk: Desk) -> None:
     await desk.say("", "u-li", desk.private("u-li"), payload="explode:1")
     await desk.say("", "u-li", desk.private("u-li"), payload="x" * 500)
-    first, second = desk.channel.sent
+    first, second = to_owners(desk)
     assert "无效" in first.text and "无效" in second.text
     assert await Ticket.all().count() == 0
 

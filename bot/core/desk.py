@@ -1,0 +1,410 @@
+"""The staff desk's platform-neutral core: ticket cards, telling reporters, alerting supervisors,
+escalating late tickets and closing unrated ones.
+
+Handlers queue what this module builds into their context's outbox (it goes out after their
+transaction commits); the scheduler's jobs (`escalate_overdue`, `close_unrated`) send it
+themselves through the channel hub. A card is posted once per staff chat and then edited: its
+platform message id is kept in `TicketCard`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from bot.core.context import AfterSend, Context, Outbound, Services, send_outbox
+from bot.core.i18n import Catalogues
+from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, SentMessage
+from models import (
+    Chat,
+    ChatIdentity,
+    ChatKind,
+    Department,
+    Escalation,
+    Estate,
+    EventKind,
+    Owner,
+    Platform,
+    Rating,
+    Staff,
+    StaffRole,
+    Ticket,
+    TicketCard,
+    TicketEvent,
+    TicketReporter,
+    TicketStatus,
+    Unit,
+    lifecycle,
+)
+from models.lifecycle import IllegalTransition
+
+log = logging.getLogger(__name__)
+
+RATING_WINDOW = timedelta(days=3)
+RESPONSE = "response"
+RESOLVE = "resolve"
+# Rating buttons, best first, as the revisit form lists them.
+RATINGS = (
+    Rating.VERY_SATISFIED,
+    Rating.SATISFIED,
+    Rating.NEUTRAL,
+    Rating.DISSATISFIED,
+    Rating.VERY_DISSATISFIED,
+)
+Compose = Callable[[str], str]
+
+
+def acting_staff(ctx: Context, estate_id: int | None = None) -> Staff | None:
+    """The sender as staff of the estate (the chat's, unless given); otherwise refuse and None.
+
+    Staff are staff only by a chat account bound to an active staff member: being in the staff
+    chat, or an admin of it, grants nothing.
+    """
+    wanted = estate_id if estate_id is not None else (ctx.estate.id if ctx.estate else None)
+    staff = ctx.staff
+    if staff is None or wanted is None or staff.estate_id != wanted:
+        log.info(
+            "refused %s:%s acting as staff of estate %s",
+            ctx.message.chat.platform,
+            ctx.message.sender_id,
+            wanted,
+        )
+        ctx.reply("desk.not_staff")
+        return None
+    return staff
+
+
+def group_ref(chat: Chat) -> ChatRef:
+    """The ChatRef of a registered group chat."""
+    return ChatRef(Platform(chat.platform), chat.chat_id, is_group=True)
+
+
+async def staff_chats(estate_id: int) -> list[Chat]:
+    """The estate's staff chats, on every platform."""
+    return await Chat.filter(estate_id=estate_id, kind=ChatKind.STAFF).order_by("id")
+
+
+async def on_duty(estate_id: int) -> list[Staff]:
+    """The estate's active staff on duty."""
+    return await Staff.filter(estate_id=estate_id, active=True, on_duty=True).order_by("id")
+
+
+async def supervisors(estate_id: int) -> list[Staff]:
+    """The estate's active supervisors."""
+    return await Staff.filter(
+        estate_id=estate_id, active=True, role=StaffRole.SUPERVISOR
+    ).order_by("id")
+
+
+def mentions(staff: list[Staff]) -> str:
+    """A mention of each staff member, the platform-neutral way (`@name`)."""
+    return " ".join(f"@{member.name}" for member in staff)
+
+
+async def staff_private_chats(staff: Staff, services: Services) -> list[tuple[ChatRef, str]]:
+    """The private chats (and languages) of a staff member's bound accounts on running channels."""
+    chats: list[tuple[ChatRef, str]] = []
+    for identity in await ChatIdentity.filter(staff_id=staff.id).order_by("id"):
+        channel = services.hub.get(Platform(identity.platform))
+        if channel is None:
+            continue
+        lang = services.catalogues.language(identity.language)
+        chats.append((channel.private_chat(identity.user_id), lang))
+    return chats
+
+
+def _local(moment: datetime, estate: Estate) -> str:
+    return moment.astimezone(ZoneInfo(estate.timezone)).strftime("%m-%d %H:%M")
+
+
+async def render_card(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
+    """A ticket card's text: urgent first with everyone on duty, never the owner's phone."""
+    estate = await Estate.get(id=ticket.estate_id)
+    unit = await Unit.get_or_none(id=ticket.unit_id) if ticket.unit_id else None
+    owner = await Owner.get_or_none(id=ticket.owner_id) if ticket.owner_id else None
+    holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
+
+    def t(key: str, **fields: object) -> str:
+        return catalogues.text(lang, key, **fields)
+
+    lines: list[str] = []
+    if ticket.urgent and ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED):
+        lines.append(t("desk.card_urgent", mentions=mentions(await on_duty(ticket.estate_id))))
+    lines.append(
+        t(
+            "desk.card_head",
+            number=ticket.number,
+            kind=t(f"desk.kind_{ticket.kind}"),
+            department=t(f"department.{ticket.department}"),
+        )
+    )
+    lines.append(t("desk.card_unit", unit=unit.label if unit else t("desk.card_no_unit")))
+    # The owner on record, else the name the chat account shows: a name, never a phone number.
+    name = owner.name if owner else ticket.reporter_name or ticket.reporter_id
+    lines.append(t("desk.card_owner", name=name))
+    lines.append(t("desk.card_text", text=ticket.text))
+    if ticket.photos:
+        lines.append(t("desk.card_photos", count=len(ticket.photos)))
+    lines.append(
+        t(
+            "desk.card_due",
+            respond_by=_local(ticket.due_response_at, estate),
+            resolve_by=_local(ticket.due_resolve_at, estate),
+        )
+    )
+    status = t(f"desk.status_{ticket.status}")
+    if holder is not None:
+        lines.append(t("desk.card_status_held", status=status, holder=holder.name))
+    else:
+        lines.append(t("desk.card_status", status=status))
+    if ticket.reopen_count:
+        lines.append(t("desk.card_reopened", count=ticket.reopen_count))
+    if ticket.result:
+        lines.append(t("desk.card_result", result=ticket.result))
+    if ticket.rating is not None:
+        lines.append(t("desk.card_rating", rating=t(f"desk.rating_{ticket.rating}")))
+    return "\n".join(lines)
+
+
+def card_buttons(
+    ticket: Ticket, catalogues: Catalogues, lang: str
+) -> tuple[tuple[Button, ...], ...]:
+    """The card's buttons for the ticket's status: claim (when open), transfer, close."""
+    if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
+        return ()  # a resolved or closed ticket waits for its owner, not for staff
+    row: list[Button] = []
+    if ticket.status is TicketStatus.OPEN:
+        row.append(Button(catalogues.text(lang, "desk.button_claim"), f"claim:{ticket.id}"))
+    row.append(Button(catalogues.text(lang, "desk.button_transfer"), f"transfer:{ticket.id}"))
+    row.append(Button(catalogues.text(lang, "desk.button_close"), f"close:{ticket.id}"))
+    return (tuple(row),)
+
+
+def transfer_buttons(
+    ticket: Ticket, catalogues: Catalogues, lang: str
+) -> tuple[tuple[Button, ...], ...]:
+    """One button per department the ticket could move to."""
+    return tuple(
+        (Button(catalogues.text(lang, f"department.{d}"), f"transfer_to:{ticket.id}:{d}"),)
+        for d in Department
+        if d != ticket.department
+    )
+
+
+def rating_buttons(
+    ticket: Ticket, catalogues: Catalogues, lang: str
+) -> tuple[tuple[Button, ...], ...]:
+    """The five steps of the revisit form as buttons, best first."""
+    return tuple(
+        (Button(catalogues.text(lang, f"desk.rating_{int(r)}"), f"rate:{ticket.id}:{int(r)}"),)
+        for r in RATINGS
+    )
+
+
+def _remember_card(ticket_id: int, chat: ChatRef) -> AfterSend:
+    async def remember(sent: SentMessage) -> None:
+        await TicketCard.update_or_create(
+            ticket_id=ticket_id,
+            platform=chat.platform,
+            chat_id=chat.chat_id,
+            defaults={"message_id": sent.message_id},
+        )
+
+    return remember
+
+
+async def card_messages(ticket: Ticket, services: Services) -> list[Outbound]:
+    """The ticket's card for each staff chat of its estate: an edit where it was posted before."""
+    ticket = await Ticket.get(id=ticket.id)  # render what the store holds now
+    lang = services.catalogues.default
+    text = await render_card(ticket, services.catalogues, lang)
+    buttons = card_buttons(ticket, services.catalogues, lang)
+    photos = tuple(Attachment("photo", ref) for ref in ticket.photos)
+    cards = {
+        (card.platform, card.chat_id): card
+        for card in await TicketCard.filter(ticket_id=ticket.id)
+    }
+    entries: list[Outbound] = []
+    for chat in await staff_chats(ticket.estate_id):
+        ref = group_ref(chat)
+        message = OutgoingMessage(chat=ref, text=text, buttons=buttons, photos=photos)
+        card = cards.get((ref.platform, ref.chat_id))
+        edit = SentMessage(chat=ref, message_id=card.message_id) if card else None
+        entries.append(Outbound(message, edit=edit, after_send=_remember_card(ticket.id, ref)))
+    if not entries:
+        log.warning(
+            "estate %s has no staff chat for the card of %s", ticket.estate_id, ticket.number
+        )
+    return entries
+
+
+async def reporter_messages(
+    ticket: Ticket,
+    services: Services,
+    compose: Compose,
+    buttons: Callable[[str], tuple[tuple[Button, ...], ...]] | None = None,
+) -> list[Outbound]:
+    """A message to every reporter of the ticket, in their language, in the chat each came from
+    (quoting their report in a group), on whichever platform that was."""
+    entries: list[Outbound] = []
+    for reporter in await TicketReporter.filter(ticket_id=ticket.id).order_by("id"):
+        platform = Platform(reporter.platform)
+        channel = services.hub.get(platform)
+        if channel is None:
+            log.warning(
+                "no %s channel to tell %s about %s", platform, reporter.user_id, ticket.number
+            )
+            continue
+        is_group = channel.private_chat(reporter.user_id).chat_id != reporter.chat_id
+        lang = services.catalogues.language(reporter.language)
+        message = OutgoingMessage(
+            chat=ChatRef(platform, reporter.chat_id, is_group=is_group),
+            text=compose(lang),
+            buttons=buttons(lang) if buttons else (),
+            reply_to=reporter.message_id if is_group else None,
+        )
+        entries.append(Outbound(message))
+    return entries
+
+
+async def supervisor_alerts(
+    estate_id: int, services: Services, compose: Compose
+) -> list[Outbound]:
+    """An alert to the staff chats, mentioning the supervisors, and to each one privately."""
+    chiefs = await supervisors(estate_id)
+    lang = services.catalogues.default
+    entries: list[Outbound] = []
+    for chat in await staff_chats(estate_id):
+        text = compose(lang)
+        if chiefs:
+            text += "\n" + services.catalogues.text(
+                lang, "desk.supervisors", mentions=mentions(chiefs)
+            )
+        entries.append(Outbound(OutgoingMessage(chat=group_ref(chat), text=text)))
+    for chief in chiefs:
+        for chat, private_lang in await staff_private_chats(chief, services):
+            entries.append(Outbound(OutgoingMessage(chat=chat, text=compose(private_lang))))
+    return entries
+
+
+async def _responded_since_opened(ticket: Ticket) -> bool:
+    """Whether staff answered the owner since the ticket was (re)opened."""
+    reopened = (
+        await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.REOPENED)
+        .order_by("-at")
+        .first()
+    )
+    since = reopened.at if reopened else ticket.created_at
+    return await TicketEvent.exists(ticket_id=ticket.id, kind=EventKind.ANSWERED, at__gte=since)
+
+
+async def breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
+    """The promised times the ticket has passed and still owes: (breach, deadline)."""
+    found: list[tuple[str, datetime]] = []
+    if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
+        return found
+    late_resolve = ticket.due_resolve_at < now
+    # An open ticket nobody has claimed or answered owes a response; when both promises fall
+    # at the same moment (a complaint's "answered within 24 hours") one alert says it all.
+    if (
+        ticket.status is TicketStatus.OPEN
+        and ticket.due_response_at < now
+        and not (late_resolve and ticket.due_response_at == ticket.due_resolve_at)
+        and not await _responded_since_opened(ticket)
+    ):
+        found.append((RESPONSE, ticket.due_response_at))
+    if late_resolve:
+        found.append((RESOLVE, ticket.due_resolve_at))
+    return found
+
+
+async def escalate_overdue(now: datetime, services: Services) -> int:
+    """Alert the staff chat and the supervisor for each promised time passed, and again every
+    estate.escalation_minutes while it stays late; returns how many alerts were raised.
+
+    Each (ticket, breach, deadline, level) is recorded once in `Escalation`, whose unique key
+    makes a second run, or a second process running at the same moment, raise nothing twice.
+    """
+    candidates = await Ticket.filter(
+        Q(due_response_at__lt=now) | Q(due_resolve_at__lt=now),
+        status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
+    ).order_by("id")
+    estates: dict[int, Estate] = {}
+    outbox: list[Outbound] = []
+    raised = 0
+    for ticket in candidates:
+        estate = estates.get(ticket.estate_id) or await Estate.get(id=ticket.estate_id)
+        estates[estate.id] = estate
+        interval = timedelta(minutes=max(1, estate.escalation_minutes))
+        for breach, deadline in await breaches(ticket, now):
+            level = (now - deadline) // interval
+            try:
+                async with in_transaction():
+                    await Escalation.create(
+                        ticket_id=ticket.id, breach=breach, deadline=deadline, level=level, at=now
+                    )
+                    await TicketEvent.create(
+                        ticket_id=ticket.id,
+                        kind=EventKind.ESCALATED,
+                        actor=lifecycle.SYSTEM,
+                        at=now,
+                        data={"breach": breach, "level": level, "deadline": deadline.isoformat()},
+                    )
+            except IntegrityError:
+                continue  # raised already, here or by another process
+            raised += 1
+            outbox.extend(
+                await _escalation_alerts(ticket, estate, breach, deadline, now, services)
+            )
+    await send_outbox(services.hub, outbox)
+    return raised
+
+
+async def _escalation_alerts(
+    ticket: Ticket,
+    estate: Estate,
+    breach: str,
+    deadline: datetime,
+    now: datetime,
+    services: Services,
+) -> list[Outbound]:
+    holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
+    late = int((now - deadline).total_seconds() // 60)
+    catalogues = services.catalogues
+
+    def compose(lang: str) -> str:
+        return catalogues.text(
+            lang,
+            "desk.escalation",
+            number=ticket.number,
+            breach=catalogues.text(lang, f"desk.breach_{breach}"),
+            deadline=_local(deadline, estate),
+            minutes=late,
+            holder=holder.name if holder else catalogues.text(lang, "desk.nobody"),
+        )
+
+    return await supervisor_alerts(ticket.estate_id, services, compose)
+
+
+async def close_unrated(now: datetime, services: Services) -> int:
+    """Close the tickets resolved more than 3 days ago that nobody rated; returns how many."""
+    stale = await Ticket.filter(
+        status=TicketStatus.RESOLVED, resolved_at__lte=now - RATING_WINDOW
+    ).order_by("id")
+    outbox: list[Outbound] = []
+    closed = 0
+    for ticket in stale:
+        try:
+            closed_ticket = await lifecycle.close_unrated(ticket.id, now)
+        except IllegalTransition:
+            continue  # rated, reopened or closed a moment ago
+        closed += 1
+        outbox.extend(await card_messages(closed_ticket, services))
+    await send_outbox(services.hub, outbox)
+    return closed

@@ -1,0 +1,864 @@
+"""The month's repair and complaint report: the figures the seeds keep, as text, chart, workbook.
+
+`month_report` reads the store once and works out, for the repair and complaint tickets opened in a
+calendar month of the estate's time zone: how many were received, dispatched (claimed at least
+once, per department), done and still open (and why), the on-time rate against each promised time,
+the ratings, and the complaint summary table (投诉月度汇总表). The rest are pure functions of that
+report: `render_text` for the staff chat, `chart_png` (tickets per department per ISO week) and
+`workbook_bytes` (every ticket of the month, and the complaint summary) for the files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.core.i18n import Catalogues
+from models import (
+    Department,
+    Estate,
+    EventKind,
+    Rating,
+    Ticket,
+    TicketEvent,
+    TicketKind,
+    TicketStatus,
+)
+from models.lifecycle import POOR_RATINGS, due_times
+
+__all__ = [
+    "BadMonth",
+    "ComplaintRow",
+    "KindFigures",
+    "MonthReport",
+    "OnTime",
+    "OpenTicket",
+    "ReportFiles",
+    "TicketRow",
+    "WeekCount",
+    "chart_png",
+    "cjk_font",
+    "month_bounds",
+    "month_report",
+    "parse_month",
+    "render_text",
+    "report_directory",
+    "workbook_bytes",
+    "write_report_files",
+]
+
+REPORTED_KINDS = (TicketKind.REPAIR, TicketKind.COMPLAINT)
+DONE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
+# The text for the chat keeps the complaint table short; the workbook always has every row.
+TEXT_COMPLAINT_ROWS = 20
+TEXT_CONTENT_CHARS = 40
+# Fonts with Chinese glyphs that matplotlib may find on a machine, best first.
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Heiti SC",
+    "STHeiti",
+    "Noto Serif CJK SC",
+    "AR PL UMing CN",
+    "Droid Sans Fallback",
+)
+_MONTH = re.compile(r"\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?\s*")
+_SAFE_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+class BadMonth(ValueError):
+    """A month that is not written as YYYY-MM, or is out of range."""
+
+
+def parse_month(text: str) -> str:
+    """The month `text` names, as `YYYY-MM` (`2026-11`, `2026/11`, `2026年11月`, `2026-1`)."""
+    match = _MONTH.fullmatch(text or "")
+    if match is None:
+        raise BadMonth(f"{text!r} is not a month written as YYYY-MM")
+    year, month = int(match.group(1)), int(match.group(2))
+    if not 1 <= month <= 12 or not 2000 <= year <= 2100:
+        raise BadMonth(f"{text!r} is not a month between 2000-01 and 2100-12")
+    return f"{year:04d}-{month:02d}"
+
+
+def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first moment of `month` in `tz` and the first moment of the month after."""
+    year, number = map(int, parse_month(month).split("-"))
+    start = datetime(year, number, 1, tzinfo=tz)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=tz)
+    return start, end
+
+
+def month_started(month: str, tz: ZoneInfo, now: datetime) -> bool:
+    """Whether `month` has begun at `now` (a report of a month to come has nothing to count)."""
+    return month_bounds(month, tz)[0] <= now
+
+
+@dataclass(frozen=True)
+class OnTime:
+    """How many promises of one kind were kept, of those whose outcome is known."""
+
+    kept: int
+    due: int
+
+    @property
+    def rate(self) -> float | None:
+        """The share kept, or None when no promise has fallen due."""
+        return self.kept / self.due if self.due else None
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    """A ticket not done yet, and why: its status, who holds it, and which promise it missed."""
+
+    number: str
+    department: Department
+    status: TicketStatus
+    claimed_by: str | None
+    late_response: bool
+    late_resolve: bool
+    reopened: bool
+
+    @property
+    def overdue(self) -> bool:
+        """Whether it has passed a promised time."""
+        return self.late_response or self.late_resolve
+
+
+@dataclass(frozen=True)
+class KindFigures:
+    """The month's figures for one kind of ticket (repairs or complaints)."""
+
+    kind: TicketKind
+    received: int
+    dispatched: int
+    dispatched_by_department: Mapping[Department, int]
+    done: int
+    still_open: tuple[OpenTicket, ...]
+    response: OnTime
+    resolve: OnTime
+    # Every rating the owners gave, in order, including a poor one that reopened the ticket.
+    ratings: tuple[int, ...]
+    reopened_by_rating: int
+
+    @property
+    def average_rating(self) -> float | None:
+        """The mean of the ratings given, or None when there are none."""
+        return sum(self.ratings) / len(self.ratings) if self.ratings else None
+
+    @property
+    def poor_ratings(self) -> int:
+        """How many ratings were 不满意 or 极不满意."""
+        return sum(1 for rating in self.ratings if rating in POOR_RATINGS)
+
+    @property
+    def poor_share(self) -> float | None:
+        """The share of ratings that were 不满意 or 极不满意."""
+        return self.poor_ratings / len(self.ratings) if self.ratings else None
+
+
+@dataclass(frozen=True)
+class ComplaintRow:
+    """One row of the complaint summary table (投诉月度汇总表); it never holds a phone number."""
+
+    date: date
+    number: str
+    owner: str
+    unit: str
+    content: str
+    department: Department
+    result: str
+    rating: int | None
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    """One ticket of the month for the workbook, its times in the estate's time zone."""
+
+    number: str
+    kind: TicketKind
+    department: Department
+    urgent: bool
+    status: TicketStatus
+    unit: str
+    owner: str
+    text: str
+    created_at: datetime
+    claimed_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    rating: int | None
+    result: str
+    reopen_count: int
+
+
+@dataclass(frozen=True)
+class WeekCount:
+    """Repair and complaint tickets opened in one ISO week of the month, per department."""
+
+    year: int
+    week: int
+    first_day: date
+    last_day: date
+    counts: Mapping[Department, int]
+
+
+@dataclass(frozen=True)
+class MonthReport:
+    """Everything the month's report shows, worked out at `generated_at`."""
+
+    estate_id: int
+    estate_code: str
+    estate_name: str
+    month: str
+    timezone: str
+    generated_at: datetime
+    repair: KindFigures
+    complaint: KindFigures
+    complaints: tuple[ComplaintRow, ...]
+    weeks: tuple[WeekCount, ...]
+    # Every ticket opened in the month, enquiries too, for the workbook.
+    tickets: tuple[TicketRow, ...] = field(default=())
+
+    def figures(self) -> tuple[KindFigures, KindFigures]:
+        """The repair figures, then the complaint figures."""
+        return self.repair, self.complaint
+
+
+@dataclass
+class _History:
+    """What a ticket's events say beyond its current row."""
+
+    first_claim_at: datetime | None = None
+    first_resolved_at: datetime | None = None
+    claimed_in: set[Department] = field(default_factory=set)
+    ratings: list[int] = field(default_factory=list)
+    poor_rated: bool = False
+
+
+def _department(value: Any, fallback: Department) -> Department:
+    try:
+        return Department(str(value))
+    except ValueError:
+        return fallback
+
+
+def _history(ticket: Ticket, events: Sequence[TicketEvent]) -> _History:
+    """Walk a ticket's events in order: where it was claimed, first claim and resolve, ratings."""
+    history = _History()
+    transfers = [event for event in events if event.kind is EventKind.TRANSFERRED]
+    # Transfers record where the ticket came from, so its first department is recoverable.
+    department = (
+        _department(transfers[0].data.get("from"), ticket.department)
+        if transfers
+        else ticket.department
+    )
+    held = False
+
+    def claim(at: datetime) -> None:
+        nonlocal held
+        held = True
+        history.claimed_in.add(department)
+        if history.first_claim_at is None:
+            history.first_claim_at = at
+
+    for event in events:
+        if event.kind is EventKind.CLAIMED:
+            claim(event.at)
+        elif event.kind is EventKind.TRANSFERRED:
+            department = _department(event.data.get("to"), department)
+            held = False
+        elif event.kind is EventKind.REOPENED:
+            held = False
+        elif event.kind is EventKind.RESOLVED:
+            # Resolving an unclaimed ticket makes the resolver its holder (see resolve_ticket):
+            # that is a dispatch and a response at that moment.
+            if not held:
+                claim(event.at)
+            held = False
+            if history.first_resolved_at is None:
+                history.first_resolved_at = event.at
+        elif event.kind is EventKind.RATED:
+            try:
+                rating = int(event.data.get("rating"))
+            except (TypeError, ValueError):
+                continue
+            history.ratings.append(rating)
+            history.poor_rated = history.poor_rated or rating in POOR_RATINGS
+    return history
+
+
+def _first_promise(estate: Estate, ticket: Ticket) -> tuple[datetime, datetime]:
+    """The response and resolve times promised when the ticket was opened."""
+    if ticket.reopen_count == 0:
+        return ticket.due_response_at, ticket.due_resolve_at
+    # A reopen replaces the stored promise; the owner's first one follows from the standard.
+    return due_times(estate, ticket.kind, ticket.urgent, ticket.created_at)
+
+
+def _kept(done_at: datetime | None, due: datetime, now: datetime) -> bool | None:
+    """True when done by the due time, False when done late or not done and past due, else None."""
+    if done_at is not None:
+        return done_at <= due
+    return False if now > due else None
+
+
+def _on_time(outcomes: Iterable[bool | None]) -> OnTime:
+    known = [outcome for outcome in outcomes if outcome is not None]
+    return OnTime(kept=sum(known), due=len(known))
+
+
+def _figures(
+    estate: Estate,
+    kind: TicketKind,
+    tickets: Sequence[Ticket],
+    histories: Mapping[int, _History],
+    now: datetime,
+) -> KindFigures:
+    mine = [ticket for ticket in tickets if ticket.kind is kind]
+    dispatched_by: dict[Department, int] = {}
+    responses: list[bool | None] = []
+    resolves: list[bool | None] = []
+    ratings: list[int] = []
+    still_open: list[OpenTicket] = []
+    for ticket in mine:
+        history = histories[ticket.id]
+        for department in history.claimed_in:
+            dispatched_by[department] = dispatched_by.get(department, 0) + 1
+        respond_by, resolve_by = _first_promise(estate, ticket)
+        responses.append(_kept(history.first_claim_at, respond_by, now))
+        resolves.append(_kept(history.first_resolved_at, resolve_by, now))
+        ratings.extend(history.ratings)
+        if ticket.status not in DONE:
+            still_open.append(
+                OpenTicket(
+                    number=ticket.number,
+                    department=ticket.department,
+                    status=ticket.status,
+                    claimed_by=ticket.claimed_by.name if ticket.claimed_by else None,
+                    late_response=ticket.status is TicketStatus.OPEN
+                    and now > ticket.due_response_at,
+                    late_resolve=now > ticket.due_resolve_at,
+                    reopened=ticket.reopen_count > 0,
+                )
+            )
+    return KindFigures(
+        kind=kind,
+        received=len(mine),
+        dispatched=sum(1 for ticket in mine if histories[ticket.id].claimed_in),
+        dispatched_by_department={d: dispatched_by[d] for d in Department if d in dispatched_by},
+        done=sum(1 for ticket in mine if ticket.status in DONE),
+        still_open=tuple(still_open),
+        response=_on_time(responses),
+        resolve=_on_time(resolves),
+        ratings=tuple(ratings),
+        reopened_by_rating=sum(1 for ticket in mine if histories[ticket.id].poor_rated),
+    )
+
+
+def _weeks(
+    start: datetime, end: datetime, tickets: Sequence[Ticket], tz: ZoneInfo
+) -> tuple[WeekCount, ...]:
+    days: dict[tuple[int, int], list[date]] = {}
+    day = start.date()
+    while day < end.date():
+        iso = day.isocalendar()
+        days.setdefault((iso.year, iso.week), []).append(day)
+        day += timedelta(days=1)
+    counts: dict[tuple[int, int], dict[Department, int]] = {key: {} for key in days}
+    for ticket in tickets:
+        if ticket.kind not in REPORTED_KINDS:
+            continue
+        iso = ticket.created_at.astimezone(tz).date().isocalendar()
+        week = counts[(iso.year, iso.week)]
+        week[ticket.department] = week.get(ticket.department, 0) + 1
+    return tuple(
+        WeekCount(
+            year=year,
+            week=week,
+            first_day=dates[0],
+            last_day=dates[-1],
+            counts={d: counts[(year, week)][d] for d in Department if d in counts[(year, week)]},
+        )
+        for (year, week), dates in days.items()
+    )
+
+
+def _owner_name(ticket: Ticket) -> str:
+    # The owner's name on file, else the name the chat showed; a phone number is never used.
+    return ticket.owner.name if ticket.owner else ticket.reporter_name
+
+
+def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return value.astimezone(tz) if value is not None else None
+
+
+async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport:
+    """The report of the repair and complaint tickets opened in `month` (YYYY-MM), as of `now`."""
+    if now.tzinfo is None:
+        raise ValueError("month_report needs an aware `now`")
+    tz = ZoneInfo(estate.timezone)
+    month = parse_month(month)
+    start, end = month_bounds(month, tz)
+    window = {
+        "created_at__gte": start.astimezone(UTC),
+        "created_at__lt": end.astimezone(UTC),
+    }
+    tickets = (
+        await Ticket.filter(estate_id=estate.id, **window)
+        .order_by("created_at", "id")
+        .prefetch_related("owner", "unit", "claimed_by")
+    )
+    events: dict[int, list[TicketEvent]] = {ticket.id: [] for ticket in tickets}
+    ticket_window = {f"ticket__{name}": value for name, value in window.items()}
+    # A join rather than a list of ids: a busy month must not exceed SQLite's variable limit.
+    for event in await TicketEvent.filter(ticket__estate_id=estate.id, **ticket_window).order_by(
+        "id"
+    ):
+        events[event.ticket_id].append(event)  # type: ignore[attr-defined]
+    histories = {ticket.id: _history(ticket, events[ticket.id]) for ticket in tickets}
+    complaints = tuple(
+        ComplaintRow(
+            date=ticket.created_at.astimezone(tz).date(),
+            number=ticket.number,
+            owner=_owner_name(ticket),
+            unit=ticket.unit.label if ticket.unit else "",
+            content=ticket.text,
+            department=ticket.department,
+            result=ticket.result,
+            rating=ticket.rating,
+        )
+        for ticket in tickets
+        if ticket.kind is TicketKind.COMPLAINT
+    )
+    rows = tuple(
+        TicketRow(
+            number=ticket.number,
+            kind=ticket.kind,
+            department=ticket.department,
+            urgent=ticket.urgent,
+            status=ticket.status,
+            unit=ticket.unit.label if ticket.unit else "",
+            owner=_owner_name(ticket),
+            text=ticket.text,
+            created_at=ticket.created_at.astimezone(tz),
+            claimed_at=_local(ticket.claimed_at, tz),
+            resolved_at=_local(ticket.resolved_at, tz),
+            closed_at=_local(ticket.closed_at, tz),
+            rating=ticket.rating,
+            result=ticket.result,
+            reopen_count=ticket.reopen_count,
+        )
+        for ticket in tickets
+    )
+    return MonthReport(
+        estate_id=estate.id,
+        estate_code=estate.code,
+        estate_name=estate.name,
+        month=month,
+        timezone=estate.timezone,
+        generated_at=now.astimezone(tz),
+        repair=_figures(estate, TicketKind.REPAIR, tickets, histories, now),
+        complaint=_figures(estate, TicketKind.COMPLAINT, tickets, histories, now),
+        complaints=complaints,
+        weeks=_weeks(start, end, tickets, tz),
+        tickets=rows,
+    )
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def _rate_text(on_time: OnTime, catalogues: Catalogues, lang: str) -> str:
+    if on_time.rate is None:
+        return catalogues.text(lang, "report.rate_none")
+    return catalogues.text(
+        lang,
+        "report.rate",
+        kept=on_time.kept,
+        due=on_time.due,
+        percent=f"{on_time.rate * 100:.0f}%",
+    )
+
+
+def _rating_text(rating: int | None, catalogues: Catalogues, lang: str) -> str:
+    if rating is None or rating not in {int(step) for step in Rating}:
+        return catalogues.text(lang, "report.unrated")
+    return catalogues.text(lang, f"report.rating.{rating}")
+
+
+def _open_reason(item: OpenTicket, catalogues: Catalogues, lang: str) -> str:
+    t = catalogues.text
+    parts = [
+        t(lang, "report.state.claimed", staff=item.claimed_by)
+        if item.claimed_by
+        else t(lang, "report.state.unclaimed")
+    ]
+    if item.late_response:
+        parts.append(t(lang, "report.state.late_response"))
+    if item.late_resolve:
+        parts.append(t(lang, "report.state.late_resolve"))
+    if item.reopened:
+        parts.append(t(lang, "report.state.reopened"))
+    return t(lang, "report.state_sep").join(parts)
+
+
+def _short(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _kind_lines(figures: KindFigures, catalogues: Catalogues, lang: str) -> list[str]:
+    t = catalogues.text
+    sep = t(lang, "report.list_sep")
+    departments = sep.join(
+        t(lang, "report.department_count", department=t(lang, f"department.{d}"), count=n)
+        for d, n in figures.dispatched_by_department.items()
+    )
+    lines = [
+        t(
+            lang,
+            "report.figures",
+            kind=t(lang, f"report.kind.{figures.kind}"),
+            received=figures.received,
+            dispatched=figures.dispatched,
+            done=figures.done,
+            open=len(figures.still_open),
+        ),
+        t(lang, "report.dispatched", departments=departments or t(lang, "report.none")),
+        t(
+            lang,
+            "report.on_time",
+            response=_rate_text(figures.response, catalogues, lang),
+            resolve=_rate_text(figures.resolve, catalogues, lang),
+        ),
+    ]
+    if figures.ratings:
+        assert figures.average_rating is not None and figures.poor_share is not None
+        lines.append(
+            t(
+                lang,
+                "report.ratings",
+                count=len(figures.ratings),
+                average=f"{figures.average_rating:.2f}",
+                poor=figures.poor_ratings,
+                share=f"{figures.poor_share * 100:.0f}%",
+                reopened=figures.reopened_by_rating,
+            )
+        )
+    else:
+        lines.append(t(lang, "report.no_ratings"))
+    if figures.still_open:
+        lines.append(t(lang, "report.open_header"))
+        lines.extend(
+            t(
+                lang,
+                "report.open_line",
+                number=item.number,
+                department=t(lang, f"department.{item.department}"),
+                reason=_open_reason(item, catalogues, lang),
+            )
+            for item in figures.still_open
+        )
+    return lines
+
+
+def render_text(report: MonthReport, catalogues: Catalogues, lang: str) -> str:
+    """The report as a message for the staff chat, in `lang`."""
+    t = catalogues.text
+    lines = [
+        t(
+            lang,
+            "report.title",
+            estate=report.estate_name,
+            month=report.month,
+            asof=report.generated_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    ]
+    for figures in report.figures():
+        lines.append("")
+        lines.extend(_kind_lines(figures, catalogues, lang))
+    lines.append("")
+    lines.append(t(lang, "report.complaints_header"))
+    if not report.complaints:
+        lines.append(t(lang, "report.no_complaints"))
+    for row in report.complaints[:TEXT_COMPLAINT_ROWS]:
+        lines.append(
+            t(
+                lang,
+                "report.complaint_line",
+                date=row.date.strftime("%m-%d"),
+                owner=row.owner or "-",
+                unit=row.unit or "-",
+                content=_short(row.content, TEXT_CONTENT_CHARS),
+                department=t(lang, f"department.{row.department}"),
+                result=_short(row.result, TEXT_CONTENT_CHARS) or t(lang, "report.no_result"),
+                rating=_rating_text(row.rating, catalogues, lang),
+            )
+        )
+    hidden = len(report.complaints) - TEXT_COMPLAINT_ROWS
+    if hidden > 0:
+        lines.append(t(lang, "report.complaints_more", count=hidden))
+    return "\n".join(lines)
+
+
+# -- chart --------------------------------------------------------------------------------------
+
+
+def cjk_font(available: Iterable[str]) -> str | None:
+    """The best font for Chinese among the `available` font names, or None when there is none."""
+    names = set(available)
+    for name in CJK_FONTS:
+        if name in names:
+            return name
+    generic = sorted(name for name in names if "CJK" in name)
+    return generic[0] if generic else None
+
+
+def _installed_fonts() -> set[str]:
+    from matplotlib import font_manager
+
+    return {entry.name for entry in font_manager.fontManager.ttflist}
+
+
+def chart_lang(lang: str) -> tuple[str, str | None]:
+    """The language the chart can be labelled in here, and the CJK font to use for it."""
+    font = cjk_font(_installed_fonts())
+    # Without a font that has Chinese glyphs, Chinese labels would render as empty boxes.
+    if lang == "zh" and font is None:
+        return "en", None
+    return lang, font
+
+
+def chart_png(report: MonthReport, catalogues: Catalogues, lang: str = "zh") -> bytes:
+    """A bar chart (PNG) of the month's tickets per department per ISO week."""
+    # Imported here: matplotlib is slow to import and only reports need it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import MaxNLocator
+
+    lang, font = chart_lang(lang)
+    props = FontProperties(family=[font, "DejaVu Sans"]) if font else FontProperties()
+    t = catalogues.text
+    departments = [d for d in Department if any(week.counts.get(d) for week in report.weeks)]
+    figure = Figure(figsize=(9, 5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    positions = list(range(len(report.weeks)))
+    width = 0.8 / max(len(departments), 1)
+    for index, department in enumerate(departments):
+        offset = (index - (len(departments) - 1) / 2) * width
+        axes.bar(
+            [x + offset for x in positions],
+            [week.counts.get(department, 0) for week in report.weeks],
+            width=width,
+            label=t(lang, f"department.{department}"),
+        )
+    axes.set_xticks(positions)
+    axes.set_xticklabels(
+        [
+            t(
+                lang,
+                "report.chart.week",
+                week=week.week,
+                first=week.first_day.strftime("%m-%d"),
+                last=week.last_day.strftime("%m-%d"),
+            )
+            for week in report.weeks
+        ],
+        fontproperties=props,
+    )
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylim(bottom=0)
+    axes.set_ylabel(t(lang, "report.chart.ylabel"), fontproperties=props)
+    axes.set_title(
+        t(lang, "report.chart.title", estate=report.estate_name, month=report.month),
+        fontproperties=props,
+    )
+    if departments:
+        # Below the axes, in one row, so that it never hides a bar.
+        figure.legend(prop=props, loc="outside lower center", ncols=len(departments))
+    else:
+        axes.text(
+            0.5,
+            0.5,
+            t(lang, "report.chart.empty"),
+            transform=axes.transAxes,
+            ha="center",
+            fontproperties=props,
+        )
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# -- workbook -----------------------------------------------------------------------------------
+
+TICKET_COLUMNS = (
+    "number",
+    "kind",
+    "department",
+    "urgent",
+    "status",
+    "unit",
+    "owner",
+    "text",
+    "created",
+    "claimed",
+    "resolved",
+    "closed",
+    "rating",
+    "result",
+    "reopened",
+)
+COMPLAINT_COLUMNS = ("date", "owner", "unit", "content", "department", "result", "rating")
+_WIDTHS = {"text": 40, "content": 40, "result": 30, "created": 17, "claimed": 17}
+_WIDTHS.update(resolved=17, closed=17, owner=14, unit=12, department=14, status=14, date=12)
+
+
+def _cell(value: object) -> object:
+    """A value as a workbook cell takes it: local times without zone, text never a formula."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, datetime):
+        # Excel has no time zones; the times are already in the estate's zone.
+        return value.replace(tzinfo=None)
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)
+    return value
+
+
+def _sheet(sheet: Any, headers: Sequence[str], keys: Sequence[str], rows: Iterable[list]) -> None:
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    sheet.append(list(headers))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for values in rows:
+        sheet.append([_cell(value) for value in values])
+        for cell in sheet[sheet.max_row]:
+            # An owner's text that starts with "=" must stay text, not become a formula.
+            if cell.data_type == "f":
+                cell.data_type = "s"
+            elif isinstance(cell.value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+            elif isinstance(cell.value, date):
+                cell.number_format = "yyyy-mm-dd"
+    for index, key in enumerate(keys, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(key, 10)
+    sheet.freeze_panes = "A2"
+
+
+def workbook_bytes(report: MonthReport, catalogues: Catalogues, lang: str) -> bytes:
+    """An .xlsx of every ticket of the month, and a second sheet with the complaint summary."""
+    from openpyxl import Workbook
+
+    t = catalogues.text
+    book = Workbook()
+    tickets = book.active
+    tickets.title = t(lang, "report.sheet.tickets")
+    _sheet(
+        tickets,
+        [t(lang, f"report.col.{key}") for key in TICKET_COLUMNS],
+        TICKET_COLUMNS,
+        (
+            [
+                row.number,
+                t(lang, f"report.kind.{row.kind}"),
+                t(lang, f"department.{row.department}"),
+                t(lang, "report.yes" if row.urgent else "report.no"),
+                t(lang, f"report.status.{row.status}"),
+                row.unit,
+                row.owner,
+                row.text,
+                row.created_at,
+                row.claimed_at,
+                row.resolved_at,
+                row.closed_at,
+                row.rating,
+                row.result,
+                row.reopen_count,
+            ]
+            for row in report.tickets
+        ),
+    )
+    summary = book.create_sheet(t(lang, "report.sheet.complaints"))
+    _sheet(
+        summary,
+        [t(lang, f"report.col.{key}") for key in COMPLAINT_COLUMNS],
+        COMPLAINT_COLUMNS,
+        (
+            [
+                row.date,
+                row.owner,
+                row.unit,
+                row.content,
+                t(lang, f"department.{row.department}"),
+                row.result,
+                _rating_text(row.rating, catalogues, lang),
+            ]
+            for row in report.complaints
+        ),
+    )
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where a report's chart and workbook were written."""
+
+    chart: Path
+    workbook: Path
+
+
+def _file_code(report: MonthReport) -> str:
+    """The estate's code for a file name; a code unfit for one is replaced by the estate's id."""
+    if _SAFE_CODE.fullmatch(report.estate_code):
+        return report.estate_code
+    return f"estate-{report.estate_id}"
+
+
+def report_directory(base: Path, report: MonthReport) -> Path:
+    """Where a report's files go under `base`: `base/<estate code>/<month>/`."""
+    return base / _file_code(report) / report.month
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    # Two reports of the same month at once must not leave a half-written file behind.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{id(content)}.part")
+    partial.write_bytes(content)
+    partial.replace(path)
+
+
+def write_report_files(
+    report: MonthReport, catalogues: Catalogues, lang: str, directory: Path
+) -> ReportFiles:
+    """Write the chart (PNG) and the workbook (XLSX) of a report into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"{_file_code(report)}-{report.month}"
+    files = ReportFiles(chart=directory / f"{stem}.png", workbook=directory / f"{stem}.xlsx")
+    _write_atomically(files.chart, chart_png(report, catalogues, lang))
+    _write_atomically(files.workbook, workbook_bytes(report, catalogues, lang))
+    return files

@@ -1,0 +1,65 @@
+"""The staff desk's month report (`report month 2026-11` / `报表 2026-11`): text, chart, workbook.
+
+The staff handler parses the command and calls `report_command`; this module checks who asks and
+where, builds the report, writes its chart and workbook under `Services.reports_dir`, and answers
+with one message carrying the text, the chart as a photo and the workbook as a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.core.context import Context
+from bot.core.reports import (
+    BadMonth,
+    month_report,
+    month_started,
+    parse_month,
+    render_text,
+    report_directory,
+    write_report_files,
+)
+from bot.core.types import Attachment, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+# A bad month is echoed back to the sender; no more of it than this.
+ECHO_CHARS = 20
+
+
+async def report_command(ctx: Context, month: str) -> None:
+    """Answer a staff member's request for a month's report; anyone else is refused."""
+    staff, estate = ctx.staff, ctx.estate
+    if staff is None or estate is None or staff.estate_id != estate.id:
+        log.info("report refused: %s is not staff of this estate", ctx.message.sender_id)
+        ctx.reply("report.staff_only")
+        return
+    if ctx.in_group and not ctx.in_staff_chat:
+        # The complaint table names owners: it never goes to an owners' group.
+        log.info("report refused in a group that is not a staff chat: %s", ctx.message.chat)
+        ctx.reply("report.staff_chat_only")
+        return
+    try:
+        month = parse_month(month)
+    except BadMonth:
+        ctx.reply("report.bad_month", month=" ".join(month.split())[:ECHO_CHARS])
+        return
+    if not month_started(month, ctx.estate_tz, ctx.now):
+        ctx.reply("report.future_month", month=month)
+        return
+    report = await month_report(estate, month, ctx.now)
+    catalogues = ctx.services.catalogues
+    directory = report_directory(ctx.services.reports_dir, report)
+    # Drawing the chart and writing the workbook take a moment: keep the event loop free.
+    files = await asyncio.to_thread(write_report_files, report, catalogues, ctx.lang, directory)
+    log.info("report %s %s for staff %s: %s", estate.code, month, staff.id, directory)
+    ctx.outbox.append(
+        OutgoingMessage(
+            chat=ctx.message.chat,
+            text=render_text(report, catalogues, ctx.lang),
+            reply_to=ctx.message.message_id if ctx.in_group else None,
+            photos=(Attachment("photo", str(files.chart)),),
+            attachments=(Attachment("file", str(files.workbook)),),
+        )
+    )
