@@ -1,0 +1,789 @@
+"""The web chat: a local chat app in the browser, a `Channel` like Telegram and WeChat.
+
+It is served by the shared `HttpServer` (`bot/adapters/http.py`): `GET /` is the page, its static
+files are beside this module in `webchat_static/`, and every open page holds one WebSocket at
+`/webchat/ws`. Each estate has an owner group (chat id `owners-<estate code>`) and a staff chat
+(`staff-<estate code>`), registered as `Chat` rows at start-up; each person has a private chat
+with the bot (`private:<user id>`). A page picks who it is — any owner of an estate or any staff
+member — and from then on speaks as the `ChatIdentity` (platform `webchat`, user id `owner-<id>`
+or `staff-<id>`) bound to that owner or staff member. Its messages and button presses go to the
+same `Router`, staff desk and store as every other channel's.
+
+**This is a local demo channel with no login: anyone who can reach the page can speak as any
+owner or staff member.** It must not be exposed beyond localhost; `HTTP_HOST` defaults to
+127.0.0.1, and the WebSocket refuses a page served from another origin.
+
+The chats' messages are kept in memory (the last `HISTORY_LIMIT` per chat) and appended to
+`<data dir>/webchat/history/<chat>.jsonl`, so a page opened later, or after a restart, shows them.
+Photos are saved under `<data dir>/webchat/uploads/` and referred to as `Attachment("photo",
+"webchat:<file name>")`.
+
+WebSocket protocol — JSON text frames, each an object with a `type`. A client frame may carry a
+`ref` (any short string), which the server's answer to it (`picked`, `lang` or `error`) echoes.
+
+Client → server:
+
+- `{"type": "pick", "role": "owner" | "staff", "id": <owner or staff id>}` — speak as this person.
+- `{"type": "say", "chat": <chat id>, "text": <str>, "photo": <base64 or data: URL, optional>}`
+  — a message (text ≤ 4,000 characters; photo ≤ 5 MB of JPEG, PNG, GIF or WebP). In a group,
+  `@管家` or `@Guanjia` in the text addresses the bot (it otherwise stays out of chit-chat).
+- `{"type": "press", "chat": <chat id>, "message": <message id>, "payload": <str>}` — press one
+  of the buttons of a message shown in that chat.
+- `{"type": "lang", "lang": "zh" | "en"}` — the page's language (sent to the router as a hint).
+
+Server → client:
+
+- `welcome` (on connect): `estates` (code, name, owners with their unit labels, staff), `texts`
+  (the page's words, by language), `default_lang`, `limits` (`text`, `photo_bytes`).
+- `picked`: `me` (role, id, user_id, name, estate: code, name, timezone), `chats` (id, kind,
+  `messages`), and `manager` (the manager page's URL with a token, for staff; null for owners).
+- `message`: `chat` and `message` — a new message in a chat the page shows. A message is
+  `{id, chat, from: {kind: "bot" | "owner" | "staff", id, name}, text, buttons: [[{label,
+  payload}]], photos: [{url}], reply_to, quote: {name, text} | null, at, edited}`.
+- `edit`: `chat` and `message` — a message replaced in place (a ticket card that changed).
+- `lang`: the language now set.
+- `error`: `code` and `text` (in the page's language) — a refused frame. Codes: `bad_json`,
+  `unknown_type`, `bad_request`, `pick_first`, `unknown_person`, `unknown_chat`, `staff_only`,
+  `too_long`, `empty`, `photo_too_big`, `bad_photo`, `bad_button`. A refused frame changes
+  nothing in the store.
+
+A frame over `MAX_FRAME` bytes closes the socket (WebSocket close code 1009, message too big).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from bot.adapters.http import HttpServer
+from bot.adapters.webchat_manager import ManagerPages
+from bot.core.channel import SendError
+from bot.core.i18n import LANGUAGES, Catalogues
+from bot.core.router import Router
+from bot.core.types import (
+    Attachment,
+    ChatRef,
+    IncomingMessage,
+    OutgoingMessage,
+    Platform,
+    SentMessage,
+)
+from models import Chat, ChatIdentity, ChatKind, Estate, Owner, Staff
+
+log = logging.getLogger("guanjia.webchat")
+
+STATIC_DIR = Path(__file__).with_name("webchat_static")
+MAX_TEXT = 4000
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+# Room for a 5 MB photo in base64 (4/3 larger) plus the JSON around it; a bigger frame closes.
+MAX_FRAME = 8 * 1024 * 1024
+HISTORY_LIMIT = 200
+# Button payloads only staff may press, wherever they appear (the staff desk's card buttons).
+STAFF_PAYLOADS = frozenset({"claim", "transfer", "transfer_to", "close", "approve", "refuse"})
+PHOTO_PREFIX = "webchat:"
+UPLOAD_NAME = r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)"
+MANAGER_TOKEN_SECONDS = 12 * 3600
+_MENTION = re.compile(r"@\s*(管家|guanjia)", re.IGNORECASE)
+_IMAGE_TYPES = (
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+
+
+class Refusal(Exception):
+    """A frame the web chat will not act on; `code` names why (see the module docstring)."""
+
+    def __init__(self, code: str, **fields: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who wrote a message in the web chat: the bot, or a person the page picked."""
+
+    kind: str  # "bot", "owner" or "staff"
+    id: str
+    name: str
+
+
+BOT = Sender("bot", "bot", "")
+
+
+@dataclass
+class LoggedMessage:
+    """One message as the web chat shows it."""
+
+    id: str
+    chat: str
+    sender: Sender
+    text: str
+    at: str
+    buttons: list[list[dict[str, str]]] = field(default_factory=list)
+    photos: list[str] = field(default_factory=list)
+    reply_to: str | None = None
+    edited: bool = False
+
+    def has_button(self, payload: str) -> dict[str, str] | None:
+        """The button with this payload, if the message has one."""
+        for row in self.buttons:
+            for button in row:
+                if button["payload"] == payload:
+                    return button
+        return None
+
+
+class ChatLog:
+    """The recent messages of every web chat, in memory and (when given a folder) on disk."""
+
+    def __init__(self, folder: Path | None, limit: int = HISTORY_LIMIT) -> None:
+        self.folder = folder
+        self.limit = limit
+        self._chats: dict[str, deque[LoggedMessage]] = {}
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, chat_id: str) -> Path | None:
+        if self.folder is None:
+            return None
+        return self.folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", chat_id) + ".jsonl")
+
+    def _load(self, chat_id: str) -> deque[LoggedMessage]:
+        messages: dict[str, LoggedMessage] = {}
+        path = self._file(chat_id)
+        if path is not None and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                    data = record["message"]
+                    data["sender"] = Sender(**data["sender"])
+                    message = LoggedMessage(**data)
+                except (ValueError, KeyError, TypeError):
+                    log.warning("skipped a damaged line of %s", path)
+                    continue
+                if record.get("op") == "edit" and message.id not in messages:
+                    continue
+                messages[message.id] = message
+        recent = deque(list(messages.values())[-self.limit :], maxlen=self.limit)
+        if path is not None and len(messages) > self.limit:
+            # Keep the file as short as what is shown.
+            path.write_text("".join(self._line("add", m) for m in recent), encoding="utf-8")
+        return recent
+
+    @staticmethod
+    def _line(op: str, message: LoggedMessage) -> str:
+        return json.dumps({"op": op, "message": asdict(message)}, ensure_ascii=False) + "\n"
+
+    def _append(self, op: str, message: LoggedMessage) -> None:
+        path = self._file(message.chat)
+        if path is None:
+            return
+        try:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(self._line(op, message))
+        except OSError:
+            log.exception("could not write the web chat history to %s", path)
+
+    def messages(self, chat_id: str) -> deque[LoggedMessage]:
+        """The recent messages of a chat, oldest first."""
+        if chat_id not in self._chats:
+            self._chats[chat_id] = self._load(chat_id)
+        return self._chats[chat_id]
+
+    def add(self, message: LoggedMessage) -> None:
+        """Add a message to its chat."""
+        self.messages(message.chat).append(message)
+        self._append("add", message)
+
+    def find(self, chat_id: str, message_id: str) -> LoggedMessage | None:
+        """A recent message of a chat by its id."""
+        return next((m for m in self.messages(chat_id) if m.id == message_id), None)
+
+    def replace(self, message: LoggedMessage) -> bool:
+        """Replace a recent message in place; False when it is no longer kept."""
+        messages = self.messages(message.chat)
+        for index, old in enumerate(messages):
+            if old.id == message.id:
+                messages[index] = message
+                self._append("edit", message)
+                return True
+        return False
+
+
+@dataclass
+class Viewer:
+    """The person a page picked."""
+
+    role: str  # "owner" or "staff"
+    id: int
+    name: str
+    estate_id: int
+    estate_code: str
+    estate_name: str
+
+    @property
+    def user_id(self) -> str:
+        """The web chat user id: `owner-<id>` or `staff-<id>`."""
+        return f"{self.role}-{self.id}"
+
+    @property
+    def is_staff(self) -> bool:
+        """Whether the page speaks as staff."""
+        return self.role == "staff"
+
+
+@dataclass(eq=False)
+class Page:
+    """One open page and its WebSocket."""
+
+    socket: web.WebSocketResponse
+    lang: str
+    viewer: Viewer | None = None
+    chats: dict[str, str] = field(default_factory=dict)  # chat id → kind
+    manager_token: str | None = None
+
+    async def push(self, frame: dict[str, Any]) -> None:
+        """Send a frame, ignoring a page that has just gone away."""
+        if self.socket.closed:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.socket.send_str(json.dumps(frame, ensure_ascii=False))
+
+
+def owners_chat_id(estate_code: str) -> str:
+    """The chat id of an estate's owner group in the web chat."""
+    return f"owners-{estate_code}"
+
+
+def staff_chat_id(estate_code: str) -> str:
+    """The chat id of an estate's staff chat in the web chat."""
+    return f"staff-{estate_code}"
+
+
+def photo_url(ref: str) -> str | None:
+    """The URL of a web chat photo; None for another platform's photo (a Telegram file id)."""
+    name = ref.removeprefix(PHOTO_PREFIX)
+    if ref.startswith(PHOTO_PREFIX) and re.fullmatch(UPLOAD_NAME, name):
+        return f"/webchat/uploads/{name}"
+    return None
+
+
+def _image_extension(data: bytes) -> str | None:
+    for magic, extension in _IMAGE_TYPES:
+        if data.startswith(magic):
+            return extension
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _natural(label: str) -> list[Any]:
+    """A sort key that puts 3-2-501 before 12-1-101."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
+
+
+class WebChat:
+    """The web chat channel: a page per person, live over WebSockets, on the shared server."""
+
+    platform = Platform.WEBCHAT
+
+    def __init__(self, router: Router, data_dir: Path | None) -> None:
+        self.router = router
+        self.catalogues: Catalogues = router.services.catalogues
+        self.clock = router.services.clock
+        folder = Path(data_dir) / "webchat" if data_dir is not None else None
+        self.log = ChatLog(folder / "history" if folder else None)
+        self.uploads = (folder or Path("data/webchat")) / "uploads"
+        self.pages: set[Page] = set()
+        # Manager page tokens: token → (staff id, monotonic expiry); revoked when the page goes.
+        self._tokens: dict[str, tuple[int, float]] = {}
+        self.manager = ManagerPages(self.catalogues, self.clock, self.staff_for_token, photo_url)
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def mount(self, server: HttpServer) -> None:
+        """Add the web chat's routes to the shared server (before it starts)."""
+        server.add_routes(
+            [
+                web.get("/", self._index),
+                web.get("/webchat/ws", self._socket),
+                web.get(r"/webchat/uploads/{name:" + UPLOAD_NAME + "}", self._upload),
+                web.static("/webchat/static", STATIC_DIR, append_version=False),
+                *self.manager.routes(),
+            ]
+        )
+        server.on_shutdown(self._on_shutdown)
+
+    async def register_chats(self) -> int:
+        """Make sure every estate has its web chat owner group and staff chat; returns how many."""
+        estates = await Estate.all().order_by("id")
+        for estate in estates:
+            await self._ensure_chats(estate)
+        return len(estates)
+
+    @staticmethod
+    async def _ensure_chats(estate: Estate) -> None:
+        for chat_id, kind in (
+            (owners_chat_id(estate.code), ChatKind.OWNERS),
+            (staff_chat_id(estate.code), ChatKind.STAFF),
+        ):
+            await Chat.get_or_create(
+                platform=Platform.WEBCHAT,
+                chat_id=chat_id,
+                defaults={"kind": kind, "estate_id": estate.id, "title": f"{estate.name} {kind}"},
+            )
+
+    async def stop(self) -> None:
+        """Close every open page's socket."""
+        await self._close_pages()
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        await self._close_pages()
+
+    async def _close_pages(self) -> None:
+        pages, self.pages = list(self.pages), set()
+        for page in pages:
+            with contextlib.suppress(Exception):
+                await page.socket.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+
+    # -- the Channel protocol -------------------------------------------------------------------
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        """Show a message of the bot in a chat, live in every page that shows it."""
+        if not message.chat.chat_id:
+            raise SendError("a web chat message needs a chat id")
+        logged = self._logged(message, f"b-{uuid.uuid4().hex[:16]}")
+        self.log.add(logged)
+        await self._broadcast(logged.chat, {"type": "message", "chat": logged.chat}, logged)
+        return SentMessage(chat=message.chat, message_id=logged.id)
+
+    async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
+        """Replace a message in place (a ticket card); one no longer kept is sent anew."""
+        old = self.log.find(sent.chat.chat_id, sent.message_id)
+        if old is None:
+            return await self.send(message)
+        logged = replace(self._logged(message, old.id), at=old.at, edited=True)
+        self.log.replace(logged)
+        await self._broadcast(logged.chat, {"type": "edit", "chat": logged.chat}, logged)
+        return sent
+
+    def private_chat(self, user_id: str) -> ChatRef:
+        """A person's private chat with the bot."""
+        return ChatRef(Platform.WEBCHAT, f"private:{user_id}", is_group=False)
+
+    def _logged(self, message: OutgoingMessage, message_id: str) -> LoggedMessage:
+        return LoggedMessage(
+            id=message_id,
+            chat=message.chat.chat_id,
+            sender=BOT,
+            text=message.text,
+            at=self.clock.now().isoformat(),
+            buttons=[
+                [{"label": b.label, "payload": b.payload} for b in row] for row in message.buttons
+            ],
+            photos=[p.ref for p in message.photos if p.kind == "photo"],
+            reply_to=message.reply_to,
+        )
+
+    # -- frames to pages ------------------------------------------------------------------------
+
+    def _frame_message(self, message: LoggedMessage) -> dict[str, Any]:
+        quote = None
+        if message.reply_to:
+            quoted = self.log.find(message.chat, message.reply_to)
+            if quoted is not None:
+                quote = {"name": quoted.sender.name, "text": quoted.text[:120]}
+        return {
+            "id": message.id,
+            "chat": message.chat,
+            "from": asdict(message.sender),
+            "text": message.text,
+            "buttons": message.buttons,
+            "photos": [{"url": photo_url(ref)} for ref in message.photos],
+            "reply_to": message.reply_to,
+            "quote": quote,
+            "at": message.at,
+            "edited": message.edited,
+        }
+
+    async def _broadcast(
+        self, chat_id: str, frame: dict[str, Any], message: LoggedMessage
+    ) -> None:
+        frame = {**frame, "message": self._frame_message(message)}
+        pages = [page for page in self.pages if chat_id in page.chats]
+        await asyncio.gather(*(page.push(frame) for page in pages))
+
+    def _error(self, page: Page, refusal: Refusal) -> dict[str, Any]:
+        return {
+            "type": "error",
+            "code": refusal.code,
+            "text": self.catalogues.text(
+                page.lang, f"webchat.error.{refusal.code}", **refusal.fields
+            ),
+        }
+
+    # -- HTTP routes ----------------------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "index.html")
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        path = self.uploads / request.match_info["name"]
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        response = web.FileResponse(path)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, max-age=86400"
+        return response
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            # Another site open in the same browser must not drive the local desk.
+            log.warning("refused a web chat socket from origin %s", origin)
+            raise web.HTTPForbidden(text="the web chat only accepts its own page")
+        socket = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30)
+        await socket.prepare(request)
+        page = Page(socket=socket, lang=self.catalogues.default)
+        self.pages.add(page)
+        try:
+            await page.push(await self._welcome())
+            async for frame in socket:
+                if frame.type is WSMsgType.TEXT:
+                    await self._receive(page, frame.data)
+                elif frame.type is WSMsgType.BINARY:
+                    await page.push(self._error(page, Refusal("bad_json")))
+                elif frame.type is WSMsgType.ERROR:
+                    log.info("web chat socket closed with %s", socket.exception())
+        finally:
+            self.pages.discard(page)
+            self._revoke(page)
+        return socket
+
+    # -- frames from pages ----------------------------------------------------------------------
+
+    async def _receive(self, page: Page, data: str) -> None:
+        """Act on one frame from a page, or tell the page why not."""
+        ref: object = None
+        try:
+            try:
+                frame = json.loads(data)
+            except ValueError:
+                raise Refusal("bad_json") from None
+            if not isinstance(frame, dict):
+                raise Refusal("bad_json")
+            ref = frame.get("ref")
+            kind = frame.get("type")
+            act = {
+                "pick": self._pick,
+                "say": self._say,
+                "press": self._press,
+                "lang": self._lang,
+            }.get(kind if isinstance(kind, str) else "")
+            if act is None:
+                raise Refusal("unknown_type")
+            await act(page, frame)
+        except Refusal as refusal:
+            log.info("refused a web chat frame (%s) from %s", refusal.code, _who(page))
+            error = self._error(page, refusal)
+            if isinstance(ref, str | int):
+                error["ref"] = ref
+            await page.push(error)
+
+    async def _lang(self, page: Page, frame: dict[str, Any]) -> None:
+        lang = frame.get("lang")
+        if lang not in LANGUAGES:
+            raise Refusal("bad_request")
+        page.lang = str(lang)
+        await page.push({"type": "lang", "lang": page.lang, "ref": frame.get("ref")})
+
+    async def _pick(self, page: Page, frame: dict[str, Any]) -> None:
+        role, person_id = frame.get("role"), frame.get("id")
+        if role not in ("owner", "staff") or type(person_id) is not int:
+            raise Refusal("bad_request")
+        person: Owner | Staff | None
+        if role == "owner":
+            person = await Owner.get_or_none(id=person_id)
+        else:
+            person = await Staff.get_or_none(id=person_id, active=True)
+        if person is None:
+            raise Refusal("unknown_person")
+        estate = await Estate.get(id=person.estate_id)
+        viewer = Viewer(
+            role=role,
+            id=person.id,
+            name=person.name,
+            estate_id=estate.id,
+            estate_code=estate.code,
+            estate_name=estate.name,
+        )
+        await self._ensure_chats(estate)
+        await self._bind(viewer)
+        self._revoke(page)
+        page.viewer = viewer
+        page.chats = {owners_chat_id(estate.code): "owners"}
+        if viewer.is_staff:
+            page.chats[staff_chat_id(estate.code)] = "staff"
+            page.manager_token = self._issue_token(viewer.id)
+        page.chats[self.private_chat(viewer.user_id).chat_id] = "private"
+        log.info("a web chat page speaks as %s (%s)", viewer.user_id, viewer.name)
+        await page.push(
+            {
+                "type": "picked",
+                "ref": frame.get("ref"),
+                "me": {
+                    "role": viewer.role,
+                    "id": viewer.id,
+                    "user_id": viewer.user_id,
+                    "name": viewer.name,
+                    "estate": {
+                        "code": estate.code,
+                        "name": estate.name,
+                        "timezone": estate.timezone,
+                    },
+                },
+                "chats": [
+                    {
+                        "id": chat_id,
+                        "kind": kind,
+                        "messages": [self._frame_message(m) for m in self.log.messages(chat_id)],
+                    }
+                    for chat_id, kind in page.chats.items()
+                ],
+                "manager": (
+                    f"/manager?token={page.manager_token}" if page.manager_token else None
+                ),
+            }
+        )
+
+    @staticmethod
+    async def _bind(viewer: Viewer) -> None:
+        """Bind the page's web chat identity to the owner or staff member it picked."""
+        identity, _ = await ChatIdentity.get_or_create(
+            platform=Platform.WEBCHAT,
+            user_id=viewer.user_id,
+            defaults={"display_name": viewer.name[:128]},
+        )
+        owner_id = viewer.id if viewer.role == "owner" else None
+        staff_id = viewer.id if viewer.is_staff else None
+        if (identity.owner_id, identity.staff_id, identity.display_name) != (
+            owner_id,
+            staff_id,
+            viewer.name[:128],
+        ):
+            identity.owner_id, identity.staff_id = owner_id, staff_id
+            identity.display_name = viewer.name[:128]
+            await identity.save(update_fields=["owner_id", "staff_id", "display_name"])
+
+    def _chat_of(self, page: Page, frame: dict[str, Any]) -> tuple[Viewer, str, str]:
+        """The viewer and the chat a frame is for, refusing what the page may not do there."""
+        chat_id = frame.get("chat")
+        if not isinstance(chat_id, str):
+            raise Refusal("bad_request")
+        viewer = page.viewer
+        if viewer is None:
+            raise Refusal("pick_first")
+        if chat_id.startswith("staff-") and not viewer.is_staff:
+            raise Refusal("staff_only")
+        kind = page.chats.get(chat_id)
+        if kind is None:
+            raise Refusal("unknown_chat")
+        return viewer, chat_id, kind
+
+    async def _say(self, page: Page, frame: dict[str, Any]) -> None:
+        viewer, chat_id, kind = self._chat_of(page, frame)
+        text, photo = frame.get("text", ""), frame.get("photo")
+        if not isinstance(text, str) or (photo is not None and not isinstance(photo, str)):
+            raise Refusal("bad_request")
+        if len(text) > MAX_TEXT:
+            raise Refusal("too_long", limit=MAX_TEXT)
+        image = self._decode_photo(photo) if photo else None
+        if not text.strip() and image is None:
+            raise Refusal("empty")
+        attachments: tuple[Attachment, ...] = ()
+        if image is not None:
+            attachments = (Attachment("photo", PHOTO_PREFIX + await self._save_photo(*image)),)
+        now = self.clock.now()
+        logged = LoggedMessage(
+            id=f"m-{uuid.uuid4().hex[:16]}",
+            chat=chat_id,
+            sender=Sender(viewer.role, viewer.user_id, viewer.name),
+            text=text,
+            at=now.isoformat(),
+            photos=[a.ref for a in attachments],
+        )
+        self.log.add(logged)
+        await self._broadcast(chat_id, {"type": "message", "chat": chat_id}, logged)
+        incoming = IncomingMessage(
+            chat=ChatRef(Platform.WEBCHAT, chat_id, is_group=kind != "private"),
+            sender_id=viewer.user_id,
+            sender_name=viewer.name,
+            text=text,
+            message_id=logged.id,
+            received_at=now,
+            attachments=attachments,
+            addressed=bool(_MENTION.search(text)),
+            language_hint=page.lang,
+        )
+        await self.router.handle(incoming, self)
+
+    async def _press(self, page: Page, frame: dict[str, Any]) -> None:
+        viewer, chat_id, kind = self._chat_of(page, frame)
+        message_id, payload = frame.get("message"), frame.get("payload")
+        if not isinstance(message_id, str) or not isinstance(payload, str):
+            raise Refusal("bad_request")
+        if payload.split(":", 1)[0] in STAFF_PAYLOADS and not viewer.is_staff:
+            raise Refusal("staff_only")
+        shown = self.log.find(chat_id, message_id)
+        button = shown.has_button(payload) if shown is not None else None
+        if button is None:
+            # Only a button the bot put in this chat can be pressed: no forged payloads.
+            raise Refusal("bad_button")
+        incoming = IncomingMessage(
+            chat=ChatRef(Platform.WEBCHAT, chat_id, is_group=kind != "private"),
+            sender_id=viewer.user_id,
+            sender_name=viewer.name,
+            text=button["label"],
+            message_id=f"p-{uuid.uuid4().hex[:16]}",
+            received_at=self.clock.now(),
+            payload=payload,
+            language_hint=page.lang,
+        )
+        await self.router.handle(incoming, self)
+
+    @staticmethod
+    def _decode_photo(photo: str) -> tuple[bytes, str]:
+        """The bytes and file extension of a base64 photo, or a refusal."""
+        if photo.startswith("data:"):
+            photo = photo.partition(",")[2]
+        if len(photo) > (MAX_PHOTO_BYTES + 2) // 3 * 4 + 4:
+            raise Refusal("photo_too_big", limit_mb=MAX_PHOTO_BYTES // (1024 * 1024))
+        try:
+            data = base64.b64decode(photo, validate=True)
+        except (binascii.Error, ValueError):
+            raise Refusal("bad_photo") from None
+        if len(data) > MAX_PHOTO_BYTES:
+            raise Refusal("photo_too_big", limit_mb=MAX_PHOTO_BYTES // (1024 * 1024))
+        extension = _image_extension(data)
+        if extension is None:
+            raise Refusal("bad_photo")
+        return data, extension
+
+    async def _save_photo(self, data: bytes, extension: str) -> str:
+        name = f"{uuid.uuid4().hex}.{extension}"
+
+        def write() -> None:
+            self.uploads.mkdir(parents=True, exist_ok=True)
+            (self.uploads / name).write_bytes(data)
+
+        await asyncio.to_thread(write)
+        return name
+
+    # -- the picker -----------------------------------------------------------------------------
+
+    async def _welcome(self) -> dict[str, Any]:
+        estates = []
+        for estate in await Estate.all().order_by("id"):
+            owners = await Owner.filter(estate_id=estate.id).prefetch_related("units")
+            listed = []
+            for owner in owners:
+                labels = sorted((unit.label for unit in owner.units), key=_natural)
+                listed.append({"id": owner.id, "name": owner.name, "units": labels})
+            listed.sort(key=lambda o: (_natural(o["units"][0]) if o["units"] else [], o["id"]))
+            staff = await Staff.filter(estate_id=estate.id, active=True).order_by("id")
+            estates.append(
+                {
+                    "code": estate.code,
+                    "name": estate.name,
+                    "owners": listed,
+                    "staff": [
+                        {
+                            "id": member.id,
+                            "name": member.name,
+                            "department": str(member.department),
+                            "role": str(member.role),
+                        }
+                        for member in staff
+                    ],
+                }
+            )
+        return {
+            "type": "welcome",
+            "estates": estates,
+            "texts": {lang: self._page_texts(lang) for lang in LANGUAGES},
+            "default_lang": self.catalogues.default,
+            "limits": {"text": MAX_TEXT, "photo_bytes": MAX_PHOTO_BYTES},
+        }
+
+    def _page_texts(self, lang: str) -> dict[str, str]:
+        """The page's words in a language, `{field}` placeholders kept for the page to fill."""
+        texts = {}
+        prefixes = ("webchat.ui.", "webchat.error.", "webchat.role.", "department.")
+        for key in sorted(self.catalogues.keys(lang)):
+            if key.startswith(prefixes):
+                texts[key.removeprefix("webchat.")] = _template(self.catalogues, lang, key)
+        return texts
+
+    # -- manager page tokens --------------------------------------------------------------------
+
+    def _issue_token(self, staff_id: int) -> str:
+        token = secrets.token_urlsafe(24)
+        self._tokens[token] = (staff_id, time.monotonic() + MANAGER_TOKEN_SECONDS)
+        return token
+
+    def _revoke(self, page: Page) -> None:
+        if page.manager_token is not None:
+            self._tokens.pop(page.manager_token, None)
+            page.manager_token = None
+
+    def staff_for_token(self, token: str) -> int | None:
+        """The staff id a manager-page token was issued to, while its page is open."""
+        entry = self._tokens.get(token)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+
+def _template(catalogues: Catalogues, lang: str, key: str) -> str:
+    """A catalogue text with its `{fields}` left in place."""
+    fields: dict[str, str] = {}
+    for _ in range(10):
+        try:
+            return catalogues.text(lang, key, **fields)
+        except KeyError as exc:
+            name = str(exc.args[0])
+            fields[name] = "{" + name + "}"
+    return catalogues.text(lang, key, **fields)
+
+
+def _who(page: Page) -> str:
+    return page.viewer.user_id if page.viewer else "a page that picked nobody"
+
+
+__all__ = [
+    "MAX_PHOTO_BYTES",
+    "MAX_TEXT",
+    "ChatLog",
+    "WebChat",
+    "owners_chat_id",
+    "photo_url",
+    "staff_chat_id",
+]

@@ -1,0 +1,587 @@
+"""The web chat over real WebSockets on loopback: the aiohttp app, router, staff desk and store.
+
+Each test serves the real `HttpServer` application with aiohttp's test server and opens real
+WebSocket connections to it, one per "page". Nothing of ours is faked: the router, the handlers,
+the NLU and the store are the ones `guanjia run` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import WSCloseCode, WSMsgType
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.adapters.http import HttpServer
+from bot.adapters.webchat import MAX_FRAME, MAX_PHOTO_BYTES, WebChat
+from bot.core.channel import Channel, ChannelHub
+from bot.core.clock import FixedClock
+from bot.core.context import Services
+from bot.core.i18n import Catalogues
+from bot.core.router import Router
+from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
+from handlers import build_handlers
+from models import (
+    Chat,
+    ChatIdentity,
+    ChatKind,
+    Department,
+    Dialog,
+    EventKind,
+    Owner,
+    SeenMessage,
+    Staff,
+    StaffRole,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from tests.factories import make_estate, make_owner, make_staff, make_unit
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 20  # seconds a frame may take before a test fails (the NLU runs on each message)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 32
+
+
+@dataclass
+class Page:
+    """One open web chat page: a real WebSocket and every frame it received."""
+
+    socket: Any
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    _taken: set[int] = field(default_factory=set)
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        """Send a frame (a dict as JSON, a str as it is)."""
+        await self.socket.send_str(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def next(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first frame not taken yet that `match` accepts (waiting for it); it is taken."""
+        async with asyncio.timeout(WAIT):
+            while True:
+                for index, frame in enumerate(self.frames):
+                    if index not in self._taken and match(frame):
+                        self._taken.add(index)
+                        return frame
+                received = await self.socket.receive()
+                if received.type is not WSMsgType.TEXT:
+                    raise AssertionError(f"the socket closed: {received}")
+                self.frames.append(json.loads(received.data))
+
+    async def of_type(self, kind: str) -> dict[str, Any]:
+        """The next frame of a type."""
+        return await self.next(lambda frame: frame["type"] == kind)
+
+    async def bot_says(self, chat: str, *needles: str, kind: str = "message") -> dict[str, Any]:
+        """The next bot message (or edit) in a chat that contains every needle."""
+
+        def match(frame: dict[str, Any]) -> bool:
+            if frame["type"] != kind or frame["chat"] != chat:
+                return False
+            message = frame["message"]
+            return message["from"]["kind"] == "bot" and all(n in message["text"] for n in needles)
+
+        return (await self.next(match))["message"]
+
+    async def error(self) -> dict[str, Any]:
+        """The next error frame."""
+        return await self.of_type("error")
+
+    async def pick(self, role: str, person_id: int) -> dict[str, Any]:
+        """Speak as an owner or a staff member."""
+        await self.send({"type": "pick", "role": role, "id": person_id})
+        return await self.of_type("picked")
+
+    async def say(self, chat: str, text: str, **extra: Any) -> None:
+        """Write in a chat."""
+        await self.send({"type": "say", "chat": chat, "text": text, **extra})
+
+    async def press(self, chat: str, message: dict[str, Any], payload: str) -> None:
+        """Press a button of a message."""
+        await self.send(
+            {"type": "press", "chat": chat, "message": message["id"], "payload": payload}
+        )
+
+
+@dataclass
+class WebDesk:
+    """A small estate served by the web chat on loopback."""
+
+    client: TestClient
+    webchat: WebChat
+    clock: FixedClock
+    owner: Owner
+    neighbour: Owner
+    engineer: Staff
+    supervisor: Staff
+    data_dir: Path
+
+    async def page(self, headers: dict[str, str] | None = None) -> Page:
+        """Open a page: a WebSocket, with the welcome frame read."""
+        socket = await self.client.ws_connect("/webchat/ws", headers=headers)
+        page = Page(socket)
+        await page.of_type("welcome")
+        return page
+
+
+@pytest.fixture
+async def web(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterator[WebDesk]:
+    """The estate `demo` wired to the real router and handlers, served by the web chat."""
+    estate = await make_estate("demo")
+    unit = await make_unit(estate, "3", "2", "501")
+    other = await make_unit(estate, "5", "1", "1202")
+    owner = await make_owner(estate, "李华", unit, phone="13800000001")
+    neighbour = await make_owner(estate, "王芳", other, phone="13800000002")
+    engineer = await make_staff(estate, "张工", StaffRole.ENGINEER, Department.ENGINEERING)
+    supervisor = await make_staff(
+        estate, "陈主管", StaffRole.SUPERVISOR, Department.CUSTOMER_SERVICE
+    )
+    clock = FixedClock(now)
+    services = Services(nlu=nlu, catalogues=Catalogues(), clock=clock, hub=ChannelHub())
+    handlers = build_handlers()
+    services.ticket_opened.extend(handlers.ticket_opened)
+    router = Router(services, handlers)
+    webchat = WebChat(router, tmp_path)
+    assert await webchat.register_chats() == 1
+    server = HttpServer(host="127.0.0.1", port=0)
+    webchat.mount(server)
+    services.hub.add(webchat)
+    client = TestClient(TestServer(server.app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield WebDesk(client, webchat, clock, owner, neighbour, engineer, supervisor, tmp_path)
+    finally:
+        await webchat.stop()
+        await client.close()
+
+
+async def counts() -> dict[str, int]:
+    """How many rows the tables a message could touch hold."""
+    return {
+        "tickets": await Ticket.all().count(),
+        "events": await TicketEvent.all().count(),
+        "seen": await SeenMessage.all().count(),
+        "identities": await ChatIdentity.all().count(),
+        "dialogs": await Dialog.all().count(),
+        "chats": await Chat.all().count(),
+    }
+
+
+async def test_web_chat_is_a_channel_with_registered_chats(web: WebDesk) -> None:
+    assert isinstance(web.webchat, Channel)
+    assert web.webchat.private_chat("owner-1") == ChatRef(
+        Platform.WEBCHAT, "private:owner-1", is_group=False
+    )
+    chats = {c.chat_id: c.kind for c in await Chat.filter(platform=Platform.WEBCHAT)}
+    assert chats == {"owners-demo": ChatKind.OWNERS, "staff-demo": ChatKind.STAFF}
+    assert await web.webchat.register_chats() == 1  # again: nothing doubled
+    assert await Chat.filter(platform=Platform.WEBCHAT).count() == 2
+
+
+async def test_healthz_on_the_shared_app(web: WebDesk) -> None:
+    response = await web.client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"ok": True, "store": True}
+    page = await web.client.get("/")
+    assert page.status == 200 and "/webchat/static/app.js" in await page.text()
+    script = await web.client.get("/webchat/static/app.js")
+    assert script.status == 200
+
+
+async def test_welcome_lists_who_a_page_can_be_and_the_page_words(web: WebDesk) -> None:
+    page = await web.page()
+    welcome = page.frames[0]
+    [estate] = welcome["estates"]
+    assert estate["code"] == "demo"
+    assert {"id": web.owner.id, "name": "李华", "units": ["3-2-501"]} in estate["owners"]
+    assert [s["name"] for s in estate["staff"]] == ["张工", "陈主管"]
+    assert welcome["texts"]["zh"]["ui.send"] == "发送"
+    assert welcome["texts"]["en"]["ui.send"] == "Send"
+    assert welcome["texts"]["en"]["ui.chat_owners"] == "{estate} owners"
+    assert welcome["limits"] == {"text": 4000, "photo_bytes": MAX_PHOTO_BYTES}
+
+
+async def test_owner_reports_staff_claim_and_close_owner_rates(web: WebDesk) -> None:
+    owner, staff = await web.page(), await web.page()
+    mine = await owner.pick("owner", web.owner.id)
+    assert [c["id"] for c in mine["chats"]] == ["owners-demo", f"private:owner-{web.owner.id}"]
+    assert mine["manager"] is None
+    desk = await staff.pick("staff", web.engineer.id)
+    assert [c["id"] for c in desk["chats"]] == [
+        "owners-demo",
+        "staff-demo",
+        f"private:staff-{web.engineer.id}",
+    ]
+    identity = await ChatIdentity.get(platform=Platform.WEBCHAT, user_id=f"owner-{web.owner.id}")
+    assert identity.owner_id == web.owner.id and identity.staff_id is None
+
+    await owner.say("owners-demo", "3栋2单元501 厨房水管漏水了")
+
+    said = await owner.next(
+        lambda f: f["type"] == "message" and f["message"]["from"]["kind"] == "owner"
+    )
+    assert said["message"]["text"] == "3栋2单元501 厨房水管漏水了"
+    reply = await owner.bot_says("owners-demo", "R-0001")
+    assert reply["reply_to"] == said["message"]["id"]
+    assert reply["quote"] == {"name": "李华", "text": "3栋2单元501 厨房水管漏水了"}
+    ticket = await Ticket.get(number="R-0001")
+    assert ticket.source_chat_id == "owners-demo" and ticket.owner_id == web.owner.id
+    assert ticket.reporter_id == f"owner-{web.owner.id}" and ticket.reporter_name == "李华"
+    # Every page showing the owner group sees the report and the reply, live.
+    await staff.bot_says("owners-demo", "R-0001")
+    card = await staff.bot_says("staff-demo", "R-0001")
+    payloads = [b["payload"] for row in card["buttons"] for b in row]
+    assert f"claim:{ticket.id}" in payloads and f"close:{ticket.id}" in payloads
+
+    await staff.press("staff-demo", card, f"claim:{ticket.id}")
+
+    edited = await staff.bot_says("staff-demo", "R-0001", kind="edit")
+    assert edited["id"] == card["id"] and edited["edited"]
+    assert f"claim:{ticket.id}" not in [b["payload"] for row in edited["buttons"] for b in row]
+    assert "张工" in edited["text"]
+    told = await owner.next(
+        lambda f: (
+            f["type"] == "message"
+            and f["message"]["from"]["kind"] == "bot"
+            and "R-0001" in f["message"]["text"]
+            and f["message"]["id"] != reply["id"]
+        )
+    )
+    assert told["chat"] in ("owners-demo", f"private:owner-{web.owner.id}")
+    assert (await Ticket.get(id=ticket.id)).status is TicketStatus.CLAIMED
+
+    await staff.press("staff-demo", edited, f"close:{ticket.id}")
+    await staff.bot_says("staff-demo", "R-0001")  # asks for the result
+    await staff.say("staff-demo", "已更换厨房水管接头，试水无渗漏")
+
+    rating = await owner.bot_says(told["chat"], "已更换厨房水管接头")
+    labels = {b["payload"]: b["label"] for row in rating["buttons"] for b in row}
+    assert labels[f"rate:{ticket.id}:4"] == "满意"
+    assert set(labels) == {f"rate:{ticket.id}:{n}" for n in range(1, 6)}
+    assert (await Ticket.get(id=ticket.id)).status is TicketStatus.RESOLVED
+
+    await owner.press(told["chat"], rating, f"rate:{ticket.id}:4")
+
+    await owner.bot_says(told["chat"], "R-0001", "感谢")
+    done = await Ticket.get(id=ticket.id)
+    assert done.rating == 4 and done.result == "已更换厨房水管接头，试水无渗漏"
+    kinds = [e.kind for e in await TicketEvent.filter(ticket_id=ticket.id).order_by("id")]
+    assert kinds[:4] == [
+        EventKind.OPENED,
+        EventKind.CLAIMED,
+        EventKind.RESOLVED,
+        EventKind.RATED,
+    ]
+
+    # A page opened later shows the history, with the card as it is now.
+    late = await web.page()
+    again = await late.pick("staff", web.supervisor.id)
+    staff_chat = next(c for c in again["chats"] if c["id"] == "staff-demo")
+    assert staff_chat["messages"][0]["id"] == card["id"]
+    assert staff_chat["messages"][0]["edited"]
+
+
+async def test_a_photo_is_saved_shown_and_kept_on_the_ticket(web: WebDesk) -> None:
+    owner = await web.page()
+    await owner.pick("owner", web.owner.id)
+    photo = "data:image/png;base64," + base64.b64encode(PNG).decode()
+
+    await owner.say("owners-demo", "3栋2单元501 卫生间墙面渗水了", photo=photo)
+
+    said = await owner.next(lambda f: f["type"] == "message" and f["message"]["photos"])
+    [shown] = said["message"]["photos"]
+    assert shown["url"].startswith("/webchat/uploads/") and shown["url"].endswith(".png")
+    await owner.bot_says("owners-demo", "R-0001")
+    ticket = await Ticket.get(number="R-0001")
+    name = shown["url"].rsplit("/", 1)[1]
+    assert ticket.photos == [f"webchat:{name}"]
+    assert (web.data_dir / "webchat" / "uploads" / name).read_bytes() == PNG
+    response = await web.client.get(shown["url"])
+    assert response.status == 200 and response.content_type == "image/png"
+    assert await response.read() == PNG
+    assert (await web.client.get("/webchat/uploads/" + "0" * 32 + ".png")).status == 404
+    assert (await web.client.get("/webchat/uploads/..%2Fhistory.png")).status == 404
+
+
+async def test_refusals_change_nothing(web: WebDesk) -> None:
+    owner, staff = await web.page(), await web.page()
+    await owner.send({"type": "say", "chat": "owners-demo", "text": "3栋2单元501 水管漏水"})
+    assert (await owner.error())["code"] == "pick_first"
+    await owner.pick("owner", web.owner.id)
+    await staff.pick("staff", web.engineer.id)
+    # One real ticket, so there is a card whose buttons an owner could try to press.
+    await owner.say("owners-demo", "3栋2单元501 厨房水管漏水了")
+    reply = await owner.bot_says("owners-demo", "R-0001")
+    card = await staff.bot_says("staff-demo", "R-0001")
+    ticket = await Ticket.get(number="R-0001")
+    before = await counts()
+
+    refusals: list[tuple[dict[str, Any] | str, str]] = [
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_json"),
+        ({"type": "dance"}, "unknown_type"),
+        ({"text": "no type"}, "unknown_type"),
+        ({"type": "say", "chat": "owners-demo", "text": "漏" * 4001}, "too_long"),
+        ({"type": "say", "chat": "owners-demo", "text": 42}, "bad_request"),
+        ({"type": "say", "chat": "owners-demo", "text": "  "}, "empty"),
+        ({"type": "say", "chat": "private:owner-999", "text": "hello"}, "unknown_chat"),
+        ({"type": "say", "chat": "staff-demo", "text": "claim R-0001"}, "staff_only"),
+        (
+            {
+                "type": "press",
+                "chat": "staff-demo",
+                "message": card["id"],
+                "payload": f"claim:{ticket.id}",
+            },
+            "staff_only",
+        ),
+        (
+            {
+                "type": "press",
+                "chat": "owners-demo",
+                "message": reply["id"],
+                "payload": f"close:{ticket.id}",
+            },
+            "staff_only",
+        ),
+        (
+            {
+                "type": "press",
+                "chat": "owners-demo",
+                "message": reply["id"],
+                "payload": f"rate:{ticket.id}:5",
+            },
+            "bad_button",
+        ),
+        ({"type": "pick", "role": "owner", "id": 99999}, "unknown_person"),
+        ({"type": "pick", "role": "boss", "id": web.owner.id}, "bad_request"),
+        ({"type": "lang", "lang": "fr"}, "bad_request"),
+    ]
+    for frame, code in refusals:
+        await owner.send(frame)
+        error = await owner.error()
+        assert error["code"] == code, (frame, error)
+        assert error["text"], code
+
+    too_long = await _refused(owner, {"type": "say", "chat": "owners-demo", "text": "x" * 4001})
+    assert "4000" in too_long["text"]
+    big = b"\x89PNG\r\n\x1a\n" + b"\x00" * (MAX_PHOTO_BYTES + 1 - 8)
+    photo = base64.b64encode(big).decode()
+    refused = await _refused(
+        owner, {"type": "say", "chat": "owners-demo", "text": "看图", "photo": photo}
+    )
+    assert refused["code"] == "photo_too_big" and "5 MB" in refused["text"]
+    just_over = base64.b64encode(big[:-1] + b"\x00\x00").decode()
+    assert (
+        await _refused(
+            owner, {"type": "say", "chat": "owners-demo", "text": "", "photo": just_over}
+        )
+    )["code"] == "photo_too_big"
+    not_image = base64.b64encode(b"MZ\x90\x00 this is not a photo").decode()
+    assert (
+        await _refused(
+            owner, {"type": "say", "chat": "owners-demo", "text": "", "photo": not_image}
+        )
+    )["code"] == "bad_photo"
+    assert (
+        await _refused(owner, {"type": "say", "chat": "owners-demo", "text": "", "photo": "%%%"})
+    )["code"] == "bad_photo"
+    await owner.send({"type": "lang", "lang": "en", "ref": "r1"})
+    assert (await owner.of_type("lang"))["ref"] == "r1"
+    english = await _refused(owner, {"type": "say", "chat": "staff-demo", "text": "hi", "ref": 7})
+    assert english["ref"] == 7 and "Only staff" in english["text"]
+
+    assert await counts() == before
+    assert not (web.data_dir / "webchat" / "uploads").exists()
+    assert (await Ticket.get(id=ticket.id)).status is TicketStatus.OPEN
+    # The staff page saw none of it: the next thing it sees is what an owner really says next.
+    await owner.say("owners-demo", "谢谢")
+    await staff.next(lambda f: f["type"] == "message" and f["message"]["text"] == "谢谢")
+    seen = [f["message"]["text"] for f in staff.frames if f["type"] in ("message", "edit")]
+    assert len(seen) == 4 and seen[0] == "3栋2单元501 厨房水管漏水了" and seen[-1] == "谢谢"
+
+
+async def _refused(page: Page, frame: dict[str, Any]) -> dict[str, Any]:
+    await page.send(frame)
+    return await page.error()
+
+
+async def test_a_frame_over_the_limit_closes_the_socket_and_changes_nothing(
+    web: WebDesk,
+) -> None:
+    owner = await web.page()
+    await owner.pick("owner", web.owner.id)
+    before = await counts()
+    # The server may close while the frame is still being written.
+    with contextlib.suppress(ConnectionError):
+        await owner.send({"type": "say", "chat": "owners-demo", "text": "x" * (MAX_FRAME + 1)})
+    async with asyncio.timeout(WAIT):
+        closed = await owner.socket.receive()
+    assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR), closed
+    assert owner.socket.closed
+    # 1009 (message too big) when the close frame arrives; 1006 when it loses the race.
+    assert owner.socket.close_code in (WSCloseCode.MESSAGE_TOO_BIG, WSCloseCode.ABNORMAL_CLOSURE)
+    assert await counts() == before
+
+
+async def test_a_page_from_another_site_is_refused(web: WebDesk) -> None:
+    response = await web.client.get(
+        "/webchat/ws",
+        headers={
+            "Origin": "https://evil.example",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+        },
+    )
+    assert response.status == 403
+    same = await web.page(headers={"Origin": str(web.client.make_url("")).rstrip("/")})
+    assert same.frames[0]["type"] == "welcome"
+
+
+async def test_the_manager_page_is_for_staff_pages_only(web: WebDesk) -> None:
+    assert (await web.client.get("/manager")).status == 403
+    assert (await web.client.get("/manager?token=forged")).status == 403
+    owner, staff = await web.page(), await web.page()
+    assert (await owner.pick("owner", web.owner.id))["manager"] is None
+    await owner.say("owners-demo", "3栋2单元501 厨房水管漏水了")
+    await owner.bot_says("owners-demo", "R-0001")
+    picked = await staff.pick("staff", web.supervisor.id)
+    url = picked["manager"]
+    assert url.startswith("/manager?token=")
+
+    board = await web.client.get(url)
+    assert board.status == 200
+    html = await board.text()
+    assert "R-0001" in html and "工程部" in html and "待接单" in html and "李华" in html
+    ticket = await Ticket.get(number="R-0001")
+    assert f"/manager/tickets/{ticket.id}?" in html
+    for query, shown in (
+        ("&department=engineering", True),
+        ("&department=cleaning", False),
+        ("&status=open", True),
+        ("&status=claimed", False),
+        ("&urgent=no", True),
+        ("&urgent=yes", False),
+        ("&overdue=1", False),
+    ):
+        page = await (await web.client.get(url + query)).text()
+        assert ("R-0001" in page) is shown, query
+    web.clock.advance(hours=25)  # past the promised 24 hours
+    late = await (await web.client.get(url + "&overdue=1&lang=en")).text()
+    assert "R-0001" in late and "overdue" in late and "1 overdue" in late
+    bad = await web.client.get(url + "&department=kitchen")
+    assert bad.status == 400 and "department" in await bad.text()
+
+    history = await web.client.get(f"/manager/tickets/{ticket.id}?token={url.split('=', 1)[1]}")
+    assert history.status == 200
+    text = await history.text()
+    assert (
+        "R-0001" in text and "3栋2单元501 厨房水管漏水了" in text and 'data-event="opened"' in text
+    )
+    assert "李华" in text  # the reporter, named
+    assert (await web.client.get(f"/manager/tickets/{ticket.id}")).status == 403
+
+    # The token dies when the page stops being staff.
+    await staff.pick("owner", web.neighbour.id)
+    assert (await web.client.get(url)).status == 403
+
+
+async def test_an_edit_of_a_message_no_longer_kept_is_sent_anew(web: WebDesk) -> None:
+    staff = await web.page()
+    await staff.pick("staff", web.engineer.id)
+    chat = ChatRef(Platform.WEBCHAT, "staff-demo", is_group=True)
+    sent = await web.webchat.send(OutgoingMessage(chat=chat, text="第一版"))
+    first = await staff.bot_says("staff-demo", "第一版")
+    assert first["id"] == sent.message_id
+    again = await web.webchat.edit(sent, OutgoingMessage(chat=chat, text="第二版"))
+    assert again == sent
+    assert (await staff.bot_says("staff-demo", "第二版", kind="edit"))["id"] == sent.message_id
+    lost = SentMessage(chat=chat, message_id="b-gone")
+    fresh = await web.webchat.edit(lost, OutgoingMessage(chat=chat, text="第三版"))
+    assert fresh.message_id != "b-gone"
+    assert (await staff.bot_says("staff-demo", "第三版"))["id"] == fresh.message_id
+
+
+async def test_the_history_survives_a_restart(web: WebDesk) -> None:
+    chat = ChatRef(Platform.WEBCHAT, "owners-demo", is_group=True)
+    sent = await web.webchat.send(OutgoingMessage(chat=chat, text="停水通知"))
+    await web.webchat.edit(sent, OutgoingMessage(chat=chat, text="停水通知（已更新）"))
+    restarted = WebChat(web.webchat.router, web.data_dir)
+    [kept] = restarted.log.messages("owners-demo")
+    assert kept.id == sent.message_id and kept.text == "停水通知（已更新）" and kept.edited
+
+
+async def test_notices_reach_the_pages_of_their_chat_only(web: WebDesk) -> None:
+    owner, neighbour = await web.page(), await web.page()
+    await owner.pick("owner", web.owner.id)
+    await neighbour.pick("owner", web.neighbour.id)
+    private = web.webchat.private_chat(f"owner-{web.owner.id}")
+    group = ChatRef(Platform.WEBCHAT, "owners-demo", is_group=True)
+
+    await web.webchat.send(OutgoingMessage(chat=private, text="您 11 月的物业费账单"))
+    await web.webchat.send(OutgoingMessage(chat=group, text="明天 9:00-12:00 停水"))
+
+    await owner.bot_says(private.chat_id, "物业费账单")
+    await owner.bot_says("owners-demo", "停水")
+    await neighbour.bot_says("owners-demo", "停水")
+    assert not [f for f in neighbour.frames if "物业费账单" in json.dumps(f, ensure_ascii=False)]
+
+
+def test_guanjia_run_serves_the_web_chat_with_nothing_configured(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.upper() not in {"DATABASE_URL", "DATA_DIR", "HTTP_HOST", "DEMO_ON_EMPTY"}
+    }
+    # Only the port (8080 may be taken on a test machine) and the trained model (to save time).
+    environment["HTTP_PORT"] = str(port)
+    environment["NLU_MODEL_PATH"] = str(ROOT / "data" / "nlu" / "model.pkl")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=environment,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines: list[str] = []
+        for line in process.stderr:
+            lines.append(line)
+            if "Guanjia is running" in line or len(lines) > 200:
+                break
+        log = "".join(lines)
+        url = f"http://127.0.0.1:{port}"
+        assert url in lines[0], log  # the very first line says where the web chat is
+        assert "store open: sqlite://data/guanjia.sqlite3" in log
+        assert "loaded the demo estate" in log and f"web chat: open {url}" in log
+        with urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
+            assert json.load(response) == {"ok": True, "store": True}
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert "/webchat/static/app.js" in response.read().decode()
+        assert (tmp_path / "data" / "guanjia.sqlite3").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=60)
+    assert process.returncode == 0 and "Traceback" not in rest, rest
