@@ -10,6 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.adapters.http import HttpServer
+from bot.adapters.telegram import TelegramChannel
+from bot.adapters.webchat import WebChat
+from bot.adapters.wechat import build_wechat
+from bot.adapters.wecom import build_wecom
 from bot.config import Settings
 from bot.core.channel import ChannelHub
 from bot.core.clock import Clock, SystemClock
@@ -70,13 +75,65 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         catalogues=Catalogues(default=settings.default_language),
         clock=clock or SystemClock(),
         hub=ChannelHub(),
+        reports_dir=settings.data_dir / "reports",
     )
-    return App(settings=settings, services=services, router=Router(services, build_handlers()))
+    handlers = build_handlers()
+    services.ticket_opened.extend(handlers.ticket_opened)
+    return App(settings=settings, services=services, router=Router(services, handlers))
 
 
 async def start_parts(app: App) -> None:
     """Start the channels and the scheduler whose settings are present."""
+    settings = app.settings
+    # One web server for every HTTP-facing channel: each mounts its routes before it starts.
+    server = HttpServer(host=settings.http_host, port=settings.http_port)
+    webchat = WebChat(app.router, settings.data_dir)
+    await webchat.register_chats()
+    webchat.mount(server)
+    app.services.hub.add(webchat)
+    telegram = None
+    if settings.telegram_bot_token:
+        telegram = TelegramChannel.from_settings(settings, app.router, app.services)
+        server.add_routes(telegram.webhook_routes())  # none when long polling
+    # WeChat's Official Account and WeCom: each starts when its settings are present.
+    for build in (build_wechat, build_wecom):
+        channel = build(settings, app.services, app.router)
+        if channel is not None:
+            server.add_routes(channel.routes())
+            await channel.start()
+            app.services.hub.add(channel)
+            app.started.append(channel)
+    await server.start()
+    app.started.append(server)
+    app.started.append(webchat)
+    if telegram is not None:
+        await telegram.start()
+        app.services.hub.add(telegram)
+        app.started.append(telegram)
+    log.info("web chat: open %s in a browser (a local demo: keep it on 127.0.0.1)", server.url)
     log.info("channels running: %s", ", ".join(app.services.hub.platforms) or "none")
+    if settings.scheduler_enabled:
+        app.started.append(await start_scheduler(app))
+
+
+async def start_scheduler(app: App) -> Stoppable:
+    """Compete for the scheduler lease; the process holding it runs the jobs."""
+    from bot.core.notifier import Notifier
+    from scheduler.runner import ScheduleTimes, build_scheduler
+
+    settings, services = app.settings, app.services
+    times = ScheduleTimes(
+        timezone=settings.timezone,
+        bill_day=settings.bill_day,
+        bill_hour=settings.bill_hour,
+        notice_hour=settings.notice_hour,
+        revisit_hour=settings.revisit_hour,
+        grace_hours=settings.notice_grace_hours,
+    )
+    notifier = Notifier(hub=services.hub, clock=services.clock)
+    scheduler = build_scheduler(times, services, notifier, services.clock)
+    await scheduler.start()
+    return scheduler
 
 
 async def run(
@@ -88,6 +145,8 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    web_chat = f"http://{settings.http_host}:{settings.http_port}"
+    log.info("Guanjia starting; the web chat will be at %s", web_chat)
     await open_store(settings.database_url)
     app: App | None = None
     try:

@@ -33,8 +33,13 @@ def _with_store(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Run Guanjia until stopped."""
     from bot import app
+    from bot.adapters.http import ServerStartError
 
-    asyncio.run(app.run(settings))
+    try:
+        asyncio.run(app.run(settings))
+    except ServerStartError as exc:
+        print(f"guanjia: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -196,6 +201,136 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return _with_store(settings, work)
 
 
+def cmd_chats_code(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a one-time code that registers a group as an estate's owner group or staff chat."""
+    from bot.core.clock import SystemClock
+    from bot.core.codes import issue_code
+    from models import ChatKind, CodePurpose, Estate
+
+    async def work() -> int:
+        estate = await Estate.get_or_none(code=args.estate)
+        if estate is None:
+            print(
+                f"guanjia chats code: no estate {args.estate!r}; `guanjia estates` lists them",
+                file=sys.stderr,
+            )
+            return 1
+        code = await issue_code(
+            estate,
+            CodePurpose.REGISTER_CHAT,
+            created_by="cli",
+            now=SystemClock().now(),
+            chat_kind=ChatKind(args.kind),
+        )
+        expires = code.expires_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M %Z")
+        print(code.code)
+        print(
+            f"Send `/register {code.code}` in the group to make it the {args.kind} chat of "
+            f"{estate.code} ({estate.name}). It works once, until {expires}.",
+            file=sys.stderr,
+        )
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_staff_code(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a one-time code that binds a staff member's chat account (sent in private)."""
+    from bot.core.clock import SystemClock
+    from bot.core.codes import issue_code
+    from models import CodePurpose, Estate, Staff
+
+    async def work() -> int:
+        if args.estate:
+            estates = await Estate.filter(code=args.estate)
+        else:
+            estates = await Estate.all().limit(2)
+        if len(estates) != 1:
+            why = f"no estate {args.estate!r}" if args.estate else "name the estate with --estate"
+            print(f"guanjia staff code: {why}; `guanjia estates` lists them", file=sys.stderr)
+            return 1
+        estate = estates[0]
+        staff = await Staff.get_or_none(estate_id=estate.id, name=args.name, active=True)
+        if staff is None:
+            print(
+                f"guanjia staff code: {estate.code} has no active staff member {args.name!r}",
+                file=sys.stderr,
+            )
+            return 1
+        code = await issue_code(
+            estate, CodePurpose.BIND_STAFF, created_by="cli", now=SystemClock().now(), staff=staff
+        )
+        expires = code.expires_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M %Z")
+        print(code.code)
+        print(
+            f"{staff.name} sends `/bind {code.code}` to the bot in private to act as staff of "
+            f"{estate.code} ({estate.name}). It works once, until {expires}.",
+            file=sys.stderr,
+        )
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_notices_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a notice job now as if at `--at`: its notices are recorded, and the running Guanjia
+    (which holds the channels) sends them within a minute."""
+    from datetime import datetime
+
+    from bot.core.channel import ChannelHub
+    from bot.core.clock import FixedClock
+    from bot.core.i18n import Catalogues
+    from bot.core.notifier import Notifier
+    from scheduler.jobs import NOTICE_JOBS
+
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        print(
+            f"guanjia notices run: --at {args.at!r} is not an ISO date and time", file=sys.stderr
+        )
+        return 2
+    at = at if at.tzinfo else at.replace(tzinfo=settings.tz)
+    clock = FixedClock(at)
+
+    async def work() -> int:
+        services = argparse.Namespace(catalogues=Catalogues(default=settings.default_language))
+        notifier = Notifier(hub=ChannelHub(), clock=clock, queue_only=True)
+        queued = await NOTICE_JOBS[args.kind](at, services, notifier)
+        print(
+            f"{args.kind} as at {at.isoformat()}: {queued} new notice(s) queued; the running "
+            "Guanjia sends them within a minute (`guanjia notices status` shows them)"
+        )
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_notices_status(settings: Settings, args: argparse.Namespace) -> int:
+    """Show the deliveries: by kind and status, then the failed ones with their reasons."""
+    from bot.core.notifier import delivery_summary
+
+    async def work() -> int:
+        summary = await delivery_summary(limit=args.limit)
+        if not summary.counts:
+            print("no notice has been recorded yet")
+            return 0
+        statuses = ("sent", "pending", "sending", "failed", "unknown")
+        print("kind\t" + "\t".join(statuses))
+        for kind in sorted({kind for kind, _ in summary.counts}):
+            row = [str(summary.counts.get((kind, status), 0)) for status in statuses]
+            print(f"{kind}\t" + "\t".join(row))
+        print(f"answer lost at least once (may have been delivered twice): {summary.answer_lost}")
+        for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
+            if rows:
+                print(f"\n{title} (latest {len(rows)}):")
+            for row in rows:
+                print(f"  {row.dedup_key}  attempts={row.attempts}  {row.last_error}")
+        return 0
+
+    return _with_store(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -234,6 +369,38 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--lang", choices=("zh", "en"), default=None, help="the report's language")
     rep.add_argument("--at", default=None, help="count as of this ISO time (default: now)")
     rep.set_defaults(func=cmd_report)
+
+    chats = sub.add_parser("chats", help="the group chats Guanjia serves")
+    chats_sub = chats.add_subparsers(dest="chats", required=True)
+    chat_code = chats_sub.add_parser(
+        "code", help="print a code that registers a group (/register)"
+    )
+    chat_code.add_argument("--estate", required=True, help="the estate's code")
+    chat_code.add_argument(
+        "--kind", required=True, choices=("owners", "staff"), help="owner group or staff chat"
+    )
+    chat_code.set_defaults(func=cmd_chats_code)
+
+    staff = sub.add_parser("staff", help="the staff desk's accounts")
+    staff_sub = staff.add_subparsers(dest="staff", required=True)
+    staff_code = staff_sub.add_parser("code", help="print a code that binds a staff account")
+    staff_code.add_argument("name", help="the staff member's name, as on the staff list")
+    staff_code.add_argument("--estate", default=None, help="the estate's code (if several)")
+    staff_code.set_defaults(func=cmd_staff_code)
+
+    notices = sub.add_parser("notices", help="scheduled notices: run a job, see deliveries")
+    notices_sub = notices.add_subparsers(dest="notices", required=True)
+    notices_run = notices_sub.add_parser("run", help="run a notice job now as if at --at")
+    notices_run.add_argument(
+        "kind", choices=("bills", "arrears", "greetings", "warranty", "announcements")
+    )
+    notices_run.add_argument(
+        "--at", required=True, help="ISO date and time, e.g. 2026-12-01T09:00 (in TIMEZONE)"
+    )
+    notices_run.set_defaults(func=cmd_notices_run)
+    notices_status = notices_sub.add_parser("status", help="sent, pending, failed, unknown")
+    notices_status.add_argument("--limit", type=int, default=20, help="failed rows to list")
+    notices_status.set_defaults(func=cmd_notices_status)
     return parser
 
 

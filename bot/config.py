@@ -5,13 +5,30 @@ Every setting here is listed, with a one-line comment, in `.env.example`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://data/guanjia.sqlite3"
+
+
+def _pairs(value: str) -> dict[str, str]:
+    """`a=1, b=2` as a dict (blank entries skipped)."""
+    pairs: dict[str, str] = {}
+    for entry in value.split(","):
+        if entry.strip():
+            left, _, right = entry.partition("=")
+            pairs[left.strip()] = right.strip()
+    return pairs
 
 
 class SettingsError(Exception):
@@ -40,6 +57,142 @@ class Settings(BaseSettings):
     demo_on_empty: bool = True
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+
+    # The scheduler and notices (scheduler/runner.py); hours are in TIMEZONE.
+    scheduler_enabled: bool = True
+    bill_day: int = Field(default=1, ge=1, le=28)
+    bill_hour: int = Field(default=9, ge=0, le=23)
+    notice_hour: int = Field(default=9, ge=0, le=23)
+    revisit_hour: int = Field(default=10, ge=0, le=23)
+    notice_grace_hours: float = Field(default=6.0, gt=0, le=24)
+
+    # WeChat Official Account (公众号) and WeCom (企业微信); see bot/adapters/wechat.py, wecom.py.
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_token: str = ""
+    wechat_encoding_aes_key: str = ""
+    wechat_callback_path: str = "/wechat/callback"
+    wechat_api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
+    wechat_reply_wait: float = Field(default=0.8, gt=0, le=4)
+    wechat_template_bill: str = ""
+    wechat_template_arrears: str = ""
+    wechat_template_warranty: str = ""
+    wechat_template_notice: str = ""
+    wecom_corp_id: str = ""
+    wecom_agent_id: int | None = None
+    wecom_secret: str = ""
+    wecom_token: str = ""
+    wecom_encoding_aes_key: str = ""
+    wecom_callback_path: str = "/wecom/callback"
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    wecom_staff_chats: str = ""
+    wecom_robots: str = ""
+    wecom_robot_per_minute: int = Field(default=20, ge=1, le=20)
+
+    @field_validator("wecom_agent_id", mode="before")
+    @classmethod
+    def _empty_agent_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("wechat_encoding_aes_key", "wecom_encoding_aes_key")
+    @classmethod
+    def _check_aes_key(cls, value: str) -> str:
+        value = value.strip()
+        if value and (len(value) != 43 or not value.isalnum()):
+            raise ValueError("must be the 43 letters and digits WeChat shows as EncodingAESKey")
+        return value
+
+    @field_validator("wechat_callback_path", "wecom_callback_path")
+    @classmethod
+    def _check_callback_path(cls, value: str) -> str:
+        if not value.startswith("/") or " " in value:
+            raise ValueError("must be a URL path starting with /")
+        return value
+
+    @field_validator("wechat_api_base_url", "wecom_api_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("wecom_staff_chats", "wecom_robots")
+    @classmethod
+    def _check_pairs(cls, value: str, info: ValidationInfo) -> str:
+        pairs = _pairs(value)
+        for left, right in pairs.items():
+            if not left or not right:
+                raise ValueError("must be a comma list of NAME=VALUE")
+            if info.field_name == "wecom_robots" and left.count("/") != 1:
+                raise ValueError("each entry must be ESTATE_CODE/GROUP=WEBHOOK_KEY")
+        return value
+
+    @model_validator(mode="after")
+    def _check_wechat_sets(self) -> Settings:
+        groups = {
+            "WECHAT": ("wechat_app_id", "wechat_app_secret", "wechat_token"),
+            "WECOM": ("wecom_corp_id", "wecom_agent_id", "wecom_secret", "wecom_token"),
+        }
+        for prefix, names in groups.items():
+            given = [name for name in names if getattr(self, name)]
+            if given and len(given) < len(names):
+                missing = ", ".join(n.upper() for n in names if n not in given)
+                raise ValueError(f"{prefix} settings are incomplete: set {missing} too")
+        if self.wecom_corp_id and not self.wecom_encoding_aes_key:
+            raise ValueError("WECOM_ENCODING_AES_KEY is needed: WeCom callbacks are encrypted")
+        return self
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """Whether the Official Account's settings are present."""
+        return bool(self.wechat_app_id)
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """Whether the WeCom app's settings are present."""
+        return bool(self.wecom_corp_id)
+
+    @property
+    def wechat_templates(self) -> dict[str, str]:
+        """Template message settings by notice kind (`ID` or `ID key=field key=field`)."""
+        kinds = ("bill", "arrears", "warranty", "notice")
+        found = {kind: getattr(self, f"wechat_template_{kind}").strip() for kind in kinds}
+        return {kind: value for kind, value in found.items() if value}
+
+    @property
+    def wecom_robot_keys(self) -> dict[str, str]:
+        """Webhook keys of the WeCom group robots, by chat id (`ESTATE_CODE/GROUP`)."""
+        return _pairs(self.wecom_robots)
+
+    @property
+    def wecom_staff_chat_ids(self) -> dict[str, str]:
+        """The app group chat that is each estate's staff chat, by estate code."""
+        return _pairs(self.wecom_staff_chats)
+
+    telegram_bot_token: str = Field(default="", repr=False)
+    telegram_webhook_url: str = ""
+    # Validated even when unset: a webhook without a secret would take updates from anyone.
+    telegram_webhook_secret: str = Field(default="", validate_default=True)
+    telegram_api_base_url: str = ""
+    telegram_file_base_url: str = ""
+
+    @field_validator("telegram_webhook_url", "telegram_api_base_url", "telegram_file_base_url")
+    @classmethod
+    def _check_telegram_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local Bot API server)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _check_telegram_secret(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not value and info.data.get("telegram_webhook_url"):
+            raise ValueError("must be set when TELEGRAM_WEBHOOK_URL is")
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -93,5 +246,7 @@ def load_settings(**overrides: object) -> Settings:
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{name}: {message} (got {error.get('input')!r})")
+            # A check across settings gets every setting as its input: never print those secrets.
+            got = f" (got {error.get('input')!r})" if error["loc"] else ""
+            problems.append(f"{name}: {message}{got}")
         raise SettingsError("bad setting: " + "; ".join(problems)) from None
