@@ -34,10 +34,11 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Run Guanjia until stopped."""
     from bot import app
     from bot.adapters.http import ServerStartError
+    from bot.adapters.telegram import TelegramStartError
 
     try:
         asyncio.run(app.run(settings))
-    except ServerStartError as exc:
+    except (ServerStartError, TelegramStartError) as exc:
         print(f"guanjia: {exc}", file=sys.stderr)
         return 1
     return 0

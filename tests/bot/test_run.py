@@ -76,3 +76,18 @@ def test_run_refuses_a_bad_setting_without_a_traceback(tmp_path: Path) -> None:
     _, err = process.communicate(timeout=60)
     assert process.returncode == 2
     assert "TIMEZONE" in err and "Traceback" not in err
+
+
+def test_run_says_why_a_channel_did_not_start_without_a_traceback(tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there: the Bot API cannot be reached
+    process = start(
+        tmp_path,
+        DEMO_ON_EMPTY="false",
+        SCHEDULER_ENABLED="false",
+        TELEGRAM_BOT_TOKEN="123456:ABCdef",
+        TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{closed}/bot",
+    )
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "the Telegram channel did not start" in err
+    assert "Traceback" not in err and "ABCdef" not in err
