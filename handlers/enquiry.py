@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from bot.core.context import Context
-from handlers.tickets import reply_ticket_opened
+from handlers.tickets import open_from_message
 from models import Department, FaqEntry, TicketKind
-from models.lifecycle import open_ticket
 
 
 async def best_answer(ctx: Context) -> str | None:
@@ -37,21 +36,4 @@ async def handle(ctx: Context) -> None:
     if answer is not None:
         ctx.reply("enquiry.answer", answer=answer)
         return
-    message = ctx.message
-    ticket = await open_ticket(
-        estate=ctx.estate,
-        kind=TicketKind.ENQUIRY,
-        department=Department.CUSTOMER_SERVICE,
-        text=message.text,
-        platform=message.chat.platform,
-        chat_id=message.chat.chat_id,
-        message_id=message.message_id,
-        reporter_id=message.sender_id,
-        reporter_name=message.sender_name,
-        language=ctx.lang,
-        owner=ctx.owner,
-        now=ctx.now,
-    )
-    for listener in ctx.services.ticket_opened:
-        await listener(ctx, ticket)
-    reply_ticket_opened(ctx, ticket)
+    await open_from_message(ctx, TicketKind.ENQUIRY, Department.CUSTOMER_SERVICE)

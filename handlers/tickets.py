@@ -170,11 +170,25 @@ async def _open_or_join(ctx: Context, kind: TicketKind, unit: Unit | None) -> No
         )
         ctx.reply("ticket.joined", number=same.number)
         return
+    await open_from_message(ctx, kind, department, urgent=u.urgent, unit=unit)
+
+
+async def open_from_message(
+    ctx: Context,
+    kind: TicketKind,
+    department: Department,
+    *,
+    urgent: bool = False,
+    unit: Unit | None = None,
+) -> Ticket:
+    """Open a ticket from the message in hand, tell the listeners (the staff card), and reply."""
+    assert ctx.estate is not None
+    message = ctx.message
     ticket = await open_ticket(
         estate=ctx.estate,
         kind=kind,
         department=department,
-        urgent=u.urgent,
+        urgent=urgent,
         text=message.text,
         platform=message.chat.platform,
         chat_id=message.chat.chat_id,
@@ -190,6 +204,7 @@ async def _open_or_join(ctx: Context, kind: TicketKind, unit: Unit | None) -> No
     for listener in ctx.services.ticket_opened:
         await listener(ctx, ticket)
     reply_ticket_opened(ctx, ticket)
+    return ticket
 
 
 def reply_ticket_opened(ctx: Context, ticket: Ticket) -> None:

@@ -31,8 +31,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.core.clock import Clock
 from bot.core.notifier import Notifier, Sleep
+from models.lease import release_lease, take_lease
 from scheduler import jobs
-from scheduler.lease import release_lease, take_lease
 
 log = logging.getLogger(__name__)
 

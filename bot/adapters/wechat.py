@@ -29,7 +29,6 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from tortoise.exceptions import IntegrityError
 from wechatpy import WeChatClient, parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.events import ClickEvent, SubscribeEvent, SubscribeScanEvent
@@ -49,13 +48,14 @@ from bot.adapters.wxcommon import (
     read_body,
     split_text,
     text_field,
+    welcome_once,
 )
 from bot.config import Settings
 from bot.core.channel import SendError
 from bot.core.context import Services
 from bot.core.router import Router
 from bot.core.types import Attachment, ChatRef, IncomingMessage, OutgoingMessage, SentMessage
-from models import ChatIdentity, Platform, SeenMessage
+from models import Platform, SeenMessage
 
 log = logging.getLogger("guanjia.wechat")
 
@@ -300,7 +300,9 @@ class WeChatChannel:
         """Hand a message to the router, or answer an event; the passive reply text, if any."""
         created = int(message.time or 0)
         if isinstance(message, SubscribeEvent | SubscribeScanEvent | ClickEvent):
-            return await self._welcome(openid, created, message.event)
+            return await welcome_once(
+                Platform.WECHAT, openid, created, message.event, self.services, self.clock.now()
+            )
         incoming = self._incoming(message, openid)
         if incoming is None:
             log.info("ignored a %s callback from %s", message.type, openid)
@@ -337,23 +339,6 @@ class WeChatChannel:
             attachments=attachments,
             raw=message,
         )
-
-    async def _welcome(self, openid: str, created: int, event: str) -> str | None:
-        """The welcome for a subscription or a menu click, once per event (retries included)."""
-        try:
-            await SeenMessage.create(
-                platform=Platform.WECHAT,
-                chat_id=openid,
-                message_id=f"event:{created}",
-                at=self.clock.now(),
-            )
-        except IntegrityError:
-            log.info("a retry of %s's %s event: answered success", openid, event)
-            return None
-        identity = await ChatIdentity.get_or_none(platform=Platform.WECHAT, user_id=openid)
-        catalogues = self.services.catalogues
-        lang = catalogues.language(identity.language if identity else None)
-        return catalogues.text(lang, "wechat.welcome")
 
     # Channel -----------------------------------------------------------------------------
 

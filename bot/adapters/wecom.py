@@ -36,7 +36,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from tortoise.exceptions import IntegrityError
 from wechatpy.enterprise import WeChatClient as EnterpriseClient
 from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
@@ -58,6 +57,7 @@ from bot.adapters.wxcommon import (
     send_error,
     split_text,
     text_field,
+    welcome_once,
 )
 from bot.config import Settings
 from bot.core.channel import SendError
@@ -72,7 +72,7 @@ from bot.core.types import (
     OutgoingMessage,
     SentMessage,
 )
-from models import Chat, ChatIdentity, ChatKind, Estate, Platform, SeenMessage
+from models import Chat, ChatKind, Estate, Platform
 
 log = logging.getLogger("guanjia.wecom")
 
@@ -378,7 +378,9 @@ class WeComChannel:
     async def _dispatch(self, message: BaseMessage, userid: str) -> str | None:
         created = int(message.time or 0)
         if isinstance(message, SubscribeEvent | ClickEvent):
-            return await self._welcome(userid, created, message.event)
+            return await welcome_once(
+                Platform.WECOM, userid, created, message.event, self.services, self.clock.now()
+            )
         if isinstance(message, UnknownMessage) and message._data.get("Event") == (
             "template_card_event"
         ):
@@ -450,23 +452,6 @@ class WeComChannel:
         self._response_codes.move_to_end(task_id)
         while len(self._response_codes) > RESPONSE_CODES_KEPT:
             self._response_codes.popitem(last=False)
-
-    async def _welcome(self, userid: str, created: int, event: str) -> str | None:
-        """The welcome for a subscription or a menu click, once per event (retries included)."""
-        try:
-            await SeenMessage.create(
-                platform=Platform.WECOM,
-                chat_id=userid,
-                message_id=f"event:{created}",
-                at=self.clock.now(),
-            )
-        except IntegrityError:
-            log.info("a retry of %s's %s event: answered nothing", userid, event)
-            return None
-        identity = await ChatIdentity.get_or_none(platform=Platform.WECOM, user_id=userid)
-        catalogues = self.services.catalogues
-        lang = catalogues.language(identity.language if identity else None)
-        return catalogues.text(lang, "wechat.welcome")
 
     # Channel -----------------------------------------------------------------------------
 

@@ -28,8 +28,6 @@ from typing import Any, TypeVar
 import requests
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 from urllib3.exceptions import NewConnectionError
 from wechatpy.client.base import BaseWeChatClient
 from wechatpy.exceptions import WeChatClientException
@@ -37,9 +35,11 @@ from wechatpy.session import SessionStorage
 
 from bot.core.channel import Channel, SendError
 from bot.core.clock import Clock
+from bot.core.context import Services
 from bot.core.router import Router
 from bot.core.types import ChatRef, IncomingMessage, OutgoingMessage, SentMessage
-from models import ApiToken, Lease
+from models import ApiToken, ChatIdentity, Platform, SeenMessage
+from models.lease import release_lease, take_lease
 
 log = logging.getLogger("guanjia.wechat")
 
@@ -54,7 +54,7 @@ BUSY = -1
 RATE_LIMITED = frozenset({45009, 45011, 45033})
 # A token this close to its expiry is renewed rather than used.
 TOKEN_MARGIN = timedelta(minutes=5)
-LEASE_SECONDS = 30
+LEASE_TTL = timedelta(seconds=30)
 HTTP_TIMEOUT = 10.0
 BUSY_PAUSE = 1.0
 
@@ -67,27 +67,22 @@ def process_holder(kind: str) -> str:
 _holders = itertools.count(1)
 
 
-async def acquire_lease(name: str, holder: str, now: datetime, seconds: float) -> bool:
-    """Take the named lease until `now + seconds` unless another holder has it unexpired."""
-    until = now + timedelta(seconds=seconds)
+async def welcome_once(
+    platform: Platform, user_id: str, created: int, event: str, services: Services, now: datetime
+) -> str | None:
+    """The welcome for a subscription or a menu click, once per event (retries included)."""
     try:
-        async with in_transaction():
-            await Lease.create(name=name, holder=holder, expires_at=until)
-        return True
+        await SeenMessage.create(
+            platform=platform, chat_id=user_id, message_id=f"event:{created}", at=now
+        )
     except IntegrityError:
-        pass
-    # Compare-and-set: only an expired lease (or our own) changes hands.
-    taken = (
-        await Lease.filter(name=name)
-        .filter(Q(expires_at__lte=now) | Q(holder=holder))
-        .update(holder=holder, expires_at=until)
+        log.info("a retry of %s's %s event: no second welcome", user_id, event)
+        return None
+    identity = await ChatIdentity.get_or_none(platform=platform, user_id=user_id)
+    catalogues = services.catalogues
+    return catalogues.text(
+        catalogues.language(identity.language if identity else None), "wechat.welcome"
     )
-    return taken == 1
-
-
-async def release_lease(name: str, holder: str) -> None:
-    """Give the lease back, if we still hold it."""
-    await Lease.filter(name=name, holder=holder).delete()
 
 
 class StoreTokens:
@@ -130,11 +125,11 @@ class StoreTokens:
                     self._cached = (row.token, row.expires_at)
                     return row.token
                 lease = f"token:{self.name}"
-                if await acquire_lease(lease, self._holder, self._clock.now(), LEASE_SECONDS):
+                if await take_lease(lease, self._holder, self._clock.now(), LEASE_TTL):
                     try:
                         return await self._refresh(stale)
                     finally:
-                        await release_lease(lease, self._holder)
+                        await release_lease(lease, self._holder, self._clock.now())
                 # Another process is refreshing: its token will be in the store shortly.
                 if waited >= self._patience:
                     raise SendError(

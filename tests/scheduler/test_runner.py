@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.core.channel import ChannelHub
 from bot.core.clock import SystemClock
 from bot.core.notifier import Notifier
-from scheduler.lease import lease_holder, release_lease, take_lease
+from models.lease import lease_holder, release_lease, take_lease
 from scheduler.runner import (
     LEASE_NAME,
     JobSpec,

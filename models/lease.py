@@ -13,7 +13,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from models import Lease
+from models.schedule import Lease
 
 
 async def take_lease(name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
