@@ -12,7 +12,6 @@ Dates are the estate's: `now` is read in the estate's time zone.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 
+from bot.core import desk
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
 from models import (
@@ -34,6 +34,10 @@ from models import (
     Estate,
     EstateGreeting,
     Owner,
+    Platform,
+    Ticket,
+    TicketReporter,
+    TicketStatus,
     Unit,
 )
 from scheduler.festivals import festivals_on
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 ARREARS_AFTER_DAYS = 30  # a bill is in arrears when more than this many days overdue
 ARREARS_EVERY_DAYS = 14  # an owner is reminded at most this often while a unit is in arrears
 WARRANTY_NOTICE_DAYS = 30  # owners hear this many days before a unit's warranty ends
+RATING_REMINDER_AFTER = timedelta(days=1)  # an unrated resolution is reminded of after a day
 ANNOUNCEMENT_GRACE = timedelta(hours=6)  # an announcement missed by longer is not sent late
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
 
@@ -412,29 +417,77 @@ async def deliver_due(now: datetime, services: NoticeServices, notifier: Notifie
     return run.sent
 
 
-def _desk_function(name: str) -> Callable[[datetime, Any], Awaitable[int]] | None:
-    """The staff desk's job function, imported when first needed (None while it is missing)."""
-    try:
-        desk = importlib.import_module("bot.core.desk")
-    except ImportError:
-        log.warning("bot.core.desk is missing: %s does not run", name)
-        return None
-    function = getattr(desk, name, None)
-    if function is None:
-        log.warning("bot.core.desk has no %s: it does not run", name)
-    return function
+async def remind_to_rate(now: datetime, services: NoticeServices, notifier: Notifier) -> int:
+    """Remind each reporter of a ticket resolved a day or more ago and still unrated, once per
+    resolution, in the chat they reported from, with the rating buttons.
+
+    A resolved ticket is unrated: a rating closes it or reopens it.
+    """
+    catalogues = services.catalogues
+    tickets = await Ticket.filter(
+        status=TicketStatus.RESOLVED,
+        resolved_at__lte=now - RATING_REMINDER_AFTER,
+        resolved_at__gt=now - desk.RATING_WINDOW,
+    ).order_by("id")
+    notices: list[Notice] = []
+    for ticket in tickets:
+        assert ticket.resolved_at is not None
+        resolved = ticket.resolved_at.strftime("%Y%m%dT%H%M%S")
+        for reporter in await TicketReporter.filter(ticket_id=ticket.id).order_by("id"):
+            platform = Platform(reporter.platform)
+            lang = catalogues.language(reporter.language)
+            text = catalogues.text(
+                lang,
+                "desk.rating_reminder",
+                number=ticket.number,
+                days=desk.RATING_WINDOW.days,
+            )
+            key = f"rating:{ticket.id}:{resolved}:{platform}:{reporter.user_id}"
+            buttons = desk.rating_buttons(ticket, catalogues, lang)
+            chat = await Chat.get_or_none(platform=platform, chat_id=reporter.chat_id)
+            if chat is not None and chat.kind is ChatKind.OWNERS:
+                # Reported in an owner group: reminded there, as the resolution was told there.
+                audience, to = Audience.OWNERS, reporter.chat_id
+            elif chat is None or chat.kind is ChatKind.PRIVATE:
+                audience, to = Audience.PRIVATE, reporter.user_id
+            else:
+                log.warning(
+                    "no rating reminder for %s: %s reported from a %s chat",
+                    ticket.number,
+                    reporter.user_id,
+                    chat.kind,
+                )
+                continue
+            notices.append(
+                Notice(
+                    key=key,
+                    kind="rating",
+                    audience=audience,
+                    platform=platform,
+                    to=to,
+                    text=text,
+                    fields={"number": ticket.number},
+                    buttons=buttons,
+                )
+            )
+    return await notifier.notify(notices, now)
 
 
 async def escalate(now: datetime, services: Any, notifier: Notifier) -> int:
     """Escalate tickets that missed a promised time (the staff desk's `escalate_overdue`)."""
-    function = _desk_function("escalate_overdue")
-    return await function(now, services) if function else 0
+    return await desk.escalate_overdue(now, services)
 
 
 async def close_unrated(now: datetime, services: Any, notifier: Notifier) -> int:
-    """Remind owners to rate, and close resolved tickets left unrated (the staff desk's)."""
-    function = _desk_function("close_unrated")
-    return await function(now, services) if function else 0
+    """Close resolved tickets left unrated for 3 days (the staff desk's `close_unrated`)."""
+    return await desk.close_unrated(now, services)
+
+
+async def revisit(now: datetime, services: Any, notifier: Notifier) -> int:
+    """The daily revisit: remind owners to rate, then close what stayed unrated too long;
+    returns reminders sent plus tickets closed."""
+    reminded = await remind_to_rate(now, services, notifier)
+    return reminded + await close_unrated(now, services, notifier)
 
 
 # The notice jobs `guanjia notices run KIND` can run, by kind.
@@ -444,4 +497,5 @@ NOTICE_JOBS: dict[str, Job] = {
     "greetings": send_greetings,
     "warranty": warn_warranty_expiry,
     "announcements": send_announcements,
+    "ratings": remind_to_rate,
 }

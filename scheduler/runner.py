@@ -94,7 +94,7 @@ def job_specs(times: ScheduleTimes) -> list[JobSpec]:
         JobSpec("escalation", jobs.escalate, every_minute(15), MINUTE_GRACE),
         JobSpec(
             "revisits",
-            jobs.close_unrated,
+            jobs.revisit,
             CronTrigger(hour=times.revisit_hour, minute=0, timezone=tz),
             grace,
         ),

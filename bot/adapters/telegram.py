@@ -15,20 +15,26 @@ It runs the real PTB `Application`:
 
 Every call goes through PTB's `AIORateLimiter` (30 messages a second overall, 20 a minute per
 group, retrying a 429 after its `retry_after`). A send that still fails raises `SendError` and is
-logged with the chat; the notifier keeps it for a later try. Updates of different chats are
-handled side by side, the updates of one chat in order.
+logged with the chat; the notifier keeps it for a later try. Notices (`send_notice`) share the
+limiter's overall and per-group limits but not its retries: PTB answers a 429 by holding every
+send for the `retry_after` and retrying inside the call, after which the held sends leave
+together and draw more 429s. The notifier paces notices evenly itself, so a notice's 429 goes
+straight back to it, which holds only that chat and retries the row later.
+
+Updates of different chats are handled side by side, the updates of one chat in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import html
 import logging
 import re
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -105,6 +111,56 @@ DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
 RECENT_UPDATES = 4096
 MAX_CONCURRENT_UPDATES = 32
 COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?")
+
+
+class NoticeSend:
+    """The `rate_limit_args` of a notice's Bot API call: no retries inside the limiter."""
+
+    def __repr__(self) -> str:
+        return "NoticeSend()"
+
+
+NOTICE = NoticeSend()
+
+
+class NoticeAwareRateLimiter(AIORateLimiter):
+    """PTB's `AIORateLimiter`, except that a notice's call is neither retried nor holds others.
+
+    A notice still waits for the overall and per-group limits and for a hold another call's 429
+    started. `AIORateLimiter` reads `max_retries=0` as "the default", so a notice is marked with
+    its own `rate_limit_args` instead.
+    """
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | NoticeSend | None,
+    ) -> Any:
+        """Run a notice's call once within the limits; anything else as PTB does."""
+        if not isinstance(rate_limit_args, NoticeSend):
+            return await super().process_request(
+                callback, args, kwargs, endpoint, data, rate_limit_args
+            )
+        chat_id = data.get("chat_id")
+        with contextlib.suppress(ValueError, TypeError):
+            chat_id = int(chat_id)  # type: ignore[arg-type]
+        group: int | str | bool = (
+            chat_id
+            if (isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str)
+            else False
+        )
+        return await self._run_request(
+            chat=chat_id is not None,
+            group=group,
+            allow_paid_broadcast=bool(data.get("allow_paid_broadcast", False)),
+            callback=callback,
+            args=args,
+            kwargs=kwargs,
+        )
 
 
 class TelegramStartError(Exception):
@@ -198,7 +254,7 @@ def build_application(
     builder: ApplicationBuilder = (
         Application.builder()
         .token(config.token)
-        .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))
+        .rate_limiter(NoticeAwareRateLimiter(max_retries=SEND_RETRIES))
         .concurrent_updates(ChatOrderedProcessor())
     )
     if config.api_base_url:
@@ -597,11 +653,19 @@ class TelegramChannel:
         """A user's private chat with the bot: on Telegram its id is the user's id."""
         return ChatRef(Platform.TELEGRAM, user_id, is_group=False)
 
-    async def send(self, message: OutgoingMessage) -> SentMessage:
+    async def send_notice(
+        self, message: OutgoingMessage, kind: str, fields: Mapping[str, object] | None = None
+    ) -> SentMessage:
+        """Send a notice the notifier paces and retries: the limiter does not retry it."""
+        return await self.send(message, notice=True)
+
+    async def send(self, message: OutgoingMessage, *, notice: bool = False) -> SentMessage:
         """Send text (with its buttons and the message it quotes), then photos and files.
 
         Photos and files are Telegram file_ids or local paths (a report's chart and workbook).
+        A notice's calls are not retried by the rate limiter (see `NoticeAwareRateLimiter`).
         """
+        limit = NOTICE if notice else None
         markup = keyboard(message.buttons)
         reply = _reply_parameters(message.reply_to)
         chunks = split_text(message.text)
@@ -615,6 +679,7 @@ class TelegramChannel:
                     text=chunk,
                     markup=markup if index == len(chunks) - 1 else None,
                     reply=reply if index == 0 else None,
+                    limit=limit,
                 ),
             )
         for attachment in (*message.photos, *message.attachments):
@@ -628,6 +693,7 @@ class TelegramChannel:
                         attachment=attachment,
                         markup=markup if alone else None,
                         reply=reply if alone else None,
+                        limit=limit,
                     ),
                 )
             except SendError:
@@ -680,6 +746,7 @@ class TelegramChannel:
         text: str,
         markup: InlineKeyboardMarkup | None,
         reply: ReplyParameters | None,
+        limit: NoticeSend | None = None,
     ) -> Message:
         return await self.bot.send_message(
             chat_id,
@@ -687,6 +754,7 @@ class TelegramChannel:
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
             reply_parameters=reply,
+            rate_limit_args=limit,
         )
 
     async def _send_media(
@@ -696,14 +764,15 @@ class TelegramChannel:
         attachment: Attachment,
         markup: InlineKeyboardMarkup | None,
         reply: ReplyParameters | None,
+        limit: NoticeSend | None = None,
     ) -> Message:
         media: Any = self._local_file(attachment.ref) or attachment.ref
         if attachment.kind == "photo":
             return await self.bot.send_photo(
-                chat_id, media, reply_markup=markup, reply_parameters=reply
+                chat_id, media, reply_markup=markup, reply_parameters=reply, rate_limit_args=limit
             )
         return await self.bot.send_document(
-            chat_id, media, reply_markup=markup, reply_parameters=reply
+            chat_id, media, reply_markup=markup, reply_parameters=reply, rate_limit_args=limit
         )
 
     def _local_file(self, ref: str) -> Path | None:

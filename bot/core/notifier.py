@@ -47,7 +47,7 @@ from tortoise.expressions import Q
 
 from bot.core.channel import ChannelHub, SendError
 from bot.core.clock import Clock
-from bot.core.types import ChatRef, OutgoingMessage, Platform
+from bot.core.types import Button, ChatRef, OutgoingMessage, Platform
 from models import Chat, ChatKind, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ class Notice:
     # Named values of the notice (unit, period, total, due …) for a channel that sends notices
     # as structured messages: WeChat's template messages outside its 48-hour window.
     fields: Mapping[str, str] = field(default_factory=dict)
+    # Buttons under the text (a rating reminder's five steps), in rows.
+    buttons: tuple[tuple[Button, ...], ...] = ()
 
     def check(self) -> None:
         """Raise NoticeRefused when the notice cannot be recorded."""
@@ -231,6 +233,25 @@ class _Job:
     audience: Audience
     text: str
     fields: dict[str, str]
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+def _buttons(stored: Any) -> tuple[tuple[Button, ...], ...]:
+    """Buttons as a delivery row keeps them (rows of [label, payload]); unreadable ones dropped."""
+    if not isinstance(stored, list):
+        return ()
+    rows = []
+    for row in stored:
+        if not isinstance(row, list):
+            continue
+        buttons = tuple(
+            Button(str(pair[0]), str(pair[1]))
+            for pair in row
+            if isinstance(pair, list) and len(pair) == 2
+        )
+        if buttons:
+            rows.append(buttons)
+    return tuple(rows)
 
 
 @dataclass
@@ -289,6 +310,10 @@ class Notifier:
                             "text": notice.text,
                             "audience": str(notice.audience),
                             "fields": dict(notice.fields),
+                            "buttons": [
+                                [[button.label, button.payload] for button in row]
+                                for row in notice.buttons
+                            ],
                         },
                         status=DeliveryStatus.PENDING,
                         created_at=created_at,
@@ -405,6 +430,7 @@ class Notifier:
                 audience,
                 str(payload.get("text", "")),
                 {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
+                _buttons(payload.get("buttons")),
             )
             ready = self.pacer.ready_at(row.platform, row.chat_id)
             heapq.heappush(queue, (ready, next(self._order), job))
@@ -485,7 +511,7 @@ class Notifier:
         attempt = row.attempts + 1
         try:
             channel = self.hub.for_chat(chat)
-            message = OutgoingMessage(chat=chat, text=job.text)
+            message = OutgoingMessage(chat=chat, text=job.text, buttons=job.buttons)
             send_notice = getattr(channel, "send_notice", None)
             if send_notice is not None and job.audience is Audience.PRIVATE:
                 # A channel with a notice path (WeChat: a template message when the owner has

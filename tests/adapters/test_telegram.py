@@ -14,7 +14,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,15 @@ from bot.app import App, start_parts
 from bot.config import Settings, SettingsError, load_settings
 from bot.core.channel import SendError
 from bot.core.codes import issue_code
+from bot.core.notifier import Audience, Notice, Notifier
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, Platform, SentMessage
 from models import (
     Chat,
     ChatIdentity,
     ChatKind,
     CodePurpose,
+    Delivery,
+    DeliveryStatus,
     Dialog,
     OneTimeCode,
     Owner,
@@ -550,6 +553,45 @@ async def test_a_429_that_persists_is_a_send_error_with_retry_after(
     # The limiter is free again: the next send goes out.
     await tg.channel.send(OutgoingMessage(chat=group_ref(GROUP_ID), text="停水通知"))
     assert tg.api.texts(GROUP_ID) == ["停水通知"]
+
+
+async def test_a_notices_429_goes_straight_back_to_the_notifier_which_retries_it_later(
+    tg: TelegramDesk,
+) -> None:
+    """A notice is paced by the notifier: PTB's limiter neither retries it nor holds others."""
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    notifier = Notifier(tg.desk.services.hub, tg.desk.clock, sleep=sleep)
+    notice = Notice(
+        key="bill:li:2026-11",
+        kind="bill",
+        audience=Audience.PRIVATE,
+        platform=Platform.TELEGRAM,
+        to=str(LI["id"]),
+        text="11月物业费账单",
+    )
+    tg.api.fail("sendMessage", 429, parameters={"retry_after": 7})
+
+    assert await notifier.notify([notice]) == 0
+
+    # One call, refused, and no wait inside the limiter: the row waits for its retry_after.
+    assert len(tg.api.of("sendMessage")) == 1 and tg.clock.waits == []
+    row = await Delivery.get(dedup_key=notice.key)
+    assert row.status is DeliveryStatus.PENDING and row.attempts == 1
+    assert row.next_attempt_at == tg.desk.clock.now() + timedelta(seconds=7)
+    # Nothing else is held: a reply to the group goes out at once.
+    await tg.channel.send(OutgoingMessage(chat=group_ref(GROUP_ID), text="收到"))
+    assert tg.api.texts(GROUP_ID) == ["收到"] and tg.clock.waits == []
+
+    tg.desk.clock.advance(seconds=7)
+    run = await notifier.deliver()
+    assert run.sent == 1
+    assert tg.api.texts(LI["id"]) == ["11月物业费账单"]
+    row = await Delivery.get(dedup_key=notice.key)
+    assert row.status is DeliveryStatus.SENT and row.attempts == 2
 
 
 async def test_a_5xx_answer_is_a_send_error_that_was_answered(tg: TelegramDesk) -> None:

@@ -20,9 +20,14 @@ from models import (
     Escalation,
     EstateGreeting,
     Platform,
+    Rating,
+    Ticket,
+    TicketReporter,
+    TicketStatus,
 )
+from models.lifecycle import rate_ticket, resolve_ticket
 from scheduler import jobs
-from tests.factories import make_owner, make_ticket, make_unit
+from tests.factories import make_owner, make_staff, make_ticket, make_unit
 from tests.notice_fakes import ProcessKilled
 from tests.scheduler.conftest import GROUPS, SHANGHAI, STAFF_CHAT, Estate4Jobs, at, days
 
@@ -324,4 +329,63 @@ async def test_the_staff_desk_jobs_run_through_the_scheduler(jobs_estate: Estate
     assert await jobs.escalate(later, e.services, e.notifier) == 0  # raised once
     assert await Escalation.filter(ticket_id=ticket.id).exists()
     assert await jobs.close_unrated(later, e.services, e.notifier) == 0
-    assert jobs._desk_function("no_such_job") is None
+
+
+async def test_owners_are_reminded_once_to_rate_a_day_after_and_unrated_tickets_close_later(
+    jobs_estate: Estate4Jobs,
+) -> None:
+    e = jobs_estate
+    e.services.hub = e.notifier.hub
+    opened = at(date(2026, 11, 20), 8)
+    leak = await make_ticket(e.estate, opened)  # reported by u1 in the owner group
+    # Li reported the same leak privately, in English.
+    await TicketReporter.create(
+        ticket_id=leak.id,
+        platform=Platform.WEBCHAT,
+        chat_id="u-li",
+        user_id="u-li",
+        message_id="p1",
+        language="en",
+        at=opened,
+    )
+    rated = await make_ticket(e.estate, opened, message_id="m2")
+    fixer = await make_staff(e.estate, "张师傅")
+    resolved = at(date(2026, 11, 20), 10, 30)
+    await resolve_ticket(leak.id, fixer, "换了水管", resolved)
+    await resolve_ticket(rated.id, fixer, "疏通了", resolved)
+    await rate_ticket(rated.id, Rating.SATISFIED, "u1", resolved + timedelta(hours=2))
+
+    reminders: dict[date, list[str]] = {}
+    for day in (21, 22, 22, 23, 24):  # the 22nd twice: nothing twice
+        moment = at(date(2026, 11, day), 10)
+        e.time.set(moment)
+        before = len(e.channel.sent)
+        await jobs.revisit(moment, e.services, e.notifier)
+        new = [m for m in e.channel.sent[before:] if m.chat.chat_id != STAFF_CHAT]
+        reminders.setdefault(date(2026, 11, day), []).extend(m.chat.chat_id for m in new)
+
+    # A day after it was dealt with (not 23.5 hours), once per reporter, where each reported.
+    assert reminders == {
+        date(2026, 11, 21): [],
+        date(2026, 11, 22): ["owners", "u-li"],
+        date(2026, 11, 23): [],
+        date(2026, 11, 24): [],
+    }
+    group = e.to("owners")[0]
+    assert group.chat.is_group and f"您的工单 {leak.number} 已处理完毕" in group.text
+    assert "评价" in group.text and "3 天" in group.text
+    assert [row[0].payload for row in group.buttons] == [
+        f"rate:{leak.id}:{r}" for r in range(5, 0, -1)
+    ]
+    private = e.to("u-li")[0]
+    assert not private.chat.is_group and f"Your ticket {leak.number}" in private.text
+    assert private.buttons and all(
+        row[0].payload.startswith(f"rate:{leak.id}:") for row in private.buttons
+    )
+    assert not any(
+        str(rated.number) in m.text for m in e.channel.sent if m.chat.chat_id != STAFF_CHAT
+    )
+    # Unrated for 3 days: closed on the 24th's run (95.5 hours), not on the 23rd's (71.5).
+    leak = await Ticket.get(id=leak.id)
+    assert leak.status is TicketStatus.CLOSED and leak.closed_at == at(date(2026, 11, 24), 10)
+    assert await Delivery.filter(kind="rating", status=DeliveryStatus.SENT).count() == 2
