@@ -163,6 +163,26 @@ def pin_one_core() -> str:
     return "not pinned (no sched_setaffinity)"
 
 
+def urgency_errors(gold: list[dict], preds: list[dict]) -> dict[str, dict[str, int]]:
+    """Missed and false urgent messages counted by what the lexicon found in them (hard or soft
+    kinds, or nothing: the classifier's call alone) and by gold intent and language — where the
+    errors come from, without showing a message."""
+    from bot.core.nlu import scan
+
+    errors: dict[str, Counter[str]] = {"missed": Counter(), "false": Counter()}
+    for g, p in zip(gold, preds, strict=True):
+        if bool(g.get("urgent")) == bool(p.get("urgent")):
+            continue
+        signals = scan(g["text"])
+        found = (
+            ",".join([f"hard:{k}" for k in signals.hard] + [f"soft:{k}" for k in signals.soft])
+            or "no rule"
+        )
+        side = "missed" if g.get("urgent") else "false"
+        errors[side][f"{found} / {g.get('intent')} / {g.get('lang')}"] += 1
+    return {side: dict(sorted(c.items())) for side, c in errors.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dev", nargs="?", default=str(DEFAULT_DEV), help="labelled JSONL to measure")
@@ -192,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     preds = [u.to_json() for u in nlu.understand_many(texts)]
     result = score(gold, preds)
+    result["urgent_errors"] = urgency_errors(gold, preds)
 
     pinned = pin_one_core()
     nlu.understand_many(texts[:50])  # warm up
@@ -248,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"language accuracy {result['lang_accuracy']:.4f}")
     print("intent confusions (gold->predicted): " + json.dumps(result["confusion"]))
+    print(
+        "urgency errors by what the rules found (no texts shown): "
+        + json.dumps(result["urgent_errors"], ensure_ascii=False)
+    )
     print()
     print(f"throughput {result['messages_per_second']:.0f} messages/s ({pinned}, understand_many)")
     print(

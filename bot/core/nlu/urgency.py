@@ -261,6 +261,102 @@ _GROUPS: tuple[_Group, ...] = (
             r"|yelling) for help\b",
         ),
     ),
+    # ---------------------------------------------------------------- a whole flat or building
+    # without power or water right now (hard: LABELS.md counts it as danger, however it is put)
+    _Group(
+        "outage",
+        True,
+        (
+            r"(?:全屋|全家|整个(?:家|屋|屋子|房子|单元|楼|楼栋|小区)?|整栋|整幢|整层|全楼|全栋"
+            r"|全单元|家里|家头|屋里|屋头|我家|我们家|俺家|这栋|这幢|我们(?:这)?(?:栋|幢|楼)"
+            r"|\d+\s*(?:栋|幢|号楼|座))"
+            r".{0,8}(?:停电|没电|断电|停水|没水|断水|没有水|没有电|没得电|莫得电|没得水|莫得水"
+            r"|都黑了|全黑了|黑起|黑漆漆)"
+            r"|一滴水(?:都|也)没|一点(?:水|电)(?:都|也)没|(?:所有|全部)的?(?:灯|电器|插座).{0,8}"
+            r"(?:灭|不亮|没电|黑|停)|灯.{0,4}全(?:都)?(?:灭|黑)了",
+            r"\b(?:whole|entire|all of (?:the|our|my|his|her))\s+(?:flat|unit|apartment|house"
+            r"|home|place|block|building|tower|floor|estate)\b.{0,40}\b(?:no|without|zero|lost"
+            r"|out|off|dead|died|dark|gone|cut)\b"
+            r"|\b(?:no|zero|without|lost)\s+(?:power|electricity|water)\b.{0,30}\b(?:whole"
+            r"|entire|all of)\b"
+            r"|\b(?:power|electricity|water|lights)\b.{0,25}\b(?:whole|entire)\s+(?:flat|unit"
+            r"|apartment|house|home|place|block|building|tower|floor)\b"
+            r"|\bevery (?:light|socket|plug)\b.{0,30}\b(?:dead|out|off|no power)\b"
+            r"|\ball (?:the |our |my )?(?:lights|sockets|power)\b.{0,20}\b(?:went|are|is|have"
+            r"|gone)\b.{0,8}\b(?:out|off|dead)\b"
+            r"|\bnot (?:a|one) drop\b|\b(?:water|power)(?:'s| is| has been)? completely"
+            r" (?:off|out|gone)\b",
+        ),
+        # "我们这栋停电了吗" asks; it does not report.
+        unless=r"吗|是不是|是否|会不会|什么时候|几点"
+        r"|\b(?:will|when|is there|is the|are we|do we)\b",
+    ),
+    # ---------------------------------------------------------------- more ways of saying the
+    # same dangers (hard)
+    _Group(
+        "trapped",
+        True,
+        (
+            r"电梯.{0,6}(?:里|内).{0,10}(?:下不来|出不来|上不去|下不去|打不开|开不了门)"
+            r"|电梯.{0,4}(?:关了人|关着(?:个|一个|位|一位)?(?:人|老|小|孩|女|男))"
+            r"|(?:我|我们|孩子|小孩|老人|宝宝)(?:和|跟).{1,4}(?:都|还)?在(?:电梯|轿厢)?里面"
+            r"|(?:我|我们|孩子|小孩|老人|我爸|我妈|他|她)(?:都|还)?在电梯里.{0,16}(?:不动|停|卡"
+            r"|下不来|出不来|打不开)",
+            r"\b(?:i'm|i am|we're|we are|im|[a-z]+ is|[a-z]+ are)\s+(?:in|inside)\s+(?:the|a"
+            r"|our)\s+(?:\w+\s+)?(?:lift|elevator)\b.{0,40}\b(?:won't|doesn't|not|can't|cannot"
+            r"|stuck|stopped|stalled)\b"
+            r"|\b(?:crying|screaming|shouting|banging|someone|somebody|kid|child|baby|person"
+            r"|people|lady|man|woman)\s+(?:\w+\s+)?(?:inside|in)\s+(?:the\s+)?(?:lift|elevator)\b"
+            r".{0,40}\b(?:won't|doesn't|can't|not|stuck|stopped)\b",
+        ),
+    ),
+    _Group(
+        "gas",
+        True,
+        (r"(?:一股|有股|闻到|好大|好浓|很浓)\s*.{0,4}\bgas\b|\bgas\s*(?:味|的味)",),
+    ),
+    _Group(
+        "water",
+        True,
+        (
+            r"滴成(?:一条)?线|(?:盆|桶|脸盆|水桶)(?:都|也)?接不(?:过来|住|完)"
+            r"|(?:漏|渗|滴|流)得?.{0,3}(?:像|跟)下雨|越(?:滴|漏|流|渗|淌)越(?:快|大|多|急|厉害)"
+            r"|(?:天花板|屋顶|吊顶|顶灯|灯|楼上|上面).{0,14}(?:往下流|往下淌|往下浇|往下灌"
+            r"|往下冒|哗哗(?!的?水?声|响))"
+            r"|\bwater\b\s*(?:一直)?\s*(?:止不住|停不下来|关不住)",
+            r"\braining (?:down|in|through|from|into)\b|\b(?:water|it)(?:'s| is)? raining\b"
+            r"|\bcan'?t (?:stop|shut off|turn off) (?:the )?(?:water|leak|flow)\b"
+            r"|\b(?:dripping|leaking|pouring) faster\b|\bbuckets? (?:can'?t|won't|isn'?t)\b",
+            r"\b(?:drip\w*|leak\w*|water)\b.{0,15}越来越(?:大|多|快)",
+        ),
+    ),
+    _Group(
+        "fire",
+        True,
+        (
+            r"火星子|(?:冒|掉|溅|迸|往下掉)火星",
+            r"\b(?:switchboard|fuse ?box|meter ?box|socket|outlet|plug|wiring|wires?|cable"
+            r"|charger|battery|panel|breaker|appliance|heater|e-?bike|scooter)\b.{0,25}"
+            r"\b(?:is |are |'s |was )?smoking\b",
+        ),
+    ),
+    _Group(
+        "threat",
+        True,
+        (
+            r"有(?:个)?人(?:在|正在)?(?:爬|攀)(?:窗|阳台|墙|水管|楼|上来)|(?:阳台|窗外|窗户外)"
+            r".{0,10}有(?:个)?人(?:在|影)|(?:在|正在)(?:爬|攀).{0,6}(?:阳台|窗)"
+            r"|(?:鼓捣|撬|拧|掰|弄)(?:我家|我们家|我的|别人家)?.{0,2}(?:门锁|锁)"
+            r"|拿着?.{0,2}(?:砍刀|菜刀|刀|铁棍|棍子|钢管|斧头)|(?:往楼下|往下|高空).{0,4}"
+            r"(?:扔|抛|丢).{0,12}(?:砸到|砸中|打到)|砸到(?:人|了人|一个|老人|小孩|孩子)",
+            r"\bclimbing\b.{0,25}\b(?:balcon\w*|windows?|walls?|drainpipes?|pipes?|scaffold\w*)\b"
+            r"|\btrying (?:the )?(?:door )?handles\b|\btrying to (?:open|get into|force|pick)\b"
+            r"|\bdoor to door\b.{0,30}\b(?:trying|handles|testing)\b"
+            r"|\b(?:machete|cleaver|axe|gun|pistol)\b"
+            r"|\b(?:throwing|threw|dropping)\b.{0,30}\b(?:hit|hitting|at people|onto people)\b",
+        ),
+        unless=r"传单|广告|推销|\b(?:flyers?|leaflets?|ads|adverts?|sales\w*|selling)\b",
+    ),
     # ================================================================ soft signals
     _Group(
         "trapped",
@@ -391,6 +487,43 @@ _GROUPS: tuple[_Group, ...] = (
             r"\belectric(?:al)? shock\b|\belectrocut\w*\b|\blive wires?\b|\bgot shocked\b",
         ),
     ),
+    # ---------------------------------------------------------------- more soft hints
+    _Group(
+        "falling",
+        False,
+        (
+            r"(?:要|快|会)(?:整块|整个)?掉(?:下去|下来)|挂在(?:外面|半空|电线上|线上).{0,6}"
+            r"(?:晃|摇)|(?:支架|架子|护栏|栏杆).{0,4}断(?:了)?.{0,6}(?:晃|挂|下面|底下)"
+            r"|(?:瓷砖|外墙|墙皮|墙砖|玻璃|tiles?).{0,6}(?:一直|不停|还在|正在)在?掉"
+            r"|(?:快|要)倒(?:了|下来)|(?:歪|斜)了.{0,8}(?:倒|压)",
+            r"\bcould (?:drop|fall|come down) any\b|\bswinging in the wind\b"
+            r"|\b(?:leaning|tilting)\b.{0,30}\b(?:road|path|cars?|people|over|onto)\b"
+            r"|\bhanging (?:on|off|from|over) (?:the )?(?:wires?|power lines?|cables?)\b"
+            r"|\btiles?\b.{0,20}\b(?:falling|dropping|coming off)\b",
+        ),
+    ),
+    _Group(
+        "shock",
+        False,
+        (
+            r"电线.{0,6}(?:断了|垂|耷拉|掉在地|裸露|露出).{0,14}(?:地上|小孩|孩子|人|摸|碰)"
+            r"|电线.{0,4}垂(?:在|到|下来)",
+            r"\blive\b.{0,20}\b(?:cables?|wires?)\b|\b(?:cables?|wires?)\b.{0,40}\b(?:it's"
+            r"|is|still) live\b|\bbuzz\w*\b.{0,30}\b(?:cables?|wires?)\b|\b(?:cables?|wires?)\b"
+            r".{0,40}\bbuzz\w*\b",
+        ),
+    ),
+    _Group(  # water reaching sockets or wiring
+        "water",
+        False,
+        (
+            r"(?:漏|滴|渗|水).{0,20}(?:插座|插板|插线板|电线|电箱|配电箱|电表箱)"
+            r"|(?:插座|插板|插线板|电箱|配电箱|电表箱).{0,6}(?:湿|进水|有水)",
+            r"\b(?:drip\w*|leak\w*|water)\b.{0,30}\b(?:sockets?|outlets?|wiring|plugs?"
+            r"|switchboard|fuse ?box)\b|\b(?:pipe|hose)\b.{0,10}\b(?:snapped|broke off|came off"
+            r"|split)\b",
+        ),
+    ),
 )
 
 SIGNALS: tuple[str, ...] = (
@@ -492,6 +625,7 @@ _RESOLVED = _rx(
     r"|还好没事|"
     r"幸好|幸亏|解决了|已解决|已处理|不漏了|不冒了|散了|没味了|没有味道了|消失了|"
     r"排除了|虚惊|误报|演习|演练|测试|培训|讲座|宣传|如果|万一|要是|假如|假设|预防|防范|"
+    r"听说|新闻|别的小区|隔壁小区|迟早|早晚(?:会|要)|总有一天|"
     r"的话|遇到.{0,12}(?:怎么办|该怎么|怎么处理|如何处理)|发生.{0,12}(?:怎么办|该怎么|怎么处理)"
     r"|应急预案|安全知识|消防知识|注意事项|"
     r"提醒大家|温馨提示|不急|不着急|不用急|有空|方便的时候|偶尔|有时候|一点点|淡淡|"
@@ -504,6 +638,7 @@ _RESOLVED = _rx(
     r"if (?:you|i|we) (?:ever )?(?:smell|see|notice|hear)|(?:call|contact|ring|do|happens|number"
     r"|phone) if|"
     r"panic over|all clear|it was (?:just|only)|not urgent|no rush|whenever|sometime|"
+    r"heard that|in the news|another estate|other estate|sooner or later|waiting to happen|"
     r"when you can|when you have time|faint(?:ly)? smell\w*|faintly|slight(?:ly)?|a tiny bit|"
     r"tiny)\b"
 )

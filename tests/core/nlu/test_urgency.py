@@ -222,13 +222,34 @@ HARD: list[tuple[str, str]] = [
     ("I can hear my neighbour screaming for help", "threat"),
     ("someone 在撬 our door", "threat"),
     ("有个 guy with a 刀 near the 东门", "threat"),
+    # a whole flat or building without power or water (LABELS.md: danger now)
+    ("家里突然一点电都没了", "outage"),
+    ("整栋楼停电了", "outage"),
+    ("no power in the whole flat", "outage"),
+    ("the whole tower is dark", "outage"),
+    ("屋头莫得电了 冰箱都停了", "outage"),
+    ("停水通知说中午来水 现在晚上了我们这栋还是没水", "outage"),
+    ("all the lights and sockets went dead at once", "outage"),
+    ("water's completely off in our block, can't flush", "outage"),
+    # more ways of saying the other dangers
+    ("电梯里下不来了 我和我妈都在里面", "trapped"),
+    ("there's a child inside the lift and the doors won't open", "trapped"),
+    ("我家厨房一股gas味 很冲", "gas"),
+    ("阳台顶上的水滴成线了", "water"),
+    ("漏得跟下雨似的 地板全湿了", "water"),
+    ("water is raining down through the light in the hall", "water"),
+    ("the hose behind the washer split and I can't stop the water", "water"),
+    ("走廊电箱往下掉火星子", "fire"),
+    ("the fuse box in the hallway is smoking", "fire"),
+    ("有人在爬二楼的阳台", "threat"),
+    ("someone is climbing the drainpipe towards the 3rd floor windows", "threat"),
+    ("一个男的拿着菜刀在楼下骂人", "threat"),
+    ("guy going door to door trying handles on level 9", "threat"),
 ]
 
 # Soft signals need the classifier: they are found, but not as hard ones.
 SOFT: list[tuple[str, str]] = [
-    ("家里突然一点电都没了", "outage"),
-    ("整栋楼停电了", "outage"),
-    ("no power in the whole flat", "outage"),
+    ("楼道灯和电梯都没电了", "outage"),  # common parts: not said to be a whole flat
     ("有个陌生男的跟着我女儿到了楼下 现在还在", "threat"),
     ("外墙瓷砖还在一直往下掉", "falling"),
     ("洗衣机漏电 摸着麻手", "shock"),
@@ -236,7 +257,9 @@ SOFT: list[tuple[str, str]] = [
     ("楼道里一股烟味", "fire"),
     ("厨房里一股臭鸡蛋味 是不是漏气了", "gas"),
     ("储藏室的门坏了 我在地下室出不去", "trapped"),
-    ("the whole tower is dark", "outage"),
+    ("窗框松了 一刮风感觉要整块掉下来", "falling"),
+    ("a cable is hanging in the car park and it buzzes", "shock"),
+    ("卫生间漏水 已经流到插座下面了", "water"),
 ]
 
 # Near-misses that give no signal at all, hard or soft.
@@ -309,6 +332,13 @@ NOT_HARD = [
     "楼道里有个男的一直在试每家的门把手 我从猫眼看到的",  # soft threat only, see below
     "garage door opener's busted, car's stuck inside",
     "长期被噪音困扰",
+    # hearsay from elsewhere, worry about later, questions about an outage
+    "听说隔壁小区电梯困人了 我们的电梯多久保养一次",
+    "heard that another estate had a gas leak, when are our pipes checked?",
+    "电动车在楼道充电 迟早着火",
+    "those e-bikes charging in the lobby are a fire waiting to happen",
+    "我们这栋停水了吗",
+    "is the whole block without water tomorrow?",
 ]
 
 
@@ -338,9 +368,9 @@ def test_no_signal(text: str) -> None:
 
 
 def test_every_kind_has_a_strength() -> None:
-    assert {"trapped", "gas", "fire", "water", "threat"} <= HARD_KINDS
-    assert {"outage", "falling", "shock"}.isdisjoint(HARD_KINDS)
-    assert {kind for _, kind in HARD} == {"trapped", "gas", "fire", "water", "threat"}
+    assert {"trapped", "gas", "fire", "water", "threat", "outage"} <= HARD_KINDS
+    assert {"falling", "shock"}.isdisjoint(HARD_KINDS)
+    assert {kind for _, kind in HARD} == {"trapped", "gas", "fire", "water", "threat", "outage"}
 
 
 def test_past_present_and_negation_per_clause() -> None:
@@ -422,7 +452,8 @@ def test_hard_signal_is_urgent_without_the_classifier(nlu: NLU) -> None:
         assert u.urgent is True, text
         assert u.intent in ("repair", "complaint")
         assert u.department is not None
-    assert nlu.understand("整栋楼停电了").urgent is False  # soft: needs the classifier
+    assert nlu.understand("整栋楼停电了").urgent is True  # a whole building: hard
+    assert nlu.understand("窗框松了 一刮风感觉要整块掉下来").urgent is False  # soft
     assert nlu.understand("昨天的煤气味已经没了").urgent is False
     assert nlu.understand("如果闻到煤气味应该怎么办").urgent is False
 
