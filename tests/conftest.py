@@ -38,6 +38,23 @@ async def _reset_postgres_schema() -> None:
     _postgres_reset = True
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `server_store` run on PostgreSQL only: their SQLite variants are deselected
+    (an in-memory SQLite store cannot be shared by two processes), not skipped."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("store") if callspec is not None else None
+        if item.get_closest_marker("server_store") and backend != "postgres":
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """An open, migrated, empty store; yields the backend's name."""
