@@ -267,13 +267,15 @@ _GROUPS: tuple[_Group, ...] = (
         "outage",
         True,
         (
-            r"(?:全屋|全家|整个(?:家|屋|屋子|房子|单元|楼|楼栋|小区)?|整栋|整幢|整层|全楼|全栋"
+            r"(?:全屋|全家|整个(?:家|屋|屋子|房子|单元|楼|楼栋|小区)|整栋|整幢|全楼|全栋"
             r"|全单元|家里|家头|屋里|屋头|我家|我们家|俺家|这栋|这幢|我们(?:这)?(?:栋|幢|楼)"
             r"|\d+\s*(?:栋|幢|号楼|座))"
             r".{0,8}(?:停电|没电|断电|停水|没水|断水|没有水|没有电|没得电|莫得电|没得水|莫得水"
             r"|都黑了|全黑了|黑起|黑漆漆)"
-            r"|一滴水(?:都|也)没|一点(?:水|电)(?:都|也)没|(?:所有|全部)的?(?:灯|电器|插座).{0,8}"
-            r"(?:灭|不亮|没电|黑|停)|灯.{0,4}全(?:都)?(?:灭|黑)了",
+            r"|一滴水(?:都|也)没|一点(?:水|电)(?:都|也)没"
+            # every light of the flat, not of a corridor or a lift lobby
+            r"|(?:家里|家中|屋里|屋头|我家|全屋)的?(?:(?:所有|全部)的?(?:灯|电器|插座).{0,8}"
+            r"(?:灭|不亮|没电|黑|停)|(?:灯|电器|插座).{0,4}(?:全|都)(?:灭|不亮|没电|黑|停))",
             r"\b(?:whole|entire|all of (?:the|our|my|his|her))\s+(?:flat|unit|apartment|house"
             r"|home|place|block|building|tower|floor|estate)\b.{0,40}\b(?:no|without|zero|lost"
             r"|out|off|dead|died|dark|gone|cut)\b"
@@ -625,6 +627,7 @@ _RESOLVED = _rx(
     r"|还好没事|"
     r"幸好|幸亏|解决了|已解决|已处理|不漏了|不冒了|散了|没味了|没有味道了|消失了|"
     r"排除了|虚惊|误报|演习|演练|测试|培训|讲座|宣传|如果|万一|要是|假如|假设|预防|防范|"
+    r"还以为|原来是|"
     r"听说|新闻|别的小区|隔壁小区|迟早|早晚(?:会|要)|总有一天|"
     r"的话|遇到.{0,12}(?:怎么办|该怎么|怎么处理|如何处理)|发生.{0,12}(?:怎么办|该怎么|怎么处理)"
     r"|应急预案|安全知识|消防知识|注意事项|"
@@ -639,6 +642,7 @@ _RESOLVED = _rx(
     r"|phone) if|"
     r"panic over|all clear|it was (?:just|only)|not urgent|no rush|whenever|sometime|"
     r"heard that|in the news|another estate|other estate|sooner or later|waiting to happen|"
+    r"thought it was|turned out|"
     r"when you can|when you have time|faint(?:ly)? smell\w*|faintly|slight(?:ly)?|a tiny bit|"
     r"tiny)\b"
 )
@@ -701,7 +705,7 @@ _NEG_BEFORE = _rx(
     r"|\b(?:no|not|never|without|nothing|don't|doesn't|didn't|isn't|wasn't|no more)\b"
     r"(?:\s+\w+){0,2}\s*$"
 )
-_NEGATABLE = frozenset({"gas", "fire", "water", "trapped", "shock"})
+_NEGATABLE = frozenset({"gas", "fire", "water", "trapped", "shock", "threat"})
 _CLAUSE_SPLIT = re.compile(
     r"[。！？!?；;\n]+|\.(?:\s+|$)|(?:但是|但|可是|不过|结果|现在又|又开始|然而)"
     r"|\b(?:but|however|now again|and now|though)\b",

@@ -247,3 +247,19 @@ def test_failed_retrain_keeps_previous_model(tiny_corpus: Path, tmp_path: Path) 
     assert again.fingerprint == first.fingerprint
     with pytest.raises(ValueError):
         NLU.load(tmp_path / "other.pkl", corpus_dir=tiny_corpus)
+
+
+def test_the_urgency_policy_reaches_recall_first_and_states_precision_at_the_base_rate() -> None:
+    """Half of these lines are urgent; real traffic has URGENT_BASE_RATE. Catching both urgent
+    lines costs one false alarm, whose weight is that of the many ordinary messages."""
+    from bot.core.nlu.train import URGENT_BASE_RATE, _urgent_policy
+
+    p = np.array([0.9, 0.6, 0.7, 0.05])
+    y = [True, True, False, False]
+    threshold, _, _, stats = _urgent_policy(p, [False] * 4, np.ones(4), y)
+
+    assert 0.05 < threshold <= 0.6  # both urgent lines, and not the last ordinary one
+    assert stats["recall"] == 1.0
+    true_alarms = 2 * URGENT_BASE_RATE / 0.5
+    false_alarm = 1 * (1 - URGENT_BASE_RATE) / 0.5
+    assert stats["precision"] == round(true_alarms / (true_alarms + false_alarm), 4)

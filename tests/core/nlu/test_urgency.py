@@ -338,6 +338,10 @@ NOT_HARD = [
     "电动车在楼道充电 迟早着火",
     "those e-bikes charging in the lobby are a fire waiting to happen",
     "我们这栋停水了吗",
+    "17楼电梯厅的灯全灭了",  # common parts, not a flat: a repair
+    "刚才的尖叫是楼上在看恐怖片 不是打架",
+    "还以为谁家着火了 原来是楼下在吃火锅",
+    "thought it was a fire, turned out to be someone's barbecue",
     "is the whole block without water tomorrow?",
 ]
 
