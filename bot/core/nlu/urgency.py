@@ -75,7 +75,7 @@ _PEOPLE_EN = (
 
 _PEOPLE_ZH = (
     r"(?:人|我|我们|妈|爸|孩子|小孩|老人|孕妇|他|她|阿姨|婆婆|公公|奶奶|爷爷|宝宝|女儿|儿子"
-    r"|老婆|老公|大爷|外卖|快递|病人)"
+    r"|老婆|老公|大爷|外卖|快递|病人|父亲|母亲|爸爸|妈妈|老妈|老爸|快递员|小哥)"
 )
 # A lift that has stopped: with someone inside it, that someone is trapped.
 _LIFT_STUCK_ZH = r"(?:停|卡|坏|不动|故障|掉|打不开|开不了|急停|罢工)"
@@ -90,6 +90,7 @@ class _Group:
     patterns: tuple[str, ...]
     smoke: bool = False  # smoke or a smell of burning: not when cooking/cigarettes are named
     unless: str | None = None  # the group does not count in a clause this matches
+    scoped: bool = False  # an outage whose match names the whole flat or building itself
 
 
 _GROUPS: tuple[_Group, ...] = (
@@ -269,10 +270,14 @@ _GROUPS: tuple[_Group, ...] = (
         (
             r"(?:全屋|全家|整个(?:家|屋|屋子|房子|单元|楼|楼栋|小区)|整栋|整幢|全楼|全栋"
             r"|全单元|家里|家头|屋里|屋头|我家|我们家|俺家|这栋|这幢|我们(?:这)?(?:栋|幢|楼)"
-            r"|\d+\s*(?:栋|幢|号楼|座))"
-            r".{0,8}(?:停电|没电|断电|停水|没水|断水|没有水|没有电|没得电|莫得电|没得水|莫得水"
-            r"|都黑了|全黑了|黑起|黑漆漆)"
-            r"|一滴水(?:都|也)没|一点(?:水|电)(?:都|也)没"
+            r"|\d+\s*(?:栋|幢|号楼|座|单元)|单元|所有(?:的)?楼|各(?:栋|个楼))"
+            # the gap names no part of the flat: "家里有个插座没电" is one socket
+            r"(?:(?!插座|热水|手机|电池|遥控|电瓶|电动车|房间|卫生间|厨房|卧室|客厅|空调|冰箱|灯泡"
+            r"|电梯|路灯|楼道).){0,8}"
+            r"(?:停电|没电|断电|停水|没水|断水|没有水|没有电|没得电|莫得电|没得水|莫得水"
+            r"|都黑了|全黑了|黑起|黑着|黑漆漆|(?:电|水)(?:全|都)(?:没|停)|(?:自来水|水|电)(?:全|都)?停了"
+            r"|\bdark\b)"
+            r"|一滴水(?:都|也)?没|一点(?:水|电)(?:都|也)没|\bwater\b\s*一滴(?:都|也)?没"
             # every light of the flat, not of a corridor or a lift lobby
             r"|(?:家里|家中|屋里|屋头|我家|全屋)的?(?:(?:所有|全部)的?(?:灯|电器|插座).{0,8}"
             r"(?:灭|不亮|没电|黑|停)|(?:灯|电器|插座).{0,4}(?:全|都)(?:灭|不亮|没电|黑|停))",
@@ -289,6 +294,7 @@ _GROUPS: tuple[_Group, ...] = (
             r"|\bnot (?:a|one) drop\b|\b(?:water|power)(?:'s| is| has been)? completely"
             r" (?:off|out|gone)\b",
         ),
+        scoped=True,
         # "我们这栋停电了吗" asks; it does not report.
         unless=r"吗|是不是|是否|会不会|什么时候|几点"
         r"|\b(?:will|when|is there|is the|are we|do we)\b",
@@ -302,11 +308,17 @@ _GROUPS: tuple[_Group, ...] = (
             r"电梯.{0,6}(?:里|内).{0,10}(?:下不来|出不来|上不去|下不去|打不开|开不了门)"
             r"|电梯.{0,4}(?:关了人|关着(?:个|一个|位|一位)?(?:人|老|小|孩|女|男))"
             r"|(?:我|我们|孩子|小孩|老人|宝宝)(?:和|跟).{1,4}(?:都|还)?在(?:电梯|轿厢)?里面"
-            r"|(?:我|我们|孩子|小孩|老人|我爸|我妈|他|她)(?:都|还)?在电梯里.{0,16}(?:不动|停|卡"
-            r"|下不来|出不来|打不开)",
+            rf"|{_PEOPLE_ZH}(?:都|还)?在.{{0,6}}电梯里.{{0,16}}(?:不动|停|卡"
+            r"|下不来|出不来|打不开)"
+            r"|电梯.{0,4}关了(?:个|一个|位|两个|几个)|(?:两层|两个楼层|\d+\s*楼和\s*\d+\s*楼)中间"
+            rf"|电梯.{{0,12}}(?:停|卡|不动|坏).{{0,8}}{_PEOPLE_ZH}在里面"
+            r"|(?:孩子|小孩|宝宝|儿子|女儿|老人).{0,8}(?:反锁|锁)在.{0,8}(?:里|里面)"
+            r"|夹住(?:了)?.{0,6}(?:手|脚|腿|胳膊)|被\s*(?:lock|锁|关)\w*\s*在.{0,12}里",
             r"\b(?:i'm|i am|we're|we are|im|[a-z]+ is|[a-z]+ are)\s+(?:in|inside)\s+(?:the|a"
             r"|our)\s+(?:\w+\s+)?(?:lift|elevator)\b.{0,40}\b(?:won't|doesn't|not|can't|cannot"
             r"|stuck|stopped|stalled)\b"
+            r"|\blocked (?:himself|herself|themselves) in\b|\bstopped with\b.{0,30}\binside\b"
+            r"|\b(?:hand|arm|leg|foot|finger)s? (?:is |are |got )?(?:caught|stuck|trapped) in\b"
             r"|\b(?:crying|screaming|shouting|banging|someone|somebody|kid|child|baby|person"
             r"|people|lady|man|woman)\s+(?:\w+\s+)?(?:inside|in)\s+(?:the\s+)?(?:lift|elevator)\b"
             r".{0,40}\b(?:won't|doesn't|can't|not|stuck|stopped)\b",
@@ -315,7 +327,13 @@ _GROUPS: tuple[_Group, ...] = (
     _Group(
         "gas",
         True,
-        (r"(?:一股|有股|闻到|好大|好浓|很浓)\s*.{0,4}\bgas\b|\bgas\s*(?:味|的味)",),
+        (
+            r"(?:一股|有股|闻到|好大|好浓|很浓)\s*.{0,4}\bgas\b|\bgas\s*(?:味|的味)"
+            r"|(?:燃气|煤气|天然气).{0,8}\bhiss|(?:灶|炉).{0,10}(?:气味|味).{0,10}(?:头晕|头有点晕|恶心)"
+            r"|(?:燃气|煤气|灶).{0,10}关了.{0,4}(?:还|仍)(?:有|是有).{0,3}(?:股)?(?:味|气)",
+            r"\bsmell\w*\b.{0,20}\bgas\b|\bhiss\w*\b.{0,30}\bgas\b"
+            r"|\bgas\s+(?:pipe|line|meter|valve|hose)\b.{0,40}\bhiss\w*",
+        ),
     ),
     _Group(
         "water",
@@ -330,15 +348,26 @@ _GROUPS: tuple[_Group, ...] = (
             r"|\bcan'?t (?:stop|shut off|turn off) (?:the )?(?:water|leak|flow)\b"
             r"|\b(?:dripping|leaking|pouring) faster\b|\bbuckets? (?:can'?t|won't|isn'?t)\b",
             r"\b(?:drip\w*|leak\w*|water)\b.{0,15}越来越(?:大|多|快)",
+            # water from a light, a flat or a lift shaft: electrics and neighbours at risk
+            r"(?:灯罩|吊灯|灯里|灯具|顶灯|灯座).{0,8}(?:水|滴|漏|\bdrip)"
+            r"|(?:\blight\b|\blamp\b)\s*(?:fitting\s*)?里.{0,8}(?:水|滴|漏|\bdrip)"
+            r"|地上(?:全|都)是水|流到(?:门外|走廊|楼道|楼下|大堂)|流了一(?:楼道|地|走廊)"
+            r"|往外(?:流水|翻(?:污)?水)|电梯.{0,10}进水|(?:没|莫得|没得)办法止住|跟筛子|像筛子"
+            r"|(?:天花板|屋顶|吊顶).{0,4}在?淌水|(?:水|积水).{0,6}(?:车轮|轮胎)",
+            r"\b(?:light fitting|lamp|ceiling light)\b.{0,25}\b(?:water"
+            r"|dripping|leaking|pouring)\b"
+            r"|\bwater\b.{0,30}\b(?:light fitting|ceiling light)\b|\ban inch of water\b"
+            r"|\bfloodwater\b|\brunning down the walls?\b|\bwater\b.{0,20}\bspreading\b",
         ),
     ),
     _Group(
         "fire",
         True,
         (
-            r"火星子|(?:冒|掉|溅|迸|往下掉)火星",
+            r"火星子|(?:冒|掉|溅|迸|往下掉)火星"
+            r"|(?:配电箱|电箱|电表箱|插座|充电桩|充电器|电线|开关).{0,4}(?:在)?\s*smok",
             r"\b(?:switchboard|fuse ?box|meter ?box|socket|outlet|plug|wiring|wires?|cable"
-            r"|charger|battery|panel|breaker|appliance|heater|e-?bike|scooter)\b.{0,25}"
+            r"|chargers?|battery|panel|breaker|appliance|heater|e-?bike|scooter|car|engine)\b.{0,25}"
             r"\b(?:is |are |'s |was )?smoking\b",
         ),
     ),
@@ -350,11 +379,17 @@ _GROUPS: tuple[_Group, ...] = (
             r".{0,10}有(?:个)?人(?:在|影)|(?:在|正在)(?:爬|攀).{0,6}(?:阳台|窗)"
             r"|(?:鼓捣|撬|拧|掰|弄)(?:我家|我们家|我的|别人家)?.{0,2}(?:门锁|锁)"
             r"|拿着?.{0,2}(?:砍刀|菜刀|刀|铁棍|棍子|钢管|斧头)|(?:往楼下|往下|高空).{0,4}"
-            r"(?:扔|抛|丢).{0,12}(?:砸到|砸中|打到)|砸到(?:人|了人|一个|老人|小孩|孩子)",
+            r"(?:扔|抛|丢).{0,12}(?:砸到|砸中|打到)|砸到(?:人|了人|一个|老人|小孩|孩子)"
+            r"|(?:从)?(?:围墙|墙|栏杆|护栏|大门)翻(?:进|过)|翻(?:进|过)(?:了)?(?:围墙|栏杆|护栏|大门)"
+            r"|撬.{0,16}(?:门|锁|窗|车)|按.{0,6}密码锁|推搡|堵着.{0,10}不让走|往下(?:扔|泼|丢|砸)"
+            r"|有(?:个)?人在我家(?:阳台|窗|屋里|家里)",
             r"\bclimbing\b.{0,25}\b(?:balcon\w*|windows?|walls?|drainpipes?|pipes?|scaffold\w*)\b"
             r"|\btrying (?:the )?(?:door )?handles\b|\btrying to (?:open|get into|force|pick)\b"
             r"|\bdoor to door\b.{0,30}\b(?:trying|handles|testing)\b"
-            r"|\b(?:machete|cleaver|axe|gun|pistol)\b"
+            r"|\b(?:machete|cleaver|axe|gun|pistol|crowbar)\b"
+            r"|\b(?:climb\w*|jump\w*) (?:over )?the (?:fence|wall|gate)\b"
+            r"|\bpicking (?:the |our |my )?lock"
+            r"|\b(?:entering|trying) (?:codes?|the code)\b|\bchuck\w* (?:stuff|things|bottles)\b"
             r"|\b(?:throwing|threw|dropping)\b.{0,30}\b(?:hit|hitting|at people|onto people)\b",
         ),
         unless=r"传单|广告|推销|\b(?:flyers?|leaflets?|ads|adverts?|sales\w*|selling)\b",
@@ -513,6 +548,37 @@ _GROUPS: tuple[_Group, ...] = (
             r"\blive\b.{0,20}\b(?:cables?|wires?)\b|\b(?:cables?|wires?)\b.{0,40}\b(?:it's"
             r"|is|still) live\b|\bbuzz\w*\b.{0,30}\b(?:cables?|wires?)\b|\b(?:cables?|wires?)\b"
             r".{0,40}\bbuzz\w*\b",
+        ),
+    ),
+    _Group(
+        "threat",
+        False,
+        (
+            r"(?:陌生|不认识).{0,20}(?:敲门|按门铃|密码|在门口)|(?:敲门|按门铃).{0,20}(?:不认识|陌生|没有?工牌"
+            r"|不走)",
+            r"\b(?:stranger|don't know (?:him|her|them)|unknown man)\b.{0,40}\b(?:knocking"
+            r"|won't leave"
+            r"|door)\b|\bknocking\b.{0,40}\b(?:won't leave|don't know)\b",
+        ),
+    ),
+    _Group(
+        "falling",
+        False,
+        (
+            r"(?:在晃|晃来晃去|晃荡|晃动).{0,12}(?:下面|底下|人|路)|螺丝.{0,6}掉|(?:碎|断|裂)了一半.{0,6}挂"
+            r"|挂在.{0,6}(?:上面|上方).{0,8}(?:有人|人在|下面)",
+            r"\bdangling\b|\bflapping\b|\bhanging at an angle\b|\bcome away from the wall\b",
+        ),
+    ),
+    _Group(
+        "shock",
+        False,
+        (
+            r"电了我|摸一下麻一下|麻一下|(?:按钮|把手|门把|栏杆|扶手|外壳).{0,4}有电|\bshock\s*了"
+            r"|露着的?(?:铜线|线)|能看到铜线|线(?:是|全)?露着",
+            r"\belectric(?:al)? shocks\b|\bshock(?:ed|s)? (?:me|my|him|her|us|people|someone)\b"
+            r"|\bjolt\b|\b(?:buttons?|handles?|railings?|doors?)\b.{0,10}\b(?:are|is) live\b"
+            r"|\b(?:downed|fallen|loose) (?:power )?(?:wire|cable|line)s?\b|\bcopper showing\b",
         ),
     ),
     _Group(  # water reaching sockets or wiring
@@ -688,7 +754,14 @@ _PLANNED = _rx(
     r"\b(?:tomorrow|next|scheduled|planned|maintenance|notice|will there|is there going|affecting|"
     r"on (?:mon|tues|wednes|thurs|fri|satur|sun)day|top ?up|prepaid|credit)\b"
 )
-_PLANNED_OVERRIDE = _rx(r"还没|还是没|到现在|小时|个钟|\b(?:still|hasn't|hours?)\b")
+_PLANNED_OVERRIDE = _rx(
+    r"还没|还是没|到现在|小时|个钟|没(?:有)?(?:收到|看到|接到|见到)?.{0,4}通知|没通知|无通知|超时"
+    r"|\b(?:still|hasn't|hours?|no (?:notice|warning)|without (?:any )?(?:notice|warning)"
+    r"|nobody told)\b"
+)
+# "修好了 今天又漏了": a fix that did not hold; "关了阀还在流": still going.
+_AGAIN = _rx(r"又|再次|\bagain\b")
+_STILL = _rx(r"还在|仍然|依然|还是|\bstill\b")
 # A clause about a planned cut (a notice, a question about one) reports no danger of any kind.
 _CUT = _rx(
     r"停水|停电|停气|断水|断电|\b(?:water|power|gas|electricity) (?:cut|outage|shut-?off)s?\b"
@@ -778,7 +851,7 @@ def _first_live_match(clause: str, kind: str, patterns: Iterable[re.Pattern[str]
 
 def _clause_blocked(clause: str) -> tuple[bool, bool]:
     """(nothing in this clause counts, the clause is about a planned cut or a top-up)."""
-    if _RESOLVED.search(clause):
+    if _RESOLVED.search(clause) and not _AGAIN.search(clause):
         return True, False
     if _PAST.search(clause) and not _PRESENT.search(clause):
         return True, False
@@ -786,10 +859,12 @@ def _clause_blocked(clause: str) -> tuple[bool, bool]:
     return planned and _CUT.search(clause) is not None, planned
 
 
-def _kind_excluded(kind: str, clause: str, planned: bool, nuisance: bool) -> bool:
+def _kind_excluded(
+    kind: str, clause: str, planned: bool, nuisance: bool, scoped: bool = False
+) -> bool:
     """Kind-specific reasons why a match in this clause is not danger now."""
     resolved = _RESOLVED_KIND.get(kind)
-    if resolved is not None and resolved.search(clause):
+    if resolved is not None and resolved.search(clause) and not _STILL.search(clause):
         return True
     if kind == "water":
         return bool(_IRRIGATION.search(clause) or _GARBAGE.search(clause))
@@ -798,7 +873,7 @@ def _kind_excluded(kind: str, clause: str, planned: bool, nuisance: bool) -> boo
             _ANIMALS.search(clause) or (_HABIT.search(clause) and not _PRESENT.search(clause))
         )
     if kind == "outage":
-        return planned or _PART_ONLY.search(clause) is not None
+        return planned or (not scoped and _PART_ONLY.search(clause) is not None)
     if kind == "fire":
         return nuisance and _FIRE_WORRY.search(clause) is not None
     return False
@@ -826,7 +901,7 @@ def _clause_signals(
         blocked, planned = state
         if blocked:
             return
-        if _kind_excluded(group.kind, clause, planned, nuisance):
+        if _kind_excluded(group.kind, clause, planned, nuisance, group.scoped):
             continue
         if unless is not None and unless.search(clause):
             continue

@@ -245,6 +245,21 @@ HARD: list[tuple[str, str]] = [
     ("someone is climbing the drainpipe towards the 3rd floor windows", "threat"),
     ("一个男的拿着菜刀在楼下骂人", "threat"),
     ("guy going door to door trying handles on level 9", "threat"),
+    ("打扰一下 我们单元突然停电了 也没看到通知", "outage"),
+    ("所有楼的水都停了 商户那边也没有", "outage"),
+    ("家里热水冷水全都没有 一滴水都没", "outage"),
+    ("我老妈在5栋电梯里 电梯不动了", "trapped"),
+    ("my finger is caught in the lift door", "trapped"),
+    ("孩子把自己反锁在卫生间里了", "trapped"),
+    ("the hallway smells really strongly of gas", "gas"),
+    ("燃气灶关了还是有股味 有点头晕", "gas"),
+    ("楼下充电桩在smoking", "fire"),
+    ("两个人从后面围墙翻进来了", "threat"),
+    ("a guy with a crowbar is going along the doors", "threat"),
+    ("吊灯里往下滴水", "water"),
+    ("对门门缝往外流水 流了一楼道", "water"),
+    ("修好没两天 今天又漏了 像下雨一样", "water"),
+    ("关了总阀还在流 水越来越多", "water"),
 ]
 
 # Soft signals need the classifier: they are found, but not as hard ones.
@@ -339,6 +354,8 @@ NOT_HARD = [
     "those e-bikes charging in the lobby are a fire waiting to happen",
     "我们这栋停水了吗",
     "17楼电梯厅的灯全灭了",  # common parts, not a flat: a repair
+    "家里有个插座没电",  # one socket
+    "我家手机没电了 充电器在哪买",
     "刚才的尖叫是楼上在看恐怖片 不是打架",
     "还以为谁家着火了 原来是楼下在吃火锅",
     "thought it was a fire, turned out to be someone's barbecue",
