@@ -210,14 +210,16 @@ class NLU:
         actionable = scores.get("repair", 0.0) + scores.get("complaint", 0.0)
         asking = scores.get("enquiry", 0.0) + scores.get("payment", 0.0)
         # Soft signals only matter when the classifier does not rule the message out.
-        signals = scan(head, soft=p_urgent >= art.urgent_rule_floor)
+        floors = getattr(art, "urgent_kind_floors", None) or {}
+        lowest = min([art.urgent_rule_floor, *floors.values()])
+        signals = scan(head, soft=p_urgent >= lowest)
         if signals.hard and asking < art.urgent_hard_gate:
             urgent = True
         else:
-            urgent = actionable >= art.urgent_gate and (
-                p_urgent >= art.urgent_threshold
-                or (p_urgent >= art.urgent_rule_floor and bool(signals))
+            agreed = any(
+                p_urgent >= floors.get(kind, art.urgent_rule_floor) for kind in signals.kinds
             )
+            urgent = actionable >= art.urgent_gate and (p_urgent >= art.urgent_threshold or agreed)
         if urgent and intent not in _ACTIONABLE:
             # Danger now needs a ticket: report it as the likelier of repair and complaint.
             intent = max(_ACTIONABLE, key=lambda c: scores.get(c, 0.0))

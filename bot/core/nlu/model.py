@@ -144,6 +144,9 @@ class NLUArtifact:
     # P(enquiry) + P(payment) at least this: even a hard lexicon signal does not count
     urgent_hard_gate: float = 0.9
     report: dict[str, object] = field(default_factory=dict)
+    # A lexicon kind whose hints are weaker needs more of the classifier's agreement: its own
+    # floor in place of urgent_rule_floor (chosen on cross-validation, kind by kind).
+    urgent_kind_floors: dict[str, float] = field(default_factory=dict)
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -219,8 +220,9 @@ def _urgent_policy(
     actionable: Any,
     y: Sequence[bool],
     hard: Sequence[bool] | None = None,
-) -> tuple[float, float, float, dict[str, float]]:
-    """Pick (threshold, rule_floor, gate) on out-of-fold predictions.
+    kinds: Sequence[Sequence[str]] | None = None,
+) -> tuple[float, float, float, dict[str, Any]]:
+    """Pick (threshold, rule_floor, gate) on out-of-fold predictions, then a floor per kind.
 
     urgent = hard
              or ((p ≥ threshold or (a rule fires and p ≥ rule_floor))
@@ -232,36 +234,76 @@ def _urgent_policy(
     with the best precision: among policies reaching that recall, the one with the best F1;
     if none does, the one with the best F2. Precision and F-scores are those at
     URGENT_BASE_RATE, the share of emergencies expected in real traffic.
+
+    With ``kinds`` (the lexicon kinds found in each line), each kind may then get its own floor
+    in place of rule_floor, one kind after the other, when that scores better by the same
+    goal: a kind whose hints are often wrong needs more of the classifier's agreement. The
+    floors are returned in the stats as ``kind_floors``.
     """
     y_arr = np.asarray(y, dtype=bool)
     r_arr = np.asarray(rules, dtype=bool)
     h_arr = np.zeros(len(y_arr), dtype=bool) if hard is None else np.asarray(hard, dtype=bool)
+    p_arr = np.asarray(p_urgent, dtype=float)
+    a_arr = np.asarray(actionable, dtype=float)
     # Weights that make urgent lines URGENT_BASE_RATE of the whole (recall does not change).
     share = float(y_arr.mean()) if len(y_arr) else 0.0
     w_pos = URGENT_BASE_RATE / share if 0.0 < share < 1.0 else 1.0
     w_neg = (1.0 - URGENT_BASE_RATE) / (1.0 - share) if 0.0 < share < 1.0 else 1.0
-    best_ok: tuple[float, ...] | None = None
-    best_f2: tuple[float, ...] | None = None
+
+    def score(pred: Any) -> tuple[float, float, float, float]:
+        tp = float((pred & y_arr).sum()) * w_pos
+        fp = float((pred & ~y_arr).sum()) * w_neg
+        fn = float((~pred & y_arr).sum()) * w_pos
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        f2 = 5 * prec * rec / (4 * prec + rec) if prec + rec else 0.0
+        return f1, f2, prec, rec
+
+    def key(stats: tuple[float, float, float, float]) -> tuple[float, float]:
+        f1, f2, _, rec = stats
+        return (1.0, f1) if rec >= URGENT_MIN_RECALL else (0.0, f2)
+
+    best: tuple[tuple[float, float], tuple[float, float, float, float], float, float, float] | None
+    best = None
     for gate in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
-        gated = actionable >= gate
+        gated = a_arr >= gate
         for t in np.round(np.arange(0.1, 0.96, 0.025), 3):
             for floor in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35):
-                pred = h_arr | (((p_urgent >= t) | (r_arr & (p_urgent >= floor))) & gated)
-                tp = float((pred & y_arr).sum()) * w_pos
-                fp = float((pred & ~y_arr).sum()) * w_neg
-                fn = float((~pred & y_arr).sum()) * w_pos
-                prec = tp / (tp + fp) if tp + fp else 0.0
-                rec = tp / (tp + fn) if tp + fn else 0.0
-                f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-                f2 = 5 * prec * rec / (4 * prec + rec) if prec + rec else 0.0
-                cand = (f1, f2, float(t), float(floor), float(gate), prec, rec)
-                if rec >= URGENT_MIN_RECALL and (best_ok is None or f1 > best_ok[0] + 1e-9):
-                    best_ok = cand
-                if best_f2 is None or f2 > best_f2[1] + 1e-9:
-                    best_f2 = cand
-    best = best_ok if best_ok is not None else best_f2
+                pred = h_arr | (((p_arr >= t) | (r_arr & (p_arr >= floor))) & gated)
+                stats = score(pred)
+                if best is None or key(stats) > best[0]:
+                    best = (key(stats), stats, float(t), float(floor), float(gate))
     assert best is not None
-    f1, f2, t, floor, gate, prec, rec = best
+    best_key, stats, t, floor, gate = best
+
+    kind_floors: dict[str, float] = {}
+    if kinds is not None:
+        masks = {
+            k: np.array([k in row for row in kinds], dtype=bool) for k in sorted({*chain(*kinds)})
+        }
+        gated = a_arr >= gate
+
+        def predict(threshold: float, floors: dict[str, float]) -> Any:
+            agreed = np.zeros(len(y_arr), dtype=bool)
+            for k, mask in masks.items():
+                agreed |= mask & (p_arr >= floors.get(k, floor))
+            return h_arr | (((p_arr >= threshold) | agreed) & gated)
+
+        # The classifier's own threshold may rise once a weak kind has its own floor.
+        for threshold in np.round(np.arange(0.1, 0.96, 0.025), 3):
+            floors: dict[str, float] = {}
+            floors_key = key(score(predict(float(threshold), floors)))
+            for k in masks:
+                for candidate in (0.0, 0.1, 0.2, 0.35, 0.5, 0.6, 0.7):
+                    trial = {**floors, k: candidate}
+                    trial_key = key(score(predict(float(threshold), trial)))
+                    if trial_key > floors_key:
+                        floors_key, floors = trial_key, trial
+            if floors_key > best_key:
+                best_key, t, kind_floors = floors_key, float(threshold), floors
+                stats = score(predict(t, kind_floors))
+    f1, f2, prec, rec = stats
     return (
         t,
         floor,
@@ -271,6 +313,7 @@ def _urgent_policy(
             "f2": round(f2, 4),
             "precision": round(prec, 4),
             "recall": round(rec, 4),
+            "kind_floors": {k: kind_floors[k] for k in sorted(kind_floors)},
         },
     )
 
@@ -351,6 +394,7 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
     y_urg = [r.urgent for r in rows]
     signals = [scan(r.text) for r in rows]
     rules = [bool(s) for s in signals]
+    kinds = [s.kinds for s in signals]
     hard_rules = [bool(s.hard) for s in signals]
     y_urg_s = ["1" if v else "0" for v in y_urg]
     if len(set(y_urg_s)) == 2 and min(Counter(y_urg_s).values()) >= 2:
@@ -366,18 +410,20 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
         for c in URGENT_C_GRID:
             urg_oof = _oof_logits(x, y_urg_s, c, urg_folds, ["0", "1"])
             p_oof = 1.0 / (1.0 + np.exp(-(urg_oof[:, 1] - urg_oof[:, 0])))
-            policy = _urgent_policy(p_oof, rules, actionable, y_urg, hard_pass)
+            policy = _urgent_policy(p_oof, rules, actionable, y_urg, hard_pass, kinds)
             stats = policy[3]
             key = (float(stats["recall"] >= URGENT_MIN_RECALL), stats["f1"], stats["f2"])
             if best_urg is None or key > best_urg[0]:
                 best_urg = (key, c, policy)
         assert best_urg is not None
         _, c_urg, (threshold, floor, gate, urg_cv) = best_urg
+        kind_floors = dict(urg_cv.pop("kind_floors", {}))  # type: ignore[call-overload]
         urg_cv = {**urg_cv, "C": c_urg}
         urg_model = _svm(c_urg).fit(x, y_urg_s)
         urg_head = _head(urg_model, ("0", "1"))
     else:
         threshold, floor, gate, urg_cv = 2.0, 0.0, 0.0, {}
+        kind_floors = {}
         urg_head = LinearHead(("0", "1"), np.zeros((x.shape[1], 1)), np.array([-10.0]))
 
     rule_tp = sum(1 for r, g in zip(rules, y_urg, strict=True) if r and g)
@@ -408,6 +454,7 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
             "urgent_threshold": threshold,
             "urgent_rule_floor": floor,
             "urgent_gate": gate,
+            "urgent_kind_floors": kind_floors,
             "urgent_hard_gate": HARD_INTENT_GATE,
             "urgent_rules_alone": {"tp": rule_tp, "fp": rule_fp, "positives": int(sum(y_urg))},
             "urgent_hard_rules": {"tp": hard_tp, "fp": hard_fp},
@@ -426,6 +473,7 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
         urgent_gate=gate,
         urgent_hard_gate=HARD_INTENT_GATE,
         report=report,
+        urgent_kind_floors=kind_floors,
     )
 
 

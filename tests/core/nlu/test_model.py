@@ -263,3 +263,22 @@ def test_the_urgency_policy_reaches_recall_first_and_states_precision_at_the_bas
     true_alarms = 2 * URGENT_BASE_RATE / 0.5
     false_alarm = 1 * (1 - URGENT_BASE_RATE) / 0.5
     assert stats["precision"] == round(true_alarms / (true_alarms + false_alarm), 4)
+
+
+def test_a_lexicon_kind_whose_hints_are_often_wrong_gets_a_higher_floor() -> None:
+    """Water hints here are mostly wrong unless the classifier is fairly sure; outage hints are
+    always right: water gets its own higher floor, outage keeps the shared one."""
+    from bot.core.nlu.train import _urgent_policy
+
+    water_right, water_wrong, outage_right = [0.6], [0.4, 0.4, 0.4], [0.4] * 4
+    plain = [0.05] * 40  # ordinary messages, no hint
+    p = np.array(water_right + water_wrong + outage_right + plain)
+    y = [True] + [False] * 3 + [True] * 4 + [False] * 40
+    kinds = [("water",)] * 4 + [("outage",)] * 4 + [()] * 40
+    _, floor, _, stats = _urgent_policy(
+        p, [bool(k) for k in kinds], np.ones(len(p)), y, None, kinds
+    )
+
+    assert floor < 0.4 <= stats["kind_floors"]["water"] < 0.6
+    assert "outage" not in stats["kind_floors"]
+    assert stats["recall"] == 1.0 and stats["precision"] == 1.0
