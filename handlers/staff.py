@@ -345,8 +345,11 @@ async def rate_pressed(ctx: Context) -> None:
 # --- Commands ------------------------------------------------------------------------------
 
 
-async def _ticket_from(ctx: Context, rest: str, usage: str) -> tuple[Ticket, str] | None:
-    """The ticket the command's first word names (in the staff member's estate), and the rest."""
+async def _ticket_from(
+    ctx: Context, rest: str, usage: str, *, need_text: bool = False
+) -> tuple[Ticket, str] | None:
+    """The ticket the command's first word names (in the staff member's estate), and the rest;
+    with `need_text`, a command with nothing after the number is shown its usage."""
     assert ctx.staff is not None
     written, _, tail = rest.strip().partition(" ")
     number = ticket_number(written)
@@ -356,6 +359,9 @@ async def _ticket_from(ctx: Context, rest: str, usage: str) -> tuple[Ticket, str
     ticket = await Ticket.get_or_none(estate_id=ctx.staff.estate_id, number=number)
     if ticket is None:
         ctx.reply("desk.no_ticket", number=number)
+        return None
+    if need_text and not tail.strip():
+        ctx.reply(usage)
         return None
     return ticket, tail.strip()
 
@@ -408,14 +414,11 @@ async def mine_command(ctx: Context, rest: str) -> None:
 
 async def reply_command(ctx: Context, rest: str) -> None:
     """`reply R-0012 text`: the owner (every reporter) gets it where they reported."""
-    found = await _ticket_from(ctx, rest, "desk.reply_usage")
+    found = await _ticket_from(ctx, rest, "desk.reply_usage", need_text=True)
     if found is None:
         return
     ticket, text = found
     assert ctx.staff is not None
-    if not text:
-        ctx.reply("desk.reply_usage")
-        return
     try:
         await record_answer(ticket.id, staff_actor(ctx.staff), text, ctx.now)
     except IllegalTransition:
@@ -434,28 +437,22 @@ async def reply_command(ctx: Context, rest: str) -> None:
 
 async def note_command(ctx: Context, rest: str) -> None:
     """`note R-0012 text`: an internal note, never shown to the owner."""
-    found = await _ticket_from(ctx, rest, "desk.note_usage")
+    found = await _ticket_from(ctx, rest, "desk.note_usage", need_text=True)
     if found is None:
         return
     ticket, text = found
     assert ctx.staff is not None
-    if not text:
-        ctx.reply("desk.note_usage")
-        return
     await add_note(ticket.id, staff_actor(ctx.staff), text, ctx.now)
     ctx.reply("desk.noted", number=ticket.number)
 
 
 async def close_command(ctx: Context, rest: str) -> None:
     """`close R-0012 result`: resolve it; the owner gets the result and the rating buttons."""
-    found = await _ticket_from(ctx, rest, "desk.close_usage")
+    found = await _ticket_from(ctx, rest, "desk.close_usage", need_text=True)
     if found is None:
         return
     ticket, result = found
     assert ctx.staff is not None
-    if not result:
-        ctx.reply("desk.close_usage")
-        return
     await _resolve(ctx, ctx.staff, ticket, result)
 
 

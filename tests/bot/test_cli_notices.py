@@ -114,3 +114,16 @@ def test_a_bad_time_or_kind_is_refused(store_file: str) -> None:
     bad_kind = guanjia(store_file, "notices", "run", "fireworks", "--at", "2026-12-01T09:00")
     assert bad_kind.returncode == 2 and "invalid choice: 'fireworks'" in bad_kind.stderr
     assert rows(store_file) == []
+
+
+def test_the_command_offers_exactly_the_notice_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The parser lists the kinds itself (importing the jobs would slow every command down):
+    they must be the jobs' kinds, no more and no fewer."""
+    from bot.cli import build_parser
+    from scheduler.jobs import NOTICE_JOBS
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["notices", "run", "--help"])
+    usage = capsys.readouterr().out
+    offered = usage[usage.index("{") + 1 : usage.index("}")].split(",")
+    assert sorted(offered) == sorted(NOTICE_JOBS)

@@ -337,6 +337,28 @@ async def test_note_reopen_queue_and_mine(desk: Desk) -> None:
     assert staff_texts(desk)[-1] == "本小区没有工单 R-0099。"
 
 
+async def test_a_command_without_its_text_shows_its_usage_and_changes_nothing(
+    desk: Desk,
+) -> None:
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    ticket = await report(desk)
+    desk.channel.clear()
+
+    for command, usage in (
+        ("回复 R-0001", "用法：回复 R-0012 回复内容"),
+        ("备注 R-0001  ", "用法：备注 R-0012 备注内容（业主看不到）"),
+        ("结单 R-0001", "用法：结单 R-0012 处理结果"),
+    ):
+        await desk.say(command, "u-zhang", STAFF)
+        assert staff_texts(desk)[-1] == usage
+    # An unknown ticket is named as such before any missing text.
+    await desk.say("结单 R-0099", "u-zhang", STAFF)
+    assert staff_texts(desk)[-1] == "本小区没有工单 R-0099。"
+
+    assert await events_of(await Ticket.get(id=ticket.id)) == [EventKind.OPENED]
+    assert desk.channel.texts(OWNERS.chat_id) == []
+
+
 async def test_malformed_staff_buttons_change_nothing(desk: Desk) -> None:
     await bind_staff("u-zhang", desk.staff["zhang"])
     ticket = await report(desk)

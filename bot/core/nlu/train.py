@@ -64,6 +64,8 @@ URGENT_MIN_RECALL = 0.95
 # estimated at this share when the urgency policy is chosen, so that thresholds suit the traffic
 # they will see rather than the corpus.
 URGENT_BASE_RATE = 0.1
+# The classifier's thresholds the urgency policy tries.
+URGENT_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.1, 0.96, 0.025), 3))
 
 
 @dataclass(frozen=True)
@@ -268,12 +270,12 @@ def _urgent_policy(
     best = None
     for gate in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
         gated = a_arr >= gate
-        for t in np.round(np.arange(0.1, 0.96, 0.025), 3):
+        for t in URGENT_THRESHOLDS:
             for floor in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35):
                 pred = h_arr | (((p_arr >= t) | (r_arr & (p_arr >= floor))) & gated)
                 stats = score(pred)
                 if best is None or key(stats) > best[0]:
-                    best = (key(stats), stats, float(t), float(floor), float(gate))
+                    best = (key(stats), stats, t, float(floor), float(gate))
     assert best is not None
     best_key, stats, t, floor, gate = best
 
@@ -291,17 +293,17 @@ def _urgent_policy(
             return h_arr | (((p_arr >= threshold) | agreed) & gated)
 
         # The classifier's own threshold may rise once a weak kind has its own floor.
-        for threshold in np.round(np.arange(0.1, 0.96, 0.025), 3):
+        for threshold in URGENT_THRESHOLDS:
             floors: dict[str, float] = {}
-            floors_key = key(score(predict(float(threshold), floors)))
+            floors_key = key(score(predict(threshold, floors)))
             for k in masks:
                 for candidate in (0.0, 0.1, 0.2, 0.35, 0.5, 0.6, 0.7):
                     trial = {**floors, k: candidate}
-                    trial_key = key(score(predict(float(threshold), trial)))
+                    trial_key = key(score(predict(threshold, trial)))
                     if trial_key > floors_key:
                         floors_key, floors = trial_key, trial
             if floors_key > best_key:
-                best_key, t, kind_floors = floors_key, float(threshold), floors
+                best_key, t, kind_floors = floors_key, threshold, floors
                 stats = score(predict(t, kind_floors))
     f1, f2, prec, rec = stats
     return (
