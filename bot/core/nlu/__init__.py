@@ -34,6 +34,7 @@ import numpy as np
 from .faq import DEFAULT_FAQ_THRESHOLD, FaqIndex
 from .features import featurize
 from .lang import detect_lang
+from .location import PLACES, Location, find_location
 from .model import NLUArtifact, fingerprint, load_artifact, read_corpus_bytes, save_artifact
 from .segment import tokenizer
 from .train import train_artifact, train_model
@@ -45,8 +46,10 @@ __all__ = [
     "DEFAULT_MODEL_PATH",
     "DEPARTMENTS",
     "INTENTS",
+    "PLACES",
     "NLU",
     "FaqIndex",
+    "Location",
     "Understanding",
     "Unit",
     "detect_lang",
@@ -84,6 +87,8 @@ class Understanding:
     unit: Unit | None
     lang: str
     scores: Mapping[str, float] = field(default_factory=dict, hash=False)
+    # Where the problem is (a flat or a common place), apart from the unit the owner gives.
+    location: Location | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The fields of LABELS.md, as score.py reads them."""
@@ -94,6 +99,7 @@ class Understanding:
             "department": self.department,
             "unit": self.unit.to_dict() if self.unit else None,
             "lang": self.lang,
+            "location": self.location.to_json() if self.location else None,
         }
 
 
@@ -227,14 +233,16 @@ class NLU:
         department = None
         if intent in _ACTIONABLE:
             department = self._dept.classes[int(np.argmax(logits[s_dep]))]
+        unit = parse_unit(head)
         return Understanding(
             intent=intent,
             confidence=confidence,
             urgent=bool(urgent),
             department=department,
-            unit=parse_unit(head),
+            unit=unit,
             lang=detect_lang(head),
             scores=scores,
+            location=find_location(head, intent, unit),
         )
 
     def faq_index(
