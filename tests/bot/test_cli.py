@@ -72,6 +72,26 @@ def test_understand_reads_lines_and_writes_json(sqlite_store: Path) -> None:
         "entrance": "2",
         "room": "501",
     }
+    assert rows[0]["location"] == {"unit": rows[0]["unit"]}
     assert rows[1]["intent"] == "payment" and rows[1]["lang"] == "en"
-    assert rows[2]["intent"] == "other"
-    assert set(rows[0]) == {"intent", "confidence", "urgent", "department", "unit", "lang"}
+    assert rows[1]["location"] is None
+    assert rows[2]["intent"] == "other" and rows[2]["location"] is None
+    assert set(rows[0]) == {
+        "intent",
+        "confidence",
+        "urgent",
+        "department",
+        "unit",
+        "lang",
+        "location",
+    }
+
+
+def test_understand_writes_the_location_of_a_common_place(sqlite_store: Path) -> None:
+    out = io.StringIO()
+    cli.understand_lines(
+        io.StringIO("5号楼电梯困人了，快来\n"), out, ROOT / "data" / "nlu" / "model.pkl"
+    )
+    row = json.loads(out.getvalue())
+    assert row["intent"] == "repair" and row["unit"] is None
+    assert row["location"] == {"building": "5", "place": "lift"}

@@ -9,7 +9,9 @@ the language it is written in (LABELS.md defines every label)::
     u.intent, u.department, u.unit       # "repair", "engineering", Unit("5", "1", "1202")
 
 Intent, department and urgency come from linear models trained on the corpus in ``corpus/``
-(``train.py``); the unit and the language come from rules (``units.py``, ``lang.py``).
+(``train.py``); the unit, the location of the problem and the language come from rules
+(``units.py``, ``location.py``, ``lang.py``). Each message is first converted from Traditional
+to Simplified Chinese (``hanzi.py``), once, so every rule and feature reads the same text.
 
 Urgency does not depend on the intent model alone. The lexicon of ``urgency.py`` has *hard*
 signals (a gas smell, fire or smoke, someone trapped, water pouring, a threat in progress) that
@@ -33,12 +35,13 @@ import numpy as np
 
 from .faq import DEFAULT_FAQ_THRESHOLD, FaqIndex
 from .features import featurize
+from .hanzi import to_simplified
 from .lang import detect_lang
 from .location import PLACES, Location, find_location
 from .model import NLUArtifact, fingerprint, load_artifact, read_corpus_bytes, save_artifact
 from .segment import tokenizer
 from .train import train_artifact, train_model
-from .units import Unit, parse_unit
+from .units import Unit, parse_unit, scan_units
 from .urgency import hard_signals, rule_urgent, scan, urgent_signals
 
 __all__ = [
@@ -46,8 +49,8 @@ __all__ = [
     "DEFAULT_MODEL_PATH",
     "DEPARTMENTS",
     "INTENTS",
-    "PLACES",
     "NLU",
+    "PLACES",
     "FaqIndex",
     "Location",
     "Understanding",
@@ -56,6 +59,7 @@ __all__ = [
     "hard_signals",
     "parse_unit",
     "rule_urgent",
+    "to_simplified",
     "train_model",
     "urgent_signals",
 ]
@@ -181,7 +185,8 @@ class NLU:
 
     def understand_many(self, texts: Sequence[str]) -> list[Understanding]:
         """Understand a batch of messages (one matrix product for all of them)."""
-        texts = [t if isinstance(t, str) else "" for t in texts]
+        # Traditional Chinese becomes Simplified here, once, for every rule and feature below.
+        texts = [to_simplified(t) if isinstance(t, str) else "" for t in texts]
         cols_list: list[np.ndarray] = []
         weights_list: list[np.ndarray] = []
         for text in texts:
@@ -233,7 +238,11 @@ class NLU:
         department = None
         if intent in _ACTIONABLE:
             department = self._dept.classes[int(np.argmax(logits[s_dep]))]
-        unit = parse_unit(head)
+        scanned = scan_units(head)
+        unit = scanned.unit
+        location = (
+            find_location(head, intent, unit, scanned=scanned) if intent in _ACTIONABLE else None
+        )
         return Understanding(
             intent=intent,
             confidence=confidence,
@@ -242,11 +251,22 @@ class NLU:
             unit=unit,
             lang=detect_lang(head),
             scores=scores,
-            location=find_location(head, intent, unit),
+            location=location,
         )
 
     def faq_index(
         self, entries: Sequence[tuple[str, str]], threshold: float = DEFAULT_FAQ_THRESHOLD
     ) -> FaqIndex:
         """An index over FAQ entries ``(key, question)`` using this model's features."""
-        return FaqIndex(entries, self._space, featurize, threshold)
+        return FaqIndex(entries, self._space, _featurize_simplified, threshold)
+
+    def locate(self, text: str, intent: str) -> Location | None:
+        """Where the problem of a message is, taken as `intent` (an owner who chose the intent
+        from a clarifying question)."""
+        head = to_simplified(text)[:MAX_TEXT_CHARS]
+        return find_location(head, intent, parse_unit(head))
+
+
+def _featurize_simplified(text: str) -> list[str]:
+    # FAQ questions and owners' queries are read like any message: Traditional as Simplified.
+    return featurize(to_simplified(text))

@@ -5,6 +5,11 @@ digits becomes ``0`` (a unit number or a price says nothing about the intent). F
 jieba words (``w:``) plus character 1–3-grams (``c:``, no single ASCII characters) of the
 text with spaces squeezed, which carry Chinese meaning below the word level and survive
 typos. (Word bigrams and character 4-grams were tried and did not help in cross-validation.)
+
+The text featurized is the one the NLU reads: converted to Simplified Chinese first
+(``hanzi.to_simplified``), at run time and at training time alike. :data:`FEATURE_VERSION`
+names what turns a message into feature text; it is part of the model fingerprint, so changing
+it (or the conversion) makes every trained artifact stale.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ import unicodedata
 
 from .segment import cut
 
-__all__ = ["MAX_FEATURE_CHARS", "featurize", "normalize"]
+__all__ = ["FEATURE_VERSION", "MAX_FEATURE_CHARS", "featurize", "normalize"]
 
+# Bump when the text that reaches featurize() changes for some input: 2 = Traditional Chinese
+# converted to Simplified (OpenCC t2s) before featurizing.
+FEATURE_VERSION = "features-2-t2s"
 MAX_FEATURE_CHARS = 2000
 
 _DIGITS = re.compile(r"\d+")

@@ -8,9 +8,9 @@ segmentation. The TF-IDF transform reproduces scikit-learn's (``sublinear_tf``, 
 exactly, so the exported model predicts what the fitted one did.
 
 The artifact is one pickle holding a :class:`NLUArtifact` with a ``fingerprint``: the sha256 of
-the corpus files' contents, the domain dictionary and :data:`MODEL_VERSION` (plus the source
-of the training modules). A different fingerprint means the artifact is stale and must be
-retrained.
+the corpus files' contents, the domain dictionary, :data:`MODEL_VERSION` and
+``features.FEATURE_VERSION`` (plus the source of the training modules). A different fingerprint
+means the artifact is stale and must be retrained.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .features import FEATURE_VERSION
 from .segment import USERDICT_PATH
 
 __all__ = [
@@ -161,17 +162,25 @@ def read_corpus_bytes(corpus_dir: Path) -> list[tuple[str, bytes]]:
 
 # The modules whose code decides what a trained artifact contains: editing one of them makes
 # existing artifacts stale even if MODEL_VERSION was not bumped.
-_TRAINING_SOURCES = ("features.py", "segment.py", "train.py", "urgency.py", "model.py")
+_TRAINING_SOURCES = (
+    "features.py",
+    "hanzi.py",
+    "segment.py",
+    "train.py",
+    "urgency.py",
+    "model.py",
+)
 
 
 def fingerprint_of(contents: Sequence[tuple[str, bytes]]) -> str:
-    """sha256 over MODEL_VERSION, the domain dictionary and the corpus files (name + bytes).
+    """sha256 over the model and feature versions, the dictionary and the corpus files.
 
     The source of the training modules is hashed in too, so a change of features or rules
     retrains even when MODEL_VERSION was not bumped.
     """
     h = hashlib.sha256()
     h.update(MODEL_VERSION.encode())
+    h.update(b"\0features\0" + FEATURE_VERSION.encode())
     h.update(b"\0userdict\0")
     h.update(USERDICT_PATH.read_bytes())
     here = Path(__file__).parent

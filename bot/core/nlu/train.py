@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .features import featurize
+from .hanzi import to_simplified
 from .model import (
     MODEL_VERSION,
     FeatureSpace,
@@ -330,7 +331,8 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
     rows, file_counts = read_corpus(corpus_dir, contents)
     if len({r.intent for r in rows}) < 2:
         raise ValueError(f"corpus at {corpus_dir} needs at least two intents to train on")
-    feats = [featurize(r.text) for r in rows]
+    # The text the NLU reads at run time: Traditional Chinese converted to Simplified.
+    feats = [featurize(to_simplified(r.text)) for r in rows]
     vectorizer = TfidfVectorizer(
         analyzer=_identity,
         sublinear_tf=True,

@@ -9,6 +9,15 @@ returns the first group that names both a building and a room.
 A floor alone (``12楼``, ``floor 12``) or a common area (``3号楼电梯``) is not a unit. Bare numbers
 never form a unit on their own, so times, dates, prices, phone numbers and counts (``3点``,
 ``2026-11-23``, ``100块``, ``13812345678``, ``等了3天``) are not mistaken for one.
+
+Only when no group names a whole unit, a room written apart from its building is joined to it:
+a room tied to a flat by the words around it (``楼上1502``, ``隔壁1803``, ``我住1902``,
+``1502室``, ``lives in 1203``, ``Unit 1502``) and exactly one building named elsewhere with no
+room of its own, standing as the owner's address (``…8栋的``, ``我住10号楼``, ``, Tower 1``):
+``楼上1502天天半夜剁肉…8栋的`` reads building 8, room 1502. A bare number is never such a room.
+
+:func:`scan_units` also returns where the unit was written and the buildings named without a
+room, for ``location.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +26,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Unit", "cn_to_int", "normalize_text", "parse_unit"]
+__all__ = [
+    "BuildingMention",
+    "Unit",
+    "UnitScan",
+    "cn_to_int",
+    "normalize_text",
+    "parse_unit",
+    "scan_units",
+]
 
 
 @dataclass(frozen=True)
@@ -140,8 +157,11 @@ _NOT_ROOM_AFTER = (
     r"|/f))"
 )
 
+# A building number is not the end of a decimal, a date or a time ("3.5栋" is not building 5),
+# but may follow an ellipsis ("…8栋的", "...8栋").
 _B_ID = (
-    r"(?:(?<![A-Za-z\d])[A-Za-z]\d{0,2}(?![A-Za-z])|(?<![\d.\-/])(?<!\d:)\d{1,3}[A-Za-z]?(?![A-Za-z])"
+    r"(?:(?<![A-Za-z\d])[A-Za-z]\d{0,2}(?![A-Za-z])"
+    r"|(?<![\d\-/])(?<!\d\.)(?<!\d:)\d{1,3}[A-Za-z]?(?![A-Za-z])"
     rf"|{_CN})"
 )
 _ROOM_ID = r"(?:[A-Za-z]?\d{2,5}[A-Za-z]?(?:-\d{1,2}[A-Za-z]?(?!\d))?)"
@@ -194,6 +214,11 @@ _COMPONENT = re.compile(
             rf"(?P<barecn>{_CNC}{{3,8}})" + _NOT_ROOM_AFTER,
         ]
     )
+)
+
+# A hyphen pair right after these is a parking space number, not a flat.
+_PARKING_BEFORE = re.compile(
+    r"(?:车位|停车位|车库|(?i:parking|space|lot|bay|spot))\s*(?:号|在|是|:|(?i:no\.?|is|at))?\s*#?\s*$"
 )
 
 # What may sit between two components of one unit.
@@ -268,6 +293,8 @@ def _components(text: str) -> list[_Part]:
         elif g["zf"] is not None:
             parts.append(_Part("f", s, e, ()))
         elif g["h2a"] is not None:
+            if _PARKING_BEFORE.search(text, max(0, s - 12), s):
+                continue  # a parking space (车位A-108), not a flat
             parts.append(_Part("pair", s, e, (g["h2a"], g["h2b"])))
         elif g["bare"] is not None or g["barecn"] is not None:
             parts.append(_Part("bare", s, e, (g["bare"] or g["barecn"],)))
@@ -330,18 +357,156 @@ def _resolve(group: list[_Part]) -> Unit | None:
     return None
 
 
-def parse_unit(text: str) -> Unit | None:
-    """Return the first unit (building + room, optional entrance) the text names, else None."""
-    if not text or not text.strip():
+@dataclass(frozen=True)
+class BuildingMention:
+    """A building named without a room (``5号楼``, ``Tower 2``, ``3栋2单元``), where it stands."""
+
+    building: str
+    entrance: str | None
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class UnitScan:
+    """What the unit parser found in a message, with positions in its normalised ``text``.
+
+    ``unit`` is what :func:`parse_unit` returns; ``unit_spans`` are the stretches of text it was
+    read from (two when its room was written apart from its building); ``buildings`` are the
+    buildings named without a room, in text order, those the unit was read from excluded.
+    """
+
+    text: str
+    unit: Unit | None = None
+    unit_spans: tuple[tuple[int, int], ...] = ()
+    buildings: tuple[BuildingMention, ...] = ()
+    apart: bool = False
+
+
+# A room tied to a flat by the words around it: 楼上1502, 对门603, 我住1902, lives in 1203.
+# Times, prices and counts are ruled out as for a bare room ("天天" is not a count of days).
+_NOT_TIED_ROOM_AFTER = _NOT_ROOM_AFTER.replace("|天|", "|天(?!天)|")
+_TIED_ROOM = re.compile(
+    r"(?:楼上|楼下|隔壁|对门|对面|住在?|家)(?:的|那家|那户|邻居)?\s*"
+    r"(?P<zh>\d{3,4})(?![\dA-Za-z\-/.:])" + _NOT_TIED_ROOM_AFTER + "|"
+    r"(?<![A-Za-z])(?i:lives?|living|stays?|staying)\s+(?i:in|at)\s+"
+    r"(?:(?i:unit|flat|apt|room|no\.?)\s*)?#?\s*(?P<en>\d{3,4})(?![\dA-Za-z\-/.:])"
+)
+# A building standing as an address: followed by 的, a pause or the end, or after 住 / 是 / 在.
+_ADDRESS_AFTER = re.compile(r"(?:的|那边)?(?:$|[^\w])")
+_ADDRESS_BEFORE = re.compile(
+    r"(?:住在?|是|在|(?<![A-Za-z])(?i:i'?m|we'?re|i\s+am|live|living|stay)\s+(?i:in|at)\s*)$"
+)
+
+
+# A room marker that names a flat even far from its building: 1502室, Unit 1502, #05-01; not 户
+# (households: 1500户) nor 房 before 租 / 费 / 价 (1500房租, a rent).
+_APART_ROOM = re.compile(
+    r"(?:室|房间|号房|号室|房(?![租费价贷产子屋东源型])|#\s*\d\d?-\d+|#\s*\d{3,4}(?!\d)"
+    r"|(?i:room|rm|flat|apt|apartment|unit|suite)\b)"
+)
+
+
+def _apart(norm: str, groups: list[list[_Part]]) -> UnitScan | None:
+    """A tied room joined to the one building named elsewhere (see the module docstring)."""
+    rooms: list[tuple[str, int, int]] = []
+    for group in groups:
+        for p in group:
+            if p.kind != "r":
+                continue
+            marker = _APART_ROOM.search(norm, p.start)  # not endpos: 房 looks at what follows
+            if marker is not None and marker.start() < p.end:
+                room = _clean_room(p.values[0])
+                if room is not None and 3 <= sum(c.isdigit() for c in room) <= 4:
+                    rooms.append((room, p.start, p.end))
+    for m in _TIED_ROOM.finditer(norm):
+        key = "zh" if m.group("zh") is not None else "en"
+        rooms.append((m.group(key), m.start(key), m.end(key)))
+    if len({r for r, _, _ in rooms}) != 1:
         return None
+    room, r_start, r_end = min(rooms, key=lambda r: r[1])
+    mentions = _building_mentions(groups)
+    if len({b.building for b in mentions}) != 1:
+        return None
+    for b in mentions:
+        if _ADDRESS_AFTER.match(norm, b.end) or _ADDRESS_BEFORE.search(norm, 0, b.start):
+            unit = Unit(building=b.building, entrance=b.entrance, room=room)
+            spans = tuple(sorted([(b.start, b.end), (r_start, r_end)]))
+            rest = tuple(m for m in mentions if m is not b)
+            return UnitScan(norm, unit, spans, rest, apart=True)
+    return None
+
+
+def _building_mentions(groups: list[list[_Part]]) -> list[BuildingMention]:
+    """The buildings of the groups that name a building but no unit, one per building part
+    (with the entrance after it): "Block 3 and Block 4" names two."""
+    mentions: list[BuildingMention] = []
+    for group in groups:
+        current: list[_Part] = []
+        for p in group:
+            if p.kind == "b" and current:
+                mentions.extend(_mention(current))
+                current = []
+            current.append(p)
+        mentions.extend(_mention(current))
+    return mentions
+
+
+def _mention(parts: list[_Part]) -> list[BuildingMention]:
+    building = entrance = None
+    for p in parts:
+        if p.kind == "b" and building is None:
+            building = _clean_building(p.values[0])
+        elif p.kind == "e" and entrance is None:
+            entrance = _clean_entrance(p.values[0])
+    if not building:
+        return []
+    return [BuildingMention(building, entrance, parts[0].start, parts[-1].end)]
+
+
+def _split_after_unit(group: list[_Part], unit: Unit) -> tuple[list[_Part], list[_Part]]:
+    """The parts a unit was read from, and another building named after its room ("我是7栋
+    2单元702的 5号楼电梯": the lift is in building 5)."""
+    has_room = False
+    for k, p in enumerate(group):
+        if p.kind in ("r", "bare", "pair", "ber"):
+            has_room = True
+        elif p.kind == "b" and has_room and _clean_building(p.values[0]) != unit.building:
+            return group[:k], group[k:]
+    return group, []
+
+
+def scan_units(text: str) -> UnitScan:
+    """The first unit the text names (see :func:`parse_unit`), where, and the other buildings."""
+    if not text or not text.strip():
+        return UnitScan(text or "")
     norm = normalize_text(text[:_MAX_TEXT])
     if _MAYBE_BUILDING.search(norm) is None:
-        return None
+        return UnitScan(norm)
     parts = _components(norm)
     if not parts:
-        return None
-    for group in _groups(norm, parts):
+        return UnitScan(norm)
+    groups = _groups(norm, parts)
+    for i, group in enumerate(groups):
         unit = _resolve(group)
         if unit is not None:
-            return unit
-    return None
+            used, rest = _split_after_unit(group, unit)
+            others = [g for j, g in enumerate(groups) if j != i and _resolve(g) is None]
+            if rest:
+                others.insert(0, rest)
+            others.sort(key=lambda g: g[0].start)
+            return UnitScan(
+                norm,
+                unit,
+                ((used[0].start, used[-1].end),),
+                tuple(_building_mentions(others)),
+            )
+    apart = _apart(norm, groups)
+    if apart is not None:
+        return apart
+    return UnitScan(norm, buildings=tuple(_building_mentions(groups)))
+
+
+def parse_unit(text: str) -> Unit | None:
+    """Return the first unit (building + room, optional entrance) the text names, else None."""
+    return scan_units(text).unit

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import bot.core.nlu as nlu_pkg
-from bot.core.nlu import DEPARTMENTS, INTENTS, NLU, Understanding, Unit, train_model
+import bot.core.nlu.model as model_mod
+from bot.core.nlu import DEPARTMENTS, INTENTS, NLU, Location, Understanding, Unit, train_model
 from bot.core.nlu.model import MODEL_VERSION, fingerprint, load_artifact
 
 from .conftest import write_corpus
@@ -65,8 +66,10 @@ def test_understanding_fields(tiny_corpus: Path, tmp_path: Path) -> None:
     assert u.scores[u.intent] == max(u.scores.values())
     assert 0.0 < u.confidence <= 1.0
     j = u.to_json()
-    assert set(j) == {"intent", "confidence", "urgent", "department", "unit", "lang"}
+    assert set(j) == {"intent", "confidence", "urgent", "department", "unit", "lang", "location"}
     assert j["unit"] == {"building": "3", "entrance": "2", "room": "501"}
+    if u.intent in ("repair", "complaint"):
+        assert j["location"] == {"unit": j["unit"]}
     json.dumps(j)  # serialisable
 
     for text in ["物业费怎么交", "物业办公室几点上班", "谢谢师傅"]:
@@ -173,6 +176,48 @@ def test_fingerprint_change_triggers_retrain(
     # a new file counts too
     write_corpus(tiny_corpus, {"en_more.jsonl": [("hello there", "other", False, None)]})
     assert NLU.load(out, corpus_dir=tiny_corpus).fingerprint != second.fingerprint
+
+
+def test_a_new_feature_version_makes_the_artifact_stale(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "m.pkl"
+    first = NLU.load(out, corpus_dir=tiny_corpus)
+    monkeypatch.setattr(model_mod, "FEATURE_VERSION", "features-next")
+    assert fingerprint(tiny_corpus) != first.fingerprint
+    second = NLU.load(out, corpus_dir=tiny_corpus)  # retrained, as `guanjia nlu train --if-stale`
+    assert second.fingerprint == fingerprint(tiny_corpus) != first.fingerprint
+
+
+def test_traditional_chinese_is_understood_like_simplified(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    nlu = NLU.load(tmp_path / "m.pkl", corpus_dir=tiny_corpus)
+    traditional = nlu.understand("廚房水龍頭漏水 8棟2單元1103")
+    simplified = nlu.understand("厨房水龙头漏水 8栋2单元1103")
+    assert traditional == simplified
+    assert traditional.to_json() == simplified.to_json()
+    assert traditional.intent == "repair" and traditional.department == "engineering"
+    assert traditional.unit == Unit("8", "2", "1103")
+    assert traditional.location == Location(unit=Unit("8", "2", "1103"))
+    assert traditional.lang == "zh"
+    # the urgency lexicon reads it too
+    assert nlu.understand("水管爆了 水噴得到處都是 快來").urgent is True
+    # and a batch converts each message
+    batch = nlu.understand_many(["電梯壞了 12棟", "电梯坏了 12栋"])
+    assert batch[0] == batch[1]
+    assert batch[0].location == Location(building="12", place="lift")
+
+
+def test_only_repairs_and_complaints_have_a_location(tiny_corpus: Path, tmp_path: Path) -> None:
+    nlu = NLU.load(tmp_path / "m.pkl", corpus_dir=tiny_corpus)
+    for text in ["物业费怎么交 我是3栋2单元501", "游泳池开放了吗", "谢谢师傅"]:
+        u = nlu.understand(text)
+        assert u.intent not in ("repair", "complaint")
+        assert u.location is None and u.to_json()["location"] is None
+    lift = nlu.understand("3号楼电梯不动了")
+    assert lift.intent == "repair" and lift.unit is None
+    assert lift.to_json()["location"] == {"building": "3", "place": "lift"}
 
 
 def test_corrupt_or_foreign_artifact_is_retrained(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.nlu.units import Unit, cn_to_int, parse_unit
+from bot.core.nlu.units import Unit, cn_to_int, parse_unit, scan_units
 
 # (text, (building, entrance, room))
 WRITTEN_FORMS: list[tuple[str, tuple[str, str | None, str]]] = [
@@ -175,3 +175,74 @@ def test_huge_text_is_fast() -> None:
     assert parse_unit(text) == Unit("3", "2", "501")
     assert parse_unit("好" * 100_000) is None
     assert time.perf_counter() - started < 1.0
+
+
+# A room tied to a flat, and exactly one building named elsewhere without a room of its own.
+WRITTEN_APART: list[tuple[str, tuple[str, str | None, str]]] = [
+    ("楼上1502天天半夜剁肉…8栋的", ("8", None, "1502")),
+    ("隔壁1203又在敲墙 我们是5号楼的", ("5", None, "1203")),
+    ("对门906家的狗一直叫，我住11栋", ("11", None, "906")),
+    ("楼下的2101天天在阳台烧烤 我是9幢的", ("9", None, "2101")),
+    ("我家1804卫生间渗水了，在7栋", ("7", None, "1804")),
+    ("1801室的装修声从早到晚 我是12栋的", ("12", None, "1801")),
+    ("楼上1502吵死了 8栋2单元的", ("8", "2", "1502")),
+    (
+        "The family that lives in 1407 keeps dumping bags in the corridor, Tower 3",
+        ("3", None, "1407"),
+    ),
+    ("upstairs flat is leaking, I live in unit 1206. Block 2", ("2", None, "1206")),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), WRITTEN_APART)
+def test_a_room_written_apart_from_its_building(
+    text: str, expected: tuple[str, str | None, str]
+) -> None:
+    assert parse_unit(text) == Unit(*expected)
+
+
+NOT_APART = [
+    "楼上3点还在吵 8栋的",  # a time
+    "楼上2024年就开始装修 8栋的",  # a year
+    "隔壁1000块买的 8栋的",  # a price
+    "家13812345678 8栋的",  # a phone number
+    "住了1500天了 8栋的",  # a count
+    "楼上1502装修 5栋和6栋都听得到",  # two buildings
+    "楼上1502装修 8栋电梯也坏了",  # the building is named with a place, not as an address
+    "楼上1502和楼下1302都在装修 8栋的",  # two rooms
+    "楼上天天装修 8栋的",  # no room
+    "8栋的 等了1502分钟",  # a bare number is never a room
+    "等了半天 8栋 1502个人",
+    "3室2厅 8栋的",  # rooms of a flat, not a flat
+    "地库天花板渗水 车位在A-108",  # a parking space
+]
+
+
+@pytest.mark.parametrize("text", NOT_APART)
+def test_no_room_written_apart(text: str) -> None:
+    assert parse_unit(text) is None
+
+
+def test_an_adjacent_unit_comes_first() -> None:
+    assert parse_unit("楼上1502装修 我是8栋2单元1402的") == Unit("8", "2", "1402")
+
+
+def test_an_ellipsis_before_a_building_is_not_a_decimal() -> None:
+    assert parse_unit("漏水了...8栋1202") == Unit("8", None, "1202")
+    assert parse_unit("3.5栋1202") is None
+
+
+def test_scan_units_tells_where_the_unit_and_the_other_buildings_are() -> None:
+    scan = scan_units("我是7栋2单元702的 5号楼电梯坏了")
+    assert scan.unit == Unit("7", "2", "702")
+    assert [scan.text[a:b] for a, b in scan.unit_spans] == ["7栋2单元702"]
+    assert [(b.building, scan.text[b.start : b.end]) for b in scan.buildings] == [("5", "5号楼")]
+    apart = scan_units("楼上1502天天半夜剁肉…8栋的")
+    assert apart.apart and [apart.text[a:b] for a, b in apart.unit_spans] == ["1502", "8栋"]
+    both = scan_units("Block 3 and Block 4")
+    assert [b.building for b in both.buildings] == ["3", "4"]
+
+
+@pytest.mark.parametrize("text", ["1500房租太贵了 我是8栋的", "工单 #12345 已提交, Block 7 的"])
+def test_markers_that_are_not_flats_written_apart(text: str) -> None:
+    assert parse_unit(text) is None
