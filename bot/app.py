@@ -20,6 +20,7 @@ from bot.core.channel import ChannelHub
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Services
 from bot.core.i18n import Catalogues
+from bot.core.logsafe import Redactor, install_redaction
 from bot.core.nlu import NLU
 from bot.core.router import Router
 from handlers import build_handlers
@@ -48,11 +49,18 @@ class App:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Plain, timestamped log lines on standard error."""
+    """Plain, timestamped log lines on standard error, with every secret taken out."""
+    redactor = install_redaction(Redactor(settings.secret_values()))
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if redactor.too_short:
+        log.warning(
+            "secrets shorter than %d characters cannot be redacted from the logs: %s",
+            redactor.min_length,
+            ", ".join(redactor.too_short),
+        )
     for noisy in ("tortoise", "aiosqlite", "asyncpg", "jieba", "httpx", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -19,6 +20,18 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://data/guanjia.sqlite3"
+# The settings whose values are secrets: never logged (see `Settings.secret_values`). A new
+# secret setting belongs here; tests/bot/test_config.py checks the names that look like one.
+SECRET_SETTINGS = (
+    "telegram_bot_token",
+    "telegram_webhook_secret",
+    "wechat_app_secret",
+    "wechat_token",
+    "wechat_encoding_aes_key",
+    "wecom_secret",
+    "wecom_token",
+    "wecom_encoding_aes_key",
+)
 
 
 def _pairs(value: str) -> dict[str, str]:
@@ -225,6 +238,19 @@ class Settings(BaseSettings):
         if value not in {"zh", "en"}:
             raise ValueError("must be zh or en")
         return value
+
+    def secret_values(self) -> dict[str, str]:
+        """Every secret that is set, by the name it is set under (for the logs' redaction)."""
+        values = {name.upper(): str(getattr(self, name)) for name in SECRET_SETTINGS}
+        for chat_id, key in self.wecom_robot_keys.items():
+            values[f"WECOM_ROBOTS {chat_id}"] = key
+        password = urlsplit(self.database_url).password
+        if password:
+            values["DATABASE_URL password"] = password
+            if unquote(password) != password:
+                # The driver gets it percent-decoded, and may quote it so.
+                values["DATABASE_URL password (decoded)"] = unquote(password)
+        return {name: value for name, value in values.items() if value}
 
     @property
     def tz(self) -> ZoneInfo:

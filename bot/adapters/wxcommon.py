@@ -36,6 +36,7 @@ from wechatpy.session import SessionStorage
 from bot.core.channel import Channel, SendError
 from bot.core.clock import Clock
 from bot.core.context import Services
+from bot.core.logsafe import remember_secret
 from bot.core.router import Router
 from bot.core.types import ChatRef, IncomingMessage, OutgoingMessage, SentMessage
 from models import ApiToken, ChatIdentity, Platform, SeenMessage
@@ -122,6 +123,7 @@ class StoreTokens:
             while True:
                 row = await ApiToken.get_or_none(name=self.name)
                 if row is not None and self._usable(row.token, row.expires_at, stale):
+                    remember_secret(row.token)
                     self._cached = (row.token, row.expires_at)
                     return row.token
                 lease = f"token:{self.name}"
@@ -141,9 +143,12 @@ class StoreTokens:
     async def _refresh(self, stale: str | None) -> str:
         row = await ApiToken.get_or_none(name=self.name)
         if row is not None and self._usable(row.token, row.expires_at, stale):
+            remember_secret(row.token)
             self._cached = (row.token, row.expires_at)
             return row.token
         token, expires_in = await self._fetch()
+        # Before it is stored: the store's debug log shows the values it writes.
+        remember_secret(token)
         self.fetches += 1
         expires_at = self._clock.now() + timedelta(seconds=expires_in)
         await ApiToken.update_or_create(

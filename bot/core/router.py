@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 from bot.core.channel import Channel, SendError
 from bot.core.context import Context, Handlers, Services, send_outbox
 from bot.core.dialogs import open_dialog, start_dialog
+from bot.core.logsafe import log_excerpt
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
 from models import Chat, ChatIdentity, Estate, Owner, SeenMessage, Staff
 
@@ -75,7 +76,7 @@ class Router:
                 message.message_id,
                 message.sender_id,
                 message.chat,
-                message.text,
+                log_excerpt(message.text),
             )
             await self._apologise(message, channel, ctx)
             return

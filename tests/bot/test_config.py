@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.config import DEFAULT_DATABASE_URL, Settings, SettingsError, load_settings
+from bot.config import (
+    DEFAULT_DATABASE_URL,
+    SECRET_SETTINGS,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +86,48 @@ def test_bad_values_name_the_setting(
     assert cli.main(["estates"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("guanjia: bad setting:") and name in err and "Traceback" not in err
+
+
+def test_every_setting_that_looks_secret_is_kept_out_of_the_logs() -> None:
+    looks_secret = {
+        name
+        for name in Settings.model_fields
+        if re.search(r"secret|token|aes_key|password|passwd|credential", name)
+    }
+    assert looks_secret <= set(SECRET_SETTINGS)
+    assert set(SECRET_SETTINGS) <= set(Settings.model_fields)
+
+
+def test_secret_values_hold_every_secret_that_is_set_by_its_name() -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url="postgres://guanjia:p%40ss-word@db.internal:5432/guanjia",
+        telegram_bot_token="123456:TEST-token",
+        telegram_webhook_url="https://guanjia.example.com/telegram/webhook",
+        telegram_webhook_secret="hook-secret",
+        wechat_app_id="wx1",
+        wechat_app_secret="app-secret",
+        wechat_token="wechat-token",
+        wechat_encoding_aes_key="a" * 43,
+        wecom_corp_id="ww1",
+        wecom_agent_id=1000002,
+        wecom_secret="corp-secret",
+        wecom_token="wecom-token",
+        wecom_encoding_aes_key="b" * 43,
+        wecom_robots="demo/owners-1=robot-key-1, demo/owners-2=robot-key-2",
+    )
+    assert settings.secret_values() == {
+        "TELEGRAM_BOT_TOKEN": "123456:TEST-token",
+        "TELEGRAM_WEBHOOK_SECRET": "hook-secret",
+        "WECHAT_APP_SECRET": "app-secret",
+        "WECHAT_TOKEN": "wechat-token",
+        "WECHAT_ENCODING_AES_KEY": "a" * 43,
+        "WECOM_SECRET": "corp-secret",
+        "WECOM_TOKEN": "wecom-token",
+        "WECOM_ENCODING_AES_KEY": "b" * 43,
+        "WECOM_ROBOTS demo/owners-1": "robot-key-1",
+        "WECOM_ROBOTS demo/owners-2": "robot-key-2",
+        "DATABASE_URL password": "p%40ss-word",
+        "DATABASE_URL password (decoded)": "p@ss-word",
+    }
+    assert load_settings().secret_values() == {}
