@@ -20,25 +20,43 @@ Building, entrance and room are normalised the way the NLU's unit parser writes 
 that a unit an owner names in a chat matches its label (`models.estate.unit_label`). Amounts
 are read as `Decimal` and stored as integer cents; a numeric Excel cell, which openpyxl hands
 over as a float, is read through its shortest decimal representation.
+
+A file is untrusted, so reading it is bounded (`ImportLimits`, with the `MAX_*` constants as
+defaults): its size, and a workbook's unpacked size, are checked before anything is parsed; a
+sheet's declared dimensions next; then rows, columns and cell lengths are counted as the rows
+stream, so a file that lies about its size is stopped at the limit all the same. A workbook is
+read with openpyxl's read-only mode, and every XML part openpyxl opens passes through a
+`_PartGuard` first, since openpyxl builds a whole row, the whole shared-strings table and, for a
+sheet without a ``<dimension>`` element, a scan of the whole sheet before anything could count
+them. A header with an error stops its sheet at row 1; a file without a single row to import is
+refused.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, Any, NamedTuple, TextIO, TypeVar
+from xml.etree import ElementTree
+from xml.parsers import expat
 from zoneinfo import ZoneInfo
 
-import openpyxl
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.workbook import Workbook
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from tortoise.transactions import in_transaction
 
 from bot.core.nlu.units import cn_to_int
@@ -59,11 +77,21 @@ from models import (
 
 __all__ = [
     "COLUMNS",
+    "DEFAULT_LIMITS",
+    "MAX_CELL_CHARS",
+    "MAX_COLUMNS",
+    "MAX_FILE_BYTES",
+    "MAX_PROBLEMS",
+    "MAX_ROWS",
+    "MAX_SHEETS",
+    "MAX_UNZIPPED_BYTES",
+    "MAX_XML_ELEMENTS",
     "SHEETS",
     "BillRow",
     "EstateData",
     "FaqRow",
     "ImportFailed",
+    "ImportLimits",
     "ImportReport",
     "OwnerRow",
     "RowError",
@@ -81,6 +109,40 @@ __all__ = [
 E = TypeVar("E")
 
 KINDS = ("units", "owners", "staff", "bills", "faq")
+
+# How much work a file may cause. A real estate's file is far inside every limit; a file past one
+# is refused as soon as that is seen, so a hostile file costs seconds and tens of MB, not minutes
+# and gigabytes. Tests pass smaller ones through `ImportLimits`.
+
+# The largest .xlsx workbook, and the largest .csv file, read at all.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+# The most a workbook's zip members may unpack to, by the sizes the zip declares (zipfile never
+# unpacks a member past its declared size): a zip bomb is refused before openpyxl opens it.
+# Spreadsheet XML packs about ten to one, so a genuine 20 MB workbook fits.
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+# Sheets in a workbook, .csv files in a folder: one per kind, and room for a few stray ones.
+MAX_SHEETS = 16
+# Rows in one sheet or file, counted as the person sees them (the header is row 1).
+MAX_ROWS = 100_000
+# Columns in one sheet or file. A cell past the last one counts even when it holds only a format:
+# it costs as much to read.
+MAX_COLUMNS = 50
+# Characters in one cell or CSV field: an FAQ answer is sent as one chat message, and Telegram
+# takes at most 4,096 characters.
+MAX_CELL_CHARS = 4096
+# XML elements in one workbook part outside a worksheet's rows (the shared strings, the styles,
+# the workbook part): openpyxl holds such a part in memory whole.
+MAX_XML_ELEMENTS = 1_000_000
+# Problems found before reading stops: a file this wrong is not worth reading to the end, and
+# the report stays short enough to read.
+MAX_PROBLEMS = 1000
+
+# The markup one cell may take within a row (rich-text runs and their formats), and how deeply XML
+# may nest: both far past what a spreadsheet program writes, and both bound what openpyxl builds.
+_ELEMENTS_PER_CELL = 32
+_MAX_XML_DEPTH = 100
+# A row's report names its first problems only: a hostile cell can hold thousands of bad units.
+_MAX_ROW_PROBLEMS = 10
 
 # Accepted sheet (or CSV file stem) names per kind, compared case-insensitively.
 SHEETS: dict[str, tuple[str, ...]] = {
@@ -247,6 +309,23 @@ class ImportFailed(Exception):
         self.errors = errors
         lines = "\n".join(f"  {error}" for error in errors)
         super().__init__(f"import failed, nothing was written ({len(errors)} problems):\n{lines}")
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """How much work a file may cause `read_estate`; the defaults are the ``MAX_*`` constants."""
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_unzipped_bytes: int = MAX_UNZIPPED_BYTES
+    max_sheets: int = MAX_SHEETS
+    max_rows: int = MAX_ROWS
+    max_columns: int = MAX_COLUMNS
+    max_cell_chars: int = MAX_CELL_CHARS
+    max_xml_elements: int = MAX_XML_ELEMENTS
+    max_problems: int = MAX_PROBLEMS
+
+
+DEFAULT_LIMITS = ImportLimits()
 
 
 @dataclass(frozen=True)
@@ -451,7 +530,10 @@ class _Cells:
         return value
 
     def bad(self, name: str, message: str) -> None:
-        self.problems.append(f"{self.headers.get(name, name)}: {message}")
+        if len(self.problems) < _MAX_ROW_PROBLEMS:
+            self.problems.append(f"{self.headers.get(name, name)}: {message}")
+        elif len(self.problems) == _MAX_ROW_PROBLEMS:
+            self.problems.append("and more")
 
     def text(self, name: str, *, required: bool = False, max_length: int | None = None) -> str:
         value = _text(self._raw(name))
@@ -691,32 +773,448 @@ def _names(kind: str, name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading a workbook or a folder of CSV files
+# Reading a workbook or a folder of CSV files, within the limits
+
+Row = Sequence[object]
 
 
-def _xlsx_sheets(path: Path) -> list[tuple[str, list[tuple[object, ...]]]]:
-    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        return [(ws.title, list(ws.iter_rows(values_only=True))) for ws in workbook.worksheets]
-    finally:
-        workbook.close()
+class _Stop(Exception):
+    """Reading stops here; `error` says where and why."""
+
+    def __init__(self, error: RowError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
-def _csv_sheets(
-    folder: Path, errors: list[RowError]
-) -> list[tuple[str, list[tuple[object, ...]]]]:
-    sheets = []
-    for file in sorted(folder.iterdir()):
-        if not file.is_file() or file.suffix.lower() != ".csv":
-            continue
+class _Refused(_Stop):
+    """A limit was passed: nothing more of the file is read."""
+
+
+class _Unreadable(_Stop):
+    """A sheet or file cannot be read: the others still are, so all problems come together."""
+
+
+# What openpyxl and zipfile raise for a broken or hostile workbook: a SyntaxError is XML's
+# ParseError, a LookupError a missing part or shared string, an ArithmeticError a date out of
+# range, a RuntimeError an encrypted member.
+_UNREADABLE = (
+    InvalidFileException,
+    zipfile.BadZipFile,
+    zlib.error,
+    LookupError,
+    OSError,
+    EOFError,
+    ValueError,
+    TypeError,
+    SyntaxError,
+    ArithmeticError,
+    NotImplementedError,
+    RuntimeError,
+)
+_CELL_REF = re.compile(r"([A-Za-z]{1,3})\d+")
+
+
+class _Sheet(NamedTuple):
+    """A sheet or CSV file: its name, the name its kind is found by, and its rows, read lazily."""
+
+    name: str
+    stem: str
+    rows: Iterator[Row]
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"
+
+
+def _blank(values: Row) -> bool:
+    return all(value is None or not str(value).strip() for value in values)
+
+
+def _numbered(sheet: str, rows: Iterable[Row], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+    """The rows with their numbers as the person sees them, stopped at the first past a limit."""
+    for number, values in enumerate(rows, start=1):
+        if number > limits.max_rows:
+            raise _Refused(RowError(sheet, number, f"more than {limits.max_rows} rows"))
+        if len(values) > limits.max_columns:
+            raise _Refused(RowError(sheet, number, f"more than {limits.max_columns} columns"))
+        for value in values:
+            if isinstance(value, str) and len(value) > limits.max_cell_chars:
+                reason = f"a cell longer than {limits.max_cell_chars} characters"
+                raise _Refused(RowError(sheet, number, reason))
+        yield number, values
+
+
+# --- .xlsx: openpyxl's read-only mode, every XML part it opens watched by a _PartGuard
+
+
+class _PartError(Exception):
+    """A workbook part passed a limit (or is not XML): raised inside openpyxl as it reads."""
+
+    def __init__(self, part: str | None, row: int, reason: str, *, limit: bool = True) -> None:
+        super().__init__(reason)
+        self.part = part  # None: the workbook as a whole
+        self.row = row
+        self.reason = reason
+        self.limit = limit
+
+
+class _PartGuard:
+    """Parses a part's bytes with expat just before openpyxl gets them, counting what they hold.
+
+    openpyxl only hands over a row once it has built all of it, reads the shared strings whole,
+    and scans a sheet without a ``<dimension>`` element to its end when the workbook is opened:
+    none of that could be counted from outside. This counts rows, cells, a cell's characters and
+    elements as the bytes arrive and raises `_PartError` at the first limit passed, at most one
+    chunk past it, so openpyxl never builds more than the limits allow.
+    """
+
+    def __init__(self, part: str, archive: _GuardedArchive) -> None:
+        self.part = part
+        self.archive = archive
+        self.limits = archive.limits
+        self.root: str | None = None  # "worksheet", "sst" (shared strings) or another part
+        self.depth = 0
+        self.elements = 0  # outside a worksheet's rows
+        self.rows = 0  # row elements seen
+        self.row = 0  # the row number, as openpyxl counts it
+        self.row_depth = 0  # the depth of the open row element, 0 outside rows
+        self.row_elements = 0
+        self.column = 0
+        self.text = 0  # characters in the current cell or shared string
+        self.done = False
+        parser = expat.ParserCreate(namespace_separator=" ")
+        parser.buffer_text = True
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._characters
+        parser.StartDoctypeDeclHandler = self._doctype
+        self.parser = parser
+
+    def feed(self, data: bytes) -> None:
+        """Check the next chunk; an empty one is the end of the part."""
+        if self.done:
+            return
+        self.done = not data
         try:
-            with file.open(encoding="utf-8-sig", newline="") as handle:
-                rows = [tuple(record) for record in csv.reader(handle)]
+            self.parser.Parse(data, self.done)
+        except expat.ExpatError as exc:
+            raise self._error(f"not well-formed XML: {exc}", limit=False) from None
+
+    def _error(self, reason: str, *, limit: bool = True) -> _PartError:
+        if self.root == "worksheet":
+            return _PartError(self.part, max(self.row, self.rows), reason, limit=limit)
+        return _PartError(self.part, 0, f"{reason} (in {self.part})", limit=limit)
+
+    def _start(self, name: str, attributes: dict[str, str]) -> None:
+        tag = name.rpartition(" ")[2]
+        limits = self.limits
+        self.depth += 1
+        if self.depth > _MAX_XML_DEPTH:
+            raise self._error(f"XML nested more than {_MAX_XML_DEPTH} deep", limit=False)
+        if self.row_depth:
+            self.row_elements += 1
+            if self.row_elements > limits.max_columns * _ELEMENTS_PER_CELL:
+                raise self._error(f"more than {limits.max_columns} columns")
+            if tag == "c" and self.depth == self.row_depth + 1:
+                # As openpyxl places a cell: by its reference, else next to the one before.
+                match = _CELL_REF.fullmatch(attributes.get("r", ""))
+                self.column = _column_number(match[1]) if match else self.column + 1
+                if self.column > limits.max_columns:
+                    raise self._error(f"more than {limits.max_columns} columns")
+                self.text = 0
+            return
+        self.elements += 1
+        if self.elements > limits.max_xml_elements:
+            raise self._error(f"more than {limits.max_xml_elements} XML elements")
+        if self.root is None:
+            self.root = tag
+            if tag == "worksheet":
+                self.archive.add_worksheet(self.part)
+        elif tag == "row" and self.root == "worksheet":
+            # Counted by element as well as by number: numbers can repeat, skip or lie.
+            self.rows += 1
+            try:
+                self.row = int(attributes["r"])
+            except (KeyError, ValueError):
+                self.row += 1
+            if max(self.row, self.rows) > limits.max_rows:
+                raise self._error(f"more than {limits.max_rows} rows")
+            self.row_depth = self.depth
+            self.row_elements = self.column = self.text = 0
+        elif tag == "si" and self.root == "sst":
+            self.text = 0
+
+    def _end(self, name: str) -> None:
+        if self.depth == self.row_depth:
+            self.row_depth = 0
+        self.depth -= 1
+
+    def _characters(self, data: str) -> None:
+        if self.row_depth or self.root == "sst":
+            self.text += len(data)
+            if self.text > self.limits.max_cell_chars:
+                raise self._error(f"a cell longer than {self.limits.max_cell_chars} characters")
+
+    def _doctype(self, *args: object) -> None:
+        # Spreadsheet programs never write one, and a DTD is how entity expansion bombs come in.
+        raise self._error("has a DTD, which a spreadsheet does not", limit=False)
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
+class _GuardedStream(io.RawIOBase):
+    """A zip member whose every chunk is checked by a `_PartGuard` before the reader gets it."""
+
+    def __init__(self, raw: IO[bytes], guard: _PartGuard) -> None:
+        super().__init__()
+        self.raw = raw
+        self.guard = guard
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.guard.feed(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _GuardedArchive(zipfile.ZipFile):
+    """The workbook's zip, handing every XML part it opens to openpyxl through a `_PartGuard`."""
+
+    def __init__(self, path: Path, limits: ImportLimits) -> None:
+        super().__init__(path)
+        self.limits = limits
+        self.worksheets: set[str] = set()
+
+    def open(
+        self,
+        name: str | zipfile.ZipInfo,
+        mode: str = "r",
+        pwd: bytes | None = None,
+        *,
+        force_zip64: bool = False,
+    ) -> IO[bytes]:
+        stream = super().open(name, mode, pwd, force_zip64=force_zip64)
+        part = name.filename if isinstance(name, zipfile.ZipInfo) else name
+        if mode != "r" or not part.endswith((".xml", ".rels")):
+            return stream
+        return _GuardedStream(stream, _PartGuard(part, self))  # type: ignore[return-value]
+
+    def add_worksheet(self, part: str) -> None:
+        """Count a worksheet part as openpyxl opens it: it opens each as the workbook loads."""
+        self.worksheets.add(part)
+        if len(self.worksheets) > self.limits.max_sheets:
+            raise _PartError(None, 0, f"more than {self.limits.max_sheets} sheets")
+
+
+class _StreamedSheet(ReadOnlyWorksheet):
+    """openpyxl's read-only worksheet, but opened by reading the head of its part only.
+
+    openpyxl looks for the ``<dimension>`` element until the end of ``<sheetData>``, so opening a
+    sheet without one (openpyxl's own write-only mode writes none) reads the whole sheet before a
+    single row is asked for, and a wrong header could not be reported at once. The element comes
+    before ``<sheetData>`` or not at all: the search stops there.
+    """
+
+    def _get_size(self) -> None:
+        with self._get_source() as source:
+            for _, element in ElementTree.iterparse(source, events=("start",)):
+                tag = element.tag.rpartition("}")[2]
+                if tag == "sheetData":
+                    return
+                if tag == "dimension":
+                    try:
+                        bounds = range_boundaries(element.get("ref", ""))
+                    except ValueError:
+                        return  # not a range: as good as no dimension
+                    self._min_column, self._min_row, self._max_column, self._max_row = bounds
+                    return
+
+
+class _WorkbookReader(ExcelReader):
+    """openpyxl's reader, read-only, on the guarded zip, opening worksheets as `_StreamedSheet`."""
+
+    def __init__(self, path: Path, archive: _GuardedArchive) -> None:
+        super().__init__(path, read_only=True, data_only=True, keep_links=False)
+        # The reader opened the file itself: every part is to be read through the guard instead.
+        self.archive.close()
+        self.archive = archive
+        self.valid_files = archive.namelist()
+
+    def read_worksheets(self) -> None:
+        # Chart sheets are left out: they hold nothing to import, and openpyxl would parse their
+        # drawings and charts whole.
+        for sheet, rel in self.parser.find_sheets():
+            if rel.target in self.valid_files and "chartsheet" not in rel.Type:
+                worksheet = _StreamedSheet(self.wb, sheet.name, rel.target, self.shared_strings)
+                worksheet.sheet_state = sheet.state
+                self.wb._sheets.append(worksheet)
+
+
+def _stopped(exc: _PartError, where: str) -> _Stop:
+    error = RowError(where, exc.row, exc.reason)
+    return _Refused(error) if exc.limit else _Unreadable(error)
+
+
+def _sheet_titles(reader: ExcelReader) -> dict[str, str]:
+    """Worksheet part → sheet title, as far as openpyxl got (it reads the workbook part first)."""
+    parser = getattr(reader, "parser", None)
+    if parser is None:
+        return {}
+    return {rel.target: sheet.name for sheet, rel in parser.find_sheets()}
+
+
+@contextmanager
+def _open_workbook(path: Path, limits: ImportLimits) -> Iterator[Workbook]:
+    """The workbook, read-only and guarded, once the checks that need no parsing have passed."""
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        reason = f"larger than {_size(limits.max_file_bytes)} ({_size(size)})"
+        raise _Refused(RowError(path.name, 0, reason))
+    try:
+        archive = _GuardedArchive(path, limits)
+    except _UNREADABLE as exc:
+        raise _Unreadable(RowError(path.name, 0, f"cannot read the workbook: {exc}")) from None
+    with archive:
+        unzipped = sum(info.file_size for info in archive.infolist())
+        if unzipped > limits.max_unzipped_bytes:
+            limit = _size(limits.max_unzipped_bytes)
+            reason = f"unpacks to more than {limit} ({_size(unzipped)})"
+            raise _Refused(RowError(path.name, 0, reason))
+        reader = None
+        try:
+            reader = _WorkbookReader(path, archive)
+            reader.read()
+        except _PartError as exc:
+            titles = _sheet_titles(reader) if reader is not None else {}
+            where = titles.get(exc.part, path.name) if exc.part else path.name
+            raise _stopped(exc, where) from None
+        except _UNREADABLE as exc:
+            raise _Unreadable(RowError(path.name, 0, f"cannot read the workbook: {exc}")) from None
+        yield reader.wb
+
+
+def _xlsx_sheets(workbook: Workbook, file: str, limits: ImportLimits) -> list[_Sheet]:
+    """The worksheets, after checking the sizes they declare."""
+    worksheets = workbook.worksheets
+    if len(worksheets) > limits.max_sheets:
+        raise _Refused(RowError(file, 0, f"more than {limits.max_sheets} sheets"))
+    for sheet in worksheets:
+        # A sheet's <dimension>, when it has one, refuses a big sheet before a row is read; it
+        # can be missing or wrong, so the rows are counted as they stream all the same, and
+        # openpyxl is told to forget it (else it would cut rows off, or pad them, to match).
+        rows, columns = sheet.max_row, sheet.max_column
+        if rows is not None and rows > limits.max_rows:
+            reason = f"more than {limits.max_rows} rows (the sheet says {rows})"
+            raise _Refused(RowError(sheet.title, 0, reason))
+        if columns is not None and columns > limits.max_columns:
+            reason = f"more than {limits.max_columns} columns (the sheet says {columns})"
+            raise _Refused(RowError(sheet.title, 0, reason))
+        sheet.reset_dimensions()
+    return [_Sheet(sheet.title, sheet.title, _worksheet_rows(sheet)) for sheet in worksheets]
+
+
+def _worksheet_rows(sheet: ReadOnlyWorksheet) -> Iterator[Row]:
+    try:
+        yield from sheet.iter_rows(values_only=True)
+    except _PartError as exc:
+        raise _stopped(exc, sheet.title) from None
+    except _UNREADABLE as exc:
+        raise _Unreadable(RowError(sheet.title, 0, f"cannot read the sheet: {exc}")) from None
+
+
+# --- .csv: one file per kind
+
+
+@contextmanager
+def _csv_field_limit(chars: int) -> Iterator[None]:
+    """csv's field size limit for the while: it is process-wide, so it is put back after."""
+    before = csv.field_size_limit(chars)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _csv_sheets(folder: Path, limits: ImportLimits) -> list[_Sheet]:
+    files = [
+        file
+        for file in sorted(folder.iterdir())
+        if file.is_file() and file.suffix.lower() == ".csv"
+    ]
+    if len(files) > limits.max_sheets:
+        raise _Refused(RowError(folder.name, 0, f"more than {limits.max_sheets} .csv files"))
+    return [_Sheet(file.name, file.stem, _csv_rows(file, limits)) for file in files]
+
+
+class _CsvLines:
+    """A CSV file's lines for csv.reader, refusing a row longer than its cells could make it.
+
+    csv.reader builds a whole row before handing it over, and a row may go on over many lines
+    (a quoted field can hold line breaks), so the characters are counted here, line by line.
+    """
+
+    def __init__(self, handle: TextIO, name: str, limits: ImportLimits) -> None:
+        self.handle = handle
+        self.name = name
+        self.max_chars = limits.max_columns * (limits.max_cell_chars + 3)  # quotes and a comma
+        self.chars = 0
+        self.row = 1
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.handle.readline(self.max_chars + 1)
+        if not line:
+            raise StopIteration
+        self.chars += len(line)
+        if self.chars > self.max_chars:
+            reason = f"a row longer than {self.max_chars} characters"
+            raise _Refused(RowError(self.name, self.row, reason))
+        return line
+
+    def next_row(self) -> None:
+        self.chars = 0
+        self.row += 1
+
+
+def _csv_rows(file: Path, limits: ImportLimits) -> Iterator[Row]:
+    """The rows of one CSV file, its size checked before it is opened."""
+    size = file.stat().st_size
+    if size > limits.max_file_bytes:
+        reason = f"larger than {_size(limits.max_file_bytes)} ({_size(size)})"
+        raise _Refused(RowError(file.name, 0, reason))
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        lines = _CsvLines(handle, file.name, limits)
+        try:
+            for record in csv.reader(lines):
+                lines.next_row()
+                yield tuple(record)
         except UnicodeDecodeError:
-            errors.append(RowError(file.name, 0, "not UTF-8 text (save it as CSV UTF-8)"))
-            continue
-        sheets.append((file.name, rows))
-    return sheets
+            reason = "not UTF-8 text (save it as CSV UTF-8)"
+            raise _Unreadable(RowError(file.name, 0, reason)) from None
+        except csv.Error as exc:
+            if str(exc).startswith("field larger than field limit"):
+                reason = f"a cell longer than {limits.max_cell_chars} characters"
+                raise _Refused(RowError(file.name, lines.row, reason)) from None
+            raise _Unreadable(RowError(file.name, lines.row, f"cannot read: {exc}")) from None
+
+
+# --- both
 
 
 @dataclass
@@ -725,66 +1223,105 @@ class _Read:
 
     Rows that name a unit in `loose_units` (a unit row with a problem) are not reported again for
     naming a unit that does not exist; when it is None (the units sheet's header is wrong), no
-    row is.
+    row is. `rows` counts the rows under the headers that hold anything, good or bad; `refused`
+    says reading stopped at a limit, so what was read is only part of the file.
     """
 
     data: EstateData = field(default_factory=EstateData)
     errors: list[RowError] = field(default_factory=list)
     loose_units: set[str] | None = field(default_factory=set)
+    rows: int = 0
+    refused: bool = False
 
 
-def _read(path: Path) -> _Read:
+def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
     read = _Read()
-    errors = read.errors
-    if path.is_dir():
-        sheets = _csv_sheets(path, errors)
-        stems = {name: Path(name).stem for name, _ in sheets}
-    elif path.is_file() and path.suffix.lower() == ".xlsx":
-        try:
-            sheets = _xlsx_sheets(path)
-        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-            errors.append(RowError(path.name, 0, f"cannot read the workbook: {exc}"))
-            return read
-        stems = {name: name for name, _ in sheets}
-    else:
-        errors.append(RowError(path.name, 0, "not an .xlsx workbook or a folder of .csv files"))
-        return read
-    seen: dict[str, str] = {}
-    for name, rows in sheets:
-        if not any(value is not None and str(value).strip() for row in rows for value in row):
-            continue  # an empty sheet, such as Excel's default one
-        kind = _kind_of(stems[name])
-        if kind is None:
-            accepted = " / ".join(names[0] for names in SHEETS.values())
-            errors.append(RowError(name, 0, f"unknown sheet; expected one of {accepted}"))
-        elif kind in seen:
-            errors.append(RowError(name, 0, f"a second {kind} sheet (the first is {seen[kind]})"))
+    try:
+        if path.is_dir():
+            with _csv_field_limit(limits.max_cell_chars):
+                sheets = _csv_sheets(path, limits)
+                seen = _read_sheets(sheets, read, limits)
+        elif path.is_file() and path.suffix.lower() == ".xlsx":
+            with _open_workbook(path, limits) as workbook:
+                sheets = _xlsx_sheets(workbook, path.name, limits)
+                seen = _read_sheets(sheets, read, limits)
         else:
-            seen[kind] = name
-            _parse_sheet(kind, name, rows, read)
-    if not seen and not errors:
-        errors.append(RowError(path.name, 0, "no units, owners, staff, bills or faq sheet"))
+            reason = "not an .xlsx workbook or a folder of .csv files"
+            read.errors.append(RowError(path.name, 0, reason))
+            return read
+    except _Stop as stop:
+        read.errors.append(stop.error)
+        read.refused = isinstance(stop, _Refused)
+        return read
+    if not read.errors and not read.rows:
+        # Importing nothing would look like success: an empty file is a mistake worth naming.
+        if seen:
+            reason = "nothing to import: the sheets have a header row and no rows under it"
+        elif sheets:
+            reason = "nothing to import: every sheet is empty"
+        else:
+            reason = "no units, owners, staff, bills or faq sheet"
+        read.errors.append(RowError(path.name, 0, reason))
     return read
 
 
-def read_estate(path: Path) -> tuple[EstateData, list[RowError]]:
-    """Parse a workbook or CSV folder: the rows that read well, and a `RowError` for each other."""
-    read = _read(path)
+def _read_sheets(sheets: Iterable[_Sheet], read: _Read, limits: ImportLimits) -> dict[str, str]:
+    """Parse the sheets into `read`, one after the other; the kinds seen and their sheets."""
+    seen: dict[str, str] = {}
+    for sheet in sheets:
+        try:
+            with closing(sheet.rows):  # a sheet left part read closes its file at once
+                rows = _numbered(sheet.name, sheet.rows, limits)
+                first = next(rows, None)
+                if first is None or (_blank(first[1]) and all(_blank(row) for _, row in rows)):
+                    continue  # an empty sheet, such as Excel's default one
+                kind = _kind_of(sheet.stem)
+                if kind is None:
+                    accepted = " / ".join(names[0] for names in SHEETS.values())
+                    reason = f"unknown sheet; expected one of {accepted}"
+                    read.errors.append(RowError(sheet.name, 0, reason))
+                elif kind in seen:
+                    reason = f"a second {kind} sheet (the first is {seen[kind]})"
+                    read.errors.append(RowError(sheet.name, 0, reason))
+                else:
+                    seen[kind] = sheet.name
+                    _parse_sheet(kind, sheet.name, first[1], rows, read, limits)
+        except _Unreadable as unreadable:
+            read.errors.append(unreadable.error)
+    return seen
+
+
+def read_estate(
+    path: Path, limits: ImportLimits = DEFAULT_LIMITS
+) -> tuple[EstateData, list[RowError]]:
+    """Parse a workbook or CSV folder within `limits`: good rows, and a `RowError` for each bad."""
+    read = _read(path, limits)
     return read.data, read.errors
 
 
-def _parse_sheet(kind: str, sheet: str, rows: list[tuple[object, ...]], read: _Read) -> None:
-    """Add the sheet's good rows to the data read, and a `RowError` for each other."""
-    columns = _header(kind, sheet, rows[0], read.errors)
+def _parse_sheet(
+    kind: str,
+    sheet: str,
+    header: Row,
+    rows: Iterator[tuple[int, Row]],
+    read: _Read,
+    limits: ImportLimits,
+) -> None:
+    """Add the sheet's good rows to the data read, and a `RowError` for each other.
+
+    A wrong header stops the sheet at row 1: the rest of it is never read.
+    """
+    columns = _header(kind, sheet, header, read.errors)
     if columns is None:
         if kind == "units":
             read.loose_units = None
         return
-    headers = {name: str(rows[0][index]).strip() for index, name in columns.items()}
+    headers = {name: str(header[index]).strip() for index, name in columns.items()}
     target: list[object] = getattr(read.data, kind)
-    for number, values in enumerate(rows[1:], start=2):
-        if all(value is None or not str(value).strip() for value in values):
+    for number, values in rows:
+        if _blank(values):
             continue
+        read.rows += 1
         by_name = {name: values[i] for i, name in columns.items() if i < len(values)}
         cells = _Cells(by_name, headers)
         parsed = _ROW_PARSERS[kind](cells, sheet, number)
@@ -795,6 +1332,9 @@ def _parse_sheet(kind: str, sheet: str, rows: list[tuple[object, ...]], read: _R
         if isinstance(parsed, UnitRow) and parsed.building and parsed.room:
             if read.loose_units is not None:
                 read.loose_units.add(parsed.label)
+        if len(read.errors) >= limits.max_problems:
+            reason = f"stopped reading after {limits.max_problems} problems"
+            raise _Refused(RowError(sheet, number, reason))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1041,10 +1581,16 @@ async def write_estate(
 
 
 async def import_estate(
-    path: Path, estate_code: str, estate_name: str | None = None
+    path: Path,
+    estate_code: str,
+    estate_name: str | None = None,
+    *,
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """Import a workbook or CSV folder into the estate (created if missing), all or nothing."""
-    read = _read(path)
+    read = _read(path, limits)
+    if read.refused:
+        raise ImportFailed(_sorted(read.errors))
     if read.errors:
         # Report the file's own problems together with those only the store can reveal.
         existing = await _Existing.load(await Estate.get_or_none(code=estate_code))

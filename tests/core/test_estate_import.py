@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import re
+import zipfile
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,10 +14,14 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.worksheet._reader import WorkSheetParser
 from tortoise import connections
 
 from bot.core.estate_import import (
+    MAX_ROWS,
     ImportFailed,
+    ImportLimits,
     RowError,
     import_estate,
     normalize_building,
@@ -529,3 +536,373 @@ async def test_a_failure_while_writing_leaves_nothing_behind(
         await import_estate(path, "sunny")
 
     assert await table_counts(store) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile and oversized files: refused early, with bounded work
+
+UNITS_HEADER = ["building", "room"]
+
+
+def write_big_workbook(path: Path, rows: int, header: list[str] = UNITS_HEADER) -> Path:
+    """A units sheet of `rows` rows under `header`, in well under a second.
+
+    openpyxl's write-only mode writes the workbook, and no <dimension> element, so only counting
+    can tell the sheet's size. It takes some 20 µs a row, so the rows under the header go into
+    its sheet part as plain XML: the same unit again and again, unnumbered, as a hostile file
+    holds them (2,000,000 such rows pack into a few hundred KB).
+    """
+    workbook = openpyxl.Workbook(write_only=True)
+    workbook.create_sheet("units").append(header)
+    workbook.save(path)
+    sheet = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(path) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    head, tail = parts.pop(sheet).split(b"</sheetData>")
+    row, batch = b"<row><c><v>1</v></c><c><v>101</v></c></row>", 10_000
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, content in parts.items():
+            target.writestr(name, content)
+        with target.open(sheet, "w") as member:
+            member.write(head)
+            for start in range(1, rows, batch):
+                member.write(row * min(batch, rows - start))
+            member.write(b"</sheetData>" + tail)
+    return path
+
+
+def rewrite_part(path: Path, part: str, change: Callable[[bytes], bytes]) -> Path:
+    """Rewrite one part of a workbook in place, as a hand-made or hostile file would have it."""
+    with zipfile.ZipFile(path) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    parts[part] = change(parts[part])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, content in parts.items():
+            target.writestr(name, content)
+    return path
+
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+PACKAGE = "http://schemas.openxmlformats.org/package/2006"
+OFFICE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+SPREADSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+
+
+def write_excel_workbook(path: Path, title: str, rows: list[list[str]]) -> Path:
+    """A one-sheet workbook with its text in a shared-strings table, as Excel writes it.
+
+    openpyxl writes every string inline, so without this the shared strings would go untested.
+    """
+    strings = sorted({value for row in rows for value in row})
+    index = {value: n for n, value in enumerate(strings)}
+    sheet_rows = "".join(
+        f'<row r="{r}">'
+        + "".join(
+            f'<c r="{chr(65 + c)}{r}" t="s"><v>{index[v]}</v></c>' for c, v in enumerate(row)
+        )
+        + "</row>"
+        for r, row in enumerate(rows, start=1)
+    )
+    width = chr(64 + max(len(row) for row in rows))
+    overrides = "".join(
+        f'<Override PartName="/xl/{part}" ContentType="{SPREADSHEET}.{kind}+xml"/>'
+        for part, kind in (
+            ("workbook.xml", "sheet.main"),
+            ("worksheets/sheet1.xml", "worksheet"),
+            ("sharedStrings.xml", "sharedStrings"),
+        )
+    )
+    parts = {
+        "[Content_Types].xml": f'<Types xmlns="{PACKAGE}/content-types">'
+        f'<Default Extension="rels" ContentType="{PACKAGE}/relationships+xml"/>'
+        f'<Default Extension="xml" ContentType="application/xml"/>{overrides}</Types>',
+        "_rels/.rels": f'<Relationships xmlns="{PACKAGE}/relationships">'
+        f'<Relationship Id="rId1" Type="{OFFICE}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>",
+        "xl/workbook.xml": f'<workbook xmlns="{MAIN}" xmlns:r="{OFFICE}"><sheets>'
+        f'<sheet name="{title}" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{PACKAGE}/relationships">'
+        f'<Relationship Id="rId1" Type="{OFFICE}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{OFFICE}/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>",
+        "xl/sharedStrings.xml": f'<sst xmlns="{MAIN}" count="{len(strings)}">'
+        + "".join(f"<si><t>{value}</t></si>" for value in strings)
+        + "</sst>",
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{MAIN}">'
+        f'<dimension ref="A1:{width}{len(rows)}"/><sheetData>{sheet_rows}</sheetData></worksheet>',
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return path
+
+
+class Counter:
+    """How many times something happened."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture
+def rows_parsed(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Counts the rows openpyxl parses from any worksheet, whoever asked for them."""
+    counter = Counter()
+    parse_row = WorkSheetParser.parse_row
+
+    def counting(self: WorkSheetParser, row: Any) -> Any:
+        counter.count += 1
+        return parse_row(self, row)
+
+    monkeypatch.setattr(WorkSheetParser, "parse_row", counting)
+    return counter
+
+
+@pytest.fixture(scope="module")
+def two_million_rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workbook of the report: 2,000,000 rows in some 250 KB (built once)."""
+    return write_big_workbook(tmp_path_factory.mktemp("big") / "two-million.xlsx", 2_000_000)
+
+
+async def test_a_two_million_row_workbook_is_refused_at_the_row_limit(
+    store: str, two_million_rows: Path, rows_parsed: Counter
+) -> None:
+    before = await table_counts(store)
+
+    with pytest.raises(ImportFailed) as failed:
+        await import_estate(two_million_rows, "sunny")
+
+    assert failed.value.errors == [RowError("units", MAX_ROWS + 1, f"more than {MAX_ROWS} rows")]
+    # Reading stopped at the limit: openpyxl parsed no row past it, out of 2,000,000.
+    assert 0 < rows_parsed.count <= MAX_ROWS
+    assert await table_counts(store) == before
+
+
+def test_a_smaller_row_limit_stops_reading_sooner(
+    tmp_path: Path, two_million_rows: Path, rows_parsed: Counter
+) -> None:
+    data, errors = read_estate(two_million_rows, ImportLimits(max_rows=1000))
+
+    assert errors == [RowError("units", 1001, "more than 1000 rows")]
+    assert rows_parsed.count <= 1000
+    assert len(data.units) < 1000
+    # A sheet right at the limit is read whole.
+    exactly = write_big_workbook(tmp_path / "exactly.xlsx", 1000)
+    data, errors = read_estate(exactly, ImportLimits(max_rows=1000))
+    assert (errors, len(data.units)) == ([], 999)
+
+
+def test_a_header_error_is_reported_without_reading_the_rest(
+    tmp_path: Path, rows_parsed: Counter
+) -> None:
+    path = write_big_workbook(tmp_path / "bad-header.xlsx", 2_000_000, ["楼栋", "金钱"])
+
+    _, errors = read_estate(path)
+
+    assert errors == [
+        RowError("units", 1, "unknown column '金钱'"),
+        RowError("units", 1, "missing column 'room' (房号)"),
+    ]
+    assert rows_parsed.count == 1  # the header, and nothing under it
+
+
+DIMENSION = b'<dimension ref="A1:B3"/>'
+
+
+@pytest.mark.parametrize(
+    ("lie", "change"),
+    [
+        (
+            "a dimension of 3 rows",
+            lambda xml: xml.replace(b"<sheetData>", DIMENSION + b"<sheetData>"),
+        ),
+        ("every row numbered 2", lambda xml: xml.replace(b"<row>", b'<row r="2">')),
+        ("a row numbered past the limit", lambda xml: xml.replace(b"<row>", b'<row r="9999">', 1)),
+    ],
+)
+def test_a_sheet_that_lies_about_its_rows_is_stopped_at_the_limit(
+    tmp_path: Path, rows_parsed: Counter, lie: str, change: Callable[[bytes], bytes]
+) -> None:
+    path = write_big_workbook(tmp_path / "lying.xlsx", 5000)
+    rewrite_part(path, "xl/worksheets/sheet1.xml", change)
+
+    _, errors = read_estate(path, ImportLimits(max_rows=1000))
+
+    [error] = errors
+    assert (error.sheet, error.reason) == ("units", "more than 1000 rows")
+    assert rows_parsed.count <= 1000
+
+
+@pytest.mark.parametrize(
+    ("declared", "reason"),
+    [
+        ("A1:B2000000", f"more than {MAX_ROWS} rows (the sheet says 2000000)"),
+        ("A1:BH2", "more than 50 columns (the sheet says 60)"),
+    ],
+)
+def test_a_declared_size_past_the_limits_is_refused_before_any_row_is_read(
+    tmp_path: Path, rows_parsed: Counter, declared: str, reason: str
+) -> None:
+    path = write_workbook(tmp_path / "declared.xlsx", {"units": [UNITS_HEADER, [1, 101]]})
+    rewrite_part(
+        path,
+        "xl/worksheets/sheet2.xml",
+        lambda xml: re.sub(
+            rb'<dimension ref="[^"]*"', f'<dimension ref="{declared}"'.encode(), xml
+        ),
+    )
+
+    assert read_estate(path)[1] == [RowError("units", 0, reason)]
+    assert rows_parsed.count == 0
+
+
+@pytest.mark.parametrize("write_only", [False, True])
+def test_too_many_columns_are_refused(tmp_path: Path, write_only: bool) -> None:
+    workbook = openpyxl.Workbook(write_only=write_only)
+    sheet = workbook.create_sheet("units")
+    sheet.append(UNITS_HEADER)
+    sheet.append([1, 101, *["x"] * 58])
+    path = tmp_path / "wide.xlsx"
+    workbook.save(path)
+
+    assert read_estate(path)[1] == [RowError("units", 2, "more than 50 columns")]
+
+
+def test_a_zip_bomb_is_refused_before_openpyxl_opens_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_workbook(tmp_path / "bomb.xlsx", good_sheets())
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("xl/media/padding.bin", "w") as member:
+            for _ in range(16):
+                member.write(bytes(1024 * 1024))  # 16 MB of zeros pack into a few KB
+    assert path.stat().st_size < 1024 * 1024
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("openpyxl was asked to open the workbook")
+
+    monkeypatch.setattr(ExcelReader, "__init__", never)
+    _, errors = read_estate(path, ImportLimits(max_unzipped_bytes=8 * 1024 * 1024))
+
+    [error] = errors
+    assert (error.sheet, error.row) == ("bomb.xlsx", 0)
+    assert error.reason.startswith("unpacks to more than 8.0 MB (16.")
+
+
+def test_too_large_files_too_many_sheets_and_long_cells_are_refused(tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / "estate.xlsx", good_sheets())
+    size = path.stat().st_size
+    [error] = read_estate(path, ImportLimits(max_file_bytes=size - 1))[1]
+    assert (error.sheet, error.row) == ("estate.xlsx", 0)
+    assert error.reason.startswith("larger than ")
+    # Excel's default sheet and the five of the estate.
+    assert read_estate(path, ImportLimits(max_sheets=5))[1] == [
+        RowError("estate.xlsx", 0, "more than 5 sheets")
+    ]
+    long = "很长的回答" * 1000
+    sheets = with_changes({"常见问题": {3: ["What are the office hours?", long, "en"]}})
+    assert read_estate(write_workbook(tmp_path / "long.xlsx", sheets))[1] == [
+        RowError("常见问题", 3, "a cell longer than 4096 characters")
+    ]
+
+
+def test_the_shared_strings_of_an_excel_workbook_are_read_within_limits(tmp_path: Path) -> None:
+    rows = [["building", "room"], ["3", "501"], ["3", "502"]]
+    data, errors = read_estate(write_excel_workbook(tmp_path / "excel.xlsx", "units", rows))
+    assert errors == []
+    assert [unit.label for unit in data.units] == ["3-501", "3-502"]
+
+    # Excel keeps text in the shared strings, which openpyxl reads whole as the workbook opens:
+    # a string too long, or too many, is refused there.
+    rows.append(["3", "很长的房号" * 1000])
+    long = write_excel_workbook(tmp_path / "long.xlsx", "units", rows)
+    assert read_estate(long)[1] == [
+        RowError("long.xlsx", 0, "a cell longer than 4096 characters (in xl/sharedStrings.xml)")
+    ]
+    rows = [["building", "room"], *([["3", str(n)] for n in range(100, 200)])]
+    many = write_excel_workbook(tmp_path / "many.xlsx", "units", rows)
+    assert read_estate(many, ImportLimits(max_xml_elements=100))[1] == [
+        RowError("many.xlsx", 0, "more than 100 XML elements (in xl/sharedStrings.xml)")
+    ]
+
+
+def test_a_stream_of_bad_rows_stops_at_the_problem_limit(tmp_path: Path) -> None:
+    rows = [["building", "room", "floor_area"], *([[1, 101 + n, "lots"] for n in range(50)])]
+    path = write_workbook(tmp_path / "bad.xlsx", {"units": rows})
+
+    _, errors = read_estate(path, ImportLimits(max_problems=5))
+
+    assert errors[:5] == [
+        RowError("units", n, "floor_area: not a number: 'lots'") for n in range(2, 7)
+    ]
+    assert errors[5:] == [RowError("units", 6, "stopped reading after 5 problems")]
+
+
+def test_a_workbook_with_a_dtd_is_not_read(tmp_path: Path, rows_parsed: Counter) -> None:
+    path = write_workbook(tmp_path / "laughs.xlsx", good_sheets())
+    entities = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]>'
+    rewrite_part(path, "xl/worksheets/sheet2.xml", lambda xml: entities + xml)
+
+    [error] = read_estate(path)[1]
+
+    assert (error.sheet, error.row) == ("房屋", 0)
+    assert error.reason.startswith("has a DTD, which a spreadsheet does not")
+    assert rows_parsed.count == 0
+
+
+async def test_a_workbook_of_headers_only_is_refused(store: str, tmp_path: Path) -> None:
+    headers = {title: rows[:1] for title, rows in good_sheets().items()}
+    path = write_workbook(tmp_path / "headers.xlsx", headers)
+    before = await table_counts(store)
+
+    with pytest.raises(ImportFailed) as failed:
+        await import_estate(path, "sunny")
+
+    reason = "nothing to import: the sheets have a header row and no rows under it"
+    assert failed.value.errors == [RowError("headers.xlsx", 0, reason)]
+    assert await table_counts(store) == before
+    assert not await Estate.exists(code="sunny")
+
+
+def test_an_empty_workbook_and_a_csv_folder_of_headers_are_refused(tmp_path: Path) -> None:
+    empty = write_workbook(tmp_path / "empty.xlsx", {"units": []})
+    assert read_estate(empty)[1] == [
+        RowError("empty.xlsx", 0, "nothing to import: every sheet is empty")
+    ]
+    folder = write_csv_folder(tmp_path / "headers", {"units.csv": [UNITS_HEADER]})
+    reason = "nothing to import: the sheets have a header row and no rows under it"
+    assert read_estate(folder)[1] == [RowError("headers", 0, reason)]
+
+
+def test_csv_folders_have_the_same_limits(tmp_path: Path) -> None:
+    rows = [UNITS_HEADER, *([["1", str(101 + n)] for n in range(20)])]
+    folder = write_csv_folder(tmp_path / "many", {"units.csv": rows})
+    assert read_estate(folder, ImportLimits(max_rows=10))[1] == [
+        RowError("units.csv", 11, "more than 10 rows")
+    ]
+    [error] = read_estate(folder, ImportLimits(max_file_bytes=100))[1]
+    assert (error.sheet, error.row) == ("units.csv", 0)
+    assert error.reason.startswith("larger than 100 bytes (")
+    assert read_estate(folder, ImportLimits(max_sheets=0))[1] == [
+        RowError("many", 0, "more than 0 .csv files")
+    ]
+
+    wide = write_csv_folder(tmp_path / "wide", {"units.csv": [UNITS_HEADER, ["1"] * 60]})
+    assert read_estate(wide)[1] == [RowError("units.csv", 2, "more than 50 columns")]
+
+    long = write_csv_folder(tmp_path / "long", {"units.csv": [UNITS_HEADER, ["1", "9" * 5000]]})
+    assert read_estate(long)[1] == [RowError("units.csv", 2, "a cell longer than 4096 characters")]
+    assert csv.field_size_limit() == 131072  # csv's own limit is put back
+
+    # A row of a million empty fields, and one that runs over many lines through quoted fields:
+    # both are stopped before csv builds them.
+    endless = tmp_path / "endless"
+    endless.mkdir()
+    (endless / "units.csv").write_text("building,room\n" + "," * 1_000_000 + "\n")
+    assert read_estate(endless)[1] == [
+        RowError("units.csv", 2, "a row longer than 204950 characters")
+    ]
+    (endless / "units.csv").write_text("building,room\n" + ',"\n"' * 300_000 + "\n")
+    assert read_estate(endless)[1] == [
+        RowError("units.csv", 2, "a row longer than 204950 characters")
+    ]
