@@ -20,11 +20,25 @@ def build_handlers() -> Handlers:
             "other": fallback.handle,
         },
         staff=staff.handle,
+        needs_look=staff.needs_look,
+        photos=tickets.photos_sent,
         # The staff desk's buttons also come here when pressed outside a staff chat: each one
         # checks who pressed it.
         buttons={"unit": tickets.unit_chosen, **staff.BUTTONS},
-        dialogs={"choose_unit": tickets.unit_typed, staff.CLOSE_DIALOG: staff.close_result_typed},
-        private_commands=(fallback.start_command, binding.request_command, binding.bind_command),
+        dialogs={"choose_unit": tickets.unit_typed},
+        private_commands=(
+            fallback.start_command,
+            binding.request_command,
+            binding.bind_command,
+            staff.staff_word_elsewhere,
+            fallback.unknown_command,
+        ),
         group_commands=(binding.register_command,),
+        owner_group_commands=(
+            fallback.group_help,
+            binding.group_code,
+            staff.staff_word_elsewhere,
+            fallback.unknown_command,
+        ),
         ticket_opened=(staff.ticket_opened,),
     )

@@ -13,7 +13,8 @@ import re
 from datetime import datetime, timedelta
 
 from bot.core.context import Context
-from models import Announcement, Chat, ChatKind
+from bot.core.incidents import parse_outages
+from models import Announcement, Chat, ChatKind, Incident
 
 MAX_TEXT = 1000
 MAX_AHEAD = timedelta(days=366)
@@ -107,12 +108,40 @@ async def _schedule(ctx: Context, args: str) -> None:
         created_by=f"staff:{ctx.staff.id}",
         created_at=ctx.now,
     )
-    ctx.reply(
+    outages = parse_outages(text, local, ctx.estate.timezone)
+    for outage in outages:
+        await Incident.create(
+            estate_id=ctx.estate.id,
+            announcement_id=announcement.id,
+            kind=outage.kind,
+            building=outage.building,
+            starts_at=outage.starts_at,
+            ends_at=outage.ends_at,
+            text=text,
+            created_at=ctx.now,
+        )
+    answer = ctx.text(
         "announce.scheduled",
         id=announcement.id,
         at=_local(ctx, local),
         target=_target(ctx, target, len(groups)),
     )
+    if outages:
+        # Staff see what was understood: reports of it will be answered with these times.
+        lines = [
+            ctx.text(
+                "announce.outage_line",
+                what=ctx.text(f"incident.kind_{outage.kind}"),
+                where=ctx.text("location.building", building=outage.building)
+                if outage.building
+                else ctx.text("announce.estate_wide"),
+                start=_local(ctx, outage.starts_at),
+                end=_local(ctx, outage.ends_at),
+            )
+            for outage in outages
+        ]
+        answer += "\n" + ctx.text("announce.outages", lines="\n".join(lines))
+    ctx.send(ctx.message.chat, answer, reply_to=ctx.message.message_id if ctx.in_group else None)
 
 
 def _target(ctx: Context, chat: Chat | None, groups: int) -> str:
@@ -159,4 +188,8 @@ async def _cancel(ctx: Context, number: str) -> None:
         send_at__gt=ctx.now,
         cancelled_at__isnull=True,
     ).update(cancelled_at=ctx.now)
+    if cancelled:
+        await Incident.filter(announcement_id=int(number), cancelled_at__isnull=True).update(
+            cancelled_at=ctx.now
+        )
     ctx.reply("announce.cancelled" if cancelled else "announce.not_found", id=number)

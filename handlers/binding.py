@@ -30,6 +30,7 @@ from bot.core.codes import (
     normalise,
     redeem_code,
     register_chat,
+    void_exposed,
 )
 from bot.core.context import Context, Outbound
 from bot.core.desk import acting_staff, group_ref, staff_chats
@@ -281,13 +282,12 @@ async def decide(ctx: Context, request_id: int, *, approve: bool) -> None:
         key = "binding.approved_owner" if approve else "binding.refused_owner"
         text = ctx.text(key, lang=lang, unit=unit.label)
         ctx.send(channel.private_chat(request.user_id), text)
-    ctx.reply(
-        "binding.approved" if approve else "binding.refused",
-        id=request.id,
-        unit=unit.label,
-        name=request.name,
-        staff=staff.name,
-    )
+    key = "binding.approved" if approve else "binding.refused"
+    fields = {"id": request.id, "unit": unit.label, "name": request.name, "staff": staff.name}
+    if ctx.pressed:
+        # The request card says what became of it, and its buttons go.
+        ctx.replace_pressed(ctx.text(key, **fields))
+    ctx.reply(key, **fields)
 
 
 async def _owner_for_request(request: BindingRequest, unit: Unit, identity: ChatIdentity) -> Owner:
@@ -477,6 +477,26 @@ async def unbind_command(ctx: Context, rest: str) -> None:
     count = await ChatIdentity.filter(staff_id=member.id).update(staff_id=None)
     log.info("staff %s unbound from %d chat account(s) by %s", member.name, count, ctx.staff.name)
     ctx.reply("binding.unbound_staff", name=member.name, count=count)
+
+
+# --- In an owner group: codes are never redeemed there -------------------------------------
+
+
+async def group_code(ctx: Context) -> bool:
+    """A code (or a binding command) in an owner group: a real code is spent at once, since the
+    whole group saw it, and the group is told to ask for a new one privately; True when the
+    message was one of these."""
+    text = ctx.message.text.strip()
+    voided = await void_exposed(
+        text, where=f"{ctx.message.chat.platform}:{ctx.message.chat.chat_id}", now=ctx.now
+    )
+    if voided:
+        ctx.reply("binding.code_exposed")
+        return True
+    if _BIND.match(text) or _REQUEST.match(text) or looks_like_code(text):
+        ctx.reply("binding.bind_privately")
+        return True
+    return False
 
 
 # --- In a group: registering it ------------------------------------------------------------

@@ -9,9 +9,15 @@ YYYY-MM`/`报表` and `announce`/`公告` (answered by handlers.reports and hand
 `help`/`帮助`) act only for a chat account bound to staff of the chat's estate;
 anyone else is refused and nothing changes. Other chatter in the staff chat is left alone.
 
-Closing by button asks for the result: the staff member's next message in the staff chat is it.
-The owner (every reporter) then gets the result and five rating buttons (`rate:<id>:<1-5>`);
-不满意 or worse reopens the ticket and alerts the supervisor.
+Closing by button (offered only once someone holds the ticket) posts a prompt; the result is a
+reply to that prompt, or a message that starts with the ticket's number, within a few minutes.
+Other chatter meanwhile is left alone: a "好的我现在过去" never becomes a result. The owner (every
+reporter) then gets the result and five rating buttons (`rate:<id>:<1-5>`); 不满意 or worse
+reopens the ticket and alerts the supervisor.
+
+A press is answered privately (a toast): refused, taken, too late or done. A used picker or
+rating message loses its buttons; a stale one acts on nothing (a transfer button names the
+department it moves the ticket from), and no press writes into an owner group.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ import re
 from collections.abc import Awaitable, Callable
 
 from bot.core import desk
-from bot.core.context import Context
+from bot.core.context import Context, Outbound
 from bot.core.dialogs import open_dialog, start_dialog
-from bot.core.types import Button
+from bot.core.types import Button, OutgoingMessage, SentMessage
 from handlers import binding
 from models import (
     Department,
@@ -33,7 +39,6 @@ from models import (
     Ticket,
     TicketReporter,
     TicketStatus,
-    Unit,
 )
 from models.lifecycle import (
     POOR_RATINGS,
@@ -51,6 +56,8 @@ from models.lifecycle import (
 log = logging.getLogger(__name__)
 
 CLOSE_DIALOG = "close_result"
+# A close prompt waits this long for its result.
+CLOSE_PROMPT_MINUTES = 5
 CANCEL_WORDS = frozenset({"cancel", "取消"})
 QUEUE_LIMIT = 30
 _TICKET_NUMBER = re.compile(r"^([RCQ])-?(\d{1,6})$", re.I)
@@ -154,7 +161,11 @@ async def handle(ctx: Context) -> None:
     parsed = parse_command(ctx.message.text)
     if parsed is None:
         dialog = await open_dialog(ctx)
-        if dialog is not None and dialog.kind == CLOSE_DIALOG:
+        if (
+            dialog is not None
+            and dialog.kind == CLOSE_DIALOG
+            and _answers_prompt(ctx, dialog.data)
+        ):
             await close_result_typed(ctx)
             return
         log.debug("staff chat message %s from %s", ctx.message.message_id, ctx.message.sender_id)
@@ -165,13 +176,23 @@ async def handle(ctx: Context) -> None:
     await COMMANDS[name](ctx, rest)
 
 
+def _answers_prompt(ctx: Context, data: dict) -> bool:
+    """Whether a staff-chat message is the result a close prompt asked for: a reply to the
+    prompt, or a message that starts with the ticket's number."""
+    prompt = data.get("prompt")
+    if prompt is not None and ctx.message.replied_to == str(prompt):
+        return True
+    first = ctx.message.text.strip().split(maxsplit=1)
+    return bool(first) and ticket_number(first[0]) == data.get("number")
+
+
 async def press(ctx: Context) -> None:
     """A button pressed in the staff chat."""
     prefix = (ctx.message.payload or "").split(":", 1)[0]
     handler = BUTTONS.get(prefix)
     if handler is None:
         log.info("unknown staff button %r from %s", ctx.message.payload, ctx.message.sender_id)
-        ctx.reply("input.bad_button")
+        ctx.answer_press("input.bad_button")
         return
     await handler(ctx)
 
@@ -224,6 +245,7 @@ async def claim_pressed(ctx: Context) -> None:
             ctx.reply("desk.claim_taken", number=ticket.number, holder=holder)
         return
     log.info("%s claimed %s", staff.name, ticket.number)
+    ctx.answer_press("desk.claimed_by_you", number=ticket.number)
     ctx.outbox.extend(await desk.card_messages(result.ticket, ctx.services))
     catalogues = ctx.services.catalogues
 
@@ -257,34 +279,67 @@ async def transfer_pressed(ctx: Context) -> None:
 
 
 async def transfer_to_pressed(ctx: Context) -> None:
-    """`transfer_to:<id>:<department>`: move the ticket there."""
-    found = await _pressed_ticket(ctx, parts=3)
+    """`transfer_to:<id>:<from>:<to>`: move the ticket there, if it is still in `from`."""
+    found = await _pressed_ticket(ctx, parts=4)
     if found is None:
         return
     staff, ticket, fields = found
-    if fields[2] not in {d.value for d in Department}:
-        ctx.reply("input.bad_button")
+    departments = {d.value for d in Department}
+    if fields[2] not in departments or fields[3] not in departments:
+        ctx.answer_press("input.bad_button")
         return
-    await _transfer(ctx, staff, ticket, Department(fields[2]))
+    moved = await _transfer(ctx, staff, ticket, Department(fields[3]), Department(fields[2]))
+    text = (
+        ctx.text(
+            "desk.picker_done",
+            number=ticket.number,
+            department=ctx.text(f"department.{fields[3]}"),
+            name=staff.name,
+        )
+        if moved
+        else ctx.text("desk.picker_stale", number=ticket.number)
+    )
+    ctx.replace_pressed(text)
 
 
 async def close_pressed(ctx: Context) -> None:
-    """`close:<id>`: ask the staff member for the result; their next message here is it."""
+    """`close:<id>`: prompt for the result; a reply to the prompt (or `R-0012 …`) is it."""
     found = await _pressed_ticket(ctx)
     if found is None:
         return
     _, ticket, _ = found
-    if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
-        ctx.reply(
+    if ticket.status is TicketStatus.OPEN:
+        ctx.answer_press("desk.close_claim_first", number=ticket.number)
+        return
+    if ticket.status is not TicketStatus.CLAIMED:
+        ctx.answer_press(
             "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
         )
         return
-    await start_dialog(ctx, CLOSE_DIALOG, {"ticket": ticket.id})
-    ctx.reply("desk.close_ask", number=ticket.number)
+    dialog = await start_dialog(
+        ctx,
+        CLOSE_DIALOG,
+        {"ticket": ticket.id, "number": ticket.number},
+        minutes=CLOSE_PROMPT_MINUTES,
+    )
+
+    async def remember_prompt(sent: SentMessage) -> None:
+        dialog.data = {**dialog.data, "prompt": sent.message_id}
+        await dialog.save(update_fields=["data"])
+
+    text = ctx.text(
+        "desk.close_ask",
+        number=ticket.number,
+        name=ctx.message.sender_name,
+        minutes=CLOSE_PROMPT_MINUTES,
+    )
+    prompt = OutgoingMessage(chat=ctx.message.chat, text=text)
+    ctx.outbox.append(Outbound(prompt, after_send=remember_prompt))
+    ctx.answer_press("desk.close_prompted", number=ticket.number)
 
 
 async def close_result_typed(ctx: Context) -> None:
-    """The message after a close button: the result (or `cancel`)."""
+    """The answer to a close prompt: the result (or `cancel`)."""
     dialog = await open_dialog(ctx)
     assert dialog is not None
     await dialog.delete()
@@ -296,38 +351,50 @@ async def close_result_typed(ctx: Context) -> None:
     if staff is None:
         return
     text = ctx.message.text.strip()
+    first, _, rest = text.partition(" ")
+    if ticket_number(first) == ticket.number:
+        text = rest.strip()
     if text.lower() in CANCEL_WORDS:
         ctx.reply("desk.close_cancelled", number=ticket.number)
+        return
+    if not text:
+        ctx.reply("desk.close_usage")
         return
     await _resolve(ctx, staff, ticket, text)
 
 
 async def rate_pressed(ctx: Context) -> None:
-    """`rate:<id>:<1-5>`: a reporter rates the resolved ticket; a poor rating reopens it."""
+    """`rate:<id>:<1-5>`: a reporter rates the resolved ticket; a poor rating reopens it.
+
+    The answer is private (a toast), and the rating message loses its buttons.
+    """
     fields = (ctx.message.payload or "").split(":")
     if len(fields) != 3 or not fields[1].isdigit() or fields[2] not in {"1", "2", "3", "4", "5"}:
-        ctx.reply("input.bad_button")
+        ctx.answer_press("input.bad_button")
         return
     ticket = await Ticket.get_or_none(id=int(fields[1]))
     if ticket is None:
-        ctx.reply("input.bad_button")
+        ctx.answer_press("input.bad_button")
         return
     platform, user_id = ctx.message.chat.platform, ctx.message.sender_id
     if not await TicketReporter.exists(ticket_id=ticket.id, platform=platform, user_id=user_id):
         log.info("%s:%s may not rate %s", platform, user_id, ticket.number)
-        ctx.reply("desk.rate_not_reporter", number=ticket.number)
+        ctx.answer_press("desk.rate_not_reporter", number=ticket.number)
         return
     rating = Rating(int(fields[2]))
     try:
         rated = await rate_ticket(ticket.id, rating, f"{platform}:{user_id}", ctx.now)
     except IllegalTransition:
-        ctx.reply("desk.rate_too_late", number=ticket.number)
+        ctx.answer_press("desk.rate_too_late", number=ticket.number)
+        ctx.replace_pressed(ctx.text("desk.rate_closed", number=ticket.number))
         return
+    words = ctx.text(f"desk.rating_{int(rating)}")
+    ctx.replace_pressed(ctx.text("desk.rate_recorded", number=ticket.number, rating=words))
     ctx.outbox.extend(await desk.card_messages(rated, ctx.services))
     if rating not in POOR_RATINGS:
-        ctx.reply("desk.rate_thanks", number=ticket.number)
+        ctx.answer_press("desk.rate_thanks", number=ticket.number)
         return
-    ctx.reply("desk.rate_reopened", number=ticket.number)
+    ctx.answer_press("desk.rate_reopened", number=ticket.number)
     catalogues = ctx.services.catalogues
 
     def compose(lang: str) -> str:
@@ -340,6 +407,59 @@ async def rate_pressed(ctx: Context) -> None:
         )
 
     ctx.outbox.extend(await desk.supervisor_alerts(rated.estate_id, ctx.services, compose))
+
+
+async def needs_look(ctx: Context) -> None:
+    """A group message that may be a request, below the confidence floor: staff take a look
+    (who wrote what, where, and what it seemed to be), rather than nobody."""
+    assert ctx.understanding is not None
+    if ctx.estate is None:
+        return
+    u = ctx.understanding
+    catalogues = ctx.services.catalogues
+    lang = catalogues.default
+    group = ctx.chat.title if ctx.chat is not None and ctx.chat.title else ctx.message.chat.chat_id
+    text = catalogues.text(
+        lang,
+        "desk.needs_look",
+        name=ctx.message.sender_name or ctx.message.sender_id,
+        group=group,
+        guess=catalogues.text(lang, f"intent.{u.intent}"),
+        confidence=round(u.confidence * 100),
+        text=ctx.message.text[:500],
+    )
+    chats = await desk.staff_chats(ctx.estate.id)
+    for chat in chats:
+        ctx.outbox.append(Outbound(OutgoingMessage(chat=desk.group_ref(chat), text=text)))
+    log.info(
+        "message %s below the confidence floor (%s %.2f) shown to %d staff chat(s)",
+        ctx.message.message_id,
+        u.intent,
+        u.confidence,
+        len(chats),
+    )
+
+
+async def staff_word_elsewhere(ctx: Context) -> bool:
+    """A staff command typed in an owner group or in private, where it does not apply: a short
+    answer (a binding word gets how to bind), never a ticket; True when it was one."""
+    parsed = parse_command(ctx.message.text)
+    if parsed is None:
+        return False
+    name, _ = parsed
+    log.info(
+        "staff command %r from %s in %s answered, not run",
+        name,
+        ctx.message.sender_id,
+        ctx.message.chat,
+    )
+    if name in ("code", "staffcode"):
+        ctx.reply("binding.codes_come_from_staff")
+    elif ctx.staff is not None:
+        ctx.reply("desk.use_staff_chat")
+    elif not ctx.in_group or ctx.message.addressed:
+        ctx.reply("desk.staff_only_command")
+    return True
 
 
 # --- Commands ------------------------------------------------------------------------------
@@ -369,7 +489,7 @@ async def _ticket_from(
 async def _queue_lines(ctx: Context, tickets: list[Ticket]) -> str:
     lines = []
     for ticket in tickets[:QUEUE_LIMIT]:
-        unit = await Unit.get_or_none(id=ticket.unit_id) if ticket.unit_id else None
+        where = await desk.ticket_location(ticket, ctx.services.catalogues, ctx.lang)
         holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
         lines.append(
             ctx.text(
@@ -377,7 +497,7 @@ async def _queue_lines(ctx: Context, tickets: list[Ticket]) -> str:
                 urgent=ctx.text("desk.queue_urgent") if ticket.urgent else "",
                 number=ticket.number,
                 department=ctx.text(f"department.{ticket.department}"),
-                unit=unit.label if unit else "-",
+                unit=where or "-",
                 status=ctx.text(f"desk.status_{ticket.status}"),
                 holder=f" {holder.name}" if holder else "",
                 text=ticket.text[:40],
@@ -508,16 +628,26 @@ async def transfer_command(ctx: Context, rest: str) -> None:
     await _transfer(ctx, ctx.staff, ticket, department)
 
 
-async def _transfer(ctx: Context, staff: Staff, ticket: Ticket, department: Department) -> None:
+async def _transfer(
+    ctx: Context,
+    staff: Staff,
+    ticket: Ticket,
+    department: Department,
+    expected: Department | None = None,
+) -> bool:
+    """Move the ticket (from `expected`, when a picker named it); False when it did not move."""
     try:
-        moved = await transfer_ticket(ticket.id, department, staff_actor(staff), ctx.now)
+        moved = await transfer_ticket(
+            ticket.id, department, staff_actor(staff), ctx.now, expected=expected
+        )
     except IllegalTransition:
         ctx.reply("desk.cannot_transfer", number=ticket.number)
-        return
+        return False
     ctx.outbox.extend(await desk.card_messages(moved, ctx.services))
     ctx.reply(
         "desk.transferred", number=ticket.number, department=ctx.text(f"department.{department}")
     )
+    return True
 
 
 def _optional_command(module: str, name: str) -> Command | None:

@@ -41,7 +41,14 @@ from models.estate import (
     unit_label,
 )
 from models.messaging import Delivery, Dialog, SeenMessage
-from models.schedule import Announcement, ApiToken, EstateGreeting, Lease
+from models.schedule import (
+    Announcement,
+    ApiToken,
+    EstateGreeting,
+    Incident,
+    IncidentReport,
+    Lease,
+)
 from models.ticket import Ticket, TicketCounter, TicketEvent, TicketReporter
 
 __all__ = [
@@ -66,6 +73,8 @@ __all__ = [
     "EstateGreeting",
     "EventKind",
     "FaqEntry",
+    "Incident",
+    "IncidentReport",
     "Lease",
     "OneTimeCode",
     "Owner",

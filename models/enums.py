@@ -20,6 +20,8 @@ class ChatKind(StrEnum):
     OWNERS = "owners"
     STAFF = "staff"
     PRIVATE = "private"
+    # A group the bot is in that nobody registered: served with nothing but `/register`.
+    UNREGISTERED = "unregistered"
 
 
 class Department(StrEnum):
@@ -81,6 +83,9 @@ class EventKind(StrEnum):
     REOPENED = "reopened"
     CLOSED = "closed"
     ESCALATED = "escalated"
+    # A further report made the ticket urgent, and photos sent after the report.
+    MADE_URGENT = "made_urgent"
+    PHOTOS_ADDED = "photos_added"
 
 
 class Rating(IntEnum):

@@ -100,8 +100,16 @@ async def open_ticket(
     owner: Owner | None = None,
     unit: Unit | None = None,
     photos: Sequence[str] = (),
+    location_place: str | None = None,
+    location_building: str | None = None,
+    location_unknown: str = "",
+    reporter_unit: Unit | None = None,
 ) -> Ticket:
-    """Open a ticket, numbered per estate and kind, with its reporter and its `opened` event."""
+    """Open a ticket, numbered per estate and kind, with its reporter and its `opened` event.
+
+    `unit` or `location_place` (with `location_building`) say where the fault is;
+    `reporter_unit` is where the reporter lives, which is another matter.
+    """
     respond_by, resolve_by = due_times(estate, kind, urgent, now)
     async with in_transaction():
         number = await _next_number(estate, kind)
@@ -114,6 +122,10 @@ async def open_ticket(
             status=TicketStatus.OPEN,
             owner_id=owner.id if owner else None,
             unit_id=unit.id if unit else None,
+            location_place=location_place,
+            location_building=location_building,
+            location_unknown=location_unknown[:48],
+            reporter_unit_id=reporter_unit.id if reporter_unit else None,
             source_platform=platform,
             source_chat_id=chat_id,
             source_message_id=message_id,
@@ -133,6 +145,8 @@ async def open_ticket(
             user_id=reporter_id,
             message_id=message_id,
             language=language,
+            name=reporter_name[:128],
+            text=text,
             at=now,
         )
         await _event(ticket, EventKind.OPENED, f"{platform}:{reporter_id}", now, text=text)
@@ -149,6 +163,7 @@ async def join_ticket(
     text: str,
     now: datetime,
     language: str = "zh",
+    name: str = "",
 ) -> bool:
     """Add a further owner's report of the same fault; False if this owner had reported it."""
     async with in_transaction():
@@ -161,6 +176,8 @@ async def join_ticket(
             user_id=user_id,
             message_id=message_id,
             language=language,
+            name=name[:128],
+            text=text,
             at=now,
         )
         await _event(ticket, EventKind.JOINED, f"{platform}:{user_id}", now, text=text)
@@ -203,29 +220,73 @@ async def claim_ticket(ticket_id: int, staff: Staff, now: datetime) -> ClaimResu
 
 
 async def transfer_ticket(
-    ticket_id: int, department: Department, actor: str, now: datetime, reason: str = ""
+    ticket_id: int,
+    department: Department,
+    actor: str,
+    now: datetime,
+    reason: str = "",
+    *,
+    expected: Department | None = None,
 ) -> Ticket:
-    """Move an open or claimed ticket to another department; it is open again there."""
+    """Move an open or claimed ticket to another department; it is open again there.
+
+    The move is one compare-and-set on the status and the department it leaves (`expected`,
+    or the one it is in now): of many transfers at once, or a picker pressed twice, one moves it.
+    """
     async with in_transaction():
         before = await Ticket.get(id=ticket_id)
-        if before.department == department:
+        leaving = expected if expected is not None else before.department
+        if leaving == department:
             raise IllegalTransition(before, f"transfer to {department}", before.status)
-        ticket = await _change(
-            ticket_id,
-            "transfer",
-            (TicketStatus.OPEN, TicketStatus.CLAIMED),
-            department=department,
-            status=TicketStatus.OPEN,
-            claimed_by_id=None,
-            claimed_at=None,
+        updated = await Ticket.filter(
+            id=ticket_id,
+            status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
+            department=leaving,
+        ).update(
+            department=department, status=TicketStatus.OPEN, claimed_by_id=None, claimed_at=None
         )
+        if not updated:
+            current = await Ticket.get(id=ticket_id)
+            raise IllegalTransition(current, f"transfer from {leaving}", current.status)
+        ticket = await Ticket.get(id=ticket_id)
         await _event(
             ticket,
             EventKind.TRANSFERRED,
             actor,
             now,
-            **{"from": str(before.department), "to": str(department), "reason": reason},
+            **{"from": str(leaving), "to": str(department), "reason": reason},
         )
+    return ticket
+
+
+async def make_urgent(ticket_id: int, actor: str, now: datetime, text: str = "") -> Ticket | None:
+    """Make an open ticket urgent (a further report says someone is in danger), once; its
+    response is then due within the urgent time. None when it was urgent or is not open."""
+    async with in_transaction():
+        ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
+        respond_by, _ = due_times(ticket.estate, ticket.kind, True, now)
+        updated = await Ticket.filter(
+            id=ticket_id,
+            urgent=False,
+            status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
+        ).update(urgent=True, due_response_at=min(respond_by, ticket.due_response_at))
+        if not updated:
+            return None
+        ticket = await Ticket.get(id=ticket_id)
+        await _event(ticket, EventKind.MADE_URGENT, actor, now, text=text)
+    return ticket
+
+
+async def add_photos(ticket_id: int, photos: Sequence[str], actor: str, now: datetime) -> Ticket:
+    """Add photos an owner sent after their report to a ticket that is still being handled."""
+    async with in_transaction():
+        ticket = await Ticket.filter(id=ticket_id).select_for_update().get()
+        if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
+            raise IllegalTransition(ticket, "add photos to", ticket.status)
+        merged = [*ticket.photos, *(ref for ref in photos if ref not in ticket.photos)]
+        await Ticket.filter(id=ticket_id).update(photos=merged)
+        ticket.photos = merged
+        await _event(ticket, EventKind.PHOTOS_ADDED, actor, now, count=len(photos))
     return ticket
 
 

@@ -65,3 +65,52 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+
+
+class Incident(Model):
+    """A planned outage an announcement told the owners of (water, power, a lift, gas).
+
+    Reports of it while it lasts are answered with the announced times instead of opening
+    tickets, and counted for staff.
+    """
+
+    id = fields.IntField(primary_key=True)
+    estate: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Estate", related_name="incidents", on_delete=fields.CASCADE
+    )
+    announcement: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Announcement", related_name="incidents", null=True, on_delete=fields.CASCADE
+    )
+    # water, power, lift or gas.
+    kind = fields.CharField(max_length=16)
+    # The building as owners write it (3, B), or None for the whole estate.
+    building = fields.CharField(max_length=16, null=True)
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    text = fields.TextField(default="")
+    cancelled_at = fields.DatetimeField(null=True)
+    # The staff chats' message that counts the owners who asked: {"platform:chat id": message id}.
+    cards = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "incident"
+
+
+class IncidentReport(Model):
+    """An owner who asked about an incident (once per owner's chat account)."""
+
+    id = fields.IntField(primary_key=True)
+    incident: fields.ForeignKeyRelation[Incident] = fields.ForeignKeyField(
+        "models.Incident", related_name="reports", on_delete=fields.CASCADE
+    )
+    platform = fields.CharField(max_length=16)
+    user_id = fields.CharField(max_length=128)
+    chat_id = fields.CharField(max_length=128)
+    message_id = fields.CharField(max_length=128)
+    text = fields.TextField(default="")
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "incident_report"
+        unique_together = (("incident", "platform", "user_id"),)

@@ -23,8 +23,19 @@ class Ticket(Model):
     owner: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Owner", related_name="tickets", null=True, on_delete=fields.SET_NULL
     )
+    # Where the fault is: a flat of the estate (`unit`), or a common place (`location_place`,
+    # lift, corridor … as the NLU names them) in or beside `location_building` (None: not said).
     unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Unit", related_name="tickets", null=True, on_delete=fields.SET_NULL
+    )
+    location_place = fields.CharField(max_length=16, null=True)
+    location_building = fields.CharField(max_length=16, null=True)
+    # A flat the owner named that the estate does not have ("8-3-1201"), kept as written.
+    location_unknown = fields.CharField(max_length=48, default="")
+    # Who reported it lives here (their only unit, or the one they named that is theirs): a
+    # separate fact from where the fault is.
+    reporter_unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Unit", related_name="reported_tickets", null=True, on_delete=fields.SET_NULL
     )
     # Where it came from, as the platform names it.
     source_platform = fields.CharEnumField(Platform, max_length=16)
@@ -87,6 +98,9 @@ class TicketReporter(Model):
     user_id = fields.CharField(max_length=128)
     message_id = fields.CharField(max_length=128)
     language = fields.CharField(max_length=8, default="zh")
+    # The name the chat account shows and the report in their own words, for the card.
+    name = fields.CharField(max_length=128, default="")
+    text = fields.TextField(default="")
     at = fields.DatetimeField()
 
     class Meta:

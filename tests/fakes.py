@@ -15,6 +15,8 @@ class FakeChannel:
 
     platform: Platform = Platform.WEBCHAT
     sent: list[OutgoingMessage] = field(default_factory=list)
+    # The platform id each sent message got, in the order of `sent`.
+    sent_ids: list[str] = field(default_factory=list)
     edits: list[tuple[SentMessage, OutgoingMessage]] = field(default_factory=list)
     fail_sends: int = 0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -25,7 +27,8 @@ class FakeChannel:
             self.fail_sends -= 1
             raise SendError("the far end is down")
         self.sent.append(message)
-        return SentMessage(chat=message.chat, message_id=f"out-{next(self._ids)}")
+        self.sent_ids.append(f"out-{next(self._ids)}")
+        return SentMessage(chat=message.chat, message_id=self.sent_ids[-1])
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
         """Record an edit."""
@@ -44,7 +47,12 @@ class FakeChannel:
         """The texts sent to one chat."""
         return [m.text for m in self.to(chat_id)]
 
+    def id_of(self, message: OutgoingMessage) -> str:
+        """The platform id a sent message got."""
+        return self.sent_ids[self.sent.index(message)]
+
     def clear(self) -> None:
         """Forget what was sent."""
         self.sent.clear()
+        self.sent_ids.clear()
         self.edits.clear()

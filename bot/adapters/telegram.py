@@ -102,8 +102,9 @@ Callback = ContextTypes.DEFAULT_TYPE
 
 # How often a 429 is retried (after its retry_after) before the send fails with SendError.
 SEND_RETRIES = 3
-# Telegram takes 4096 characters a message, counted in UTF-16 code units.
+# Telegram takes 4096 characters a message, counted in UTF-16 code units; 200 a toast.
 TEXT_LIMIT = 4096
+TOAST_LIMIT = 200
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
@@ -397,35 +398,37 @@ class TelegramChannel:
             await self.router.handle(incoming, self)
 
     async def _on_press(self, update: Update, context: Callback) -> None:
-        """A button press: answered with a short toast, then to the router as a payload."""
+        """A button press: to the router as a payload, then answered with what became of it (a
+        toast only the presser sees: done, refused, already claimed …)."""
         query = update.callback_query
         if query is None:
             return
         user = query.from_user
-        lang = self.services.catalogues.language(language_hint(user.language_code))
+        toast: str | None = None
+        if query.message is None or query.data is None or user.is_bot:
+            log.info("ignored a button press %s without a message or data", query.id)
+        else:
+            chat = query.message.chat
+            incoming = IncomingMessage(
+                chat=ChatRef(Platform.TELEGRAM, str(chat.id), _is_group(chat.type)),
+                sender_id=str(user.id),
+                sender_name=user.full_name,
+                text="",
+                # Each press is its own event: a second press on the same card is not a repeat.
+                message_id=f"cb:{query.id}",
+                received_at=self.services.clock.now(),
+                payload=query.data,
+                addressed=True,
+                language_hint=language_hint(user.language_code),
+                replied_to=str(query.message.message_id),
+                raw=update,
+            )
+            toast = await self.router.handle(incoming, self)
         try:
-            await query.answer(self.services.catalogues.text(lang, "telegram.pressed"))
+            await query.answer(fit(toast, TOAST_LIMIT) if toast else None)
         except TelegramError as exc:
             # A press answered too late still counts; only the toast is lost.
             log.warning("could not answer button press %s: %s", query.id, exc)
-        if query.message is None or query.data is None or user.is_bot:
-            log.info("ignored a button press %s without a message or data", query.id)
-            return
-        chat = query.message.chat
-        incoming = IncomingMessage(
-            chat=ChatRef(Platform.TELEGRAM, str(chat.id), _is_group(chat.type)),
-            sender_id=str(user.id),
-            sender_name=user.full_name,
-            text="",
-            # Each press is its own event: a second press on the same card is not a repeat.
-            message_id=f"cb:{query.id}",
-            received_at=self.services.clock.now(),
-            payload=query.data,
-            addressed=True,
-            language_hint=language_hint(user.language_code),
-            raw=update,
-        )
-        await self.router.handle(incoming, self)
 
     async def _on_edited(self, update: Update, context: Callback) -> None:
         """An edited message: the original was handled; an edit opens nothing new."""
@@ -459,7 +462,7 @@ class TelegramChannel:
                 change.from_user.full_name,
                 change.from_user.id,
                 f"it is the {known.kind} chat of estate {known.estate_id}"
-                if known
+                if known and known.estate_id is not None
                 else "register it with `guanjia chats code` and /register CODE",
             )
         elif new not in present and old in present:
@@ -566,6 +569,7 @@ class TelegramChannel:
             attachments=(photo,) if photo else (),
             addressed=addressed,
             language_hint=language_hint(sender.language_code),
+            replied_to=str(replied.message_id) if replied is not None else None,
             raw=message,
         )
 

@@ -18,36 +18,9 @@ The chats' messages are kept in memory (the last `HISTORY_LIMIT` per chat) and a
 Photos are saved under `<data dir>/webchat/uploads/` and referred to as `Attachment("photo",
 "webchat:<file name>")`.
 
-WebSocket protocol — JSON text frames, each an object with a `type`. A client frame may carry a
-`ref` (any short string), which the server's answer to it (`picked`, `lang` or `error`) echoes.
-
-Client → server:
-
-- `{"type": "pick", "role": "owner" | "staff", "id": <owner or staff id>}` — speak as this person.
-- `{"type": "say", "chat": <chat id>, "text": <str>, "photo": <base64 or data: URL, optional>}`
-  — a message (text ≤ 4,000 characters; photo ≤ 5 MB of JPEG, PNG, GIF or WebP). In a group,
-  `@管家` or `@Guanjia` in the text addresses the bot (it otherwise stays out of chit-chat).
-- `{"type": "press", "chat": <chat id>, "message": <message id>, "payload": <str>}` — press one
-  of the buttons of a message shown in that chat.
-- `{"type": "lang", "lang": "zh" | "en"}` — the page's language (sent to the router as a hint).
-
-Server → client:
-
-- `welcome` (on connect): `estates` (code, name, owners with their unit labels, staff), `texts`
-  (the page's words, by language), `default_lang`, `limits` (`text`, `photo_bytes`).
-- `picked`: `me` (role, id, user_id, name, estate: code, name, timezone), `chats` (id, kind,
-  `messages`), and `manager` (the manager page's URL with a token, for staff; null for owners).
-- `message`: `chat` and `message` — a new message in a chat the page shows. A message is
-  `{id, chat, from: {kind: "bot" | "owner" | "staff", id, name}, text, buttons: [[{label,
-  payload}]], photos: [{url}], reply_to, quote: {name, text} | null, at, edited}`.
-- `edit`: `chat` and `message` — a message replaced in place (a ticket card that changed).
-- `lang`: the language now set.
-- `error`: `code` and `text` (in the page's language) — a refused frame. Codes: `bad_json`,
-  `unknown_type`, `bad_request`, `pick_first`, `unknown_person`, `unknown_chat`, `staff_only`,
-  `too_long`, `empty`, `photo_too_big`, `bad_photo`, `bad_button`. A refused frame changes
-  nothing in the store.
-
-A frame over `MAX_FRAME` bytes closes the socket (WebSocket close code 1009, message too big).
+The WebSocket protocol (JSON text frames: `pick`, `say`, `press`, `lang` in; `welcome`,
+`picked`, `message`, `edit`, `toast`, `lang`, `error` out) is documented in
+`docs/webchat-protocol.md`, a public interface: change it only together with that page.
 """
 
 from __future__ import annotations
@@ -611,8 +584,12 @@ class WebChat:
     async def _say(self, page: Page, frame: dict[str, Any]) -> None:
         viewer, chat_id, kind = self._chat_of(page, frame)
         text, photo = frame.get("text", ""), frame.get("photo")
+        reply_to = frame.get("reply_to")
         if not isinstance(text, str) or (photo is not None and not isinstance(photo, str)):
             raise Refusal("bad_request")
+        if reply_to is not None and not isinstance(reply_to, str):
+            raise Refusal("bad_request")
+        replied = self.log.find(chat_id, reply_to) if reply_to else None
         if len(text) > MAX_TEXT:
             raise Refusal("too_long", limit=MAX_TEXT)
         image = self._decode_photo(photo) if photo else None
@@ -629,6 +606,7 @@ class WebChat:
             text=text,
             at=now.isoformat(),
             photos=[a.ref for a in attachments],
+            reply_to=replied.id if replied else None,
         )
         self.log.add(logged)
         await self._broadcast(chat_id, {"type": "message", "chat": chat_id}, logged)
@@ -640,8 +618,10 @@ class WebChat:
             message_id=logged.id,
             received_at=now,
             attachments=attachments,
-            addressed=bool(_MENTION.search(text)),
+            addressed=bool(_MENTION.search(text))
+            or (replied is not None and replied.sender == BOT),
             language_hint=page.lang,
+            replied_to=replied.id if replied else None,
         )
         await self.router.handle(incoming, self)
 
@@ -666,8 +646,11 @@ class WebChat:
             received_at=self.clock.now(),
             payload=payload,
             language_hint=page.lang,
+            replied_to=shown.id if shown is not None else None,
         )
-        await self.router.handle(incoming, self)
+        toast = await self.router.handle(incoming, self)
+        if toast:
+            await page.push({"type": "toast", "text": toast})
 
     @staticmethod
     def _decode_photo(photo: str) -> tuple[bytes, str]:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.core.clock import Clock
+from bot.core.desk import ticket_location
 from bot.core.i18n import LANGUAGES, Catalogues
 from models import (
     ChatIdentity,
@@ -232,6 +233,7 @@ class ManagerPages:
             if late:
                 flags.append(f'<span class="tag late">{t(lang, "webchat.manager.overdue")}</span>')
             link = self._link(f"/manager/tickets/{ticket.id}", token=token, lang=lang)
+            where = await ticket_location(ticket, self.catalogues, lang)
             claimed_by = ticket.claimed_by.name if ticket.claimed_by else ""
             rows.append(
                 f'<tr class="{"late" if late else ""}" data-ticket="{html.escape(ticket.number)}">'
@@ -240,7 +242,7 @@ class ManagerPages:
                 f"<td>{t(lang, f'department.{ticket.department.value}')}</td>"
                 f'<td><span class="status {ticket.status.value}">'
                 f"{t(lang, f'webchat.status.{ticket.status.value}')}</span></td>"
-                f"<td>{html.escape(ticket.unit.label if ticket.unit else '')}</td>"
+                f"<td>{html.escape(where)}</td>"
                 f"<td>{html.escape(ticket.reporter_name)}</td>"
                 f'<td class="text">{html.escape(ticket.text[:80])}</td>'
                 f"<td>{self._time(ticket.created_at, tz)}</td>"
@@ -333,7 +335,7 @@ class ManagerPages:
             ("kind", t(lang, f"webchat.kind.{ticket.kind.value}")),
             ("department", t(lang, f"department.{ticket.department.value}")),
             ("status", t(lang, f"webchat.status.{ticket.status.value}") + urgent),
-            ("unit", html.escape(ticket.unit.label if ticket.unit else "")),
+            ("unit", html.escape(await ticket_location(ticket, self.catalogues, lang))),
             ("reporter", html.escape(ticket.reporter_name)),
             ("claimed_by", html.escape(ticket.claimed_by.name if ticket.claimed_by else "")),
             ("created", self._time(ticket.created_at, tz)),

@@ -408,7 +408,13 @@ class CallbackRunner:
     async def _handle(self, message: IncomingMessage, capture: Capture | None) -> None:
         _capture.set(capture)
         try:
-            await self.router.handle(message, self.channel)
+            toast = await self.router.handle(message, self.channel)
+            if toast:
+                # WeChat shows no toast: what became of a press goes to the presser privately.
+                private = self.channel.private_chat(message.sender_id)
+                await self.channel.send(OutgoingMessage(chat=private, text=toast))
+        except SendError as exc:
+            log.warning("could not tell %s what became of a press: %s", message.sender_id, exc)
         except Exception:  # the router logs and apologises itself; this is a last resort
             log.exception("handling %s failed", message.message_id)
 

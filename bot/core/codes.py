@@ -95,6 +95,37 @@ def looks_like_code(text: str) -> bool:
     return code is not None and bool(DIGITS.intersection(code))
 
 
+# Anything in a longer text that could be a code: 8 code characters, or two groups of 4.
+_EMBEDDED = re.compile(r"(?<![A-Za-z0-9])[A-Za-z2-9]{4}[\s-]?[A-Za-z2-9]{4}(?![A-Za-z0-9])")
+
+
+def codes_in(text: str) -> list[str]:
+    """Everything in a text that could be a code, in its stored form."""
+    found = []
+    for match in _EMBEDDED.finditer(text[:4000]):
+        code = normalise(match.group(0))
+        if code is not None and DIGITS.intersection(code) and code not in found:
+            found.append(code)
+    return found
+
+
+async def void_exposed(text: str, *, where: str, now: datetime) -> list[OneTimeCode]:
+    """Spend at once every unused code that a text shown to others (a group) contains: whoever
+    read it could redeem it. Returns the codes voided."""
+    candidates = codes_in(text)
+    if not candidates:
+        return []
+    voided = []
+    for code in await OneTimeCode.filter(code__in=candidates, used_at__isnull=True):
+        spent = await OneTimeCode.filter(id=code.id, used_at__isnull=True).update(
+            used_at=now, used_by=f"exposed:{where}"[:160]
+        )
+        if spent:
+            log.warning("a %s code was posted in %s: it is void now", code.purpose, where)
+            voided.append(code)
+    return voided
+
+
 async def issue_code(
     estate: Estate,
     purpose: CodePurpose,

@@ -94,6 +94,10 @@ class Handlers:
 
     intents: Mapping[str, Handler]
     staff: Handler
+    # A group message below the confidence floor that may be a request: shown to staff.
+    needs_look: Handler
+    # Photos sent without a word: joined to the sender's recent report, or kept and asked about.
+    photos: Handler
     # By the part of a button's payload before the first colon ("rate:42:4" → "rate").
     buttons: Mapping[str, Handler] = field(default_factory=dict)
     # By an open dialog's kind.
@@ -104,6 +108,9 @@ class Handlers:
     # Group text tried first in any group, even one of no known estate (`/register CODE`);
     # returns True when it handled the message.
     group_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()
+    # Text in an owner group that is a command or a code, not a report (`/help`, `绑定 CODE`,
+    # a staff command word): answered briefly or not at all; returns True when it was one.
+    owner_group_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()
     # Listeners the app adds to `Services.ticket_opened` (the staff desk's card).
     ticket_opened: Sequence[TicketListener] = ()
 
@@ -123,6 +130,9 @@ class Context:
     lang: str
     understanding: Understanding | None = None
     outbox: list[OutgoingMessage | Outbound] = field(default_factory=list)
+    # What the person who pressed a button is told privately (a toast on Telegram and in the
+    # web chat): never posted into the chat, so a stale or refused press writes nowhere.
+    toast: str | None = None
 
     @property
     def now(self) -> datetime:
@@ -165,9 +175,39 @@ class Context:
         self.outbox.append(OutgoingMessage(chat=chat, text=text, buttons=rows, reply_to=reply_to))
 
     def reply(self, key: str, buttons: Sequence[Sequence[Button]] = (), **fields: object) -> None:
-        """Answer in the chat the message came from, quoting it in a group."""
+        """Answer in the chat the message came from, quoting it in a group.
+
+        A button press is answered privately (`toast`), unless the answer has buttons of its
+        own: a press never posts a refusal or a thank-you into a group.
+        """
+        text = self.text(key, **fields)
+        if self.pressed and not buttons:
+            self.toast = text if self.toast is None else f"{self.toast}\n{text}"
+            return
         reply_to = self.message.message_id if self.in_group else None
-        self.send(self.message.chat, self.text(key, **fields), buttons, reply_to)
+        self.send(self.message.chat, text, buttons, reply_to)
+
+    def answer_press(self, key: str, **fields: object) -> None:
+        """Tell the person who pressed a button how it went, privately (see `toast`)."""
+        self.toast = self.text(key, **fields)
+
+    def replace_pressed(self, text: str) -> None:
+        """Replace the message whose button was pressed by `text`, without its buttons (a used
+        picker, rating or request card), when the platform said which message it was."""
+        if self.message.replied_to is None:
+            return
+        chat = self.message.chat
+        self.outbox.append(
+            Outbound(
+                OutgoingMessage(chat=chat, text=text),
+                edit=SentMessage(chat=chat, message_id=self.message.replied_to),
+            )
+        )
+
+    @property
+    def pressed(self) -> bool:
+        """Whether the message is a button press."""
+        return self.message.payload is not None
 
     def tell_private(self, text: str, buttons: Sequence[Sequence[Button]] = ()) -> None:
         """Queue a message to the sender's private chat."""

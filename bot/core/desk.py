@@ -20,8 +20,10 @@ from tortoise.transactions import in_transaction
 
 from bot.core.context import AfterSend, Context, Outbound, Services, send_outbox
 from bot.core.i18n import Catalogues
+from bot.core.promises import card_promise
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, SentMessage
 from models import (
+    Building,
     Chat,
     ChatIdentity,
     ChatKind,
@@ -123,10 +125,66 @@ def _local(moment: datetime, estate: Estate) -> str:
     return moment.astimezone(ZoneInfo(estate.timezone)).strftime("%m-%d %H:%M")
 
 
-async def render_card(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
-    """A ticket card's text: urgent first with everyone on duty, never the owner's phone."""
-    estate = await Estate.get(id=ticket.estate_id)
+def location_text(
+    catalogues: Catalogues,
+    lang: str,
+    *,
+    unit: str | None = None,
+    place: str | None = None,
+    building: str | None = None,
+    unknown: str = "",
+    known_building: bool = True,
+) -> str:
+    """Where a fault is, in words: a flat's label, "2号楼 电梯", or a flat the estate does not
+    have ("8-3-1201（本小区无此房号）"); empty when nothing says where."""
+
+    def t(key: str, **fields: object) -> str:
+        return catalogues.text(lang, key, **fields)
+
+    if unit:
+        return unit
+    if unknown:
+        return t("location.unknown_unit", unit=unknown)
+    if place is None:
+        return ""
+    named = t(f"place.{place}")
+    if building is None:
+        return named
+    block = t("location.building", building=building)
+    if not known_building:
+        block = t("location.unknown_building", building=block)
+    if place == "other":
+        return block
+    return t("location.place_in_building", building=block, place=named)
+
+
+async def ticket_location(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
+    """Where a ticket's fault is, in words (see `location_text`)."""
     unit = await Unit.get_or_none(id=ticket.unit_id) if ticket.unit_id else None
+    known = ticket.location_building is None or await Building.exists(
+        estate_id=ticket.estate_id, name=ticket.location_building
+    )
+    return location_text(
+        catalogues,
+        lang,
+        unit=unit.label if unit else None,
+        place=ticket.location_place,
+        building=ticket.location_building,
+        unknown=ticket.location_unknown,
+        known_building=known,
+    )
+
+
+# How many of a ticket's joined reports its card quotes (the newest), and how much of each.
+CARD_REPORTS = 5
+CARD_REPORT_CHARS = 60
+
+
+async def render_card(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
+    """A ticket card's text: urgent first with everyone on duty, where the fault is and who
+    reported it (two separate facts), every further report of it, never a phone number."""
+    estate = await Estate.get(id=ticket.estate_id)
+    home = await Unit.get_or_none(id=ticket.reporter_unit_id) if ticket.reporter_unit_id else None
     owner = await Owner.get_or_none(id=ticket.owner_id) if ticket.owner_id else None
     holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
 
@@ -144,20 +202,32 @@ async def render_card(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
             department=t(f"department.{ticket.department}"),
         )
     )
-    lines.append(t("desk.card_unit", unit=unit.label if unit else t("desk.card_no_unit")))
+    where = await ticket_location(ticket, catalogues, lang)
+    lines.append(t("desk.card_location", where=where or t("desk.card_no_location")))
     # The owner on record, else the name the chat account shows: a name, never a phone number.
     name = owner.name if owner else ticket.reporter_name or ticket.reporter_id
-    lines.append(t("desk.card_owner", name=name))
+    if home is not None:
+        lines.append(t("desk.card_reporter_home", name=name, unit=home.label))
+    elif owner is None:
+        lines.append(t("desk.card_reporter_unbound", name=name))
+    else:
+        lines.append(t("desk.card_reporter", name=name))
     lines.append(t("desk.card_text", text=ticket.text))
+    joined = await TicketReporter.filter(ticket_id=ticket.id).order_by("id").offset(1)
+    if joined:
+        lines.append(t("desk.card_reports", count=len(joined) + 1))
+        for reporter in joined[-CARD_REPORTS:]:
+            text = (
+                reporter.text
+                if len(reporter.text) <= CARD_REPORT_CHARS
+                else (reporter.text[: CARD_REPORT_CHARS - 1] + "…")
+            )
+            lines.append(
+                t("desk.card_report_line", name=reporter.name or reporter.user_id, text=text)
+            )
     if ticket.photos:
         lines.append(t("desk.card_photos", count=len(ticket.photos)))
-    lines.append(
-        t(
-            "desk.card_due",
-            respond_by=_local(ticket.due_response_at, estate),
-            resolve_by=_local(ticket.due_resolve_at, estate),
-        )
-    )
+    lines.append(card_promise(ticket, catalogues, lang, estate.timezone))
     status = t(f"desk.status_{ticket.status}")
     if holder is not None:
         lines.append(t("desk.card_status_held", status=status, holder=holder.name))
@@ -175,23 +245,31 @@ async def render_card(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
 def card_buttons(
     ticket: Ticket, catalogues: Catalogues, lang: str
 ) -> tuple[tuple[Button, ...], ...]:
-    """The card's buttons for the ticket's status: claim (when open), transfer, close."""
+    """The card's buttons for the ticket's status: claim and transfer while nobody holds it,
+    transfer and close once someone does (a ticket nobody holds is not closed by a button)."""
     if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
         return ()  # a resolved or closed ticket waits for its owner, not for staff
     row: list[Button] = []
     if ticket.status is TicketStatus.OPEN:
         row.append(Button(catalogues.text(lang, "desk.button_claim"), f"claim:{ticket.id}"))
     row.append(Button(catalogues.text(lang, "desk.button_transfer"), f"transfer:{ticket.id}"))
-    row.append(Button(catalogues.text(lang, "desk.button_close"), f"close:{ticket.id}"))
+    if ticket.status is TicketStatus.CLAIMED:
+        row.append(Button(catalogues.text(lang, "desk.button_close"), f"close:{ticket.id}"))
     return (tuple(row),)
 
 
 def transfer_buttons(
     ticket: Ticket, catalogues: Catalogues, lang: str
 ) -> tuple[tuple[Button, ...], ...]:
-    """One button per department the ticket could move to."""
+    """One button per department the ticket could move to; each names the department it
+    leaves, so a picker pressed after the ticket moved moves nothing."""
     return tuple(
-        (Button(catalogues.text(lang, f"department.{d}"), f"transfer_to:{ticket.id}:{d}"),)
+        (
+            Button(
+                catalogues.text(lang, f"department.{d}"),
+                f"transfer_to:{ticket.id}:{ticket.department}:{d}",
+            ),
+        )
         for d in Department
         if d != ticket.department
     )
@@ -242,6 +320,24 @@ async def card_messages(ticket: Ticket, services: Services) -> list[Outbound]:
             "estate %s has no staff chat for the card of %s", ticket.estate_id, ticket.number
         )
     return entries
+
+
+async def urgent_alerts(ticket: Ticket, services: Services) -> list[Outbound]:
+    """A new message in each staff chat when a ticket has just become urgent (an edited card
+    notifies nobody)."""
+    lang = services.catalogues.default
+    text = services.catalogues.text(
+        lang,
+        "desk.made_urgent",
+        number=ticket.number,
+        where=await ticket_location(ticket, services.catalogues, lang)
+        or services.catalogues.text(lang, "desk.card_no_location"),
+        mentions=mentions(await on_duty(ticket.estate_id)),
+    )
+    return [
+        Outbound(OutgoingMessage(chat=group_ref(chat), text=text))
+        for chat in await staff_chats(ticket.estate_id)
+    ]
 
 
 async def reporter_messages(

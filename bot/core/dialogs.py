@@ -1,4 +1,8 @@
-"""Per-chat dialog state: one open question per person per chat, kept in the store."""
+"""Per-chat dialog state: one open question per person per chat, kept in the store.
+
+A dialog may also hold photos a person sent without saying what they show (`data["photos"]`):
+the next report they make in that chat within a few minutes takes them.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from bot.core.context import Context
 from models import Dialog
 
 DIALOG_MINUTES = 30
+# Photos sent alone wait this long for the report they belong to.
+PHOTO_MINUTES = 10
+PHOTOS = "photos"
 
 
 async def open_dialog(ctx: Context) -> Dialog | None:
@@ -22,8 +29,10 @@ async def open_dialog(ctx: Context) -> Dialog | None:
     return dialog
 
 
-async def start_dialog(ctx: Context, kind: str, data: dict[str, object]) -> Dialog:
-    """Open (or replace) the sender's dialog in this chat."""
+async def start_dialog(
+    ctx: Context, kind: str, data: dict[str, object], minutes: int = DIALOG_MINUTES
+) -> Dialog:
+    """Open (or replace) the sender's dialog in this chat; it lapses after `minutes`."""
     message = ctx.message
     dialog, _ = await Dialog.update_or_create(
         platform=message.chat.platform,
@@ -32,7 +41,33 @@ async def start_dialog(ctx: Context, kind: str, data: dict[str, object]) -> Dial
         defaults={
             "kind": kind,
             "data": data,
-            "expires_at": ctx.now + timedelta(minutes=DIALOG_MINUTES),
+            "expires_at": ctx.now + timedelta(minutes=minutes),
         },
     )
     return dialog
+
+
+async def keep_photos(ctx: Context, refs: list[str]) -> None:
+    """Keep photos sent alone for the sender's next report here (in the open dialog if any)."""
+    dialog = await open_dialog(ctx)
+    if dialog is None:
+        await start_dialog(ctx, PHOTOS, {"photos": refs}, minutes=PHOTO_MINUTES)
+        return
+    kept = [str(ref) for ref in dialog.data.get("photos", [])]
+    dialog.data = {**dialog.data, "photos": [*kept, *(r for r in refs if r not in kept)]}
+    await dialog.save(update_fields=["data"])
+
+
+async def take_photos(ctx: Context) -> list[str]:
+    """The photos kept for the sender's report, removed from the dialog (a photos-only dialog
+    is closed)."""
+    dialog = await open_dialog(ctx)
+    if dialog is None or not dialog.data.get("photos"):
+        return []
+    photos = [str(ref) for ref in dialog.data["photos"]]
+    if dialog.kind == PHOTOS:
+        await dialog.delete()
+    else:
+        dialog.data = {key: value for key, value in dialog.data.items() if key != "photos"}
+        await dialog.save(update_fields=["data"])
+    return photos

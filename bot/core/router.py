@@ -5,6 +5,13 @@ messages to the staff handlers, continues an open dialog, and otherwise classifi
 calls its intent's handler. All of that runs in one transaction; what handlers say is sent after
 it commits. A failure rolls everything back, is logged with the message, and the sender gets an
 apology rather than silence.
+
+Who may speak where: a group is served only once it is registered as an estate's owner group or
+staff chat (`/register CODE`); in any other group nothing but `/register` is answered, and the
+bot says so once when it is addressed there. Commands and codes typed where they do not apply are
+answered briefly (or not at all) by the handlers' group and private commands, never classified,
+so they never open a ticket or change the sender's language. A group message that looks like a
+request but is below the confidence floor goes to the staff chat for a look.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from bot.core.context import Context, Handlers, Services, send_outbox
 from bot.core.dialogs import open_dialog, start_dialog
 from bot.core.logsafe import log_excerpt
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
-from models import Chat, ChatIdentity, Estate, Owner, SeenMessage, Staff
+from models import Chat, ChatIdentity, ChatKind, Estate, Owner, SeenMessage, Staff
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,32 @@ def clean_text(text: str) -> str:
     ).strip()
 
 
+def _registered(chat: Chat | None) -> bool:
+    """Whether a group is registered as an estate's owner group or staff chat."""
+    return (
+        chat is not None
+        and chat.estate_id is not None
+        and chat.kind in (ChatKind.OWNERS, ChatKind.STAFF)
+    )
+
+
+# A message says enough about its writer's language to remember it for their notices when it
+# is a request of some length: not a greeting, a command or a word or two.
+_SETTLING_CJK = 4
+_SETTLING_WORDS = 3
+
+
+def settles_language(text: str, intent: str, lang: str) -> bool:
+    """Whether a message may set its writer's language (the one their bills come in)."""
+    if intent == "other" or lang not in ("zh", "en") or text.startswith("/"):
+        return False
+    if lang == "zh":
+        return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff") >= _SETTLING_CJK
+    return len([word for word in text.split() if any(c.isalpha() for c in word)]) >= (
+        _SETTLING_WORDS
+    )
+
+
 class Router:
     """Routes each incoming message to the handler that acts on it."""
 
@@ -50,12 +83,16 @@ class Router:
         self.services = services
         self.handlers = handlers
 
-    async def handle(self, message: IncomingMessage, channel: Channel) -> None:
-        """Handle one message from `channel`, answering through it."""
+    async def handle(self, message: IncomingMessage, channel: Channel) -> str | None:
+        """Handle one message from `channel`, answering through it.
+
+        Returns what the person who pressed a button is to be told privately (a toast), if
+        anything; the channel shows it (or sends it to their private chat).
+        """
         refusal = self._refusal(message)
         if refusal == "ignore":
             log.info("ignored an empty message %s in %s", message.message_id, message.chat)
-            return
+            return None
         ctx: Context | None = None
         try:
             async with in_transaction():
@@ -63,13 +100,13 @@ class Router:
                 await self._remember(message)
                 if refusal is not None:
                     log.info("refused message %s: %s", message.message_id, refusal)
-                    if not ctx.in_group or message.addressed:
+                    if not ctx.in_group or message.addressed or message.payload is not None:
                         ctx.reply(refusal, limit=MAX_TEXT)
                 else:
                     await self._dispatch(ctx)
         except _Duplicate:
             log.info("dropped a message seen before: %s %s", message.chat, message.message_id)
-            return
+            return None
         except Exception:
             log.exception(
                 "failed to handle message %s from %s in %s: %r",
@@ -79,8 +116,9 @@ class Router:
                 log_excerpt(message.text),
             )
             await self._apologise(message, channel, ctx)
-            return
+            return None
         await self._flush(ctx)
+        return ctx.toast if ctx is not None else None
 
     def _refusal(self, message: IncomingMessage) -> str | None:
         if message.payload is not None:
@@ -119,7 +157,7 @@ class Router:
         if identity.staff_id is not None:
             staff = await Staff.get_or_none(id=identity.staff_id, active=True)
         chat = await Chat.get_or_none(platform=message.chat.platform, chat_id=message.chat.chat_id)
-        estate = await self._estate(chat, owner, staff)
+        estate = await self._estate(chat, owner, staff, message.chat.is_group)
         lang = self.services.catalogues.language(
             identity.language or message.language_hint or self.services.catalogues.default
         )
@@ -137,10 +175,12 @@ class Router:
 
     @staticmethod
     async def _estate(
-        chat: Chat | None, owner: Owner | None, staff: Staff | None
+        chat: Chat | None, owner: Owner | None, staff: Staff | None, in_group: bool
     ) -> Estate | None:
         if chat is not None and chat.estate_id is not None:
             return await Estate.get(id=chat.estate_id)
+        if in_group:
+            return None  # a group belongs to an estate only by being registered
         if owner is not None:
             return await Estate.get(id=owner.estate_id)
         if staff is not None:
@@ -155,16 +195,21 @@ class Router:
             for command in self.handlers.group_commands:
                 if await command(ctx):
                     return
+        if ctx.in_group and not _registered(ctx.chat):
+            await self._unregistered(ctx)
+            return
         if ctx.in_staff_chat:
             await self.handlers.staff(ctx)
             return
         if message.payload is not None:
             await self._press(ctx)
             return
+        commands = self.handlers.owner_group_commands if ctx.in_group else ()
         if not ctx.in_group:
-            for command in self.handlers.private_commands:
-                if await command(ctx):
-                    return
+            commands = self.handlers.private_commands
+        for command in commands:
+            if await command(ctx):
+                return
         dialog = await open_dialog(ctx)
         if dialog is not None and dialog.kind in self.handlers.dialogs:
             await self.handlers.dialogs[dialog.kind](ctx)
@@ -174,22 +219,51 @@ class Router:
                 ctx.reply("chat.unknown_estate")
             log.info("message in a chat of no known estate: %s", message.chat)
             return
+        if not clean_text(message.text) and message.attachments:
+            await self.handlers.photos(ctx)
+            return
         await self._classify_and_act(ctx)
 
+    async def _unregistered(self, ctx: Context) -> None:
+        """A group nobody registered: nothing is served; addressed, the bot says so once."""
+        message = ctx.message
+        log.info(
+            "not serving message %s in %s: the group is not registered to an estate",
+            message.message_id,
+            message.chat,
+        )
+        if message.payload is not None:
+            ctx.reply("chat.unregistered")
+            return
+        if not message.addressed or ctx.chat is not None:
+            return
+        _, created = await Chat.get_or_create(
+            platform=message.chat.platform,
+            chat_id=message.chat.chat_id,
+            defaults={"kind": ChatKind.UNREGISTERED},
+        )
+        if created:
+            ctx.reply("chat.unregistered")
+
     async def _classify_and_act(self, ctx: Context) -> None:
-        understanding = self.services.nlu.understand(clean_text(ctx.message.text))
+        text = clean_text(ctx.message.text)
+        understanding = self.services.nlu.understand(text)
         ctx.understanding = understanding
         ctx.lang = self.services.catalogues.language(understanding.lang)
-        if ctx.identity.language != ctx.lang:
-            ctx.identity.language = ctx.lang
-            await ctx.identity.save(update_fields=["language"])
+        if settles_language(text, understanding.intent, understanding.lang):
+            if ctx.identity.language != ctx.lang:
+                ctx.identity.language = ctx.lang
+                await ctx.identity.save(update_fields=["language"])
         quiet_in_group = ctx.in_group and not ctx.message.addressed
         if understanding.intent == "other":
             if not quiet_in_group:
                 await self.handlers.intents["other"](ctx)
             return
         if understanding.confidence < CONFIDENCE_FLOOR and not understanding.urgent:
-            if not quiet_in_group:
+            if quiet_in_group:
+                # Not sure enough to act, too likely a request to drop: staff take a look.
+                await self.handlers.needs_look(ctx)
+            else:
                 await self._ask_intent(ctx)
             return
         await self.handlers.intents[understanding.intent](ctx)
@@ -215,21 +289,24 @@ class Router:
         handler = self.handlers.buttons.get(prefix)
         if handler is None:
             log.info("unknown button %r from %s", payload, ctx.message.sender_id)
-            ctx.reply("input.bad_button")
+            ctx.answer_press("input.bad_button")
             return
         await handler(ctx)
 
     async def _clarified(self, ctx: Context, intent: str) -> None:
         dialog = await open_dialog(ctx)
         if intent not in ASKABLE_INTENTS or dialog is None or dialog.kind != "clarify":
-            ctx.reply("input.expired_button")
+            ctx.answer_press("input.expired_button")
             return
         await dialog.delete()
+        # The question's buttons are used: it now says what was chosen.
+        ctx.replace_pressed(ctx.text("clarify.chosen", intent=ctx.text(f"intent.{intent}")))
         original = dataclasses.replace(
             ctx.message,
             text=str(dialog.data.get("text", "")),
             message_id=str(dialog.data.get("message_id", ctx.message.message_id)),
             payload=None,
+            replied_to=None,
         )
         ctx.message = original
         understanding = self.services.nlu.understand(clean_text(original.text))
@@ -239,7 +316,11 @@ class Router:
         if intent not in ("repair", "complaint"):
             department = None
         ctx.understanding = dataclasses.replace(
-            understanding, intent=intent, confidence=1.0, department=department
+            understanding,
+            intent=intent,
+            confidence=1.0,
+            department=department,
+            location=self.services.nlu.locate(clean_text(original.text), intent),
         )
         ctx.lang = self.services.catalogues.language(understanding.lang)
         if ctx.estate is None:

@@ -44,6 +44,9 @@ class IncomingMessage:
     addressed: bool = False
     # The language the platform says the sender's app is in, when it says.
     language_hint: str | None = None
+    # The platform's id of the message this one replies to; for a button press, of the message
+    # that carries the button.
+    replied_to: str | None = None
     raw: Any = field(default=None, compare=False, repr=False)
 
 

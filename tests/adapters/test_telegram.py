@@ -42,6 +42,7 @@ from bot.app import App, start_parts
 from bot.config import Settings, SettingsError, load_settings
 from bot.core.channel import SendError
 from bot.core.codes import issue_code
+from bot.core.nlu import NLU
 from bot.core.notifier import Audience, Notice, Notifier
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, Platform, SentMessage
 from models import (
@@ -51,6 +52,7 @@ from models import (
     CodePurpose,
     Delivery,
     DeliveryStatus,
+    Department,
     Dialog,
     OneTimeCode,
     Owner,
@@ -70,7 +72,7 @@ from tests.adapters.fake_bot_api import (
     FakeRequest,
     serve_bot_api,
 )
-from tests.desk import Desk
+from tests.desk import Desk, unsure_request
 
 GROUP_ID = -1001500000001
 STAFF_ID = -1001500000002
@@ -325,11 +327,8 @@ async def test_a_repair_in_the_owner_group_opens_a_ticket_replies_quoting_it_and
     [card] = tg.api.sent_to(STAFF_ID)
     assert "R-0001" in card["text"] and REPAIR in card["text"]
     [row] = card["reply_markup"]["inline_keyboard"]
-    assert [b["callback_data"] for b in row] == [
-        f"claim:{ticket.id}",
-        f"transfer:{ticket.id}",
-        f"close:{ticket.id}",
-    ]
+    # Nobody holds it yet: claim or transfer; closing comes once someone has it.
+    assert [b["callback_data"] for b in row] == [f"claim:{ticket.id}", f"transfer:{ticket.id}"]
     stored = await TicketCard.get(ticket_id=ticket.id, platform=Platform.TELEGRAM)
     assert stored.chat_id == str(STAFF_ID) and stored.message_id == str(card["message_id"])
 
@@ -345,8 +344,8 @@ async def test_a_claim_press_by_staff_edits_the_card_and_one_by_anyone_else_is_r
     # Someone in the staff chat who is not bound to staff: refused, nothing changes.
     await tg.receive(tg.updates.press(STAFF_GROUP, STRANGER, f"claim:{ticket.id}", card))
     assert (await Ticket.get(id=ticket.id)).status is TicketStatus.OPEN
-    refusal = tg.api.texts(STAFF_ID)[-1]
-    assert "只有本小区已绑定的工作人员" in refusal
+    # The refusal is a toast for the presser alone, not a message in the staff chat.
+    assert tg.api.sent_to(STAFF_ID) == [card]
     assert tg.api.of("editMessageText") == []
 
     await tg.receive(tg.updates.press(STAFF_GROUP, ZHANG, f"claim:{ticket.id}", card))
@@ -360,9 +359,10 @@ async def test_a_claim_press_by_staff_edits_the_card_and_one_by_anyone_else_is_r
     [row] = edited["reply_markup"]["inline_keyboard"]
     assert [b["callback_data"] for b in row] == [f"transfer:{ticket.id}", f"close:{ticket.id}"]
 
-    # Every press got its toast, in the presser's language.
-    toasts = tg.api.of("answerCallbackQuery")
-    assert [t["text"] for t in toasts] == ["收到", "收到"]
+    # Every press is answered with what became of it, only the presser sees.
+    refused, claimed_toast = (t["text"] for t in tg.api.of("answerCallbackQuery"))
+    assert "只有本小区已绑定的工作人员" in refused
+    assert claimed_toast == "您已接单 R-0001。"
 
 
 async def test_a_photo_with_a_caption_is_kept_by_its_largest_file_id_and_shown_on_the_card(
@@ -435,7 +435,174 @@ async def test_the_unit_chooser_is_an_inline_keyboard_and_a_press_opens_the_tick
     ticket = await only_ticket()
     assert ticket.unit_id == tg.desk.units["7-1-302"].id
     assert "R-0001" in tg.api.texts(WANG["id"])[-1]
-    assert [t["text"] for t in tg.api.of("answerCallbackQuery")] == ["收到"]
+    # The press is answered (the spinner stops); the answer itself is the message above.
+    [answered] = tg.api.of("answerCallbackQuery")
+    assert "text" not in answered
+
+
+# ---- intake staff can trust, through Telegram --------------------------------------------
+
+
+def card_of(tg: TelegramDesk, number: str) -> dict[str, Any]:
+    """A ticket's card in the staff chat, as Telegram holds it now (edits applied)."""
+    [card] = [m for m in tg.api.sent_to(STAFF_ID) if f"【{number}】" in m.get("text", "")]
+    return card
+
+
+async def test_entrapments_in_two_buildings_via_telegram_are_two_urgent_tickets(
+    tg: TelegramDesk,
+) -> None:
+    await tg.receive(tg.updates.message(GROUP, LI, "2号楼电梯困人了！！"))
+    await tg.receive(tg.updates.message(GROUP, WANG, "9号楼电梯困人了，里面有老人！"))
+
+    first, second = await Ticket.all().order_by("id")
+    assert first.urgent and second.urgent and first.location_building == "2"
+    assert second.location_building == "9"
+    assert card_of(tg, first.number)["text"].startswith("【紧急】")
+    assert card_of(tg, second.number)["text"].startswith("【紧急】")
+    to_li, to_wang = tg.api.texts(GROUP_ID)
+    assert first.number in to_li and second.number in to_wang and "已有邻居" not in to_wang
+
+
+async def test_a_bound_owner_reporting_a_lift_via_telegram_is_located_at_the_lift(
+    tg: TelegramDesk,
+) -> None:
+    await link(LI, owner=tg.desk.owners["li"])
+    await tg.receive(tg.updates.message(GROUP, LI, "5号楼电梯困人了，快来"))
+
+    ticket = await only_ticket()
+    lines = card_of(tg, ticket.number)["text"].splitlines()
+    assert "位置：5号楼电梯" in lines and "报事人：李华（3-2-501）" in lines
+    [reply] = tg.api.texts(GROUP_ID)
+    assert "3-2-501" not in reply
+
+
+async def test_an_unknown_unit_via_telegram_is_called_unknown_on_both_sides(
+    tg: TelegramDesk,
+) -> None:
+    await tg.receive(tg.updates.message(GROUP, LI, "8栋3单元1201 厨房水管漏水了"))
+    ticket = await only_ticket()
+    [reply] = tg.api.texts(GROUP_ID)
+    assert "8-3-1201（本小区没有这个房号" in reply
+    assert "位置：8-3-1201（本小区没有这个房号" in card_of(tg, ticket.number)["text"]
+
+
+async def test_traditional_chinese_via_telegram(tg: TelegramDesk) -> None:
+    await tg.receive(tg.updates.message(GROUP, WANG, "廚房水龍頭漏水 7棟1單元302"))
+    ticket = await only_ticket()
+    assert ticket.unit_id == tg.desk.units["7-1-302"].id
+
+
+async def test_an_unregistered_telegram_group_is_not_served(tg: TelegramDesk) -> None:
+    stray = {"id": -1001500000099, "type": "supergroup", "title": "某小区闲聊群"}
+    await tg.receive(tg.updates.message(stray, LI, REPAIR))
+    assert tg.api.sent_to(stray["id"]) == []
+    await tg.receive(tg.updates.message(stray, LI, f"@{BOT_USERNAME} {REPAIR}"))
+    await tg.receive(tg.updates.message(stray, LI, f"@{BOT_USERNAME} 有人吗"))
+    [told] = tg.api.texts(stray["id"])
+    assert "没有登记" in told
+    assert await Ticket.all().count() == 0
+
+
+async def test_commands_and_staff_words_from_owners_via_telegram_open_nothing(
+    tg: TelegramDesk,
+) -> None:
+    await link(LI, owner=tg.desk.owners["li"])
+    await tg.receive(tg.updates.message(private(LI), LI, "厨房的水龙头一直在滴水，麻烦来看看"))
+    ticket = await only_ticket()
+    for text in ("/help", "/start", "队列", "绑定码 5-1-202", "你能做什么？"):
+        await tg.receive(tg.updates.message(GROUP, LI, text))
+    assert await Ticket.all().count() == 1 and (await only_ticket()).id == ticket.id
+    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, user_id=str(LI["id"]))
+    assert identity.language == "zh"
+    said = tg.api.texts(GROUP_ID)
+    assert any("管家" in text for text in said)  # /help, addressed, is answered
+    assert any("申请绑定" in text for text in said)  # a binding word gets how to bind
+
+
+async def test_a_code_posted_in_a_telegram_group_is_spent(tg: TelegramDesk) -> None:
+    code = await issue_code(
+        tg.desk.estate,
+        CodePurpose.BIND_UNIT,
+        created_by="test",
+        now=tg.desk.clock.now(),
+        unit=tg.desk.units["3-1-501"],
+        owner=tg.desk.owners["smith"],
+    )
+    await tg.receive(tg.updates.message(GROUP, SMITH, f"/bind {code.code}"))
+    assert "作废" in tg.api.texts(GROUP_ID)[-1] or "void" in tg.api.texts(GROUP_ID)[-1]
+    await tg.receive(tg.updates.message(private(WANG), WANG, code.code))
+    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, user_id=str(WANG["id"]))
+    assert identity.owner_id is None
+    assert (await OneTimeCode.get(id=code.id)).used_by.startswith("exposed:")
+
+
+async def test_closing_via_telegram_takes_only_a_reply_to_the_prompt(tg: TelegramDesk) -> None:
+    await link(ZHANG, staff=tg.desk.staff["zhang"])
+    await tg.receive(tg.updates.message(GROUP, LI, REPAIR))
+    ticket = await only_ticket()
+    card = card_of(tg, ticket.number)
+    await tg.receive(tg.updates.press(STAFF_GROUP, ZHANG, f"claim:{ticket.id}", card))
+    card = card_of(tg, ticket.number)
+    await tg.receive(tg.updates.press(STAFF_GROUP, ZHANG, f"close:{ticket.id}", card))
+    [prompt] = [m for m in tg.api.sent_to(STAFF_ID) if "请回复本条消息" in m.get("text", "")]
+
+    await tg.receive(tg.updates.message(STAFF_GROUP, ZHANG, "队列"))
+    await tg.receive(tg.updates.message(STAFF_GROUP, ZHANG, "好的我现在过去看看"))
+    assert (await Ticket.get(id=ticket.id)).status is TicketStatus.CLAIMED
+
+    await tg.receive(tg.updates.message(STAFF_GROUP, ZHANG, "已更换水管接头", reply_to=prompt))
+    done = await Ticket.get(id=ticket.id)
+    assert done.status is TicketStatus.RESOLVED and done.result == "已更换水管接头"
+
+
+async def test_stale_rating_and_transfer_buttons_via_telegram_write_nowhere(
+    tg: TelegramDesk,
+) -> None:
+    await link(ZHANG, staff=tg.desk.staff["zhang"])
+    await tg.receive(tg.updates.message(GROUP, LI, REPAIR))
+    ticket = await only_ticket()
+    card = card_of(tg, ticket.number)
+    await tg.receive(tg.updates.press(STAFF_GROUP, ZHANG, f"transfer:{ticket.id}", card))
+    picker = next(m for m in tg.api.sent_to(STAFF_ID) if "转派到哪个部门" in m.get("text", ""))
+    cleaning = f"transfer_to:{ticket.id}:engineering:cleaning"
+    security = f"transfer_to:{ticket.id}:engineering:security"
+    await tg.receive(tg.updates.press(STAFF_GROUP, ZHANG, cleaning, picker))
+    await tg.receive(tg.updates.press(STAFF_GROUP, ZHANG, security, picker))
+    assert (await Ticket.get(id=ticket.id)).department is Department.CLEANING
+    assert "reply_markup" not in tg.api.messages[(STAFF_ID, picker["message_id"])]
+
+    await tg.receive(tg.updates.message(STAFF_GROUP, ZHANG, "结单 R-0001 已处理"))
+    rating = tg.api.sent_to(GROUP_ID)[-1]
+    before = len(tg.api.sent_to(GROUP_ID))
+    await tg.receive(tg.updates.press(GROUP, LI, f"rate:{ticket.id}:5", rating))
+    await tg.receive(tg.updates.press(GROUP, LI, f"rate:{ticket.id}:1", rating))
+    await tg.receive(tg.updates.press(GROUP, WANG, f"rate:{ticket.id}:1", rating))
+
+    assert len(tg.api.sent_to(GROUP_ID)) == before  # nothing new in the owner group
+    assert (await Ticket.get(id=ticket.id)).rating == 5
+    assert "reply_markup" not in tg.api.messages[(GROUP_ID, rating["message_id"])]
+    toasts = [t.get("text", "") for t in tg.api.of("answerCallbackQuery")][-3:]
+    assert "感谢" in toasts[0] and "已评价" in toasts[1] and "只有报事的业主本人" in toasts[2]
+
+
+async def test_a_photo_without_a_caption_via_telegram_joins_the_report(tg: TelegramDesk) -> None:
+    await tg.receive(tg.updates.message(GROUP, LI, "卫生间地漏堵了，照片如下"))
+    sizes = [{"file_id": "AgACAgIAAx-drain", "file_unique_id": "d1", "width": 800, "height": 600}]
+    await tg.receive(tg.updates.message(GROUP, LI, photo=sizes))
+    ticket = await only_ticket()
+    assert ticket.photos == ["AgACAgIAAx-drain"]
+    assert "照片：1 张" in card_of(tg, ticket.number)["text"]
+
+
+async def test_a_request_below_the_floor_via_telegram_goes_to_staff(
+    tg: TelegramDesk, nlu: NLU
+) -> None:
+    unsure = unsure_request(nlu)
+    await tg.receive(tg.updates.message(GROUP, LI, unsure))
+    assert tg.api.texts(GROUP_ID) == [] and await Ticket.all().count() == 0
+    [look] = tg.api.texts(STAFF_ID)
+    assert look.startswith("【请看一下】") and unsure in look
 
 
 # ---- registration and binding ----------------------------------------------------------------

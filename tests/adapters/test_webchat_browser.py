@@ -42,7 +42,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "webchat"
-REPORT = "3栋2单元501 厨房水管漏水了"
+REPORT = "3栋2单元502 厨房水管漏水了"  # as the README walks through it
 RESULT = "已更换厨房水管接头，试水无渗漏"
 WAIT_MS = 20_000
 SCREENSHOTS = ("owner.png", "owner-group.png", "staff.png", "manager.png")
@@ -82,13 +82,8 @@ class Served:
 async def served(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterator[Served]:
     """The demo estate behind the web chat on a free loopback port."""
     estate = await load_demo(now.date())
-    # A neighbour in the same entrance reports the leak (3-2-501 itself is unsold in the demo).
-    unit = (
-        await Unit.filter(estate_id=estate.id, label__startswith="3-2-", owners__id__isnull=False)
-        .order_by("id")
-        .first()
-    )
-    assert unit is not None
+    # The README's walkthrough: the owner of 3-2-502 reports a leak in her own kitchen.
+    unit = await Unit.get(estate_id=estate.id, label="3-2-502")
     owner = await Owner.filter(units__id=unit.id).order_by("id").first()
     engineer = await Staff.get(estate_id=estate.id, name="张师傅")
     assert owner is not None
@@ -169,7 +164,8 @@ async def test_a_repair_from_report_to_rating_in_chromium(served: Served, chromi
             await expect(reply).to_have_count(1)
             ticket = await Ticket.get(reporter_id=f"owner-{served.owner.id}")
             await expect(reply).to_contain_text(ticket.number)
-            await expect(reply).to_contain_text("3-2-501")
+            await expect(reply).to_contain_text("位置：3-2-502")
+            await expect(reply).to_contain_text("15分钟 内响应")
 
             # A staff member picks themselves and finds the card in the staff chat.
             await staff.goto(served.url)
@@ -199,12 +195,17 @@ async def test_a_repair_from_report_to_rating_in_chromium(served: Served, chromi
             await board.screenshot(path=str(OUTPUT / "manager.png"), full_page=True)
             await board.close()
 
-            # Staff close it with a result.
+            # Staff close it with a result: a reply to the prompt the close button posts.
             await card.locator(f'button[data-payload="close:{ticket.id}"]').click()
-            await expect(desk.locator(".msg.bot").last).to_contain_text(ticket.number)
+            prompt = desk.locator(".msg.bot").filter(has_text="请回复本条消息").last
+            await expect(prompt).to_contain_text(ticket.number)
+            await expect(staff.locator("#toast")).to_contain_text(ticket.number)
+            await prompt.locator(".meta .reply").click()
+            await expect(staff.locator("#replying")).to_be_visible()
             await staff.fill("#input", RESULT)
             await staff.click("#send")
             await expect(desk.locator(".msg.mine .text").last).to_have_text(RESULT)
+            await expect(staff.locator("#replying")).to_be_hidden()
 
             # The owner rates it 满意.
             satisfied = owner.locator(f'button[data-payload="rate:{ticket.id}:4"]')
@@ -212,9 +213,11 @@ async def test_a_repair_from_report_to_rating_in_chromium(served: Served, chromi
             await expect(satisfied).to_have_text("满意")
             await open_chat(owner, await chat_of(owner, f'[data-payload="rate:{ticket.id}:4"]'))
             await satisfied.click()
-            thanks = owner.locator(".msg.bot").filter(has_text="感谢")
-            await expect(thanks).to_have_count(1)
-            await expect(thanks).to_be_visible()
+            # Told privately (a toast), and the rating message loses its buttons.
+            await expect(owner.locator("#toast")).to_contain_text("感谢")
+            await expect(satisfied).to_have_count(0)
+            rated = owner.locator(".msg.bot").filter(has_text="您的评价为“满意”")
+            await expect(rated).to_have_count(1)
 
             await owner.screenshot(path=str(OUTPUT / "owner.png"))
             await open_chat(owner, "owners-demo")

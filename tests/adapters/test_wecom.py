@@ -177,7 +177,7 @@ async def test_ticket_card_goes_to_the_staff_chat_members_as_a_template_card(rig
     assert card["task_id"].startswith(f"g-{STAFF_CHAT}-")
     assert "R-0001" in card["main_title"]["title"] + card.get("sub_title_text", "")
     keys = [button["key"] for button in card["button_list"]]
-    assert keys == [f"claim:{ticket.id}", f"transfer:{ticket.id}", f"close:{ticket.id}"]
+    assert keys == [f"claim:{ticket.id}", f"transfer:{ticket.id}"]
     assert len(rig.api.to("appchat/get")) == 1
 
 

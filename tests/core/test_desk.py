@@ -132,7 +132,7 @@ async def test_a_card_never_shows_the_phone_and_is_reposted_where_it_was_lost(
     ticket = await report(desk)
     text = await render_card(ticket, desk.services.catalogues, "en")
     assert text.splitlines()[0] == "[R-0001] Repair · engineering"
-    assert "Owner: u-li" in text and "13800000001" not in text
+    assert "Reported by: u-li (no unit bound)" in text and "13800000001" not in text
 
     # The card's send failed: the next change posts it anew (and remembers it) instead of editing.
     await TicketCard.filter(ticket_id=ticket.id).delete()

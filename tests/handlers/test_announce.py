@@ -16,7 +16,7 @@ from bot.core.i18n import Catalogues
 from bot.core.notifier import Notifier
 from bot.core.types import ChatRef, IncomingMessage, Platform
 from handlers.announce import announce_command
-from models import Announcement, Chat, ChatIdentity, ChatKind, Estate, Staff
+from models import Announcement, Chat, ChatIdentity, ChatKind, Estate, Incident, Staff
 from scheduler.jobs import send_announcements
 from tests.factories import make_estate, make_staff
 from tests.fakes import FakeChannel
@@ -89,7 +89,18 @@ async def desk(store: str, now: datetime) -> Desk:
 async def test_an_announcement_to_every_owner_group(desk: Desk) -> None:
     reply = await desk.say("2026-12-03 09:00 3号楼明天9点至12点停水")
     announcement = await Announcement.get()
-    assert reply == f"公告 #{announcement.id} 已安排：2026-12-03 09:00 发到全部 2 个业主群。"
+    scheduled, understood, outage = reply.splitlines()
+    assert scheduled == f"公告 #{announcement.id} 已安排：2026-12-03 09:00 发到全部 2 个业主群。"
+    # What the text announces is read as an outage, told back to staff with its times.
+    assert understood.startswith("已识别为计划停运")
+    assert outage == "· 3号楼停水：2026-12-04 09:00 至 2026-12-04 12:00"
+    [incident] = await Incident.all()
+    assert (incident.kind, incident.building, incident.announcement_id) == (
+        "water",
+        "3",
+        announcement.id,
+    )
+    assert incident.starts_at == datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
     assert announcement.send_at == datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
     assert announcement.text == "3号楼明天9点至12点停水" and announcement.chat_id is None
     assert announcement.created_by == f"staff:{desk.staff.id}"

@@ -175,12 +175,16 @@ async def test_binding_by_request_and_approval(desk: Desk) -> None:
     assert (await identity("u-new")).owner_id is None
 
     desk.channel.clear()
-    await desk.say("", "u-zhang", STAFF, payload=f"approve:{request.id}")
+    toast = await desk.press(f"approve:{request.id}", "u-zhang", STAFF, on="out-1")
 
     decided = await BindingRequest.get(id=request.id)
     assert decided.status is RequestStatus.APPROVED and decided.decided_at == desk.clock.now()
     assert (await identity("u-new")).owner_id == desk.owners["li"].id
-    assert staff_texts(desk) == [f"已同意绑定申请 #{request.id}：3-2-501 李华（张工）。"]
+    decision = f"已同意绑定申请 #{request.id}：3-2-501 李华（张工）。"
+    # The presser is told privately, and the request card says it, without its buttons.
+    assert toast == decision and staff_texts(desk) == []
+    [(sent, card)] = desk.channel.edits
+    assert sent.message_id == "out-1" and card.text == decision and card.buttons == ()
     assert "已通过" in desk.channel.texts(private.chat_id)[0]
 
     await desk.say(f"refuse {request.id}", "u-zhang", STAFF)

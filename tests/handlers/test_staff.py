@@ -35,13 +35,15 @@ async def test_a_new_ticket_posts_a_card_without_the_phone(desk: Desk) -> None:
     assert card.chat == STAFF
     lines = card.text.splitlines()
     assert lines[0] == "【R-0001】报修 · 工程部"
-    assert "房号：3-2-501" in lines and "业主：李华" in lines
+    # Where the fault is and who reported it (and where they live) are two lines.
+    assert "位置：3-2-501" in lines and "报事人：李华（3-2-501）" in lines
     assert "内容：3栋2单元501 厨房水管漏水了" in lines
-    # Promised: on site by 10:15 Shanghai time, done within 24 hours.
-    assert "承诺时限：响应 11-23 10:15，完成 11-24 10:00" in lines
+    # Promised: a response by 10:15 Shanghai time, done within 24 hours.
+    assert "承诺：11-23 10:15 前响应，11-24 10:00 前处理完成" in lines
     assert "状态：待接单" in lines
     assert LEAK not in card.text
-    assert payloads(card) == [f"claim:{ticket.id}", f"transfer:{ticket.id}", f"close:{ticket.id}"]
+    # Nobody holds it yet: it can be claimed or transferred, not closed by a button.
+    assert payloads(card) == [f"claim:{ticket.id}", f"transfer:{ticket.id}"]
     saved = await TicketCard.get(ticket_id=ticket.id)
     assert (saved.platform, saved.chat_id, saved.message_id) == ("webchat", "staff", "out-1")
     # The owner still gets the ticket's number, in the group.
@@ -69,9 +71,9 @@ async def test_two_staff_claiming_at_once_one_wins(desk: Desk) -> None:
     ticket = await report(desk)
     desk.channel.clear()
 
-    await asyncio.gather(
-        desk.say("", "u-zhang", STAFF, payload=f"claim:{ticket.id}"),
-        desk.say("", "u-wang-gong", STAFF, payload=f"claim:{ticket.id}"),
+    toasts = await asyncio.gather(
+        desk.press(f"claim:{ticket.id}", "u-zhang", STAFF, on="out-1"),
+        desk.press(f"claim:{ticket.id}", "u-wang-gong", STAFF, on="out-1"),
     )
 
     ticket = await Ticket.get(id=ticket.id)
@@ -81,8 +83,12 @@ async def test_two_staff_claiming_at_once_one_wins(desk: Desk) -> None:
     assert sent.message_id == "out-1" and is_card(card, "R-0001")
     assert f"状态：处理中（{winner}）" in card.text
     assert payloads(card) == [f"transfer:{ticket.id}", f"close:{ticket.id}"]
-    [told] = desk.channel.texts(STAFF.chat_id)
-    assert told == f"工单 R-0001 已由 {winner} 接单。"
+    # Each presser is told privately how it went; nothing is posted into the staff chat.
+    assert sorted(toasts, key=lambda t: "已由" in (t or "")) == [
+        "您已接单 R-0001。",
+        f"工单 R-0001 已由 {winner} 接单。",
+    ]
+    assert desk.channel.texts(STAFF.chat_id) == []
     # The owner hears once that someone has it, quoting their report.
     [heard] = desk.channel.to(OWNERS.chat_id)
     assert heard.text == f"您的工单 R-0001 已由工程部{winner}接单，正在处理。"
@@ -97,20 +103,21 @@ async def test_a_non_staff_press_is_refused_and_nothing_changes(desk: Desk, wher
     desk.channel.clear()
     chat = STAFF if where == "staff" else desk.private("u-li")
 
-    for payload in (
-        f"claim:{ticket.id}",
-        f"close:{ticket.id}",
-        f"transfer_to:{ticket.id}:cleaning",
-    ):
-        await desk.say("", "u-li", chat, payload=payload)
+    toasts = [
+        await desk.press(payload, "u-li", chat)
+        for payload in (
+            f"claim:{ticket.id}",
+            f"close:{ticket.id}",
+            f"transfer_to:{ticket.id}:engineering:cleaning",
+        )
+    ]
 
     after = await Ticket.get(id=ticket.id)
     assert after.status is TicketStatus.OPEN and after.claimed_by_id is None
     assert after.department is Department.ENGINEERING
     assert await events_of(after) == [EventKind.OPENED]
-    assert desk.channel.edits == []
-    texts = desk.channel.texts(chat.chat_id)
-    assert len(texts) == 3 and all("只有本小区已绑定的工作人员" in t for t in texts)
+    assert desk.channel.edits == [] and desk.channel.sent == []
+    assert all("只有本小区已绑定的工作人员" in (t or "") for t in toasts)
 
 
 async def test_an_unbound_member_of_the_staff_chat_is_refused(desk: Desk) -> None:
@@ -122,10 +129,11 @@ async def test_an_unbound_member_of_the_staff_chat_is_refused(desk: Desk) -> Non
     assert desk.channel.sent == []
     await desk.say("队列", "u-newcomer", STAFF)
     await desk.say("结单 R-0001 修好了", "u-newcomer", STAFF)
-    await desk.say("", "u-newcomer", STAFF, payload=f"claim:{ticket.id}")
+    toast = await desk.press(f"claim:{ticket.id}", "u-newcomer", STAFF)
 
     texts = staff_texts(desk)
-    assert len(texts) == 3 and all("只有本小区已绑定的工作人员" in t for t in texts)
+    assert len(texts) == 2 and all("只有本小区已绑定的工作人员" in t for t in texts)
+    assert "只有本小区已绑定的工作人员" in (toast or "")
     after = await Ticket.get(id=ticket.id)
     assert after.status is TicketStatus.OPEN and await events_of(after) == [EventKind.OPENED]
 
@@ -139,12 +147,14 @@ async def test_staff_of_another_estate_are_refused(desk: Desk) -> None:
     ticket = await report(desk)
     desk.channel.clear()
 
-    await desk.say("", "u-other", STAFF, payload=f"claim:{ticket.id}")
-    await desk.say("", "u-other", desk.private("u-other"), payload=f"claim:{ticket.id}")
+    toasts = [
+        await desk.press(f"claim:{ticket.id}", "u-other", STAFF),
+        await desk.press(f"claim:{ticket.id}", "u-other", desk.private("u-other")),
+    ]
 
     assert (await Ticket.get(id=ticket.id)).status is TicketStatus.OPEN
-    assert len(desk.channel.sent) == 2
-    assert all("只有本小区已绑定的工作人员" in m.text for m in desk.channel.sent)
+    assert desk.channel.sent == []
+    assert all("只有本小区已绑定的工作人员" in (t or "") for t in toasts)
 
 
 async def test_reply_is_relayed_to_the_owner_where_they_reported(desk: Desk) -> None:
@@ -181,7 +191,7 @@ async def test_every_reporter_of_a_joined_ticket_hears_the_result(desk: Desk) ->
     await bind_staff("u-zhang", desk.staff["zhang"])
     await desk.say("3号楼电梯又坏了", "u-a")
     desk.clock.advance(minutes=5)
-    await desk.say("电梯又坏了！！！", "u-b")
+    await desk.say("3号楼的电梯又坏了！！！", "u-b")
     ticket = await Ticket.get(number="R-0001")
     desk.channel.clear()
 
@@ -203,12 +213,16 @@ async def test_close_by_button_then_a_poor_rating_reopens_and_alerts_the_supervi
     await desk.say("", "u-zhang", STAFF, payload=f"claim:{ticket.id}")
     desk.channel.clear()
 
-    await desk.say("", "u-zhang", STAFF, payload=f"close:{ticket.id}")
-    assert staff_texts(desk) == ["请回复工单 R-0001 的处理结果（发“取消”放弃结单）。"]
-    # Someone else's message in the staff chat is not taken as the result.
+    toast = await desk.press(f"close:{ticket.id}", "u-zhang", STAFF, on="out-1")
+    assert "回复提示消息" in (toast or "")
+    [prompt] = desk.channel.to(STAFF.chat_id)
+    assert prompt.text.startswith("u-zhang，请回复本条消息填写工单 R-0001 的处理结果")
+    prompt_id = desk.channel.id_of(prompt)
+    # Someone else's message, and the presser's own chatter, are not taken as the result.
     await desk.say("我去看看", "u-chen", STAFF)
+    await desk.say("好的我现在过去看看", "u-zhang", STAFF)
     assert (await Ticket.get(id=ticket.id)).status is TicketStatus.CLAIMED
-    await desk.say("已更换水管接头，不再漏水", "u-zhang", STAFF)
+    await desk.say("已更换水管接头，不再漏水", "u-zhang", STAFF, replied_to=prompt_id)
 
     resolved = await Ticket.get(id=ticket.id)
     assert resolved.status is TicketStatus.RESOLVED
@@ -225,15 +239,20 @@ async def test_close_by_button_then_a_poor_rating_reopens_and_alerts_the_supervi
     assert payloads(request) == [f"rate:{ticket.id}:{n}" for n in (5, 4, 3, 2, 1)]
     _, card = edits(desk)[-1]
     assert "状态：已办结，待业主评价（张工）" in card.text and card.buttons == ()
+    request_id = desk.channel.id_of(request)
     desk.channel.clear()
 
-    await desk.say("", "u-li", OWNERS, payload=f"rate:{ticket.id}:2")
+    toast = await desk.press(f"rate:{ticket.id}:2", "u-li", OWNERS, on=request_id)
 
     reopened = await Ticket.get(id=ticket.id)
     assert reopened.status is TicketStatus.OPEN and reopened.reopen_count == 1
     assert reopened.claimed_by_id is None and reopened.rating == 2
-    [to_owner] = desk.channel.to(OWNERS.chat_id)
-    assert "已重新派单" in to_owner.text
+    assert "已重新派单" in (toast or "")
+    # The rating message loses its buttons; nothing is posted into the owner group.
+    assert desk.channel.to(OWNERS.chat_id) == []
+    [(rated_on, rated)] = [(sent, m) for sent, m in desk.channel.edits if m.chat == OWNERS]
+    assert rated_on.message_id == request_id and rated.buttons == ()
+    assert "不满意" in rated.text
     [alert] = staff_texts(desk)
     assert "R-0001" in alert and "不满意" in alert and "@陈主管" in alert
     [private] = desk.channel.to(desk.private("u-chen").chat_id)
@@ -247,18 +266,25 @@ async def test_a_good_rating_closes_the_ticket(desk: Desk) -> None:
     await bind_staff("u-zhang", desk.staff["zhang"])
     ticket = await report(desk)
     await desk.say("close R-0001 fixed the tap", "u-zhang", STAFF)
+    [request] = desk.channel.to(OWNERS.chat_id)[-1:]
+    request_id = desk.channel.id_of(request)
     desk.channel.clear()
 
-    await desk.say("", "u-li", OWNERS, payload=f"rate:{ticket.id}:5")
+    toast = await desk.press(f"rate:{ticket.id}:5", "u-li", OWNERS, on=request_id)
 
     closed = await Ticket.get(id=ticket.id)
     assert closed.status is TicketStatus.CLOSED and closed.rating == 5
-    assert desk.channel.texts(OWNERS.chat_id) == ["感谢您对工单 R-0001 的评价！"]
+    assert toast == "感谢您对工单 R-0001 的评价！"
+    assert desk.channel.texts(OWNERS.chat_id) == []
+    [(sent, rated)] = [(sent, m) for sent, m in desk.channel.edits if m.chat == OWNERS]
+    assert sent.message_id == request_id and rated.buttons == () and "非常满意" in rated.text
     _, card = edits(desk)[-1]
     assert "业主评价：非常满意" in card.text and "状态：已关闭" in card.text
-    # Rating again changes nothing.
-    await desk.say("", "u-li", OWNERS, payload=f"rate:{ticket.id}:1")
+    # A stale rating button changes nothing and writes nothing into the group.
+    desk.channel.clear()
+    toast = await desk.press(f"rate:{ticket.id}:1", "u-li", OWNERS, on=request_id)
     assert (await Ticket.get(id=ticket.id)).rating == 5
+    assert "已评价" in (toast or "") and desk.channel.to(OWNERS.chat_id) == []
 
 
 async def test_a_non_reporter_rating_is_refused(desk: Desk) -> None:
@@ -267,15 +293,16 @@ async def test_a_non_reporter_rating_is_refused(desk: Desk) -> None:
     await desk.say("结单 R-0001 已修好", "u-zhang", STAFF)
     desk.channel.clear()
 
-    await desk.say("", "u-wang", OWNERS, payload=f"rate:{ticket.id}:1")
-    await desk.say("", "u-wang", OWNERS, payload=f"rate:{ticket.id}:9")
-    await desk.say("", "u-wang", OWNERS, payload="rate:oops")
+    first = await desk.press(f"rate:{ticket.id}:1", "u-wang", OWNERS)
+    second = await desk.press(f"rate:{ticket.id}:9", "u-wang", OWNERS)
+    third = await desk.press("rate:oops", "u-wang", OWNERS)
 
     after = await Ticket.get(id=ticket.id)
     assert after.status is TicketStatus.RESOLVED and after.rating is None
-    first, second, third = desk.channel.texts(OWNERS.chat_id)
-    assert "只有报事的业主本人" in first
-    assert "无效" in second and "无效" in third
+    # Answered privately: nothing is written into the owner group.
+    assert desk.channel.texts(OWNERS.chat_id) == [] and desk.channel.edits == []
+    assert "只有报事的业主本人" in (first or "")
+    assert "无效" in (second or "") and "无效" in (third or "")
 
 
 async def test_transfer_by_buttons_and_by_command(desk: Desk) -> None:
@@ -283,21 +310,34 @@ async def test_transfer_by_buttons_and_by_command(desk: Desk) -> None:
     ticket = await report(desk)
     desk.channel.clear()
 
-    await desk.say("", "u-zhang", STAFF, payload=f"transfer:{ticket.id}")
+    await desk.press(f"transfer:{ticket.id}", "u-zhang", STAFF, on="out-1")
     [choice] = desk.channel.to(STAFF.chat_id)
-    assert f"transfer_to:{ticket.id}:cleaning" in payloads(choice)
-    assert f"transfer_to:{ticket.id}:engineering" not in payloads(choice)
-    await desk.say("", "u-zhang", STAFF, payload=f"transfer_to:{ticket.id}:cleaning")
+    picker = "out-2"
+    to_cleaning = f"transfer_to:{ticket.id}:engineering:cleaning"
+    assert to_cleaning in payloads(choice)
+    assert not any(p.endswith(":engineering") for p in payloads(choice))
+    await desk.press(to_cleaning, "u-zhang", STAFF, on=picker)
     assert (await Ticket.get(id=ticket.id)).department is Department.CLEANING
-    _, card = edits(desk)[-1]
+    card, used = [m for _, m in edits(desk)][-2:]
     assert card.text.splitlines()[0] == "【R-0001】报修 · 保洁部"
+    # The picker that was used loses its buttons and says what was done.
+    assert used.buttons == () and "保洁部" in used.text and edits(desk)[-1][0].message_id == picker
+
+    # The same stale picker pressed again moves nothing.
+    toast = await desk.press(
+        f"transfer_to:{ticket.id}:engineering:security", "u-zhang", STAFF, on=picker
+    )
+    assert (await Ticket.get(id=ticket.id)).department is Department.CLEANING
+    assert "不能转到这个部门" in (toast or "")
+    transfers = await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.TRANSFERRED)
+    assert len(transfers) == 1
 
     await desk.say("转派 R-0001 安保", "u-zhang", STAFF)
     assert (await Ticket.get(id=ticket.id)).department is Department.SECURITY
     await desk.say("转派 R-0001 火星", "u-zhang", STAFF)
     assert "用法" in staff_texts(desk)[-1]
-    await desk.say("", "u-zhang", STAFF, payload=f"transfer_to:{ticket.id}:mars")
-    assert "无效" in staff_texts(desk)[-1]
+    toast = await desk.press(f"transfer_to:{ticket.id}:security:mars", "u-zhang", STAFF)
+    assert "无效" in (toast or "")
     assert (await Ticket.get(id=ticket.id)).department is Department.SECURITY
 
 
@@ -364,10 +404,13 @@ async def test_malformed_staff_buttons_change_nothing(desk: Desk) -> None:
     ticket = await report(desk)
     desk.channel.clear()
 
-    for payload in ("claim:abc", "claim:99999", f"claim:{ticket.id}:x", "explode:1"):
-        await desk.say("", "u-zhang", STAFF, payload=payload)
+    toasts = [
+        await desk.press(payload, "u-zhang", STAFF)
+        for payload in ("claim:abc", "claim:99999", f"claim:{ticket.id}:x", "explode:1")
+    ]
 
-    assert len(staff_texts(desk)) == 4 and all("无效" in t for t in staff_texts(desk))
+    assert len(toasts) == 4 and all("无效" in (t or "") for t in toasts)
+    assert staff_texts(desk) == []
     assert await events_of(await Ticket.get(id=ticket.id)) == [EventKind.OPENED]
 
 

@@ -155,6 +155,7 @@
     },
     lang() {},
     error(frame) { toast(frame.text); },
+    toast(frame) { toast(frame.text); },
   };
 
   // ---- the picker -------------------------------------------------------------------------
@@ -303,7 +304,14 @@
     body.append(bubble);
     let meta = clock(message.at);
     if (message.edited) meta += " · " + t("ui.edited");
-    body.append(el("div", "meta", meta));
+    const metaEl = el("div", "meta", meta);
+    if (!mine) {
+      const reply = el("button", "reply", t("ui.reply"));
+      reply.type = "button";
+      reply.addEventListener("click", () => startReply(message));
+      metaEl.append(reply);
+    }
+    body.append(metaEl);
     row.append(body);
     return row;
   }
@@ -349,6 +357,7 @@
   }
 
   function openChat(chatId) {
+    if (state.replyTo && state.replyTo.chat !== chatId) clearReply();
     state.active = chatId;
     state.unread[chatId] = 0;
     app.dataset.pane = "conversation";
@@ -395,12 +404,28 @@
     if (!text.trim() && !state.photo) return;
     const frame = { type: "say", chat: state.active, text };
     if (state.photo) frame.photo = state.photo;
+    if (state.replyTo && state.replyTo.chat === state.active) frame.reply_to = state.replyTo.id;
     if (send(frame)) {
       input.value = "";
       fitInput();
       clearPhoto();
+      clearReply();
     }
   });
+
+  // Replying to a message (a close prompt asks for a reply) quotes it and says so to the bot.
+  function startReply(message) {
+    state.replyTo = { id: message.id, chat: message.chat };
+    $("replying-text").textContent = t("ui.replying", { name: senderName(message) }) + " " + (message.text || "");
+    $("replying").hidden = false;
+    input.focus();
+  }
+
+  function clearReply() {
+    state.replyTo = null;
+    $("replying").hidden = true;
+  }
+  $("cancel-reply").addEventListener("click", clearReply);
 
   function clearPhoto() {
     state.photo = null;
