@@ -67,6 +67,38 @@ class CodeAttempt(Model):
         table = "code_attempt"
 
 
+class GuessBudget(Model):
+    """Wrong code guesses counted in a window, per chat account and per estate: the lockout is
+    decided by one compare-and-set on this row, so a burst cannot exceed the limit."""
+
+    id = fields.IntField(primary_key=True)
+    # "account:<platform>:<user id>" or "estate:<id>".
+    key = fields.CharField(max_length=200, unique=True)
+    window_start = fields.DatetimeField()
+    count = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "guess_budget"
+
+
+class LoginToken(Model):
+    """A one-time sign-in link to the staff console, sent to a staff member's bound chat."""
+
+    id = fields.IntField(primary_key=True)
+    # Only a hash is kept: the store never holds a usable link.
+    token_hash = fields.CharField(max_length=64, unique=True)
+    staff: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Staff", related_name="login_tokens", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "login_token"
+
+
 class BindingRequest(Model):
     """An owner's request to be bound to a unit, for staff to approve or refuse."""
 

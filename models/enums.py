@@ -117,3 +117,10 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     UNKNOWN = "unknown"
+
+
+class InboundStatus(StrEnum):
+    """Where a message accepted from a platform stands."""
+
+    PENDING = "pending"
+    DONE = "done"

@@ -151,6 +151,9 @@ class ChatIdentity(Model):
     staff: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name="identities", null=True, on_delete=fields.SET_NULL
     )
+    # Since when the platform says the bot cannot write to this account (a WeChat owner who
+    # unfollowed): notices to it wait until it is reachable again.
+    unreachable_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

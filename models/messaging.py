@@ -1,11 +1,12 @@
-"""What must be remembered about messages: deliveries of notices and messages already seen."""
+"""What must be remembered about messages: deliveries of notices, messages already seen, messages
+accepted but not yet handled, replies not yet sent, and platform callbacks already seen."""
 
 from __future__ import annotations
 
 from tortoise import fields
 from tortoise.models import Model
 
-from models.enums import DeliveryStatus, Platform
+from models.enums import DeliveryStatus, InboundStatus, Platform
 
 
 class Delivery(Model):
@@ -60,3 +61,61 @@ class Dialog(Model):
     class Meta:
         table = "dialog"
         unique_together = (("platform", "chat_id", "user_id"),)
+
+
+class InboundMessage(Model):
+    """A message accepted from a platform (shown in a group, or acknowledged to the platform),
+    kept until it is handled, so a process that dies handles it on restart."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharEnumField(Platform, max_length=16)
+    chat_id = fields.CharField(max_length=128)
+    message_id = fields.CharField(max_length=128)
+    # The IncomingMessage, as JSON (its platform object left out).
+    data = fields.JSONField(default=dict)
+    status = fields.CharEnumField(InboundStatus, max_length=16, default=InboundStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    accepted_at = fields.DatetimeField()
+    handled_at = fields.DatetimeField(null=True)
+    # A process handling it holds it until then; after, another may take it over.
+    claimed_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "inbound_message"
+        unique_together = (("platform", "chat_id", "message_id"),)
+        indexes = (("status", "claimed_until"),)
+
+
+class OutboxMessage(Model):
+    """A reply queued inside a message's transaction: sent after it commits, and kept until it
+    was sent, so a process that dies between the two still sends it on restart."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharEnumField(Platform, max_length=16)
+    chat_id = fields.CharField(max_length=128)
+    # The OutgoingMessage, what it edits, and what to remember once it is out, as JSON.
+    data = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+    attempts = fields.IntField(default=0)
+    # A process sending it holds it until then.
+    claimed_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_message"
+
+
+class CallbackNonce(Model):
+    """A WeChat or WeCom callback seen within the replay window: its nonce and a digest of what
+    it carried, so a replay (the same nonce with other contents) is refused by every process."""
+
+    id = fields.IntField(primary_key=True)
+    # Which account the callback was for ("wechat:<appid>", "wecom:<corpid>:<agent>").
+    app = fields.CharField(max_length=96)
+    nonce = fields.CharField(max_length=64)
+    timestamp = fields.BigIntField()
+    digest = fields.CharField(max_length=64)
+    seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "callback_nonce"
+        unique_together = (("app", "nonce"),)
