@@ -16,6 +16,7 @@ from bot.adapters.webchat import WebChat
 from bot.adapters.wechat import build_wechat
 from bot.adapters.wecom import build_wecom
 from bot.config import Settings
+from bot.core import journal
 from bot.core.channel import ChannelHub
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Services
@@ -120,8 +121,51 @@ async def start_parts(app: App) -> None:
         app.started.append(telegram)
     log.info("web chat: open %s in a browser (a local demo: keep it on 127.0.0.1)", server.url)
     log.info("channels running: %s", ", ".join(app.services.hub.platforms) or "none")
+    recovery = Recovery(app.router, alone=settings.database_url.startswith("sqlite"))
+    await recovery.start()
+    app.started.append(recovery)
     if settings.scheduler_enabled:
         app.started.append(await start_scheduler(app))
+
+
+class Recovery:
+    """Finishes what a stopped process had taken on (accepted messages, committed replies): at
+    start, then every `every` seconds for processes that die while others run, and forgets
+    handled messages past their redelivery time."""
+
+    def __init__(self, router: Router, every: float = 30.0, *, alone: bool = False) -> None:
+        self.router = router
+        self.every = every
+        # SQLite is one process's store: at start, whatever was held was held by a dead process.
+        self.alone = alone
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Recover once now, then keep recovering in the background."""
+        await self.run_once(starting=True)
+        self._task = asyncio.create_task(self._loop())
+
+    async def run_once(self, *, starting: bool = False) -> None:
+        """One round: lapsed messages and replies, then pruning."""
+        try:
+            handled, replies = await self.router.recover(starting_alone=starting and self.alone)
+            if handled or replies:
+                log.info("recovered %d message(s) and %d reply(ies)", handled, replies)
+            await journal.prune(self.router.services.clock.now())
+        except Exception:  # the store may be away: try again next round
+            log.exception("recovering accepted messages failed")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            await self.run_once()
+
+    async def stop(self) -> None:
+        """Stop the background rounds."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 async def start_scheduler(app: App) -> Stoppable:

@@ -28,9 +28,9 @@ import re
 from collections.abc import Awaitable, Callable
 
 from bot.core import desk
-from bot.core.context import Context, Outbound
+from bot.core.context import Context, Outbound, Remember
 from bot.core.dialogs import open_dialog, start_dialog
-from bot.core.types import Button, OutgoingMessage, SentMessage
+from bot.core.types import Button, OutgoingMessage
 from handlers import binding
 from models import (
     Department,
@@ -322,11 +322,6 @@ async def close_pressed(ctx: Context) -> None:
         {"ticket": ticket.id, "number": ticket.number},
         minutes=CLOSE_PROMPT_MINUTES,
     )
-
-    async def remember_prompt(sent: SentMessage) -> None:
-        dialog.data = {**dialog.data, "prompt": sent.message_id}
-        await dialog.save(update_fields=["data"])
-
     text = ctx.text(
         "desk.close_ask",
         number=ticket.number,
@@ -334,7 +329,8 @@ async def close_pressed(ctx: Context) -> None:
         minutes=CLOSE_PROMPT_MINUTES,
     )
     prompt = OutgoingMessage(chat=ctx.message.chat, text=text)
-    ctx.outbox.append(Outbound(prompt, after_send=remember_prompt))
+    # The prompt's id, once it is out, is what a reply to it names.
+    ctx.outbox.append(Outbound(prompt, remember=Remember("dialog_prompt", {"dialog": dialog.id})))
     ctx.answer_press("desk.close_prompted", number=ticket.number)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.core import desk
-from bot.core.context import Context, Outbound
+from bot.core.context import Context, Outbound, Remember
 from bot.core.dialogs import keep_photos, open_dialog, start_dialog, take_photos
 from bot.core.incidents import match_incident, outage_kind_reported
 from bot.core.nlu import Location
@@ -389,13 +389,9 @@ async def incident_cards(incident: Incident, ctx: Context) -> list[Outbound]:
         sent_id = incident.cards.get(key)
         edit = SentMessage(chat=ref, message_id=str(sent_id)) if sent_id else None
 
-        async def remember(sent: SentMessage, key: str = key) -> None:
-            fresh = await Incident.get(id=incident.id)
-            fresh.cards = {**fresh.cards, key: sent.message_id}
-            await fresh.save(update_fields=["cards"])
-
         message = OutgoingMessage(chat=ref, text=text)
-        entries.append(Outbound(message, edit=edit, after_send=None if edit else remember))
+        remember = None if edit else Remember("incident_card", {"incident": incident.id})
+        entries.append(Outbound(message, edit=edit, remember=remember))
     return entries
 
 

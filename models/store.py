@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
@@ -23,11 +24,23 @@ MODEL_MODULES = [
 ]
 
 
+# SQLite lets one writer in at a time: another (an import in a second process, say) waits this
+# long for the lock instead of failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The tortoise config for one database URL."""
     url = database_url.replace("postgresql://", "postgres://", 1)
+    connection: str | dict[str, Any] = url
+    if url.startswith("sqlite://"):
+        if "busy_timeout" not in url:
+            # Tortoise passes a SQLite URL's query parameters on as PRAGMAs.
+            url += ("&" if "?" in url else "?") + f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
+        # Tortoise's SQLite engine, with transactions that take the write lock as they begin.
+        connection = {**expand_db_url(url), "engine": "models.sqlite"}
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

@@ -245,11 +245,33 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
         """Nothing to free."""
 
 
+class JournalQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """PTB's update queue, which keeps each message and button press in the journal before it is
+    queued: the Updater confirms updates to Telegram right after queueing them (and a webhook
+    answers 200), so from then on the update is accepted and must survive a stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keep: Callable[[Update], Awaitable[bool]] | None = None
+
+    async def put(self, item: object) -> None:
+        """Keep the update (when it is a message or a press), then queue it."""
+        if isinstance(item, Update) and self.keep is not None:
+            try:
+                if not await self.keep(item):
+                    log.info("dropped Telegram update %s: handled already", item.update_id)
+                    return
+            except Exception:  # never stall polling: handled now, only not kept
+                log.exception("could not keep Telegram update %s", item.update_id)
+        await super().put(item)
+
+
 def build_application(
     config: TelegramConfig,
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    update_queue: asyncio.Queue | None = None,  # type: ignore[type-arg]
 ) -> Application:
     """The PTB application: rate limited, chat-ordered, without an Updater for a webhook."""
     builder: ApplicationBuilder = (
@@ -258,6 +280,8 @@ def build_application(
         .rate_limiter(NoticeAwareRateLimiter(max_retries=SEND_RETRIES))
         .concurrent_updates(ChatOrderedProcessor())
     )
+    if update_queue is not None:
+        builder = builder.update_queue(update_queue)
     if config.api_base_url:
         builder = builder.base_url(bot_api_url(config.api_base_url, "/bot"))
     if config.file_base_url:
@@ -351,8 +375,10 @@ class TelegramChannel:
         self.config = config
         self.router = router
         self.services = services
+        queue = JournalQueue()
+        queue.keep = self._keep
         self.application = build_application(
-            config, request=request, get_updates_request=get_updates_request
+            config, request=request, get_updates_request=get_updates_request, update_queue=queue
         )
         # Local files are sent only from these folders (and the reports folder): a ref in a
         # message is never a way to read any file of the server.
@@ -395,7 +421,42 @@ class TelegramChannel:
             return
         incoming = self.incoming(message)
         if incoming is not None:
-            await self.router.handle(incoming, self)
+            await self.router.handle(incoming, self, accepted=True)
+
+    async def _keep(self, update: Update) -> bool:
+        """Keep a message or a press in the journal as it arrives; False when it was handled."""
+        incoming: IncomingMessage | None = None
+        if update.message is not None and (update.message.text or update.message.photo):
+            incoming = self.incoming(update.message)
+        elif update.callback_query is not None:
+            incoming = self.pressed(update)
+        if incoming is None:
+            return True
+        return await self.router.accept(incoming)
+
+    def pressed(self, update: Update) -> IncomingMessage | None:
+        """The router's view of a button press; None when it has no message or data."""
+        query = update.callback_query
+        if query is None or query.message is None or query.data is None:
+            return None
+        user = query.from_user
+        if user.is_bot:
+            return None
+        chat = query.message.chat
+        return IncomingMessage(
+            chat=ChatRef(Platform.TELEGRAM, str(chat.id), _is_group(chat.type)),
+            sender_id=str(user.id),
+            sender_name=user.full_name,
+            text="",
+            # Each press is its own event: a second press on the same card is not a repeat.
+            message_id=f"cb:{query.id}",
+            received_at=self.services.clock.now(),
+            payload=query.data,
+            addressed=True,
+            language_hint=language_hint(user.language_code),
+            replied_to=str(query.message.message_id),
+            raw=update,
+        )
 
     async def _on_press(self, update: Update, context: Callback) -> None:
         """A button press: to the router as a payload, then answered with what became of it (a
@@ -403,27 +464,12 @@ class TelegramChannel:
         query = update.callback_query
         if query is None:
             return
-        user = query.from_user
         toast: str | None = None
-        if query.message is None or query.data is None or user.is_bot:
+        incoming = self.pressed(update)
+        if incoming is None:
             log.info("ignored a button press %s without a message or data", query.id)
         else:
-            chat = query.message.chat
-            incoming = IncomingMessage(
-                chat=ChatRef(Platform.TELEGRAM, str(chat.id), _is_group(chat.type)),
-                sender_id=str(user.id),
-                sender_name=user.full_name,
-                text="",
-                # Each press is its own event: a second press on the same card is not a repeat.
-                message_id=f"cb:{query.id}",
-                received_at=self.services.clock.now(),
-                payload=query.data,
-                addressed=True,
-                language_hint=language_hint(user.language_code),
-                replied_to=str(query.message.message_id),
-                raw=update,
-            )
-            toast = await self.router.handle(incoming, self)
+            toast = await self.router.handle(incoming, self, accepted=True)
         try:
             await query.answer(fit(toast, TOAST_LIMIT) if toast else None)
         except TelegramError as exc:

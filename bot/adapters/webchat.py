@@ -55,6 +55,7 @@ from bot.core.types import (
     OutgoingMessage,
     Platform,
     SentMessage,
+    safe_text,
 )
 from models import Chat, ChatIdentity, ChatKind, Estate, Owner, Staff
 
@@ -65,6 +66,8 @@ MAX_TEXT = 4000
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 # Room for a 5 MB photo in base64 (4/3 larger) plus the JSON around it; a bigger frame closes.
 MAX_FRAME = 8 * 1024 * 1024
+# No frame of the protocol nests deeper than this; a deeper one is refused as malformed.
+MAX_DEPTH = 4
 HISTORY_LIMIT = 200
 # Button payloads only staff may press, wherever they appear (the staff desk's card buttons).
 STAFF_PAYLOADS = frozenset({"claim", "transfer", "transfer_to", "close", "approve", "refuse"})
@@ -172,7 +175,7 @@ class ChatLog:
         try:
             with path.open("a", encoding="utf-8") as handle:
                 handle.write(self._line(op, message))
-        except OSError:
+        except (OSError, ValueError):  # a full disk, or text no file can hold
             log.exception("could not write the web chat history to %s", path)
 
     def messages(self, chat_id: str) -> deque[LoggedMessage]:
@@ -234,11 +237,16 @@ class Page:
     manager_token: str | None = None
 
     async def push(self, frame: dict[str, Any]) -> None:
-        """Send a frame, ignoring a page that has just gone away."""
+        """Send a frame; a page that has gone away, or any failure of this page's send, affects
+        this page only."""
         if self.socket.closed:
             return
-        with contextlib.suppress(ConnectionError, RuntimeError):
+        try:
             await self.socket.send_str(json.dumps(frame, ensure_ascii=False))
+        except (ConnectionError, RuntimeError):
+            pass  # the page has just gone away
+        except Exception:
+            log.exception("could not push a %s frame to a web chat page", frame.get("type"))
 
 
 def owners_chat_id(estate_code: str) -> str:
@@ -402,7 +410,7 @@ class WebChat:
     ) -> None:
         frame = {**frame, "message": self._frame_message(message)}
         pages = [page for page in self.pages if chat_id in page.chats]
-        await asyncio.gather(*(page.push(frame) for page in pages))
+        await asyncio.gather(*(page.push(frame) for page in pages), return_exceptions=True)
 
     def _error(self, page: Page, refusal: Refusal) -> dict[str, Any]:
         return {
@@ -459,9 +467,9 @@ class WebChat:
         try:
             try:
                 frame = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise Refusal("bad_json") from None
-            if not isinstance(frame, dict):
+            if not isinstance(frame, dict) or _depth(frame) > MAX_DEPTH:
                 raise Refusal("bad_json")
             ref = frame.get("ref")
             kind = frame.get("type")
@@ -592,6 +600,8 @@ class WebChat:
         replied = self.log.find(chat_id, reply_to) if reply_to else None
         if len(text) > MAX_TEXT:
             raise Refusal("too_long", limit=MAX_TEXT)
+        # The boundary: what the page sent, cleaned before anything keeps or shows it.
+        text = safe_text(text)
         image = self._decode_photo(photo) if photo else None
         if not text.strip() and image is None:
             raise Refusal("empty")
@@ -599,8 +609,29 @@ class WebChat:
         if image is not None:
             attachments = (Attachment("photo", PHOTO_PREFIX + await self._save_photo(*image)),)
         now = self.clock.now()
+        message_id = f"m-{uuid.uuid4().hex[:16]}"
+        incoming = IncomingMessage(
+            chat=ChatRef(Platform.WEBCHAT, chat_id, is_group=kind != "private"),
+            sender_id=viewer.user_id,
+            sender_name=viewer.name,
+            text=text,
+            message_id=message_id,
+            received_at=now,
+            attachments=attachments,
+            addressed=bool(_MENTION.search(text))
+            or (replied is not None and replied.sender == BOT),
+            language_hint=page.lang,
+            replied_to=replied.id if replied else None,
+        )
+        # Kept before anyone sees it in the chat: shown means accepted, and accepted is handled
+        # even if this process stops now.
+        try:
+            accepted = await self.router.accept(incoming)
+        except Exception:
+            log.exception("could not keep a web chat message; it is refused")
+            raise Refusal("unavailable") from None
         logged = LoggedMessage(
-            id=f"m-{uuid.uuid4().hex[:16]}",
+            id=message_id,
             chat=chat_id,
             sender=Sender(viewer.role, viewer.user_id, viewer.name),
             text=text,
@@ -610,20 +641,8 @@ class WebChat:
         )
         self.log.add(logged)
         await self._broadcast(chat_id, {"type": "message", "chat": chat_id}, logged)
-        incoming = IncomingMessage(
-            chat=ChatRef(Platform.WEBCHAT, chat_id, is_group=kind != "private"),
-            sender_id=viewer.user_id,
-            sender_name=viewer.name,
-            text=text,
-            message_id=logged.id,
-            received_at=now,
-            attachments=attachments,
-            addressed=bool(_MENTION.search(text))
-            or (replied is not None and replied.sender == BOT),
-            language_hint=page.lang,
-            replied_to=replied.id if replied else None,
-        )
-        await self.router.handle(incoming, self)
+        if accepted:
+            await self.router.handle(incoming, self, accepted=True)
 
     async def _press(self, page: Page, frame: dict[str, Any]) -> None:
         viewer, chat_id, kind = self._chat_of(page, frame)
@@ -755,6 +774,22 @@ def _template(catalogues: Catalogues, lang: str, key: str) -> str:
             name = str(exc.args[0])
             fields[name] = "{" + name + "}"
     return catalogues.text(lang, key, **fields)
+
+
+def _depth(value: object, limit: int = MAX_DEPTH + 1) -> int:
+    """How deep a parsed JSON value nests (counted up to `limit`, without recursion)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        deepest = max(deepest, depth)
+        if depth >= limit:
+            return depth
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _who(page: Page) -> str:

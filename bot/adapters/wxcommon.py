@@ -383,6 +383,11 @@ class CallbackRunner:
         if key in self._inflight:
             log.info("a retry of %s arrived while it is being handled: answered success", key)
             return None
+        # Kept before the platform hears "received": from then on it is handled, even across a
+        # stop. A store that cannot keep it fails the callback, and the platform retries.
+        if not await self.router.accept(message):
+            log.info("a redelivery of %s, handled already: answered success", key)
+            return None
         # Only a private chat's answers can be a passive reply; a group's go out as they come.
         capture = None if message.chat.is_group else Capture(message.chat)
         task = self.spawn(self._handle(message, capture))
@@ -408,7 +413,7 @@ class CallbackRunner:
     async def _handle(self, message: IncomingMessage, capture: Capture | None) -> None:
         _capture.set(capture)
         try:
-            toast = await self.router.handle(message, self.channel)
+            toast = await self.router.handle(message, self.channel, accepted=True)
             if toast:
                 # WeChat shows no toast: what became of a press goes to the presser privately.
                 private = self.channel.private_chat(message.sender_id)

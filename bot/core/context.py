@@ -11,14 +11,25 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.core.channel import Channel, ChannelHub, SendError
 from bot.core.clock import Clock
 from bot.core.i18n import Catalogues
 from bot.core.types import Button, ChatRef, IncomingMessage, OutgoingMessage, SentMessage
-from models import Chat, ChatIdentity, ChatKind, Estate, Owner, Staff, Ticket
+from models import (
+    Chat,
+    ChatIdentity,
+    ChatKind,
+    Dialog,
+    Estate,
+    Incident,
+    Owner,
+    Staff,
+    Ticket,
+    TicketCard,
+)
 
 if TYPE_CHECKING:
     from bot.core.nlu import NLU, FaqIndex, Understanding
@@ -30,13 +41,53 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Remember:
+    """What to remember once a message went out, named so that a reply kept in the store can
+    still do it after a restart: `ticket_card` (data: ticket), `dialog_prompt` (data: dialog),
+    `incident_card` (data: incident)."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Outbound:
-    """An outbox entry beyond a plain send: an edit of a message sent earlier, and/or a callback
-    run with the platform's SentMessage once it went out (to remember a card's message id)."""
+    """An outbox entry beyond a plain send: an edit of a message sent earlier, and what to
+    remember of the platform's SentMessage once it went out (a card's message id).
+
+    `after_send` is a callback for sends made directly, never kept in the store; the router's
+    replies name what they remember (`remember`) instead.
+    """
 
     message: OutgoingMessage
     edit: SentMessage | None = None
     after_send: AfterSend | None = None
+    remember: Remember | None = None
+
+
+async def remember_sent(remember: Remember, sent: SentMessage) -> None:
+    """Record what a sent message is for: the one place that knows every `Remember` kind."""
+    kind, data = remember.kind, remember.data
+    if kind == "ticket_card":
+        await TicketCard.update_or_create(
+            ticket_id=int(data["ticket"]),
+            platform=sent.chat.platform,
+            chat_id=sent.chat.chat_id,
+            defaults={"message_id": sent.message_id},
+        )
+    elif kind == "dialog_prompt":
+        dialog = await Dialog.get_or_none(id=int(data["dialog"]))
+        if dialog is not None:
+            dialog.data = {**dialog.data, "prompt": sent.message_id}
+            await dialog.save(update_fields=["data"])
+    elif kind == "incident_card":
+        incident = await Incident.get_or_none(id=int(data["incident"]))
+        if incident is not None:
+            key = f"{sent.chat.platform}:{sent.chat.chat_id}"
+            incident.cards = {**incident.cards, key: sent.message_id}
+            await incident.save(update_fields=["cards"])
+    else:
+        raise ValueError(f"nothing knows how to remember {kind!r}")
 
 
 async def send_outbox(
@@ -44,8 +95,9 @@ async def send_outbox(
     entries: Sequence[OutgoingMessage | Outbound],
     via: Channel | None = None,
 ) -> int:
-    """Send (or edit) each entry through `via` or the hub's channel of its platform; a failed
-    send is logged and the rest still go. Returns how many went out."""
+    """Send (or edit) each entry through `via` or the hub's channel of its platform. Each send
+    stands alone: one that fails, for whatever reason, is logged with its chat and the rest still
+    go. Returns how many went out."""
     sent_count = 0
     for entry in entries:
         outbound = entry if isinstance(entry, Outbound) else Outbound(entry)
@@ -63,12 +115,17 @@ async def send_outbox(
         except SendError as exc:
             log.warning("could not send to %s: %s", message.chat, exc)
             continue
+        except Exception:  # an adapter's bug or an unexpected answer: this send only
+            log.exception("sending to %s failed unexpectedly", message.chat)
+            continue
         sent_count += 1
-        if outbound.after_send is not None:
-            try:
+        try:
+            if outbound.remember is not None:
+                await remember_sent(outbound.remember, sent)
+            if outbound.after_send is not None:
                 await outbound.after_send(sent)
-            except Exception:  # the message is out; losing its bookkeeping must not stop the rest
-                log.exception("after sending to %s", message.chat)
+        except Exception:  # the message is out; losing its bookkeeping must not stop the rest
+            log.exception("after sending to %s", message.chat)
     return sent_count
 
 

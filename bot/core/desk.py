@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from bot.core.context import AfterSend, Context, Outbound, Services, send_outbox
+from bot.core.context import Context, Outbound, Remember, Services, send_outbox
 from bot.core.i18n import Catalogues
 from bot.core.promises import card_promise
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, SentMessage
@@ -285,18 +285,6 @@ def rating_buttons(
     )
 
 
-def _remember_card(ticket_id: int, chat: ChatRef) -> AfterSend:
-    async def remember(sent: SentMessage) -> None:
-        await TicketCard.update_or_create(
-            ticket_id=ticket_id,
-            platform=chat.platform,
-            chat_id=chat.chat_id,
-            defaults={"message_id": sent.message_id},
-        )
-
-    return remember
-
-
 async def card_messages(ticket: Ticket, services: Services) -> list[Outbound]:
     """The ticket's card for each staff chat of its estate: an edit where it was posted before."""
     ticket = await Ticket.get(id=ticket.id)  # render what the store holds now
@@ -314,7 +302,8 @@ async def card_messages(ticket: Ticket, services: Services) -> list[Outbound]:
         message = OutgoingMessage(chat=ref, text=text, buttons=buttons, photos=photos)
         card = cards.get((ref.platform, ref.chat_id))
         edit = SentMessage(chat=ref, message_id=card.message_id) if card else None
-        entries.append(Outbound(message, edit=edit, after_send=_remember_card(ticket.id, ref)))
+        remember = Remember("ticket_card", {"ticket": ticket.id})
+        entries.append(Outbound(message, edit=edit, remember=remember))
     if not entries:
         log.warning(
             "estate %s has no staff chat for the card of %s", ticket.estate_id, ticket.number

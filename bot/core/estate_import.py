@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import unicodedata
 import zipfile
@@ -57,6 +58,7 @@ from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from bot.core.nlu.units import cn_to_int
@@ -107,6 +109,8 @@ __all__ = [
 ]
 
 E = TypeVar("E")
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 KINDS = ("units", "owners", "staff", "bills", "faq")
 
@@ -1462,111 +1466,173 @@ def _sorted(errors: list[RowError]) -> list[RowError]:
 # Writing
 
 
+# Rows written per transaction. SQLite lets one writer in at a time: between chunks a running
+# Guanjia's own writes (an owner's repair) get the lock, so a long import never blocks them for
+# long. All or nothing still holds: what a failed import wrote is taken back (`_Undo`).
+WRITE_CHUNK = 500
+
+
+def _chunks(rows: list[T], size: int = WRITE_CHUNK) -> list[list[T]]:
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+
+@dataclass
+class _Undo:
+    """What an import created, to take back if a later chunk fails."""
+
+    estate_id: int | None = None  # set when the import created the estate
+    created: list[tuple[type[Model], list[int]]] = field(default_factory=list)
+
+    def add(self, model: type[Model], ids: list[int]) -> None:
+        if ids:
+            self.created.append((model, ids))
+
+    async def run(self) -> None:
+        async with in_transaction():
+            if self.estate_id is not None:
+                await Estate.filter(id=self.estate_id).delete()  # everything else cascades
+                return
+            for model, ids in reversed(self.created):
+                await model.filter(id__in=ids).delete()
+
+
 async def _write_units(
-    estate: Estate, rows: list[UnitRow], existing: _Existing
+    estate: Estate, rows: list[UnitRow], existing: _Existing, undo: _Undo
 ) -> dict[str, Unit]:
     """Create the units not yet in the store (and their buildings, entrances); all by label."""
     buildings = {b.name: b for b in await Building.filter(estate_id=estate.id)}
     entrances = {
         (e.building_id, e.name): e for e in await Entrance.filter(building__estate_id=estate.id)
     }
-    new: list[Unit] = []
-    for row in rows:
-        if row.label in existing.units:
-            continue
-        building = buildings.get(row.building)
-        if building is None:
-            building = buildings[row.building] = await Building.create(
-                estate_id=estate.id, name=row.building
+    async with in_transaction():
+        for row in rows:
+            if row.label in existing.units or row.building in buildings:
+                continue
+            buildings[row.building] = await Building.create(estate_id=estate.id, name=row.building)
+            undo.add(Building, [buildings[row.building].id])
+        for row in rows:
+            if row.label in existing.units or row.entrance is None:
+                continue
+            building = buildings[row.building]
+            if (building.id, row.entrance) not in entrances:
+                entrance = await Entrance.create(building_id=building.id, name=row.entrance)
+                entrances[(building.id, row.entrance)] = entrance
+                undo.add(Entrance, [entrance.id])
+    new = [row for row in rows if row.label not in existing.units]
+    for chunk in _chunks(new):
+        async with in_transaction():
+            await Unit.bulk_create(
+                [
+                    Unit(
+                        estate_id=estate.id,
+                        building_id=buildings[row.building].id,
+                        entrance_id=(
+                            entrances[(buildings[row.building].id, row.entrance)].id
+                            if row.entrance is not None
+                            else None
+                        ),
+                        room=row.room,
+                        label=row.label,
+                        floor_area=row.floor_area,
+                        warranty_end=row.warranty_end,
+                    )
+                    for row in chunk
+                ]
             )
-        entrance = None
-        if row.entrance is not None:
-            entrance = entrances.get((building.id, row.entrance))
-            if entrance is None:
-                entrance = entrances[(building.id, row.entrance)] = await Entrance.create(
-                    building_id=building.id, name=row.entrance
-                )
-        new.append(
-            Unit(
-                estate_id=estate.id,
-                building_id=building.id,
-                entrance_id=entrance.id if entrance else None,
-                room=row.room,
-                label=row.label,
-                floor_area=row.floor_area,
-                warranty_end=row.warranty_end,
-            )
-        )
-    if new:
-        await Unit.bulk_create(new)
-    return {u.label: u for u in await Unit.filter(estate_id=estate.id)}
+    units = {u.label: u for u in await Unit.filter(estate_id=estate.id)}
+    undo.add(Unit, [units[row.label].id for row in new])
+    return units
+
+
+async def _bulk_in_chunks(
+    model: type[Model], rows: list[Model], undo: _Undo, **of_estate: int
+) -> None:
+    """Create rows a chunk per transaction, remembering their ids (the estate's rows past the
+    highest id before the chunk) for an undo."""
+    for chunk in _chunks(rows):
+        async with in_transaction():
+            before = await model.filter(**of_estate).order_by("-id").first()
+            await model.bulk_create(chunk)
+            created = model.filter(**of_estate)
+            if before is not None:
+                created = created.filter(id__gt=before.pk)
+            undo.add(model, list(await created.values_list("id", flat=True)))
 
 
 async def write_estate(
     data: EstateData, estate_code: str, estate_name: str | None = None
 ) -> ImportReport:
-    """Check `data` against the store, then write it all in one transaction; or ImportFailed."""
+    """Check `data` against the store, then write it a chunk per transaction, so that a running
+    Guanjia keeps answering; all or nothing: a failure takes back what was written. Or
+    ImportFailed."""
     if not 0 < len(estate_code) <= 32:
         raise ValueError(f"an estate code has 1 to 32 characters: {estate_code!r}")
-    async with in_transaction():
-        estate = await Estate.get_or_none(code=estate_code)
-        existing = await _Existing.load(estate)
-        errors = _check(data, existing)
-        if errors:
-            raise ImportFailed(_sorted(errors))
-        created = estate is None
-        if estate is None:
-            estate = await Estate.create(code=estate_code, name=estate_name or estate_code)
-        changes = {
-            name: value
-            for name in ("payment_instructions", "payment_instructions_en")
-            if (value := getattr(data, name)) is not None
-        }
-        if changes:
-            await Estate.filter(id=estate.id).update(**changes)
-        units = await _write_units(estate, data.units, existing)
-        for row in data.owners:
-            owner = await Owner.create(
-                estate_id=estate.id, name=row.name, phone=row.phone, language=row.language
+    estate = await Estate.get_or_none(code=estate_code)
+    existing = await _Existing.load(estate)
+    errors = _check(data, existing)
+    if errors:
+        raise ImportFailed(_sorted(errors))
+    created = estate is None
+    undo = _Undo()
+    try:
+        async with in_transaction():
+            if estate is None:
+                estate = await Estate.create(code=estate_code, name=estate_name or estate_code)
+                undo.estate_id = estate.id
+            changes = {
+                name: value
+                for name in ("payment_instructions", "payment_instructions_en")
+                if (value := getattr(data, name)) is not None
+            }
+            if changes:
+                await Estate.filter(id=estate.id).update(**changes)
+        units = await _write_units(estate, data.units, existing, undo)
+        for chunk in _chunks(data.owners):
+            async with in_transaction():
+                for row in chunk:
+                    owner = await Owner.create(
+                        estate_id=estate.id, name=row.name, phone=row.phone, language=row.language
+                    )
+                    await owner.units.add(*(units[label] for label in row.units))
+                    undo.add(Owner, [owner.id])
+        staff = [
+            Staff(
+                estate_id=estate.id,
+                name=row.name,
+                role=row.role,
+                department=row.department,
+                phone=row.phone,
             )
-            await owner.units.add(*(units[label] for label in row.units))
-        await Staff.bulk_create(
-            [
-                Staff(
-                    estate_id=estate.id,
-                    name=row.name,
-                    role=row.role,
-                    department=row.department,
-                    phone=row.phone,
-                )
-                for row in data.staff
-            ]
-        )
+            for row in data.staff
+        ]
+        await _bulk_in_chunks(Staff, staff, undo, estate_id=estate.id)
         zone = ZoneInfo(estate.timezone)
-        await Bill.bulk_create(
-            [
-                Bill(
-                    unit_id=units[row.unit].id,
-                    period=row.period,
-                    item=row.item,
-                    amount_cents=row.amount_cents,
-                    due_date=row.due_date,
-                    paid_at=row.paid_at.replace(tzinfo=zone) if row.paid_at else None,
-                )
-                for row in data.bills
-            ]
-        )
-        await FaqEntry.bulk_create(
-            [
-                FaqEntry(
-                    estate_id=estate.id,
-                    language=row.language,
-                    question=row.question,
-                    answer=row.answer,
-                )
-                for row in data.faq
-            ]
-        )
+        bills = [
+            Bill(
+                unit_id=units[row.unit].id,
+                period=row.period,
+                item=row.item,
+                amount_cents=row.amount_cents,
+                due_date=row.due_date,
+                paid_at=row.paid_at.replace(tzinfo=zone) if row.paid_at else None,
+            )
+            for row in data.bills
+        ]
+        await _bulk_in_chunks(Bill, bills, undo, unit__estate_id=estate.id)
+        faq = [
+            FaqEntry(
+                estate_id=estate.id,
+                language=row.language,
+                question=row.question,
+                answer=row.answer,
+            )
+            for row in data.faq
+        ]
+        await _bulk_in_chunks(FaqEntry, faq, undo, estate_id=estate.id)
+    except BaseException:
+        log.warning("import of %s failed half way: taking back what it wrote", estate_code)
+        await undo.run()
+        raise
     reused = len({row.label for row in data.units} & set(existing.units))
     return ImportReport(
         estate_code=estate_code,

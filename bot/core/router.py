@@ -23,6 +23,7 @@ import unicodedata
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from bot.core import journal
 from bot.core.channel import Channel, SendError
 from bot.core.context import Context, Handlers, Services, send_outbox
 from bot.core.dialogs import open_dialog, start_dialog
@@ -44,9 +45,12 @@ class _Duplicate(Exception):
 
 
 def clean_text(text: str) -> str:
-    """Drop control characters (but keep line breaks) and surrounding space."""
+    """Drop control characters (but keep line breaks), what could not be read (U+FFFD) and
+    surrounding space."""
     return "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
+        ch
+        for ch in text
+        if ch in "\n\t" or (ch != "\ufffd" and unicodedata.category(ch) not in ("Cc", "Cs", "Co"))
     ).strip()
 
 
@@ -83,18 +87,34 @@ class Router:
         self.services = services
         self.handlers = handlers
 
-    async def handle(self, message: IncomingMessage, channel: Channel) -> str | None:
+    async def accept(self, message: IncomingMessage) -> bool:
+        """Keep a message in the journal before the sender can see it was taken (it is shown in
+        a group, or the platform is told "received"); False when it needs no handling here."""
+        if self._refusal(message) == "ignore":
+            return False
+        return await journal.accept(message, self.services.clock.now())
+
+    async def handle(
+        self, message: IncomingMessage, channel: Channel, *, accepted: bool = False
+    ) -> str | None:
         """Handle one message from `channel`, answering through it.
 
-        Returns what the person who pressed a button is to be told privately (a toast), if
-        anything; the channel shows it (or sends it to their private chat).
+        `accepted` says the adapter kept it in the journal already (`accept`); otherwise it is
+        kept here first. Returns what the person who pressed a button is to be told privately
+        (a toast), if anything; the channel shows it (or sends it to their private chat).
         """
         refusal = self._refusal(message)
         if refusal == "ignore":
             log.info("ignored an empty message %s in %s", message.message_id, message.chat)
             return None
         ctx: Context | None = None
+        kept: list[int] = []
         try:
+            if not accepted and not await self.accept(message):
+                log.info(
+                    "dropped a message handled before: %s %s", message.chat, message.message_id
+                )
+                return None
             async with in_transaction():
                 ctx = await self._context(message, channel)
                 await self._remember(message)
@@ -104,8 +124,12 @@ class Router:
                         ctx.reply(refusal, limit=MAX_TEXT)
                 else:
                     await self._dispatch(ctx)
+                # What it answers, and that it was handled, commit with what it changed.
+                kept = await journal.keep_outbox(ctx.outbox, ctx.now)
+                await journal.finish(message, ctx.now)
         except _Duplicate:
             log.info("dropped a message seen before: %s %s", message.chat, message.message_id)
+            await journal.finish(message, self.services.clock.now())
             return None
         except Exception:
             log.exception(
@@ -115,10 +139,32 @@ class Router:
                 message.chat,
                 log_excerpt(message.text),
             )
+            await journal.release(message)
             await self._apologise(message, channel, ctx)
             return None
         await self._flush(ctx)
+        await journal.forget_sent(kept)
         return ctx.toast if ctx is not None else None
+
+    async def recover(self, *, starting_alone: bool = False) -> tuple[int, int]:
+        """Finish what a process that stopped had taken on: send the replies it committed but
+        never sent, and handle the messages it accepted but never finished, once their claim has
+        lapsed (or at once, when this process is starting as the store's only one). Returns how
+        many messages were handled and replies sent."""
+        now = self.services.clock.now()
+        hub = self.services.hub
+        replies = await journal.resend_lapsed(hub, now, every=starting_alone)
+        handled = 0
+        for message in await journal.take_lapsed_messages(now, every=starting_alone):
+            channel = hub.get(message.chat.platform)
+            if channel is None:
+                log.warning("no %s channel to handle %s on", message.chat.platform, message)
+                await journal.release(message)
+                continue
+            log.info("handling message %s accepted before a stop", message.message_id)
+            await self.handle(message, channel, accepted=True)
+            handled += 1
+        return handled, replies
 
     def _refusal(self, message: IncomingMessage) -> str | None:
         if message.payload is not None:

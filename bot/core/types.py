@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from models import Platform
 
-__all__ = ["Attachment", "Button", "ChatRef", "IncomingMessage", "OutgoingMessage", "Platform"]
+__all__ = [
+    "Attachment",
+    "Button",
+    "ChatRef",
+    "IncomingMessage",
+    "OutgoingMessage",
+    "Platform",
+    "safe_text",
+]
+
+# What no store or platform takes: lone UTF-16 surrogates (a JSON "\\ud800" decodes to one), NUL
+# and the other control characters but tab and line breaks.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """Text any store, log and platform can take: a lone surrogate becomes U+FFFD (a character
+    that was there but could not be read), control characters but tab and line breaks go; text
+    made only of them becomes one U+FFFD."""
+    if not _UNSAFE.search(text):
+        return text
+    cleaned = _UNSAFE.sub(lambda m: "\ufffd" if m.group() >= "\ud800" else "", text)
+    # Something was sent even if none of it could be kept: say so rather than send nothing.
+    return cleaned or "\ufffd"
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,13 @@ class IncomingMessage:
     # that carries the button.
     replied_to: str | None = None
     raw: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The boundary of every channel: what an owner can type, the store can keep.
+        for name in ("text", "sender_name", "sender_id", "message_id"):
+            object.__setattr__(self, name, safe_text(getattr(self, name)))
+        if self.payload is not None:
+            object.__setattr__(self, "payload", safe_text(self.payload))
 
 
 @dataclass(frozen=True)
