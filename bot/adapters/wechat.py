@@ -2,14 +2,20 @@
 
 In: WeChat's callbacks at `WECHAT_CALLBACK_PATH` — the GET that verifies the URL, and POSTs in
 plain or safe (AES) mode, each checked against the token's signature and parsed by wechatpy.
-Text, photos and recognised voice become `IncomingMessage`s (the openid is the sender and the
-private chat); a subscription or a menu click is answered with the welcome.
+The signature covers the timestamp and nonce but, in plain mode, not the body nor the `openid` in
+the query: a callback signed more than 5 minutes from now, or whose nonce came within that window
+with other contents (a replay), is refused, and in plain mode the query's `openid` must be the
+body's sender. Text, photos and recognised voice become `IncomingMessage`s (the openid is the
+sender and the private chat); a subscription or a menu click is answered with the welcome; an
+unsubscription marks the owner's account unreachable, so notices to it stop until they follow
+again.
 
-WeChat waits 5 seconds for an answer and then posts the same message again. Every callback is
-answered within `WECHAT_REPLY_WAIT` seconds: with the router's reply itself when it had exactly
-one for the sender by then, else with `success`, the answers following through the
-customer-service API. A retry of a message being handled answers `success` at once; one handled
-before (by any process) is dropped by the router's seen-message record.
+WeChat waits 5 seconds for an answer and then posts the same callback again (the same nonce,
+timestamp and body: a retry, not a replay). Every callback is answered within
+`WECHAT_REPLY_WAIT` seconds: with the router's reply itself when it had exactly one for the
+sender by then, else with `success`, the answers following through the customer-service API. A
+retry of a message being handled answers `success` at once; one handled before (by any process)
+is dropped by the router's seen-message record.
 
 Out: customer-service messages (a menu message when there are buttons; a tap comes back as a
 text with `bizmsgmenuid`, which becomes the button's payload), and template messages for notices
@@ -23,27 +29,33 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from wechatpy import WeChatClient, parse_message
+from wechatpy.client.base import BaseWeChatClient
 from wechatpy.crypto import WeChatCrypto
-from wechatpy.events import ClickEvent, SubscribeEvent, SubscribeScanEvent
+from wechatpy.events import ClickEvent, SubscribeEvent, SubscribeScanEvent, UnsubscribeEvent
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage, ImageMessage, TextMessage, VoiceMessage
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from bot.adapters.wxcommon import (
+    UNSUBSCRIBED,
+    CallbackGuard,
     CallbackRunner,
     PlatformError,
     Sleep,
     StoreTokens,
     WxApi,
+    callback_digest,
     has_dtd,
+    mark_reachable,
+    mark_unreachable,
     prepare_client,
     read_body,
     split_text,
@@ -58,6 +70,8 @@ from bot.core.types import Attachment, ChatRef, IncomingMessage, OutgoingMessage
 from models import Platform, SeenMessage
 
 log = logging.getLogger("guanjia.wechat")
+
+T = TypeVar("T")
 
 OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # WeChat lets an account message an owner for 48 hours after the owner's last message; an hour
@@ -196,6 +210,7 @@ class WeChatChannel:
         self.runner = CallbackRunner(
             router, self, self._send_now, wait=config.reply_wait, passive=_passive_ok
         )
+        self.guard = CallbackGuard(f"wechat:{config.app_id}", services.clock)
 
     async def _fetch_token(self) -> tuple[str, int]:
         result = await asyncio.to_thread(self._token_client.fetch_access_token)
@@ -244,16 +259,28 @@ class WeChatChannel:
         """WeChat's URL check: echo `echostr` when the signature is the token's."""
         if not self._signed(request):
             return _refuse(403, "bad signature", request)
-        return web.Response(text=request.query.get("echostr", ""))
+        query = request.query
+        timestamp, why = self.guard.check_time(query.get("timestamp", ""), query.get("nonce", ""))
+        if timestamp is None:
+            return _refuse(403, why, request)
+        echo = query.get("echostr", "")
+        refused = await self.guard.admit(query["nonce"], timestamp, callback_digest("GET", echo))
+        if refused:
+            return _refuse(403, refused, request)
+        return web.Response(text=echo)
 
     async def receive(self, request: web.Request) -> web.Response:
         """A message or event from WeChat; answered within the reply wait."""
         if not self._signed(request):
             return _refuse(403, "bad signature", request)
+        query = request.query
+        # Before the body is read: a stale callback costs nothing more.
+        timestamp, why = self.guard.check_time(query.get("timestamp", ""), query.get("nonce", ""))
+        if timestamp is None:
+            return _refuse(403, why, request)
         body = await read_body(request)
         if body is None:
             return _refuse(413, "callback too large", request)
-        query = request.query
         safe = query.get("encrypt_type", "raw") == "aes"
         if safe != bool(self.crypto):
             want = "safe (AES)" if self.crypto else "plain"
@@ -283,6 +310,20 @@ class WeChatChannel:
             return _refuse(400, f"malformed XML ({type(exc).__name__})", request)
         if not isinstance(openid, str) or not OPENID.fullmatch(openid):
             return _refuse(400, "no valid FromUserName", request)
+        if self.crypto is None and query.get("openid") != openid:
+            # In plain mode nothing signs the body: a query naming another sender is forged.
+            return _refuse(403, "the query's openid is not the body's FromUserName", request)
+        # Recorded once the callback is known good, so a forgery spends no genuine nonce.
+        digest = callback_digest(
+            "POST",
+            query.get("openid", ""),
+            query.get("encrypt_type", ""),
+            query.get("msg_signature", ""),
+            body,
+        )
+        refused = await self.guard.admit(query["nonce"], timestamp, digest)
+        if refused:
+            return _refuse(403, refused, request)
         try:
             reply = await self._dispatch(message, openid)
         except (ValueError, TypeError) as exc:  # a field that is not what WeChat sends
@@ -299,9 +340,20 @@ class WeChatChannel:
     async def _dispatch(self, message: BaseMessage, openid: str) -> str | None:
         """Hand a message to the router, or answer an event; the passive reply text, if any."""
         created = int(message.time or 0)
+        if isinstance(message, UnsubscribeEvent):
+            await mark_unreachable(Platform.WECHAT, openid, self.clock.now(), "unsubscribed")
+            return None
         if isinstance(message, SubscribeEvent | SubscribeScanEvent | ClickEvent):
+            if not isinstance(message, ClickEvent):
+                await mark_reachable(Platform.WECHAT, openid)
             return await welcome_once(
-                Platform.WECHAT, openid, created, message.event, self.services, self.clock.now()
+                Platform.WECHAT,
+                openid,
+                created,
+                message.event,
+                self.services,
+                self.clock.now(),
+                event_key=text_field(message._data.get("EventKey"), "EventKey"),
             )
         incoming = self._incoming(message, openid)
         if incoming is None:
@@ -377,17 +429,29 @@ class WeChatChannel:
                     "list": [{"id": b.payload, "content": b.label} for b in buttons],
                     "tail_content": "",
                 }
-                await self.api.call(
-                    "WeChat menu message", lambda c, m=menu: c.message.send_msg_menu(openid, m)
+                await self._call(
+                    openid,
+                    "WeChat menu message",
+                    lambda c, m=menu: c.message.send_msg_menu(openid, m),
                 )
             else:
-                await self.api.call(
+                await self._call(
+                    openid,
                     "WeChat customer-service message",
                     lambda c, p=piece: c.message.send_text(openid, p),
                 )
         if message.photos:
             log.debug("photos are not sent to WeChat owners: %s", message.photos)
         return SentMessage(chat=chat, message_id=f"cs-{uuid.uuid4().hex}")
+
+    async def _call(self, openid: str, what: str, call: Callable[[BaseWeChatClient], T]) -> T:
+        """An API call writing to an owner; one who unfollowed (43004) is marked unreachable."""
+        try:
+            return await self.api.call(what, call)
+        except PlatformError as exc:
+            if exc.code == UNSUBSCRIBED:
+                await mark_unreachable(Platform.WECHAT, openid, self.clock.now(), "43004")
+            raise
 
     async def in_window(self, openid: str) -> bool:
         """Whether the owner wrote (or subscribed, or clicked) within the service window."""
@@ -423,7 +487,8 @@ class WeChatChannel:
             raise SendError(f"no WeChat template message configured for {kind} notices")
         openid = message.chat.chat_id
         data = template.data(message.text, fields or {})
-        result = await self.api.call(
+        result = await self._call(
+            openid,
             f"WeChat template message ({kind})",
             lambda c: c.message.send_template(openid, template.template_id, data),
         )

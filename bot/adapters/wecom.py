@@ -3,8 +3,11 @@
 The app, through wechatpy on the shared aiohttp server:
 
 - In: its callback at `WECOM_CALLBACK_PATH`, always encrypted (msg_signature, EncodingAESKey).
+  One signed more than 5 minutes from now, or whose nonce came within that window with other
+  contents, is refused (WeCom's own retry repeats nonce and contents, and is let through).
   Staff and owners who message the app become `IncomingMessage`s in their private chat (the
-  WeCom userid); a subscription or menu click is answered with the welcome; a press on a
+  WeCom userid); a subscription or menu click is answered with the welcome, an unsubscription
+  marks the account unreachable so notices to it stop until it follows again; a press on a
   template card's button comes back as an `IncomingMessage` whose payload is the button's key,
   in the chat the card was sent for (its task id names it). Answers follow the Official
   Account's rule: within `WECHAT_REPLY_WAIT` seconds, passively when there is exactly one.
@@ -39,7 +42,7 @@ from aiohttp import web
 from wechatpy.enterprise import WeChatClient as EnterpriseClient
 from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
-from wechatpy.enterprise.events import ClickEvent, SubscribeEvent
+from wechatpy.enterprise.events import ClickEvent, SubscribeEvent, UnsubscribeEvent
 from wechatpy.enterprise.messages import ImageMessage, TextMessage, VoiceMessage
 from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
@@ -47,11 +50,15 @@ from wechatpy.messages import BaseMessage, UnknownMessage
 
 from bot.adapters.wxcommon import (
     HTTP_TIMEOUT,
+    CallbackGuard,
     CallbackRunner,
     Sleep,
     StoreTokens,
     WxApi,
+    callback_digest,
     has_dtd,
+    mark_reachable,
+    mark_unreachable,
     prepare_client,
     read_body,
     send_error,
@@ -246,6 +253,7 @@ class WeComChannel:
         self.runner = CallbackRunner(
             router, self, self._send_now, wait=config.reply_wait, passive=_passive_ok
         )
+        self.guard = CallbackGuard(f"wecom:{config.corp_id}:{config.agent_id}", services.clock)
 
     async def _fetch_token(self) -> tuple[str, int]:
         result = await asyncio.to_thread(self._token_client.fetch_access_token)
@@ -325,12 +333,23 @@ class WeComChannel:
             return _refuse(403, "bad msg_signature", request)
         except Exception as exc:  # a bad echostr trips wechatpy somewhere
             return _refuse(400, f"undecryptable echostr ({type(exc).__name__})", request)
+        stamp, why = self.guard.check_time(timestamp, nonce)
+        if stamp is None:
+            return _refuse(403, why, request)
+        digest = callback_digest("GET", signature, request.query.get("echostr", ""))
+        refused = await self.guard.admit(nonce, stamp, digest)
+        if refused:
+            return _refuse(403, refused, request)
         return web.Response(text=echo)
 
     async def receive(self, request: web.Request) -> web.Response:
         """A message or event from the app's users; answered within the reply wait."""
         assert self.crypto is not None
         signature, timestamp, nonce = self._query(request)
+        # Before the body is read and decrypted: a stale callback costs nothing more.
+        stamp, why = self.guard.check_time(timestamp, nonce)
+        if stamp is None:
+            return _refuse(403, why, request)
         body = await read_body(request)
         if body is None:
             return _refuse(413, "callback too large", request)
@@ -359,6 +378,10 @@ class WeComChannel:
                 "a WeCom callback for agent %s, not ours (%s)", agent, self.config.agent_id
             )
             return web.Response(text="")
+        # Recorded once the callback is known good, so a forgery spends no genuine nonce.
+        refused = await self.guard.admit(nonce, stamp, callback_digest("POST", signature, body))
+        if refused:
+            return _refuse(403, refused, request)
         try:
             reply = await self._dispatch(message, userid)
         except (ValueError, TypeError) as exc:  # a field that is not what WeChat sends
@@ -377,9 +400,20 @@ class WeComChannel:
 
     async def _dispatch(self, message: BaseMessage, userid: str) -> str | None:
         created = int(message.time or 0)
+        if isinstance(message, UnsubscribeEvent):
+            await mark_unreachable(Platform.WECOM, userid, self.clock.now(), "unsubscribed")
+            return None
         if isinstance(message, SubscribeEvent | ClickEvent):
+            if isinstance(message, SubscribeEvent):
+                await mark_reachable(Platform.WECOM, userid)
             return await welcome_once(
-                Platform.WECOM, userid, created, message.event, self.services, self.clock.now()
+                Platform.WECOM,
+                userid,
+                created,
+                message.event,
+                self.services,
+                self.clock.now(),
+                event_key=text_field(message._data.get("EventKey"), "EventKey"),
             )
         if isinstance(message, UnknownMessage) and message._data.get("Event") == (
             "template_card_event"

@@ -7,6 +7,11 @@
 - `CallbackRunner`: hands a callback's message to the router while the HTTP answer waits at most
   `wait` seconds, capturing what the router says to the sender so that one quick answer can go
   back as WeChat's passive reply; anything else is sent afterwards through the API, in order.
+- `CallbackGuard`: refuses a callback whose timestamp is more than `REPLAY_WINDOW` from now, or
+  whose nonce was seen within it with other contents (a replay), through a record every process
+  shares (`CallbackNonce`); WeChat's own retry of a callback repeats all of it and is let through.
+- `welcome_once`, `mark_unreachable`, `mark_reachable`: what a follow, an unfollow or a menu
+  click does to an account (until these become core services the adapters call).
 - `read_body`: a callback body, refused when it is larger than any real callback.
 """
 
@@ -14,11 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import os
+import re
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -39,7 +47,7 @@ from bot.core.context import Services
 from bot.core.logsafe import remember_secret
 from bot.core.router import Router
 from bot.core.types import ChatRef, IncomingMessage, OutgoingMessage, SentMessage
-from models import ApiToken, ChatIdentity, Platform, SeenMessage
+from models import ApiToken, CallbackNonce, ChatIdentity, Platform, SeenMessage
 from models.lease import release_lease, take_lease
 
 log = logging.getLogger("guanjia.wechat")
@@ -55,9 +63,24 @@ BUSY = -1
 RATE_LIMITED = frozenset({45009, 45011, 45033})
 # A token this close to its expiry is renewed rather than used.
 TOKEN_MARGIN = timedelta(minutes=5)
+# Refusals that are the platform working as meant, not faults: the owner unfollowed (43004), the
+# 48-hour reply window has passed (45015) or its message count is used up (45047).
+UNSUBSCRIBED = 43004
+EXPECTED_REFUSALS = {
+    UNSUBSCRIBED: "the user does not follow the account",
+    45015: "the reply window has passed",
+    45047: "the reply window's message count is used up",
+}
 LEASE_TTL = timedelta(seconds=30)
 HTTP_TIMEOUT = 10.0
 BUSY_PAUSE = 1.0
+# A callback signed further than this from now is refused: an old one replayed, or a clock far
+# off. Its nonce is remembered this long, so a replay inside the window is refused too.
+REPLAY_WINDOW = timedelta(minutes=5)
+# WeChat's nonces are digits, WeCom's letters and digits; the record keeps at most 64.
+NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# At most this many admitted nonces are kept in memory (far more than 5 minutes of callbacks).
+ADMITTED_KEPT = 10_000
 
 
 def process_holder(kind: str) -> str:
@@ -68,14 +91,27 @@ def process_holder(kind: str) -> str:
 _holders = itertools.count(1)
 
 
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
+
+
 async def welcome_once(
-    platform: Platform, user_id: str, created: int, event: str, services: Services, now: datetime
+    platform: Platform,
+    user_id: str,
+    created: int,
+    event: str,
+    services: Services,
+    now: datetime,
+    *,
+    event_key: str = "",
 ) -> str | None:
     """The welcome for a subscription or a menu click, once per event (retries included)."""
+    # WeChat says to tell events apart by sender and CreateTime, but a follow and a click (or two
+    # clicks) can share a second: the event and its key are part of what names it. A retry
+    # repeats all of them.
+    message_id = f"event:{created}:{event.lower()[:24]}:{_short_hash(event_key)}"
     try:
-        await SeenMessage.create(
-            platform=platform, chat_id=user_id, message_id=f"event:{created}", at=now
-        )
+        await SeenMessage.create(platform=platform, chat_id=user_id, message_id=message_id, at=now)
     except IntegrityError:
         log.info("a retry of %s's %s event: no second welcome", user_id, event)
         return None
@@ -84,6 +120,135 @@ async def welcome_once(
     return catalogues.text(
         catalogues.language(identity.language if identity else None), "wechat.welcome"
     )
+
+
+async def mark_unreachable(platform: Platform, user_id: str, now: datetime, why: str) -> None:
+    """Record that the platform will not let the bot write to this account: notices to it stop."""
+    # The first moment is kept: a redelivered unfollow changes nothing.
+    changed = await ChatIdentity.filter(
+        platform=platform, user_id=user_id, unreachable_at__isnull=True
+    ).update(unreachable_at=now)
+    if changed:
+        log.info("%s account %s is unreachable (%s): its notices stop", platform, user_id, why)
+
+
+async def mark_reachable(platform: Platform, user_id: str) -> None:
+    """Record that the account follows again: notices to it go out again."""
+    changed = await ChatIdentity.filter(
+        platform=platform, user_id=user_id, unreachable_at__isnull=False
+    ).update(unreachable_at=None)
+    if changed:
+        log.info("%s account %s follows again: its notices resume", platform, user_id)
+
+
+def callback_digest(*parts: str | bytes) -> str:
+    """A digest of what a callback carried (its unsigned query values and its body)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        # Length-prefixed, so that moving bytes from one part to the next changes the digest.
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+class CallbackGuard:
+    """Refuses one account's stale and replayed callbacks; every process shares the record.
+
+    A callback's signature covers its timestamp and nonce (and, in safe mode, the encrypted
+    body), never the plain-mode body or the `openid` in the query: a captured plain callback can
+    be sent again with other contents. So a callback is refused when its timestamp is more than
+    `window` from now, and when its nonce was seen within the window with other contents. WeChat
+    retries an unanswered callback with the same nonce, timestamp, signature and body: the same
+    digest, let through (the seen-message record makes its handling idempotent).
+    """
+
+    def __init__(self, app: str, clock: Clock, *, window: timedelta = REPLAY_WINDOW) -> None:
+        self.app = app
+        self._clock = clock
+        self._window = window
+        self._next_prune: datetime | None = None
+        # The nonces this process admitted within the window. A retry of a callback still being
+        # handled is told apart here, without the store, which on SQLite waits for the first
+        # callback's transaction to end.
+        self._admitted: OrderedDict[str, tuple[int, str]] = OrderedDict()
+
+    def _live(self, timestamp: int, now: datetime) -> bool:
+        return abs(now.timestamp() - timestamp) <= self._window.total_seconds()
+
+    def check_time(self, timestamp: str, nonce: str) -> tuple[int | None, str]:
+        """The timestamp as a number when the callback is fresh, else None and why it is not."""
+        if not NONCE.fullmatch(nonce):
+            return None, "no valid nonce"
+        if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+            return None, "no valid timestamp"
+        value = int(timestamp)
+        now = self._clock.now()
+        if not self._live(value, now):
+            skew = int(now.timestamp()) - value
+            when = f"{skew} s old" if skew > 0 else f"{-skew} s ahead"
+            minutes = int(self._window.total_seconds()) // 60
+            return None, f"timestamp outside the {minutes}-minute window ({when})"
+        return value, ""
+
+    async def admit(self, nonce: str, timestamp: int, digest: str) -> str | None:
+        """Record an accepted callback's nonce; why it is refused when that nonce was seen within
+        the window with other contents, or None (first seen, or WeChat's retry of it)."""
+        now = self._clock.now()
+        known = self._admitted.get(nonce)
+        if known is not None and self._live(known[0], now):
+            return self._compare(known, (timestamp, digest))
+        await self._prune(now)
+        refused = await self._record(nonce, timestamp, digest, now)
+        if refused is None:
+            self._admitted[nonce] = (timestamp, digest)
+            self._admitted.move_to_end(nonce)
+            while len(self._admitted) > ADMITTED_KEPT:
+                self._admitted.popitem(last=False)
+        return refused
+
+    def _compare(self, seen: tuple[int, str], arrived: tuple[int, str]) -> str | None:
+        if seen == arrived:
+            log.info("a retry of a %s callback (same nonce, same contents)", self.app)
+            return None
+        return "nonce seen with other contents (a replay)"
+
+    async def _record(self, nonce: str, timestamp: int, digest: str, now: datetime) -> str | None:
+        """Insert the nonce (atomic: the unique key decides between processes), or compare."""
+        for _ in range(3):
+            try:
+                await CallbackNonce.create(
+                    app=self.app, nonce=nonce, timestamp=timestamp, digest=digest, seen_at=now
+                )
+                return None
+            except IntegrityError:
+                pass  # seen before, by this process or another: compare what it carried
+            seen = await CallbackNonce.get_or_none(app=self.app, nonce=nonce)
+            if seen is None:
+                continue  # pruned in between: record it afresh
+            if self._live(seen.timestamp, now):
+                return self._compare((seen.timestamp, seen.digest), (timestamp, digest))
+            # A stale record that WeChat's random nonce happens to repeat: take it over, unless
+            # another process just did.
+            taken = await CallbackNonce.filter(
+                id=seen.id, timestamp=seen.timestamp, digest=seen.digest
+            ).update(timestamp=timestamp, digest=digest, seen_at=now)
+            if taken:
+                return None
+        return "nonce contended"
+
+    async def _prune(self, now: datetime) -> None:
+        """Now and then (once a window per process), forget nonces no fresh callback can carry."""
+        if self._next_prune is not None and now < self._next_prune:
+            return
+        self._next_prune = now + self._window
+        for nonce, (timestamp, _) in list(self._admitted.items()):
+            if not self._live(timestamp, now):
+                del self._admitted[nonce]
+        # A nonce is bound to its timestamp by the signature: once that is out of the window,
+        # any callback carrying the pair is refused as stale, so its record can go.
+        cutoff = int((now - self._window).timestamp())
+        await CallbackNonce.filter(app=self.app, timestamp__lt=cutoff).delete()
 
 
 class StoreTokens:
@@ -215,6 +380,9 @@ def send_error(what: str, code: int | None, errmsg: object) -> PlatformError:
     if code in RATE_LIMITED:
         log.warning("%s: rate limited (%s %s), retry in a minute", what, code, errmsg)
         return PlatformError(f"{what}: rate limited ({code})", code, retry_after=60)
+    if code in EXPECTED_REFUSALS:
+        log.info("%s refused: %s (%s)", what, EXPECTED_REFUSALS[code], code)
+        return PlatformError(f"{what}: {EXPECTED_REFUSALS[code]} ({code})", code)
     if code == BUSY or code is None:
         # WeChat busy, or an HTTP error status: the message was refused, try again shortly.
         log.warning("%s: platform busy or HTTP error (%s %s)", what, code, errmsg)

@@ -26,6 +26,8 @@ the injected `sleep`.
 
 A private notice goes only to the private chat the platform's channel names for the user
 (`Channel.private_chat`); owner and staff notices go only to chats registered with that kind. A
+private notice to an account the platform says cannot be written to (a WeChat owner who
+unfollowed: `ChatIdentity.unreachable_at`) is not sent: it fails at once with that reason. A
 channel with a `send_notice(message, kind, fields)` method (WeChat: a template message outside
 its 48-hour window) gets private notices that way, with the notice's kind and named fields.
 """
@@ -48,7 +50,7 @@ from tortoise.expressions import Q
 from bot.core.channel import ChannelHub, SendError
 from bot.core.clock import Clock
 from bot.core.types import Button, ChatRef, OutgoingMessage, Platform
-from models import Chat, ChatKind, Delivery, DeliveryStatus
+from models import Chat, ChatIdentity, ChatKind, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ MAX_TEXT = 4000
 BATCH = 200
 # 429s from this many different chats within a second mean the whole bot is over its limit.
 FLOOD_CHATS = 4
+# Why a private notice to an account that unfollowed was not sent.
+UNREACHABLE = "unreachable: unsubscribed"
 
 
 class Audience(StrEnum):
@@ -492,12 +496,31 @@ class Notifier:
             run.lost_race += 1
             return None
         try:
-            return await self._chat(job)
+            chat = await self._chat(job)
         except NoticeRefused as refused:
             log.error("delivery %s refused: %s", row.dedup_key, refused)
             await self._finish(row, attempt, status=DeliveryStatus.FAILED, last_error=str(refused))
             run.refused += 1
             return None
+        if job.audience is Audience.PRIVATE and await self._unreachable(row):
+            # The platform would refuse it every time: an expected end, not an error to retry.
+            log.info("delivery %s not sent: %s", row.dedup_key, UNREACHABLE)
+            await self._finish(
+                row,
+                attempt,
+                status=DeliveryStatus.FAILED,
+                last_error=UNREACHABLE,
+                next_attempt_at=None,
+            )
+            run.failed += 1
+            return None
+        return chat
+
+    async def _unreachable(self, row: Delivery) -> bool:
+        """Whether the platform said the row's recipient cannot be written to (unfollowed)."""
+        return await ChatIdentity.filter(
+            platform=row.platform, user_id=row.chat_id, unreachable_at__isnull=False
+        ).exists()
 
     async def _send_one(self, job: _Job, chat: ChatRef, run: DeliveryRun) -> None:
         """Send one claimed row and record the outcome (the slot is released at the end)."""

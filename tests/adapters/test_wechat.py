@@ -9,7 +9,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 from urllib.request import urlopen
@@ -25,8 +25,23 @@ from wechatpy.crypto import WeChatCrypto
 from bot.adapters.wechat import Template, WeChatChannel, WeChatConfig
 from bot.adapters.wxcommon import MAX_CALLBACK_BYTES, StoreTokens
 from bot.core.channel import SendError
+from bot.core.notifier import UNREACHABLE, Audience, Notice, Notifier
 from bot.core.types import Button, ChatRef, OutgoingMessage, Platform
-from models import ApiToken, ChatIdentity, SeenMessage, Ticket
+from models import (
+    ApiToken,
+    Bill,
+    BillItem,
+    CallbackNonce,
+    ChatIdentity,
+    Delivery,
+    DeliveryStatus,
+    Dialog,
+    InboundMessage,
+    OutboxMessage,
+    SeenMessage,
+    Ticket,
+)
+from scheduler.jobs import push_bills
 from tests.adapters.wx_fake import (
     ACCOUNT,
     AES_KEY,
@@ -37,6 +52,7 @@ from tests.adapters.wx_fake import (
     api_base,
     event_xml,
     plain_query,
+    plain_request,
     safe_request,
     serve,
     signature,
@@ -46,6 +62,8 @@ from tests.bot.test_run import free_port, read_until, start
 from tests.desk import Desk
 
 OPENID = "oAbCdEfGhIjKlMnOpQrStUvWxYz1"
+# Another owner's openid: 王芳's, who has bills.
+WANG = "oWaNgFaNg0123456789abcdefghi"
 REPAIR = "3栋2单元501 厨房水管漏水了"
 
 
@@ -132,12 +150,38 @@ async def nothing_written() -> None:
     assert await ChatIdentity.all().count() == 0
 
 
+STORED = (
+    Ticket,
+    SeenMessage,
+    InboundMessage,
+    OutboxMessage,
+    Dialog,
+    ChatIdentity,
+    Delivery,
+    CallbackNonce,
+)
+
+
+async def stored() -> dict[str, list[dict[str, object]]]:
+    """Every row a callback could write, to show a refused one wrote nothing."""
+    return {model.__name__: await model.all().order_by("id").values() for model in STORED}
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The refusals logged (at WARNING, by the channel)."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING and "refused a WeChat callback" in record.getMessage()
+    ]
+
+
 # Callbacks ---------------------------------------------------------------------------------
 
 
 async def test_url_verification_echoes_only_a_signed_check(rig: Rig) -> None:
     _, url = await rig.channel()
-    query = plain_query()
+    query = plain_query(timestamp=created(rig))
     query["echostr"] = "5837397749017442135"
     assert rig.http is not None
     async with rig.http.get(url, params=query) as response:
@@ -149,10 +193,9 @@ async def test_url_verification_echoes_only_a_signed_check(rig: Rig) -> None:
 
 async def test_repair_in_plain_mode_opens_a_ticket_and_replies_passively(rig: Rig) -> None:
     _, url = await rig.channel()
+    xml = text_xml(OPENID, REPAIR, 6100000000000000001, created(rig))
 
-    status, answer = await rig.post(
-        url, text_xml(OPENID, REPAIR, 6100000000000000001, created(rig)), plain_query()
-    )
+    status, answer = await rig.post(url, xml, plain_request(xml))
 
     assert status == 200
     ticket = await Ticket.get()
@@ -189,9 +232,8 @@ async def test_repair_in_safe_mode_is_decrypted_and_answered_encrypted(rig: Rig)
 
 async def test_plain_callback_is_refused_when_safe_mode_is_configured(rig: Rig) -> None:
     _, url = await rig.channel(safe=True)
-    status, _ = await rig.post(
-        url, text_xml(OPENID, REPAIR, 6100000000000000003, created(rig)), plain_query()
-    )
+    xml = text_xml(OPENID, REPAIR, 6100000000000000003, created(rig))
+    status, _ = await rig.post(url, xml, plain_request(xml))
     assert status == 400
     await nothing_written()
 
@@ -210,10 +252,9 @@ def gate(rig: Rig) -> asyncio.Event:
 async def test_slow_answer_says_success_then_sends_a_customer_service_message(rig: Rig) -> None:
     channel, url = await rig.channel(wait=0.05)
     release = gate(rig)
+    xml = text_xml(OPENID, REPAIR, 6100000000000000004, created(rig))
 
-    status, answer = await rig.post(
-        url, text_xml(OPENID, REPAIR, 6100000000000000004, created(rig)), plain_query()
-    )
+    status, answer = await rig.post(url, xml, plain_request(xml))
 
     assert (status, answer) == (200, "success")
     assert rig.api.to("message/custom/send") == []
@@ -225,28 +266,44 @@ async def test_slow_answer_says_success_then_sends_a_customer_service_message(ri
     assert await Ticket.all().count() == 1
 
 
-async def test_the_same_msgid_three_times_opens_one_ticket(rig: Rig) -> None:
-    channel, url = await rig.channel(wait=0.05)
+def wechat_request(xml: str, safe: bool) -> tuple[dict[str, str], str]:
+    """The query and body WeChat posts for `xml`, in plain or safe mode."""
+    return safe_request(xml) if safe else (plain_request(xml), xml)
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["plain", "safe"])
+async def test_wechats_retries_of_a_callback_are_answered_and_handled_once(
+    rig: Rig, safe: bool
+) -> None:
+    channel, url = await rig.channel(wait=0.05, safe=safe)
     release = gate(rig)
     xml = text_xml(OPENID, REPAIR, 6100000000000000005, created(rig))
+    # WeChat's retry repeats the callback whole: nonce, timestamp, signature and body.
+    query, body = wechat_request(xml, safe)
 
-    first = await rig.post(url, xml, plain_query(nonce="a"))
-    # WeChat's retries while the first is still being handled: answered at once.
-    second = await rig.post(url, xml, plain_query(nonce="b"))
-    third = await rig.post(url, xml, plain_query(nonce="c"))
+    first = await rig.post(url, body, query)
+    # Its retries 5 and 10 seconds on, while the first is still being handled: answered at once.
+    rig.desk.clock.advance(seconds=5)
+    second = await rig.post(url, body, query)
+    rig.desk.clock.advance(seconds=5)
+    third = await rig.post(url, body, query)
     release.set()
     await channel.drain()
-    # A retry after it was handled, and one reaching another process, are dropped by the store.
-    again = await rig.post(url, xml, plain_query(nonce="d"))
-    _, other_url = await rig.channel(wait=0.05)
-    elsewhere = await rig.post(other_url, xml, plain_query(nonce="e"))
+    # A retry after it was handled, one reaching another process, and the message delivered
+    # again under a new nonce are dropped by the store's seen-message record.
+    again = await rig.post(url, body, query)
+    _, other_url = await rig.channel(wait=0.05, safe=safe)
+    elsewhere = await rig.post(other_url, body, query)
+    renewed_query, renewed_body = wechat_request(xml, safe)
+    renewed = await rig.post(url, renewed_body, renewed_query)
     for other in rig.channels:
         await other.drain()
 
-    assert [first, second, third, again, elsewhere] == [(200, "success")] * 5
+    assert [first, second, third, again, elsewhere, renewed] == [(200, "success")] * 6
     assert await Ticket.all().count() == 1
     assert await SeenMessage.filter(message_id="6100000000000000005").count() == 1
     assert len(rig.api.to("message/custom/send")) == 1
+    assert await CallbackNonce.filter(nonce=query["nonce"]).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -270,7 +327,7 @@ async def test_bad_callbacks_are_refused_and_change_nothing(rig: Rig, case: str)
     channel, url = await rig.channel(safe=safe)
     now = created(rig)
     xml = text_xml(OPENID, REPAIR, 6100000000000000006, now)
-    query = plain_query()
+    query = plain_request(xml)
     body: str | bytes = xml
     expected = 400
     if case == "forged signature":
@@ -287,8 +344,10 @@ async def test_bad_callbacks_are_refused_and_change_nothing(rig: Rig, case: str)
         body = f"<xml><Encrypt><![CDATA[{garbage}]]></Encrypt></xml>"
     elif case == "AES payload of another account":
         stranger = WeChatCrypto(TOKEN, AES_KEY, "wxSomeoneElse")
-        envelope = xmltodict.parse(stranger.encrypt_message(xml, "n0nce", query["timestamp"]))
         query, _ = safe_request(xml)
+        envelope = xmltodict.parse(
+            stranger.encrypt_message(xml, query["nonce"], query["timestamp"])
+        )
         query["msg_signature"] = envelope["xml"]["MsgSignature"]
         body = f"<xml><Encrypt><![CDATA[{envelope['xml']['Encrypt']}]]></Encrypt></xml>"
     elif case == "malformed XML":
@@ -322,28 +381,256 @@ async def test_bad_callbacks_are_refused_and_change_nothing(rig: Rig, case: str)
     assert rig.api.calls == []
     # Nothing crashed: the same route still takes a good callback.
     if not safe:
-        status, answer = await rig.post(url, xml, plain_query())
+        status, answer = await rig.post(url, xml, plain_request(xml))
         assert status == 200 and "R-0001" in reply_text(answer)
 
 
-async def test_subscribe_and_menu_click_get_the_welcome_once(rig: Rig) -> None:
+# Replays ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("later", [30, 465], ids=["inside the window", "465 s on"])
+async def test_a_replayed_callback_naming_another_owner_is_refused(
+    rig: Rig, caplog: pytest.LogCaptureFixture, later: int
+) -> None:
+    _, url = await rig.channel()
+    await ChatIdentity.create(
+        platform=Platform.WECHAT, user_id=WANG, owner_id=rig.desk.owners["wang"].id
+    )
+    xml = text_xml(OPENID, "我家物业费还欠多少", 6100000000000000020, created(rig))
+    query = plain_request(xml)
+    status, _ = await rig.post(url, xml, query)
+    assert status == 200
+    await rig.channels[0].drain()
+    before = await stored()
+    # Someone who saw the plain callback sends it again as 王芳's: the same signature, timestamp
+    # and nonce, her openid in the query and as the sender.
+    rig.desk.clock.advance(seconds=later)
+    forged = dict(query, openid=WANG)
+
+    status, answer = await rig.post(url, xml.replace(OPENID, WANG), forged)
+    await rig.channels[0].drain()
+
+    assert status == 403 and "<xml>" not in answer and "356" not in answer
+    assert await stored() == before
+    assert rig.api.calls == []
+    why = "nonce seen with other contents" if later < 300 else "outside the 5-minute window"
+    assert len(refusals(caplog)) == 1 and why in refusals(caplog)[0]
+    assert "物业费" not in caplog.text  # the body is never logged
+
+
+@pytest.mark.parametrize("skew", [-360, 360], ids=["6 minutes old", "6 minutes ahead"])
+async def test_a_callback_signed_6_minutes_away_is_refused(
+    rig: Rig, caplog: pytest.LogCaptureFixture, skew: int
+) -> None:
+    _, url = await rig.channel()
+    xml = text_xml(OPENID, REPAIR, 6100000000000000021, created(rig) + skew)
+    check = plain_query(timestamp=created(rig) + skew)
+    check["echostr"] = "1234567"
+
+    status, _ = await rig.post(url, xml, plain_request(xml))
+    assert rig.http is not None
+    async with rig.http.get(url, params=check) as response:
+        verified = response.status, await response.text()
+
+    assert status == 403 and verified[0] == 403 and "1234567" not in verified[1]
+    await nothing_written()
+    assert await CallbackNonce.all().count() == 0
+    assert len(refusals(caplog)) == 2
+    # Four minutes away is inside the window.
+    inside = text_xml(OPENID, REPAIR, 6100000000000000022, created(rig) + skew * 2 // 3)
+    status, answer = await rig.post(url, inside, plain_request(inside))
+    assert status == 200 and "R-0001" in reply_text(answer)
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["plain", "safe"])
+async def test_a_nonce_reused_with_other_contents_is_refused_by_every_process(
+    rig: Rig, caplog: pytest.LogCaptureFixture, safe: bool
+) -> None:
+    _, url = await rig.channel(safe=safe)
+    _, other_url = await rig.channel(safe=safe)  # a second process, sharing the store
+    stamp = created(rig)
+    xml = text_xml(OPENID, REPAIR, 6100000000000000023, stamp)
+    query, body = wechat_request(xml, safe)
+    status, _ = await rig.post(url, body, query)
+    assert status == 200
+    for channel in rig.channels:
+        await channel.drain()
+    before = await stored()
+    # The same nonce and timestamp with another message (in safe mode, only WeChat could sign
+    # it; the check holds all the same).
+    rig.desk.clock.advance(seconds=20)
+    other = text_xml(OPENID, "5栋1单元1202 电梯坏了", 6100000000000000024, stamp)
+    if safe:
+        other_query, other_body = safe_request(other, nonce=query["nonce"], timestamp=stamp)
+    else:
+        other_query, other_body = dict(query), other
+
+    here = await rig.post(url, other_body, other_query)
+    elsewhere = await rig.post(other_url, other_body, other_query)
+    for channel in rig.channels:
+        await channel.drain()
+
+    assert here[0] == elsewhere[0] == 403
+    assert await stored() == before
+    assert await Ticket.all().count() == 1
+    assert len(refusals(caplog)) == 2
+    assert all("nonce seen with other contents" in line for line in refusals(caplog))
+
+
+async def test_plain_mode_refuses_an_openid_that_is_not_the_sender(rig: Rig) -> None:
+    _, url = await rig.channel()
+    xml = text_xml(OPENID, REPAIR, 6100000000000000025, created(rig))
+    query = plain_request(xml)
+
+    forged = await rig.post(url, xml, dict(query, openid=WANG))
+    without = await rig.post(url, xml, {k: v for k, v in query.items() if k != "openid"})
+
+    assert forged[0] == without[0] == 403
+    await nothing_written()
+    assert await CallbackNonce.all().count() == 0
+    # The forgeries spent nothing: WeChat's genuine callback with that nonce is taken.
+    status, answer = await rig.post(url, xml, query)
+    assert status == 200 and "R-0001" in reply_text(answer)
+
+
+async def test_a_nonce_is_forgotten_once_its_timestamp_is_stale(rig: Rig) -> None:
+    _, url = await rig.channel()
+    start = created(rig)
+
+    async def say(text: str, msg_id: int, nonce: str, timestamp: int) -> int:
+        xml = text_xml(OPENID, text, msg_id, timestamp)
+        status, _ = await rig.post(url, xml, plain_request(xml, nonce=nonce))
+        return status
+
+    statuses = [
+        await say("你好", 6100000000000000026, "77", start - 60),  # signed a minute ago
+        await say("你好", 6100000000000000027, "76", start),
+    ]
+    # 4½ minutes on, the first is stale: WeChat drawing its nonce again is no replay.
+    rig.desk.clock.advance(seconds=270)
+    statuses.append(await say("谢谢", 6100000000000000028, "77", start + 270))
+    assert await CallbackNonce.all().order_by("nonce").values_list("nonce", "timestamp") == [
+        ("76", start),
+        ("77", start + 270),
+    ]
+    # A minute later the records no fresh callback can carry are pruned.
+    rig.desk.clock.advance(seconds=60)
+    statuses.append(await say("好的", 6100000000000000029, "78", start + 330))
+
+    assert statuses == [200] * 4
+    assert await CallbackNonce.all().order_by("nonce").values_list("nonce", "timestamp") == [
+        ("77", start + 270),
+        ("78", start + 330),
+    ]
+
+
+# Following and unfollowing -----------------------------------------------------------------
+
+
+async def test_subscribe_and_menu_clicks_are_each_welcomed_once(rig: Rig) -> None:
     _, url = await rig.channel()
     now = created(rig)
     subscribe = event_xml(OPENID, "subscribe", now)
+    # In the same second: a click on the menu, and a click on another of its buttons.
+    click = event_xml(OPENID, "CLICK", now, extra="<EventKey><![CDATA[HELP]]></EventKey>")
+    other = event_xml(OPENID, "CLICK", now, extra="<EventKey><![CDATA[FEES]]></EventKey>")
+    subscribe_query, click_query = plain_request(subscribe), plain_request(click)
 
-    status, answer = await rig.post(url, subscribe, plain_query())
-    retry = await rig.post(url, subscribe, plain_query())
-    click = await rig.post(
-        url,
-        event_xml(OPENID, "CLICK", now + 5, extra="<EventKey><![CDATA[HELP]]></EventKey>"),
-        plain_query(),
-    )
+    followed = await rig.post(url, subscribe, subscribe_query)
+    clicked = await rig.post(url, click, click_query)
+    clicked_other = await rig.post(url, other, plain_request(other))
+    # WeChat's own retries (the same nonce, timestamp and body): answered, not welcomed again.
+    rig.desk.clock.advance(seconds=5)
+    retries = [
+        await rig.post(url, subscribe, subscribe_query),
+        await rig.post(url, click, click_query),
+    ]
 
     welcome = rig.desk.services.catalogues.text("zh", "wechat.welcome")
-    assert status == 200 and reply_text(answer) == welcome
-    assert retry == (200, "success")
-    assert reply_text(click[1]) == welcome
+    for status, answer in (followed, clicked, clicked_other):
+        assert status == 200 and reply_text(answer) == welcome
+    assert retries == [(200, "success")] * 2
+    assert await SeenMessage.filter(chat_id=OPENID).count() == 3
     assert await Ticket.all().count() == 0
+
+
+async def test_unsubscribe_stops_notices_and_subscribing_again_resumes_them(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, url = await rig.channel(templates={"bill": Template.parse("TPL-BILL")})
+    clock = rig.desk.clock
+    wang = rig.desk.owners["wang"]
+    await ChatIdentity.create(platform=Platform.WECHAT, user_id=WANG, owner_id=wang.id)
+    await Bill.create(
+        unit=rig.desk.units["5-1-1202"],
+        period="2026-11",
+        item=BillItem.PROPERTY_FEE,
+        amount_cents=35680,
+        due_date=date(2026, 12, 15),
+    )
+    notifier = Notifier(hub=rig.desk.services.hub, clock=clock, sleep=rig.sleep)
+    caplog.set_level(logging.INFO)
+
+    unsubscribe = event_xml(WANG, "unsubscribe", created(rig))
+    query = plain_request(unsubscribe)
+    answer = await rig.post(url, unsubscribe, query)
+    unfollowed_at = clock.now()
+    clock.advance(seconds=5)
+    retry = await rig.post(url, unsubscribe, query)  # WeChat's retry: changes nothing
+    identity = await ChatIdentity.get(platform=Platform.WECHAT, user_id=WANG)
+
+    assert answer == retry == (200, "success")
+    assert identity.unreachable_at == unfollowed_at
+    # The month's bill notice is not sent: it ends at once, failed for that reason, untried.
+    assert await push_bills(clock.now(), rig.desk.services, notifier) == 0
+    row = await Delivery.get()
+    assert row.status is DeliveryStatus.FAILED and row.last_error == UNREACHABLE
+    assert row.attempts == 1 and row.next_attempt_at is None
+    assert rig.api.calls == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+    # 王芳 follows again: welcomed, reachable, and the next notice goes out.
+    clock.advance(minutes=1)
+    subscribe = event_xml(WANG, "subscribe", created(rig))
+    status, welcome = await rig.post(url, subscribe, plain_request(subscribe))
+    assert status == 200 and reply_text(welcome) == rig.desk.services.catalogues.text(
+        "zh", "wechat.welcome"
+    )
+    assert (await ChatIdentity.get(user_id=WANG)).unreachable_at is None
+    notice = Notice("bill:again", "bill", Audience.PRIVATE, Platform.WECHAT, WANG, "您的账单")
+    assert await notifier.notify([notice]) == 1
+    [sent] = rig.api.to("message/custom/send")  # inside the window her follow opened
+    assert sent.body["touser"] == WANG
+
+
+async def test_43004_marks_the_owner_unreachable_and_is_logged_at_info(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel, _ = await rig.channel()
+    await ChatIdentity.create(platform=Platform.WECHAT, user_id=OPENID)
+    caplog.set_level(logging.INFO, logger="guanjia")
+    # The 48-hour window has passed (and no template is set): refused, expected, reachable.
+    rig.api.script("message/custom/send", {"errcode": 45015, "errmsg": "response out of time"})
+    with pytest.raises(SendError, match="window"):
+        await channel.send(text_to(channel, "您的报修已完成"))
+    assert (await ChatIdentity.get(user_id=OPENID)).unreachable_at is None
+    # The owner unfollowed: refused, expected, and the account is marked unreachable.
+    rig.api.script("message/custom/send", {"errcode": 43004, "errmsg": "require subscribe"})
+    with pytest.raises(SendError) as raised:
+        await channel.send(text_to(channel, "您的报修已完成"))
+
+    assert raised.value.answered and raised.value.retry_after is None
+    assert (await ChatIdentity.get(user_id=OPENID)).unreachable_at == rig.desk.clock.now()
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert [r.getMessage()[-7:] for r in refused] == ["(45015)", "(43004)"]
+    assert {r.levelno for r in refused} == {logging.INFO}
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # Notices to the owner stop without asking WeChat again.
+    notifier = Notifier(hub=rig.desk.services.hub, clock=rig.desk.clock, sleep=rig.sleep)
+    notice = Notice("bill:x", "bill", Audience.PRIVATE, Platform.WECHAT, OPENID, "您的账单")
+    assert await notifier.notify([notice]) == 0
+    assert (await Delivery.get()).last_error == UNREACHABLE
+    assert len(rig.api.to("message/custom/send")) == 2
 
 
 async def test_buttons_go_as_a_menu_message_and_a_tap_comes_back_as_a_press(rig: Rig) -> None:
@@ -367,7 +654,7 @@ async def test_buttons_go_as_a_menu_message_and_a_tap_comes_back_as_a_press(rig:
         created(rig),
         extra="<bizmsgmenuid>menu:5</bizmsgmenuid>",
     )
-    status, answer = await rig.post(url, tap, plain_query())
+    status, answer = await rig.post(url, tap, plain_request(tap))
     assert status == 200
     # The router took it as a press of an unknown button (no "menu" handler) and said so.
     bad_button = rig.desk.services.catalogues.text("zh", "input.bad_button")
@@ -563,7 +850,7 @@ def test_guanjia_run_starts_the_wechat_channels_when_their_settings_are_present(
         log = read_until(process, "Guanjia is running")
         assert "WeChat Official Account at /wechat/callback, plain mode" in log
         assert "1 robot group(s)" in log and "wechat" in log and "wecom" in log
-        query = plain_query()
+        query = plain_query()  # the real clock's time, as the process runs on it
         query["echostr"] = "hello-wechat"
         url = f"http://127.0.0.1:{port}/wechat/callback?{urlencode(query)}"
         with urlopen(url, timeout=10) as response:

@@ -24,7 +24,17 @@ from bot.adapters.wecom import WeComChannel, WeComConfig
 from bot.adapters.wxcommon import MAX_CALLBACK_BYTES
 from bot.core.channel import SendError
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, Platform
-from models import Chat, ChatIdentity, ChatKind, SeenMessage, Ticket, TicketStatus
+from models import (
+    CallbackNonce,
+    Chat,
+    ChatIdentity,
+    ChatKind,
+    InboundMessage,
+    OutboxMessage,
+    SeenMessage,
+    Ticket,
+    TicketStatus,
+)
 from tests.adapters.wx_fake import (
     AES_KEY,
     AGENT_ID,
@@ -58,13 +68,38 @@ class Rig:
     http: aiohttp.ClientSession
     servers: list[TestServer] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
+    others: list[WeComChannel] = field(default_factory=list)
 
     async def post(self, xml: str, **tamper: str) -> tuple[int, str]:
         """POST an encrypted callback carrying `xml`; `tamper` overrides query values."""
         query, body = wecom_request(xml)
         query.update(tamper)
-        async with self.http.post(self.url, params=query, data=body) as response:
+        return await self.send(query, body)
+
+    async def send(
+        self, query: dict[str, str], body: str, url: str | None = None
+    ) -> tuple[int, str]:
+        """POST a callback as built (to this channel, or to `url`)."""
+        async with self.http.post(url or self.url, params=query, data=body) as response:
             return response.status, await response.text()
+
+    async def another_process(self) -> str:
+        """A second channel of the same app, on the same store (another process); its URL."""
+        channel = WeComChannel(
+            self.channel.config, self.desk.router, self.desk.services, sleep=self.desk_sleep
+        )
+        self.others.append(channel)
+        app = web.Application()
+        channel.mount(app)
+        server = await serve(app)
+        self.servers.append(server)
+        return f"http://127.0.0.1:{server.port}{channel.config.callback_path}"
+
+    async def desk_sleep(self, seconds: float) -> None:
+        """The channels' injected sleep: moves the desk's clock, never waits."""
+        self.sleeps.append(seconds)
+        self.desk.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
 
     def created(self) -> int:
         return int(self.desk.clock.now().timestamp())
@@ -114,7 +149,8 @@ async def rig(desk: Desk) -> AsyncIterator[Rig]:
     try:
         yield rig
     finally:
-        await channel.stop()
+        for each_channel in [channel, *rig.others]:
+            await each_channel.stop()
         await http.close()
         for each in rig.servers:
             await each.close()
@@ -129,19 +165,24 @@ async def test_start_registers_the_staff_chat_and_robot_groups(rig: Rig) -> None
     assert await Chat.filter(platform=Platform.WECOM).count() == 2
 
 
-async def test_url_verification_decrypts_echostr_only_when_signed(rig: Rig) -> None:
+def url_check(echo: str, timestamp: int, nonce: str = "n") -> dict[str, str]:
+    """The query of WeCom's URL check, whose echostr is `echo` encrypted."""
     crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
-    envelope = xmltodict.parse(crypto.encrypt_message("echo-1234", "n", "1700000000"))["xml"]
+    envelope = xmltodict.parse(crypto.encrypt_message(echo, nonce, str(timestamp)))["xml"]
     echostr = envelope["Encrypt"]
-    query = {
-        "msg_signature": signature(TOKEN, "1700000000", "n", echostr),
-        "timestamp": "1700000000",
-        "nonce": "n",
+    return {
+        "msg_signature": signature(TOKEN, str(timestamp), nonce, echostr),
+        "timestamp": str(timestamp),
+        "nonce": nonce,
         "echostr": echostr,
     }
+
+
+async def test_url_verification_decrypts_echostr_only_when_signed(rig: Rig) -> None:
+    query = url_check("echo-1234", rig.created())
     async with rig.http.get(rig.url, params=query) as response:
         assert response.status == 200 and await response.text() == "echo-1234"
-    query["msg_signature"] = signature("guessed", "1700000000", "n", echostr)
+    query["msg_signature"] = signature("guessed", query["timestamp"], "n", query["echostr"])
     async with rig.http.get(rig.url, params=query) as response:
         assert response.status == 403
 
@@ -265,6 +306,121 @@ async def test_bad_callbacks_are_refused_and_change_nothing(rig: Rig, case: str)
     assert rig.api.calls == []
     status, answer = await rig.post(xml)
     assert status == 200 and "R-0001" in parse_message(decrypt(answer)).content
+
+
+# Replays ----------------------------------------------------------------------------------
+
+
+async def stored() -> dict[str, list[dict[str, object]]]:
+    """Every row a callback could write, to show a refused one wrote nothing."""
+    models = (Ticket, SeenMessage, InboundMessage, OutboxMessage, ChatIdentity, CallbackNonce)
+    return {model.__name__: await model.all().order_by("id").values() for model in models}
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING and "refused a WeCom callback" in record.getMessage()
+    ]
+
+
+@pytest.mark.parametrize("skew", [-360, 360], ids=["6 minutes old", "6 minutes ahead"])
+async def test_a_callback_signed_6_minutes_away_is_refused(
+    rig: Rig, caplog: pytest.LogCaptureFixture, skew: int
+) -> None:
+    stamp = rig.created() + skew
+    xml = text_xml("lihua", REPAIR, 7100000000000000010, stamp, to=CORP_ID)
+
+    status, _ = await rig.send(*wecom_request(xml))
+    async with rig.http.get(rig.url, params=url_check("echo-1234", stamp)) as response:
+        verified = response.status, await response.text()
+
+    assert status == 403 and verified[0] == 403 and "echo-1234" not in verified[1]
+    await nothing_written()
+    assert await CallbackNonce.all().count() == 0
+    assert len(refusals(caplog)) == 2
+    assert all("outside the 5-minute window" in line for line in refusals(caplog))
+
+
+async def test_a_nonce_reused_with_other_contents_is_refused_by_every_process(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    other_url = await rig.another_process()
+    stamp = rig.created()
+    query, body = wecom_request(text_xml("lihua", REPAIR, 7100000000000000011, stamp, to=CORP_ID))
+    status, _ = await rig.send(query, body)
+    assert status == 200
+    await rig.channel.drain()
+    before = await stored()
+    # The same nonce and timestamp, carrying another message.
+    rig.desk.clock.advance(seconds=20)
+    other = text_xml("wangfang", "5栋1单元1202 电梯坏了", 7100000000000000012, stamp, to=CORP_ID)
+    replay = wecom_request(other, nonce=query["nonce"], timestamp=stamp)
+
+    here = await rig.send(*replay)
+    elsewhere = await rig.send(*replay, url=other_url)
+    await rig.channel.drain()
+
+    assert here[0] == elsewhere[0] == 403
+    assert await stored() == before
+    assert await Ticket.all().count() == 1
+    assert len(refusals(caplog)) == 2
+    assert all("nonce seen with other contents" in line for line in refusals(caplog))
+
+
+async def test_wecoms_retry_of_a_callback_is_answered_and_handled_once(rig: Rig) -> None:
+    other_url = await rig.another_process()
+    query, body = wecom_request(
+        text_xml("lihua", REPAIR, 7100000000000000013, rig.created(), to=CORP_ID)
+    )
+
+    status, answer = await rig.send(query, body)
+    await rig.channel.drain()
+    # The same callback again (nonce, timestamp, signature, body), here and in another process.
+    rig.desk.clock.advance(seconds=5)
+    retry = await rig.send(query, body)
+    elsewhere = await rig.send(query, body, url=other_url)
+    for channel in [rig.channel, *rig.others]:
+        await channel.drain()
+
+    assert status == 200 and "R-0001" in parse_message(decrypt(answer)).content
+    assert retry == elsewhere == (200, "")
+    assert await Ticket.all().count() == 1
+    assert await CallbackNonce.filter(nonce=query["nonce"]).count() == 1
+
+
+# Following and unfollowing -----------------------------------------------------------------
+
+
+async def test_follow_and_click_in_one_second_are_welcomed_and_unfollow_stops_notices(
+    rig: Rig,
+) -> None:
+    await ChatIdentity.create(platform=Platform.WECOM, user_id="lihua")
+    welcome = rig.desk.services.catalogues.text("zh", "wechat.welcome")
+    now = rig.created()
+    subscribe = event_xml("lihua", "subscribe", now, to=CORP_ID)
+    click = event_xml("lihua", "click", now, to=CORP_ID, extra="<EventKey>HELP</EventKey>")
+    click_query, click_body = wecom_request(click)
+
+    followed = await rig.post(subscribe)
+    clicked = await rig.send(click_query, click_body)
+    retried = await rig.send(click_query, click_body)  # WeCom's retry of the click
+
+    for status, answer in (followed, clicked):
+        assert status == 200 and parse_message(decrypt(answer)).content == welcome
+    assert retried == (200, "")
+    assert (await ChatIdentity.get(user_id="lihua")).unreachable_at is None
+
+    rig.desk.clock.advance(minutes=1)
+    assert await rig.post(event_xml("lihua", "unsubscribe", rig.created(), to=CORP_ID)) == (
+        200,
+        "",
+    )
+    assert (await ChatIdentity.get(user_id="lihua")).unreachable_at == rig.desk.clock.now()
+    rig.desk.clock.advance(minutes=1)
+    await rig.post(event_xml("lihua", "subscribe", rig.created(), to=CORP_ID))
+    assert (await ChatIdentity.get(user_id="lihua")).unreachable_at is None
 
 
 async def test_robot_messages_are_paced_to_twenty_a_minute(rig: Rig) -> None:

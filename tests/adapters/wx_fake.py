@@ -3,12 +3,14 @@
 `FakeWeChatApi` answers the API paths Guanjia uses the way WeChat and WeCom do (JSON with
 `errcode`, tokens that expire or are revoked) and records every call; `script` makes the next
 calls of a path answer an error. The callback builders sign and encrypt with wechatpy's own
-crypto, as WeChat's server does.
+crypto, as WeChat's server does: a fresh nonce each time, and the timestamp of the moment the
+callback's XML was created (the tests' clock), unless told otherwise.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -158,25 +160,63 @@ def event_xml(sender: str, event: str, created: int, *, to: str = ACCOUNT, extra
     )
 
 
-def plain_query(nonce: str = "n0nce", timestamp: str | None = None) -> dict[str, str]:
-    """The query WeChat puts on a plain-mode POST."""
-    timestamp = timestamp or str(int(time.time()))
-    return {
+_nonces = itertools.count(1)
+_CREATED = re.compile(r"<CreateTime>(\d+)</CreateTime>")
+_SENDER = re.compile(r"<FromUserName><!\[CDATA\[([^\]]*)\]\]></FromUserName>")
+
+
+def fresh_nonce() -> str:
+    """A nonce as WeChat draws them: digits, a new one for every callback."""
+    return str(1_000_000_000 + next(_nonces))
+
+
+def _timestamp(xml: str, timestamp: str | int | None) -> str:
+    """The query's timestamp: as given, else the moment the XML says it was created (WeChat
+    posts at once), else now."""
+    if timestamp is not None:
+        return str(timestamp)
+    found = _CREATED.search(xml)
+    return found.group(1) if found else str(int(time.time()))
+
+
+def _sender(xml: str) -> str:
+    found = _SENDER.search(xml)
+    return found.group(1) if found else ""
+
+
+def plain_query(
+    nonce: str | None = None, timestamp: str | int | None = None, openid: str = ""
+) -> dict[str, str]:
+    """The query WeChat puts on a GET (URL check) or a plain-mode POST from `openid`."""
+    nonce = nonce or fresh_nonce()
+    timestamp = str(timestamp) if timestamp is not None else str(int(time.time()))
+    query = {
         "signature": signature(TOKEN, timestamp, nonce),
         "timestamp": timestamp,
         "nonce": nonce,
-        "openid": "ignored",
     }
+    if openid:
+        query["openid"] = openid
+    return query
+
+
+def plain_request(
+    xml: str, nonce: str | None = None, timestamp: str | int | None = None
+) -> dict[str, str]:
+    """The query of a plain-mode POST carrying `xml` (the body is `xml` itself): signed, and
+    naming the XML's sender as `openid`, as WeChat does."""
+    return plain_query(nonce, _timestamp(xml, timestamp), _sender(xml))
 
 
 def safe_request(
-    xml: str, nonce: str = "n0nce", timestamp: str | None = None
+    xml: str, nonce: str | None = None, timestamp: str | int | None = None
 ) -> tuple[dict[str, str], str]:
     """The query and body of a safe-mode (AES) POST carrying `xml`."""
-    timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or fresh_nonce()
+    timestamp = _timestamp(xml, timestamp)
     crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
     envelope = xmltodict.parse(crypto.encrypt_message(xml, nonce, timestamp))["xml"]
-    query = plain_query(nonce, timestamp)
+    query = plain_query(nonce, timestamp, _sender(xml))
     query.update(encrypt_type="aes", msg_signature=envelope["MsgSignature"])
     body = (
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
@@ -186,10 +226,11 @@ def safe_request(
 
 
 def wecom_request(
-    xml: str, nonce: str = "n0nce", timestamp: str | None = None
+    xml: str, nonce: str | None = None, timestamp: str | int | None = None
 ) -> tuple[dict[str, str], str]:
     """The query and body of a WeCom app callback carrying `xml` (always encrypted)."""
-    timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or fresh_nonce()
+    timestamp = _timestamp(xml, timestamp)
     crypto = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
     envelope = xmltodict.parse(crypto.encrypt_message(xml, nonce, timestamp))["xml"]
     query = {"msg_signature": envelope["MsgSignature"], "timestamp": timestamp, "nonce": nonce}
