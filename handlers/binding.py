@@ -129,6 +129,7 @@ async def bind_command(ctx: Context) -> bool:
         platform=ctx.message.chat.platform,
         user_id=ctx.message.sender_id,
         now=ctx.now,
+        estate_id=ctx.estate.id if ctx.estate else None,
     )
     if not redemption.ok:
         _refuse_code(ctx, redemption)
@@ -147,7 +148,9 @@ async def bind_command(ctx: Context) -> bool:
 
 
 def _refuse_code(ctx: Context, redemption: Redemption) -> None:
-    if redemption.status is RedeemStatus.LOCKED:
+    # An estate-wide lock (too many wrong codes from any accounts) says the same for now: codes
+    # are refused until then, whoever sends them.
+    if redemption.status in (RedeemStatus.LOCKED, RedeemStatus.ESTATE_LOCKED):
         assert redemption.locked_until is not None
         until = redemption.locked_until.astimezone(ctx.estate_tz).strftime("%H:%M")
         ctx.reply("binding.locked", until=until)
@@ -521,6 +524,7 @@ async def register_command(ctx: Context) -> bool:
                 platform=chat_ref.platform,
                 user_id=ctx.message.sender_id,
                 now=ctx.now,
+                estate_id=ctx.estate.id if ctx.estate else None,
             )
             if redemption.ok:
                 assert redemption.code is not None

@@ -3,6 +3,11 @@
 Each function is one transaction that changes the ticket with a compare-and-set on its status and
 appends the matching ticket event; when the ticket is not in a state that allows the change, it
 raises `IllegalTransition` and nothing is written. Time is always passed in (`now`).
+
+Whatever a change is decided on goes into the compare-and-set's WHERE, not only the status: a
+value read before the UPDATE (who holds the ticket, its due time, whether it is urgent, the
+department it leaves) may have changed by the time it runs, and then the UPDATE matches nothing
+and the value is read again, rather than a decision on a stale value being written.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from models.estate import Estate, Owner, Staff, Unit
 from models.ticket import Ticket, TicketCounter, TicketEvent, TicketReporter
 
 SYSTEM = "system"
+# How often a transition re-reads a ticket that changed between its read and its UPDATE. Each
+# retry means another transition won in between, so a few are plenty.
+_RETRIES = 5
 POOR_RATINGS = frozenset({Rating.DISSATISFIED, Rating.VERY_DISSATISFIED})
 
 
@@ -166,21 +174,27 @@ async def join_ticket(
     name: str = "",
 ) -> bool:
     """Add a further owner's report of the same fault; False if this owner had reported it."""
-    async with in_transaction():
-        if await TicketReporter.exists(ticket_id=ticket.id, platform=platform, user_id=user_id):
-            return False
-        await TicketReporter.create(
-            ticket_id=ticket.id,
-            platform=platform,
-            chat_id=chat_id,
-            user_id=user_id,
-            message_id=message_id,
-            language=language,
-            name=name[:128],
-            text=text,
-            at=now,
-        )
-        await _event(ticket, EventKind.JOINED, f"{platform}:{user_id}", now, text=text)
+    try:
+        async with in_transaction():
+            if await TicketReporter.exists(
+                ticket_id=ticket.id, platform=platform, user_id=user_id
+            ):
+                return False
+            await TicketReporter.create(
+                ticket_id=ticket.id,
+                platform=platform,
+                chat_id=chat_id,
+                user_id=user_id,
+                message_id=message_id,
+                language=language,
+                name=name[:128],
+                text=text,
+                at=now,
+            )
+            await _event(ticket, EventKind.JOINED, f"{platform}:{user_id}", now, text=text)
+    except IntegrityError:
+        # The same owner's report joined a moment ago: the unique reporter row decided it.
+        return False
     return True
 
 
@@ -262,16 +276,25 @@ async def transfer_ticket(
 async def make_urgent(ticket_id: int, actor: str, now: datetime, text: str = "") -> Ticket | None:
     """Make an open ticket urgent (a further report says someone is in danger), once; its
     response is then due within the urgent time. None when it was urgent or is not open."""
+    handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
     async with in_transaction():
-        ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
-        respond_by, _ = due_times(ticket.estate, ticket.kind, True, now)
-        updated = await Ticket.filter(
-            id=ticket_id,
-            urgent=False,
-            status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
-        ).update(urgent=True, due_response_at=min(respond_by, ticket.due_response_at))
-        if not updated:
-            return None
+        for _ in range(_RETRIES):
+            ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
+            respond_by, _ = due_times(ticket.estate, ticket.kind, True, now)
+            # The new due time is the earlier of two, one of them read: the UPDATE only applies
+            # while it is still the due time (a resolve and reopen in between sets a new one).
+            updated = await Ticket.filter(
+                id=ticket_id,
+                urgent=False,
+                status__in=handled,
+                due_response_at=ticket.due_response_at,
+            ).update(urgent=True, due_response_at=min(respond_by, ticket.due_response_at))
+            if updated:
+                break
+            if not await Ticket.filter(id=ticket_id, urgent=False, status__in=handled).exists():
+                return None
+        else:
+            return None  # its due time kept changing: others are acting on it right now
         ticket = await Ticket.get(id=ticket_id)
         await _event(ticket, EventKind.MADE_URGENT, actor, now, text=text)
     return ticket
@@ -279,12 +302,18 @@ async def make_urgent(ticket_id: int, actor: str, now: datetime, text: str = "")
 
 async def add_photos(ticket_id: int, photos: Sequence[str], actor: str, now: datetime) -> Ticket:
     """Add photos an owner sent after their report to a ticket that is still being handled."""
+    handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
     async with in_transaction():
+        # The row lock (PostgreSQL; a SQLite transaction holds the write lock from its start)
+        # keeps the photos read here from changing before the merged list is written.
         ticket = await Ticket.filter(id=ticket_id).select_for_update().get()
-        if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
+        if ticket.status not in handled:
             raise IllegalTransition(ticket, "add photos to", ticket.status)
         merged = [*ticket.photos, *(ref for ref in photos if ref not in ticket.photos)]
-        await Ticket.filter(id=ticket_id).update(photos=merged)
+        # The status is checked in the UPDATE as well, as every transition does.
+        if not await Ticket.filter(id=ticket_id, status__in=handled).update(photos=merged):
+            current = await Ticket.get(id=ticket_id)
+            raise IllegalTransition(current, "add photos to", current.status)
         ticket.photos = merged
         await _event(ticket, EventKind.PHOTOS_ADDED, actor, now, count=len(photos))
     return ticket
@@ -305,19 +334,31 @@ async def record_answer(ticket_id: int, actor: str, text: str, now: datetime) ->
 
 
 async def resolve_ticket(ticket_id: int, staff: Staff, result: str, now: datetime) -> Ticket:
-    """Mark an open or claimed ticket done, with its result; the owner is then asked to rate it."""
+    """Mark an open or claimed ticket done, with its result; the owner is then asked to rate it.
+
+    Resolving a ticket nobody holds makes the resolver its holder; whether anybody holds it is
+    part of each compare-and-set, so a claim that lands first is never overwritten.
+    """
+    handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
+    done: dict[str, Any] = {"status": TicketStatus.RESOLVED, "result": result, "resolved_at": now}
     async with in_transaction():
-        before = await Ticket.get(id=ticket_id)
-        values: dict[str, Any] = {
-            "status": TicketStatus.RESOLVED,
-            "result": result,
-            "resolved_at": now,
-        }
-        if before.claimed_by_id is None:
-            values.update(claimed_by_id=staff.id, claimed_at=now)
-        ticket = await _change(
-            ticket_id, "resolve", (TicketStatus.OPEN, TicketStatus.CLAIMED), **values
-        )
+        for _ in range(_RETRIES):
+            unheld = Ticket.filter(id=ticket_id, status__in=handled, claimed_by_id__isnull=True)
+            if await unheld.update(**done, claimed_by_id=staff.id, claimed_at=now):
+                break
+            held = Ticket.filter(id=ticket_id, status__in=handled, claimed_by_id__isnull=False)
+            if await held.update(**done):
+                break
+            current = await Ticket.get_or_none(id=ticket_id)
+            if current is None or current.status not in handled:
+                raise IllegalTransition(
+                    current or ticket_id, "resolve", current.status if current else None
+                )
+            # Claimed or released between the two statements: decide again.
+        else:
+            current = await Ticket.get(id=ticket_id)
+            raise IllegalTransition(current, "resolve", current.status)
+        ticket = await Ticket.get(id=ticket_id)
         await _event(ticket, EventKind.RESOLVED, staff_actor(staff), now, result=result)
     return ticket
 
@@ -350,22 +391,30 @@ async def _reopen(
     now: datetime,
     rating: Rating | None = None,
 ) -> Ticket:
-    ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
-    respond_by, resolve_by = due_times(ticket.estate, ticket.kind, ticket.urgent, now)
-    return await _change(
-        ticket_id,
-        action,
-        allowed,
-        status=TicketStatus.OPEN,
-        claimed_by_id=None,
-        claimed_at=None,
-        resolved_at=None,
-        closed_at=None,
-        rating=int(rating) if rating is not None else None,
-        reopen_count=F("reopen_count") + 1,
-        due_response_at=respond_by,
-        due_resolve_at=resolve_by,
-    )
+    statuses = list(allowed)
+    for _ in range(_RETRIES):
+        ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
+        if ticket.status not in statuses:
+            raise IllegalTransition(ticket, action, ticket.status)
+        respond_by, resolve_by = due_times(ticket.estate, ticket.kind, ticket.urgent, now)
+        # The new due times depend on whether it is urgent, as read: so does the UPDATE.
+        updated = await Ticket.filter(
+            id=ticket_id, status__in=statuses, urgent=ticket.urgent
+        ).update(
+            status=TicketStatus.OPEN,
+            claimed_by_id=None,
+            claimed_at=None,
+            resolved_at=None,
+            closed_at=None,
+            rating=int(rating) if rating is not None else None,
+            reopen_count=F("reopen_count") + 1,
+            due_response_at=respond_by,
+            due_resolve_at=resolve_by,
+        )
+        if updated:
+            return await Ticket.get(id=ticket_id)
+    current = await Ticket.get(id=ticket_id)
+    raise IllegalTransition(current, action, current.status)
 
 
 async def reopen_ticket(ticket_id: int, actor: str, reason: str, now: datetime) -> Ticket:

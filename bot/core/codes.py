@@ -4,8 +4,21 @@ A code binds an owner's chat account to a unit (BIND_UNIT), a chat account to a 
 (BIND_STAFF), or registers a group as an estate's owner group or staff chat (REGISTER_CHAT).
 Codes are 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), always with a digit
 so that an ordinary word typed in private is never taken for one. A code works once (a
-compare-and-set on `used_at`) and expires after 24 hours. Five wrong codes from one chat account
-within an hour lock that account out of codes for an hour.
+compare-and-set on `used_at`) and expires after 24 hours.
+
+Guessing is bounded twice, by budgets of wrong guesses (`GuessBudget` rows):
+
+- per chat account: `ACCOUNT_GUESSES` (5) wrong codes within `GUESS_WINDOW` (an hour from the
+  first of them) lock that account out of codes for `LOCKOUT_TIME` (an hour from the last);
+- per estate: `ESTATE_GUESSES` (30) wrong codes within the window, from any accounts, stop code
+  redemption for the whole estate for `LOCKOUT_TIME`, since chat accounts cost nothing to make.
+  A guess whose estate is not known (a private chat in a deployment of several estates, a group
+  not yet registered) counts against one deployment-wide budget (`DEPLOYMENT_KEY`) instead.
+
+A guess is taken from both budgets before the code is even looked up, each by one
+compare-and-set UPDATE that only succeeds while the budget has a guess left in its current
+window, so a burst of guesses sent at once cannot check more codes than the limit, on SQLite and
+PostgreSQL alike. A correct code gives its guesses back: it costs nothing.
 """
 
 from __future__ import annotations
@@ -19,15 +32,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import (
     Chat,
     ChatIdentity,
     ChatKind,
-    CodeAttempt,
     CodePurpose,
     Estate,
+    GuessBudget,
     OneTimeCode,
     Owner,
     Platform,
@@ -41,9 +55,17 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 DIGITS = frozenset("23456789")
 CODE_LENGTH = 8
 CODE_LIFETIME = timedelta(hours=24)
-LOCKOUT_ATTEMPTS = 5
-LOCKOUT_WINDOW = timedelta(hours=1)
+# Wrong codes one chat account may send within a window before it is locked out.
+ACCOUNT_GUESSES = 5
+# Wrong codes all accounts together may send for one estate (or for the deployment, when the
+# estate is unknown) within a window before codes are refused there. At 30 an hour, finding one of
+# a thousand outstanding codes (31^8 less those without a digit: 7.7e11) takes some 3,000 years,
+# while an estate's owners mistyping their codes stay far below it.
+ESTATE_GUESSES = 30
+GUESS_WINDOW = timedelta(hours=1)
 LOCKOUT_TIME = timedelta(hours=1)
+# The budget key of guesses whose estate is not known.
+DEPLOYMENT_KEY = "estate:unknown"
 
 # A code as typed: its characters, optionally split by spaces or hyphens ("ABCD-2345").
 _TYPED = re.compile(r"^[A-Za-z2-9]{4}[\s-]?[A-Za-z2-9]{4}$")
@@ -56,12 +78,14 @@ class RedeemStatus(StrEnum):
     WRONG = "wrong"  # no such code, or a code for something else
     EXPIRED = "expired"
     USED = "used"
-    LOCKED = "locked"
+    LOCKED = "locked"  # this chat account guessed too often: the code was not looked at
+    ESTATE_LOCKED = "estate_locked"  # too many wrong codes for the estate: not looked at
 
 
 @dataclass(frozen=True)
 class Redemption:
-    """The outcome of redeeming a code: the code when OK, the lock's end when LOCKED."""
+    """The outcome of redeeming a code: the code when OK; the lock's end when LOCKED or
+    ESTATE_LOCKED, or when this wrong code is the one that started a lock."""
 
     status: RedeemStatus
     code: OneTimeCode | None = None
@@ -164,22 +188,31 @@ async def issue_code(
     raise RuntimeError("could not draw an unused code")
 
 
+def account_key(platform: Platform, user_id: str) -> str:
+    """The guess budget key of a chat account."""
+    return f"account:{platform}:{user_id}"
+
+
+def estate_key(estate_id: int | None) -> str:
+    """The guess budget key of an estate, or of the deployment when the estate is unknown."""
+    return DEPLOYMENT_KEY if estate_id is None else f"estate:{estate_id}"
+
+
 async def locked_until(platform: Platform, user_id: str, now: datetime) -> datetime | None:
     """When this chat account's code lockout ends, or None when it is not locked out."""
-    attempts = [
-        a.at
-        for a in await CodeAttempt.filter(
-            platform=platform, user_id=user_id, at__gt=now - LOCKOUT_WINDOW - LOCKOUT_TIME
-        ).order_by("at")
-    ]
-    # A lockout starts at the attempt that is the fifth wrong one within an hour.
-    for index in range(LOCKOUT_ATTEMPTS - 1, len(attempts)):
-        start = attempts[index]
-        if start - attempts[index - LOCKOUT_ATTEMPTS + 1] <= LOCKOUT_WINDOW:
-            until = start + LOCKOUT_TIME
-            if until > now:
-                return until
-    return None
+    return await _lock_end(account_key(platform, user_id), now)
+
+
+async def estate_locked_until(estate_id: int | None, now: datetime) -> datetime | None:
+    """When the estate's (or, for None, the deployment's) code lockout ends, if it is on."""
+    return await _lock_end(estate_key(estate_id), now)
+
+
+async def _lock_end(key: str, now: datetime) -> datetime | None:
+    budget = await GuessBudget.get_or_none(key=key)
+    if budget is None or budget.locked_until is None or budget.locked_until <= now:
+        return None
+    return budget.locked_until
 
 
 async def redeem_code(
@@ -189,11 +222,19 @@ async def redeem_code(
     platform: Platform,
     user_id: str,
     now: datetime,
+    estate_id: int | None = None,
 ) -> Redemption:
-    """Use a code for one of `purposes`, once; every failure counts towards the lockout."""
-    until = await locked_until(platform, user_id, now)
-    if until is not None:
-        return Redemption(RedeemStatus.LOCKED, locked_until=until)
+    """Use a code for one of `purposes`, once; a wrong one costs a guess from the account's and
+    the estate's budgets (`estate_id` None: the deployment's), and none is looked at without."""
+    account = await _reserve(account_key(platform, user_id), ACCOUNT_GUESSES, now)
+    if isinstance(account, _Refused):
+        return Redemption(RedeemStatus.LOCKED, locked_until=account.until)
+    estate = await _reserve(estate_key(estate_id), ESTATE_GUESSES, now)
+    if isinstance(estate, _Refused):
+        # Not looked at, so not the account's guess either.
+        await _give_back(account)
+        log.warning("code refused for %s:%s: %s is locked", platform, user_id, estate.key)
+        return Redemption(RedeemStatus.ESTATE_LOCKED, locked_until=estate.until)
     wanted = list(purposes)
     text = normalise(typed)
     code = await OneTimeCode.get_or_none(code=text) if text else None
@@ -208,15 +249,107 @@ async def redeem_code(
             used_at=now, used_by=f"{platform}:{user_id}"[:160]
         )
         if used:
+            # A right code costs nothing: whoever holds one may have mistyped it before.
+            await _give_back(estate)
+            await _give_back(account)
             return Redemption(RedeemStatus.OK, code=await OneTimeCode.get(id=code.id))
         status = RedeemStatus.USED  # someone else used it a moment ago
-    await _record_failure(platform, user_id, now)
     log.info("code refused for %s:%s: %s", platform, user_id, status)
-    return Redemption(status, locked_until=await locked_until(platform, user_id, now))
+    started = [r.locks_until for r in (account, estate) if r.locks_until is not None]
+    if estate.locks_until is not None:
+        log.warning("too many wrong codes: %s is locked until %s", estate.key, estate.locks_until)
+    return Redemption(status, locked_until=max(started, default=None))
 
 
-async def _record_failure(platform: Platform, user_id: str, now: datetime) -> None:
-    await CodeAttempt.create(platform=platform, user_id=user_id, at=now)
+# --- Guess budgets -------------------------------------------------------------------------
+#
+# A budget row holds the guesses taken in its current window (`count`) and, once the last one is
+# taken, the end of the lock (`locked_until`): `locked_until` is set exactly while `count` is at
+# the limit. Every change is a compare-and-set UPDATE, so the limit holds however many guesses
+# arrive at once: on PostgreSQL a second UPDATE of the row waits for the first's transaction and
+# then re-checks its WHERE against the committed row; on SQLite writes are serialised anyway.
+
+# How often a reservation re-reads a budget that changed under it before giving up.
+_RESERVE_TRIES = 10
+
+
+@dataclass(frozen=True)
+class _Reserved:
+    """One guess taken from a budget, to keep (a wrong code) or give back (a right one)."""
+
+    key: str
+    budget_id: int
+    window_start: datetime
+    # The end of the lock this guess started by taking the budget's last one.
+    locks_until: datetime | None
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """The budget had no guess left: it is locked until `until`."""
+
+    key: str
+    until: datetime
+
+
+async def _reserve(key: str, limit: int, now: datetime) -> _Reserved | _Refused:
+    """Take one guess from the budget `key` allows `limit` of per window, atomically."""
+    for _ in range(_RESERVE_TRIES):
+        budget = await GuessBudget.get_or_none(key=key)
+        if budget is None:
+            await _open_budget(key, now)
+            continue
+        window, lock = budget.window_start, budget.locked_until
+        if lock is not None and lock > now:
+            # A refusal may rest on a read: it can only err towards refusing.
+            return _Refused(key, lock)
+        if lock is not None or window <= now - GUESS_WINDOW:
+            await _new_window(budget, now)
+            continue
+        # The read only chooses the statement; what allows the guess is the statement's WHERE,
+        # checked against the row as it is when the UPDATE runs.
+        open_window = GuessBudget.filter(
+            id=budget.id, window_start=window, locked_until__isnull=True
+        )
+        if await open_window.filter(count__lt=limit - 1).update(count=F("count") + 1):
+            return _Reserved(key, budget.id, window, None)
+        # The last guess of the window locks the budget in the same statement. (`gte`: a row
+        # counted under a higher limit than today's still has this one guess left.)
+        until = now + LOCKOUT_TIME
+        if await open_window.filter(count__gte=limit - 1).update(count=limit, locked_until=until):
+            return _Reserved(key, budget.id, window, until)
+        # The budget changed in between (filled up, gave a guess back, or began a new window).
+    raise RuntimeError(f"could not take a guess from the budget {key}")
+
+
+async def _open_budget(key: str, now: datetime) -> None:
+    """Create a budget's row; another guess creating it at the same moment is as good."""
+    try:
+        async with in_transaction():
+            await GuessBudget.create(key=key, window_start=now, count=0)
+    except IntegrityError:
+        pass
+
+
+async def _new_window(budget: GuessBudget, now: datetime) -> None:
+    """Start a budget's window afresh, if it is still exactly as read (a compare-and-set on
+    every column), so a guess taken meanwhile is never wiped out; losing the race is fine."""
+    locked = (
+        {"locked_until__isnull": True}
+        if budget.locked_until is None
+        else {"locked_until": budget.locked_until}
+    )
+    await GuessBudget.filter(
+        id=budget.id, window_start=budget.window_start, count=budget.count, **locked
+    ).update(window_start=now, count=0, locked_until=None)
+
+
+async def _give_back(reserved: _Reserved) -> None:
+    """Return a guess to its budget; below the limit again, the budget is not locked. A window
+    that has started afresh since holds no guess of ours, and is left alone."""
+    await GuessBudget.filter(
+        id=reserved.budget_id, window_start=reserved.window_start, count__gt=0
+    ).update(count=F("count") - 1, locked_until=None)
 
 
 async def bind_with_code(code: OneTimeCode, identity: ChatIdentity) -> Owner | Staff:

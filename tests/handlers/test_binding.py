@@ -17,6 +17,7 @@ from models import (
     ChatIdentity,
     ChatKind,
     CodePurpose,
+    GuessBudget,
     OneTimeCode,
     Owner,
     RequestStatus,
@@ -129,9 +130,27 @@ async def test_words_that_are_not_codes_are_not_guesses(desk: Desk) -> None:
 
     replies = desk.channel.texts(private.chat_id)
     assert len(replies) == 2 and all("绑定码" in r for r in replies)
-    from models import CodeAttempt
+    assert await GuessBudget.all().count() == 0  # no guess was counted anywhere
 
-    assert await CodeAttempt.all().count() == 0
+
+async def test_too_many_wrong_codes_in_the_estate_pause_codes_for_everyone(desk: Desk) -> None:
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    code = await staff_issues_code(desk, "绑定码 3-2-501")
+    # Six accounts, five wrong codes each, all in this (the only) estate: 10:00 to 10:29.
+    for n in range(30):
+        await desk.say("/bind ZZZZ2222", f"u-guess{n // 5}", desk.private(f"u-guess{n // 5}"))
+        desk.clock.advance(minutes=1)
+    assert await GuessBudget.get(key=f"estate:{desk.estate.id}").values("count") == {"count": 30}
+
+    newcomer = desk.private("u-newcomer")
+    await desk.say(f"/bind {code}", "u-newcomer", newcomer)
+    # Refused unseen until an hour after the thirtieth wrong code (10:29), though it is right.
+    assert desk.channel.texts(newcomer.chat_id) == ["绑定码错误次数过多，请在 11:29 之后再试。"]
+    assert (await identity("u-newcomer")).owner_id is None
+
+    desk.clock.advance(minutes=60)  # 11:30
+    await desk.say(f"/bind {code}", "u-newcomer", newcomer)
+    assert (await identity("u-newcomer")).owner_id == desk.owners["li"].id
 
 
 async def test_a_unit_with_several_owners_needs_a_name(desk: Desk) -> None:

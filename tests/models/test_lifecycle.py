@@ -1,11 +1,14 @@
-"""The ticket lifecycle: every transition, every illegal one, and the concurrent claim."""
+"""The ticket lifecycle: every transition, every illegal one, and concurrent ones."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import datetime, timedelta
 
 import pytest
+from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
 
 from models import (
     Department,
@@ -219,3 +222,126 @@ async def test_fifty_concurrent_claims_have_one_winner(store: str, now: datetime
     assert len(claims) == 1 and claims[0].actor == staff_actor(holder)
     stored = await Ticket.get(id=ticket.id)
     assert stored.claimed_by_id == holder.id and stored.status is TicketStatus.CLAIMED
+
+
+async def _outcomes(calls) -> tuple[list, list[IllegalTransition]]:
+    """Run transitions at once: what they returned, and the refusals among them."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    unexpected = [
+        r for r in results if isinstance(r, BaseException) and not isinstance(r, IllegalTransition)
+    ]
+    assert not unexpected, unexpected[0]
+    return results, [r for r in results if isinstance(r, IllegalTransition)]
+
+
+@pytest.mark.parametrize("expected", [None, Department.ENGINEERING])
+async def test_fifty_concurrent_transfers_to_one_department_move_it_once(
+    store: str, now: datetime, expected: Department | None
+) -> None:
+    estate = await make_estate()
+    wang = await make_staff(estate, "王师傅")
+    ticket = await make_ticket(estate, now)
+    await claim_ticket(ticket.id, wang, now)
+
+    _, refused = await _outcomes(
+        transfer_ticket(ticket.id, Department.CLEANING, f"staff:{n}", now, expected=expected)
+        for n in range(50)
+    )
+
+    assert len(refused) == 49
+    moves = await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.TRANSFERRED)
+    assert len(moves) == 1 and moves[0].data["from"] == "engineering"
+    stored = await Ticket.get(id=ticket.id)
+    assert stored.department is Department.CLEANING and stored.status is TicketStatus.OPEN
+    assert stored.claimed_by_id is None
+
+
+async def test_fifty_concurrent_transfers_to_different_departments_move_it_once(
+    store: str, now: datetime
+) -> None:
+    """Fifty pickers of one card pressed at once, each naming the department it leaves."""
+    estate = await make_estate()
+    ticket = await make_ticket(estate, now)
+    targets = [d for d in Department if d is not Department.ENGINEERING]
+
+    results, refused = await _outcomes(
+        transfer_ticket(ticket.id, to, f"staff:{n}", now, expected=Department.ENGINEERING)
+        for n, to in zip(range(50), itertools.cycle(targets), strict=False)
+    )
+
+    assert len(refused) == 49
+    [moved] = [r for r in results if isinstance(r, Ticket)]
+    moves = await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.TRANSFERRED)
+    assert len(moves) == 1
+    assert moves[0].data["from"] == "engineering" and moves[0].data["to"] == moved.department
+    stored = await Ticket.get(id=ticket.id)
+    assert stored.department is moved.department and stored.status is TicketStatus.OPEN
+
+
+async def test_concurrent_claims_and_resolves_agree_on_who_held_it(
+    store: str, now: datetime
+) -> None:
+    estate = await make_estate()
+    crew = [await make_staff(estate, f"师傅{i}") for i in range(50)]
+    ticket = await make_ticket(estate, now)
+
+    await _outcomes(
+        claim_ticket(ticket.id, s, now) if n % 2 else resolve_ticket(ticket.id, s, "好了", now)
+        for n, s in enumerate(crew)
+    )
+
+    stored = await Ticket.get(id=ticket.id)
+    assert stored.status is TicketStatus.RESOLVED and stored.claimed_by_id is not None
+    holder = staff_actor(next(s for s in crew if s.id == stored.claimed_by_id))
+    claims = await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.CLAIMED)
+    [resolved] = await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.RESOLVED)
+    assert len(claims) <= 1
+    # The holder is whoever claimed it, or else whoever resolved it unclaimed.
+    assert holder == (claims[0].actor if claims else resolved.actor)
+
+
+async def _wait_for_a_blocked_lock() -> None:
+    """Return once some statement waits for a row lock (PostgreSQL), polling without sleeping
+    on the clock: each poll is itself a query."""
+    connection = get_connection("default")
+    waiting = (
+        "SELECT count(*) AS n FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(5000):
+        _, rows = await connection.execute_query(waiting)
+        if rows[0]["n"]:
+            return
+    raise AssertionError("no statement ever waited for the ticket's row lock")
+
+
+@pytest.mark.server_store
+async def test_a_resolve_never_overwrites_a_claim_that_commits_first(
+    store: str, now: datetime
+) -> None:
+    """The resolve reads the ticket unclaimed, then waits on the row while a claim commits: the
+    claim's holder stays the holder (a resolve that decided on its read would replace it)."""
+    assert store == "postgres"
+    estate = await make_estate()
+    wang = await make_staff(estate, "王师傅")
+    li = await make_staff(estate, "李师傅")
+    ticket = await make_ticket(estate, now)
+    claimed = asyncio.Event()
+    release = asyncio.Event()
+
+    async def claim_held_open() -> None:
+        async with in_transaction():
+            assert (await claim_ticket(ticket.id, wang, now)).won
+            claimed.set()
+            await release.wait()
+
+    claim = asyncio.create_task(claim_held_open())
+    await claimed.wait()
+    resolve = asyncio.create_task(resolve_ticket(ticket.id, li, "好了", now))
+    await _wait_for_a_blocked_lock()
+    release.set()
+    await claim
+    resolved = await resolve
+
+    assert resolved.status is TicketStatus.RESOLVED and resolved.claimed_by_id == wang.id
+    assert (await Ticket.get(id=ticket.id)).claimed_by_id == wang.id
