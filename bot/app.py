@@ -10,15 +10,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.adapters.console import Console
 from bot.adapters.http import HttpServer
 from bot.adapters.telegram import TelegramChannel
-from bot.adapters.webchat import WebChat
+from bot.adapters.webchat import WebChat, photo_url
 from bot.adapters.wechat import build_wechat
 from bot.adapters.wecom import build_wecom
 from bot.config import Settings
 from bot.core import journal
 from bot.core.channel import ChannelHub
 from bot.core.clock import Clock, SystemClock
+from bot.core.console import ConsoleConfig, session_key
 from bot.core.context import Services
 from bot.core.i18n import Catalogues
 from bot.core.logsafe import Redactor, install_redaction
@@ -76,6 +78,15 @@ async def ensure_demo(settings: Settings, clock: Clock) -> None:
     log.info("the store was empty: loaded the demo estate %s (%s)", estate.name, estate.code)
 
 
+def console_config(settings: Settings) -> ConsoleConfig:
+    """Where the staff console is reached, and how long its sign-in links and sessions last."""
+    return ConsoleConfig(
+        public_url=settings.public_base_url,
+        login_minutes=settings.console_login_minutes,
+        session_hours=settings.console_session_hours,
+    )
+
+
 async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     """Build the services and the router on an open store."""
     nlu = await asyncio.to_thread(NLU.load, settings.nlu_model_file)
@@ -86,7 +97,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         hub=ChannelHub(),
         reports_dir=settings.data_dir / "reports",
     )
-    handlers = build_handlers()
+    handlers = build_handlers(console_config(settings))
     services.ticket_opened.extend(handlers.ticket_opened)
     return App(settings=settings, services=services, router=Router(services, handlers))
 
@@ -95,11 +106,21 @@ async def start_parts(app: App) -> None:
     """Start the channels and the scheduler whose settings are present."""
     settings = app.settings
     # One web server for every HTTP-facing channel: each mounts its routes before it starts.
-    server = HttpServer(host=settings.http_host, port=settings.http_port)
+    server = HttpServer(
+        host=settings.http_host,
+        port=settings.http_port,
+        public_hosts=settings.public_host_names,
+    )
     webchat = WebChat(app.router, settings.data_dir)
     await webchat.register_chats()
-    webchat.mount(server)
+    # The demo (no login) is served on loopback only, unless the unsafe setting says otherwise.
+    demo = webchat.mount(server, unsafe_public=settings.webchat_demo_unsafe_public)
     app.services.hub.add(webchat)
+    key = await session_key(settings.console_secret_key, app.services.clock.now())
+    console = Console(
+        app.services, console_config(settings), key, photo_url=photo_url if demo else None
+    )
+    console.mount(server)
     telegram = None
     if settings.telegram_bot_token:
         telegram = TelegramChannel.from_settings(settings, app.router, app.services)
@@ -119,7 +140,21 @@ async def start_parts(app: App) -> None:
         await telegram.start()
         app.services.hub.add(telegram)
         app.started.append(telegram)
-    log.info("web chat: open %s in a browser (a local demo: keep it on 127.0.0.1)", server.url)
+    if demo:
+        log.info("web chat: open %s in a browser (a local demo with no login)", server.url)
+    log.info(
+        "staff console: %s/console/ (staff send /login to the bot in private for a link)",
+        settings.public_base_url,
+    )
+    if not settings.http_on_loopback and not settings.public_url:
+        log.warning(
+            "PUBLIC_URL is not set while HTTP_HOST %s is not a loopback address: sign-in links "
+            "point at %s and the console answers only to %s; set PUBLIC_URL (and PUBLIC_HOSTS) "
+            "to the name people reach Guanjia by",
+            settings.http_host,
+            settings.public_base_url,
+            ", ".join(sorted(settings.public_host_names)),
+        )
     log.info("channels running: %s", ", ".join(app.services.hub.platforms) or "none")
     recovery = Recovery(app.router, alone=settings.database_url.startswith("sqlite"))
     await recovery.start()
@@ -198,7 +233,10 @@ async def run(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     web_chat = f"http://{settings.http_host}:{settings.http_port}"
-    log.info("Guanjia starting; the web chat will be at %s", web_chat)
+    if settings.http_on_loopback or settings.webchat_demo_unsafe_public:
+        log.info("Guanjia starting; the web chat will be at %s", web_chat)
+    else:
+        log.info("Guanjia starting; its web server will listen on %s", web_chat)
     await open_store(settings.database_url)
     app: App | None = None
     try:

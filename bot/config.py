@@ -5,6 +5,7 @@ Every setting here is listed, with a one-line comment, in `.env.example`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -31,7 +32,36 @@ SECRET_SETTINGS = (
     "wecom_secret",
     "wecom_token",
     "wecom_encoding_aes_key",
+    "console_secret_key",
 )
+# The names a loopback server is reached by; a browser on the same machine sends one of them.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+# A host name as PUBLIC_HOSTS lists it: letters, digits and hyphens, dot-separated.
+_HOST_NAME = re.compile(
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening address is this machine only: 127.0.0.0/8, ::1 or localhost."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(entry: str) -> str | None:
+    """A host name or IP address, lower-cased (IPv6 without brackets); None when it is not."""
+    name = entry.strip().lower()
+    bare = name.strip("[]")
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    return name if _HOST_NAME.fullmatch(name) else None
 
 
 def _pairs(value: str) -> dict[str, str]:
@@ -70,6 +100,87 @@ class Settings(BaseSettings):
     demo_on_empty: bool = True
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+
+    # The staff console and the web chat demo (bot/adapters/console.py, webchat.py).
+    public_url: str = ""
+    public_hosts: str = ""
+    webchat_demo_unsafe_public: bool = False
+    console_secret_key: str = Field(default="", repr=False)
+    console_session_hours: float = Field(default=12.0, gt=0, le=168)
+    console_login_minutes: int = Field(default=10, ge=1, le=60)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be a base URL such as https://bot.example.com")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise ValueError(
+                "must be the scheme, host and port only, no path (https://bot.example.com): "
+                "Guanjia's paths are served from the root"
+            )
+        try:
+            parts.port  # noqa: B018 - reading it checks it
+        except ValueError as exc:
+            raise ValueError(f"has a bad port ({exc})") from None
+        return value.rstrip("/")
+
+    @field_validator("public_hosts")
+    @classmethod
+    def _check_public_hosts(cls, value: str) -> str:
+        for entry in value.split(","):
+            if entry.strip() and _host_name(entry) is None:
+                raise ValueError(
+                    f"{entry.strip()!r} is not a host name: list names such as "
+                    "bot.example.com, comma-separated, without scheme, port or path"
+                )
+        return value.strip()
+
+    @field_validator("console_secret_key")
+    @classmethod
+    def _check_console_key(cls, value: str) -> str:
+        value = value.strip()
+        if value and len(value) < 32:
+            raise ValueError(
+                "must be at least 32 random characters, e.g. the output of "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @property
+    def http_on_loopback(self) -> bool:
+        """Whether the built-in web server listens on this machine only."""
+        return is_loopback(self.http_host)
+
+    @property
+    def public_base_url(self) -> str:
+        """The base URL people reach this server at: PUBLIC_URL, else HTTP_HOST and HTTP_PORT."""
+        if self.public_url:
+            return self.public_url
+        host = self.http_host.strip()
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 address in a URL
+        return f"http://{host}:{self.http_port}"
+
+    @property
+    def public_host_names(self) -> frozenset[str]:
+        """The host names browsers may reach the console and the web chat by (checked against
+        each request's Host and Origin): PUBLIC_HOSTS, else the loopback names when the server
+        listens on loopback, and PUBLIC_URL's host."""
+        listed = {_host_name(entry) for entry in self.public_hosts.split(",") if entry.strip()}
+        names = {name for name in listed if name}
+        if names:
+            return frozenset(names)
+        if self.http_on_loopback:
+            names |= LOOPBACK_NAMES | {self.http_host.strip().strip("[]").lower()}
+        own = _host_name(urlsplit(self.public_base_url).hostname or "")
+        if own:
+            names.add(own)
+        return frozenset(names)
 
     # The scheduler and notices (scheduler/runner.py); hours are in TIMEZONE.
     scheduler_enabled: bool = True
@@ -153,6 +264,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{prefix} settings are incomplete: set {missing} too")
         if self.wecom_corp_id and not self.wecom_encoding_aes_key:
             raise ValueError("WECOM_ENCODING_AES_KEY is needed: WeCom callbacks are encrypted")
+        return self
+
+    @model_validator(mode="after")
+    def _check_public_names(self) -> Settings:
+        if self.public_url and self.public_hosts.strip():
+            own = _host_name(urlsplit(self.public_url).hostname or "")
+            listed = {_host_name(entry) for entry in self.public_hosts.split(",")}
+            if own not in listed:
+                raise ValueError(
+                    f"PUBLIC_HOSTS must include PUBLIC_URL's host ({own}): "
+                    "sign-in links would be refused"
+                )
         return self
 
     @property
@@ -272,7 +395,9 @@ def load_settings(**overrides: object) -> Settings:
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
             message = error["msg"].removeprefix("Value error, ")
-            # A check across settings gets every setting as its input: never print those secrets.
-            got = f" (got {error.get('input')!r})" if error["loc"] else ""
+            # A check across settings gets every setting as its input, and a secret setting's
+            # value is a secret: never print those.
+            shown = error["loc"] and str(error["loc"][0]) not in SECRET_SETTINGS
+            got = f" (got {error.get('input')!r})" if shown else ""
             problems.append(f"{name}: {message}{got}")
         raise SettingsError("bad setting: " + "; ".join(problems)) from None

@@ -5,12 +5,25 @@
 
 from __future__ import annotations
 
+from bot.core.console import ConsoleConfig
 from bot.core.context import Handlers
-from handlers import binding, complaint, enquiry, fallback, payment, repair, staff, tickets
+from handlers import (
+    binding,
+    complaint,
+    enquiry,
+    fallback,
+    login,
+    payment,
+    repair,
+    staff,
+    tickets,
+)
 
 
-def build_handlers() -> Handlers:
-    """Every handler, keyed the way the router dispatches."""
+def build_handlers(console: ConsoleConfig | None = None) -> Handlers:
+    """Every handler, keyed the way the router dispatches; `console` says where the staff
+    console's sign-in links point (the defaults: this machine's port 8080)."""
+    login_command = login.LoginCommand(console or ConsoleConfig())
     return Handlers(
         intents={
             "repair": repair.handle,
@@ -27,13 +40,14 @@ def build_handlers() -> Handlers:
         buttons={"unit": tickets.unit_chosen, **staff.BUTTONS},
         dialogs={"choose_unit": tickets.unit_typed},
         private_commands=(
+            login_command.private,
             fallback.start_command,
             binding.request_command,
             binding.bind_command,
             staff.staff_word_elsewhere,
             fallback.unknown_command,
         ),
-        group_commands=(binding.register_command,),
+        group_commands=(binding.register_command, login_command.group),
         owner_group_commands=(
             fallback.group_help,
             binding.group_code,

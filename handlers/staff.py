@@ -27,10 +27,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
-from bot.core import desk
+from bot.core import desk, desk_actions
 from bot.core.context import Context, Outbound, Remember
 from bot.core.dialogs import open_dialog, start_dialog
-from bot.core.types import Button, OutgoingMessage
+from bot.core.types import OutgoingMessage
 from handlers import binding
 from models import (
     Department,
@@ -44,13 +44,9 @@ from models.lifecycle import (
     POOR_RATINGS,
     IllegalTransition,
     add_note,
-    claim_ticket,
     rate_ticket,
-    record_answer,
     reopen_ticket,
-    resolve_ticket,
     staff_actor,
-    transfer_ticket,
 )
 
 log = logging.getLogger(__name__)
@@ -230,37 +226,12 @@ async def claim_pressed(ctx: Context) -> None:
     if found is None:
         return
     staff, ticket, _ = found
-    try:
-        result = await claim_ticket(ticket.id, staff, ctx.now)
-    except IllegalTransition:
-        ctx.reply(
-            "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
-        )
-        return
-    if not result.won:
-        holder = result.holder.name if result.holder else ctx.text("desk.nobody")
-        if result.holder is not None and result.holder.id == staff.id:
-            ctx.reply("desk.claim_yours", number=ticket.number)
-        else:
-            ctx.reply("desk.claim_taken", number=ticket.number, holder=holder)
-        return
-    log.info("%s claimed %s", staff.name, ticket.number)
-    ctx.answer_press("desk.claimed_by_you", number=ticket.number)
-    ctx.outbox.extend(await desk.card_messages(result.ticket, ctx.services))
-    catalogues = ctx.services.catalogues
-
-    def compose(lang: str) -> str:
-        department = catalogues.text(lang, f"department.{ticket.department}")
-        return catalogues.text(
-            lang,
-            "desk.claimed_owner",
-            number=ticket.number,
-            department=department,
-            name=staff.name,
-        )
-
-    # The owner hears that someone has it (事事有跟进): who, never how to reach them.
-    ctx.outbox.extend(await desk.reporter_messages(ticket, ctx.services, compose))
+    outcome = await desk_actions.claim(ticket, staff, ctx.now, ctx.services, ctx.lang)
+    ctx.outbox.extend(outcome.outbox)
+    if outcome.done:
+        ctx.answer_press(outcome.key, **outcome.fields)
+    else:
+        ctx.reply(outcome.key, **outcome.fields)
 
 
 async def transfer_pressed(ctx: Context) -> None:
@@ -535,20 +506,10 @@ async def reply_command(ctx: Context, rest: str) -> None:
         return
     ticket, text = found
     assert ctx.staff is not None
-    try:
-        await record_answer(ticket.id, staff_actor(ctx.staff), text, ctx.now)
-    except IllegalTransition:
-        ctx.reply(
-            "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
-        )
-        return
-    catalogues = ctx.services.catalogues
-
-    def compose(lang: str) -> str:
-        return catalogues.text(lang, "desk.answer_owner", number=ticket.number, text=text)
-
-    ctx.outbox.extend(await desk.reporter_messages(ticket, ctx.services, compose))
-    ctx.reply("desk.replied", number=ticket.number)
+    outcome = await desk_actions.answer_owner(
+        ticket, ctx.staff, text, ctx.now, ctx.services, ctx.lang
+    )
+    _tell(ctx, outcome)
 
 
 async def note_command(ctx: Context, rest: str) -> None:
@@ -573,23 +534,14 @@ async def close_command(ctx: Context, rest: str) -> None:
 
 
 async def _resolve(ctx: Context, staff: Staff, ticket: Ticket, result: str) -> None:
-    try:
-        resolved = await resolve_ticket(ticket.id, staff, result, ctx.now)
-    except IllegalTransition as exc:
-        status = ctx.text(f"desk.status_{exc.status}") if exc.status else ""
-        ctx.reply("desk.cannot", number=ticket.number, status=status)
-        return
-    catalogues = ctx.services.catalogues
+    outcome = await desk_actions.resolve(ticket, staff, result, ctx.now, ctx.services, ctx.lang)
+    _tell(ctx, outcome)
 
-    def compose(lang: str) -> str:
-        return catalogues.text(lang, "desk.resolved_owner", number=resolved.number, result=result)
 
-    def buttons(lang: str) -> tuple[tuple[Button, ...], ...]:
-        return desk.rating_buttons(resolved, catalogues, lang)
-
-    ctx.outbox.extend(await desk.card_messages(resolved, ctx.services))
-    ctx.outbox.extend(await desk.reporter_messages(resolved, ctx.services, compose, buttons))
-    ctx.reply("desk.resolved", number=resolved.number)
+def _tell(ctx: Context, outcome: desk_actions.DeskOutcome) -> None:
+    """Queue what an action sends (cards, owners), then tell the staff member how it went."""
+    ctx.outbox.extend(outcome.outbox)
+    ctx.reply(outcome.key, **outcome.fields)
 
 
 async def reopen_command(ctx: Context, rest: str) -> None:
@@ -632,18 +584,11 @@ async def _transfer(
     expected: Department | None = None,
 ) -> bool:
     """Move the ticket (from `expected`, when a picker named it); False when it did not move."""
-    try:
-        moved = await transfer_ticket(
-            ticket.id, department, staff_actor(staff), ctx.now, expected=expected
-        )
-    except IllegalTransition:
-        ctx.reply("desk.cannot_transfer", number=ticket.number)
-        return False
-    ctx.outbox.extend(await desk.card_messages(moved, ctx.services))
-    ctx.reply(
-        "desk.transferred", number=ticket.number, department=ctx.text(f"department.{department}")
+    outcome = await desk_actions.transfer(
+        ticket, staff, department, ctx.now, ctx.services, ctx.lang, expected=expected
     )
-    return True
+    _tell(ctx, outcome)
+    return outcome.done
 
 
 def _optional_command(module: str, name: str) -> Command | None:

@@ -1,17 +1,24 @@
-"""The web chat: a local chat app in the browser, a `Channel` like Telegram and WeChat.
+"""The web chat demo: a local chat app in the browser, a `Channel` like Telegram and WeChat.
 
 It is served by the shared `HttpServer` (`bot/adapters/http.py`): `GET /` is the page, its static
 files are beside this module in `webchat_static/`, and every open page holds one WebSocket at
 `/webchat/ws`. Each estate has an owner group (chat id `owners-<estate code>`) and a staff chat
 (`staff-<estate code>`), registered as `Chat` rows at start-up; each person has a private chat
-with the bot (`private:<user id>`). A page picks who it is — any owner of an estate or any staff
-member — and from then on speaks as the `ChatIdentity` (platform `webchat`, user id `owner-<id>`
-or `staff-<id>`) bound to that owner or staff member. Its messages and button presses go to the
-same `Router`, staff desk and store as every other channel's.
+with the bot (`private:<user id>`). A page picks who it is — any owner or staff member of the
+demo estate (code `demo`, `bot/core/demo.py`) — and from then on speaks as the `ChatIdentity`
+(platform `webchat`, user id `owner-<id>` or `staff-<id>`) bound to that owner or staff member.
+Its messages and button presses go to the same `Router`, staff desk and store as every other
+channel's. A staff page reaches the staff console as staff do anywhere: `/login` in its private
+chat brings a one-time sign-in link.
 
-**This is a local demo channel with no login: anyone who can reach the page can speak as any
-owner or staff member.** It must not be exposed beyond localhost; `HTTP_HOST` defaults to
-127.0.0.1, and the WebSocket refuses a page served from another origin.
+**This is a local demo with no login: anyone who can reach the page can speak as any owner or
+staff member of the demo estate.** So it is served only when the server listens on a loopback
+address (`HTTP_HOST` 127.0.0.0/8, ::1 or localhost); on any other address its routes are not
+mounted unless WEBCHAT_DEMO_UNSAFE_PUBLIC says so, and start-up then logs a warning. Its
+`welcome` frame lists the demo estate's people only, and its page and WebSocket answer only to
+the loopback names (to the server's public names, `HttpServer.hosts`, when served publicly): the
+socket needs such a `Host` and `Origin`, so a script with no `Origin`, or a page on another name
+that resolves here (DNS rebinding), is refused.
 
 The chats' messages are kept in memory (the last `HISTORY_LIMIT` per chat) and appended to
 `<data dir>/webchat/history/<chat>.jsonl`, so a page opened later, or after a restart, shows them.
@@ -32,20 +39,18 @@ import contextlib
 import json
 import logging
 import re
-import secrets
-import time
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.adapters.http import HttpServer
-from bot.adapters.webchat_manager import ManagerPages
+from bot.adapters.http import HostPolicy, HttpServer
+from bot.config import LOOPBACK_NAMES, is_loopback
 from bot.core.channel import SendError
+from bot.core.demo import DEMO_CODE
 from bot.core.i18n import LANGUAGES, Catalogues
 from bot.core.router import Router
 from bot.core.types import (
@@ -73,7 +78,6 @@ HISTORY_LIMIT = 200
 STAFF_PAYLOADS = frozenset({"claim", "transfer", "transfer_to", "close", "approve", "refuse"})
 PHOTO_PREFIX = "webchat:"
 UPLOAD_NAME = r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)"
-MANAGER_TOKEN_SECONDS = 12 * 3600
 _MENTION = re.compile(r"@\s*(管家|guanjia)", re.IGNORECASE)
 _IMAGE_TYPES = (
     (b"\xff\xd8\xff", "jpg"),
@@ -234,7 +238,6 @@ class Page:
     lang: str
     viewer: Viewer | None = None
     chats: dict[str, str] = field(default_factory=dict)  # chat id → kind
-    manager_token: str | None = None
 
     async def push(self, frame: dict[str, Any]) -> None:
         """Send a frame; a page that has gone away, or any failure of this page's send, affects
@@ -294,24 +297,46 @@ class WebChat:
         self.log = ChatLog(folder / "history" if folder else None)
         self.uploads = (folder or Path("data/webchat")) / "uploads"
         self.pages: set[Page] = set()
-        # Manager page tokens: token → (staff id, monotonic expiry); revoked when the page goes.
-        self._tokens: dict[str, tuple[int, float]] = {}
-        self.manager = ManagerPages(self.catalogues, self.clock, self.staff_for_token, photo_url)
+        # The names the page may be reached by; set by `mount` from the server's.
+        self.hosts = HostPolicy(())
+        # Whether the demo is served on an address other than loopback (the unsafe setting).
+        self.public = False
 
     # -- wiring ---------------------------------------------------------------------------------
 
-    def mount(self, server: HttpServer) -> None:
-        """Add the web chat's routes to the shared server (before it starts)."""
+    def mount(self, server: HttpServer, *, unsafe_public: bool = False) -> bool:
+        """Add the demo's routes to the shared server (before it starts) when it listens on
+        loopback, or `unsafe_public` (WEBCHAT_DEMO_UNSAFE_PUBLIC) says to anyway; returns
+        whether it did. The channel itself runs either way: it is where messages to the demo's
+        chats go."""
+        if not is_loopback(server.host):
+            if not unsafe_public:
+                log.info(
+                    "the web chat demo is off: %s is not a loopback address "
+                    "(it lets anyone speak as any owner or staff member)",
+                    server.host,
+                )
+                return False
+            log.warning(
+                "WEBCHAT_DEMO_UNSAFE_PUBLIC is on: the web chat demo, where anyone who reaches "
+                "it speaks as any owner or staff member of the demo estate with no login, is "
+                "served on %s, which is not a loopback address",
+                server.host,
+            )
+            self.public = True
+        # On loopback the demo answers to the loopback names only, whatever else the server
+        # answers to: a reverse proxy that forwards everything still does not expose it.
+        self.hosts = server.hosts if self.public else HostPolicy(LOOPBACK_NAMES | {server.host})
         server.add_routes(
             [
                 web.get("/", self._index),
                 web.get("/webchat/ws", self._socket),
                 web.get(r"/webchat/uploads/{name:" + UPLOAD_NAME + "}", self._upload),
                 web.static("/webchat/static", STATIC_DIR, append_version=False),
-                *self.manager.routes(),
             ]
         )
         server.on_shutdown(self._on_shutdown)
+        return True
 
     async def register_chats(self) -> int:
         """Make sure every estate has its web chat owner group and staff chat; returns how many."""
@@ -424,6 +449,7 @@ class WebChat:
     # -- HTTP routes ----------------------------------------------------------------------------
 
     async def _index(self, request: web.Request) -> web.FileResponse:
+        self.hosts.check(request)
         return web.FileResponse(STATIC_DIR / "index.html")
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
@@ -436,11 +462,9 @@ class WebChat:
         return response
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc != request.host:
-            # Another site open in the same browser must not drive the local desk.
-            log.warning("refused a web chat socket from origin %s", origin)
-            raise web.HTTPForbidden(text="the web chat only accepts its own page")
+        # Only the demo's own page drives it: not another site open in the same browser, not a
+        # page on a name that resolves here (DNS rebinding), not a script with no Origin.
+        self.hosts.check(request, origin=True)
         socket = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30)
         await socket.prepare(request)
         page = Page(socket=socket, lang=self.catalogues.default)
@@ -456,7 +480,6 @@ class WebChat:
                     log.info("web chat socket closed with %s", socket.exception())
         finally:
             self.pages.discard(page)
-            self._revoke(page)
         return socket
 
     # -- frames from pages ----------------------------------------------------------------------
@@ -501,10 +524,11 @@ class WebChat:
         if role not in ("owner", "staff") or type(person_id) is not int:
             raise Refusal("bad_request")
         person: Owner | Staff | None
+        # Only the demo estate's people: the demo lets anyone be them, with no login.
         if role == "owner":
-            person = await Owner.get_or_none(id=person_id)
+            person = await Owner.get_or_none(id=person_id, estate__code=DEMO_CODE)
         else:
-            person = await Staff.get_or_none(id=person_id, active=True)
+            person = await Staff.get_or_none(id=person_id, active=True, estate__code=DEMO_CODE)
         if person is None:
             raise Refusal("unknown_person")
         estate = await Estate.get(id=person.estate_id)
@@ -518,12 +542,10 @@ class WebChat:
         )
         await self._ensure_chats(estate)
         await self._bind(viewer)
-        self._revoke(page)
         page.viewer = viewer
         page.chats = {owners_chat_id(estate.code): "owners"}
         if viewer.is_staff:
             page.chats[staff_chat_id(estate.code)] = "staff"
-            page.manager_token = self._issue_token(viewer.id)
         page.chats[self.private_chat(viewer.user_id).chat_id] = "private"
         log.info("a web chat page speaks as %s (%s)", viewer.user_id, viewer.name)
         await page.push(
@@ -549,9 +571,6 @@ class WebChat:
                     }
                     for chat_id, kind in page.chats.items()
                 ],
-                "manager": (
-                    f"/manager?token={page.manager_token}" if page.manager_token else None
-                ),
             }
         )
 
@@ -702,8 +721,10 @@ class WebChat:
     # -- the picker -----------------------------------------------------------------------------
 
     async def _welcome(self) -> dict[str, Any]:
+        # The demo estate's people only: no directory of anyone else goes to a page that signed
+        # in as nobody.
         estates = []
-        for estate in await Estate.all().order_by("id"):
+        for estate in await Estate.filter(code=DEMO_CODE):
             owners = await Owner.filter(estate_id=estate.id).prefetch_related("units")
             listed = []
             for owner in owners:
@@ -733,6 +754,7 @@ class WebChat:
             "texts": {lang: self._page_texts(lang) for lang in LANGUAGES},
             "default_lang": self.catalogues.default,
             "limits": {"text": MAX_TEXT, "photo_bytes": MAX_PHOTO_BYTES},
+            "demo": {"estate": DEMO_CODE, "public": self.public},
         }
 
     def _page_texts(self, lang: str) -> dict[str, str]:
@@ -743,25 +765,6 @@ class WebChat:
             if key.startswith(prefixes):
                 texts[key.removeprefix("webchat.")] = _template(self.catalogues, lang, key)
         return texts
-
-    # -- manager page tokens --------------------------------------------------------------------
-
-    def _issue_token(self, staff_id: int) -> str:
-        token = secrets.token_urlsafe(24)
-        self._tokens[token] = (staff_id, time.monotonic() + MANAGER_TOKEN_SECONDS)
-        return token
-
-    def _revoke(self, page: Page) -> None:
-        if page.manager_token is not None:
-            self._tokens.pop(page.manager_token, None)
-            page.manager_token = None
-
-    def staff_for_token(self, token: str) -> int | None:
-        """The staff id a manager-page token was issued to, while its page is open."""
-        entry = self._tokens.get(token)
-        if entry is None or entry[1] < time.monotonic():
-            return None
-        return entry[0]
 
 
 def _template(catalogues: Catalogues, lang: str, key: str) -> str:

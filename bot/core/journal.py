@@ -217,9 +217,16 @@ def outbound_from_json(data: dict[str, Any]) -> Outbound:
 
 async def keep_outbox(entries: Sequence[OutgoingMessage | Outbound], now: datetime) -> list[int]:
     """Write a message's replies (call it inside the transaction that made them); returns the
-    rows' ids, to forget once they were sent."""
+    rows' ids, to forget once they were sent.
+
+    An entry with an `after_send` callback is not kept: a callback is not data, and such an
+    entry holds what the store must not (a console sign-in link, whose token is kept only as a
+    hash). It is sent once after the commit like the others, and never resent by recovery.
+    """
     ids = []
     for entry in entries:
+        if isinstance(entry, Outbound) and entry.after_send is not None:
+            continue
         message = entry.message if isinstance(entry, Outbound) else entry
         row = await OutboxMessage.create(
             platform=message.chat.platform,

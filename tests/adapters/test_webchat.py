@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -47,6 +48,7 @@ from models import (
     Dialog,
     Estate,
     EventKind,
+    LoginToken,
     OneTimeCode,
     Owner,
     SeenMessage,
@@ -137,9 +139,16 @@ class WebDesk:
     supervisor: Staff
     data_dir: Path
 
+    @property
+    def origin(self) -> str:
+        """The origin of the page the server serves (what a browser sends as `Origin`)."""
+        return str(self.client.make_url("")).rstrip("/")
+
     async def page(self, headers: dict[str, str] | None = None) -> Page:
-        """Open a page: a WebSocket, with the welcome frame read."""
-        socket = await self.client.ws_connect("/webchat/ws", headers=headers)
+        """Open a page: a WebSocket from the page's own origin, with the welcome frame read."""
+        socket = await self.client.ws_connect(
+            "/webchat/ws", headers=headers or {"Origin": self.origin}
+        )
         page = Page(socket)
         await page.of_type("welcome")
         return page
@@ -210,23 +219,37 @@ async def test_healthz_on_the_shared_app(web: WebDesk) -> None:
 
 
 async def test_welcome_lists_who_a_page_can_be_and_the_page_words(web: WebDesk) -> None:
+    # Another estate's people are nobody's to pick: the demo lets anyone be anyone listed.
+    elsewhere = await make_estate("real")
+    stranger = await make_owner(
+        elsewhere, "赵业主", await make_unit(elsewhere, "1", "1", "101"), phone="13900000009"
+    )
+    boss = await make_staff(elsewhere, "钱经理", StaffRole.SUPERVISOR, Department.CUSTOMER_SERVICE)
     page = await web.page()
     welcome = page.frames[0]
     [estate] = welcome["estates"]
     assert estate["code"] == "demo"
+    assert welcome["demo"] == {"estate": "demo", "public": False}
+    shown = json.dumps(welcome, ensure_ascii=False)
+    assert "赵业主" not in shown and "钱经理" not in shown and "1-1-101" not in shown
+    await page.send({"type": "pick", "role": "owner", "id": stranger.id})
+    assert (await page.error())["code"] == "unknown_person"
+    await page.send({"type": "pick", "role": "staff", "id": boss.id})
+    assert (await page.error())["code"] == "unknown_person"
     assert {"id": web.owner.id, "name": "李华", "units": ["3-2-501"]} in estate["owners"]
     assert [s["name"] for s in estate["staff"]] == ["张工", "陈主管"]
     assert welcome["texts"]["zh"]["ui.send"] == "发送"
     assert welcome["texts"]["en"]["ui.send"] == "Send"
     assert welcome["texts"]["en"]["ui.chat_owners"] == "{estate} owners"
     assert welcome["limits"] == {"text": 4000, "photo_bytes": MAX_PHOTO_BYTES}
+    assert welcome["texts"]["zh"]["ui.console"] == "工单看板"
 
 
 async def test_owner_reports_staff_claim_and_close_owner_rates(web: WebDesk) -> None:
     owner, staff = await web.page(), await web.page()
     mine = await owner.pick("owner", web.owner.id)
     assert [c["id"] for c in mine["chats"]] == ["owners-demo", f"private:owner-{web.owner.id}"]
-    assert mine["manager"] is None
+    assert "manager" not in mine  # the manager-board token is gone from the protocol
     desk = await staff.pick("staff", web.engineer.id)
     assert [c["id"] for c in desk["chats"]] == [
         "owners-demo",
@@ -453,68 +476,178 @@ async def test_a_frame_over_the_limit_closes_the_socket_and_changes_nothing(
     assert await counts() == before
 
 
-async def test_a_page_from_another_site_is_refused(web: WebDesk) -> None:
-    response = await web.client.get(
-        "/webchat/ws",
-        headers={
-            "Origin": "https://evil.example",
-            "Connection": "Upgrade",
-            "Upgrade": "websocket",
-            "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
-        },
+async def test_a_lone_surrogate_is_cleaned_and_another_pages_repair_is_answered(
+    web: WebDesk,
+) -> None:
+    """A frame holding text no encoder can write (a lone surrogate, a NUL) is cleaned where it
+    arrives: the page it came from and every other page go on as before."""
+    mallory, owner, staff = await web.page(), await web.page(), await web.page()
+    await mallory.pick("owner", web.neighbour.id)
+    await owner.pick("owner", web.owner.id)
+    await staff.pick("staff", web.engineer.id)
+    # The frame exactly as a script writes it: JSON's escape decodes to a lone surrogate.
+    await mallory.send('{"type": "say", "chat": "owners-demo", "text": "hi \\ud800 \\u0000there"}')
+    echoed = await owner.next(
+        lambda f: f["type"] == "message" and f["message"]["from"]["kind"] != "bot"
     )
-    assert response.status == 403
-    same = await web.page(headers={"Origin": str(web.client.make_url("")).rstrip("/")})
-    assert same.frames[0]["type"] == "welcome"
+    assert echoed["message"]["text"] == "hi \ufffd there"
 
-
-async def test_the_manager_page_is_for_staff_pages_only(web: WebDesk) -> None:
-    assert (await web.client.get("/manager")).status == 403
-    assert (await web.client.get("/manager?token=forged")).status == 403
-    owner, staff = await web.page(), await web.page()
-    assert (await owner.pick("owner", web.owner.id))["manager"] is None
     await owner.say("owners-demo", "3栋2单元501 厨房水管漏水了")
-    await owner.bot_says("owners-demo", "R-0001")
-    picked = await staff.pick("staff", web.supervisor.id)
-    url = picked["manager"]
-    assert url.startswith("/manager?token=")
+    reply = await owner.bot_says("owners-demo", "R-0001")
+    assert reply["text"]
+    assert await staff.bot_says("staff-demo", "R-0001")
+    # A page opened after it all is welcomed, and picks, as any other.
+    late = await web.page()
+    assert (await late.pick("owner", web.owner.id))["type"] == "picked"
+    assert await Ticket.filter(number="R-0001").exists()
 
-    board = await web.client.get(url)
-    assert board.status == 200
-    html = await board.text()
-    assert "R-0001" in html and "工程部" in html and "待接单" in html and "李华" in html
-    ticket = await Ticket.get(number="R-0001")
-    assert f"/manager/tickets/{ticket.id}?" in html
-    for query, shown in (
-        ("&department=engineering", True),
-        ("&department=cleaning", False),
-        ("&status=open", True),
-        ("&status=claimed", False),
-        ("&urgent=no", True),
-        ("&urgent=yes", False),
-        ("&overdue=1", False),
-    ):
-        page = await (await web.client.get(url + query)).text()
-        assert ("R-0001" in page) is shown, query
-    web.clock.advance(hours=25)  # past the promised 24 hours
-    late = await (await web.client.get(url + "&overdue=1&lang=en")).text()
-    assert "R-0001" in late and "overdue" in late and "1 overdue" in late
-    bad = await web.client.get(url + "&department=kitchen")
-    assert bad.status == 400 and "department" in await bad.text()
 
-    history = await web.client.get(f"/manager/tickets/{ticket.id}?token={url.split('=', 1)[1]}")
-    assert history.status == 200
-    text = await history.text()
-    assert (
-        "R-0001" in text and "3栋2单元501 厨房水管漏水了" in text and 'data-event="opened"' in text
+async def test_json_nested_beyond_the_bound_is_refused_and_the_page_goes_on(
+    web: WebDesk,
+) -> None:
+    owner = await web.page()
+    await owner.pick("owner", web.owner.id)
+    before = await counts()
+    deep = '{"type": "say", "chat": "owners-demo", "text": "x", "extra": ' + (
+        "[" * 100_000 + "]" * 100_000 + "}"
     )
-    assert "李华" in text  # the reporter, named
-    assert (await web.client.get(f"/manager/tickets/{ticket.id}")).status == 403
+    for frame in (deep, '{"type": "say", "chat": "owners-demo", "text": [[[[["x"]]]]]}'):
+        await owner.send(frame)
+        assert (await owner.error())["code"] == "bad_json"
+    assert await counts() == before
+    await owner.say("owners-demo", "3栋2单元501 厨房水管漏水了")
+    assert await owner.bot_says("owners-demo", "R-0001")
 
-    # The token dies when the page stops being staff.
-    await staff.pick("owner", web.neighbour.id)
-    assert (await web.client.get(url)).status == 403
+
+def upgrade(**headers: str) -> dict[str, str]:
+    """The headers of a WebSocket upgrade, with `headers` added."""
+    return {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+        **headers,
+    }
+
+
+async def test_a_socket_from_another_site_no_origin_or_a_rebound_name_is_refused(
+    web: WebDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = web.client.port
+    refused = {
+        "another site": upgrade(Origin="https://evil.example"),
+        "no origin": upgrade(),
+        "a null origin": upgrade(Origin="null"),
+        # DNS rebinding: the attacker's name resolves here, so Host and Origin agree.
+        "a rebound name": upgrade(
+            Host=f"evil.example:{port}", Origin=f"http://evil.example:{port}"
+        ),
+    }
+    for why, headers in refused.items():
+        response = await web.client.get("/webchat/ws", headers=headers)
+        assert response.status == 403, why
+    assert "not one of the public names" in caplog.text
+    assert not web.webchat.pages
+    same = await web.page(headers={"Origin": web.origin})
+    assert same.frames[0]["type"] == "welcome"
+    # localhost is this machine too.
+    local = await web.page(headers={"Origin": f"http://localhost:{port}"})
+    assert local.frames[0]["type"] == "welcome"
+
+
+async def test_a_staff_page_reaches_the_console_by_login_in_private(web: WebDesk) -> None:
+    # The manager-board token is gone; the console is reached as staff reach it anywhere.
+    assert (await web.client.get("/manager")).status == 404
+    staff, owner = await web.page(), await web.page()
+    await staff.pick("staff", web.supervisor.id)
+    await owner.pick("owner", web.owner.id)
+    mine = f"private:staff-{web.supervisor.id}"
+
+    await staff.say(mine, "/login")
+
+    link = await staff.bot_says(mine, "/console/login?token=")
+    assert "http://127.0.0.1:8080/console/login?token=" in link["text"]
+    assert await LoginToken.filter(staff_id=web.supervisor.id).count() == 1
+    await owner.say(f"private:owner-{web.owner.id}", "/login")
+    refused = await owner.bot_says(f"private:owner-{web.owner.id}", "只有已绑定的员工")
+    assert "token=" not in refused["text"]
+    await staff.say("staff-demo", "/login")
+    await staff.bot_says("staff-demo", "私聊")
+    assert await LoginToken.all().count() == 1
+
+
+async def test_the_demo_is_not_served_off_loopback_unless_unsafe(
+    web: WebDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = web.webchat.router
+    off = HttpServer(host="0.0.0.0", port=0)
+    with caplog.at_level(logging.INFO, logger="guanjia.webchat"):
+        assert WebChat(router, web.data_dir).mount(off) is False
+    assert "web chat demo is off" in caplog.text
+    client = TestClient(TestServer(off.app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        for path in ("/", "/webchat/ws", "/webchat/static/app.js"):
+            assert (await client.get(path)).status == 404, path
+    finally:
+        await client.close()
+
+    unsafe = HttpServer(host="0.0.0.0", port=0)
+    public = WebChat(router, web.data_dir)
+    with caplog.at_level(logging.WARNING, logger="guanjia.webchat"):
+        assert public.mount(unsafe, unsafe_public=True) is True
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "WEBCHAT_DEMO_UNSAFE_PUBLIC" in warning.getMessage()
+    assert "0.0.0.0" in warning.getMessage()
+    client = TestClient(TestServer(unsafe.app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        page = await client.get("/")
+        assert page.status == 200
+        origin = str(client.make_url("")).rstrip("/")
+        socket = await client.ws_connect("/webchat/ws", headers={"Origin": origin})
+        welcome = json.loads((await socket.receive()).data)
+        assert welcome["demo"] == {"estate": "demo", "public": True}
+        await socket.close()
+    finally:
+        await public.stop()
+        await client.close()
+
+
+async def test_behind_a_proxy_the_demo_answers_to_loopback_names_only(web: WebDesk) -> None:
+    # A reverse proxy forwarding everything for bot.example.com to a loopback server: the
+    # console answers to that name, the demo does not.
+    server = HttpServer(host="127.0.0.1", port=0, public_hosts={"127.0.0.1", "bot.example.com"})
+    demo = WebChat(web.webchat.router, web.data_dir)
+    assert demo.mount(server) is True
+    client = TestClient(TestServer(server.app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        proxied = {"Host": "bot.example.com", "Origin": "https://bot.example.com"}
+        assert (await client.get("/", headers=proxied)).status == 403
+        assert (await client.get("/webchat/ws", headers=upgrade(**proxied))).status == 403
+        assert (await client.get("/")).status == 200
+    finally:
+        await demo.stop()
+        await client.close()
+
+
+async def test_every_demo_answer_carries_the_security_headers(web: WebDesk) -> None:
+    answers = [
+        await web.client.get("/"),
+        await web.client.get("/webchat/static/app.js"),
+        await web.client.get("/webchat/uploads/" + "0" * 32 + ".png"),
+        await web.client.get("/nowhere"),
+        await web.client.get("/healthz"),
+        await web.client.get("/webchat/ws", headers=upgrade()),
+    ]
+    assert [a.status for a in answers] == [200, 200, 404, 404, 200, 403]
+    for answer in answers:
+        assert answer.headers["X-Frame-Options"] == "DENY", answer.url
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        policy = answer.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
 async def test_an_edit_of_a_message_no_longer_kept_is_sent_anew(web: WebDesk) -> None:

@@ -3,14 +3,16 @@
 The demo estate is served by the real `HttpServer` on a loopback port, with the real router, staff
 desk, NLU and store. One browser context is an owner on a phone-sized screen, another a staff
 member on a desktop; they go through a repair from report to rating by clicking and typing as
-people do. Screenshots of both chats (and the manager's board) are saved in
-`test-output/webchat/`. The test fails, never skips, when Chromium is missing: `.ci/run`
-installs it.
+people do; the staff member reaches the staff console as staff do anywhere, by the one-time link
+`/login` brings in their private chat (the page's 工单看板 button sends it). Screenshots of both
+chats and of the console's board are saved in `test-output/webchat/`. The test fails, never
+skips, when Chromium is missing: `.ci/run` installs it.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -21,10 +23,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
+from bot.adapters.console import Console
 from bot.adapters.http import HttpServer
-from bot.adapters.webchat import WebChat
+from bot.adapters.webchat import WebChat, photo_url
 from bot.core.channel import ChannelHub
 from bot.core.clock import FixedClock
+from bot.core.console import ConsoleConfig, session_key
 from bot.core.context import Services
 from bot.core.demo import load_demo
 from bot.core.i18n import Catalogues
@@ -45,7 +49,7 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "webchat"
 REPORT = "3栋2单元502 厨房水管漏水了"  # as the README walks through it
 RESULT = "已更换厨房水管接头，试水无渗漏"
 WAIT_MS = 20_000
-SCREENSHOTS = ("owner.png", "owner-group.png", "staff.png", "manager.png")
+SCREENSHOTS = ("owner.png", "owner-group.png", "staff.png", "console.png")
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -88,13 +92,20 @@ async def served(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterato
     engineer = await Staff.get(estate_id=estate.id, name="张师傅")
     assert owner is not None
     services = Services(nlu=nlu, catalogues=Catalogues(), clock=FixedClock(now), hub=ChannelHub())
-    handlers = build_handlers()
+    # The port is chosen first: the console's sign-in links name it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = ConsoleConfig(public_url=f"http://127.0.0.1:{port}")
+    handlers = build_handlers(config)
     services.ticket_opened.extend(handlers.ticket_opened)
     webchat = WebChat(Router(services, handlers), tmp_path)
     await webchat.register_chats()
-    server = HttpServer(host="127.0.0.1", port=0)
+    server = HttpServer(host="127.0.0.1", port=port)
     webchat.mount(server)
     services.hub.add(webchat)
+    key = await session_key("", now)
+    Console(services, config, key, photo_url=photo_url).mount(server)
     await server.start()
     try:
         yield Served(server.url, owner, unit.label, engineer)
@@ -187,13 +198,29 @@ async def test_a_repair_from_report_to_rating_in_chromium(served: Served, chromi
             await expect(told).to_have_count(2)
             assert (await Ticket.get(id=ticket.id)).status is TicketStatus.CLAIMED
 
-            # The manager's board, opened from the staff page, lists it.
+            # The ticket board: 工单看板 sends /login in the staff member's private chat, the
+            # bot answers with a one-time link, the link opens the sign-in page, its button
+            # signs in, and the board lists the ticket.
+            await staff.click("#console")
+            mine = staff.locator(f'.thread[data-chat="private:staff-{served.engineer.id}"]')
+            await expect(mine).to_be_visible()
+            link = mine.locator('.msg.bot a[href*="/console/login?token="]')
+            await expect(link).to_have_count(1)
             async with desktop.expect_page() as opened:
-                await staff.click("#manager")
+                await link.click()
             board = await opened.value
-            await expect(board.locator(f'tr[data-ticket="{ticket.number}"]')).to_be_visible()
-            await board.screenshot(path=str(OUTPUT / "manager.png"), full_page=True)
+            await expect(board.locator("#sign-in")).to_be_visible()
+            await board.click("#sign-in")
+            row = board.locator(f'tr[data-ticket="{ticket.number}"]')
+            await expect(row).to_be_visible()
+            await expect(row).to_contain_text(served.engineer.name)
+            await board.screenshot(path=str(OUTPUT / "console.png"), full_page=True)
+            # The ticket's own page, with its history and what can be done.
+            await row.locator("a").first.click()
+            await expect(board.locator('tr[data-event="claimed"]')).to_be_visible()
+            await expect(board.locator("#close")).to_be_visible()
             await board.close()
+            await open_chat(staff, "staff-demo")
 
             # Staff close it with a result: a reply to the prompt the close button posts.
             await card.locator(f'button[data-payload="close:{ticket.id}"]').click()

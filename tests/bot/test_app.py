@@ -98,6 +98,7 @@ async def test_guanjia_run_at_debug_writes_no_secret(tmp_path: Path) -> None:
         "WECOM_SECRET": CORP_SECRET,
         "WECOM_TOKEN": TOKEN,
         "WECOM_ENCODING_AES_KEY": AES_KEY,
+        "CONSOLE_SECRET_KEY": "console-key-" + "k" * 40,
     }
     process = start(
         tmp_path,

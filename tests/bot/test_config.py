@@ -70,6 +70,12 @@ def test_settings_come_from_dotenv(tmp_path: Path) -> None:
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
         ("DEFAULT_LANGUAGE", "fr", "DEFAULT_LANGUAGE"),
         ("DEMO_ON_EMPTY", "perhaps", "DEMO_ON_EMPTY"),
+        ("PUBLIC_URL", "bot.example.com", "https://bot.example.com"),
+        ("PUBLIC_URL", "https://bot.example.com/guanjia", "no path"),
+        ("PUBLIC_HOSTS", "https://bot.example.com", "not a host name"),
+        ("WEBCHAT_DEMO_UNSAFE_PUBLIC", "maybe", "WEBCHAT_DEMO_UNSAFE_PUBLIC"),
+        ("CONSOLE_SESSION_HOURS", "0", "CONSOLE_SESSION_HOURS"),
+        ("CONSOLE_LOGIN_MINUTES", "600", "CONSOLE_LOGIN_MINUTES"),
     ],
 )
 def test_bad_values_name_the_setting(
@@ -131,3 +137,37 @@ def test_secret_values_hold_every_secret_that_is_set_by_its_name() -> None:
         "DATABASE_URL password (decoded)": "p@ss-word",
     }
     assert load_settings().secret_values() == {}
+
+
+def test_public_names_default_to_loopback_and_follow_public_url() -> None:
+    local = load_settings()
+    assert local.public_base_url == "http://127.0.0.1:8080" and local.http_on_loopback
+    assert local.public_host_names == {"127.0.0.1", "::1", "localhost"}
+    public = load_settings(http_host="0.0.0.0", public_url="https://Bot.Example.com/")
+    assert not public.http_on_loopback
+    assert public.public_base_url == "https://Bot.Example.com"
+    assert public.public_host_names == {"bot.example.com"}
+    listed = load_settings(
+        http_host="0.0.0.0",
+        public_url="https://bot.example.com",
+        public_hosts="bot.example.com, guanjia.example.org",
+    )
+    assert listed.public_host_names == {"bot.example.com", "guanjia.example.org"}
+    assert load_settings(http_host="::1").public_base_url == "http://[::1]:8080"
+
+
+def test_public_hosts_must_name_public_urls_host() -> None:
+    with pytest.raises(SettingsError, match="PUBLIC_HOSTS must include PUBLIC_URL's host"):
+        load_settings(public_url="https://bot.example.com", public_hosts="other.example.com")
+
+
+def test_a_short_console_key_is_refused_without_being_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONSOLE_SECRET_KEY", "tooshort-secret")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "CONSOLE_SECRET_KEY" in str(caught.value) and "32" in str(caught.value)
+    assert "tooshort-secret" not in str(caught.value)
+    key = "k" * 40
+    assert load_settings(console_secret_key=key).secret_values() == {"CONSOLE_SECRET_KEY": key}

@@ -1,6 +1,6 @@
-// Guanjia web chat: one WebSocket to the local server; the protocol is documented in
-// bot/adapters/webchat.py. Everything a person or the bot wrote is put in the page with
-// textContent, never as HTML.
+// Guanjia web chat demo: one WebSocket to the local server; the protocol is documented in
+// docs/webchat-protocol.md. Everything a person or the bot wrote is put in the page with
+// textContent, never as HTML (links become <a> elements whose href is set as a property).
 "use strict";
 
 (function () {
@@ -18,7 +18,7 @@
     messages: {}, // chat id -> [message]
     unread: {},
     active: null,
-    manager: null,
+    demo: { public: false },
     limits: { text: 4000, photo_bytes: 5 * 1024 * 1024 },
     photo: null, // data: URL waiting to be sent
     retry: 0,
@@ -89,6 +89,7 @@
       state.texts = frame.texts;
       state.limits = frame.limits;
       state.estates = frame.estates;
+      state.demo = frame.demo || { public: false };
       if (!state.lang || !state.texts[state.lang]) state.lang = frame.default_lang;
       send({ type: "lang", lang: state.lang });
       setStatus("");
@@ -104,7 +105,6 @@
     },
     picked(frame) {
       state.me = frame.me;
-      state.manager = frame.manager;
       state.chats = frame.chats.map((c) => ({ id: c.id, kind: c.kind }));
       state.messages = {};
       state.unread = {};
@@ -213,7 +213,9 @@
         if (items.length >= 300) break;
       }
     }
-    if (!items.length) items.push(el("li", "empty", t("ui.no_match")));
+    if (!items.length) {
+      items.push(el("li", "empty", state.estates.length ? t("ui.no_match") : t("ui.no_demo")));
+    }
     people.replaceChildren(...items);
   }
 
@@ -270,7 +272,7 @@
       const quoted = message.quote.name || t("ui.bot_name");
       bubble.append(el("div", "quote", quoted + ": " + message.quote.text));
     }
-    if (message.text) bubble.append(el("div", "text", message.text));
+    if (message.text) bubble.append(withLinks("text", message.text));
     const photos = el("div", "photos");
     for (const photo of message.photos) {
       if (photo.url) {
@@ -314,6 +316,25 @@
     body.append(metaEl);
     row.append(body);
     return row;
+  }
+
+  // Web addresses in a message (the console's sign-in link) can be opened: each becomes a link
+  // whose text and href are the address itself; everything else stays plain text.
+  const LINK = /https?:\/\/[^\s<>"'，。！？、）】]+/g;
+  function withLinks(className, text) {
+    const node = el("div", className);
+    let last = 0;
+    for (const match of text.matchAll(LINK)) {
+      if (match.index > last) node.append(document.createTextNode(text.slice(last, match.index)));
+      const link = el("a", null, match[0]);
+      link.href = match[0];
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      node.append(link);
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) node.append(document.createTextNode(text.slice(last)));
+    return node;
   }
 
   // Times are shown in the estate's time zone, like the times on ticket cards.
@@ -464,6 +485,15 @@
     if (app.dataset.view === "chat") { buildThreads(); openChat(state.active); }
   });
 
+  // The staff console is reached as staff reach it from any chat app: /login in the private
+  // chat with the bot, which answers with a one-time sign-in link.
+  $("console").addEventListener("click", () => {
+    const mine = state.chats.find((c) => c.kind === "private");
+    if (!mine) return;
+    openChat(mine.id);
+    send({ type: "say", chat: mine.id, text: "/login" });
+  });
+
   $("switch-person").addEventListener("click", () => {
     localStorage.removeItem("guanjia.me");
     showPicker();
@@ -481,7 +511,8 @@
     $("tab-owner").textContent = t("ui.tab_owner");
     $("tab-staff").textContent = t("ui.tab_staff");
     $("search").placeholder = t("ui.search");
-    $("local-only").textContent = t("ui.local_only");
+    $("local-only").textContent = state.demo.public ? t("ui.public_demo") : t("ui.local_only");
+    $("local-only").classList.toggle("public", Boolean(state.demo.public));
     $("input").placeholder = t("ui.input");
     $("send").textContent = t("ui.send");
     $("attach").title = t("ui.attach");
@@ -489,12 +520,8 @@
     $("switch-person").textContent = t("ui.switch_person");
     $("switch-person").hidden = !state.me;
     $("me").textContent = state.me ? state.me.name : "";
-    const manager = $("manager");
-    manager.hidden = !state.manager;
-    if (state.manager) {
-      manager.href = state.manager + "&lang=" + state.lang;
-      manager.textContent = t("ui.manager");
-    }
+    $("console").hidden = !(state.me && state.me.role === "staff");
+    $("console").textContent = t("ui.console");
     if (state.me) {
       const chat = state.chats.find((c) => c.id === state.active);
       $("conversation-title").textContent = chat ? chatTitle(chat) : "";

@@ -1,0 +1,461 @@
+"""The staff console over real aiohttp routes on loopback, with the real router, staff desk and
+store: sign-in by a one-time link, sessions, CSRF, who sees what, and the desk's actions.
+
+Staff get their link as they would on Telegram: `/login` in a private chat goes through the
+router (its answer lands in a FakeChannel, the far end faked at our seam), and the test client
+follows it. Time is the desk's FixedClock, moved forward, never slept on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.adapters.console import COOKIE, Console
+from bot.adapters.http import HttpServer
+from bot.core.console import ConsoleConfig, session_key
+from models import (
+    ApiToken,
+    ChatIdentity,
+    Department,
+    EventKind,
+    LoginToken,
+    Staff,
+    StaffRole,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from tests.desk import OWNERS, STAFF, Desk, bind
+from tests.factories import make_staff
+from tests.staffdesk import bind_staff, is_card, payloads, report
+
+LINK = re.compile(r"/console/login\?token=([A-Za-z0-9_-]+)")
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+SECURITY = {
+    "Content-Security-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+}
+
+
+@dataclass
+class Served:
+    """The console on a loopback port, beside the desk's router."""
+
+    client: TestClient
+    desk: Desk
+
+
+@pytest.fixture
+async def served(desk: Desk) -> AsyncIterator[Served]:
+    """The console of the desk's estate, served on loopback."""
+    server = HttpServer(host="127.0.0.1", port=0)
+    key = await session_key("", desk.clock.now())
+    Console(desk.services, ConsoleConfig(), key).mount(server)
+    client = TestClient(TestServer(server.app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Served(client, desk)
+    finally:
+        await client.close()
+
+
+async def login_link(desk: Desk, user: str) -> str:
+    """Ask for a link with `/login` in private, as staff do; returns the token it holds."""
+    before = len(desk.channel.to(desk.private(user).chat_id))
+    await desk.say("/login", user, desk.private(user))
+    answers = desk.channel.to(desk.private(user).chat_id)[before:]
+    found = LINK.search(answers[-1].text)
+    assert found is not None, answers
+    return found.group(1)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = CSRF.search(html)
+    assert found is not None, html
+    return found.group(1)
+
+
+async def sign_in(served: Served, user: str, staff: Staff) -> str:
+    """Bind, ask for a link, open it and press the button; returns the session's CSRF token."""
+    await bind_staff(user, staff)
+    token = await login_link(served.desk, user)
+    page = await served.client.get(f"/console/login?token={token}")
+    posted = await served.client.post(
+        "/console/login",
+        data={"token": token, "csrf": csrf_of(await page.text())},
+        allow_redirects=False,
+    )
+    assert posted.status == 303 and posted.headers["Location"] == "/console/"
+    board = await served.client.get("/console/")
+    assert board.status == 200
+    return csrf_of(await board.text())
+
+
+async def act(
+    served: Served, ticket: Ticket, action: str, csrf: str, **form: str
+) -> ClientResponse:
+    """Post a staff action's form on a ticket's page."""
+    return await served.client.post(
+        f"/console/tickets/{ticket.id}/{action}",
+        data={"csrf": csrf, **form},
+        allow_redirects=False,
+    )
+
+
+def cookie_of(response: ClientResponse) -> Any:
+    """The session cookie a response sets, with its attributes."""
+    jar: SimpleCookie = SimpleCookie()
+    for header in response.headers.getall("Set-Cookie", []):
+        jar.load(header)
+    return jar[COOKIE]
+
+
+async def test_opening_a_link_spends_nothing_and_its_button_signs_in_once(
+    served: Served,
+) -> None:
+    desk = served.desk
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    token = await login_link(desk, "u-zhang")
+
+    # A chat's link preview fetches the link: the page only offers the button.
+    for _ in range(2):
+        page = await served.client.get(f"/console/login?token={token}")
+        assert page.status == 200
+    html = await page.text()
+    assert f'name="token" value="{token}"' in html and 'id="sign-in"' in html
+    assert (await LoginToken.get()).used_at is None
+    assert (await served.client.get("/console/", allow_redirects=False)).status == 303
+
+    posted = await served.client.post(
+        "/console/login", data={"token": token, "csrf": csrf_of(html)}, allow_redirects=False
+    )
+
+    assert posted.status == 303 and posted.headers["Location"] == "/console/"
+    assert (await LoginToken.get()).used_at == desk.clock.now()
+    cookie = cookie_of(posted)
+    assert cookie["httponly"] is True and cookie["samesite"] == "Lax"
+    assert cookie["max-age"] == str(12 * 3600) and cookie["expires"]
+    assert cookie["path"] == "/console" and not cookie["secure"]
+    board = await served.client.get("/console/")
+    assert board.status == 200 and "张工" in await board.text()
+    assert board.headers["Cache-Control"] == "no-store"
+
+    # The same link again, from a fresh browser: refused.
+    served.client.session.cookie_jar.clear()
+    page = await served.client.get(f"/console/login?token={token}")
+    again = await served.client.post(
+        "/console/login",
+        data={"token": token, "csrf": csrf_of(await page.text())},
+        allow_redirects=False,
+    )
+    assert again.status == 403 and "/login" in await again.text()
+    assert (await served.client.get("/console/", allow_redirects=False)).status == 303
+
+
+async def test_a_link_works_only_for_its_minutes(served: Served) -> None:
+    desk = served.desk
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    token = await login_link(desk, "u-zhang")
+    page = await served.client.get(f"/console/login?token={token}")
+    desk.clock.advance(minutes=10, seconds=1)
+    late = await served.client.post(
+        "/console/login",
+        data={"token": token, "csrf": csrf_of(await page.text())},
+        allow_redirects=False,
+    )
+    assert late.status == 403
+    assert (await LoginToken.get()).used_at is None
+
+    token = await login_link(desk, "u-zhang")
+    desk.clock.advance(minutes=9, seconds=59)
+    in_time = await served.client.post(
+        "/console/login",
+        data={"token": token, "csrf": csrf_of(await page.text())},
+        allow_redirects=False,
+    )
+    assert in_time.status == 303
+
+
+async def test_sign_in_needs_the_pages_csrf_token(served: Served) -> None:
+    desk = served.desk
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    token = await login_link(desk, "u-zhang")
+    # Another site's form (no session of ours, so no CSRF token) cannot sign anyone in.
+    forged = await served.client.post(
+        "/console/login", data={"token": token, "csrf": "guess"}, allow_redirects=False
+    )
+    assert forged.status == 403
+    assert (await LoginToken.get()).used_at is None
+
+
+async def test_the_cookie_is_secure_when_the_public_url_is_https(desk: Desk) -> None:
+    server = HttpServer(host="127.0.0.1", port=0)
+    key = await session_key("", desk.clock.now())
+    Console(desk.services, ConsoleConfig(public_url="https://bot.example.com"), key).mount(server)
+    client = TestClient(TestServer(server.app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        page = await client.get("/console/login")
+        assert cookie_of(page)["secure"] is True
+    finally:
+        await client.close()
+
+
+async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    served: Served,
+) -> None:
+    desk = served.desk
+    csrf = await sign_in(served, "u-zhang", desk.staff["zhang"])
+    ticket = await report(desk)
+    sent, events = len(desk.channel.sent), await TicketEvent.all().count()
+
+    refused = [
+        await served.client.post(f"/console/tickets/{ticket.id}/claim", allow_redirects=False),
+        await act(served, ticket, "claim", "wrong"),
+        await act(served, ticket, "reply", csrf[:-1], text="马上到"),
+        await served.client.post(
+            f"/console/tickets/{ticket.id}/claim",
+            data={"csrf": csrf},
+            headers={"Origin": "https://evil.example"},
+            allow_redirects=False,
+        ),
+    ]
+
+    assert [r.status for r in refused] == [403, 403, 403, 403]
+    assert (await Ticket.get(id=ticket.id)).status is TicketStatus.OPEN
+    assert await TicketEvent.all().count() == events
+    assert len(desk.channel.sent) == sent and not desk.channel.edits
+    # The real form works.
+    assert (await act(served, ticket, "claim", csrf)).status == 303
+
+
+async def test_a_rebinding_host_is_refused(served: Served) -> None:
+    port = served.client.port
+    evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    for method, path in (("GET", "/console/login"), ("POST", "/console/login")):
+        response = await served.client.request(method, path, headers=evil)
+        assert response.status == 403, (method, path)
+        assert "Set-Cookie" not in response.headers  # refused before any session is read
+    assert (await served.client.get("/console/login")).status == 200
+
+
+async def test_an_engineer_sees_their_department_a_supervisor_the_estate(served: Served) -> None:
+    desk = served.desk
+    leak = await report(desk)
+    trash = await report(desk, "5栋1单元1202 楼道垃圾好几天没人清理了，很臭")
+    assert trash.department is not Department.ENGINEERING
+
+    engineer = await sign_in(served, "u-zhang", desk.staff["zhang"])
+    board = await (await served.client.get("/console/")).text()
+    assert leak.number in board and trash.number not in board
+    assert (await served.client.get(f"/console/tickets/{trash.id}")).status == 404
+    assert (await act(served, trash, "claim", engineer)).status == 404
+    month = desk.clock.now().strftime("%Y-%m")
+    refused = await served.client.post("/console/report", data={"csrf": engineer, "month": month})
+    assert refused.status == 403
+    assert (await Ticket.get(id=trash.id)).status is TicketStatus.OPEN
+
+    chief = await sign_in(served, "u-chen", desk.staff["chen"])
+    board = await (await served.client.get("/console/")).text()
+    assert leak.number in board and trash.number in board
+    page = await served.client.get(f"/console/tickets/{trash.id}")
+    assert page.status == 200 and "垃圾" in await page.text()
+    workbook = await served.client.post("/console/report", data={"csrf": chief, "month": month})
+    assert workbook.status == 200
+    assert "attachment" in workbook.headers["Content-Disposition"]
+    assert (await workbook.read())[:2] == b"PK"  # an .xlsx is a zip
+    bad = await served.client.post("/console/report", data={"csrf": chief, "month": "soon"})
+    assert bad.status == 400
+
+
+async def effects(desk: Desk, ticket: Ticket) -> dict[str, Any]:
+    """What an action did that the staff chat's own would also do, with the ticket's number
+    taken out: events, the card edits in the staff chat, and what the owner was told."""
+
+    def plain(text: str) -> str:
+        return text.replace(ticket.number, "N")
+
+    def state(card: str) -> str:
+        # What an action changes on a card (who reported what, where, is the ticket's own).
+        kept = ("【", "状态", "结果", "评价")
+        return "\n".join(line for line in plain(card).splitlines() if line.startswith(kept))
+
+    number = ticket.number
+    return {
+        "status": (await Ticket.get(id=ticket.id)).status,
+        # Each opened by its own owner: what staff did comes after.
+        "events": [
+            (e.kind, e.actor)
+            for e in await TicketEvent.filter(ticket_id=ticket.id).order_by("id")
+            if e.kind is not EventKind.OPENED
+        ],
+        "cards": [
+            (state(m.text), [p.replace(str(ticket.id), "ID") for p in payloads(m)])
+            for _, m in desk.channel.edits
+            if m.chat == STAFF and is_card(m, number)
+        ],
+        "owners": [
+            (plain(m.text), len(m.buttons))
+            for m in desk.channel.sent
+            if m.chat == OWNERS and number in m.text
+        ][1:],  # after the acknowledgement of the report
+    }
+
+
+async def test_console_actions_have_the_staff_chats_effects(served: Served) -> None:
+    desk = served.desk
+    csrf = await sign_in(served, "u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    by_chat = await report(desk)
+    by_console = await report(desk, "5栋1单元1202 厨房水管漏水了", sender="u-wang")
+
+    # Claim, answer the owner, close with the result: from the staff chat…
+    card = next(m for m in desk.channel.to(STAFF.chat_id) if is_card(m, by_chat.number))
+    await desk.press(f"claim:{by_chat.id}", "u-zhang", STAFF, on=desk.channel.id_of(card))
+    await desk.say(f"回复 {by_chat.number} 师傅十分钟到", "u-zhang", STAFF)
+    await desk.say(f"结单 {by_chat.number} 已更换水管接头", "u-zhang", STAFF)
+    # …and from the console.
+    for action, form in (
+        ("claim", {}),
+        ("reply", {"text": "师傅十分钟到"}),
+        ("close", {"text": "已更换水管接头"}),
+    ):
+        answer = await act(served, by_console, action, csrf, **form)
+        assert answer.status == 303
+        assert answer.headers["Location"] == f"/console/tickets/{by_console.id}"
+        shown = await (await served.client.get(answer.headers["Location"])).text()
+        assert by_console.number in shown and 'id="notice"' in shown
+
+    chat_side, console_side = await effects(desk, by_chat), await effects(desk, by_console)
+    assert console_side == chat_side
+    assert console_side["status"] is TicketStatus.RESOLVED
+    assert [kind for kind, _ in console_side["events"]] == [
+        EventKind.CLAIMED,
+        EventKind.ANSWERED,
+        EventKind.RESOLVED,
+    ]
+    assert len(console_side["cards"]) == 2  # claimed, then resolved: edited, not re-posted
+    assert "张工" in console_side["cards"][0][0]
+    told = [text for text, _ in console_side["owners"]]
+    assert any("张工" in text for text in told) and any("师傅十分钟到" in text for text in told)
+    assert console_side["owners"][-1][1] == 5  # the result comes with the five ratings
+    # A second claim of a ticket already dealt with changes nothing and says why.
+    again = await act(served, by_console, "claim", csrf)
+    assert again.status == 303 and await effects(desk, by_console) == console_side
+
+
+async def test_a_transfer_from_the_console_moves_it_once(served: Served) -> None:
+    desk = served.desk
+    chief = await make_staff(desk.estate, "刘主管", StaffRole.SUPERVISOR, Department.SECURITY)
+    csrf = await sign_in(served, "u-liu", chief)
+    ticket = await report(desk)
+    form = {"department": "cleaning", "from": "engineering"}
+
+    moved = await act(served, ticket, "transfer", csrf, **form)
+    stale = await act(served, ticket, "transfer", csrf, department="security", **{"from": "x"})
+    again = await act(
+        served, ticket, "transfer", csrf, department="security", **{"from": form["from"]}
+    )
+
+    assert moved.status == 303 and stale.status == 400 and again.status == 303
+    ticket = await Ticket.get(id=ticket.id)
+    assert ticket.department is Department.CLEANING and ticket.status is TicketStatus.OPEN
+    transfers = await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.TRANSFERRED)
+    assert len(transfers) == 1 and transfers[0].actor == f"staff:{chief.id}"
+    [(_, edited)] = [(s, m) for s, m in desk.channel.edits if m.chat == STAFF]
+    assert "保洁部" in edited.text
+
+
+async def test_an_engineer_who_transfers_a_ticket_away_is_back_on_the_board(
+    served: Served,
+) -> None:
+    desk = served.desk
+    csrf = await sign_in(served, "u-zhang", desk.staff["zhang"])
+    ticket = await report(desk)
+    moved = await act(
+        served, ticket, "transfer", csrf, department="cleaning", **{"from": "engineering"}
+    )
+    assert moved.status == 303 and moved.headers["Location"] == "/console/"
+    board = await (await served.client.get("/console/")).text()
+    assert f'data-ticket="{ticket.number}"' not in board
+    assert "已转派至保洁部" in board  # the notice says where it went
+
+
+async def test_an_inactive_or_unbound_staff_members_session_stops(served: Served) -> None:
+    desk = served.desk
+    zhang = desk.staff["zhang"]
+    csrf = await sign_in(served, "u-zhang", zhang)
+    ticket = await report(desk)
+    zhang.active = False
+    await zhang.save()
+
+    assert (await served.client.get("/console/", allow_redirects=False)).status == 303
+    assert (await act(served, ticket, "claim", csrf)).status == 403
+    assert (await Ticket.get(id=ticket.id)).status is TicketStatus.OPEN
+
+    zhang.active = True
+    await zhang.save()
+    csrf = await sign_in(served, "u-zhang", zhang)
+    await ChatIdentity.filter(staff_id=zhang.id).update(staff_id=None)  # unbound
+    page = await served.client.get("/console/")
+    assert page.url.path == "/console/login" and "登录已失效" in await page.text()
+    assert (await act(served, ticket, "claim", csrf)).status == 403
+    assert (await Ticket.get(id=ticket.id)).status is TicketStatus.OPEN
+
+
+async def test_a_session_lasts_its_hours_and_ends_on_sign_out(served: Served) -> None:
+    desk = served.desk
+    await sign_in(served, "u-zhang", desk.staff["zhang"])
+    desk.clock.advance(hours=11, minutes=59)
+    assert (await served.client.get("/console/", allow_redirects=False)).status == 200
+    desk.clock.advance(minutes=2)
+    assert (await served.client.get("/console/", allow_redirects=False)).status == 303
+
+    csrf = await sign_in(served, "u-zhang", desk.staff["zhang"])
+    out = await served.client.post("/console/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert out.status == 303 and out.headers["Location"] == "/console/login"
+    assert (await served.client.get("/console/", allow_redirects=False)).status == 303
+
+
+async def test_every_console_answer_carries_the_security_headers(served: Served) -> None:
+    csrf = await sign_in(served, "u-zhang", served.desk.staff["zhang"])
+    answers = [
+        await served.client.get("/console/login?token=x"),
+        await served.client.get("/console/"),
+        await served.client.get("/console", allow_redirects=False),
+        await served.client.get("/console/static/console.css"),
+        await served.client.get("/console/tickets/999"),
+        await served.client.post("/console/logout", allow_redirects=False),
+        await served.client.post("/console/logout", data={"csrf": csrf}, allow_redirects=False),
+    ]
+    assert [a.status for a in answers] == [200, 200, 302, 200, 404, 403, 303]
+    for answer in answers:
+        assert SECURITY <= set(answer.headers), answer.url
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+
+
+async def test_the_cookie_key_is_made_once_and_shared(desk: Desk) -> None:
+    first = await session_key("", desk.clock.now())
+    second = await session_key("", desk.clock.now())
+    assert first == second and len(first) == 32
+    assert await ApiToken.filter(name="console-session-key").count() == 1
+    configured = await session_key("x" * 40, desk.clock.now())
+    assert configured != first and len(configured) == 32
+
+
+async def test_the_login_page_without_a_token_says_how_to_get_one(served: Served) -> None:
+    page = await served.client.get("/console/login")
+    assert page.status == 200 and "/login" in await page.text()
+    english = await served.client.get("/console/login?lang=en")
+    assert "Send /login to Guanjia in a private chat" in await english.text()
