@@ -13,7 +13,8 @@ Intent, department and urgency come from linear models trained on the corpus in 
 (``units.py``, ``location.py``, ``lang.py``). Each message is first converted from Traditional
 to Simplified Chinese (``hanzi.py``), once, so every rule and feature reads the same text.
 
-Urgency does not depend on the intent model alone. The lexicon of ``urgency.py`` has *hard*
+Urgency does not depend on the intent model alone. The lexicon of ``urgency.py`` (its phrases
+kept as data in ``urgency_zh.toml`` and ``urgency_en.toml``) has *hard*
 signals (a gas smell, fire or smoke, someone trapped, water pouring, a threat in progress) that
 make a message urgent however it is phrased, unless the intent model is all but certain it is
 a question for information, not a report ("what is the gas emergency number?"); and *soft*

@@ -160,14 +160,19 @@ def read_corpus_bytes(corpus_dir: Path) -> list[tuple[str, bytes]]:
     return [(p.name, p.read_bytes()) for p in corpus_files(corpus_dir)]
 
 
-# The modules whose code decides what a trained artifact contains: editing one of them makes
-# existing artifacts stale even if MODEL_VERSION was not bumped.
+# The modules and data files that decide what a trained artifact contains (the urgency policy
+# is chosen with the lexicon's signals): editing one of them makes existing artifacts stale even
+# if MODEL_VERSION was not bumped.
 _TRAINING_SOURCES = (
     "features.py",
     "hanzi.py",
     "segment.py",
     "train.py",
     "urgency.py",
+    "urgency_lexicon.py",
+    "urgency_zh.toml",
+    "urgency_en.toml",
+    "regex_text.py",
     "model.py",
 )
 

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import time
 from pathlib import Path
 
 import pytest
 
 from bot.core.nlu import NLU, urgency
+from bot.core.nlu.regex_text import needs_char
 from bot.core.nlu.urgency import (
     HARD_KINDS,
     SIGNALS,
     Signals,
-    _parser,
-    _sre,
     hard_signals,
     rule_urgent,
     scan,
     split_clauses,
     urgent_signals,
 )
+from bot.core.nlu.urgency_lexicon import lexicon, lexicon_path, read_language
 
 URGENT: list[tuple[str, str]] = [
     # trapped
@@ -405,46 +405,31 @@ def test_past_present_and_negation_per_clause() -> None:
 def test_gates_do_not_change_results() -> None:
     """The literal pre-checks are derived from the patterns: skipping them changes nothing."""
     texts = [t for t, _ in URGENT + HARD + SOFT] + NOT_URGENT + NOT_HARD + NO_SIGNAL
-    with_gates = [scan(t) for t in texts]
-    saved = urgency._COMPILED
-    try:
-        urgency._COMPILED = tuple((g, None, zh, en, unless) for g, _, zh, en, unless in saved)
-        without = [scan(t) for t in texts]
-    finally:
-        urgency._COMPILED = saved
-    assert with_gates == without
-    assert all(gate is not None for _, gate, _, _, _ in saved)
-
-
-def _branches(parsed: object) -> list[list[tuple[object, object]]]:
-    items = list(parsed)  # type: ignore[call-overload]
-    if len(items) == 1 and items[0][0] is _sre.BRANCH:
-        return [list(b) for b in items[0][1][1]]
-    return [items]
-
-
-def _has_cjk_literal(items: list[tuple[object, object]]) -> bool:
-    for op, av in items:
-        if op is _sre.LITERAL and "\u3400" <= chr(av) <= "\u9fff":  # type: ignore[arg-type]
-            return True
-        if op is _sre.SUBPATTERN and _has_cjk_literal(list(av[-1])):  # type: ignore[index]
-            return True
-        if op is _sre.BRANCH and all(_has_cjk_literal(list(b)) for b in av[1]):  # type: ignore[index]
-            return True
-        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1:  # type: ignore[index]
-            if _has_cjk_literal(list(av[2])):  # type: ignore[index]
-                return True
-    return False
+    lex = lexicon()
+    ungated = dataclasses.replace(
+        lex, groups=tuple(dataclasses.replace(g, gate=None) for g in lex.groups)
+    )
+    for soft in (True, False):
+        with_gates = [scan(t, soft=soft) for t in texts]
+        without = [urgency._scan(ungated, t, soft=soft) for t in texts]
+        assert with_gates == without
+    assert all(g.gate is not None for g in lex.groups)
 
 
 def test_chinese_patterns_need_chinese_text() -> None:
-    """Every branch of a pattern filed as Chinese has a Chinese character in it, so skipping
-    the Chinese patterns for a clause without Chinese text loses nothing."""
-    for group in urgency._GROUPS:
-        for pattern in group.patterns:
-            if urgency._CJK.search(pattern):
-                for branch in _branches(_parser.parse(pattern, re.IGNORECASE)):
-                    assert _has_cjk_literal(branch), (group.kind, pattern)
+    """Every phrase of the Chinese file needs a Chinese character whichever way it matches, so
+    skipping the Chinese phrases for a clause without Chinese text loses nothing (and every
+    English phrase needs a Latin letter)."""
+    zh = read_language(lexicon_path("zh"), "zh")
+    en = read_language(lexicon_path("en"), "en")
+    assert sum(len(s.phrases) for s in zh.signals) > 100
+    assert sum(len(s.phrases) for s in en.signals) > 100
+    for signal in zh.signals:
+        for phrase in signal.phrases:
+            assert needs_char(phrase, lambda c: "\u3400" <= c <= "\u9fff"), (signal.id, phrase)
+    for signal in en.signals:
+        for phrase in signal.phrases:
+            assert needs_char(phrase, lambda c: c.isascii() and c.isalpha()), (signal.id, phrase)
 
 
 # --- the NLU's decision ----------------------------------------------------------------------
