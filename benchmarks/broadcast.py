@@ -93,7 +93,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from tortoise.connection import get_connection  # noqa: E402
 
-from bot.core.channel import ChannelHub, SendError  # noqa: E402
+from bot.core.channel import ChannelHub, NoticeMeta, SendError  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.i18n import Catalogues  # noqa: E402
 from bot.core.notifier import (  # noqa: E402
@@ -307,6 +307,10 @@ class PlainTelegram:
             retry_after = (body.get("parameters") or {}).get("retry_after")
             raise SendError(str(body.get("description")), retry_after=retry_after)
         return SentMessage(message.chat, str(body["result"]["message_id"]))
+
+    async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
+        """A notice is one sendMessage call, like any message here."""
+        return await self.send(message)
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
         """Not used by notices."""

@@ -165,10 +165,13 @@ async def session_key(configured: str, now: datetime) -> bytes:
     if not material:
         row = await ApiToken.get_or_none(name=SESSION_KEY_NAME)
         if row is None:
+            fresh = secrets.token_urlsafe(32)
+            # Known to the log redaction before the driver's DEBUG log of the INSERT shows it.
+            remember_secret(fresh)
             try:
                 row = await ApiToken.create(
                     name=SESSION_KEY_NAME,
-                    token=secrets.token_urlsafe(32),
+                    token=fresh,
                     # The table is for expiring platform tokens; this key does not expire.
                     expires_at=now + timedelta(days=365 * 100),
                 )

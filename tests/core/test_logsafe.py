@@ -25,6 +25,7 @@ from bot.adapters.wecom import WeComChannel
 from bot.app import App, start_parts
 from bot.config import Settings
 from bot.core import codes
+from bot.core.console import SESSION_KEY_NAME
 from bot.core.logsafe import (
     MAX_LEARNED,
     Redactor,
@@ -444,15 +445,19 @@ async def test_a_debug_log_of_a_real_run_holds_no_secret(
     # The run did what it logs: tickets, answers, API calls with the tokens.
     assert await Ticket.all().count() == 3
     assert bot_api.texts(GROUP["id"]) and wx_api.to("webhook/send")
-    tokens = [row.token for row in await ApiToken.all()]
-    assert len(tokens) == 2 and all(
-        call.query.get("key") == ROBOT_KEY for call in wx_api.to("webhook/send")
+    # The two platforms' access tokens, and the key the console's session cookies are sealed
+    # with (made at start-up, kept in the store): none of them is ever logged.
+    tokens = {row.name: row.token for row in await ApiToken.all()}
+    assert (
+        len(tokens) == 3
+        and SESSION_KEY_NAME in tokens
+        and all(call.query.get("key") == ROBOT_KEY for call in wx_api.to("webhook/send"))
     )
     logged = everything_logged(caplog)
     for name, value in secrets.items():
         assert value not in logged, name
-    for token in tokens:
-        assert token not in logged
+    for name, token in tokens.items():
+        assert token not in logged, name
     assert not re.search(r"ACCESS-\d", logged)
     # ... while the URLs that carried them were logged, redacted.
     for shown in (
