@@ -112,7 +112,11 @@ class DeliveryStatus(StrEnum):
     """Where one notice to one recipient stands."""
 
     PENDING = "pending"
-    # Claimed by a notifier and being sent; `next_attempt_at` is when the claim lapses.
+    # Claimed by a notifier (`claimed_by`), not yet handed to the platform: a claim whose holder
+    # died goes back to pending, nothing having gone out. `next_attempt_at`: when it lapses.
+    CLAIMED = "claimed"
+    # Handed to the platform; `next_attempt_at` is when the claim lapses. A holder that died
+    # here leaves the send `unknown`: it may have gone out.
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"

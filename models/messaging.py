@@ -26,11 +26,16 @@ class Delivery(Model):
     unknown_sends = fields.IntField(default=0)
     last_error = fields.TextField(default="")
     next_attempt_at = fields.DatetimeField(null=True)
+    # The notifier holding the claim (the scheduler lease's holder): a process that takes the
+    # lease over takes back at once the claims of any other holder.
+    claimed_by = fields.CharField(max_length=96, null=True)
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "delivery"
+        # The due rows (by status and time) and the claims in hand (by status and holder).
+        indexes = (("status", "next_attempt_at"), ("status", "claimed_by"))
 
 
 class SeenMessage(Model):

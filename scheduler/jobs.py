@@ -475,12 +475,12 @@ async def remind_to_rate(now: datetime, services: NoticeServices, notifier: Noti
 
 async def escalate(now: datetime, services: Any, notifier: Notifier) -> int:
     """Escalate tickets that missed a promised time (the staff desk's `escalate_overdue`)."""
-    return await desk.escalate_overdue(now, services)
+    return await desk.escalate_overdue(now, services, notifier)
 
 
 async def close_unrated(now: datetime, services: Any, notifier: Notifier) -> int:
     """Close resolved tickets left unrated for 3 days (the staff desk's `close_unrated`)."""
-    return await desk.close_unrated(now, services)
+    return await desk.close_unrated(now, services, notifier)
 
 
 async def revisit(now: datetime, services: Any, notifier: Notifier) -> int:

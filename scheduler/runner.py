@@ -1,10 +1,13 @@
 """The scheduler: APScheduler's AsyncIOScheduler in the deployment's time zone, run by the one
 process of the deployment that holds the `scheduler` lease in the store.
 
-Every process keeps trying to take the lease (`take_lease`, a compare-and-set); the one that has
-it starts the jobs, renews it every `renew_every` seconds, and stops the jobs if it ever loses
-it. When the holder dies, its lease expires after `lease_ttl` seconds and another process takes
-over.
+Every process keeps trying to take the lease (`take_lease`, a compare-and-set) every
+`renew_every` seconds (10); the one that has it starts the jobs, renews it as often, and stops
+the jobs if it ever loses it. When the holder dies, its lease expires after `lease_ttl` seconds
+(30) and another process takes over within `lease_ttl + renew_every` (40 s): it first takes back
+the deliveries the dead holder had claimed (`Notifier.reclaim_others`: nothing is left waiting
+for a claim to lapse) and runs the deliveries job at once, so what the dead process was sending
+goes out within a minute of its death.
 
 A job due while no process ran it (a restart, a takeover) still runs once when the scheduler
 starts: each job's first run is set to the last fire time within its `misfire_grace_time`
@@ -17,9 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +48,8 @@ class JobSpec:
     job: jobs.Job
     trigger: BaseTrigger
     grace_seconds: int
+    # Run it as soon as the jobs start here (the deliveries: a takeover sends what was left).
+    at_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def job_specs(times: ScheduleTimes) -> list[JobSpec]:
             CronTrigger(hour=times.revisit_hour, minute=0, timezone=tz),
             grace,
         ),
-        JobSpec("deliveries", jobs.deliver_due, every_minute(30), MINUTE_GRACE),
+        JobSpec("deliveries", jobs.deliver_due, every_minute(30), MINUTE_GRACE, at_start=True),
     ]
 
 
@@ -106,11 +108,6 @@ def catch_up_time(trigger: BaseTrigger, now: datetime, grace_seconds: int) -> da
     """The first fire time within `grace_seconds` before `now`, if one was missed."""
     fire = trigger.get_next_fire_time(None, now - timedelta(seconds=grace_seconds))
     return fire if fire is not None and fire <= now else None
-
-
-def holder_id() -> str:
-    """This process's name on the lease: host, pid and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class NoticeScheduler:
@@ -126,8 +123,8 @@ class NoticeScheduler:
         clock: Clock,
         sleep: Sleep = asyncio.sleep,
         holder: str | None = None,
-        lease_ttl: float = 60.0,
-        renew_every: float = 20.0,
+        lease_ttl: float = 30.0,
+        renew_every: float = 10.0,
     ) -> None:
         self.specs = specs
         self.services = services
@@ -135,7 +132,7 @@ class NoticeScheduler:
         self.timezone = ZoneInfo(timezone)
         self.clock = clock
         self.sleep = sleep
-        self.holder = holder or holder_id()
+        self.holder = holder or notifier.holder
         self.lease_ttl = timedelta(seconds=lease_ttl)
         self.renew_every = renew_every
         self.scheduler: AsyncIOScheduler | None = None
@@ -189,6 +186,11 @@ class NoticeScheduler:
             self._held_until = now + self.lease_ttl if held else None
         if held and self.scheduler is None:
             log.info("scheduler lease taken by %s: the jobs run here", self.holder)
+            try:
+                # The previous holder is gone: its claimed deliveries are ours to send now.
+                await self.notifier.reclaim_others()
+            except Exception:
+                log.exception("could not take back the previous holder's deliveries")
             self._start_jobs(now)
         elif not held and self.scheduler is not None:
             log.warning("scheduler lease lost by %s: the jobs stop here", self.holder)
@@ -200,7 +202,9 @@ class NoticeScheduler:
         for spec in self.specs:
             options: dict[str, Any] = {}
             missed = catch_up_time(spec.trigger, now, spec.grace_seconds)
-            if missed is not None:
+            if spec.at_start:
+                options["next_run_time"] = now
+            elif missed is not None:
                 log.info("job %s was due at %s: it runs now", spec.name, missed.isoformat())
                 options["next_run_time"] = missed
             scheduler.add_job(

@@ -12,6 +12,7 @@ from bot.core.clock import FixedClock
 from bot.core.context import Services
 from bot.core.i18n import Catalogues
 from bot.core.nlu import NLU
+from bot.core.notifier import Notifier
 from bot.core.router import Router
 from bot.core.types import Attachment, ChatRef, IncomingMessage, Platform
 from handlers import build_handlers
@@ -65,6 +66,11 @@ def load_nlu() -> NLU:
     return NLU.load(ROOT / "data" / "nlu" / "model.pkl")
 
 
+async def _time_stands_still(seconds: float) -> None:
+    """A sleep that moves no clock: the Notifier then sends without pacing and waits for
+    nothing that is not due."""
+
+
 @dataclass
 class Desk:
     """Everything a router test needs."""
@@ -80,6 +86,18 @@ class Desk:
     # What each button press was answered with privately (a toast), in order; None when nothing.
     toasts: list[str | None] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _notifier: Notifier | None = None
+
+    @property
+    def notifier(self) -> Notifier:
+        """The Notifier the scheduler's jobs send with, on this desk's channels. The desk's
+        clock stands still while it sends: a retry waits until a test moves the clock on and
+        delivers again."""
+        if self._notifier is None:
+            self._notifier = Notifier(
+                hub=self.services.hub, clock=self.clock, sleep=_time_stands_still
+            )
+        return self._notifier
 
     async def say(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.core.channel import SendError
+from bot.core.channel import NoticeMeta, SendError
 from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
 
 
@@ -18,6 +18,8 @@ class FakeChannel:
     # The platform id each sent message got, in the order of `sent`.
     sent_ids: list[str] = field(default_factory=list)
     edits: list[tuple[SentMessage, OutgoingMessage]] = field(default_factory=list)
+    # What the notifier said of each notice it sent (in the order of its sends).
+    notices: list[tuple[str, NoticeMeta]] = field(default_factory=list)
     fail_sends: int = 0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -29,6 +31,12 @@ class FakeChannel:
         self.sent.append(message)
         self.sent_ids.append(f"out-{next(self._ids)}")
         return SentMessage(chat=message.chat, message_id=self.sent_ids[-1])
+
+    async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
+        """Record a notice's send (or fail it), with what the notifier said of it."""
+        sent = await self.send(message)
+        self.notices.append((message.chat.chat_id, notice))
+        return sent
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
         """Record an edit."""

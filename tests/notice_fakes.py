@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.core.channel import SendError
+from bot.core.channel import NoticeMeta, SendError
 from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
 
 
@@ -55,8 +55,10 @@ class FakeTime:
 class ScriptedChannel:
     """Records every send with the time it landed; `plan[chat_id]` says how each next send to
     that chat goes: "ok", "refuse" (answered error), "429:<seconds>", "lost" (no answer, not
-    delivered), "lost-after" (delivered, answer lost), "boom" (an unexpected exception);
-    `kill_after` kills the process when that many messages have gone out."""
+    delivered), "lost-after" (delivered, answer lost), "boom" (an unexpected exception), "hang"
+    (no answer until `release` is set, then lost: a send waiting out its read timeout);
+    `kill_after` kills the process when that many messages have gone out. Notices record what
+    the notifier said of them in `notices`; edits are recorded in `edits`."""
 
     platform: Platform = Platform.TELEGRAM
     time: FakeTime | None = None
@@ -65,6 +67,9 @@ class ScriptedChannel:
     sent: list[OutgoingMessage] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
+    notices: list[tuple[str, NoticeMeta]] = field(default_factory=list)
+    edits: list[tuple[SentMessage, OutgoingMessage]] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
@@ -83,6 +88,9 @@ class ScriptedChannel:
             raise SendError("timed out", answered=False)
         if step == "boom":
             raise RuntimeError("connection reset by peer")
+        if step == "hang":
+            await self.release.wait()
+            raise SendError("read timed out", answered=False)
         self.sent.append(message)
         if self.time is not None:
             self.times.append(self.time.now())
@@ -90,9 +98,16 @@ class ScriptedChannel:
             raise SendError("connection reset", answered=False)
         return SentMessage(chat=message.chat, message_id=f"out-{next(self._ids)}")
 
+    async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
+        """Send as planned, recording what the notifier said of the notice."""
+        sent = await self.send(message)
+        self.notices.append((message.chat.chat_id, notice))
+        return sent
+
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
-        """Editing is not used by notices."""
-        raise SendError("edit is not supported here")
+        """Record an edit of a message sent earlier."""
+        self.edits.append((sent, message))
+        return sent
 
     def private_chat(self, user_id: str) -> ChatRef:
         """A user's private chat: on Telegram its id is the user's id."""

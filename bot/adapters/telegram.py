@@ -15,11 +15,11 @@ It runs the real PTB `Application`:
 
 Every call goes through PTB's `AIORateLimiter` (30 messages a second overall, 20 a minute per
 group, retrying a 429 after its `retry_after`). A send that still fails raises `SendError` and is
-logged with the chat; the notifier keeps it for a later try. Notices (`send_notice`) share the
-limiter's overall and per-group limits but not its retries: PTB answers a 429 by holding every
-send for the `retry_after` and retrying inside the call, after which the held sends leave
-together and draw more 429s. The notifier paces notices evenly itself, so a notice's 429 goes
-straight back to it, which holds only that chat and retries the row later.
+logged with the chat. Notices (`send_notice`: everything the Notifier sends, to private chats
+and groups alike) share the limiter's overall and per-group limits but not its retries: PTB
+answers a 429 by holding every send for the `retry_after` and retrying inside the call, after
+which the held sends leave together and draw more 429s. The Notifier paces notices itself, so
+a notice's 429 goes straight back to it, which holds only that chat and retries the row later.
 
 Updates of different chats are handled side by side, the updates of one chat in order.
 """
@@ -34,7 +34,7 @@ import logging
 import re
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -78,7 +78,7 @@ from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 from tortoise.transactions import in_transaction
 
-from bot.core.channel import SendError
+from bot.core.channel import NoticeMeta, SendError
 from bot.core.context import Services
 from bot.core.router import Router
 from bot.core.types import (
@@ -703,10 +703,9 @@ class TelegramChannel:
         """A user's private chat with the bot: on Telegram its id is the user's id."""
         return ChatRef(Platform.TELEGRAM, user_id, is_group=False)
 
-    async def send_notice(
-        self, message: OutgoingMessage, kind: str, fields: Mapping[str, object] | None = None
-    ) -> SentMessage:
-        """Send a notice the notifier paces and retries: the limiter does not retry it."""
+    async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
+        """Send a notice (private or to a group) the notifier paces and retries: the limiter
+        neither retries it nor holds other calls for it."""
         return await self.send(message, notice=True)
 
     async def send(self, message: OutgoingMessage, *, notice: bool = False) -> SentMessage:

@@ -49,7 +49,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.adapters.http import HostPolicy, HttpServer
 from bot.config import LOOPBACK_NAMES, is_loopback
-from bot.core.channel import SendError
+from bot.core.channel import NoticeMeta, SendError
 from bot.core.demo import DEMO_CODE
 from bot.core.i18n import LANGUAGES, Catalogues
 from bot.core.router import Router
@@ -380,6 +380,10 @@ class WebChat:
         self.log.add(logged)
         await self._broadcast(logged.chat, {"type": "message", "chat": logged.chat}, logged)
         return SentMessage(chat=message.chat, message_id=logged.id)
+
+    async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
+        """A notice is shown like any message: the pages are local, with no limits to keep."""
+        return await self.send(message)
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
         """Replace a message in place (a ticket card); one no longer kept is sent anew."""

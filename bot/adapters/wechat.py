@@ -63,7 +63,7 @@ from bot.adapters.wxcommon import (
     welcome_once,
 )
 from bot.config import Settings
-from bot.core.channel import SendError
+from bot.core.channel import NoticeMeta, SendError
 from bot.core.context import Services
 from bot.core.router import Router
 from bot.core.types import Attachment, ChatRef, IncomingMessage, OutgoingMessage, SentMessage
@@ -460,9 +460,7 @@ class WeChatChannel:
             platform=Platform.WECHAT, chat_id=openid, at__gte=since
         ).exists()
 
-    async def send_notice(
-        self, message: OutgoingMessage, kind: str, fields: Mapping[str, object] | None = None
-    ) -> SentMessage:
+    async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
         """Send a notice to an owner: a message inside the 48-hour window, else a template."""
         if await self.in_window(message.chat.chat_id):
             try:
@@ -470,7 +468,7 @@ class WeChatChannel:
             except PlatformError as exc:
                 if exc.code not in WINDOW_CLOSED:
                     raise
-        return await self.send_template(message, kind, fields)
+        return await self.send_template(message, notice.kind, notice.fields)
 
     async def send_template(
         self, message: OutgoingMessage, kind: str, fields: Mapping[str, object] | None = None

@@ -67,7 +67,7 @@ from bot.adapters.wxcommon import (
     welcome_once,
 )
 from bot.config import Settings
-from bot.core.channel import SendError
+from bot.core.channel import NoticeMeta, SendError
 from bot.core.clock import Clock
 from bot.core.context import Services
 from bot.core.router import Router
@@ -500,10 +500,9 @@ class WeComChannel:
             return captured
         return await self._send_now(message)
 
-    async def send_notice(
-        self, message: OutgoingMessage, kind: str, fields: Mapping[str, object] | None = None
-    ) -> SentMessage:
-        """A notice: WeCom has no service window, so it is sent as any message."""
+    async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
+        """A notice: WeCom has no service window, so it is sent as any message (robots and
+        the app's API are called once; the notifier retries)."""
         return await self._send_now(message)
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:

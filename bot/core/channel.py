@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
@@ -11,12 +13,30 @@ class SendError(Exception):
     """A send failed; `retry_after` is the seconds the platform asked us to wait, if it said."""
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, answered: bool = True
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        answered: bool = True,
+        whole_bot: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         # False when the platform's answer was lost: nobody knows whether it went out.
         self.answered = answered
+        # True when the platform said the bot as a whole is over its limit, not one chat.
+        self.whole_bot = whole_bot
+
+
+@dataclass(frozen=True)
+class NoticeMeta:
+    """What a channel is told about a notice besides its message: its kind (bill, greeting,
+    escalation …), its named values (unit, period, total …) for a platform that sends notices
+    as structured messages, and who it is for (`private`, `owners`, `staff`)."""
+
+    kind: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+    audience: str = "private"
 
 
 @runtime_checkable
@@ -27,6 +47,13 @@ class Channel(Protocol):
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Send a message; raise SendError when it cannot."""
+        ...
+
+    async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
+        """Send a notice for the Notifier, which paces and retries it: one attempt, never
+        retried nor held inside the platform's SDK (a refusal raises SendError, with the
+        platform's retry_after when it gave one); a platform that has a second way to reach a
+        person (WeChat's template messages outside its 48-hour window) uses it here."""
         ...
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:

@@ -2,9 +2,10 @@
 escalating late tickets and closing unrated ones.
 
 Handlers queue what this module builds into their context's outbox (it goes out after their
-transaction commits); the scheduler's jobs (`escalate_overdue`, `close_unrated`) send it
-themselves through the channel hub. A card is posted once per staff chat and then edited: its
-platform message id is kept in `TicketCard`.
+transaction commits). What the scheduler's jobs raise on their own (`escalate_overdue`'s alerts,
+`close_unrated`'s card edits) is recorded as Notifier deliveries in the same transaction as the
+change it tells of, and sent by the Notifier: retried, paced, and recorded once. A card is
+posted once per staff chat and then edited: its platform message id is kept in `TicketCard`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from bot.core.context import Context, Outbound, Remember, Services, send_outbox
+from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
+from bot.core.notifier import Audience, Notice, Notifier
 from bot.core.promises import card_promise
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, SentMessage
 from models import (
@@ -49,6 +51,9 @@ from models.lifecycle import IllegalTransition
 log = logging.getLogger(__name__)
 
 RATING_WINDOW = timedelta(days=3)
+# The kinds of the deliveries this module records.
+ESCALATION = "escalation"
+AUTO_CLOSE = "auto_close"
 RESPONSE = "response"
 RESOLVE = "resolve"
 # Rating buttons, best first, as the revisit form lists them.
@@ -409,19 +414,20 @@ async def breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
     return found
 
 
-async def escalate_overdue(now: datetime, services: Services) -> int:
+async def escalate_overdue(now: datetime, services: Services, notifier: Notifier) -> int:
     """Alert the staff chat and the supervisor for each promised time passed, and again every
     estate.escalation_minutes while it stays late; returns how many alerts were raised.
 
     Each (ticket, breach, deadline, level) is recorded once in `Escalation`, whose unique key
     makes a second run, or a second process running at the same moment, raise nothing twice.
+    Its alerts are Notifier deliveries recorded in the same transaction, then sent: an alert
+    whose send fails is retried, and none is lost to a process that dies after the record.
     """
     candidates = await Ticket.filter(
         Q(due_response_at__lt=now) | Q(due_resolve_at__lt=now),
         status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
     ).order_by("id")
     estates: dict[int, Estate] = {}
-    outbox: list[Outbound] = []
     raised = 0
     for ticket in candidates:
         estate = estates.get(ticket.estate_id) or await Estate.get(id=ticket.estate_id)
@@ -431,7 +437,7 @@ async def escalate_overdue(now: datetime, services: Services) -> int:
             level = (now - deadline) // interval
             try:
                 async with in_transaction():
-                    await Escalation.create(
+                    escalation = await Escalation.create(
                         ticket_id=ticket.id, breach=breach, deadline=deadline, level=level, at=now
                     )
                     await TicketEvent.create(
@@ -441,24 +447,74 @@ async def escalate_overdue(now: datetime, services: Services) -> int:
                         at=now,
                         data={"breach": breach, "level": level, "deadline": deadline.isoformat()},
                     )
+                    compose = await _escalation_text(
+                        ticket, estate, breach, deadline, now, services
+                    )
+                    alerts = await supervisor_notices(
+                        ticket.estate_id, services, compose, f"escalation:{escalation.id}"
+                    )
+                    await notifier.enqueue(alerts, now)
             except IntegrityError:
                 continue  # raised already, here or by another process
             raised += 1
-            outbox.extend(
-                await _escalation_alerts(ticket, estate, breach, deadline, now, services)
-            )
-    await send_outbox(services.hub, outbox)
+    if raised and not notifier.queue_only:
+        await notifier.deliver(kinds={ESCALATION})
     return raised
 
 
-async def _escalation_alerts(
+async def supervisor_notices(
+    estate_id: int, services: Services, compose: Compose, key: str
+) -> list[Notice]:
+    """An alert to the staff chats, mentioning the supervisors, and to each supervisor privately
+    on every running platform they are bound on, as deliveries keyed under `key`."""
+    chiefs = await supervisors(estate_id)
+    lang = services.catalogues.default
+    notices: list[Notice] = []
+    for chat in await staff_chats(estate_id):
+        text = compose(lang)
+        if chiefs:
+            text += "\n" + services.catalogues.text(
+                lang, "desk.supervisors", mentions=mentions(chiefs)
+            )
+        ref = group_ref(chat)
+        notices.append(
+            Notice(
+                f"{key}:{ref.platform}:{ref.chat_id}",
+                ESCALATION,
+                Audience.STAFF,
+                ref.platform,
+                ref.chat_id,
+                text,
+            )
+        )
+    for chief in chiefs:
+        for identity in await ChatIdentity.filter(staff_id=chief.id).order_by("id"):
+            platform = Platform(identity.platform)
+            if services.hub.get(platform) is None:
+                continue
+            private_lang = services.catalogues.language(identity.language)
+            notices.append(
+                Notice(
+                    f"{key}:{platform}:{identity.user_id}",
+                    ESCALATION,
+                    Audience.PRIVATE,
+                    platform,
+                    identity.user_id,
+                    compose(private_lang),
+                )
+            )
+    return notices
+
+
+async def _escalation_text(
     ticket: Ticket,
     estate: Estate,
     breach: str,
     deadline: datetime,
     now: datetime,
     services: Services,
-) -> list[Outbound]:
+) -> Compose:
+    """The alert's text, in any language: which promise the ticket broke and who holds it."""
     holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
     late = int((now - deadline).total_seconds() // 60)
     catalogues = services.catalogues
@@ -474,22 +530,47 @@ async def _escalation_alerts(
             holder=holder.name if holder else catalogues.text(lang, "desk.nobody"),
         )
 
-    return await supervisor_alerts(ticket.estate_id, services, compose)
+    return compose
 
 
-async def close_unrated(now: datetime, services: Services) -> int:
-    """Close the tickets resolved more than 3 days ago that nobody rated; returns how many."""
+async def close_unrated(now: datetime, services: Services, notifier: Notifier) -> int:
+    """Close the tickets resolved more than 3 days ago that nobody rated; returns how many.
+    Each closed card's edit is a delivery recorded with the close, then sent."""
     stale = await Ticket.filter(
         status=TicketStatus.RESOLVED, resolved_at__lte=now - RATING_WINDOW
     ).order_by("id")
-    outbox: list[Outbound] = []
     closed = 0
     for ticket in stale:
         try:
-            closed_ticket = await lifecycle.close_unrated(ticket.id, now)
+            async with in_transaction():
+                closed_ticket = await lifecycle.close_unrated(ticket.id, now)
+                key = f"auto_close:{ticket.id}:{closed_ticket.reopen_count}"
+                await notifier.enqueue(await card_notices(closed_ticket, services, key), now)
         except IllegalTransition:
             continue  # rated, reopened or closed a moment ago
         closed += 1
-        outbox.extend(await card_messages(closed_ticket, services))
-    await send_outbox(services.hub, outbox)
+    if closed and not notifier.queue_only:
+        await notifier.deliver(kinds={AUTO_CLOSE})
     return closed
+
+
+async def card_notices(ticket: Ticket, services: Services, key: str) -> list[Notice]:
+    """The ticket's card for each staff chat as deliveries: an edit where it was posted before
+    (a new card, remembered, where it was not)."""
+    notices = []
+    for entry in await card_messages(ticket, services):
+        chat = entry.message.chat
+        notices.append(
+            Notice(
+                f"{key}:{chat.platform}:{chat.chat_id}",
+                AUTO_CLOSE,
+                Audience.STAFF,
+                chat.platform,
+                chat.chat_id,
+                entry.message.text,
+                buttons=entry.message.buttons,
+                edit=entry.edit.message_id if entry.edit is not None else None,
+                remember=entry.remember,
+            )
+        )
+    return notices

@@ -1,4 +1,8 @@
-"""Notices delivered exactly once: delivery rows, claims, retries with backoff, and pacing.
+"""Every message the bot sends on its own initiative: delivery rows, claims, retries, pacing.
+
+Notices (bills, greetings, announcements, warranty and rating reminders), escalation and
+supervisor alerts, auto-close card edits and staff lists all go this one way; only replies to a
+message go through the router's outbox.
 
 Every notice to every recipient is a `Delivery` row whose dedup key (kind, recipient, period or
 date) is unique. A job first records its notices (`enqueue`: rows that exist already are left
@@ -6,30 +10,39 @@ alone), then sends what is due (`deliver`). A row moves like this:
 
     pending ──claim──► sending ──answered, ok──────────► sent
        ▲                  │ ──answered, refused─────────► pending (backoff) … failed (last try)
-       └──────────────────┤ ──answer lost──────────────► unknown ──retried once──► sending …
+       └──────────────────┤ ──answer lost──────────────► unknown ──retried────────► sending …
                           └─ claim lapsed (process died) ► unknown
 
 The claim is a compare-and-set on the row's status and attempt count (`UPDATE … WHERE status=…
 AND attempts=…`, which reports how many rows it changed on SQLite and PostgreSQL alike), so two
 processes never send the same row; every later change is a compare-and-set on the claimed
-version, so a claim that lapsed cannot be overwritten by its old holder. A send whose answer was
-lost (a timeout, a reset connection) may or may not have gone out: it is marked `unknown`,
-retried at most once and counted, never more; a send that was answered is never repeated.
+version, so a claim that lapsed cannot be overwritten by its old holder. A claim names its
+holder (`claimed_by`, the scheduler lease's holder) and has two steps: `claimed` (not handed to
+the platform yet) and `sending`. A process that takes the lease over takes back at once the
+claims of any other holder: a `claimed` row goes back to pending (nothing went out), a `sending`
+one is `unknown`. A send whose answer was lost (a timeout, a reset connection) may or may not
+have gone out: it is marked `unknown`, counted, and retried (a delivery ends after
+`policy.unknown_sends` such sends, 3: a notice is then lost only when three sends in a row lost
+their answers before arriving); a send that was answered is never repeated.
 
-Sends are paced per platform, evenly rather than in bursts (a GCRA whose only slack is half an
-interval, to make up for a send that left late): a rate over all chats (Telegram just under 30 a
-second) and a minimum interval per chat (Telegram 20 a minute in a group; WeCom robots 20 a
-minute). A chat that must wait does not hold up the others: the next send goes to whichever chat
-is free first, and a slow send holds one of several workers. A row is claimed before its slot is
-waited for, so the send leaves at its slot. Time comes from the injected clock and waiting from
-the injected `sleep`.
+Sending is a pipeline, not batches: due rows are drawn fairly across chats (a few rows per chat
+in hand at once, the store asked again for the chats not in hand), each chat sends one message
+at a time, and the next send always goes to the chat that is free first, so a paced group, a
+slow send or a send waiting out its timeout holds only its own chat. A retry due within
+`RETRY_IN_HAND` stays in hand at the head of its chat's line. The pacer spaces sends
+evenly per platform (Telegram just under 30 a second) and per chat (Telegram 20 a minute in a
+group, one a second in a private chat), makes up slots missed while every chat was busy (never
+more than the cap in any one second), and holds the whole platform only when the platform says
+the bot as a whole is over its limit. Time comes from the injected clock and waiting from the
+injected `sleep`.
 
 A private notice goes only to the private chat the platform's channel names for the user
 (`Channel.private_chat`); owner and staff notices go only to chats registered with that kind. A
 private notice to an account the platform says cannot be written to (a WeChat owner who
-unfollowed: `ChatIdentity.unreachable_at`) is not sent: it fails at once with that reason. A
-channel with a `send_notice(message, kind, fields)` method (WeChat: a template message outside
-its 48-hour window) gets private notices that way, with the notice's kind and named fields.
+unfollowed: `ChatIdentity.unreachable_at`) is not sent: it fails at once with that reason. Every
+notice goes out through the channel's `send_notice` (one attempt, with the notice's kind, fields
+and audience: WeChat falls back to a template message outside its 48-hour window); an edit (a
+ticket card closed by the scheduler) through `edit`.
 """
 
 from __future__ import annotations
@@ -38,6 +51,10 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
+import os
+import socket
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,9 +64,10 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from bot.core.channel import ChannelHub, SendError
+from bot.core.channel import ChannelHub, NoticeMeta, SendError
 from bot.core.clock import Clock
-from bot.core.types import Button, ChatRef, OutgoingMessage, Platform
+from bot.core.context import Remember, remember_sent
+from bot.core.types import Button, ChatRef, OutgoingMessage, Platform, SentMessage
 from models import Chat, ChatIdentity, ChatKind, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -59,9 +77,33 @@ Sleep = Callable[[float], Awaitable[None]]
 MAX_KEY = 255
 MAX_KIND = 32
 MAX_TEXT = 4000
+# Rows one query of the due rows fetches at most.
 BATCH = 200
-# 429s from this many different chats within a second mean the whole bot is over its limit.
-FLOOD_CHATS = 4
+# The store is asked for more rows when fewer chats than this have rows in hand, and each chat
+# holds at most PER_CHAT rows in hand: a chat with thousands of rows never hides the others.
+CHATS_IN_HAND = 200
+PER_CHAT = 3
+# While rows are in hand, the store is asked again for rows that came due this often (seconds).
+REFILL_EVERY = 1.0
+# When at least FLOOD_ANSWERS answers within a second came back and most of them were 429s, the
+# bot as a whole is over its limit (random 429s on a few chats are not).
+FLOOD_ANSWERS = 8
+# A group's limit is counted over a minute and this much more (seconds), and a private chat's
+# interval is this share longer, so that the platform's own clock, which sees sends arrive a
+# little unevenly, never counts one too many.
+GROUP_SPREAD = 1.0
+PRIVATE_SPREAD = 0.05
+# How much missed time the platform's pacer makes up (seconds): slots missed while every chat
+# was busy may be used later, at up to twice the rate, never more than the cap in any second.
+CATCH_UP = 1.0
+# A send may leave this much before its slot (seconds): less than a clock can be relied on for.
+EARLY = 0.001
+# A retry due this soon (seconds) stays in hand, first in its chat's line, rather than going
+# back to the store to be found again: it keeps its place and its chat's order.
+RETRY_IN_HAND = 10.0
+# A send the channel has not answered after this long (real seconds) is taken as lost: every
+# adapter times out well before.
+SEND_TIMEOUT = 120.0
 # Why a private notice to an account that unfollowed was not sent.
 UNREACHABLE = "unreachable: unsubscribed"
 
@@ -96,6 +138,10 @@ class Notice:
     fields: Mapping[str, str] = field(default_factory=dict)
     # Buttons under the text (a rating reminder's five steps), in rows.
     buttons: tuple[tuple[Button, ...], ...] = ()
+    # The platform id of a message of the bot's to replace (a ticket card), instead of a send.
+    edit: str | None = None
+    # What to record of the platform's message once it went out (a ticket card's message id).
+    remember: Remember | None = None
 
     def check(self) -> None:
         """Raise NoticeRefused when the notice cannot be recorded."""
@@ -137,9 +183,12 @@ class RetryPolicy:
     """How hard to try: attempts, the backoff between them, the claim's lifetime."""
 
     max_attempts: int = 5
-    backoff_base: float = 5.0  # seconds before the 2nd attempt; doubled for each next one
+    backoff_base: float = 2.0  # seconds before the 2nd attempt; doubled for each next one
     backoff_cap: float = 600.0
-    claim_seconds: float = 300.0  # a claim older than this belongs to a process that died
+    claim_seconds: float = 180.0  # a claim older than this belongs to a process that died
+    # Sends of unknown outcome a delivery may have; each retry may duplicate the notice, none
+    # leaves it lost, so a few are allowed.
+    unknown_sends: int = 3
     max_wait: float = 120.0  # `deliver` waits in-run for retries due this soon; later ones wait
     # for the next `deliver` (the scheduler runs one every minute)
 
@@ -168,65 +217,142 @@ class DeliveryRun:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-class Pacer:
-    """Spaces sends evenly per platform and per chat (GCRA, no bursts) on a float clock.
+# A reserved slot: when its chat was free before, and when it was taken.
+Slot = tuple[float, float]
 
-    `ready_at` says when a chat could be sent to next; `reserve` takes that slot. A 429's
-    retry_after holds one chat, or the whole platform when many chats get 429s at once.
+
+class Pacer:
+    """Spaces sends per platform and per chat on a float clock.
+
+    Per platform, sends follow a theoretical schedule one interval apart (GCRA): a send may go
+    half an interval early, and slots missed while nothing could go (up to `CATCH_UP` seconds'
+    worth) are made up at up to twice the rate; whatever the schedule, no one-second window
+    holds more than the platform's cap. Per chat, sends are at least the private interval apart
+    (one a second, spread a little), and a group gets no more than its limit (20) in any minute
+    (spread a little): a greeting to a quiet group goes at once, a long announcement series runs
+    at the limit. A 429's retry_after holds its chat; it holds the whole platform only when the
+    platform says so (`whole_bot`) or when most answers within a second were 429s. A send the
+    platform refused (nothing went out) gives its chat's slot back (`unreserve`).
     """
 
     def __init__(self, limits: Mapping[Platform, PlatformLimits]) -> None:
         self.limits = dict(limits)
-        self._platform_next: dict[Platform, float] = {}
+        self._schedule: dict[Platform, float] = {}  # the next theoretical slot
+        self._last: dict[Platform, float] = {}
+        self._window: dict[Platform, deque[float]] = {}  # sends within the last second
+        self._held: dict[Platform, float] = {}
         self._chat_next: dict[tuple[Platform, str], float] = {}
-        self._recent_429: dict[Platform, deque[tuple[float, str]]] = {}
+        # Per group: when its sends within the last minute (and GROUP_SPREAD) left.
+        self._group_sent: dict[tuple[Platform, str], deque[float]] = {}
+        self._answers: dict[Platform, deque[tuple[float, bool]]] = {}
 
     def _limits(self, platform: Platform) -> PlatformLimits:
         return self.limits.get(platform) or DEFAULT_LIMITS[platform]
 
+    def cap(self, platform: Platform) -> int:
+        """The most sends any one second may hold."""
+        return max(1, math.floor(self._limits(platform).per_second))
+
+    def platform_ready_at(self, platform: Platform) -> float:
+        """The earliest time anything may go to the platform."""
+        interval = 1.0 / self._limits(platform).per_second
+        ready = max(
+            self._schedule.get(platform, 0.0) - interval / 2,
+            self._last.get(platform, -1.0) + interval / 2,
+            self._held.get(platform, 0.0),
+        )
+        window = self._window.get(platform)
+        cap = self.cap(platform)
+        if window is not None and len(window) >= cap:
+            ready = max(ready, window[-cap] + 1.0)
+        return ready
+
     def ready_at(self, platform: Platform, chat: str) -> float:
         """The earliest time a message to `chat` may go."""
-        # The platform's slot may be taken up to half an interval early, so that a send that
-        # left a little late (a long sleep, a slow claim) is made up for rather than lost; no
-        # one-second window ever holds more than per_second + 1 sends.
-        tolerance = 0.5 / self._limits(platform).per_second
-        return max(
-            self._platform_next.get(platform, 0.0) - tolerance,
-            self._chat_next.get((platform, chat), 0.0),
-        )
+        key = (platform, chat)
+        ready = max(self.platform_ready_at(platform), self._chat_next.get(key, 0.0))
+        sent = self._group_sent.get(key)
+        if sent:
+            per_minute = max(1, math.floor(self._limits(platform).group_per_minute))
+            if len(sent) >= per_minute:
+                ready = max(ready, sent[-per_minute] + 60.0 + GROUP_SPREAD)
+        return ready
 
-    def reserve(self, platform: Platform, chat: str, is_group: bool, at: float) -> None:
-        """Take the slot at `at` (not before `ready_at`) for one message to `chat`."""
+    def reserve(self, platform: Platform, chat: str, is_group: bool, at: float) -> Slot:
+        """Take the slot at `at` (not before `ready_at`) for one message to `chat`; returns the
+        slot, to give back (`unreserve`) if nothing went out."""
+        key = (platform, chat)
+        before = self._chat_next.get(key, 0.0)
         limits = self._limits(platform)
-        # GCRA: the next theoretical slot follows this one's, or `at` when we are late.
-        theoretical = max(self._platform_next.get(platform, 0.0), at)
-        self._platform_next[platform] = theoretical + 1.0 / limits.per_second
-        interval = 60.0 / limits.group_per_minute if is_group else 1.0 / limits.private_per_second
-        self._chat_next[(platform, chat)] = at + interval
+        interval = 1.0 / limits.per_second
+        # Missed slots are made up, but no more than CATCH_UP seconds of them.
+        scheduled = max(self._schedule.get(platform, at), at - CATCH_UP)
+        self._schedule[platform] = scheduled + interval
+        self._last[platform] = at
+        window = self._window.setdefault(platform, deque())
+        window.append(at)
+        while window and window[0] <= at - 1.0:
+            window.popleft()
+        self._chat_next[key] = at + (1.0 + PRIVATE_SPREAD) / limits.private_per_second
+        if is_group:
+            sent = self._group_sent.setdefault(key, deque())
+            sent.append(at)
+            while sent and sent[0] <= at - 60.0 - GROUP_SPREAD:
+                sent.popleft()
         if len(self._chat_next) > 50_000:
             self._forget_before(at)
+        return (before, at)
 
-    def hold(self, platform: Platform, chat: str, until: float, now: float) -> None:
-        """Send nothing to `chat` before `until` (a 429's retry_after)."""
+    def unreserve(self, platform: Platform, chat: str, slot: Slot) -> None:
+        """Give a chat's slot back: the platform answered that nothing went out (a refusal, a
+        429), so the message counts against no limit of the chat. The platform-wide slot stays
+        taken: the call was made."""
+        before, at = slot
+        key = (platform, chat)
+        self._chat_next[key] = before
+        sent = self._group_sent.get(key)
+        if sent and at in sent:
+            sent.remove(at)
+
+    def resume(self, now: float) -> None:
+        """Start a run of sends: time nothing was waiting to go is not made up."""
+        for platform, scheduled in self._schedule.items():
+            self._schedule[platform] = max(scheduled, now)
+
+    def answered(self, platform: Platform, now: float, limited: bool) -> None:
+        """Count an answer of the platform (`limited`: a 429), for telling a flood apart."""
+        answers = self._answers.setdefault(platform, deque())
+        answers.append((now, limited))
+        while answers and answers[0][0] <= now - 1.0:
+            answers.popleft()
+
+    def hold(
+        self, platform: Platform, chat: str, until: float, now: float, *, whole_bot: bool = False
+    ) -> None:
+        """Send nothing to `chat` before `until` (a 429's retry_after); nothing at all to the
+        platform when it said the bot as a whole is over its limit, or most answers were 429s."""
         key = (platform, chat)
         self._chat_next[key] = max(self._chat_next.get(key, 0.0), until)
-        recent = self._recent_429.setdefault(platform, deque())
-        recent.append((now, chat))
-        while recent and recent[0][0] < now - 1.0:
-            recent.popleft()
-        if len({c for _, c in recent}) >= FLOOD_CHATS:
+        answers = self._answers.get(platform, deque())
+        limited = sum(1 for _, was_429 in answers if was_429)
+        flood = len(answers) >= FLOOD_ANSWERS and limited * 2 > len(answers)
+        if whole_bot or flood:
             log.warning(
-                "%s: 429s from %d chats within a second: pausing all sends", platform, FLOOD_CHATS
+                "%s: the bot as a whole is over its limit: pausing all sends for %.1f s",
+                platform,
+                until - now,
             )
-            tolerance = 0.5 / self._limits(platform).per_second
-            self._platform_next[platform] = max(
-                self._platform_next.get(platform, 0.0), until + tolerance
-            )
-            recent.clear()
+            self._held[platform] = max(self._held.get(platform, 0.0), until)
+            answers.clear()
 
     def _forget_before(self, moment: float) -> None:
         for key in [k for k, v in self._chat_next.items() if v <= moment]:
             del self._chat_next[key]
+        for key in [k for k, v in self._group_sent.items() if not v or v[-1] <= moment - 61]:
+            del self._group_sent[key]
+
+
+ChatKey = tuple[Platform, str]
 
 
 @dataclass
@@ -238,6 +364,35 @@ class _Job:
     text: str
     fields: dict[str, str]
     buttons: tuple[tuple[Button, ...], ...] = ()
+    edit: str | None = None
+    remember: Remember | None = None
+    # The chat's slot this send took (to give back on a refusal).
+    slot: Slot = (0.0, 0.0)
+
+    @classmethod
+    def of(cls, row: Delivery) -> _Job:
+        """The job of a stored row; unreadable parts of its payload are dropped."""
+        payload: dict[str, Any] = row.payload if isinstance(row.payload, dict) else {}
+        try:
+            audience = Audience(payload.get("audience", ""))
+        except ValueError:
+            audience = Audience.PRIVATE  # unreadable: the strictest treatment
+        fields = payload.get("fields")
+        edit = payload.get("edit")
+        remember = payload.get("remember")
+        return cls(
+            row,
+            audience,
+            str(payload.get("text", "")),
+            {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
+            _buttons(payload.get("buttons")),
+            edit=str(edit) if isinstance(edit, str | int) and str(edit) else None,
+            remember=(
+                Remember(str(remember["kind"]), dict(remember.get("data") or {}))
+                if isinstance(remember, dict) and "kind" in remember
+                else None
+            ),
+        )
 
 
 def _buttons(stored: Any) -> tuple[tuple[Button, ...], ...]:
@@ -258,12 +413,32 @@ def _buttons(stored: Any) -> tuple[tuple[Button, ...], ...]:
     return tuple(rows)
 
 
+def holder_id() -> str:
+    """A process's name on claims and leases: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:96]
+
+
+@dataclass
+class _Pipe:
+    """One `deliver` pass in flight: the rows in hand by chat, the chats ready to send, and the
+    sends under way."""
+
+    kinds: Collection[str] | None
+    run: DeliveryRun = field(default_factory=DeliveryRun)
+    queues: dict[ChatKey, deque[_Job]] = field(default_factory=dict)
+    ready: list[tuple[float, int, ChatKey]] = field(default_factory=list)
+    sending: dict[asyncio.Task[None], ChatKey] = field(default_factory=dict)
+    exhausted: bool = False  # the last look at the store found nothing new
+    last_refill: float = -math.inf
+    took: int = 0  # rows claimed in this pass
+
+
 @dataclass
 class Notifier:
     """Records notices and sends them exactly once (bar `unknown` sends), within limits.
 
     `queue_only` records without sending (the `guanjia notices run` command: the running
-    Guanjia, which holds the channels, sends them).
+    Guanjia, which holds the channels, sends them). `holder` names this process on its claims.
     """
 
     hub: ChannelHub
@@ -271,17 +446,18 @@ class Notifier:
     sleep: Sleep = asyncio.sleep
     limits: Mapping[Platform, PlatformLimits] = field(default_factory=lambda: DEFAULT_LIMITS)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    concurrency: int = 8
+    concurrency: int = 16
     queue_only: bool = False
+    holder: str = field(default_factory=holder_id)
     pacer: Pacer = field(init=False)
-    _slots: asyncio.Semaphore = field(init=False)
     _order: itertools.count = field(init=False, default_factory=itertools.count)
-    # Rows some `deliver` of this process has queued, so a concurrent one does not pace them too.
-    _queued: set[int] = field(init=False, default_factory=set)
+    # Chats some `deliver` of this process has rows of in hand: a concurrent one leaves them be.
+    _in_hand: set[ChatKey] = field(init=False, default_factory=set)
+    # Set once a sleep did not move the clock (a FixedClock): pacing is then not possible.
+    _frozen: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.pacer = Pacer(self.limits)
-        self._slots = asyncio.Semaphore(self.concurrency)
 
     # Recording ---------------------------------------------------------------------------
 
@@ -318,6 +494,12 @@ class Notifier:
                                 [[button.label, button.payload] for button in row]
                                 for row in notice.buttons
                             ],
+                            "edit": notice.edit,
+                            "remember": (
+                                {"kind": notice.remember.kind, "data": notice.remember.data}
+                                if notice.remember is not None
+                                else None
+                            ),
                         },
                         status=DeliveryStatus.PENDING,
                         created_at=created_at,
@@ -361,10 +543,9 @@ class Notifier:
         while True:
             now = self.clock.now()
             total.unknown += await self._recover_lapsed(now, kinds)
-            due = await self._due(now, kinds)
-            if due:
-                total.add(await self._send_all(due))
-                continue
+            pipe = _Pipe(kinds)
+            await self._pump(pipe)
+            total.add(pipe.run)
             upcoming = await self._next_due_at(kinds)
             if upcoming is None:
                 return total
@@ -372,27 +553,31 @@ class Notifier:
             wait = (upcoming - before).total_seconds()
             if wait > self.policy.max_wait:
                 return total
-            await self.sleep(max(wait, 0.0) + 0.001)
+            if wait <= 0 and pipe.took:
+                continue  # came due while this pass ended
+            # Due later, or due now but in hand elsewhere in this process: look again shortly.
+            await self.sleep(max(wait, REFILL_EVERY if wait <= 0 else 0.0) + 0.001)
             if self.clock.now() <= before:
                 return total  # a clock that does not move (a FixedClock): nothing comes due
 
     def _scope(self, kinds: Collection[str] | None) -> Q:
         return Q(kind__in=list(kinds)) if kinds is not None else Q()
 
-    async def _due(self, now: datetime, kinds: Collection[str] | None) -> list[Delivery]:
+    def _due(self, now: datetime) -> Q:
         pending = Q(status=DeliveryStatus.PENDING) & (
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
         )
         # An unknown row with a next attempt is owed its one retry; without one it is final.
         retry_unknown = Q(status=DeliveryStatus.UNKNOWN, next_attempt_at__lte=now)
-        return (
-            await Delivery.filter(self._scope(kinds) & (pending | retry_unknown))
-            .order_by("id")
-            .limit(BATCH)
-        )
+        return pending | retry_unknown
 
     async def _next_due_at(self, kinds: Collection[str] | None) -> datetime | None:
-        open_statuses = [DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN]
+        open_statuses = [
+            DeliveryStatus.PENDING,
+            DeliveryStatus.CLAIMED,
+            DeliveryStatus.SENDING,
+            DeliveryStatus.UNKNOWN,
+        ]
         row = (
             await Delivery.filter(
                 self._scope(kinds), status__in=open_statuses, next_attempt_at__isnull=False
@@ -400,86 +585,192 @@ class Notifier:
             .order_by("next_attempt_at")
             .first()
         )
-        return row.next_attempt_at if row is not None else None
+        if row is not None:
+            return row.next_attempt_at
+        # A pending row with no next attempt is due now (one in hand elsewhere in this process).
+        if await Delivery.filter(
+            self._scope(kinds), status=DeliveryStatus.PENDING, next_attempt_at__isnull=True
+        ).exists():
+            return self.clock.now()
+        return None
 
     async def _recover_lapsed(self, now: datetime, kinds: Collection[str] | None) -> int:
-        """Claims whose holder died mid-send: nobody knows whether they went out."""
+        """Claims whose holder died: a `claimed` row goes back to pending (nothing went out), a
+        `sending` one is unknown (it may have). Returns how many became unknown."""
         lapsed = await Delivery.filter(
-            self._scope(kinds), status=DeliveryStatus.SENDING, next_attempt_at__lte=now
+            self._scope(kinds),
+            status__in=[DeliveryStatus.CLAIMED, DeliveryStatus.SENDING],
+            next_attempt_at__lte=now,
         ).limit(BATCH)
-        count = 0
-        for row in lapsed:
-            if await self._lost(
-                row, row.attempts, "the sending process stopped before the answer"
-            ):
-                count += 1
-        return count
+        return await self._take_back(lapsed, "its claim lapsed")
 
-    async def _send_all(self, rows: Sequence[Delivery]) -> DeliveryRun:
-        """Send rows, each chat when the pacer lets it, with up to `concurrency` sends at once."""
-        run = DeliveryRun()
-        queue: list[tuple[float, int, _Job]] = []
+    async def reclaim_others(self) -> int:
+        """Take back at once every claim not this notifier's (called by the process that just
+        took the scheduler lease over: the claims' holder is gone). Returns how many rows."""
+        others = await Delivery.filter(
+            Q(status__in=[DeliveryStatus.CLAIMED, DeliveryStatus.SENDING])
+            & (Q(claimed_by__isnull=True) | ~Q(claimed_by=self.holder))
+        )
+        await self._take_back(others, "its holder gave up the lease")
+        if others:
+            log.info("took back %d deliveries claimed by a previous holder", len(others))
+        return len(others)
+
+    async def _take_back(self, rows: Sequence[Delivery], why: str) -> int:
+        unknown = 0
         for row in rows:
-            if row.id in self._queued:
-                continue  # another `deliver` of this process has it in hand
-            self._queued.add(row.id)
-            payload: dict[str, Any] = row.payload if isinstance(row.payload, dict) else {}
-            try:
-                audience = Audience(payload.get("audience", ""))
-            except ValueError:
-                audience = Audience.PRIVATE  # unreadable: the strictest treatment
-            fields = payload.get("fields")
-            job = _Job(
-                row,
-                audience,
-                str(payload.get("text", "")),
-                {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
-                _buttons(payload.get("buttons")),
-            )
-            ready = self.pacer.ready_at(row.platform, row.chat_id)
-            heapq.heappush(queue, (ready, next(self._order), job))
+            if row.status is DeliveryStatus.CLAIMED:
+                back = await Delivery.filter(
+                    id=row.id, status=DeliveryStatus.CLAIMED, attempts=row.attempts
+                ).update(status=DeliveryStatus.PENDING, next_attempt_at=None, claimed_by=None)
+                if back:
+                    log.info("delivery %s back to pending: %s unsent", row.dedup_key, why)
+            elif await self._lost(row, row.attempts, f"the sending process stopped ({why})"):
+                unknown += 1
+        return unknown
+
+    # The pipeline ------------------------------------------------------------------------
+
+    async def _pump(self, pipe: _Pipe) -> None:
+        """Send what is due until nothing is left in hand or in the store: always the chat
+        that is free first, one send at a time per chat, up to `concurrency` at once."""
+        self.pacer.resume(self.clock.now().timestamp())
         try:
             async with asyncio.TaskGroup() as tasks:
-                while queue:
-                    ready, order, job = heapq.heappop(queue)
-                    row = job.row
-                    current = self.pacer.ready_at(row.platform, row.chat_id)
-                    if current > ready:
-                        # Its chat got busier since it was queued: let a freer chat go first.
-                        heapq.heappush(queue, (current, order, job))
+                while True:
+                    self._reap(pipe)
+                    now = self.clock.now().timestamp()
+                    if len(pipe.queues) < CHATS_IN_HAND // 2 and (
+                        not pipe.exhausted or now - pipe.last_refill >= REFILL_EVERY
+                    ):
+                        await self._refill(pipe, now)
+                    if not pipe.ready and not pipe.sending:
+                        if pipe.exhausted:
+                            return
                         continue
-                    await self._slots.acquire()
-                    try:
-                        chat = await self._claim(job, run)
-                        if chat is None:
-                            self._slots.release()
-                            continue
-                        # The claim is made before the wait, so the send leaves at its slot.
-                        await self._wait_for_slot(row)
-                    except BaseException:
-                        self._slots.release()
-                        raise
-                    self.pacer.reserve(
-                        row.platform,
-                        row.chat_id,
+                    chosen = self._first_free(pipe)
+                    if chosen is None or len(pipe.sending) >= self.concurrency:
+                        await self._wait(pipe, None)
+                        continue
+                    ready, key = chosen
+                    delay = ready - self.clock.now().timestamp()
+                    if delay > EARLY and not self._frozen:
+                        # Nothing may go yet: wait for its slot, a send to end, or new rows.
+                        await self._wait(pipe, min(delay, REFILL_EVERY))
+                        continue
+                    heapq.heappop(pipe.ready)
+                    job = pipe.queues[key].popleft()
+                    due = job.row.next_attempt_at
+                    if self._frozen and due is not None and due > self.clock.now():
+                        # A clock that does not move never brings a retry's time: the store
+                        # keeps it for a later run.
+                        self._requeue(pipe, key)
+                        continue
+                    chat = await self._claim(job, pipe.run)
+                    if chat is None:
+                        self._requeue(pipe, key)
+                        continue
+                    pipe.took += 1
+                    job.slot = self.pacer.reserve(
+                        job.row.platform,
+                        job.row.chat_id,
                         job.audience is not Audience.PRIVATE,
                         self.clock.now().timestamp(),
                     )
-                    tasks.create_task(self._send_one(job, chat, run))
+                    task = tasks.create_task(self._send_claimed(job, chat, pipe))
+                    pipe.sending[task] = key
         finally:
-            self._queued.difference_update(row.id for row in rows)
-        return run
+            self._in_hand.difference_update(pipe.queues)
+            self._in_hand.difference_update(pipe.sending.values())
 
-    async def _wait_for_slot(self, row: Delivery) -> None:
-        """Wait (injected sleep) until the pacer lets a message go to the row's chat."""
-        while True:
-            before = self.clock.now().timestamp()
-            wait = self.pacer.ready_at(row.platform, row.chat_id) - before
-            if wait <= 0:
-                return
-            await self.sleep(wait)
-            if self.clock.now().timestamp() <= before:
-                return  # a clock that does not move (a FixedClock) cannot pace: send
+    def _first_free(self, pipe: _Pipe) -> tuple[float, ChatKey] | None:
+        """The chat in hand (not sending) that may be sent to first, and when."""
+        while pipe.ready:
+            ready, order, key = pipe.ready[0]
+            current = self._chat_ready(pipe, key)
+            if current > ready + 1e-9:
+                # Its chat got busier since it was queued: look at it again then.
+                heapq.heapreplace(pipe.ready, (current, order, key))
+                continue
+            return ready, key
+        return None
+
+    def _chat_ready(self, pipe: _Pipe, key: ChatKey) -> float:
+        """When the chat's next row may go: its pacing, and a retry's own time."""
+        ready = self.pacer.ready_at(*key)
+        queue = pipe.queues.get(key)
+        if queue:
+            due = queue[0].row.next_attempt_at
+            if due is not None:
+                ready = max(ready, due.timestamp())
+        return ready
+
+    def _requeue(self, pipe: _Pipe, key: ChatKey) -> None:
+        """Put a chat back among the ready ones when it has rows left, else let it go."""
+        if pipe.queues.get(key):
+            heapq.heappush(pipe.ready, (self._chat_ready(pipe, key), next(self._order), key))
+        else:
+            pipe.queues.pop(key, None)
+            self._in_hand.discard(key)
+
+    def _reap(self, pipe: _Pipe) -> None:
+        """Free the chats whose send has ended."""
+        for task in [t for t in pipe.sending if t.done()]:
+            self._requeue(pipe, pipe.sending.pop(task))
+
+    async def _wait(self, pipe: _Pipe, delay: float | None) -> None:
+        """Wait `delay` seconds (the injected sleep), or until a send ends if sooner."""
+        waiters: set[asyncio.Future[Any]] = set(pipe.sending)
+        sleeper: asyncio.Task[None] | None = None
+        before = self.clock.now()
+        if delay is not None:
+            sleeper = asyncio.ensure_future(self.sleep(delay))
+            waiters.add(sleeper)
+        if not waiters:
+            return
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if sleeper is not None and not sleeper.done():
+                sleeper.cancel()
+        if sleeper is not None and sleeper.done() and self.clock.now() <= before:
+            self._frozen = True  # a clock that does not move cannot pace: send
+
+    async def _refill(self, pipe: _Pipe, now: float) -> None:
+        """Take due rows of chats not in hand, a few per chat, fairly across chats."""
+        pipe.last_refill = now
+        added = 0
+        for _ in range(5):
+            excluded = Q()
+            by_platform: dict[Platform, list[str]] = {}
+            for platform, chat_id in self._in_hand:
+                by_platform.setdefault(platform, []).append(chat_id)
+            for platform, chat_ids in by_platform.items():
+                excluded &= ~Q(platform=platform, chat_id__in=chat_ids)
+            rows = (
+                await Delivery.filter(
+                    self._scope(pipe.kinds) & self._due(self.clock.now()) & excluded
+                )
+                .order_by("id")
+                .limit(BATCH)
+            )
+            fresh: set[ChatKey] = set()
+            for row in rows:
+                key = (row.platform, row.chat_id)
+                if key in self._in_hand and key not in fresh:
+                    continue  # taken in hand by another pass since the query
+                queue = pipe.queues.setdefault(key, deque())
+                if len(queue) >= PER_CHAT:
+                    continue
+                queue.append(_Job.of(row))
+                added += 1
+                if key not in fresh:
+                    fresh.add(key)
+                    self._in_hand.add(key)
+                    self._requeue(pipe, key)
+            if len(rows) < BATCH or len(pipe.queues) >= CHATS_IN_HAND:
+                break
+        pipe.exhausted = added == 0
 
     async def _claim(self, job: _Job, run: DeliveryRun) -> ChatRef | None:
         """Claim a row (compare-and-set) and find its chat; None when it is not ours to send."""
@@ -488,8 +779,9 @@ class Notifier:
         claimed = await Delivery.filter(
             id=row.id, status=row.status, attempts=row.attempts
         ).update(
-            status=DeliveryStatus.SENDING,
+            status=DeliveryStatus.CLAIMED,
             attempts=attempt,
+            claimed_by=self.holder,
             next_attempt_at=self.clock.now() + timedelta(seconds=self.policy.claim_seconds),
         )
         if not claimed:
@@ -499,7 +791,14 @@ class Notifier:
             chat = await self._chat(job)
         except NoticeRefused as refused:
             log.error("delivery %s refused: %s", row.dedup_key, refused)
-            await self._finish(row, attempt, status=DeliveryStatus.FAILED, last_error=str(refused))
+            await self._finish(
+                row,
+                attempt,
+                status=DeliveryStatus.FAILED,
+                last_error=str(refused),
+                next_attempt_at=None,
+                claimed=DeliveryStatus.CLAIMED,
+            )
             run.refused += 1
             return None
         if job.audience is Audience.PRIVATE and await self._unreachable(row):
@@ -511,6 +810,7 @@ class Notifier:
                 status=DeliveryStatus.FAILED,
                 last_error=UNREACHABLE,
                 next_attempt_at=None,
+                claimed=DeliveryStatus.CLAIMED,
             )
             run.failed += 1
             return None
@@ -522,38 +822,60 @@ class Notifier:
             platform=row.platform, user_id=row.chat_id, unreachable_at__isnull=False
         ).exists()
 
-    async def _send_one(self, job: _Job, chat: ChatRef, run: DeliveryRun) -> None:
-        """Send one claimed row and record the outcome (the slot is released at the end)."""
-        try:
-            await self._send_claimed(job, chat, run)
-        finally:
-            self._slots.release()
+    async def _send_claimed(self, job: _Job, chat: ChatRef, pipe: _Pipe) -> None:
+        """Hand one claimed row to its channel and record the outcome; a retry due soon stays
+        in hand, first in its chat's line."""
+        await self._send_and_record(job, chat, pipe.run)
+        row = job.row
+        if row.status in (DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN) and (
+            row.next_attempt_at is not None
+            and (row.next_attempt_at - self.clock.now()).total_seconds() <= RETRY_IN_HAND
+        ):
+            pipe.queues.setdefault((row.platform, row.chat_id), deque()).appendleft(job)
 
-    async def _send_claimed(self, job: _Job, chat: ChatRef, run: DeliveryRun) -> None:
+    async def _send_and_record(self, job: _Job, chat: ChatRef, run: DeliveryRun) -> None:
         row = job.row
         attempt = row.attempts + 1
+        # From here on it may go out: a holder that dies now leaves it unknown, not pending.
+        handed = await Delivery.filter(
+            id=row.id, status=DeliveryStatus.CLAIMED, attempts=attempt
+        ).update(
+            status=DeliveryStatus.SENDING,
+            next_attempt_at=self.clock.now() + timedelta(seconds=self.policy.claim_seconds),
+        )
+        if not handed:
+            log.warning("delivery %s was taken back before it was sent", row.dedup_key)
+            run.lost_race += 1
+            return
         try:
             channel = self.hub.for_chat(chat)
             message = OutgoingMessage(chat=chat, text=job.text, buttons=job.buttons)
-            send_notice = getattr(channel, "send_notice", None)
-            if send_notice is not None and job.audience is Audience.PRIVATE:
-                # A channel with a notice path (WeChat: a template message when the owner has
-                # not written within 48 hours) gets the notice's kind and fields.
-                await send_notice(message, row.kind, job.fields)
-            else:
-                await channel.send(message)
+            async with asyncio.timeout(SEND_TIMEOUT):
+                if job.edit is not None:
+                    sent = await channel.edit(SentMessage(chat, job.edit), message)
+                else:
+                    notice = NoticeMeta(row.kind, job.fields, str(job.audience))
+                    sent = await channel.send_notice(message, notice)
         except SendError as error:
+            now = self.clock.now().timestamp()
             if error.answered:
+                self.pacer.answered(row.platform, now, error.retry_after is not None)
+                self.pacer.unreserve(row.platform, row.chat_id, job.slot)
                 await self._answered_failure(row, attempt, error, run)
             else:
                 run.unknown += 1
                 await self._lost(row, attempt, f"answer lost: {error}")
+            return
+        except TimeoutError:
+            run.unknown += 1
+            await self._lost(row, attempt, f"no answer within {SEND_TIMEOUT:.0f} s")
             return
         except Exception as error:  # a channel that did not say what happened: assume the worst
             log.exception("delivery %s: the channel raised", row.dedup_key)
             run.unknown += 1
             await self._lost(row, attempt, f"answer lost: {type(error).__name__}: {error}")
             return
+        self.pacer.answered(row.platform, self.clock.now().timestamp(), False)
         done = await self._finish(
             row,
             attempt,
@@ -563,6 +885,11 @@ class Notifier:
         )
         if done:
             run.sent += 1
+        if job.remember is not None:
+            try:
+                await remember_sent(job.remember, sent)
+            except Exception:  # it went out; losing its bookkeeping must not stop the rest
+                log.exception("delivery %s: could not record what was sent", row.dedup_key)
 
     async def _chat(self, job: _Job) -> ChatRef:
         """The chat a row goes to: the user's private chat, or a group of the right kind."""
@@ -597,6 +924,7 @@ class Notifier:
                 row.chat_id,
                 now.timestamp() + error.retry_after,
                 now.timestamp(),
+                whole_bot=error.whole_bot,
             )
         if attempt >= self.policy.max_attempts:
             log.warning("delivery %s failed after %d attempts: %s", row.dedup_key, attempt, error)
@@ -616,10 +944,10 @@ class Notifier:
         run.retried += 1
 
     async def _lost(self, row: Delivery, attempt: int, reason: str) -> bool:
-        """Mark a send of unknown outcome: retried once (when tries remain), then final."""
+        """Mark a send of unknown outcome: retried while the policy allows, then final."""
         # `row` is the snapshot the claim matched, so its unknown_sends is the row's.
         unknown_sends = row.unknown_sends + 1
-        retry = unknown_sends <= 1 and attempt < self.policy.max_attempts
+        retry = unknown_sends < self.policy.unknown_sends and attempt < self.policy.max_attempts
         now = self.clock.now()
         log.warning("delivery %s: %s (unknown send %d)", row.dedup_key, reason, unknown_sends)
         return await self._finish(
@@ -633,12 +961,24 @@ class Notifier:
             else None,
         )
 
-    async def _finish(self, row: Delivery, attempt: int, **values: Any) -> bool:
-        """Change a row we claimed (compare-and-set on the claim), or say we no longer hold it."""
-        changed = await Delivery.filter(
-            id=row.id, status=DeliveryStatus.SENDING, attempts=attempt
-        ).update(**values)
-        if not changed:
+    async def _finish(
+        self,
+        row: Delivery,
+        attempt: int,
+        *,
+        claimed: DeliveryStatus = DeliveryStatus.SENDING,
+        **values: Any,
+    ) -> bool:
+        """Change a row we claimed (compare-and-set on the claim), or say we no longer hold it;
+        the snapshot `row` follows the change."""
+        changed = await Delivery.filter(id=row.id, status=claimed, attempts=attempt).update(
+            **values
+        )
+        if changed:
+            row.attempts = attempt
+            for name, value in values.items():
+                setattr(row, name, value)
+        else:
             log.warning(
                 "delivery %s changed hands before its outcome (%s) was recorded",
                 row.dedup_key,

@@ -24,7 +24,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.adapters.wechat import Template, WeChatChannel, WeChatConfig
 from bot.adapters.wxcommon import MAX_CALLBACK_BYTES, StoreTokens
-from bot.core.channel import SendError
+from bot.core.channel import NoticeMeta, SendError
 from bot.core.notifier import UNREACHABLE, Audience, Notice, Notifier
 from bot.core.types import Button, ChatRef, OutgoingMessage, Platform
 from models import (
@@ -729,7 +729,7 @@ async def test_notice_outside_the_window_goes_as_a_template_message(rig: Rig) ->
     channel, _ = await rig.channel(templates=templates)
     notice = text_to(channel, "您的 2026-11 物业费账单已出，请在 12 月 15 日前缴纳。")
 
-    await channel.send_notice(notice, "bill", {"unit": "3-2-501", "amount": "¥356.80"})
+    await channel.send_notice(notice, NoticeMeta("bill", {"unit": "3-2-501", "amount": "¥356.80"}))
 
     [call] = rig.api.to("message/template/send")
     assert call.body["touser"] == OPENID and call.body["template_id"] == "TPL-BILL"
@@ -743,11 +743,11 @@ async def test_notice_outside_the_window_goes_as_a_template_message(rig: Rig) ->
     await SeenMessage.create(
         platform=Platform.WECHAT, chat_id=OPENID, message_id="1", at=rig.desk.clock.now()
     )
-    await channel.send_notice(notice, "bill", {"unit": "3-2-501", "amount": "¥356.80"})
+    await channel.send_notice(notice, NoticeMeta("bill", {"unit": "3-2-501", "amount": "¥356.80"}))
     assert len(rig.api.to("message/custom/send")) == 1
     # WeChat says the window closed after all (45015): the notice falls back to the template.
     rig.api.script("message/custom/send", {"errcode": 45015, "errmsg": "response out of time"})
-    await channel.send_notice(notice, "warranty")
+    await channel.send_notice(notice, NoticeMeta("warranty"))
     assert [c.body["template_id"] for c in rig.api.to("message/template/send")] == [
         "TPL-BILL",
         "TPL-NOTICE",
@@ -759,7 +759,7 @@ async def test_a_notice_kind_without_a_template_is_refused_clearly(
 ) -> None:
     channel, _ = await rig.channel()
     with pytest.raises(SendError, match="no WeChat template"):
-        await channel.send_notice(text_to(channel, "保修到期提醒"), "warranty")
+        await channel.send_notice(text_to(channel, "保修到期提醒"), NoticeMeta("warranty"))
     assert "WECHAT_TEMPLATE_WARRANTY" in caplog.text.upper()
     assert rig.api.calls == []
 

@@ -5,14 +5,19 @@ when the scheduler comes back."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.core.channel import ChannelHub
 from bot.core.clock import SystemClock
-from bot.core.notifier import Notifier
+from bot.core.notifier import Audience, Notice, Notifier
+from bot.core.types import Platform
+from models import Delivery, DeliveryStatus
 from models.lease import lease_holder, release_lease, take_lease
+from scheduler import jobs
 from scheduler.runner import (
     LEASE_NAME,
     JobSpec,
@@ -21,7 +26,7 @@ from scheduler.runner import (
     catch_up_time,
     job_specs,
 )
-from tests.notice_fakes import FakeTime
+from tests.notice_fakes import FakeTime, ScriptedChannel
 from tests.scheduler.conftest import SHANGHAI
 
 TTL = timedelta(seconds=60)
@@ -199,3 +204,59 @@ async def test_stopping_ends_a_running_job_and_gives_the_lease_up(store: str) ->
     await scheduler.stop()
     assert finished == [] and not scheduler.running_jobs
     assert await lease_holder(LEASE_NAME, clock.now()) is None
+
+
+async def test_a_dead_leaders_deliveries_go_out_from_its_successor_within_a_minute(
+    store: str, now: datetime
+) -> None:
+    time = FakeTime(now)
+    channel = ScriptedChannel(time=time)
+    hub = ChannelHub()
+    hub.add(channel)
+    [deliveries] = [spec for spec in job_specs(ScheduleTimes()) if spec.name == "deliveries"]
+    assert deliveries.at_start
+    # The deliveries job's flag on a job that does nothing: APScheduler runs its jobs on the
+    # wall clock, so the deliveries are run below on the test's clock instead.
+    at_start = [replace(far_future_spec(), at_start=True)]
+
+    def process(name: str) -> NoticeScheduler:
+        notifier = Notifier(hub=hub, clock=time, sleep=time.sleep, holder=name)
+        return NoticeScheduler(
+            at_start, None, notifier, timezone="Asia/Shanghai", clock=time, holder=name
+        )
+
+    first, second = process("first"), process("second")
+    users = ["1000", "1001", "1002"]
+    try:
+        assert await first.tick()
+        await first.notifier.enqueue(
+            Notice(f"bill:{u}", "bill", Audience.PRIVATE, Platform.TELEGRAM, u, "账单")
+            for u in users
+        )
+        # "first" claims two rows and dies: one not yet handed to the platform, one handed
+        # whose answer never came. Their claims would lapse only in 3 minutes.
+        claim = now + timedelta(seconds=180)
+        for key, status in (("bill:1000", DeliveryStatus.CLAIMED), ("bill:1001", "sending")):
+            await Delivery.filter(dedup_key=key).update(
+                status=status, attempts=1, claimed_by="first", next_attempt_at=claim
+            )
+        died = time.now()
+        # "second" tries for the lease every renew_every seconds, as its background task does.
+        while not await second.tick():
+            time.advance(seconds=second.renew_every)
+        assert time.now() - died <= timedelta(seconds=40)
+        assert second.scheduler is not None
+        job = second.scheduler.get_job("later")
+        assert job is not None and job.next_run_time <= time.now()  # at once, not when due
+        # What the deliveries job does when it runs at once.
+        await jobs.deliver_due(time.now(), None, second.notifier)
+    finally:
+        await first.stop()
+        await second.stop()
+
+    assert channel.received() == Counter({u: 1 for u in users})
+    rows = {row.dedup_key: row for row in await Delivery.all()}
+    assert all(row.status is DeliveryStatus.SENT for row in rows.values())
+    assert all(row.sent_at - died < timedelta(minutes=1) for row in rows.values())
+    assert rows["bill:1000"].unknown_sends == 0  # nothing had gone out: no unknown send
+    assert rows["bill:1001"].unknown_sends == 1
