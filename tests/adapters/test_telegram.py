@@ -72,6 +72,7 @@ from tests.adapters.fake_bot_api import (
     FakeRequest,
     serve_bot_api,
 )
+from tests.conftest import StoreOpener
 from tests.desk import Desk, unsure_request
 
 GROUP_ID = -1001500000001
@@ -1118,7 +1119,10 @@ def test_a_webhook_needs_a_good_secret(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_chats_code_prints_a_code_that_registers_a_group(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    store_opener: StoreOpener,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     url = f"sqlite://{tmp_path}/guanjia.sqlite3"
@@ -1127,6 +1131,7 @@ def test_chats_code_prints_a_code_that_registers_a_group(
     async def make_estate() -> None:
         from models import Estate
 
+        await store_opener.copy_sqlite_store(tmp_path / "guanjia.sqlite3")
         await open_store(url)
         try:
             await Estate.create(code="sun", name="阳光花园")

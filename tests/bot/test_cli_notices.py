@@ -14,11 +14,12 @@ import pytest
 from bot.config import Settings
 from models import Bill, BillItem, ChatIdentity, Delivery, DeliveryStatus, Platform
 from models.store import close_store, open_store
+from tests.conftest import StoreOpener
 from tests.factories import make_estate, make_owner, make_unit
 
 
 @pytest.fixture
-def store_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def store_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store_opener: StoreOpener) -> str:
     """A fresh SQLite store file holding an estate with one bound owner and a December bill."""
     monkeypatch.chdir(tmp_path)
     for name in Settings.model_fields:
@@ -27,6 +28,7 @@ def store_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     monkeypatch.setenv("DATABASE_URL", url)
 
     async def fill() -> None:
+        await store_opener.copy_sqlite_store(tmp_path / "store.sqlite3")
         await open_store(url)
         try:
             estate = await make_estate()

@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from bot.cli import main
 from bot.config import Settings
 from models.store import close_store, open_store
+from tests.conftest import StoreOpener
 from tests.factories import make_estate
 from tests.month import build_month
 
@@ -18,7 +19,7 @@ AS_OF = "2026-11-23T10:00"  # Shanghai time, as the report's `now`
 
 
 @pytest.fixture
-def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store_opener: StoreOpener) -> str:
     """A SQLite store file holding November 2026, named by DATABASE_URL; cwd is tmp_path."""
     monkeypatch.chdir(tmp_path)
     for name in Settings.model_fields:
@@ -27,6 +28,7 @@ def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     monkeypatch.setenv("DATABASE_URL", url)
 
     async def fill() -> None:
+        await store_opener.copy_sqlite_store(tmp_path / "guanjia.sqlite3")
         await open_store(url)
         try:
             await build_month(await make_estate())

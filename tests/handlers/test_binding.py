@@ -25,6 +25,7 @@ from models import (
     Ticket,
     TicketStatus,
 )
+from tests.conftest import StoreOpener
 from tests.desk import OWNERS, ROOT, STAFF, Desk
 from tests.factories import make_owner
 from tests.staffdesk import bind_staff, payloads, report, staff_texts
@@ -353,7 +354,7 @@ def sqlite_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_guanjia_staff_code_prints_a_staff_code(
-    sqlite_file: Path, capsys: pytest.CaptureFixture[str]
+    sqlite_file: Path, capsys: pytest.CaptureFixture[str], store_opener: StoreOpener
 ) -> None:
     import asyncio
 
@@ -361,7 +362,7 @@ def test_guanjia_staff_code_prints_a_staff_code(
     from tests.factories import make_estate, make_staff
 
     async def seed() -> None:
-        await open_store(f"sqlite://{sqlite_file}/store.sqlite3")
+        await open_store(await store_opener.copy_sqlite_store(sqlite_file / "store.sqlite3"))
         estate = await make_estate()
         await make_staff(estate, "张工")
         await close_store()
