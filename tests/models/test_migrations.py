@@ -4,24 +4,31 @@ and so does a migrated store whose schema differs from the one tortoise generate
 
 from __future__ import annotations
 
+import importlib
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
+from tortoise.exceptions import IntegrityError
 from tortoise.migrations.autodetector import MigrationAutodetector
 
+from models import Announcement, Chat, ChatKind
 from models.store import tortoise_config
 from tests.conftest import POSTGRES_URL
+from tests.factories import make_estate
+
+migration_0008 = importlib.import_module("models.migrations.0008_chat_unique_on_sqlite")
 
 # Where the models' own schema is generated on PostgreSQL, beside the migrated `public` one.
 GENERATED_SCHEMA = "guanjia_generated"
 
-# Known differences, each a defect to fix with a migration (then delete its line here).
-# Tortoise 1.1's SQLite AlterField rebuilds the table without its unique_together, so since
-# migration 0005 (which alters chat.kind) a SQLite store lets two rows name the same chat.
-KNOWN_MISSING = {
-    "sqlite": {"chat: unique index (platform, chat_id)"},
-    "postgres": set(),
-}
+# Known differences, each a defect to fix with a migration (then delete its line here). Tortoise
+# 1.1's SQLite AlterField rebuilds a table without its unique_together: migration 0005 so lost
+# chat's unique (platform, chat_id), which 0008 restores.
+KNOWN_MISSING: dict[str, set[str]] = {"sqlite": set(), "postgres": set()}
 
 
 async def test_models_have_no_changes_missing_a_migration() -> None:
@@ -129,3 +136,37 @@ async def _describe_postgres(client: BaseDBAsyncClient) -> set[str]:
     for key in keys:
         lines.add(f"{key['table_name']}: {key['definition']}")
     return lines
+
+
+async def test_0008_folds_duplicate_chats_and_restores_their_unique_index(store: str) -> None:
+    """What a SQLite store that lost the index may hold: a chat registered twice by a race,
+    an announcement aimed at the second row. The migration keeps the first, aims the
+    announcement at it, and makes a third registration impossible."""
+    if store != "sqlite":
+        return  # PostgreSQL never lost the constraint: the migration does nothing there
+    client = get_connection("default")
+    indexes = await client.execute_query_dict('PRAGMA index_list("chat")')
+    for index in indexes:
+        if index["unique"] and index["origin"] == "c":
+            await client.execute_script(f'DROP INDEX "{index["name"]}"')
+    estate = await make_estate()
+    first = await Chat.create(
+        platform="telegram", chat_id="-5", kind=ChatKind.OWNERS, estate=estate
+    )
+    twin = await Chat.create(
+        platform="telegram", chat_id="-5", kind=ChatKind.OWNERS, estate=estate
+    )
+    other = await Chat.create(
+        platform="telegram", chat_id="-6", kind=ChatKind.OWNERS, estate=estate
+    )
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    aimed = await Announcement.create(
+        estate=estate, text="停水", send_at=now, chat=twin, created_by="staff:1", created_at=now
+    )
+
+    await migration_0008.restore_unique(None, SimpleNamespace(client=client))
+
+    assert sorted(c.id for c in await Chat.all()) == [first.id, other.id]
+    assert (await Announcement.get(id=aimed.id)).chat_id == first.id
+    with pytest.raises(IntegrityError):
+        await Chat.create(platform="telegram", chat_id="-6", kind=ChatKind.STAFF, estate=estate)
