@@ -58,6 +58,8 @@ class Failure:
     description: str = "Bad Request"
     parameters: dict[str, Any] | None = None
     raises: Exception | None = None
+    # Only a call to this chat meets it (None: the next call, whatever its chat).
+    chat_id: int | None = None
 
 
 class FakeBotApi:
@@ -83,10 +85,13 @@ class FakeBotApi:
         *,
         parameters: dict[str, Any] | None = None,
         times: int = 1,
+        chat_id: int | None = None,
     ) -> None:
-        """Answer the next `times` calls of `method` with an error."""
+        """Answer the next `times` calls of `method` (to `chat_id`, when given) with an error."""
         for _ in range(times):
-            self._failures[method].append(Failure(status, description, parameters))
+            self._failures[method].append(
+                Failure(status, description, parameters, chat_id=chat_id)
+            )
 
     def raise_on(self, method: str, error: Exception, times: int = 1) -> None:
         """Make the next `times` calls of `method` fail in transit (no answer at all)."""
@@ -133,13 +138,22 @@ class FakeBotApi:
 
     # ---- answering ---------------------------------------------------------------------
 
+    def _next_failure(self, method: str, params: dict[str, Any]) -> Failure | None:
+        """The first scripted failure this call meets (taken), if any."""
+        queue = self._failures[method]
+        for failure in queue:
+            if failure.chat_id is None or str(failure.chat_id) == str(params.get("chat_id")):
+                queue.remove(failure)
+                return failure
+        return None
+
     async def answer(
         self, method: str, params: dict[str, Any], url: str = "", files: list[str] | None = None
     ) -> tuple[int, dict[str, Any]]:
         """Telegram's answer to one call: (HTTP status, JSON envelope)."""
         self.calls.append(ApiCall(method, params, url, files or []))
-        if self._failures[method]:
-            failure = self._failures[method].popleft()
+        failure = self._next_failure(method, params)
+        if failure is not None:
             if failure.raises is not None:
                 raise failure.raises
             body: dict[str, Any] = {

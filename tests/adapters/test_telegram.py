@@ -762,6 +762,49 @@ async def test_a_notices_429_goes_straight_back_to_the_notifier_which_retries_it
     assert row.status is DeliveryStatus.SENT and row.attempts == 2
 
 
+async def test_a_group_announcements_429_is_sent_once_after_the_wait_while_others_go_on(
+    tg: TelegramDesk,
+) -> None:
+    """A group notice goes the notice way too: its 429 holds that group only, in the notifier,
+    and PTB's limiter neither retries it nor holds the private notice sent beside it."""
+    notifier = Notifier(tg.desk.services.hub, tg.desk.clock, sleep=_stands_still)
+    announcement = Notice(
+        key="announcement:1:group",
+        kind="announcement",
+        audience=Audience.OWNERS,
+        platform=Platform.TELEGRAM,
+        to=str(GROUP_ID),
+        text="明天9点至12点停水",
+    )
+    bill = Notice(
+        key="bill:li:2026-11",
+        kind="bill",
+        audience=Audience.PRIVATE,
+        platform=Platform.TELEGRAM,
+        to=str(LI["id"]),
+        text="11月物业费账单",
+    )
+    tg.api.fail("sendMessage", 429, parameters={"retry_after": 7}, chat_id=GROUP_ID)
+
+    assert await notifier.notify([announcement, bill]) == 1
+
+    assert tg.api.texts(LI["id"]) == ["11月物业费账单"] and tg.api.texts(GROUP_ID) == []
+    assert tg.clock.waits == []  # nothing waited inside PTB's limiter
+    row = await Delivery.get(dedup_key=announcement.key)
+    assert row.status is DeliveryStatus.PENDING and row.attempts == 1
+    assert row.next_attempt_at == tg.desk.clock.now() + timedelta(seconds=7)
+
+    assert (await notifier.deliver()).sent == 0  # not before its retry_after
+    tg.desk.clock.advance(seconds=7)
+    assert (await notifier.deliver()).sent == 1
+    assert tg.api.texts(GROUP_ID) == ["明天9点至12点停水"]
+    assert len([c for c in tg.api.of("sendMessage") if str(c["chat_id"]) == str(GROUP_ID)]) == 2
+
+
+async def _stands_still(seconds: float) -> None:
+    """A sleep that moves no clock: the test moves it."""
+
+
 async def test_a_5xx_answer_is_a_send_error_that_was_answered(tg: TelegramDesk) -> None:
     tg.api.fail("sendMessage", 500, description="Internal Server Error")
     with pytest.raises(SendError) as failed:
