@@ -17,7 +17,7 @@ from bot.adapters.webchat import WebChat, photo_url
 from bot.adapters.wechat import build_wechat
 from bot.adapters.wecom import build_wecom
 from bot.config import Settings
-from bot.core import journal
+from bot.core import chats, journal
 from bot.core.channel import ChannelHub
 from bot.core.clock import Clock, SystemClock
 from bot.core.console import ConsoleConfig, session_key
@@ -186,7 +186,9 @@ class Recovery:
             handled, replies = await self.router.recover(starting_alone=starting and self.alone)
             if handled or replies:
                 log.info("recovered %d message(s) and %d reply(ies)", handled, replies)
-            await journal.prune(self.router.services.clock.now())
+            now = self.router.services.clock.now()
+            await journal.prune(now)
+            await chats.prune_seen(now)
         except Exception:  # the store may be away: try again next round
             log.exception("recovering accepted messages failed")
 

@@ -49,6 +49,7 @@ from models.messaging import (
     Dialog,
     InboundMessage,
     OutboxMessage,
+    ReplyWindow,
     SeenMessage,
 )
 from models.schedule import (
@@ -96,6 +97,7 @@ __all__ = [
     "Owner",
     "Platform",
     "Rating",
+    "ReplyWindow",
     "RequestStatus",
     "SeenMessage",
     "Staff",

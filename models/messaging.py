@@ -1,5 +1,6 @@
 """What must be remembered about messages: deliveries of notices, messages already seen, messages
-accepted but not yet handled, replies not yet sent, and platform callbacks already seen."""
+accepted but not yet handled, replies not yet sent, platform callbacks already seen, and when each
+person last wrote (their reply window)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,21 @@ class SeenMessage(Model):
     class Meta:
         table = "seen_message"
         unique_together = (("platform", "chat_id", "message_id"),)
+
+
+class ReplyWindow(Model):
+    """When a person last wrote to the bot in a private chat (a message, a follow, a click): what
+    a platform's reply window (WeChat's 48 hours) is measured from. Kept apart from the dedup
+    record (`SeenMessage`), which is pruned long before an account stops being a follower."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharEnumField(Platform, max_length=16)
+    chat_id = fields.CharField(max_length=128)
+    last_seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "reply_window"
+        unique_together = (("platform", "chat_id"),)
 
 
 class Dialog(Model):

@@ -43,7 +43,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from bot.adapters.http import HttpServer
 from bot.core import console, desk_actions
-from bot.core.console import BoardFilter, ConsoleConfig
+from bot.core.console import BoardFilter, ConsoleConfig, Department, Staff, Ticket, TicketStatus
 from bot.core.context import Services
 from bot.core.desk import ticket_location
 from bot.core.i18n import LANGUAGES
@@ -56,7 +56,6 @@ from bot.core.reports import (
     write_report_files,
 )
 from bot.core.types import safe_text
-from models import Department, Staff, Ticket, TicketStatus
 
 log = logging.getLogger("guanjia.console")
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 
 from bot.config import LOOPBACK_NAMES
-from models.store import store_answers
+from bot.core.health import store_answers
 
 log = logging.getLogger("guanjia.http")
 

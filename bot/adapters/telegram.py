@@ -76,8 +76,8 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
-from tortoise.transactions import in_transaction
 
+from bot.core import chats
 from bot.core.channel import NoticeMeta, SendError
 from bot.core.context import Services
 from bot.core.router import Router
@@ -90,7 +90,6 @@ from bot.core.types import (
     Platform,
     SentMessage,
 )
-from models import Chat, Delivery, DeliveryStatus, Dialog, Ticket, TicketCard, TicketReporter
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -499,7 +498,7 @@ class TelegramChannel:
         old, new = change.old_chat_member.status, change.new_chat_member.status
         present = (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR)
         if new in present and old not in present:
-            known = await Chat.get_or_none(platform=Platform.TELEGRAM, chat_id=str(chat.id))
+            known = await chats.find_chat(Platform.TELEGRAM, str(chat.id))
             log.info(
                 "Guanjia was added to Telegram %s %r (%s) by %s (%s); %s",
                 chat.type,
@@ -900,39 +899,6 @@ def _seconds(exc: RetryAfter) -> float:
 
 
 async def move_chat(old: str, new: str) -> bool:
-    """Carry a Telegram group's registration, tickets, cards and dialogs over to its new id.
-
-    Returns whether a registered chat moved. Done once, whichever side of the migration arrives
-    first: the second finds nothing left under the old id.
-    """
-    platform = Platform.TELEGRAM
-    async with in_transaction():
-        moved = False
-        chat = await Chat.get_or_none(platform=platform, chat_id=old)
-        if chat is not None:
-            if await Chat.exists(platform=platform, chat_id=new):
-                log.warning("Telegram chat %s became %s, which is registered already", old, new)
-            else:
-                chat.chat_id = new
-                await chat.save(update_fields=["chat_id"])
-                moved = True
-        tickets = await Ticket.filter(source_platform=platform, source_chat_id=old).update(
-            source_chat_id=new
-        )
-        await TicketReporter.filter(platform=platform, chat_id=old).update(chat_id=new)
-        await TicketCard.filter(platform=platform, chat_id=old).update(chat_id=new)
-        await Dialog.filter(platform=platform, chat_id=old).update(chat_id=new)
-        await Delivery.filter(
-            platform=platform,
-            chat_id=old,
-            status__in=[DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN],
-        ).update(chat_id=new)
-    if moved or tickets:
-        log.info(
-            "Telegram group %s became supergroup %s: registration %s, %d ticket(s) moved",
-            old,
-            new,
-            "moved" if moved else "none",
-            tickets,
-        )
-    return moved
+    """Carry a Telegram group's registration, tickets, cards and dialogs over to its new id
+    (`bot/core/chats.py`); returns whether a registered chat moved."""
+    return (await chats.move_chat(Platform.TELEGRAM, old, new)).registered

@@ -49,8 +49,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.adapters.http import HostPolicy, HttpServer
 from bot.config import LOOPBACK_NAMES, is_loopback
+from bot.core import chats
 from bot.core.channel import NoticeMeta, SendError
-from bot.core.demo import DEMO_CODE
+from bot.core.chats import ChatKind, Estate
+from bot.core.demo import DEMO_CODE, demo_people, demo_person
 from bot.core.i18n import LANGUAGES, Catalogues
 from bot.core.router import Router
 from bot.core.types import (
@@ -62,7 +64,6 @@ from bot.core.types import (
     SentMessage,
     safe_text,
 )
-from models import Chat, ChatIdentity, ChatKind, Estate, Owner, Staff
 
 log = logging.getLogger("guanjia.webchat")
 
@@ -340,7 +341,7 @@ class WebChat:
 
     async def register_chats(self) -> int:
         """Make sure every estate has its web chat owner group and staff chat; returns how many."""
-        estates = await Estate.all().order_by("id")
+        estates = await chats.all_estates()
         for estate in estates:
             await self._ensure_chats(estate)
         return len(estates)
@@ -351,10 +352,8 @@ class WebChat:
             (owners_chat_id(estate.code), ChatKind.OWNERS),
             (staff_chat_id(estate.code), ChatKind.STAFF),
         ):
-            await Chat.get_or_create(
-                platform=Platform.WEBCHAT,
-                chat_id=chat_id,
-                defaults={"kind": kind, "estate_id": estate.id, "title": f"{estate.name} {kind}"},
+            await chats.register_chat(
+                Platform.WEBCHAT, chat_id, estate, kind, f"{estate.name} {kind}"
             )
 
     async def stop(self) -> None:
@@ -527,15 +526,11 @@ class WebChat:
         role, person_id = frame.get("role"), frame.get("id")
         if role not in ("owner", "staff") or type(person_id) is not int:
             raise Refusal("bad_request")
-        person: Owner | Staff | None
         # Only the demo estate's people: the demo lets anyone be them, with no login.
-        if role == "owner":
-            person = await Owner.get_or_none(id=person_id, estate__code=DEMO_CODE)
-        else:
-            person = await Staff.get_or_none(id=person_id, active=True, estate__code=DEMO_CODE)
-        if person is None:
+        found = await demo_person(role, person_id)
+        if found is None:
             raise Refusal("unknown_person")
-        estate = await Estate.get(id=person.estate_id)
+        person, estate = found
         viewer = Viewer(
             role=role,
             id=person.id,
@@ -581,21 +576,13 @@ class WebChat:
     @staticmethod
     async def _bind(viewer: Viewer) -> None:
         """Bind the page's web chat identity to the owner or staff member it picked."""
-        identity, _ = await ChatIdentity.get_or_create(
-            platform=Platform.WEBCHAT,
-            user_id=viewer.user_id,
-            defaults={"display_name": viewer.name[:128]},
+        await chats.bind_identity(
+            Platform.WEBCHAT,
+            viewer.user_id,
+            viewer.name,
+            owner_id=viewer.id if viewer.role == "owner" else None,
+            staff_id=viewer.id if viewer.is_staff else None,
         )
-        owner_id = viewer.id if viewer.role == "owner" else None
-        staff_id = viewer.id if viewer.is_staff else None
-        if (identity.owner_id, identity.staff_id, identity.display_name) != (
-            owner_id,
-            staff_id,
-            viewer.name[:128],
-        ):
-            identity.owner_id, identity.staff_id = owner_id, staff_id
-            identity.display_name = viewer.name[:128]
-            await identity.save(update_fields=["owner_id", "staff_id", "display_name"])
 
     def _chat_of(self, page: Page, frame: dict[str, Any]) -> tuple[Viewer, str, str]:
         """The viewer and the chat a frame is for, refusing what the page may not do there."""
@@ -728,14 +715,13 @@ class WebChat:
         # The demo estate's people only: no directory of anyone else goes to a page that signed
         # in as nobody.
         estates = []
-        for estate in await Estate.filter(code=DEMO_CODE):
-            owners = await Owner.filter(estate_id=estate.id).prefetch_related("units")
+        for people in await demo_people():
+            estate, staff = people.estate, people.staff
             listed = []
-            for owner in owners:
-                labels = sorted((unit.label for unit in owner.units), key=_natural)
+            for owner, units in people.owners:
+                labels = sorted(units, key=_natural)
                 listed.append({"id": owner.id, "name": owner.name, "units": labels})
             listed.sort(key=lambda o: (_natural(o["units"][0]) if o["units"] else [], o["id"]))
-            staff = await Staff.filter(estate_id=estate.id, active=True).order_by("id")
             estates.append(
                 {
                     "code": estate.code,

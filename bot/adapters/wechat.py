@@ -46,28 +46,32 @@ from wechatpy.utils import check_signature
 
 from bot.adapters.wxcommon import (
     UNSUBSCRIBED,
-    CallbackGuard,
     CallbackRunner,
     PlatformError,
     Sleep,
-    StoreTokens,
     WxApi,
     callback_digest,
     has_dtd,
-    mark_reachable,
-    mark_unreachable,
     prepare_client,
     read_body,
     split_text,
     text_field,
-    welcome_once,
 )
 from bot.config import Settings
+from bot.core import chats
+from bot.core.accounts import mark_reachable, mark_unreachable, welcome_once
+from bot.core.callbacks import CallbackGuard, StoreTokens
 from bot.core.channel import NoticeMeta, SendError
 from bot.core.context import Services
 from bot.core.router import Router
-from bot.core.types import Attachment, ChatRef, IncomingMessage, OutgoingMessage, SentMessage
-from models import Platform, SeenMessage
+from bot.core.types import (
+    Attachment,
+    ChatRef,
+    IncomingMessage,
+    OutgoingMessage,
+    Platform,
+    SentMessage,
+)
 
 log = logging.getLogger("guanjia.wechat")
 
@@ -455,10 +459,8 @@ class WeChatChannel:
 
     async def in_window(self, openid: str) -> bool:
         """Whether the owner wrote (or subscribed, or clicked) within the service window."""
-        since = self.clock.now() - SERVICE_WINDOW
-        return await SeenMessage.filter(
-            platform=Platform.WECHAT, chat_id=openid, at__gte=since
-        ).exists()
+        last = await chats.last_seen(Platform.WECHAT, openid)
+        return last is not None and last >= self.clock.now() - SERVICE_WINDOW
 
     async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
         """Send a notice to an owner: a message inside the 48-hour window, else a template."""

@@ -50,24 +50,23 @@ from wechatpy.messages import BaseMessage, UnknownMessage
 
 from bot.adapters.wxcommon import (
     HTTP_TIMEOUT,
-    CallbackGuard,
     CallbackRunner,
     Sleep,
-    StoreTokens,
     WxApi,
     callback_digest,
     has_dtd,
-    mark_reachable,
-    mark_unreachable,
     prepare_client,
     read_body,
     send_error,
     split_text,
     text_field,
-    welcome_once,
 )
 from bot.config import Settings
+from bot.core import chats
+from bot.core.accounts import mark_reachable, mark_unreachable, welcome_once
+from bot.core.callbacks import CallbackGuard, StoreTokens
 from bot.core.channel import NoticeMeta, SendError
+from bot.core.chats import ChatKind
 from bot.core.clock import Clock
 from bot.core.context import Services
 from bot.core.router import Router
@@ -77,9 +76,9 @@ from bot.core.types import (
     ChatRef,
     IncomingMessage,
     OutgoingMessage,
+    Platform,
     SentMessage,
 )
-from models import Chat, ChatKind, Estate, Platform
 
 log = logging.getLogger("guanjia.wecom")
 
@@ -290,15 +289,11 @@ class WeComChannel:
         )
 
     async def _register(self, chat_id: str, estate_code: str, kind: ChatKind) -> None:
-        estate = await Estate.get_or_none(code=estate_code)
+        estate = await chats.estate_by_code(estate_code)
         if estate is None:
             log.warning("WeCom chat %s: estate %s is not in the store", chat_id, estate_code)
             return
-        chat, created = await Chat.get_or_create(
-            platform=Platform.WECOM,
-            chat_id=chat_id,
-            defaults={"kind": kind, "estate_id": estate.id, "title": chat_id},
-        )
+        chat, created = await chats.register_chat(Platform.WECOM, chat_id, estate, kind, chat_id)
         if created:
             log.info("registered WeCom chat %s as %s chat of %s", chat_id, kind, estate.code)
         elif chat.kind is not kind or chat.estate_id != estate.id:

@@ -1,17 +1,16 @@
 """What the WeChat Official Account and WeCom adapters share.
 
-- `StoreTokens`: the platform's access token, kept in the store (`ApiToken`) for every process and
-  refreshed by one process at a time under a `Lease`, never fetched anew per call.
+- `StoreTokens` (from `bot/core/callbacks.py`): the platform's access token, shared by every
+  process through the store and refreshed by one process at a time.
 - `WxApi`: calls wechatpy's synchronous client off the event loop with that token, renews the token
   when the platform says it expired, and turns the platform's error codes into `SendError`s.
 - `CallbackRunner`: hands a callback's message to the router while the HTTP answer waits at most
   `wait` seconds, capturing what the router says to the sender so that one quick answer can go
   back as WeChat's passive reply; anything else is sent afterwards through the API, in order.
-- `CallbackGuard`: refuses a callback whose timestamp is more than `REPLAY_WINDOW` from now, or
-  whose nonce was seen within it with other contents (a replay), through a record every process
-  shares (`CallbackNonce`); WeChat's own retry of a callback repeats all of it and is let through.
-- `welcome_once`, `mark_unreachable`, `mark_reachable`: what a follow, an unfollow or a menu
-  click does to an account (until these become core services the adapters call).
+- `CallbackGuard` (from `bot/core/callbacks.py`): refuses stale and replayed callbacks through a
+  record every process shares.
+- `welcome_once`, `mark_unreachable`, `mark_reachable` (from `bot/core/accounts.py`): what a
+  follow, an unfollow or a menu click does to an account.
 - `read_body`: a callback body, refused when it is larger than any real callback.
 """
 
@@ -22,33 +21,23 @@ import contextlib
 import hashlib
 import itertools
 import logging
-import os
-import re
-import socket
 import threading
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import requests
 from aiohttp import web
-from tortoise.exceptions import IntegrityError
 from urllib3.exceptions import NewConnectionError
 from wechatpy.client.base import BaseWeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 
+from bot.core.callbacks import StoreTokens
 from bot.core.channel import Channel, SendError
-from bot.core.clock import Clock
-from bot.core.context import Services
-from bot.core.logsafe import remember_secret
 from bot.core.router import Router
 from bot.core.types import ChatRef, IncomingMessage, OutgoingMessage, SentMessage
-from models import ApiToken, CallbackNonce, ChatIdentity, Platform, SeenMessage
-from models.lease import release_lease, take_lease
 
 log = logging.getLogger("guanjia.wechat")
 
@@ -61,8 +50,6 @@ MAX_CALLBACK_BYTES = 64 * 1024
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 BUSY = -1
 RATE_LIMITED = frozenset({45009, 45011, 45033})
-# A token this close to its expiry is renewed rather than used.
-TOKEN_MARGIN = timedelta(minutes=5)
 # Refusals that are the platform working as meant, not faults: the owner unfollowed (43004), the
 # 48-hour reply window has passed (45015) or its message count is used up (45047).
 UNSUBSCRIBED = 43004
@@ -71,74 +58,8 @@ EXPECTED_REFUSALS = {
     45015: "the reply window has passed",
     45047: "the reply window's message count is used up",
 }
-LEASE_TTL = timedelta(seconds=30)
 HTTP_TIMEOUT = 10.0
 BUSY_PAUSE = 1.0
-# A callback signed further than this from now is refused: an old one replayed, or a clock far
-# off. Its nonce is remembered this long, so a replay inside the window is refused too.
-REPLAY_WINDOW = timedelta(minutes=5)
-# WeChat's nonces are digits, WeCom's letters and digits; the record keeps at most 64.
-NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# At most this many admitted nonces are kept in memory (far more than 5 minutes of callbacks).
-ADMITTED_KEPT = 10_000
-
-
-def process_holder(kind: str) -> str:
-    """A lease holder's name: host, process and this object, unique among the bot's processes."""
-    return f"{socket.gethostname()}:{os.getpid()}:{kind}:{next(_holders)}"
-
-
-_holders = itertools.count(1)
-
-
-def _short_hash(*parts: str) -> str:
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
-
-
-async def welcome_once(
-    platform: Platform,
-    user_id: str,
-    created: int,
-    event: str,
-    services: Services,
-    now: datetime,
-    *,
-    event_key: str = "",
-) -> str | None:
-    """The welcome for a subscription or a menu click, once per event (retries included)."""
-    # WeChat says to tell events apart by sender and CreateTime, but a follow and a click (or two
-    # clicks) can share a second: the event and its key are part of what names it. A retry
-    # repeats all of them.
-    message_id = f"event:{created}:{event.lower()[:24]}:{_short_hash(event_key)}"
-    try:
-        await SeenMessage.create(platform=platform, chat_id=user_id, message_id=message_id, at=now)
-    except IntegrityError:
-        log.info("a retry of %s's %s event: no second welcome", user_id, event)
-        return None
-    identity = await ChatIdentity.get_or_none(platform=platform, user_id=user_id)
-    catalogues = services.catalogues
-    return catalogues.text(
-        catalogues.language(identity.language if identity else None), "wechat.welcome"
-    )
-
-
-async def mark_unreachable(platform: Platform, user_id: str, now: datetime, why: str) -> None:
-    """Record that the platform will not let the bot write to this account: notices to it stop."""
-    # The first moment is kept: a redelivered unfollow changes nothing.
-    changed = await ChatIdentity.filter(
-        platform=platform, user_id=user_id, unreachable_at__isnull=True
-    ).update(unreachable_at=now)
-    if changed:
-        log.info("%s account %s is unreachable (%s): its notices stop", platform, user_id, why)
-
-
-async def mark_reachable(platform: Platform, user_id: str) -> None:
-    """Record that the account follows again: notices to it go out again."""
-    changed = await ChatIdentity.filter(
-        platform=platform, user_id=user_id, unreachable_at__isnull=False
-    ).update(unreachable_at=None)
-    if changed:
-        log.info("%s account %s follows again: its notices resume", platform, user_id)
 
 
 def callback_digest(*parts: str | bytes) -> str:
@@ -150,178 +71,6 @@ def callback_digest(*parts: str | bytes) -> str:
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
     return digest.hexdigest()
-
-
-class CallbackGuard:
-    """Refuses one account's stale and replayed callbacks; every process shares the record.
-
-    A callback's signature covers its timestamp and nonce (and, in safe mode, the encrypted
-    body), never the plain-mode body or the `openid` in the query: a captured plain callback can
-    be sent again with other contents. So a callback is refused when its timestamp is more than
-    `window` from now, and when its nonce was seen within the window with other contents. WeChat
-    retries an unanswered callback with the same nonce, timestamp, signature and body: the same
-    digest, let through (the seen-message record makes its handling idempotent).
-    """
-
-    def __init__(self, app: str, clock: Clock, *, window: timedelta = REPLAY_WINDOW) -> None:
-        self.app = app
-        self._clock = clock
-        self._window = window
-        self._next_prune: datetime | None = None
-        # The nonces this process admitted within the window. A retry of a callback still being
-        # handled is told apart here, without the store, which on SQLite waits for the first
-        # callback's transaction to end.
-        self._admitted: OrderedDict[str, tuple[int, str]] = OrderedDict()
-
-    def _live(self, timestamp: int, now: datetime) -> bool:
-        return abs(now.timestamp() - timestamp) <= self._window.total_seconds()
-
-    def check_time(self, timestamp: str, nonce: str) -> tuple[int | None, str]:
-        """The timestamp as a number when the callback is fresh, else None and why it is not."""
-        if not NONCE.fullmatch(nonce):
-            return None, "no valid nonce"
-        if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
-            return None, "no valid timestamp"
-        value = int(timestamp)
-        now = self._clock.now()
-        if not self._live(value, now):
-            skew = int(now.timestamp()) - value
-            when = f"{skew} s old" if skew > 0 else f"{-skew} s ahead"
-            minutes = int(self._window.total_seconds()) // 60
-            return None, f"timestamp outside the {minutes}-minute window ({when})"
-        return value, ""
-
-    async def admit(self, nonce: str, timestamp: int, digest: str) -> str | None:
-        """Record an accepted callback's nonce; why it is refused when that nonce was seen within
-        the window with other contents, or None (first seen, or WeChat's retry of it)."""
-        now = self._clock.now()
-        known = self._admitted.get(nonce)
-        if known is not None and self._live(known[0], now):
-            return self._compare(known, (timestamp, digest))
-        await self._prune(now)
-        refused = await self._record(nonce, timestamp, digest, now)
-        if refused is None:
-            self._admitted[nonce] = (timestamp, digest)
-            self._admitted.move_to_end(nonce)
-            while len(self._admitted) > ADMITTED_KEPT:
-                self._admitted.popitem(last=False)
-        return refused
-
-    def _compare(self, seen: tuple[int, str], arrived: tuple[int, str]) -> str | None:
-        if seen == arrived:
-            log.info("a retry of a %s callback (same nonce, same contents)", self.app)
-            return None
-        return "nonce seen with other contents (a replay)"
-
-    async def _record(self, nonce: str, timestamp: int, digest: str, now: datetime) -> str | None:
-        """Insert the nonce (atomic: the unique key decides between processes), or compare."""
-        for _ in range(3):
-            try:
-                await CallbackNonce.create(
-                    app=self.app, nonce=nonce, timestamp=timestamp, digest=digest, seen_at=now
-                )
-                return None
-            except IntegrityError:
-                pass  # seen before, by this process or another: compare what it carried
-            seen = await CallbackNonce.get_or_none(app=self.app, nonce=nonce)
-            if seen is None:
-                continue  # pruned in between: record it afresh
-            if self._live(seen.timestamp, now):
-                return self._compare((seen.timestamp, seen.digest), (timestamp, digest))
-            # A stale record that WeChat's random nonce happens to repeat: take it over, unless
-            # another process just did.
-            taken = await CallbackNonce.filter(
-                id=seen.id, timestamp=seen.timestamp, digest=seen.digest
-            ).update(timestamp=timestamp, digest=digest, seen_at=now)
-            if taken:
-                return None
-        return "nonce contended"
-
-    async def _prune(self, now: datetime) -> None:
-        """Now and then (once a window per process), forget nonces no fresh callback can carry."""
-        if self._next_prune is not None and now < self._next_prune:
-            return
-        self._next_prune = now + self._window
-        for nonce, (timestamp, _) in list(self._admitted.items()):
-            if not self._live(timestamp, now):
-                del self._admitted[nonce]
-        # A nonce is bound to its timestamp by the signature: once that is out of the window,
-        # any callback carrying the pair is refused as stale, so its record can go.
-        cutoff = int((now - self._window).timestamp())
-        await CallbackNonce.filter(app=self.app, timestamp__lt=cutoff).delete()
-
-
-class StoreTokens:
-    """One platform account's access token, shared by every process through the store."""
-
-    def __init__(
-        self,
-        name: str,
-        fetch: Callable[[], Awaitable[tuple[str, int]]],
-        clock: Clock,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        poll_every: float = 0.25,
-        patience: float = 15.0,
-    ) -> None:
-        self.name = name
-        self._fetch = fetch
-        self._clock = clock
-        self._sleep = sleep
-        self._poll_every = poll_every
-        self._patience = patience
-        self._holder = process_holder(name)
-        self._lock = asyncio.Lock()
-        self._cached: tuple[str, datetime] | None = None
-        self.fetches = 0
-
-    def _usable(self, token: str, expires_at: datetime, stale: str | None) -> bool:
-        return token != stale and expires_at - TOKEN_MARGIN > self._clock.now()
-
-    async def get(self, stale: str | None = None) -> str:
-        """A valid token; `stale` is one the platform just refused, which is never returned."""
-        if self._cached and self._usable(*self._cached, stale):
-            return self._cached[0]
-        # One refresh per process at a time; other coroutines wait for it here.
-        async with self._lock:
-            waited = 0.0
-            while True:
-                row = await ApiToken.get_or_none(name=self.name)
-                if row is not None and self._usable(row.token, row.expires_at, stale):
-                    remember_secret(row.token)
-                    self._cached = (row.token, row.expires_at)
-                    return row.token
-                lease = f"token:{self.name}"
-                if await take_lease(lease, self._holder, self._clock.now(), LEASE_TTL):
-                    try:
-                        return await self._refresh(stale)
-                    finally:
-                        await release_lease(lease, self._holder, self._clock.now())
-                # Another process is refreshing: its token will be in the store shortly.
-                if waited >= self._patience:
-                    raise SendError(
-                        f"no {self.name} access token: another process holds the lease"
-                    )
-                await self._sleep(self._poll_every)
-                waited += self._poll_every
-
-    async def _refresh(self, stale: str | None) -> str:
-        row = await ApiToken.get_or_none(name=self.name)
-        if row is not None and self._usable(row.token, row.expires_at, stale):
-            remember_secret(row.token)
-            self._cached = (row.token, row.expires_at)
-            return row.token
-        token, expires_in = await self._fetch()
-        # Before it is stored: the store's debug log shows the values it writes.
-        remember_secret(token)
-        self.fetches += 1
-        expires_at = self._clock.now() + timedelta(seconds=expires_in)
-        await ApiToken.update_or_create(
-            name=self.name, defaults={"token": token, "expires_at": expires_at}
-        )
-        self._cached = (token, expires_at)
-        log.info("fetched a new %s access token, valid %s s", self.name, expires_in)
-        return token
 
 
 class _TimedSession(requests.Session):

@@ -23,6 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
 from bot.core.logsafe import remember_secret
+from bot.core.promises import late
 from models import (
     ApiToken,
     ChatIdentity,
@@ -44,6 +45,10 @@ __all__ = [
     "Board",
     "BoardFilter",
     "ConsoleConfig",
+    "Department",
+    "Staff",
+    "Ticket",
+    "TicketStatus",
     "actor_names",
     "board",
     "console_staff",
@@ -189,12 +194,8 @@ NOT_CLOSED = (TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.RESOLVED)
 
 
 def is_overdue(ticket: Ticket, now: datetime) -> bool:
-    """Whether a ticket has missed a promised time: nobody responded, or it is not done."""
-    if ticket.status is TicketStatus.OPEN and ticket.due_response_at < now:
-        return True
-    return ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED) and (
-        ticket.due_resolve_at < now
-    )
+    """Whether a ticket has missed a promised time (`bot/core/promises.py`'s `late`)."""
+    return bool(late(ticket, now))
 
 
 @dataclass(frozen=True)

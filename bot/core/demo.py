@@ -22,6 +22,7 @@ from __future__ import annotations
 import calendar
 import json
 import random
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -40,7 +41,7 @@ from bot.core.estate_import import (
     UnitRow,
     write_estate,
 )
-from models import BillItem, Department, Estate, StaffRole
+from models import BillItem, Department, Estate, Owner, Staff, StaffRole
 
 __all__ = ["DEMO_CODE", "demo_data", "load_demo"]
 
@@ -205,3 +206,41 @@ async def load_demo(today: date) -> Estate:
             raise
         return estate
     return await Estate.get(code=DEMO_CODE)
+
+
+@dataclass(frozen=True)
+class DemoPeople:
+    """Whom the web chat demo lets a page speak as: the demo estate's owners (with the labels of
+    their units) and its active staff."""
+
+    estate: Estate
+    owners: list[tuple[Owner, list[str]]]
+    staff: list[Staff]
+
+
+async def demo_people() -> list[DemoPeople]:
+    """The demo estate's people (none when it is not in the store)."""
+    found: list[DemoPeople] = []
+    for estate in await Estate.filter(code=DEMO_CODE):
+        owners = await Owner.filter(estate_id=estate.id).prefetch_related("units")
+        staff = await Staff.filter(estate_id=estate.id, active=True).order_by("id")
+        found.append(
+            DemoPeople(
+                estate=estate,
+                owners=[(owner, [unit.label for unit in owner.units]) for owner in owners],
+                staff=list(staff),
+            )
+        )
+    return found
+
+
+async def demo_person(role: str, person_id: int) -> tuple[Owner | Staff, Estate] | None:
+    """An owner or an active staff member of the demo estate, with the estate; None otherwise."""
+    person: Owner | Staff | None
+    if role == "owner":
+        person = await Owner.get_or_none(id=person_id, estate__code=DEMO_CODE)
+    else:
+        person = await Staff.get_or_none(id=person_id, active=True, estate__code=DEMO_CODE)
+    if person is None:
+        return None
+    return person, await Estate.get(id=person.estate_id)

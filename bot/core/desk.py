@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
-from bot.core.promises import card_promise
+from bot.core.promises import card_promise, late
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, SentMessage
 from models import (
     Building,
@@ -395,21 +395,19 @@ async def _responded_since_opened(ticket: Ticket) -> bool:
 
 
 async def breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
-    """The promised times the ticket has passed and still owes: (breach, deadline)."""
+    """The promised times the ticket has passed and still owes (`late`), as alerts:
+    (breach, deadline)."""
+    missed = late(ticket, now)
     found: list[tuple[str, datetime]] = []
-    if ticket.status not in (TicketStatus.OPEN, TicketStatus.CLAIMED):
-        return found
-    late_resolve = ticket.due_resolve_at < now
     # An open ticket nobody has claimed or answered owes a response; when both promises fall
     # at the same moment (a complaint's "answered within 24 hours") one alert says it all.
     if (
-        ticket.status is TicketStatus.OPEN
-        and ticket.due_response_at < now
-        and not (late_resolve and ticket.due_response_at == ticket.due_resolve_at)
+        missed.response
+        and not (missed.resolve and ticket.due_response_at == ticket.due_resolve_at)
         and not await _responded_since_opened(ticket)
     ):
         found.append((RESPONSE, ticket.due_response_at))
-    if late_resolve:
+    if missed.resolve:
         found.append((RESOLVE, ticket.due_resolve_at))
     return found
 

@@ -4,17 +4,21 @@ A ticket's promised times are its `due_response_at` and `due_resolve_at` (set fr
 service standard when it opens). The owner is told them as durations ("工程部将在 15分钟 内响应，
 24小时 内完成"), staff see them as times on the card; when the two fall together (a complaint
 answered within 24 hours) both say one promise: an answer.
+
+When a ticket is late is said once, here (`late`): the console's board, the month's report and the
+desk's escalations (`bot/core/desk.py`'s `breaches`) all ask it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_timedelta
 
 from bot.core.i18n import Catalogues
-from models import Ticket
+from models import Ticket, TicketStatus
 
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
 
@@ -63,4 +67,25 @@ def card_promise(ticket: Ticket, catalogues: Catalogues, lang: str, timezone: st
         "desk.card_due",
         respond_by=respond_by,
         resolve_by=local_time(ticket.due_resolve_at, timezone),
+    )
+
+
+@dataclass(frozen=True)
+class Late:
+    """Which promised times a ticket has passed and still owes."""
+
+    response: bool
+    resolve: bool
+
+    def __bool__(self) -> bool:
+        return self.response or self.resolve
+
+
+def late(ticket: Ticket, now: datetime) -> Late:
+    """Which promises a ticket has missed by `now`: a response while nobody has taken it (open),
+    a result while it is not done (open or taken). A resolved or closed ticket owes nothing."""
+    return Late(
+        response=ticket.status is TicketStatus.OPEN and ticket.due_response_at < now,
+        resolve=ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
+        and ticket.due_resolve_at < now,
     )

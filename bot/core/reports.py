@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.i18n import Catalogues
+from bot.core.promises import late
 from models import (
     Department,
     Estate,
@@ -345,15 +346,15 @@ def _figures(
         resolves.append(_kept(history.first_resolved_at, resolve_by, now))
         ratings.extend(history.ratings)
         if ticket.status not in DONE:
+            missed = late(ticket, now)
             still_open.append(
                 OpenTicket(
                     number=ticket.number,
                     department=ticket.department,
                     status=ticket.status,
                     claimed_by=ticket.claimed_by.name if ticket.claimed_by else None,
-                    late_response=ticket.status is TicketStatus.OPEN
-                    and now > ticket.due_response_at,
-                    late_resolve=now > ticket.due_resolve_at,
+                    late_response=missed.response,
+                    late_resolve=missed.resolve,
                     reopened=ticket.reopen_count > 0,
                 )
             )

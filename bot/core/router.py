@@ -23,7 +23,7 @@ import unicodedata
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from bot.core import journal
+from bot.core import chats, journal
 from bot.core.channel import Channel, SendError
 from bot.core.context import Context, Handlers, Services, send_outbox
 from bot.core.dialogs import open_dialog, start_dialog
@@ -189,6 +189,9 @@ class Router:
                 )
         except IntegrityError:
             raise _Duplicate from None
+        if not message.chat.is_group:
+            # The platform's reply window (WeChat's 48 hours) opens again with this message.
+            await chats.saw(message.chat.platform, message.chat.chat_id, message.received_at)
 
     async def _context(self, message: IncomingMessage, channel: Channel) -> Context:
         identity, _ = await ChatIdentity.get_or_create(

@@ -24,6 +24,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.adapters.wechat import Template, WeChatChannel, WeChatConfig
 from bot.adapters.wxcommon import MAX_CALLBACK_BYTES, StoreTokens
+from bot.core import chats
 from bot.core.channel import NoticeMeta, SendError
 from bot.core.notifier import UNREACHABLE, Audience, Notice, Notifier
 from bot.core.types import Button, ChatRef, OutgoingMessage, Platform
@@ -740,9 +741,7 @@ async def test_notice_outside_the_window_goes_as_a_template_message(rig: Rig) ->
     assert rig.api.to("message/custom/send") == []
 
     # Inside the 48-hour window (the owner just wrote), it is an ordinary message.
-    await SeenMessage.create(
-        platform=Platform.WECHAT, chat_id=OPENID, message_id="1", at=rig.desk.clock.now()
-    )
+    await chats.saw(Platform.WECHAT, OPENID, rig.desk.clock.now())
     await channel.send_notice(notice, NoticeMeta("bill", {"unit": "3-2-501", "amount": "¥356.80"}))
     assert len(rig.api.to("message/custom/send")) == 1
     # WeChat says the window closed after all (45015): the notice falls back to the template.

@@ -15,12 +15,13 @@ from tortoise.context import TortoiseContext
 from tortoise.exceptions import IntegrityError
 from tortoise.migrations.autodetector import MigrationAutodetector
 
-from models import Announcement, Chat, ChatKind
+from models import Announcement, Chat, ChatKind, ReplyWindow, SeenMessage
 from models.store import tortoise_config
 from tests.conftest import POSTGRES_URL
 from tests.factories import make_estate
 
 migration_0008 = importlib.import_module("models.migrations.0008_chat_unique_on_sqlite")
+migration_0009 = importlib.import_module("models.migrations.0009_reply_window")
 
 # Where the models' own schema is generated on PostgreSQL, beside the migrated `public` one.
 GENERATED_SCHEMA = "guanjia_generated"
@@ -170,3 +171,22 @@ async def test_0008_folds_duplicate_chats_and_restores_their_unique_index(store:
     assert (await Announcement.get(id=aimed.id)).chat_id == first.id
     with pytest.raises(IntegrityError):
         await Chat.create(platform="telegram", chat_id="-6", kind=ChatKind.STAFF, estate=estate)
+
+
+async def test_0009_carries_wechat_reply_windows_over_from_the_seen_messages(store: str) -> None:
+    """Before 0009 the WeChat window was read from `seen_message`: each WeChat account's latest
+    message there becomes its reply window, so nobody inside it falls back to templates."""
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    earlier = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+    for platform, chat_id, message_id, at in (
+        ("wechat", "o1", "1", earlier),
+        ("wechat", "o1", "2", now),
+        ("wechat", "o2", "event:1:subscribe:x", earlier),
+        ("telegram", "-5", "3", now),
+    ):
+        await SeenMessage.create(platform=platform, chat_id=chat_id, message_id=message_id, at=at)
+
+    await migration_0009.carry_windows(None, SimpleNamespace(client=get_connection("default")))
+
+    windows = {(w.platform, w.chat_id): w.last_seen_at for w in await ReplyWindow.all()}
+    assert windows == {("wechat", "o1"): now, ("wechat", "o2"): earlier}
