@@ -51,6 +51,8 @@ class SeenMessage(Model):
     class Meta:
         table = "seen_message"
         unique_together = (("platform", "chat_id", "message_id"),)
+        # The prune (`bot.core.chats.prune_seen`, every 30 s) deletes by age.
+        indexes = (("at",),)
 
 
 class ReplyWindow(Model):
