@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bot.core.console import ConsoleConfig
 from bot.core.context import Handlers
+from bot.core.dialogs import DialogKind
 from handlers import (
     binding,
     complaint,
@@ -38,7 +39,7 @@ def build_handlers(console: ConsoleConfig | None = None) -> Handlers:
         # The staff desk's buttons also come here when pressed outside a staff chat: each one
         # checks who pressed it.
         buttons={"unit": tickets.unit_chosen, **staff.BUTTONS},
-        dialogs={"choose_unit": tickets.unit_typed},
+        dialogs={DialogKind.CHOOSE_UNIT: tickets.unit_typed},
         private_commands=(
             login_command.private,
             fallback.start_command,

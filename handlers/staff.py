@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.core import desk, desk_actions
 from bot.core.context import Context, Outbound, Remember
-from bot.core.dialogs import open_dialog, start_dialog
+from bot.core.dialogs import DialogKind, open_dialog, start_dialog
 from bot.core.types import OutgoingMessage
 from handlers import binding
 from models import (
@@ -51,7 +51,6 @@ from models.lifecycle import (
 
 log = logging.getLogger(__name__)
 
-CLOSE_DIALOG = "close_result"
 # A close prompt waits this long for its result.
 CLOSE_PROMPT_MINUTES = 5
 CANCEL_WORDS = frozenset({"cancel", "取消"})
@@ -159,7 +158,7 @@ async def handle(ctx: Context) -> None:
         dialog = await open_dialog(ctx)
         if (
             dialog is not None
-            and dialog.kind == CLOSE_DIALOG
+            and dialog.kind == DialogKind.CLOSE_RESULT
             and _answers_prompt(ctx, dialog.data)
         ):
             await close_result_typed(ctx)
@@ -289,7 +288,7 @@ async def close_pressed(ctx: Context) -> None:
         return
     dialog = await start_dialog(
         ctx,
-        CLOSE_DIALOG,
+        DialogKind.CLOSE_RESULT,
         {"ticket": ticket.id, "number": ticket.number},
         minutes=CLOSE_PROMPT_MINUTES,
     )
