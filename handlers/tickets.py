@@ -31,6 +31,7 @@ from bot.core.nlu import Location
 from bot.core.nlu import Unit as WrittenUnit
 from bot.core.promises import owner_promise
 from bot.core.types import Button, OutgoingMessage, SentMessage
+from handlers.routes import Routes
 from models import (
     Building,
     Department,
@@ -509,3 +510,11 @@ async def photos_sent(ctx: Context) -> None:
         ctx.reply("photo.what")
     else:
         log.info("kept %d photo(s) from %s for their next report", len(refs), message.sender_id)
+
+
+# --- What this module answers ------------------------------------------------------------------
+
+ROUTES = Routes(
+    buttons={"unit": unit_chosen},
+    dialogs={DialogKind.CHOOSE_UNIT: unit_typed},
+)
