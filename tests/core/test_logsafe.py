@@ -448,8 +448,10 @@ async def test_a_debug_log_of_a_real_run_holds_no_secret(
     # The two platforms' access tokens, and the key the console's session cookies are sealed
     # with (made at start-up, kept in the store): none of them is ever logged.
     tokens = {row.name: row.token for row in await ApiToken.all()}
-    assert len(tokens) == 3 and SESSION_KEY_NAME in tokens and all(
-        call.query.get("key") == ROBOT_KEY for call in wx_api.to("webhook/send")
+    assert (
+        len(tokens) == 3
+        and SESSION_KEY_NAME in tokens
+        and all(call.query.get("key") == ROBOT_KEY for call in wx_api.to("webhook/send"))
     )
     logged = everything_logged(caplog)
     for name, value in secrets.items():
