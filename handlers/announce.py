@@ -1,7 +1,7 @@
 """Staff announcements: `announce 2026-12-03 09:00 3号楼明天9点至12点停水` in a staff chat.
 
-The staff chat's command parser calls `announce_command(ctx, args)` with what follows the
-command word. It schedules a notice to all the estate's owner groups, or to one
+The command is declared in `ROUTES`: the staff desk calls `announce_command(ctx, args)` with
+what follows the command word. It schedules a notice to all the estate's owner groups, or to one
 (`announce 2026-12-03 09:00 @3号楼业主群 …`), lists the pending ones (`announce list`) and
 cancels one (`announce cancel 7`). The time is the estate's; the scheduler's announcements job
 sends it when it comes, once per group.
@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from bot.core import vocabulary
 from bot.core.context import Context
 from bot.core.incidents import parse_outages
+from handlers.routes import Routes, StaffCommand
 from models import Announcement, Chat, ChatKind, Incident
 
 MAX_TEXT = 1000
@@ -23,8 +25,6 @@ WHEN = re.compile(
     r"(?:\s+(?P<text>.*))?$",
     re.DOTALL,
 )
-LIST_WORDS = {"list", "列表", "查看"}
-CANCEL_WORDS = {"cancel", "取消"}
 
 
 def _local(ctx: Context, moment: datetime) -> str:
@@ -44,9 +44,9 @@ async def announce_command(ctx: Context, args: str) -> None:
     word, _, rest = args.partition(" ")
     if not args:
         ctx.reply("announce.usage")
-    elif word.lower() in LIST_WORDS:
+    elif word.lower() in vocabulary.ANNOUNCE_LIST_WORDS:
         await _list(ctx)
-    elif word.lower() in CANCEL_WORDS:
+    elif word.lower() in vocabulary.CANCEL_WORDS:
         await _cancel(ctx, rest.strip().lstrip("#"))
     else:
         await _schedule(ctx, args)
@@ -193,3 +193,8 @@ async def _cancel(ctx: Context, number: str) -> None:
             cancelled_at=ctx.now
         )
     ctx.reply("announce.cancelled" if cancelled else "announce.not_found", id=number)
+
+
+ROUTES = Routes(
+    commands=(StaffCommand(vocabulary.ANNOUNCE, announce_command, help="announce.help"),)
+)

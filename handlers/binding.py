@@ -11,6 +11,9 @@ none: the account then becomes a new owner of the unit, named as the account is)
 in the staff chat, since being in that chat grants nothing.
 
 In a group, `/register CODE` makes it the estate's owner group or staff chat.
+
+The staff-chat commands and the request card's buttons are declared in `ROUTES`; the words people
+type for all of these are in `bot/core/vocabulary.py`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 
 from tortoise.transactions import in_transaction
 
+from bot.core import vocabulary
 from bot.core.codes import (
     ChatTaken,
     RedeemStatus,
@@ -36,6 +40,7 @@ from bot.core.context import Context, Outbound
 from bot.core.desk import acting_staff, group_ref, staff_chats
 from bot.core.nlu.units import parse_unit
 from bot.core.types import Button, OutgoingMessage
+from handlers.routes import Routes, StaffCommand, Who
 from models import (
     BindingRequest,
     ChatIdentity,
@@ -55,15 +60,27 @@ from models.lifecycle import staff_actor
 
 log = logging.getLogger(__name__)
 
+
+def _words(words: tuple[str, ...]) -> str:
+    """Words as alternatives of a pattern, a space in one matching any space."""
+    return "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in words)
+
+
+_BIND_EN, _BIND_ZH = _words(vocabulary.BIND.en), _words(vocabulary.BIND.zh)
 # `/bind CODE`, `bind CODE`, `绑定 CODE`, and `绑定CODE` run together (Chinese needs no space).
 _BIND = re.compile(
-    r"^(?:(?:/bind(?:@\S+)?|bind|绑定)(?:\s+(?P<code>.*))?|绑定(?P<joined>[A-Za-z2-9][\w\s-]*))$",
+    rf"^(?:(?:/(?:{_BIND_EN})(?:@\S+)?|{_BIND_EN}|{_BIND_ZH})(?:\s+(?P<code>.*))?"
+    rf"|(?:{_BIND_ZH})(?P<joined>[A-Za-z2-9][\w\s-]*))$",
     re.I | re.S,
 )
 _REQUEST = re.compile(
-    r"^(?:申请绑定|绑定申请|/?bind\s+request)\s*(?P<unit>\S+)\s+(?P<name>.+)$", re.I | re.S
+    rf"^(?:{_words(vocabulary.BIND_REQUEST.zh)}|/?(?:{_words(vocabulary.BIND_REQUEST.en)}))"
+    r"\s*(?P<unit>\S+)\s+(?P<name>.+)$",
+    re.I | re.S,
 )
-_REGISTER = re.compile(r"^/register(?:@\S+)?(?:\s+(?P<code>.*))?$", re.I | re.S)
+_REGISTER = re.compile(
+    rf"^/(?:{_words(vocabulary.REGISTER.en)})(?:@\S+)?(?:\s+(?P<code>.*))?$", re.I | re.S
+)
 
 
 # --- Finding units and owners -------------------------------------------------------------
@@ -365,11 +382,9 @@ async def code_command(ctx: Context, rest: str) -> None:
 
 
 async def staffcode_command(ctx: Context, rest: str) -> None:
-    """`staffcode NAME` (supervisors only): a staff binding code, told privately."""
+    """`staffcode NAME`: a staff binding code, told privately (the route is supervisors'
+    only, and the staff desk checks that before it gets here)."""
     assert ctx.staff is not None
-    if ctx.staff.role is not StaffRole.SUPERVISOR:
-        ctx.reply("binding.supervisor_only")
-        return
     name = rest.strip()
     member = await Staff.get_or_none(estate_id=ctx.staff.estate_id, name=name) if name else None
     if member is None:
@@ -545,3 +560,29 @@ async def register_command(ctx: Context) -> bool:
     )
     ctx.reply(key, estate=estate.name)
     return True
+
+
+# --- What this module answers ------------------------------------------------------------------
+
+ROUTES = Routes(
+    commands=(
+        StaffCommand(
+            vocabulary.CODE,
+            code_command,
+            help="binding.help_code",
+            elsewhere="binding.codes_come_from_staff",
+        ),
+        StaffCommand(
+            vocabulary.STAFFCODE,
+            staffcode_command,
+            help="binding.help_staffcode",
+            who=Who.SUPERVISOR,
+            elsewhere="binding.codes_come_from_staff",
+        ),
+        StaffCommand(vocabulary.BINDINGS, bindings_command, help="binding.help_bindings"),
+        StaffCommand(vocabulary.UNBIND, unbind_command, help="binding.help_unbind"),
+        StaffCommand(vocabulary.APPROVE, approve_command, help="binding.help_approve"),
+        StaffCommand(vocabulary.REFUSE, refuse_command, help="binding.help_refuse"),
+    ),
+    buttons={"approve": approve_pressed, "refuse": refuse_pressed},
+)

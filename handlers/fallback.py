@@ -5,29 +5,9 @@ from __future__ import annotations
 
 import re
 
+from bot.core import vocabulary
 from bot.core.context import Context
 
-START_COMMANDS = frozenset({"/start", "/help", "help", "帮助", "菜单", "menu"})
-# Questions about the bot itself: answered with what it does, never taken for an enquiry.
-ABOUT_BOT = frozenset(
-    {
-        "你能做什么",
-        "你会做什么",
-        "你可以做什么",
-        "你能干什么",
-        "你会干什么",
-        "你会什么",
-        "你是谁",
-        "你是干什么的",
-        "怎么用",
-        "怎么用你",
-        "管家能做什么",
-        "whatcanyoudo",
-        "whoareyou",
-        "howdoiuseyou",
-        "howdoesthiswork",
-    }
-)
 _NOISE = re.compile(r"[\s\W_]+|@\S+")
 
 
@@ -43,7 +23,7 @@ async def handle(ctx: Context) -> None:
 
 def _is_start(text: str) -> bool:
     head = text.strip().split(" ", 1)[0].lower()
-    return head.split("@", 1)[0] in START_COMMANDS or _words(text) in ABOUT_BOT
+    return head.split("@", 1)[0] in vocabulary.START_WORDS or _words(text) in vocabulary.ABOUT_BOT
 
 
 async def start_command(ctx: Context) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.core import vocabulary
 from bot.core.console import ConsoleConfig, issue_login_token
 from bot.core.context import Context, Outbound
 from bot.core.types import OutgoingMessage, SentMessage
@@ -19,7 +20,6 @@ from models import ChatKind
 
 log = logging.getLogger(__name__)
 
-LOGIN_WORDS = frozenset({"login", "登录"})
 # The groups the bot serves (registered ones).
 _GROUPS = (ChatKind.OWNERS, ChatKind.STAFF)
 
@@ -29,7 +29,7 @@ def is_login(text: str) -> bool:
     words = text.split()
     if len(words) != 1:
         return False
-    return words[0].removeprefix("/").split("@", 1)[0].lower() in LOGIN_WORDS
+    return words[0].removeprefix("/").split("@", 1)[0].lower() in vocabulary.LOGIN.words
 
 
 async def _link_sent(sent: SentMessage) -> None:

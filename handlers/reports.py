@@ -1,7 +1,8 @@
 """The staff desk's month report (`report month 2026-11` / `报表 2026-11`): text, chart, workbook.
 
-The staff handler parses the command and calls `report_command`; this module checks who asks and
-where, builds the report, writes its chart and workbook under `Services.reports_dir`, and answers
+The command is declared in `ROUTES`; the staff desk runs it for the estate's staff. This module
+reads the month, checks who asks and where (again: `report_command` stands on its own), builds
+the report, writes its chart and workbook under `Services.reports_dir`, and answers
 with one message carrying the text, the chart as a photo and the workbook as a file.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot.core import vocabulary
 from bot.core.context import Context
 from bot.core.reports import (
     BadMonth,
@@ -21,11 +23,23 @@ from bot.core.reports import (
     write_report_files,
 )
 from bot.core.types import Attachment, OutgoingMessage
+from handlers.routes import Routes, StaffCommand
 
 log = logging.getLogger(__name__)
 
 # A bad month is echoed back to the sender; no more of it than this.
 ECHO_CHARS = 20
+
+
+async def report_typed(ctx: Context, rest: str) -> None:
+    """`report month 2026-11` / `报表 2026-11` in the staff chat: the month's report."""
+    words = rest.split()
+    if words and words[0].lower() in vocabulary.REPORT_MONTH_WORDS:
+        words = words[1:]
+    if not words:
+        ctx.reply("report.usage")
+        return
+    await report_command(ctx, " ".join(words))
 
 
 async def report_command(ctx: Context, month: str) -> None:
@@ -63,3 +77,6 @@ async def report_command(ctx: Context, month: str) -> None:
             attachments=(Attachment("file", str(files.workbook)),),
         )
     )
+
+
+ROUTES = Routes(commands=(StaffCommand(vocabulary.REPORT, report_typed, help="report.help"),))

@@ -1,13 +1,16 @@
 """The staff desk: ticket cards' buttons, commands in the staff chat, and the owner's rating.
 
-The router hands every staff-chat message here. Buttons (`claim:<id>`, `transfer:<id>`,
-`transfer_to:<id>:<department>`, `close:<id>`, `approve:<id>`, `refuse:<id>`) and commands
-(`queue`/`队列`, `mine`/`我的`, `reply R-0012 …`/`回复`, `note`/`备注`, `close R-0012 …`/`结单`,
-`reopen`/`重开`, `transfer R-0012 cleaning`/`转派`, `code`/`绑定码`, `staffcode`/`员工码`,
-`unbind`/`解绑`, `bindings`/`绑定列表`, `approve`/`同意`, `refuse`/`拒绝`, `report month
-YYYY-MM`/`报表` and `announce`/`公告` (answered by handlers.reports and handlers.announce),
-`help`/`帮助`) act only for a chat account bound to staff of the chat's estate;
-anyone else is refused and nothing changes. Other chatter in the staff chat is left alone.
+The router hands every staff-chat message to `StaffDesk.handle`. The desk routes what every
+handler module declared (`handlers/routes.py`): a button to the module that declared its
+prefix, a command (`队列`/`queue`, `回复 R-0012 …`/`reply …`, …: the words are in
+`bot/core/vocabulary.py`) to the module that declared it, only for a chat account bound to staff
+of the chat's estate (and a supervisor, for a supervisors' command); anyone else is refused and
+nothing changes. `帮助`/`help` lists every declared command, one line each from locales/. Other
+chatter in the staff chat is left alone.
+
+This module declares the ticket desk's own commands (queue, mine, reply, note, close, reopen,
+transfer) and buttons (`claim:<id>`, `transfer:<id>`, `transfer_to:<id>:<from>:<to>`,
+`close:<id>`, `rate:<id>:<1-5>`) in `ROUTES`.
 
 Closing by button (offered only once someone holds the ticket) posts a prompt; the result is a
 reply to that prompt, or a message that starts with the ticket's number, within a few minutes.
@@ -22,20 +25,27 @@ department it moves the ticket from), and no press writes into an owner group.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 
-from bot.core import desk, desk_actions
+from bot.core import desk, desk_actions, vocabulary
 from bot.core.context import Context, Outbound, Remember
-from bot.core.dialogs import open_dialog, start_dialog
+from bot.core.dialogs import DialogKind, open_dialog, start_dialog
 from bot.core.types import OutgoingMessage
-from handlers import binding
+from handlers.routes import (
+    CommandTable,
+    MergedRoutes,
+    Routes,
+    StaffCommand,
+    Who,
+    merge_routes,
+)
 from models import (
     Department,
     Rating,
     Staff,
+    StaffRole,
     Ticket,
     TicketReporter,
     TicketStatus,
@@ -51,91 +61,19 @@ from models.lifecycle import (
 
 log = logging.getLogger(__name__)
 
-CLOSE_DIALOG = "close_result"
 # A close prompt waits this long for its result.
 CLOSE_PROMPT_MINUTES = 5
-CANCEL_WORDS = frozenset({"cancel", "取消"})
 QUEUE_LIMIT = 30
 _TICKET_NUMBER = re.compile(r"^([RCQ])-?(\d{1,6})$", re.I)
 
-Command = Callable[[Context, str], Awaitable[None]]
-
-# Words a staff member may write for each command (compared lower-cased).
-COMMAND_WORDS: dict[str, tuple[str, ...]] = {
-    "queue": ("queue", "队列"),
-    "mine": ("mine", "我的"),
-    "reply": ("reply", "回复"),
-    "note": ("note", "备注"),
-    "close": ("close", "结单"),
-    "reopen": ("reopen", "重开"),
-    "transfer": ("transfer", "转派"),
-    "code": ("code", "绑定码"),
-    "staffcode": ("staffcode", "员工码"),
-    "unbind": ("unbind", "解绑"),
-    "bindings": ("bindings", "绑定列表"),
-    "approve": ("approve", "同意"),
-    "refuse": ("refuse", "拒绝"),
-    "report": ("report", "报表"),
-    "announce": ("announce", "公告"),
-    "help": ("help", "帮助"),
-}
-_WORDS = {word: name for name, words in COMMAND_WORDS.items() for word in words}
-# Chinese commands may run into their argument ("回复R-0012 马上到"): longest first.
-_JOINED = sorted((w for w in _WORDS if not w.isascii()), key=len, reverse=True)
-_NO_ARGUMENT = frozenset({"queue", "mine", "help"})
-
-DEPARTMENT_WORDS: dict[str, Department] = {
-    **{d.value: d for d in Department},
-    "engineer": Department.ENGINEERING,
-    "repair": Department.ENGINEERING,
-    "clean": Department.CLEANING,
-    "guard": Department.SECURITY,
-    "landscaping": Department.GREENING,
-    "garden": Department.GREENING,
-    "cs": Department.CUSTOMER_SERVICE,
-    "service": Department.CUSTOMER_SERVICE,
-    "工程": Department.ENGINEERING,
-    "工程部": Department.ENGINEERING,
-    "维修": Department.ENGINEERING,
-    "保洁": Department.CLEANING,
-    "保洁部": Department.CLEANING,
-    "清洁": Department.CLEANING,
-    "安保": Department.SECURITY,
-    "安保部": Department.SECURITY,
-    "保安": Department.SECURITY,
-    "秩序": Department.SECURITY,
-    "绿化": Department.GREENING,
-    "绿化部": Department.GREENING,
-    "园林": Department.GREENING,
-    "客服": Department.CUSTOMER_SERVICE,
-    "客服部": Department.CUSTOMER_SERVICE,
-    "客服中心": Department.CUSTOMER_SERVICE,
-}
+# Every staff command word of the vocabulary. The desk reads messages with the table of the
+# routes it was built with, which `handlers.build_handlers` checks are the vocabulary's.
+STAFF_WORDS = CommandTable(vocabulary.STAFF_COMMANDS)
 
 
-def parse_command(text: str) -> tuple[str, str] | None:
+def parse_command(text: str, table: CommandTable = STAFF_WORDS) -> tuple[str, str] | None:
     """(command, the rest) when a staff-chat message is a desk command, else None."""
-    text = text.strip()
-    if not text:
-        return None
-    head, _, rest = text.partition(" ")
-    if "\n" in head:
-        head, _, more = head.partition("\n")
-        rest = f"{more} {rest}".strip()
-    # Telegram writes commands as `/queue` or `/queue@guanjia_bot`.
-    word = head.removeprefix("/").split("@", 1)[0].lower()
-    name = _WORDS.get(word)
-    if name is not None:
-        if name in _NO_ARGUMENT and rest.strip():
-            return None  # "我的 天哪" is chatter, not the command
-        return name, rest.strip()
-    for word in _JOINED:
-        if text.startswith(word) and _WORDS[word] not in _NO_ARGUMENT:
-            rest = text.removeprefix(word).strip()
-            # Run together only when an argument follows at once (a ticket, a unit, a number).
-            if rest[:1].isascii() and rest[:1].isalnum():
-                return _WORDS[word], rest
-    return None
+    return table.parse(text)
 
 
 def ticket_number(written: str) -> str | None:
@@ -146,30 +84,97 @@ def ticket_number(written: str) -> str | None:
     return f"{match.group(1).upper()}-{int(match.group(2)):04d}"
 
 
-# --- The router's entry point --------------------------------------------------------------
+# --- The desk: what the router hands a staff-chat message to --------------------------------
 
 
-async def handle(ctx: Context) -> None:
-    """A message in a staff chat: a button, a command, a close result, or chatter (left alone)."""
-    if ctx.message.payload is not None:
-        await press(ctx)
-        return
-    parsed = parse_command(ctx.message.text)
-    if parsed is None:
-        dialog = await open_dialog(ctx)
-        if (
-            dialog is not None
-            and dialog.kind == CLOSE_DIALOG
-            and _answers_prompt(ctx, dialog.data)
-        ):
-            await close_result_typed(ctx)
+class StaffDesk:
+    """The staff chat: every handler module's declared commands and buttons, routed for the
+    estate's staff, and `help` generated from them."""
+
+    def __init__(self, declared: Mapping[str, Routes]) -> None:
+        own = Routes(
+            commands=(StaffCommand(vocabulary.HELP, self.help_command, help="desk.help_help"),)
+        )
+        self.routes: MergedRoutes = merge_routes({**declared, f"{__name__}.StaffDesk": own})
+
+    async def handle(self, ctx: Context) -> None:
+        """A message in a staff chat: a button, a command, a close result, or chatter (left
+        alone)."""
+        if ctx.message.payload is not None:
+            await self.press(ctx)
             return
-        log.debug("staff chat message %s from %s", ctx.message.message_id, ctx.message.sender_id)
-        return
-    name, rest = parsed
-    if desk.acting_staff(ctx) is None:
-        return
-    await COMMANDS[name](ctx, rest)
+        parsed = self.routes.table.parse(ctx.message.text)
+        if parsed is None:
+            dialog = await open_dialog(ctx)
+            if (
+                dialog is not None
+                and dialog.kind == DialogKind.CLOSE_RESULT
+                and _answers_prompt(ctx, dialog.data)
+            ):
+                await close_result_typed(ctx)
+                return
+            log.debug(
+                "staff chat message %s from %s", ctx.message.message_id, ctx.message.sender_id
+            )
+            return
+        name, rest = parsed
+        staff = desk.acting_staff(ctx)
+        if staff is None:
+            return
+        command = self.routes.commands[name]
+        if command.who is Who.SUPERVISOR and staff.role is not StaffRole.SUPERVISOR:
+            ctx.reply("desk.supervisor_only")
+            return
+        await command.run(ctx, rest)
+
+    async def press(self, ctx: Context) -> None:
+        """A button pressed in the staff chat."""
+        prefix = (ctx.message.payload or "").split(":", 1)[0]
+        handler = self.routes.buttons.get(prefix)
+        if handler is None:
+            log.info("unknown staff button %r from %s", ctx.message.payload, ctx.message.sender_id)
+            ctx.answer_press("input.bad_button")
+            return
+        await handler(ctx)
+
+    async def word_elsewhere(self, ctx: Context) -> bool:
+        """A staff command typed in an owner group or in private, where it does not apply: a
+        short answer (a binding word gets how to bind), never a ticket; True when it was one."""
+        parsed = self.routes.table.parse(ctx.message.text)
+        if parsed is None:
+            return False
+        name, _ = parsed
+        log.info(
+            "staff command %r from %s in %s answered, not run",
+            name,
+            ctx.message.sender_id,
+            ctx.message.chat,
+        )
+        command = self.routes.commands[name]
+        if command.elsewhere is not None:
+            ctx.reply(command.elsewhere)
+        elif ctx.staff is not None:
+            ctx.reply("desk.use_staff_chat")
+        elif not ctx.in_group or ctx.message.addressed:
+            ctx.reply("desk.staff_only_command")
+        return True
+
+    def help_lines(self, ctx: Context) -> str:
+        """One line for each staff command the desk routes: its words (the reader's language
+        first) and its line from the catalogues."""
+        return "\n".join(
+            ctx.text(
+                "desk.help_line",
+                words=" / ".join(command.words.in_language(ctx.lang)),
+                text=ctx.text(command.help),
+                who=ctx.text("desk.help_supervisors") if command.who is Who.SUPERVISOR else "",
+            )
+            for command in self.routes.commands.values()
+        )
+
+    async def help_command(self, ctx: Context, rest: str) -> None:
+        """`help`: what the staff desk understands."""
+        ctx.reply("desk.help", lines=self.help_lines(ctx))
 
 
 def _answers_prompt(ctx: Context, data: dict) -> bool:
@@ -180,17 +185,6 @@ def _answers_prompt(ctx: Context, data: dict) -> bool:
         return True
     first = ctx.message.text.strip().split(maxsplit=1)
     return bool(first) and ticket_number(first[0]) == data.get("number")
-
-
-async def press(ctx: Context) -> None:
-    """A button pressed in the staff chat."""
-    prefix = (ctx.message.payload or "").split(":", 1)[0]
-    handler = BUTTONS.get(prefix)
-    if handler is None:
-        log.info("unknown staff button %r from %s", ctx.message.payload, ctx.message.sender_id)
-        ctx.answer_press("input.bad_button")
-        return
-    await handler(ctx)
 
 
 async def ticket_opened(ctx: Context, ticket: Ticket) -> None:
@@ -289,7 +283,7 @@ async def close_pressed(ctx: Context) -> None:
         return
     dialog = await start_dialog(
         ctx,
-        CLOSE_DIALOG,
+        DialogKind.CLOSE_RESULT,
         {"ticket": ticket.id, "number": ticket.number},
         minutes=CLOSE_PROMPT_MINUTES,
     )
@@ -321,7 +315,7 @@ async def close_result_typed(ctx: Context) -> None:
     first, _, rest = text.partition(" ")
     if ticket_number(first) == ticket.number:
         text = rest.strip()
-    if text.lower() in CANCEL_WORDS:
+    if text.lower() in vocabulary.CANCEL_WORDS:
         ctx.reply("desk.close_cancelled", number=ticket.number)
         return
     if not text:
@@ -405,28 +399,6 @@ async def needs_look(ctx: Context) -> None:
         u.confidence,
         len(chats),
     )
-
-
-async def staff_word_elsewhere(ctx: Context) -> bool:
-    """A staff command typed in an owner group or in private, where it does not apply: a short
-    answer (a binding word gets how to bind), never a ticket; True when it was one."""
-    parsed = parse_command(ctx.message.text)
-    if parsed is None:
-        return False
-    name, _ = parsed
-    log.info(
-        "staff command %r from %s in %s answered, not run",
-        name,
-        ctx.message.sender_id,
-        ctx.message.chat,
-    )
-    if name in ("code", "staffcode"):
-        ctx.reply("binding.codes_come_from_staff")
-    elif ctx.staff is not None:
-        ctx.reply("desk.use_staff_chat")
-    elif not ctx.in_group or ctx.message.addressed:
-        ctx.reply("desk.staff_only_command")
-    return True
 
 
 # --- Commands ------------------------------------------------------------------------------
@@ -569,11 +541,11 @@ async def transfer_command(ctx: Context, rest: str) -> None:
         return
     ticket, written = found
     assert ctx.staff is not None
-    department = DEPARTMENT_WORDS.get(written.split(" ", 1)[0].lower()) if written else None
-    if department is None:
+    named = vocabulary.department_named(written.split(" ", 1)[0]) if written else None
+    if named is None:
         ctx.reply("desk.transfer_usage")
         return
-    await _transfer(ctx, ctx.staff, ticket, department)
+    await _transfer(ctx, ctx.staff, ticket, Department(named))
 
 
 async def _transfer(
@@ -591,72 +563,23 @@ async def _transfer(
     return outcome.done
 
 
-def _optional_command(module: str, name: str) -> Command | None:
-    """A command of a handler module built separately, or None while it is not there."""
-    try:
-        # Imported when used: the staff desk works before (or without) that module.
-        loaded = importlib.import_module(f"handlers.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"handlers.{module}":
-            raise
-        return None
-    return getattr(loaded, name, None)
+# --- What this module answers ------------------------------------------------------------
 
-
-async def report_command(ctx: Context, rest: str) -> None:
-    """`report month 2026-11` / `报表 2026-11`: handlers.reports answers, when it is there."""
-    words = rest.split()
-    if words and words[0].lower() in ("month", "月", "月报"):
-        words = words[1:]
-    if not words:
-        ctx.reply("desk.report_usage")
-        return
-    command = _optional_command("reports", "report_command")
-    if command is None:
-        ctx.reply("desk.report_unavailable")
-        return
-    await command(ctx, " ".join(words))
-
-
-async def announce_command(ctx: Context, rest: str) -> None:
-    """`announce 2026-12-03 09:00 …` / `公告 …`: handlers.announce answers, when it is there."""
-    command = _optional_command("announce", "announce_command")
-    if command is None:
-        ctx.reply("desk.announce_unavailable")
-        return
-    await command(ctx, rest)
-
-
-async def help_command(ctx: Context, rest: str) -> None:
-    """`help`: what the staff desk understands."""
-    ctx.reply("desk.help")
-
-
-COMMANDS: dict[str, Command] = {
-    "queue": queue_command,
-    "mine": mine_command,
-    "reply": reply_command,
-    "note": note_command,
-    "close": close_command,
-    "reopen": reopen_command,
-    "transfer": transfer_command,
-    "code": binding.code_command,
-    "staffcode": binding.staffcode_command,
-    "unbind": binding.unbind_command,
-    "bindings": binding.bindings_command,
-    "approve": binding.approve_command,
-    "refuse": binding.refuse_command,
-    "report": report_command,
-    "announce": announce_command,
-    "help": help_command,
-}
-
-BUTTONS: dict[str, Callable[[Context], Awaitable[None]]] = {
-    "claim": claim_pressed,
-    "transfer": transfer_pressed,
-    "transfer_to": transfer_to_pressed,
-    "close": close_pressed,
-    "rate": rate_pressed,
-    "approve": binding.approve_pressed,
-    "refuse": binding.refuse_pressed,
-}
+ROUTES = Routes(
+    commands=(
+        StaffCommand(vocabulary.QUEUE, queue_command, help="desk.help_queue"),
+        StaffCommand(vocabulary.MINE, mine_command, help="desk.help_mine"),
+        StaffCommand(vocabulary.REPLY, reply_command, help="desk.help_reply"),
+        StaffCommand(vocabulary.NOTE, note_command, help="desk.help_note"),
+        StaffCommand(vocabulary.CLOSE, close_command, help="desk.help_close"),
+        StaffCommand(vocabulary.REOPEN, reopen_command, help="desk.help_reopen"),
+        StaffCommand(vocabulary.TRANSFER, transfer_command, help="desk.help_transfer"),
+    ),
+    buttons={
+        "claim": claim_pressed,
+        "transfer": transfer_pressed,
+        "transfer_to": transfer_to_pressed,
+        "close": close_pressed,
+        "rate": rate_pressed,
+    },
+)

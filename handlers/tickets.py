@@ -25,12 +25,13 @@ from datetime import timedelta
 
 from bot.core import desk
 from bot.core.context import Context, Outbound, Remember
-from bot.core.dialogs import keep_photos, open_dialog, start_dialog, take_photos
+from bot.core.dialogs import DialogKind, keep_photos, open_dialog, start_dialog, take_photos
 from bot.core.incidents import match_incident, outage_kind_reported
 from bot.core.nlu import Location
 from bot.core.nlu import Unit as WrittenUnit
 from bot.core.promises import owner_promise
 from bot.core.types import Button, OutgoingMessage, SentMessage
+from handlers.routes import Routes
 from models import (
     Building,
     Department,
@@ -157,7 +158,7 @@ async def ask_unit(ctx: Context, kind: TicketKind, units: list[Unit]) -> None:
     assert u is not None
     await start_dialog(
         ctx,
-        "choose_unit",
+        DialogKind.CHOOSE_UNIT,
         {
             "kind": str(kind),
             "text": ctx.message.text,
@@ -178,7 +179,7 @@ async def unit_chosen(ctx: Context) -> None:
     dialog = await open_dialog(ctx)
     payload = ctx.message.payload or ""
     unit_id = payload.removeprefix("unit:")
-    if dialog is None or dialog.kind != "choose_unit" or not unit_id.isdigit():
+    if dialog is None or dialog.kind != DialogKind.CHOOSE_UNIT or not unit_id.isdigit():
         ctx.answer_press("input.expired_button")
         return
     if int(unit_id) not in dialog.data.get("units", []):
@@ -509,3 +510,11 @@ async def photos_sent(ctx: Context) -> None:
         ctx.reply("photo.what")
     else:
         log.info("kept %d photo(s) from %s for their next report", len(refs), message.sender_id)
+
+
+# --- What this module answers ------------------------------------------------------------------
+
+ROUTES = Routes(
+    buttons={"unit": unit_chosen},
+    dialogs={DialogKind.CHOOSE_UNIT: unit_typed},
+)

@@ -32,6 +32,7 @@ from models import (
 )
 
 if TYPE_CHECKING:
+    from bot.core.dialogs import DialogKind
     from bot.core.nlu import NLU, FaqIndex, Understanding
 
 Handler = Callable[["Context"], Awaitable[None]]
@@ -158,7 +159,7 @@ class Handlers:
     # By the part of a button's payload before the first colon ("rate:42:4" → "rate").
     buttons: Mapping[str, Handler] = field(default_factory=dict)
     # By an open dialog's kind.
-    dialogs: Mapping[str, Handler] = field(default_factory=dict)
+    dialogs: Mapping[DialogKind, Handler] = field(default_factory=dict)
     # Private-chat text that is a command or a code (binding): tried before classifying;
     # returns True when it handled the message.
     private_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()

@@ -7,6 +7,7 @@ the next report they make in that chat within a few minutes takes them.
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 
 from bot.core.context import Context
 from models import Dialog
@@ -14,7 +15,19 @@ from models import Dialog
 DIALOG_MINUTES = 30
 # Photos sent alone wait this long for the report they belong to.
 PHOTO_MINUTES = 10
-PHOTOS = "photos"
+
+
+class DialogKind(StrEnum):
+    """What an open dialog waits for (kept as `Dialog.kind`)."""
+
+    # The router asked which intent a message is (its buttons are `intent:<intent>`).
+    CLARIFY = "clarify"
+    # An owner of several units was asked which one a report is about (handlers.tickets).
+    CHOOSE_UNIT = "choose_unit"
+    # A staff member pressed 结单 and is asked for the result (handlers.staff).
+    CLOSE_RESULT = "close_result"
+    # Photos sent alone, kept for the sender's next report.
+    PHOTOS = "photos"
 
 
 async def open_dialog(ctx: Context) -> Dialog | None:
@@ -30,7 +43,7 @@ async def open_dialog(ctx: Context) -> Dialog | None:
 
 
 async def start_dialog(
-    ctx: Context, kind: str, data: dict[str, object], minutes: int = DIALOG_MINUTES
+    ctx: Context, kind: DialogKind, data: dict[str, object], minutes: int = DIALOG_MINUTES
 ) -> Dialog:
     """Open (or replace) the sender's dialog in this chat; it lapses after `minutes`."""
     message = ctx.message
@@ -51,7 +64,7 @@ async def keep_photos(ctx: Context, refs: list[str]) -> None:
     """Keep photos sent alone for the sender's next report here (in the open dialog if any)."""
     dialog = await open_dialog(ctx)
     if dialog is None:
-        await start_dialog(ctx, PHOTOS, {"photos": refs}, minutes=PHOTO_MINUTES)
+        await start_dialog(ctx, DialogKind.PHOTOS, {"photos": refs}, minutes=PHOTO_MINUTES)
         return
     kept = [str(ref) for ref in dialog.data.get("photos", [])]
     dialog.data = {**dialog.data, "photos": [*kept, *(r for r in refs if r not in kept)]}
@@ -65,7 +78,7 @@ async def take_photos(ctx: Context) -> list[str]:
     if dialog is None or not dialog.data.get("photos"):
         return []
     photos = [str(ref) for ref in dialog.data["photos"]]
-    if dialog.kind == PHOTOS:
+    if dialog.kind == DialogKind.PHOTOS:
         await dialog.delete()
     else:
         dialog.data = {key: value for key, value in dialog.data.items() if key != "photos"}

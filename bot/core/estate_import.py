@@ -15,9 +15,10 @@ given for it must match the stored one); an owner with the same name and phone, 
 with the same name, a bill with the same unit, period and item, and an FAQ entry with the same
 language and question are duplicates, and so errors. An existing estate keeps its name.
 
-Building, entrance and room are normalised the way the NLU's unit parser writes them
-(``3栋`` and ``03`` are ``3``, ``b座`` is ``B``, ``2单元`` is ``2``, ``501室`` is ``501``), so
-that a unit an owner names in a chat matches its label (`models.estate.unit_label`). Amounts
+Building, entrance and room are normalised by the functions the NLU's unit parser uses
+(`bot.core.vocabulary`: ``3栋`` and ``03`` are ``3``, ``b座`` is ``B``, ``2单元`` is ``2``,
+``501室`` and ``五零一`` are ``501``), so that a unit an owner names in a chat matches its label
+(`models.estate.unit_label`); departments and roles are read with the words staff type too. Amounts
 are read as `Decimal` and stored as integer cents; a numeric Excel cell, which openpyxl hands
 over as a float, is read through its shortest decimal representation.
 
@@ -61,7 +62,14 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from bot.core.nlu.units import cn_to_int
+from bot.core.vocabulary import (
+    DEPARTMENT_WORDS,
+    ROLE_WORDS,
+    normalize_building,
+    normalize_entrance,
+    normalize_room,
+    split_unit_label,
+)
 from models import (
     Bill,
     BillItem,
@@ -204,43 +212,11 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "faq": ("question", "answer"),
 }
 
-ROLES: dict[str, StaffRole] = {
-    "clerk": StaffRole.CLERK,
-    "客服": StaffRole.CLERK,
-    "engineer": StaffRole.ENGINEER,
-    "工程": StaffRole.ENGINEER,
-    "维修": StaffRole.ENGINEER,
-    "cleaner": StaffRole.CLEANER,
-    "保洁": StaffRole.CLEANER,
-    "guard": StaffRole.GUARD,
-    "安保": StaffRole.GUARD,
-    "保安": StaffRole.GUARD,
-    "秩序": StaffRole.GUARD,
-    "秩序维护员": StaffRole.GUARD,
-    "gardener": StaffRole.GARDENER,
-    "绿化": StaffRole.GARDENER,
-    "supervisor": StaffRole.SUPERVISOR,
-    "主管": StaffRole.SUPERVISOR,
-}
-
+# Staff roles and departments as a manager writes them: the words of the vocabulary, which are
+# also what staff type (`转派 R-0012 保洁`).
+ROLES: dict[str, StaffRole] = {word: StaffRole(role) for word, role in ROLE_WORDS.items()}
 DEPARTMENTS: dict[str, Department] = {
-    "engineering": Department.ENGINEERING,
-    "工程部": Department.ENGINEERING,
-    "工程": Department.ENGINEERING,
-    "cleaning": Department.CLEANING,
-    "保洁部": Department.CLEANING,
-    "保洁": Department.CLEANING,
-    "security": Department.SECURITY,
-    "安保部": Department.SECURITY,
-    "秩序维护部": Department.SECURITY,
-    "安保": Department.SECURITY,
-    "greening": Department.GREENING,
-    "绿化": Department.GREENING,
-    "绿化部": Department.GREENING,
-    "customer_service": Department.CUSTOMER_SERVICE,
-    "customer service": Department.CUSTOMER_SERVICE,
-    "客服部": Department.CUSTOMER_SERVICE,
-    "客服": Department.CUSTOMER_SERVICE,
+    word: Department(department) for word, department in DEPARTMENT_WORDS.items()
 }
 
 ITEMS: dict[str, BillItem] = {
@@ -281,12 +257,6 @@ _MOMENT = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2
 _PHONE = re.compile(r"\+?[\d\- ()]{5,25}")
 # Columns a manager may keep for themselves; they are not imported.
 _IGNORED_COLUMNS = frozenset({"note", "notes", "remark", "remarks", "comment", "备注", "说明"})
-_BUILDING_PREFIX = re.compile(r"^(?:第|block|blk|building|bldg|tower)\s*", re.IGNORECASE)
-_BUILDING_SUFFIX = re.compile(r"\s*(?:号楼|号栋|栋楼|栋|幢|座|号|楼|#)$")
-_ENTRANCE_PREFIX = re.compile(r"^(?:第|entrance|ent)\s*", re.IGNORECASE)
-_ENTRANCE_SUFFIX = re.compile(r"\s*(?:单元|门|号)$")
-_ROOM_PREFIX = re.compile(r"^(?:room|rm|flat|apt|#)\s*", re.IGNORECASE)
-_ROOM_SUFFIX = re.compile(r"\s*(?:号房|号室|室|房|号)$")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,54 +408,10 @@ def _clean(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
-def _numeral(raw: str) -> str:
-    """Digits without leading zeros, a Chinese numeral as digits, letters upper-cased."""
-    if raw.isdigit():
-        return str(int(raw))
-    match = re.fullmatch(r"(\d+)([A-Za-z])", raw)
-    if match:
-        return f"{int(match.group(1))}{match.group(2).upper()}"
-    value = cn_to_int(raw)
-    return str(value) if value is not None else raw.upper()
-
-
-def normalize_building(raw: str) -> str:
-    """A building as the NLU writes it: ``3栋``, ``03``, ``三号楼`` → ``3``; ``b座`` → ``B``."""
-    text = _BUILDING_SUFFIX.sub("", _BUILDING_PREFIX.sub("", _clean(raw)))
-    return _numeral(text) if text else ""
-
-
-def normalize_entrance(raw: str) -> str:
-    """An entrance as the NLU writes it: ``2单元``, ``02``, ``二单元`` → ``2``."""
-    text = _ENTRANCE_SUFFIX.sub("", _ENTRANCE_PREFIX.sub("", _clean(raw)))
-    return _numeral(text) if text else ""
-
-
-def normalize_room(raw: str) -> str:
-    """A room as the NLU writes it: ``501室`` → ``501``, ``12b`` → ``12B`` (leading zeros kept)."""
-    text = _ROOM_SUFFIX.sub("", _ROOM_PREFIX.sub("", _clean(raw)))
-    if text.isascii():
-        return text.upper()
-    value = cn_to_int(text)
-    return str(value) if value is not None else text.upper()
-
-
 def parse_unit_label(raw: str) -> str | None:
     """The normalised label of ``3-2-501`` or ``12-1801`` (with or without 栋/单元/室), or None."""
-    parts = re.split(r"[-‐‑–—]", _clean(raw))
-    if len(parts) == 3:
-        building, entrance, room = parts
-        entrance = normalize_entrance(entrance)
-        if not entrance:
-            return None
-    elif len(parts) == 2:
-        (building, room), entrance = parts, None
-    else:
-        return None
-    building, room = normalize_building(building), normalize_room(room)
-    if not building or not room:
-        return None
-    return unit_label(building, entrance, room)
+    parts = split_unit_label(raw)
+    return unit_label(*parts) if parts is not None else None
 
 
 def _header_key(value: object) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.core.nlu.units import cn_to_int
+from bot.core.vocabulary import building_name
 from models import Incident
 
 __all__ = ["KINDS", "Outage", "match_incident", "outage_kind_reported", "parse_outages"]
@@ -105,13 +105,7 @@ class Outage:
 
 
 def _building(match: re.Match[str]) -> str | None:
-    raw = match.group("zh") or match.group("en") or ""
-    if raw.isdigit():
-        return str(int(raw))
-    if raw.isascii():
-        return raw.upper()
-    value = cn_to_int(raw)
-    return str(value) if value else None
+    return building_name(match.group("zh") or match.group("en") or "")
 
 
 def _day(match: re.Match[str], p: str, base: date) -> date | None:

@@ -26,7 +26,7 @@ from tortoise.transactions import in_transaction
 from bot.core import chats, journal
 from bot.core.channel import Channel, SendError
 from bot.core.context import Context, Handlers, Services, send_outbox
-from bot.core.dialogs import open_dialog, start_dialog
+from bot.core.dialogs import DialogKind, open_dialog, start_dialog
 from bot.core.logsafe import log_excerpt
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
 from models import Chat, ChatIdentity, ChatKind, Estate, Owner, SeenMessage, Staff
@@ -261,7 +261,7 @@ class Router:
                 return
         dialog = await open_dialog(ctx)
         if dialog is not None and dialog.kind in self.handlers.dialogs:
-            await self.handlers.dialogs[dialog.kind](ctx)
+            await self.handlers.dialogs[DialogKind(dialog.kind)](ctx)
             return
         if ctx.estate is None:
             if not ctx.in_group or message.addressed:
@@ -324,7 +324,9 @@ class Router:
             ASKABLE_INTENTS, key=lambda intent: -ctx.understanding.scores.get(intent, 0.0)
         )[:3]
         await start_dialog(
-            ctx, "clarify", {"text": ctx.message.text, "message_id": ctx.message.message_id}
+            ctx,
+            DialogKind.CLARIFY,
+            {"text": ctx.message.text, "message_id": ctx.message.message_id},
         )
         buttons = [[Button(ctx.text(f"intent.{intent}"), f"intent:{intent}") for intent in ranked]]
         ctx.reply("clarify.question", buttons=buttons)
@@ -344,7 +346,7 @@ class Router:
 
     async def _clarified(self, ctx: Context, intent: str) -> None:
         dialog = await open_dialog(ctx)
-        if intent not in ASKABLE_INTENTS or dialog is None or dialog.kind != "clarify":
+        if intent not in ASKABLE_INTENTS or dialog is None or dialog.kind != DialogKind.CLARIFY:
             ctx.answer_press("input.expired_button")
             return
         await dialog.delete()

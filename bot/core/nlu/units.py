@@ -18,13 +18,31 @@ room of its own, standing as the owner's address (``…8栋的``, ``我住10号�
 
 :func:`scan_units` also returns where the unit was written and the buildings named without a
 room, for ``location.py``.
+
+The words and marks of each part (``Block``, ``栋``, ``单元``, ``室`` …), the numerals and how a
+part's number is written as a name (``03`` → ``3``, ``五零一`` → ``501``) come from
+``bot/core/vocabulary.py``, which the estate import reads a spreadsheet's units with too: a unit
+an owner writes has the label the import gave it.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+
+from bot.core.vocabulary import (
+    BUILDING_MARKS,
+    BUILDING_WORDS,
+    ENTRANCE_MARKS,
+    ENTRANCE_WORDS,
+    ROOM_MARKS,
+    ROOM_WORDS,
+    building_name,
+    cn_to_int,
+    entrance_name,
+    normalize_text,
+    room_name,
+)
 
 __all__ = [
     "BuildingMention",
@@ -50,97 +68,14 @@ class Unit:
         return {"building": self.building, "entrance": self.entrance, "room": self.room}
 
 
-_CN_DIGITS: dict[str, int] = {
-    "零": 0,
-    "〇": 0,
-    "○": 0,
-    "洞": 0,
-    "一": 1,
-    "幺": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-_CN_UNITS: dict[str, int] = {"十": 10, "百": 100, "千": 1000}
-
-
-def cn_to_int(s: str) -> int | None:
-    """Convert a Chinese (or mixed) numeral to an int; None when it is not a numeral.
-
-    Positional numerals (十二, 一千二百零二) are read by value; a plain digit string
-    (五零一, 一二零二) is read digit by digit.
-    """
-    if not s:
-        return None
-    if s.isdigit():
-        return int(s)
-    if not any(c in _CN_UNITS for c in s):
-        digits = []
-        for c in s:
-            if c.isdigit():
-                digits.append(c)
-            elif c in _CN_DIGITS:
-                digits.append(str(_CN_DIGITS[c]))
-            else:
-                return None
-        return int("".join(digits))
-    total = 0
-    current = 0
-    for c in s:
-        if c in _CN_DIGITS:
-            current = _CN_DIGITS[c]
-        elif c.isdigit():
-            current = int(c)
-        elif c in _CN_UNITS:
-            total += (current or 1) * _CN_UNITS[c]
-            current = 0
-        else:
-            return None
-    return total + current
-
-
-_TENS_THEN_DIGITS = re.compile(
-    r"([一二三四五六七八九]?十[一二三四五六七八九]?)([零〇○一二三四五六七八九幺]+)"
-)
-
-
-def _cn_digit_string(s: str) -> str | None:
-    """Read a numeral as a digit string, keeping leading zeros of plain digit strings.
-
-    A tens numeral followed by digits (十二零三, "twelve-oh-three") reads as 1203.
-    """
-    if s.isdigit():
-        return s
-    m = _TENS_THEN_DIGITS.fullmatch(s)
-    if m:
-        head = cn_to_int(m.group(1))
-        tail = _cn_digit_string(m.group(2))
-        return None if head is None or tail is None else f"{head}{tail}"
-    if not any(c in _CN_UNITS for c in s):
-        out = []
-        for c in s:
-            if c.isdigit():
-                out.append(c)
-            elif c in _CN_DIGITS:
-                out.append(str(_CN_DIGITS[c]))
-            else:
-                return None
-        return "".join(out)
-    value = cn_to_int(s)
-    return None if value is None else str(value)
-
-
-def normalize_text(text: str) -> str:
-    """NFKC-normalise (full-width digits and letters become ASCII) and unify dashes."""
-    text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"[‐‑‒–—―－~～]", "-", text)
-
+# The words and marks of the vocabulary, as alternatives (they are plain text, no pattern).
+_BUILDING_WORD = "|".join(BUILDING_WORDS)
+_ENTRANCE_WORD = "|".join(ENTRANCE_WORDS)
+_ROOM_WORD = "|".join(ROOM_WORDS)
+# "#" marks a building, unless a room follows it written as "3#05-01".
+_BUILDING_MARK = "|".join(r"#(?![\d]{2}-)" if mark == "#" else mark for mark in BUILDING_MARKS)
+_ENTRANCE_MARK = "|".join(ENTRANCE_MARKS)
+_ROOM_MARK = "|".join(ROOM_MARKS)
 
 # One Chinese numeral character. "一" / "两" are not taken when they start a common word
 # ("一直", "一下", "两天"), so "五零一一直漏水" still reads room 501.
@@ -184,28 +119,28 @@ _COMPONENT = re.compile(
             rf"{_LB}(?P<h3b>\d{{1,3}}|[A-Za-z])-(?P<h3e>\d{{1,2}})-(?P<h3r>\d{{3,4}}){_END}"
             r"(?!\s*(?:元|块|钱|rmb|yuan))",
             # Chinese building: 3栋, 三号楼, B座, 12幢, 3#楼, 3#
-            rf"(?P<zb>{_B_ID})\s*(?:号楼|号栋|栋楼|栋|幢|座|#楼|#(?![\d]{{2}}-))",
+            rf"(?P<zb>{_B_ID})\s*(?:{_BUILDING_MARK})",
             # Chinese entrance: 2单元
-            rf"(?P<ze>\d{{1,2}}|{_CN})\s*单元",
+            rf"(?P<ze>\d{{1,2}}|{_CN})\s*(?:{_ENTRANCE_MARK})",
             # English building: Block 3, Blk 3, Tower B, Building 5, Bldg. 5
-            rf"{_KW}(?i:(?:block|blk|tower|twr|building|bldg|bld|blding)(?![A-Za-z])\.?\s*"
+            rf"{_KW}(?i:(?:{_BUILDING_WORD})(?![A-Za-z])\.?\s*"
             r"(?:no\.?\s*)?)"
             r"(?P<eb>[A-Za-z]\d{0,2}(?![A-Za-z\d])|\d{1,3}[A-Za-z]?(?![A-Za-z\d]))",
             # English entrance: entrance 2, stairwell 2
-            rf"{_KW}(?i:(?:entrance|ent|stairwell|staircase|stair)(?![A-Za-z])\.?\s*"
+            rf"{_KW}(?i:(?:{_ENTRANCE_WORD})(?![A-Za-z])\.?\s*"
             r"(?:no\.?\s*)?)(?P<ee>\d{1,2}|[A-Za-z](?![A-Za-z]))",
             # English floor: floor 12, level 12, 12th floor, 12/F  (kept only to join components)
             rf"{_KW}(?i:(?:floor|level|lvl|fl)\b\.?\s*\d{{1,3}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s*"
             r"(?:floor|fl\b|/f\b))",
             # English room: Room 501, Rm 1202, Flat 12B, Apt 1801, Unit 1502, #05-01
-            rf"{_KW}(?i:(?:room|rm|flat|apt|apartment|unit|suite)(?![A-Za-z])\.?\s*"
+            rf"{_KW}(?i:(?:{_ROOM_WORD})(?![A-Za-z])\.?\s*"
             r"(?:no\.?\s*)?#?\s*)"
             rf"(?P<er>{_ROOM_ID})(?![A-Za-z0-9_\-])",
             r"(?<![A-Za-z0-9_#])#\s*(?P<hr>\d{1,3}-\d{1,4}|\d{2,5}[A-Za-z]?)(?![A-Za-z0-9_\-])",
             # Chinese floor: 12楼, 十二层 (not 号楼)
             rf"(?P<zf>\d{{1,3}}|{_CN})\s*[楼层](?![道梯下上顶房])",
             # Chinese room with a marker: 501室, 1202房, 五零一室, 502号
-            rf"(?P<zr>[A-Za-z]?\d{{1,5}}[A-Za-z]?|{_CN})\s*(?:室|房间|房|号房|号室|户)",
+            rf"(?P<zr>[A-Za-z]?\d{{1,5}}[A-Za-z]?|{_CN})\s*(?:{_ROOM_MARK})",
             rf"(?<![月\d])(?P<zr2>\d{{3,5}}|{_CNC}{{3,5}})\s*号(?![楼栋线门院位车机口柜桶床座])",
             # Hyphen pair: 1-1202 (entrance-room after a building; else building-room)
             rf"{_LB}(?P<h2a>\d{{1,3}}|[A-Za-z])-(?P<h2b>\d{{3,4}}){_END}" + _NOT_QTY_AFTER,
@@ -231,40 +166,8 @@ _MAX_TEXT = 4000
 # Every unit needs a building, and every building form contains one of these: a cheap test
 # that lets most messages skip the full component scan.
 _MAYBE_BUILDING = re.compile(
-    r"[栋幢座#]|号楼|\d\s*-\s*\d|[A-Za-z]-\d|block|blk|tower|twr|bldg|bld|building", re.IGNORECASE
+    rf"[栋幢座#]|号楼|\d\s*-\s*\d|[A-Za-z]-\d|{_BUILDING_WORD}", re.IGNORECASE
 )
-
-
-def _clean_building(raw: str) -> str | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    if raw[0].isascii() and raw[0].isalpha():
-        return raw.upper()
-    if raw.isdigit():
-        return str(int(raw))
-    m = re.fullmatch(r"(\d+)([A-Za-z])", raw)
-    if m:
-        return f"{int(m.group(1))}{m.group(2).upper()}"
-    value = cn_to_int(raw)
-    return None if value is None or value == 0 else str(value)
-
-
-def _clean_entrance(raw: str) -> str | None:
-    raw = raw.strip()
-    if raw.isascii() and raw.isalpha():
-        return raw.upper()
-    value = cn_to_int(raw)
-    return None if value is None else str(value)
-
-
-def _clean_room(raw: str) -> str | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    if raw.isascii():
-        return raw.upper()
-    return _cn_digit_string(raw)
 
 
 @dataclass
@@ -321,31 +224,31 @@ def _resolve(group: list[_Part]) -> Unit | None:
     for p in group:
         if p.kind == "ber":
             if building is None and room is None:
-                building = _clean_building(p.values[0])
-                entrance = _clean_entrance(p.values[1])
-                room = _clean_room(p.values[2])
+                building = building_name(p.values[0])
+                entrance = entrance_name(p.values[1])
+                room = room_name(p.values[2])
         elif p.kind == "b":
             if building is None:
-                building = _clean_building(p.values[0])
+                building = building_name(p.values[0])
                 if room is None and pending_room is not None:
                     room = pending_room
         elif p.kind == "e":
             if entrance is None:
-                entrance = _clean_entrance(p.values[0])
+                entrance = entrance_name(p.values[0])
         elif p.kind == "r":
             if room is None:
-                room = _clean_room(p.values[0])
+                room = room_name(p.values[0])
         elif p.kind == "pair":
             if room is not None:
                 continue
             if building is not None and entrance is None:
-                entrance = _clean_entrance(p.values[0])
-                room = _clean_room(p.values[1])
+                entrance = entrance_name(p.values[0])
+                room = room_name(p.values[1])
             elif building is None:
-                building = _clean_building(p.values[0])
-                room = _clean_room(p.values[1])
+                building = building_name(p.values[0])
+                room = room_name(p.values[1])
         elif p.kind == "bare":
-            value = _clean_room(p.values[0])
+            value = room_name(p.values[0])
             if value is None or not 3 <= sum(c.isdigit() for c in value) <= 5:
                 continue
             if room is None and building is not None:
@@ -403,7 +306,7 @@ _ADDRESS_BEFORE = re.compile(
 # (households: 1500户) nor 房 before 租 / 费 / 价 (1500房租, a rent).
 _APART_ROOM = re.compile(
     r"(?:室|房间|号房|号室|房(?![租费价贷产子屋东源型])|#\s*\d\d?-\d+|#\s*\d{3,4}(?!\d)"
-    r"|(?i:room|rm|flat|apt|apartment|unit|suite)\b)"
+    rf"|(?i:{_ROOM_WORD})\b)"
 )
 
 
@@ -416,7 +319,7 @@ def _apart(norm: str, groups: list[list[_Part]]) -> UnitScan | None:
                 continue
             marker = _APART_ROOM.search(norm, p.start)  # not endpos: 房 looks at what follows
             if marker is not None and marker.start() < p.end:
-                room = _clean_room(p.values[0])
+                room = room_name(p.values[0])
                 if room is not None and 3 <= sum(c.isdigit() for c in room) <= 4:
                     rooms.append((room, p.start, p.end))
     for m in _TIED_ROOM.finditer(norm):
@@ -456,9 +359,9 @@ def _mention(parts: list[_Part]) -> list[BuildingMention]:
     building = entrance = None
     for p in parts:
         if p.kind == "b" and building is None:
-            building = _clean_building(p.values[0])
+            building = building_name(p.values[0])
         elif p.kind == "e" and entrance is None:
-            entrance = _clean_entrance(p.values[0])
+            entrance = entrance_name(p.values[0])
     if not building:
         return []
     return [BuildingMention(building, entrance, parts[0].start, parts[-1].end)]
@@ -471,7 +374,7 @@ def _split_after_unit(group: list[_Part], unit: Unit) -> tuple[list[_Part], list
     for k, p in enumerate(group):
         if p.kind in ("r", "bare", "pair", "ber"):
             has_room = True
-        elif p.kind == "b" and has_room and _clean_building(p.values[0]) != unit.building:
+        elif p.kind == "b" and has_room and building_name(p.values[0]) != unit.building:
             return group[:k], group[k:]
     return group, []
 
