@@ -77,6 +77,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.adapters.http import HttpServer
 from bot.core import chats
 from bot.core.channel import NoticeMeta, SendError
 from bot.core.context import Services
@@ -360,6 +361,8 @@ class TelegramChannel:
     """The Telegram channel: a `Channel` for the core, and PTB's handlers feeding the router."""
 
     platform = Platform.TELEGRAM
+    # The webhook is set once the shared server listens: the Bot API may call it at once.
+    after_server = True
 
     def __init__(
         self,
@@ -654,6 +657,10 @@ class TelegramChannel:
         """Mount the webhook route on an aiohttp application (before it starts)."""
         app.add_routes(self.webhook_routes())
 
+    def mount_on(self, server: HttpServer) -> None:
+        """Mount the webhook route on the shared server (before it starts); none when polling."""
+        server.add_routes(self.webhook_routes())
+
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -686,6 +693,10 @@ class TelegramChannel:
             self.bot.username,
             f"webhook {self.config.webhook_path}" if self.config.webhook else "long polling",
         )
+
+    async def drain(self) -> None:
+        """Wait until every update received so far has been handled."""
+        await self.application.update_queue.join()
 
     async def stop(self) -> None:
         """Stop polling, finish the updates in hand, and close the connections."""
@@ -896,6 +907,15 @@ def _seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def build_telegram(
+    settings: Settings, services: Services, router: Router
+) -> TelegramChannel | None:
+    """The Telegram channel, or None when TELEGRAM_BOT_TOKEN is not set."""
+    if not settings.telegram_bot_token:
+        return None
+    return TelegramChannel.from_settings(settings, router, services)
 
 
 async def move_chat(old: str, new: str) -> bool:

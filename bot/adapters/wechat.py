@@ -44,6 +44,7 @@ from wechatpy.messages import BaseMessage, ImageMessage, TextMessage, VoiceMessa
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from bot.adapters.http import HttpServer
 from bot.adapters.wxcommon import (
     UNSUBSCRIBED,
     CallbackRunner,
@@ -269,6 +270,7 @@ class WeChatChannel:
     """The Official Account: its callback routes, and a Channel that sends to owners."""
 
     platform = Platform.WECHAT
+    after_server = False
 
     def __init__(
         self,
@@ -319,6 +321,10 @@ class WeChatChannel:
     def mount(self, app: web.Application) -> None:
         """Mount the callback routes on an aiohttp application."""
         app.add_routes(self.routes())
+
+    def mount_on(self, server: HttpServer) -> None:
+        """Mount the callback routes on the shared server (before it starts)."""
+        server.add_routes(self.routes())
 
     async def start(self) -> None:
         """Nothing to start: WeChat calls us."""

@@ -48,6 +48,7 @@ from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage, UnknownMessage
 
+from bot.adapters.http import HttpServer
 from bot.adapters.wxcommon import (
     HTTP_TIMEOUT,
     CallbackRunner,
@@ -293,6 +294,7 @@ class WeComChannel:
     """The WeCom app's callback routes and a Channel for app chats and robot groups."""
 
     platform = Platform.WECOM
+    after_server = False
 
     def __init__(
         self,
@@ -363,6 +365,10 @@ class WeComChannel:
     def mount(self, app: web.Application) -> None:
         """Mount the callback routes on an aiohttp application."""
         app.add_routes(self.routes())
+
+    def mount_on(self, server: HttpServer) -> None:
+        """Mount the app's callback routes on the shared server (before it starts)."""
+        server.add_routes(self.routes())
 
     async def start(self) -> None:
         """Register the configured staff chats and robot groups with their estates."""
