@@ -131,11 +131,13 @@ async def start_parts(app: App) -> None:
     console.mount(server)
     # A channel is ready before the server takes its first request, unless its start needs the
     # server listening (Telegram's webhook).
-    for channel in channels:
-        if not channel.after_server:
-            await start_channel(app, channel)
+    early = [channel for channel in channels if not channel.after_server]
+    for channel in early:
+        await start_channel(app, channel, stopped=not channel.stops_before_server)
     await server.start()
     app.started.append(server)
+    # Stopped before the server (the parts stop in reverse): the web chat closes its sockets.
+    app.started.extend(channel for channel in early if channel.stops_before_server)
     for channel in channels:
         if channel.after_server:
             await start_channel(app, channel)
@@ -162,11 +164,13 @@ async def start_parts(app: App) -> None:
         app.started.append(await start_scheduler(app))
 
 
-async def start_channel(app: App, channel: ChannelLifecycle) -> None:
-    """Start a channel, and register it with the hub and for the stop."""
+async def start_channel(app: App, channel: ChannelLifecycle, *, stopped: bool = True) -> None:
+    """Start a channel and register it with the hub; and for the stop, unless `stopped` is
+    False (the caller places it among the parts to stop)."""
     await channel.start()
     app.services.hub.add(channel)
-    app.started.append(channel)
+    if stopped:
+        app.started.append(channel)
 
 
 class Recovery:

@@ -7,7 +7,10 @@ when its settings are absent. The app then, for every channel it built, in the b
 2. `start`s it — before the server listens, so that no request reaches a channel that is not
    ready, unless its start needs the server listening (`after_server`: Telegram's webhook);
 3. registers it with the hub, and, on the way out, `stop`s it (in the reverse order of the
-   starts), which lets what is in flight finish (`drain`) for a while before it gives up.
+   starts), which lets what is in flight finish (`drain`) for a while before it gives up. A
+   channel the server calls (WeChat's callbacks) stops after the server, once no new request can
+   reach it; one that holds connections of its own (the web chat's sockets) stops before it
+   (`stops_before_server`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ class ChannelLifecycle(Channel, Protocol):
 
     # Whether `start` needs the web server listening (a webhook the platform checks at once).
     after_server: bool
+    # Whether `stop` comes before the server's (it closes connections it holds on the server).
+    stops_before_server: bool
 
     def mount_on(self, server: HttpServer) -> None:
         """Add the channel's routes (none, for one that only calls out) to the shared server."""

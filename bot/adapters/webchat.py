@@ -291,6 +291,7 @@ class WebChat:
 
     platform = Platform.WEBCHAT
     after_server = False
+    stops_before_server = True  # its pages' sockets close while the server still runs
 
     def __init__(self, router: Router, data_dir: Path | None) -> None:
         self.router = router

@@ -271,6 +271,7 @@ class WeChatChannel:
 
     platform = Platform.WECHAT
     after_server = False
+    stops_before_server = False  # the server stops first: no callback arrives while it drains
 
     def __init__(
         self,

@@ -295,6 +295,7 @@ class WeComChannel:
 
     platform = Platform.WECOM
     after_server = False
+    stops_before_server = False  # the server stops first: no callback arrives while it drains
 
     def __init__(
         self,

@@ -60,6 +60,9 @@ async def test_every_configured_platform_is_built_in_the_start_up_order(
     assert platforms == [Platform.WEBCHAT, Platform.TELEGRAM, Platform.WECHAT, Platform.WECOM]
     # Only Telegram's start (which sets its webhook) waits for the server to listen.
     assert [channel.after_server for channel in built] == [False, True, False, False]
+    # The web chat closes its sockets before the server stops; WeChat's and WeCom's callbacks
+    # stop after it, so that none arrives while they finish what they hold.
+    assert [channel.stops_before_server for channel in built] == [True, True, False, False]
     server = HttpServer(port=0)
     for channel in built:
         channel.mount_on(server)

@@ -83,6 +83,7 @@ class TelegramChannel:
     platform = Platform.TELEGRAM
     # The webhook is set once the shared server listens: the Bot API may call it at once.
     after_server = True
+    stops_before_server = True
 
     def __init__(
         self,
