@@ -12,8 +12,9 @@ from typing import Protocol
 
 from bot.adapters.console import Console
 from bot.adapters.http import HttpServer
-from bot.adapters.telegram import TelegramChannel
-from bot.adapters.webchat import WebChat, photo_url
+from bot.adapters.lifecycle import ChannelBuilder, ChannelLifecycle
+from bot.adapters.telegram import build_telegram
+from bot.adapters.webchat import WebChat, build_webchat, photo_url
 from bot.adapters.wechat import build_wechat
 from bot.adapters.wecom import build_wecom
 from bot.config import Settings
@@ -31,6 +32,10 @@ from models import Estate
 from models.store import close_store, open_store
 
 log = logging.getLogger("guanjia")
+
+# Every channel, in the order they are mounted and started: the web chat (always), then each
+# platform whose settings are present.
+CHANNELS: tuple[ChannelBuilder, ...] = (build_webchat, build_telegram, build_wechat, build_wecom)
 
 
 class Stoppable(Protocol):
@@ -111,35 +116,31 @@ async def start_parts(app: App) -> None:
         port=settings.http_port,
         public_hosts=settings.public_host_names,
     )
-    webchat = WebChat(app.router, settings.data_dir)
-    await webchat.register_chats()
-    # The demo (no login) is served on loopback only, unless the unsafe setting says otherwise.
-    demo = webchat.mount(server, unsafe_public=settings.webchat_demo_unsafe_public)
-    app.services.hub.add(webchat)
+    channels: list[ChannelLifecycle] = []
+    for build in CHANNELS:
+        channel = build(settings, app.services, app.router)
+        if channel is not None:
+            # Routes go on before the server starts; the demo's only on loopback (see WebChat).
+            channel.mount_on(server)
+            channels.append(channel)
+    demo = any(isinstance(channel, WebChat) and channel.demo for channel in channels)
     key = await session_key(settings.console_secret_key, app.services.clock.now())
     console = Console(
         app.services, console_config(settings), key, photo_url=photo_url if demo else None
     )
     console.mount(server)
-    telegram = None
-    if settings.telegram_bot_token:
-        telegram = TelegramChannel.from_settings(settings, app.router, app.services)
-        server.add_routes(telegram.webhook_routes())  # none when long polling
-    # WeChat's Official Account and WeCom: each starts when its settings are present.
-    for build in (build_wechat, build_wecom):
-        channel = build(settings, app.services, app.router)
-        if channel is not None:
-            server.add_routes(channel.routes())
-            await channel.start()
-            app.services.hub.add(channel)
-            app.started.append(channel)
+    # A channel is ready before the server takes its first request, unless its start needs the
+    # server listening (Telegram's webhook).
+    early = [channel for channel in channels if not channel.after_server]
+    for channel in early:
+        await start_channel(app, channel, stopped=not channel.stops_before_server)
     await server.start()
     app.started.append(server)
-    app.started.append(webchat)
-    if telegram is not None:
-        await telegram.start()
-        app.services.hub.add(telegram)
-        app.started.append(telegram)
+    # Stopped before the server (the parts stop in reverse): the web chat closes its sockets.
+    app.started.extend(channel for channel in early if channel.stops_before_server)
+    for channel in channels:
+        if channel.after_server:
+            await start_channel(app, channel)
     if demo:
         log.info("web chat: open %s in a browser (a local demo with no login)", server.url)
     log.info(
@@ -161,6 +162,15 @@ async def start_parts(app: App) -> None:
     app.started.append(recovery)
     if settings.scheduler_enabled:
         app.started.append(await start_scheduler(app))
+
+
+async def start_channel(app: App, channel: ChannelLifecycle, *, stopped: bool = True) -> None:
+    """Start a channel and register it with the hub; and for the stop, unless `stopped` is
+    False (the caller places it among the parts to stop)."""
+    await channel.start()
+    app.services.hub.add(channel)
+    if stopped:
+        app.started.append(channel)
 
 
 class Recovery:

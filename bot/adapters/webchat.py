@@ -48,10 +48,11 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.adapters.http import HostPolicy, HttpServer
-from bot.config import LOOPBACK_NAMES, is_loopback
+from bot.config import LOOPBACK_NAMES, Settings, is_loopback
 from bot.core import chats
 from bot.core.channel import NoticeMeta, SendError
 from bot.core.chats import ChatKind, Estate
+from bot.core.context import Services
 from bot.core.demo import DEMO_CODE, demo_people, demo_person
 from bot.core.i18n import LANGUAGES, Catalogues
 from bot.core.router import Router
@@ -289,6 +290,8 @@ class WebChat:
     """The web chat channel: a page per person, live over WebSockets, on the shared server."""
 
     platform = Platform.WEBCHAT
+    after_server = False
+    stops_before_server = True  # its pages' sockets close while the server still runs
 
     def __init__(self, router: Router, data_dir: Path | None) -> None:
         self.router = router
@@ -302,6 +305,9 @@ class WebChat:
         self.hosts = HostPolicy(())
         # Whether the demo is served on an address other than loopback (the unsafe setting).
         self.public = False
+        # What `mount_on` passes to `mount` (WEBCHAT_DEMO_UNSAFE_PUBLIC), and what it answered.
+        self.unsafe_public = False
+        self.demo = False
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -338,6 +344,17 @@ class WebChat:
         )
         server.on_shutdown(self._on_shutdown)
         return True
+
+    def mount_on(self, server: HttpServer) -> None:
+        """`mount`, with `unsafe_public` as set; whether the demo is served is kept in `demo`."""
+        self.demo = self.mount(server, unsafe_public=self.unsafe_public)
+
+    async def start(self) -> None:
+        """Register every estate's web chats: the channel itself runs in the server's hands."""
+        await self.register_chats()
+
+    async def drain(self) -> None:
+        """Nothing to wait for: a page's message is handled within its own request."""
 
     async def register_chats(self) -> int:
         """Make sure every estate has its web chat owner group and staff chat; returns how many."""
@@ -789,11 +806,20 @@ def _who(page: Page) -> str:
     return page.viewer.user_id if page.viewer else "a page that picked nobody"
 
 
+def build_webchat(settings: Settings, services: Services, router: Router) -> WebChat:
+    """The web chat channel, which always runs: messages to the demo's chats go to it, whether
+    or not the demo is served (see `WebChat.mount`)."""
+    webchat = WebChat(router, settings.data_dir)
+    webchat.unsafe_public = settings.webchat_demo_unsafe_public
+    return webchat
+
+
 __all__ = [
     "MAX_PHOTO_BYTES",
     "MAX_TEXT",
     "ChatLog",
     "WebChat",
+    "build_webchat",
     "owners_chat_id",
     "photo_url",
     "staff_chat_id",

@@ -44,16 +44,18 @@ from wechatpy.messages import BaseMessage, ImageMessage, TextMessage, VoiceMessa
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from bot.adapters.http import HttpServer
 from bot.adapters.wxcommon import (
     UNSUBSCRIBED,
     CallbackRunner,
     PlatformError,
+    Refusal,
     Sleep,
     WxApi,
+    WxCallbackPipeline,
     callback_digest,
     has_dtd,
     prepare_client,
-    read_body,
     split_text,
     text_field,
 )
@@ -159,11 +161,6 @@ class WeChatConfig:
         )
 
 
-def _refuse(status: int, why: str, request: web.Request) -> web.Response:
-    log.warning("refused a WeChat callback from %s: %s", request.remote, why)
-    return web.Response(status=status, text=why)
-
-
 def _passive_ok(message: OutgoingMessage) -> bool:
     """Whether a reply can be WeChat's passive reply: plain text that fits."""
     return (
@@ -174,15 +171,107 @@ def _passive_ok(message: OutgoingMessage) -> bool:
     )
 
 
-def _cdata_safe(text: str) -> str:
-    # wechatpy writes the reply into a CDATA section, which `]]>` would end early.
-    return text.replace("]]>", "]]]]><![CDATA[>")
+class _AccountCallbacks:
+    """What is the Official Account's own in its callbacks (`WxCallbacks`): the token's
+    signature on the query, plain or safe mode, and the openid as the sender."""
+
+    empty_answer = "success"
+
+    def __init__(self, channel: WeChatChannel) -> None:
+        self.channel = channel
+        self.token = channel.config.token
+        self.crypto = channel.crypto
+
+    def _signed(self, query: Mapping[str, str]) -> bool:
+        try:
+            check_signature(
+                self.token,
+                query.get("signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
+        except InvalidSignatureException:
+            return False
+        return True
+
+    def echo(self, query: Mapping[str, str]) -> str:
+        """`echostr`, when the query is signed with the token."""
+        self.check_signature(query)
+        return query.get("echostr", "")
+
+    def echo_digest(self, query: Mapping[str, str]) -> str:
+        """The digest of the URL check's `echostr`."""
+        return callback_digest("GET", query.get("echostr", ""))
+
+    def check_signature(self, query: Mapping[str, str]) -> None:
+        """Refuse a query that is not signed with the token."""
+        if not self._signed(query):
+            raise Refusal(403, "bad signature")
+
+    def open(self, query: Mapping[str, str], body: bytes) -> str:
+        """The body as text, decrypted in safe mode; the mode must be the account's."""
+        safe = query.get("encrypt_type", "raw") == "aes"
+        if safe != bool(self.crypto):
+            want = "safe (AES)" if self.crypto else "plain"
+            raise Refusal(400, f"this account takes {want} callbacks")
+        try:
+            xml = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Refusal(400, "callback is not UTF-8") from exc
+        if has_dtd(xml):
+            raise Refusal(400, "XML with a DTD")
+        if self.crypto is None:
+            return xml
+        try:
+            return self.crypto.decrypt_message(
+                xml, query.get("msg_signature", ""), query["timestamp"], query["nonce"]
+            )
+        except InvalidSignatureException as exc:
+            raise Refusal(403, "bad msg_signature") from exc
+        except Exception as exc:  # wechatpy raises whatever the bad payload trips on
+            raise Refusal(400, f"undecryptable payload ({type(exc).__name__})") from exc
+
+    def parse(self, xml: str) -> BaseMessage:
+        """wechatpy's Official Account message or event."""
+        return parse_message(xml)
+
+    def check_sender(
+        self, query: Mapping[str, str], message: BaseMessage, sender: str
+    ) -> web.Response | None:
+        """In plain mode nothing signs the body: a query naming another sender is forged."""
+        if self.crypto is None and query.get("openid") != sender:
+            raise Refusal(403, "the query's openid is not the body's FromUserName")
+        return None
+
+    def digest(self, query: Mapping[str, str], body: bytes) -> str:
+        """The digest of the unsigned query values and the body."""
+        return callback_digest(
+            "POST",
+            query.get("openid", ""),
+            query.get("encrypt_type", ""),
+            query.get("msg_signature", ""),
+            body,
+        )
+
+    async def dispatch(self, message: BaseMessage, sender: str) -> str | None:
+        """The channel's dispatch."""
+        return await self.channel._dispatch(message, sender)
+
+    def reply(self, query: Mapping[str, str], source: str, sender: str, text: str) -> str:
+        """A passive text reply, encrypted in safe mode."""
+        answer = TextReply(source=source, target=sender, content=text, time=int(time.time()))
+        rendered = answer.render()
+        if self.crypto is not None:
+            rendered = self.crypto.encrypt_message(rendered, query["nonce"], query["timestamp"])
+        return rendered
 
 
 class WeChatChannel:
     """The Official Account: its callback routes, and a Channel that sends to owners."""
 
     platform = Platform.WECHAT
+    after_server = False
+    stops_before_server = False  # the server stops first: no callback arrives while it drains
 
     def __init__(
         self,
@@ -215,6 +304,9 @@ class WeChatChannel:
             router, self, self._send_now, wait=config.reply_wait, passive=_passive_ok
         )
         self.guard = CallbackGuard(f"wechat:{config.app_id}", services.clock)
+        self.callbacks = WxCallbackPipeline(
+            "WeChat", _AccountCallbacks(self), self.guard, sender=OPENID, logger=log
+        )
 
     async def _fetch_token(self) -> tuple[str, int]:
         result = await asyncio.to_thread(self._token_client.fetch_access_token)
@@ -231,6 +323,10 @@ class WeChatChannel:
         """Mount the callback routes on an aiohttp application."""
         app.add_routes(self.routes())
 
+    def mount_on(self, server: HttpServer) -> None:
+        """Mount the callback routes on the shared server (before it starts)."""
+        server.add_routes(self.routes())
+
     async def start(self) -> None:
         """Nothing to start: WeChat calls us."""
         mode = "safe (AES)" if self.crypto else "plain"
@@ -246,100 +342,13 @@ class WeChatChannel:
 
     # Callbacks ---------------------------------------------------------------------------
 
-    def _signed(self, request: web.Request) -> bool:
-        query = request.query
-        try:
-            check_signature(
-                self.config.token,
-                query.get("signature", ""),
-                query.get("timestamp", ""),
-                query.get("nonce", ""),
-            )
-        except InvalidSignatureException:
-            return False
-        return True
-
     async def verify(self, request: web.Request) -> web.Response:
         """WeChat's URL check: echo `echostr` when the signature is the token's."""
-        if not self._signed(request):
-            return _refuse(403, "bad signature", request)
-        query = request.query
-        timestamp, why = self.guard.check_time(query.get("timestamp", ""), query.get("nonce", ""))
-        if timestamp is None:
-            return _refuse(403, why, request)
-        echo = query.get("echostr", "")
-        refused = await self.guard.admit(query["nonce"], timestamp, callback_digest("GET", echo))
-        if refused:
-            return _refuse(403, refused, request)
-        return web.Response(text=echo)
+        return await self.callbacks.verify(request)
 
     async def receive(self, request: web.Request) -> web.Response:
         """A message or event from WeChat; answered within the reply wait."""
-        if not self._signed(request):
-            return _refuse(403, "bad signature", request)
-        query = request.query
-        # Before the body is read: a stale callback costs nothing more.
-        timestamp, why = self.guard.check_time(query.get("timestamp", ""), query.get("nonce", ""))
-        if timestamp is None:
-            return _refuse(403, why, request)
-        body = await read_body(request)
-        if body is None:
-            return _refuse(413, "callback too large", request)
-        safe = query.get("encrypt_type", "raw") == "aes"
-        if safe != bool(self.crypto):
-            want = "safe (AES)" if self.crypto else "plain"
-            return _refuse(400, f"this account takes {want} callbacks", request)
-        try:
-            xml = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return _refuse(400, "callback is not UTF-8", request)
-        if has_dtd(xml):
-            return _refuse(400, "XML with a DTD", request)
-        if self.crypto is not None:
-            try:
-                xml = self.crypto.decrypt_message(
-                    xml, query.get("msg_signature", ""), query["timestamp"], query["nonce"]
-                )
-            except InvalidSignatureException:
-                return _refuse(403, "bad msg_signature", request)
-            except Exception as exc:  # wechatpy raises whatever the bad payload trips on
-                return _refuse(400, f"undecryptable payload ({type(exc).__name__})", request)
-            if has_dtd(xml):
-                return _refuse(400, "XML with a DTD", request)
-        try:
-            message = parse_message(xml)
-            openid = message.source
-            target = message.target
-        except Exception as exc:  # xmltodict and wechatpy: malformed XML, missing fields
-            return _refuse(400, f"malformed XML ({type(exc).__name__})", request)
-        if not isinstance(openid, str) or not OPENID.fullmatch(openid):
-            return _refuse(400, "no valid FromUserName", request)
-        if self.crypto is None and query.get("openid") != openid:
-            # In plain mode nothing signs the body: a query naming another sender is forged.
-            return _refuse(403, "the query's openid is not the body's FromUserName", request)
-        # Recorded once the callback is known good, so a forgery spends no genuine nonce.
-        digest = callback_digest(
-            "POST",
-            query.get("openid", ""),
-            query.get("encrypt_type", ""),
-            query.get("msg_signature", ""),
-            body,
-        )
-        refused = await self.guard.admit(query["nonce"], timestamp, digest)
-        if refused:
-            return _refuse(403, refused, request)
-        try:
-            reply = await self._dispatch(message, openid)
-        except (ValueError, TypeError) as exc:  # a field that is not what WeChat sends
-            return _refuse(400, f"bad field ({exc})", request)
-        if reply is None:
-            return web.Response(text="success")
-        answer = TextReply(
-            source=str(target), target=openid, content=_cdata_safe(reply), time=int(time.time())
-        ).render()
-        if self.crypto is not None:
-            answer = self.crypto.encrypt_message(answer, query["nonce"], query["timestamp"])
-        return web.Response(text=answer, content_type="application/xml")
+        return await self.callbacks.receive(request)
 
     async def _dispatch(self, message: BaseMessage, openid: str) -> str | None:
         """Hand a message to the router, or answer an event; the passive reply text, if any."""

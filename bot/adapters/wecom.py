@@ -48,15 +48,17 @@ from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage, UnknownMessage
 
+from bot.adapters.http import HttpServer
 from bot.adapters.wxcommon import (
     HTTP_TIMEOUT,
     CallbackRunner,
+    Refusal,
     Sleep,
     WxApi,
+    WxCallbackPipeline,
     callback_digest,
     has_dtd,
     prepare_client,
-    read_body,
     send_error,
     split_text,
     text_field,
@@ -167,11 +169,6 @@ class RobotPacer:
         self._next[key] = max(self._next.get(key, until), until)
 
 
-def _refuse(status: int, why: str, request: web.Request) -> web.Response:
-    log.warning("refused a WeCom callback from %s: %s", request.remote, why)
-    return web.Response(status=status, text=why)
-
-
 def _passive_ok(message: OutgoingMessage) -> bool:
     """Whether a reply can be the passive reply: plain text that fits, to a private chat."""
     return (
@@ -210,10 +207,95 @@ def _button(button: Button) -> dict[str, Any]:
     return {"text": button.label[:10], "style": 1, "key": button.payload}
 
 
+class _AppCallbacks:
+    """What is the WeCom app's own in its callbacks (`WxCallbacks`): always encrypted, signed
+    with the encrypted body (msg_signature), the userid as the sender, and the agent checked."""
+
+    empty_answer = ""
+
+    def __init__(self, channel: WeComChannel, crypto: WeChatCrypto) -> None:
+        self.channel = channel
+        self.crypto = crypto
+        self.agent_id = channel.config.agent_id
+
+    def echo(self, query: Mapping[str, str]) -> str:
+        """`echostr` decrypted, when its msg_signature is right."""
+        try:
+            return self.crypto.check_signature(
+                query.get("msg_signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+                query.get("echostr", ""),
+            )
+        except InvalidSignatureException as exc:
+            raise Refusal(403, "bad msg_signature") from exc
+        except Exception as exc:  # a bad echostr trips wechatpy somewhere
+            raise Refusal(400, f"undecryptable echostr ({type(exc).__name__})") from exc
+
+    def echo_digest(self, query: Mapping[str, str]) -> str:
+        """The digest of the URL check's signature and `echostr`."""
+        return callback_digest("GET", query.get("msg_signature", ""), query.get("echostr", ""))
+
+    def check_signature(self, query: Mapping[str, str]) -> None:
+        """Nothing to check before the body: the signature covers the encrypted body."""
+
+    def open(self, query: Mapping[str, str], body: bytes) -> str:
+        """The body decrypted, when its msg_signature is right."""
+        try:
+            envelope = body.decode("utf-8")
+            if has_dtd(envelope):
+                raise Refusal(400, "XML with a DTD")
+            return self.crypto.decrypt_message(
+                envelope,
+                query.get("msg_signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
+        except Refusal:
+            raise
+        except InvalidSignatureException as exc:
+            raise Refusal(403, "bad msg_signature") from exc
+        except Exception as exc:  # not UTF-8, not XML, no Encrypt, a bad AES payload
+            raise Refusal(400, f"undecryptable callback ({type(exc).__name__})") from exc
+
+    def parse(self, xml: str) -> BaseMessage:
+        """wechatpy's WeCom message or event."""
+        return parse_message(xml)
+
+    def check_sender(
+        self, query: Mapping[str, str], message: BaseMessage, sender: str
+    ) -> web.Response | None:
+        """A callback for another agent of the corp is answered with nothing and dropped."""
+        agent = message._data.get("AgentID")
+        if agent is not None and str(agent) != str(self.agent_id):
+            log.warning("a WeCom callback for agent %s, not ours (%s)", agent, self.agent_id)
+            return web.Response(text="")
+        return None
+
+    def digest(self, query: Mapping[str, str], body: bytes) -> str:
+        """The digest of the signature and the body."""
+        return callback_digest("POST", query.get("msg_signature", ""), body)
+
+    async def dispatch(self, message: BaseMessage, sender: str) -> str | None:
+        """The channel's dispatch."""
+        return await self.channel._dispatch(message, sender)
+
+    def reply(self, query: Mapping[str, str], source: str, sender: str, text: str) -> str:
+        """A passive text reply, encrypted."""
+        answer = TextReply(
+            source=source, target=sender, content=text, time=int(time.time()), agent=self.agent_id
+        ).render()
+        return self.crypto.encrypt_message(
+            answer, query.get("nonce", ""), query.get("timestamp", "")
+        )
+
+
 class WeComChannel:
     """The WeCom app's callback routes and a Channel for app chats and robot groups."""
 
     platform = Platform.WECOM
+    after_server = False
+    stops_before_server = False  # the server stops first: no callback arrives while it drains
 
     def __init__(
         self,
@@ -253,6 +335,15 @@ class WeComChannel:
             router, self, self._send_now, wait=config.reply_wait, passive=_passive_ok
         )
         self.guard = CallbackGuard(f"wecom:{config.corp_id}:{config.agent_id}", services.clock)
+        self.callbacks: WxCallbackPipeline | None = None
+        if self.crypto is not None:
+            self.callbacks = WxCallbackPipeline(
+                "WeCom",
+                _AppCallbacks(self, self.crypto),
+                self.guard,
+                sender=USERID,
+                logger=log,
+            )
 
     async def _fetch_token(self) -> tuple[str, int]:
         result = await asyncio.to_thread(self._token_client.fetch_access_token)
@@ -275,6 +366,10 @@ class WeComChannel:
     def mount(self, app: web.Application) -> None:
         """Mount the callback routes on an aiohttp application."""
         app.add_routes(self.routes())
+
+    def mount_on(self, server: HttpServer) -> None:
+        """Mount the app's callback routes on the shared server (before it starts)."""
+        server.add_routes(self.routes())
 
     async def start(self) -> None:
         """Register the configured staff chats and robot groups with their estates."""
@@ -312,86 +407,15 @@ class WeComChannel:
 
     # Callbacks ---------------------------------------------------------------------------
 
-    def _query(self, request: web.Request) -> tuple[str, str, str]:
-        query = request.query
-        return query.get("msg_signature", ""), query.get("timestamp", ""), query.get("nonce", "")
-
     async def verify(self, request: web.Request) -> web.Response:
         """WeCom's URL check: decrypt `echostr` when its signature is right, and answer it."""
-        assert self.crypto is not None
-        signature, timestamp, nonce = self._query(request)
-        try:
-            echo = self.crypto.check_signature(
-                signature, timestamp, nonce, request.query.get("echostr", "")
-            )
-        except InvalidSignatureException:
-            return _refuse(403, "bad msg_signature", request)
-        except Exception as exc:  # a bad echostr trips wechatpy somewhere
-            return _refuse(400, f"undecryptable echostr ({type(exc).__name__})", request)
-        stamp, why = self.guard.check_time(timestamp, nonce)
-        if stamp is None:
-            return _refuse(403, why, request)
-        digest = callback_digest("GET", signature, request.query.get("echostr", ""))
-        refused = await self.guard.admit(nonce, stamp, digest)
-        if refused:
-            return _refuse(403, refused, request)
-        return web.Response(text=echo)
+        assert self.callbacks is not None
+        return await self.callbacks.verify(request)
 
     async def receive(self, request: web.Request) -> web.Response:
         """A message or event from the app's users; answered within the reply wait."""
-        assert self.crypto is not None
-        signature, timestamp, nonce = self._query(request)
-        # Before the body is read and decrypted: a stale callback costs nothing more.
-        stamp, why = self.guard.check_time(timestamp, nonce)
-        if stamp is None:
-            return _refuse(403, why, request)
-        body = await read_body(request)
-        if body is None:
-            return _refuse(413, "callback too large", request)
-        try:
-            envelope = body.decode("utf-8")
-            if has_dtd(envelope):
-                return _refuse(400, "XML with a DTD", request)
-            xml = self.crypto.decrypt_message(envelope, signature, timestamp, nonce)
-        except InvalidSignatureException:
-            return _refuse(403, "bad msg_signature", request)
-        except Exception as exc:  # not UTF-8, not XML, no Encrypt, a bad AES payload
-            return _refuse(400, f"undecryptable callback ({type(exc).__name__})", request)
-        if has_dtd(xml):
-            return _refuse(400, "XML with a DTD", request)
-        try:
-            message = parse_message(xml)
-            userid = message.source
-            target = message.target
-            agent = message._data.get("AgentID")
-        except Exception as exc:  # xmltodict and wechatpy: malformed XML, missing fields
-            return _refuse(400, f"malformed XML ({type(exc).__name__})", request)
-        if not isinstance(userid, str) or not USERID.fullmatch(userid):
-            return _refuse(400, "no valid FromUserName", request)
-        if agent is not None and str(agent) != str(self.config.agent_id):
-            log.warning(
-                "a WeCom callback for agent %s, not ours (%s)", agent, self.config.agent_id
-            )
-            return web.Response(text="")
-        # Recorded once the callback is known good, so a forgery spends no genuine nonce.
-        refused = await self.guard.admit(nonce, stamp, callback_digest("POST", signature, body))
-        if refused:
-            return _refuse(403, refused, request)
-        try:
-            reply = await self._dispatch(message, userid)
-        except (ValueError, TypeError) as exc:  # a field that is not what WeChat sends
-            return _refuse(400, f"bad field ({exc})", request)
-        if reply is None:
-            return web.Response(text="")
-        answer = TextReply(
-            source=str(target),
-            target=userid,
-            content=reply.replace("]]>", "]]]]><![CDATA[>"),
-            time=int(time.time()),
-            agent=self.config.agent_id,
-        ).render()
-        encrypted = self.crypto.encrypt_message(answer, nonce, timestamp)
-        return web.Response(text=encrypted, content_type="application/xml")
+        assert self.callbacks is not None
+        return await self.callbacks.receive(request)
 
     async def _dispatch(self, message: BaseMessage, userid: str) -> str | None:
         created = int(message.time or 0)

@@ -12,6 +12,9 @@
 - `welcome_once`, `mark_unreachable`, `mark_reachable` (from `bot/core/accounts.py`): what a
   follow, an unfollow or a menu click does to an account.
 - `read_body`: a callback body, refused when it is larger than any real callback.
+- `WxCallbackPipeline`: the callback routes' checks, in one order for both platforms, with what
+  differs between them (signatures, decryption, parsing, the sender, the dispatch) supplied by
+  each adapter as `WxCallbacks`; a check that fails raises `Refusal`, logged and answered.
 """
 
 from __future__ import annotations
@@ -21,20 +24,22 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import re
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import requests
 from aiohttp import web
 from urllib3.exceptions import NewConnectionError
 from wechatpy.client.base import BaseWeChatClient
 from wechatpy.exceptions import WeChatClientException
+from wechatpy.messages import BaseMessage
 from wechatpy.session import SessionStorage
 
-from bot.core.callbacks import StoreTokens
+from bot.core.callbacks import CallbackGuard, StoreTokens
 from bot.core.channel import Channel, SendError
 from bot.core.router import Router
 from bot.core.types import ChatRef, IncomingMessage, OutgoingMessage, SentMessage
@@ -372,3 +377,143 @@ class CallbackRunner:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+class Refusal(Exception):
+    """A callback refused: the HTTP status, and why (logged, and the answer's body)."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+
+
+class WxCallbacks(Protocol):
+    """What differs between the platforms' callbacks; `WxCallbackPipeline` does the rest."""
+
+    empty_answer: str  # the answer when there is no passive reply ("success", or nothing)
+
+    def echo(self, query: Mapping[str, str]) -> str:
+        """The URL check's answer once its signature is right; raises `Refusal` otherwise."""
+
+    def echo_digest(self, query: Mapping[str, str]) -> str:
+        """The digest of what a URL check carried, for the replay guard."""
+
+    def check_signature(self, query: Mapping[str, str]) -> None:
+        """Refuse (raise `Refusal`) a callback whose query is not signed before its body is read;
+        a platform that signs only the encrypted body checks nothing here."""
+
+    def open(self, query: Mapping[str, str], body: bytes) -> str:
+        """The callback's XML: the body decoded and, in safe mode, decrypted (`Refusal` if not)."""
+
+    def parse(self, xml: str) -> BaseMessage:
+        """The platform's message or event for the XML."""
+
+    def check_sender(
+        self, query: Mapping[str, str], message: BaseMessage, sender: str
+    ) -> web.Response | None:
+        """A last check of the parsed callback: an answer that ends it there, or None to go on
+        (raises `Refusal` for a forgery)."""
+
+    def digest(self, query: Mapping[str, str], body: bytes) -> str:
+        """The digest of what a callback carried, for the replay guard."""
+
+    async def dispatch(self, message: BaseMessage, sender: str) -> str | None:
+        """Handle a message or event; the passive reply's text, if any."""
+
+    def reply(self, query: Mapping[str, str], source: str, sender: str, text: str) -> str:
+        """The passive reply's XML (encrypted in safe mode), from `source` to `sender`."""
+
+
+class WxCallbackPipeline:
+    """The callback routes of a WeChat-family platform: the URL check (GET) and the messages
+    and events (POST), each checked in the same order whatever the platform.
+
+    A POST is signed (when the query carries the signature), fresh, of a sane size, decoded and
+    decrypted, free of DTDs, parsed, from a well-formed sender and not a replay before it is
+    dispatched; each refusal is logged with its reason and answered with it. The nonce is
+    recorded only once the callback is known good, so a forgery spends no genuine nonce.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        callbacks: WxCallbacks,
+        guard: CallbackGuard,
+        *,
+        sender: re.Pattern[str],
+        logger: logging.Logger,
+    ) -> None:
+        self.name = name
+        self.callbacks = callbacks
+        self.guard = guard
+        self.sender = sender
+        self.log = logger
+
+    def _refuse(self, status: int, why: str, request: web.Request) -> web.Response:
+        self.log.warning("refused a %s callback from %s: %s", self.name, request.remote, why)
+        return web.Response(status=status, text=why)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """The platform's URL check: answer the echo when the signature is right."""
+        query = request.query
+        try:
+            echo = self.callbacks.echo(query)
+        except Refusal as refusal:
+            return self._refuse(refusal.status, refusal.why, request)
+        nonce = query.get("nonce", "")
+        timestamp, why = self.guard.check_time(query.get("timestamp", ""), nonce)
+        if timestamp is None:
+            return self._refuse(403, why, request)
+        refused = await self.guard.admit(nonce, timestamp, self.callbacks.echo_digest(query))
+        if refused:
+            return self._refuse(403, refused, request)
+        return web.Response(text=echo)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        """A message or event; answered within the reply wait."""
+        try:
+            return await self._receive(request)
+        except Refusal as refusal:
+            return self._refuse(refusal.status, refusal.why, request)
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        callbacks = self.callbacks
+        query = request.query
+        callbacks.check_signature(query)
+        nonce = query.get("nonce", "")
+        # Before the body is read: a stale callback costs nothing more.
+        timestamp, why = self.guard.check_time(query.get("timestamp", ""), nonce)
+        if timestamp is None:
+            raise Refusal(403, why)
+        body = await read_body(request)
+        if body is None:
+            raise Refusal(413, "callback too large")
+        xml = callbacks.open(query, body)
+        if has_dtd(xml):
+            raise Refusal(400, "XML with a DTD")
+        try:
+            message = callbacks.parse(xml)
+            sender = message.source
+            target = message.target
+        except Exception as exc:  # xmltodict and wechatpy: malformed XML, missing fields
+            raise Refusal(400, f"malformed XML ({type(exc).__name__})") from exc
+        if not isinstance(sender, str) or not self.sender.fullmatch(sender):
+            raise Refusal(400, "no valid FromUserName")
+        answer = callbacks.check_sender(query, message, sender)
+        if answer is not None:
+            return answer
+        # Recorded once the callback is known good, so a forgery spends no genuine nonce.
+        refused = await self.guard.admit(nonce, timestamp, callbacks.digest(query, body))
+        if refused:
+            raise Refusal(403, refused)
+        try:
+            reply = await callbacks.dispatch(message, sender)
+        except (ValueError, TypeError) as exc:  # a field that is not what the platform sends
+            raise Refusal(400, f"bad field ({exc})") from exc
+        if reply is None:
+            return web.Response(text=callbacks.empty_answer)
+        # wechatpy writes the reply into a CDATA section, which `]]>` would end early.
+        content = reply.replace("]]>", "]]]]><![CDATA[>")
+        answer_xml = callbacks.reply(query, str(target), sender, content)
+        return web.Response(text=answer_xml, content_type="application/xml")
