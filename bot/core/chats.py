@@ -206,18 +206,19 @@ async def bind_identity(
 
 async def saw(platform: Platform, chat_id: str, at: datetime) -> None:
     """Record that a person wrote in their private chat at `at` (a later record is kept)."""
+    # One UPDATE for a person seen before (every message on the router's path); the INSERT
+    # only for a first message.
     for _ in range(2):
-        if await ReplyWindow.filter(platform=platform, chat_id=chat_id).exists():
-            await ReplyWindow.filter(
-                platform=platform, chat_id=chat_id, last_seen_at__lt=at
-            ).update(last_seen_at=at)
+        if await ReplyWindow.filter(
+            platform=platform, chat_id=chat_id, last_seen_at__lt=at
+        ).update(last_seen_at=at):
             return
         try:
             async with in_transaction():  # a savepoint: a lost race leaves the caller's intact
                 await ReplyWindow.create(platform=platform, chat_id=chat_id, last_seen_at=at)
             return
         except IntegrityError:
-            continue  # another message of the same person made it first: update theirs
+            continue  # a row is there (as late, or made a moment ago): the UPDATE decides
 
 
 async def last_seen(platform: Platform, chat_id: str) -> datetime | None:

@@ -114,18 +114,6 @@ def mentions(staff: list[Staff]) -> str:
     return " ".join(f"@{member.name}" for member in staff)
 
 
-async def staff_private_chats(staff: Staff, services: Services) -> list[tuple[ChatRef, str]]:
-    """The private chats (and languages) of a staff member's bound accounts on running channels."""
-    chats: list[tuple[ChatRef, str]] = []
-    for identity in await ChatIdentity.filter(staff_id=staff.id).order_by("id"):
-        channel = services.hub.get(Platform(identity.platform))
-        if channel is None:
-            continue
-        lang = services.catalogues.language(identity.language)
-        chats.append((channel.private_chat(identity.user_id), lang))
-    return chats
-
-
 def _local(moment: datetime, estate: Estate) -> str:
     return moment.astimezone(ZoneInfo(estate.timezone)).strftime("%m-%d %H:%M")
 
@@ -367,20 +355,43 @@ async def supervisor_alerts(
     estate_id: int, services: Services, compose: Compose
 ) -> list[Outbound]:
     """An alert to the staff chats, mentioning the supervisors, and to each one privately."""
+    entries: list[Outbound] = []
+    for platform, to, text, is_group in await _supervisor_recipients(estate_id, services, compose):
+        channel = services.hub.get(platform)
+        if is_group:
+            chat = ChatRef(platform, to, is_group=True)
+        elif channel is not None:
+            chat = channel.private_chat(to)
+        else:
+            continue
+        entries.append(Outbound(OutgoingMessage(chat=chat, text=text)))
+    return entries
+
+
+async def _supervisor_recipients(
+    estate_id: int, services: Services, compose: Compose
+) -> list[tuple[Platform, str, str, bool]]:
+    """Who a supervisor alert goes to, and in which words: each staff chat (platform, chat id,
+    the text mentioning the supervisors, True), and each supervisor's account on a running
+    platform (platform, user id, the text in their language, False)."""
     chiefs = await supervisors(estate_id)
     lang = services.catalogues.default
-    entries: list[Outbound] = []
+    recipients: list[tuple[Platform, str, str, bool]] = []
     for chat in await staff_chats(estate_id):
         text = compose(lang)
         if chiefs:
             text += "\n" + services.catalogues.text(
                 lang, "desk.supervisors", mentions=mentions(chiefs)
             )
-        entries.append(Outbound(OutgoingMessage(chat=group_ref(chat), text=text)))
+        ref = group_ref(chat)
+        recipients.append((ref.platform, ref.chat_id, text, True))
     for chief in chiefs:
-        for chat, private_lang in await staff_private_chats(chief, services):
-            entries.append(Outbound(OutgoingMessage(chat=chat, text=compose(private_lang))))
-    return entries
+        for identity in await ChatIdentity.filter(staff_id=chief.id).order_by("id"):
+            platform = Platform(identity.platform)
+            if services.hub.get(platform) is not None:
+                private_lang = services.catalogues.language(identity.language)
+                recipients.append((platform, identity.user_id, compose(private_lang), False))
+    return recipients
 
 
 async def _responded_since_opened(ticket: Ticket) -> bool:
@@ -463,45 +474,20 @@ async def escalate_overdue(now: datetime, services: Services, notifier: Notifier
 async def supervisor_notices(
     estate_id: int, services: Services, compose: Compose, key: str
 ) -> list[Notice]:
-    """An alert to the staff chats, mentioning the supervisors, and to each supervisor privately
-    on every running platform they are bound on, as deliveries keyed under `key`."""
-    chiefs = await supervisors(estate_id)
-    lang = services.catalogues.default
-    notices: list[Notice] = []
-    for chat in await staff_chats(estate_id):
-        text = compose(lang)
-        if chiefs:
-            text += "\n" + services.catalogues.text(
-                lang, "desk.supervisors", mentions=mentions(chiefs)
-            )
-        ref = group_ref(chat)
-        notices.append(
-            Notice(
-                f"{key}:{ref.platform}:{ref.chat_id}",
-                ESCALATION,
-                Audience.STAFF,
-                ref.platform,
-                ref.chat_id,
-                text,
-            )
+    """A supervisor alert (`supervisor_alerts`' recipients) as deliveries keyed under `key`."""
+    return [
+        Notice(
+            f"{key}:{platform}:{to}",
+            ESCALATION,
+            Audience.STAFF if is_group else Audience.PRIVATE,
+            platform,
+            to,
+            text,
         )
-    for chief in chiefs:
-        for identity in await ChatIdentity.filter(staff_id=chief.id).order_by("id"):
-            platform = Platform(identity.platform)
-            if services.hub.get(platform) is None:
-                continue
-            private_lang = services.catalogues.language(identity.language)
-            notices.append(
-                Notice(
-                    f"{key}:{platform}:{identity.user_id}",
-                    ESCALATION,
-                    Audience.PRIVATE,
-                    platform,
-                    identity.user_id,
-                    compose(private_lang),
-                )
-            )
-    return notices
+        for platform, to, text, is_group in await _supervisor_recipients(
+            estate_id, services, compose
+        )
+    ]
 
 
 async def _escalation_text(

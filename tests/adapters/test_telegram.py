@@ -733,14 +733,7 @@ async def test_a_notices_429_goes_straight_back_to_the_notifier_which_retries_it
         sleeps.append(seconds)
 
     notifier = Notifier(tg.desk.services.hub, tg.desk.clock, sleep=sleep)
-    notice = Notice(
-        key="bill:li:2026-11",
-        kind="bill",
-        audience=Audience.PRIVATE,
-        platform=Platform.TELEGRAM,
-        to=str(LI["id"]),
-        text="11月物业费账单",
-    )
+    notice = li_bill()
     tg.api.fail("sendMessage", 429, parameters={"retry_after": 7})
 
     assert await notifier.notify([notice]) == 0
@@ -776,14 +769,7 @@ async def test_a_group_announcements_429_is_sent_once_after_the_wait_while_other
         to=str(GROUP_ID),
         text="明天9点至12点停水",
     )
-    bill = Notice(
-        key="bill:li:2026-11",
-        kind="bill",
-        audience=Audience.PRIVATE,
-        platform=Platform.TELEGRAM,
-        to=str(LI["id"]),
-        text="11月物业费账单",
-    )
+    bill = li_bill()
     tg.api.fail("sendMessage", 429, parameters={"retry_after": 7}, chat_id=GROUP_ID)
 
     assert await notifier.notify([announcement, bill]) == 1
@@ -799,6 +785,18 @@ async def test_a_group_announcements_429_is_sent_once_after_the_wait_while_other
     assert (await notifier.deliver()).sent == 1
     assert tg.api.texts(GROUP_ID) == ["明天9点至12点停水"]
     assert len([c for c in tg.api.of("sendMessage") if str(c["chat_id"]) == str(GROUP_ID)]) == 2
+
+
+def li_bill() -> Notice:
+    """李华's November bill, as the bills job records it."""
+    return Notice(
+        key="bill:li:2026-11",
+        kind="bill",
+        audience=Audience.PRIVATE,
+        platform=Platform.TELEGRAM,
+        to=str(LI["id"]),
+        text="11月物业费账单",
+    )
 
 
 async def _stands_still(seconds: float) -> None:

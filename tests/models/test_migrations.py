@@ -143,9 +143,20 @@ async def test_0008_folds_duplicate_chats_and_restores_their_unique_index(store:
     """What a SQLite store that lost the index may hold: a chat registered twice by a race,
     an announcement aimed at the second row. The migration keeps the first, aims the
     announcement at it, and makes a third registration impossible."""
-    if store != "sqlite":
-        return  # PostgreSQL never lost the constraint: the migration does nothing there
     client = get_connection("default")
+    if store != "sqlite":
+        # PostgreSQL never lost the constraint: the migration leaves it and the rows alone.
+        estate = await make_estate()
+        kept = await Chat.create(
+            platform="telegram", chat_id="-5", kind=ChatKind.OWNERS, estate=estate
+        )
+        await migration_0008.restore_unique(None, SimpleNamespace(client=client))
+        assert [c.id for c in await Chat.all()] == [kept.id]
+        with pytest.raises(IntegrityError):
+            await Chat.create(
+                platform="telegram", chat_id="-5", kind=ChatKind.STAFF, estate=estate
+            )
+        return
     indexes = await client.execute_query_dict('PRAGMA index_list("chat")')
     for index in indexes:
         if index["unique"] and index["origin"] == "c":
