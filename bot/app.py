@@ -12,14 +12,14 @@ from typing import Protocol
 
 from bot.adapters.console import Console
 from bot.adapters.http import HttpServer
-from bot.adapters.lifecycle import ChannelBuilder, ChannelLifecycle
+from bot.adapters.lifecycle import DRAIN_PATIENCE, ChannelBuilder, ChannelLifecycle, WebPart
 from bot.adapters.telegram import build_telegram
 from bot.adapters.webchat import WebChat, build_webchat, photo_url
 from bot.adapters.wechat import build_wechat
 from bot.adapters.wecom import build_wecom
 from bot.config import Settings
 from bot.core import chats, journal
-from bot.core.channel import ChannelHub
+from bot.core.channel import Channel, ChannelHub
 from bot.core.clock import Clock, SystemClock
 from bot.core.console import ConsoleConfig, session_key
 from bot.core.context import Services
@@ -128,19 +128,23 @@ async def start_parts(app: App) -> None:
     console = Console(
         app.services, console_config(settings), key, photo_url=photo_url if demo else None
     )
-    console.mount(server)
-    # A channel is ready before the server takes its first request, unless its start needs the
+    console.mount_on(server)
+    parts: list[WebPart] = [*channels, console]
+    # A part is ready before the server takes its first request, unless its start needs the
     # server listening (Telegram's webhook).
-    early = [channel for channel in channels if not channel.after_server]
-    for channel in early:
-        await start_channel(app, channel, stopped=not channel.stops_before_server)
+    early = [part for part in parts if not part.after_server]
+    for part in early:
+        await start_part(app, part, stopped=not part.stops_before_server)
+    # On the way out (the parts stop in reverse): once the server takes no more requests, the
+    # parts it calls finish what they hold together, then each stops.
+    app.started.append(Drain([part for part in early if not part.stops_before_server]))
     await server.start()
     app.started.append(server)
-    # Stopped before the server (the parts stop in reverse): the web chat closes its sockets.
-    app.started.extend(channel for channel in early if channel.stops_before_server)
-    for channel in channels:
-        if channel.after_server:
-            await start_channel(app, channel)
+    # Stopped before the server: the web chat closes its sockets.
+    app.started.extend(part for part in early if part.stops_before_server)
+    for part in parts:
+        if part.after_server:
+            await start_part(app, part)
     if demo:
         log.info("web chat: open %s in a browser (a local demo with no login)", server.url)
     log.info(
@@ -164,13 +168,37 @@ async def start_parts(app: App) -> None:
         app.started.append(await start_scheduler(app))
 
 
-async def start_channel(app: App, channel: ChannelLifecycle, *, stopped: bool = True) -> None:
-    """Start a channel and register it with the hub; and for the stop, unless `stopped` is
-    False (the caller places it among the parts to stop)."""
-    await channel.start()
-    app.services.hub.add(channel)
+async def start_part(app: App, part: WebPart, *, stopped: bool = True) -> None:
+    """Start a part, and register it with the hub if it is a channel; and for the stop, unless
+    `stopped` is False (the caller places it among the parts to stop)."""
+    await part.start()
+    if isinstance(part, Channel):
+        app.services.hub.add(part)
     if stopped:
-        app.started.append(channel)
+        app.started.append(part)
+
+
+class Drain:
+    """At the stop, after the server: every part the server calls finishes what it holds (a
+    WeChat callback's late answer, a handling), all of them at once, for up to `patience`
+    seconds; what is left then is cut short by each part's own stop."""
+
+    def __init__(self, parts: list[WebPart], patience: float = DRAIN_PATIENCE) -> None:
+        self.parts = parts
+        self.patience = patience
+
+    async def stop(self) -> None:
+        """Wait for the parts' work in flight, together, within the patience."""
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(part.drain() for part in self.parts)), self.patience
+            )
+        except TimeoutError:
+            log.warning(
+                "stopping with work still in flight after %.0f s: it is cut short (accepted "
+                "messages are finished by the next start)",
+                self.patience,
+            )
 
 
 class Recovery:

@@ -70,7 +70,13 @@ PhotoUrl = Callable[[str], str | None]
 
 
 class Console:
-    """The console's routes, mounted on the shared server with `mount`."""
+    """The console: a part of the shared web server (`bot.adapters.lifecycle.WebPart`) whose
+    routes go on with `mount_on`; it holds nothing of its own to start, drain or stop."""
+
+    # Its pages need nothing before the server listens, and it holds no connection of its own:
+    # it stops once the server has stopped sending it requests.
+    after_server = False
+    stops_before_server = False
 
     def __init__(
         self,
@@ -96,7 +102,7 @@ class Console:
 
     # -- wiring ---------------------------------------------------------------------------------
 
-    def mount(self, server: HttpServer) -> None:
+    def mount_on(self, server: HttpServer) -> None:
         """Serve the console under /console/ on the shared server (before it starts)."""
         self.server = server
         app = web.Application()
@@ -127,6 +133,15 @@ class Console:
         # Before the sub-application, which would otherwise answer /console itself with a 404.
         server.add_routes([web.get(PREFIX, self._to_board)])
         server.add_subapp(PREFIX, app)
+
+    async def start(self) -> None:
+        """Nothing to start: every page is a request the server hands over."""
+
+    async def drain(self) -> None:
+        """Nothing to wait for: a page's action is done within its own request."""
+
+    async def stop(self) -> None:
+        """Nothing to close: the server closes the connections."""
 
     @web.middleware
     async def _guard(

@@ -1,16 +1,19 @@
-"""One lifecycle for every channel, so that the app runs them all through one loop.
+"""One lifecycle for every part of the web server (each channel, and the staff console), so that
+the app runs them all through one loop.
 
 A channel module offers a builder (`ChannelBuilder`): from the settings, the channel, or None
-when its settings are absent. The app then, for every channel it built, in the builders' order:
+when its settings are absent. The app then, for every part it built, in the builders' order
+(the console last):
 
-1. `mount`s its routes on the shared `HttpServer` (only before the server starts);
-2. `start`s it — before the server listens, so that no request reaches a channel that is not
+1. `mount_on`: its routes go on the shared `HttpServer` (only before the server starts);
+2. `start`s it — before the server listens, so that no request reaches a part that is not
    ready, unless its start needs the server listening (`after_server`: Telegram's webhook);
-3. registers it with the hub, and, on the way out, `stop`s it (in the reverse order of the
-   starts), which lets what is in flight finish (`drain`) for a while before it gives up. A
-   channel the server calls (WeChat's callbacks) stops after the server, once no new request can
-   reach it; one that holds connections of its own (the web chat's sockets) stops before it
-   (`stops_before_server`).
+   a channel is then registered with the hub;
+3. on the way out, in the reverse order of the starts: a part that holds connections of its own
+   (the web chat's sockets, Telegram's polling) `stop`s before the server
+   (`stops_before_server`), and its `stop` finishes what it holds; then the server stops, so
+   that no new request reaches the parts it calls (WeChat's callbacks, the console); then those
+   parts `drain` together, for a limited time (`DRAIN_PATIENCE`), and `stop`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from bot.core.channel import Channel
 from bot.core.context import Services
 from bot.core.router import Router
 
+# How long, at the stop, the parts the server calls have to finish what they hold, together.
+DRAIN_PATIENCE = 10.0
 
-class ChannelLifecycle(Channel, Protocol):
-    """A channel as the app runs it: mounted, started, drained and stopped."""
+
+class WebPart(Protocol):
+    """A part of the web server as the app runs it: mounted, started, drained and stopped."""
 
     # Whether `start` needs the web server listening (a webhook the platform checks at once).
     after_server: bool
@@ -47,6 +53,10 @@ class ChannelLifecycle(Channel, Protocol):
     async def stop(self) -> None:
         """Stop cleanly: finish what is in flight for a while, then close connections."""
         ...
+
+
+class ChannelLifecycle(WebPart, Channel, Protocol):
+    """A channel as the app runs it: a part of the web server that also sends messages."""
 
 
 class ChannelBuilder(Protocol):

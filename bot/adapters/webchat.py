@@ -305,25 +305,26 @@ class WebChat:
         self.hosts = HostPolicy(())
         # Whether the demo is served on an address other than loopback (the unsafe setting).
         self.public = False
-        # What `mount_on` passes to `mount` (WEBCHAT_DEMO_UNSAFE_PUBLIC), and what it answered.
+        # WEBCHAT_DEMO_UNSAFE_PUBLIC; and whether `mount_on` served the demo.
         self.unsafe_public = False
         self.demo = False
 
     # -- wiring ---------------------------------------------------------------------------------
 
-    def mount(self, server: HttpServer, *, unsafe_public: bool = False) -> bool:
+    def mount_on(self, server: HttpServer) -> None:
         """Add the demo's routes to the shared server (before it starts) when it listens on
-        loopback, or `unsafe_public` (WEBCHAT_DEMO_UNSAFE_PUBLIC) says to anyway; returns
-        whether it did. The channel itself runs either way: it is where messages to the demo's
-        chats go."""
+        loopback, or `unsafe_public` (WEBCHAT_DEMO_UNSAFE_PUBLIC) says to anyway; whether it did
+        is kept in `demo`. The channel itself runs either way: it is where messages to the
+        demo's chats go."""
+        self.demo = False
         if not is_loopback(server.host):
-            if not unsafe_public:
+            if not self.unsafe_public:
                 log.info(
                     "the web chat demo is off: %s is not a loopback address "
                     "(it lets anyone speak as any owner or staff member)",
                     server.host,
                 )
-                return False
+                return
             log.warning(
                 "WEBCHAT_DEMO_UNSAFE_PUBLIC is on: the web chat demo, where anyone who reaches "
                 "it speaks as any owner or staff member of the demo estate with no login, is "
@@ -343,11 +344,7 @@ class WebChat:
             ]
         )
         server.on_shutdown(self._on_shutdown)
-        return True
-
-    def mount_on(self, server: HttpServer) -> None:
-        """`mount`, with `unsafe_public` as set; whether the demo is served is kept in `demo`."""
-        self.demo = self.mount(server, unsafe_public=self.unsafe_public)
+        self.demo = True
 
     async def start(self) -> None:
         """Register every estate's web chats: the channel itself runs in the server's hands."""

@@ -363,10 +363,6 @@ class WeComChannel:
         path = self.config.callback_path
         return [web.get(path, self.verify), web.post(path, self.receive)]
 
-    def mount(self, app: web.Application) -> None:
-        """Mount the callback routes on an aiohttp application."""
-        app.add_routes(self.routes())
-
     def mount_on(self, server: HttpServer) -> None:
         """Mount the app's callback routes on the shared server (before it starts)."""
         server.add_routes(self.routes())

@@ -60,7 +60,7 @@ async def served(desk: Desk) -> AsyncIterator[Served]:
     """The console of the desk's estate, served on loopback."""
     server = HttpServer(host="127.0.0.1", port=0)
     key = await session_key("", desk.clock.now())
-    Console(desk.services, ConsoleConfig(), key).mount(server)
+    Console(desk.services, ConsoleConfig(), key).mount_on(server)
     client = TestClient(TestServer(server.app, host="127.0.0.1"))
     await client.start_server()
     try:
@@ -202,7 +202,8 @@ async def test_sign_in_needs_the_pages_csrf_token(served: Served) -> None:
 async def test_the_cookie_is_secure_when_the_public_url_is_https(desk: Desk) -> None:
     server = HttpServer(host="127.0.0.1", port=0)
     key = await session_key("", desk.clock.now())
-    Console(desk.services, ConsoleConfig(public_url="https://bot.example.com"), key).mount(server)
+    console = Console(desk.services, ConsoleConfig(public_url="https://bot.example.com"), key)
+    console.mount_on(server)
     client = TestClient(TestServer(server.app, host="127.0.0.1"))
     await client.start_server()
     try:

@@ -4,11 +4,20 @@ which start only once the web server listens."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
 from pathlib import Path
 
+import pytest
+
+from bot.adapters.console import Console
 from bot.adapters.http import HttpServer
 from bot.adapters.lifecycle import ChannelLifecycle
-from bot.app import CHANNELS
+from bot.adapters.webchat import WebChat
+from bot.adapters.wechat import WeChatChannel
+from bot.adapters.wecom import WeComChannel
+from bot.app import CHANNELS, App, Drain, Recovery, start_parts
 from bot.config import Settings
 from bot.core.types import Platform
 from tests.adapters.wx_fake import (
@@ -68,3 +77,95 @@ async def test_every_configured_platform_is_built_in_the_start_up_order(
         channel.mount_on(server)
     paths = {route.resource.canonical for route in server.app.router.routes() if route.resource}
     assert {"/", "/telegram/webhook", "/wechat/callback", "/wecom/callback"} <= paths
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_the_parts_stop_in_order_and_those_the_server_calls_drain_together_after_it(
+    desk: Desk, tmp_path: Path
+) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path,
+        http_port=free_port(),
+        scheduler_enabled=False,
+        wechat_app_id=APP_ID,
+        wechat_app_secret=APP_SECRET,
+        wechat_token=TOKEN,
+        wechat_encoding_aes_key=AES_KEY,
+        wecom_corp_id=CORP_ID,
+        wecom_agent_id=AGENT_ID,
+        wecom_secret=CORP_SECRET,
+        wecom_token=TOKEN,
+        wecom_encoding_aes_key=AES_KEY,
+    )
+    app = App(settings=settings, services=desk.services, router=desk.router)
+    try:
+        await start_parts(app)
+        stops = list(reversed(app.started))
+    finally:
+        for part in reversed(app.started):
+            await part.stop()
+    kinds = [type(part) for part in stops]
+    # The web chat closes its sockets, then the server stops taking requests; then the parts it
+    # calls (WeChat's and WeCom's callbacks, the console) finish what they hold, together, and
+    # stop, in the reverse order of their starts.
+    assert kinds == [Recovery, WebChat, HttpServer, Drain, Console, WeComChannel, WeChatChannel]
+    drain = stops[3]
+    assert isinstance(drain, Drain)
+    assert [type(part) for part in drain.parts] == [WeChatChannel, WeComChannel, Console]
+    # The console is a part of the server, not a channel: the hub sends through channels only.
+    registered = set(desk.services.hub.platforms)
+    assert {Platform.WEBCHAT, Platform.WECHAT, Platform.WECOM} <= registered
+    assert not any(isinstance(desk.services.hub.get(p), Console) for p in registered)
+
+
+class Holding:
+    """A part with work in flight until its `done` is set."""
+
+    after_server = False
+    stops_before_server = False
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.drained = False
+
+    def mount_on(self, server: HttpServer) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def drain(self) -> None:
+        await self.done.wait()
+        self.drained = True
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_a_drain_waits_for_every_part_at_once_and_gives_up_after_its_patience(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, second = Holding(), Holding()
+    stopping = asyncio.create_task(Drain([first, second]).stop())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not stopping.done()
+    second.done.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert second.drained and not stopping.done()
+    first.done.set()
+    await stopping
+    assert first.drained
+
+    stuck = Holding()
+    with caplog.at_level(logging.WARNING, logger="guanjia"):
+        await Drain([stuck], patience=0).stop()
+    assert not stuck.drained
+    assert "work still in flight" in caplog.text

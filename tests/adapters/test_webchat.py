@@ -174,7 +174,7 @@ async def web(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterator[W
     webchat = WebChat(router, tmp_path)
     assert await webchat.register_chats() == 1
     server = HttpServer(host="127.0.0.1", port=0)
-    webchat.mount(server)
+    webchat.mount_on(server)
     services.hub.add(webchat)
     client = TestClient(TestServer(server.app, host="127.0.0.1"))
     await client.start_server()
@@ -582,7 +582,9 @@ async def test_the_demo_is_not_served_off_loopback_unless_unsafe(
     router = web.webchat.router
     off = HttpServer(host="0.0.0.0", port=0)
     with caplog.at_level(logging.INFO, logger="guanjia.webchat"):
-        assert WebChat(router, web.data_dir).mount(off) is False
+        closed = WebChat(router, web.data_dir)
+        closed.mount_on(off)
+        assert closed.demo is False
     assert "web chat demo is off" in caplog.text
     client = TestClient(TestServer(off.app, host="127.0.0.1"))
     await client.start_server()
@@ -594,8 +596,10 @@ async def test_the_demo_is_not_served_off_loopback_unless_unsafe(
 
     unsafe = HttpServer(host="0.0.0.0", port=0)
     public = WebChat(router, web.data_dir)
+    public.unsafe_public = True
     with caplog.at_level(logging.WARNING, logger="guanjia.webchat"):
-        assert public.mount(unsafe, unsafe_public=True) is True
+        public.mount_on(unsafe)
+    assert public.demo is True
     [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "WEBCHAT_DEMO_UNSAFE_PUBLIC" in warning.getMessage()
     assert "0.0.0.0" in warning.getMessage()
@@ -619,7 +623,8 @@ async def test_behind_a_proxy_the_demo_answers_to_loopback_names_only(web: WebDe
     # console answers to that name, the demo does not.
     server = HttpServer(host="127.0.0.1", port=0, public_hosts={"127.0.0.1", "bot.example.com"})
     demo = WebChat(web.webchat.router, web.data_dir)
-    assert demo.mount(server) is True
+    demo.mount_on(server)
+    assert demo.demo is True
     client = TestClient(TestServer(server.app, host="127.0.0.1"))
     await client.start_server()
     try:

@@ -102,10 +102,10 @@ async def served(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterato
     webchat = WebChat(Router(services, handlers), tmp_path)
     await webchat.register_chats()
     server = HttpServer(host="127.0.0.1", port=port)
-    webchat.mount(server)
+    webchat.mount_on(server)
     services.hub.add(webchat)
     key = await session_key("", now)
-    Console(services, config, key, photo_url=photo_url).mount(server)
+    Console(services, config, key, photo_url=photo_url).mount_on(server)
     await server.start()
     try:
         yield Served(server.url, owner, unit.label, engineer)

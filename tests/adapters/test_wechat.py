@@ -107,7 +107,7 @@ class Rig:
         if not self.channels:
             self.desk.services.hub.add(channel)
         app = web.Application()
-        channel.mount(app)
+        app.add_routes(channel.routes())
         server = await serve(app)
         self.servers.append(server)
         self.channels.append(channel)

@@ -90,7 +90,7 @@ class Rig:
         )
         self.others.append(channel)
         app = web.Application()
-        channel.mount(app)
+        app.add_routes(channel.routes())
         server = await serve(app)
         self.servers.append(server)
         return f"http://127.0.0.1:{server.port}{channel.config.callback_path}"
@@ -141,7 +141,7 @@ async def rig(desk: Desk) -> AsyncIterator[Rig]:
     desk.services.hub.add(channel)
     await channel.start()
     app = web.Application()
-    channel.mount(app)
+    app.add_routes(channel.routes())
     server = await serve(app)
     http = aiohttp.ClientSession()
     url = f"http://127.0.0.1:{server.port}{config.callback_path}"

@@ -305,10 +305,6 @@ class TelegramChannel:
             return []
         return [web.post(self.config.webhook_path, self.handle_webhook)]
 
-    def add_routes(self, app: web.Application) -> None:
-        """Mount the webhook route on an aiohttp application (before it starts)."""
-        app.add_routes(self.webhook_routes())
-
     def mount_on(self, server: HttpServer) -> None:
         """Mount the webhook route on the shared server (before it starts); none when polling."""
         server.add_routes(self.webhook_routes())
