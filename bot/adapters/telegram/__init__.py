@@ -23,10 +23,11 @@ a notice's 429 goes straight back to it, which holds only that chat and retries 
 
 Updates of different chats are handled side by side, the updates of one chat in order.
 
-The package: `channel` (the `TelegramChannel` and its builder), `application` (the PTB
-application, its settings and update queue), `inbound` (a message as the router sees it),
-`outbound` (text, keyboards and replies as the Bot API takes them), `limits` (lengths and rate
-limits) and `webhook` (the webhook route). What the app and the tests use is imported from here.
+The package: `channel` (the `TelegramChannel`: PTB's handlers feeding the router, the lifecycle,
+and its builder), `application` (the PTB application, its settings and update queue), `inbound`
+(a message as the router sees it), `outbound` (the `TelegramSender`: text, keyboards, replies,
+photos and files as the Bot API takes them, a moved group followed, failures read), `limits`
+(lengths and rate limits) and `webhook` (the webhook route). What the app and the tests use is imported from here.
 """
 
 from bot.adapters.telegram.application import (

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update
-from telegram.constants import ChatMemberStatus, ParseMode
+from telegram import Message, Update
+from telegram.constants import ChatMemberStatus
 from telegram.error import (
-    BadRequest,
-    ChatMigrated,
     InvalidToken,
-    NetworkError,
-    RetryAfter,
     TelegramError,
-    TimedOut,
 )
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -42,21 +36,16 @@ from bot.adapters.telegram.application import (
 )
 from bot.adapters.telegram.inbound import is_group, language_hint, to_incoming
 from bot.adapters.telegram.limits import (
-    NOTICE,
     TOAST_LIMIT,
-    NoticeSend,
     fit,
-    retry_seconds,
-    split_text,
 )
-from bot.adapters.telegram.outbound import html_text, keyboard, reply_parameters, server_answered
+from bot.adapters.telegram.outbound import TelegramSender, move_chat
 from bot.adapters.telegram.webhook import handle_webhook
 from bot.core import chats
-from bot.core.channel import NoticeMeta, SendError
+from bot.core.channel import NoticeMeta
 from bot.core.context import Services
 from bot.core.router import Router
 from bot.core.types import (
-    Attachment,
     ChatRef,
     IncomingMessage,
     OutgoingMessage,
@@ -70,7 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("guanjia.telegram")
 
-T = TypeVar("T")
 Callback = ContextTypes.DEFAULT_TYPE
 
 # Update ids remembered to drop a redelivered update; SeenMessage dedups across processes.
@@ -105,7 +93,9 @@ class TelegramChannel:
         )
         # Local files are sent only from these folders (and the reports folder): a ref in a
         # message is never a way to read any file of the server.
-        self.file_roots = tuple(Path(root).resolve() for root in file_roots)
+        self.sender = TelegramSender(
+            lambda: self.application.bot, (*file_roots, services.reports_dir)
+        )
         self._recent: OrderedDict[int, None] = OrderedDict()
         self._add_handlers()
 
@@ -367,168 +357,13 @@ class TelegramChannel:
         return await self.send(message, notice=True)
 
     async def send(self, message: OutgoingMessage, *, notice: bool = False) -> SentMessage:
-        """Send text (with its buttons and the message it quotes), then photos and files.
-
-        Photos and files are Telegram file_ids or local paths (a report's chart and workbook).
-        A notice's calls are not retried by the rate limiter (see `NoticeAwareRateLimiter`).
-        """
-        limit = NOTICE if notice else None
-        markup = keyboard(message.buttons)
-        reply = reply_parameters(message.reply_to)
-        chunks = split_text(message.text)
-        sent: Message | None = None
-        for index, chunk in enumerate(chunks):
-            sent = await self._call(
-                message.chat,
-                "send_message",
-                partial(
-                    self._send_text,
-                    text=chunk,
-                    markup=markup if index == len(chunks) - 1 else None,
-                    reply=reply if index == 0 else None,
-                    limit=limit,
-                ),
-            )
-        for attachment in (*message.photos, *message.attachments):
-            alone = sent is None
-            try:
-                media = await self._call(
-                    message.chat,
-                    f"send {attachment.kind}",
-                    partial(
-                        self._send_media,
-                        attachment=attachment,
-                        markup=markup if alone else None,
-                        reply=reply if alone else None,
-                        limit=limit,
-                    ),
-                )
-            except SendError:
-                if sent is None:
-                    raise
-                # The text went out: a photo that cannot follow it must not make it go again.
-                continue
-            sent = sent or media
-        if sent is None:
-            raise SendError(f"nothing to send to Telegram chat {message.chat.chat_id}")
-        return SentMessage(
-            chat=ChatRef(Platform.TELEGRAM, str(sent.chat_id), message.chat.is_group),
-            message_id=str(sent.message_id),
-        )
+        """Send text (with its buttons and the message it quotes), then photos and files (see
+        `TelegramSender.send`)."""
+        return await self.sender.send(message, notice=notice)
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
         """Replace a message's text and buttons; one that cannot be edited is sent anew."""
-        text = html_text(fit(message.text))
-        markup = keyboard(message.buttons)
-
-        async def call(chat_id: int) -> bool:
-            try:
-                await self.bot.edit_message_text(
-                    text,
-                    chat_id=chat_id,
-                    message_id=int(sent.message_id),
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
-                )
-            except BadRequest as exc:
-                reason = exc.message.lower()
-                if "not modified" in reason:
-                    return True
-                if "not found" in reason or "can't be edited" in reason:
-                    return False
-                raise
-            return True
-
-        if not sent.message_id.isdigit():
-            return await self.send(message)
-        if await self._call(sent.chat, "edit_message_text", call):
-            return sent
-        log.info("message %s in %s can no longer be edited: sent anew", sent.message_id, sent.chat)
-        return await self.send(message)
-
-    async def _send_text(
-        self,
-        chat_id: int,
-        *,
-        text: str,
-        markup: InlineKeyboardMarkup | None,
-        reply: ReplyParameters | None,
-        limit: NoticeSend | None = None,
-    ) -> Message:
-        return await self.bot.send_message(
-            chat_id,
-            html_text(text),
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup,
-            reply_parameters=reply,
-            rate_limit_args=limit,
-        )
-
-    async def _send_media(
-        self,
-        chat_id: int,
-        *,
-        attachment: Attachment,
-        markup: InlineKeyboardMarkup | None,
-        reply: ReplyParameters | None,
-        limit: NoticeSend | None = None,
-    ) -> Message:
-        media: Any = self._local_file(attachment.ref) or attachment.ref
-        if attachment.kind == "photo":
-            return await self.bot.send_photo(
-                chat_id, media, reply_markup=markup, reply_parameters=reply, rate_limit_args=limit
-            )
-        return await self.bot.send_document(
-            chat_id, media, reply_markup=markup, reply_parameters=reply, rate_limit_args=limit
-        )
-
-    def _local_file(self, ref: str) -> Path | None:
-        """The local file a ref names (None for a file_id); only inside the allowed folders."""
-        # A Telegram file_id is URL-safe base64: it never holds a slash, a path always does.
-        if "/" not in ref and "\\" not in ref:
-            return None
-        path = Path(ref).resolve()
-        roots = (*self.file_roots, Path(self.services.reports_dir).resolve())
-        if path.is_file() and any(path.is_relative_to(root) for root in roots):
-            return path
-        log.warning("refused to send %s: not a file in %s", ref, ", ".join(map(str, roots)))
-        raise SendError(f"{ref} is not a file Guanjia may send")
-
-    async def _call(self, chat: ChatRef, what: str, call: Callable[[int], Awaitable[T]]) -> T:
-        """Make one Bot API call for a chat, following a migrated group, mapping failures."""
-        try:
-            chat_id = int(chat.chat_id)
-        except ValueError:
-            raise SendError(f"{chat.chat_id!r} is not a Telegram chat id") from None
-        try:
-            try:
-                return await call(chat_id)
-            except ChatMigrated as moved:
-                await move_chat(str(chat_id), str(moved.new_chat_id))
-                return await call(moved.new_chat_id)
-        except RetryAfter as exc:
-            wait = retry_seconds(exc)
-            log.warning(
-                "Telegram %s to chat %s: flood limit, retry after %ss", what, chat_id, wait
-            )
-            raise SendError(f"Telegram flood limit: {exc}", retry_after=wait) from exc
-        except BadRequest as exc:
-            # BadRequest is a NetworkError in PTB, but Telegram did answer: nothing went out.
-            log.warning("Telegram %s to chat %s refused: %s", what, chat_id, exc)
-            raise SendError(f"Telegram refused: {exc}") from exc
-        except (TimedOut, NetworkError) as exc:
-            if server_answered(exc):
-                # An HTTP error status (5xx): Telegram answered, so nothing went out; retry it.
-                log.warning("Telegram %s to chat %s failed: %s", what, chat_id, exc)
-                raise SendError(f"Telegram answered with an error: {exc}") from exc
-            log.warning("Telegram %s to chat %s: no answer: %s", what, chat_id, exc)
-            raise SendError(f"Telegram did not answer: {exc}", answered=False) from exc
-        except TelegramError as exc:
-            log.warning("Telegram %s to chat %s refused: %s", what, chat_id, exc)
-            raise SendError(f"Telegram refused: {exc}") from exc
-        except OSError as exc:
-            log.warning("Telegram %s to chat %s: cannot read the file: %s", what, chat_id, exc)
-            raise SendError(f"cannot read the file to send: {exc}") from exc
+        return await self.sender.edit(sent, message)
 
 
 def build_telegram(
@@ -538,9 +373,3 @@ def build_telegram(
     if not settings.telegram_bot_token:
         return None
     return TelegramChannel.from_settings(settings, router, services)
-
-
-async def move_chat(old: str, new: str) -> bool:
-    """Carry a Telegram group's registration, tickets, cards and dialogs over to its new id
-    (`bot/core/chats.py`); returns whether a registered chat moved."""
-    return (await chats.move_chat(Platform.TELEGRAM, old, new)).registered
