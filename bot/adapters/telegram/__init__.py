@@ -27,7 +27,8 @@ The package: `channel` (the `TelegramChannel`: PTB's handlers feeding the router
 and its builder), `application` (the PTB application, its settings and update queue), `inbound`
 (a message as the router sees it), `outbound` (the `TelegramSender`: text, keyboards, replies,
 photos and files as the Bot API takes them, a moved group followed, failures read), `limits`
-(lengths and rate limits) and `webhook` (the webhook route). What the app and the tests use is imported from here.
+(lengths and rate limits) and `webhook` (the webhook route). What the app and the tests use is
+imported from here.
 """
 
 from bot.adapters.telegram.application import (
