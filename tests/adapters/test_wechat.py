@@ -60,7 +60,7 @@ from tests.adapters.wx_fake import (
     text_xml,
 )
 from tests.bot.test_run import free_port, read_until, start
-from tests.desk import Desk
+from tests.desk import STAFF, Desk
 
 OPENID = "oAbCdEfGhIjKlMnOpQrStUvWxYz1"
 # Another owner's openid: 王芳's, who has bills.
@@ -211,6 +211,8 @@ async def test_repair_in_plain_mode_opens_a_ticket_and_replies_passively(rig: Ri
     )
     # The passive reply was the answer: nothing went through the customer-service API.
     assert rig.api.to("message/custom/send") == [] and rig.api.token_fetches == 0
+    # The ticket's card went to the estate's staff chat (the desk's, on the web chat).
+    assert any("R-0001" in text for text in rig.desk.channel.texts(STAFF.chat_id))
 
 
 async def test_repair_in_safe_mode_is_decrypted_and_answered_encrypted(rig: Rig) -> None:

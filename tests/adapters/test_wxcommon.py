@@ -265,9 +265,13 @@ def gate(desk: Desk) -> asyncio.Event:
     return release
 
 
-def request(xml: str, safe: bool, **kwargs: str | int) -> tuple[dict[str, str], str]:
+def request(
+    xml: str, safe: bool, *, nonce: str | None = None, timestamp: int | None = None
+) -> tuple[dict[str, str], str]:
     """The query and body WeChat posts for `xml`, in plain or safe mode."""
-    return safe_request(xml, **kwargs) if safe else (plain_request(xml, **kwargs), xml)  # type: ignore[arg-type]
+    if safe:
+        return safe_request(xml, nonce=nonce, timestamp=timestamp)
+    return plain_request(xml, nonce=nonce, timestamp=timestamp), xml
 
 
 def decrypted(answer: str) -> str:
