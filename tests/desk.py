@@ -111,6 +111,7 @@ class Desk:
         name: str = "",
         replied_to: str | None = None,
         photos: tuple[str, ...] = (),
+        language_hint: str | None = None,
     ) -> IncomingMessage:
         """Send a message (or a button press) from `sender` through the router; a press's
         private answer is kept in `toasts`."""
@@ -125,6 +126,7 @@ class Desk:
             addressed=addressed,
             replied_to=replied_to,
             attachments=tuple(Attachment("photo", ref) for ref in photos),
+            language_hint=language_hint,
         )
         toast = await self.router.handle(message, self.channel)
         if payload is not None:

@@ -21,7 +21,6 @@ from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.adapters.wecom import WeComChannel, WeComConfig
-from bot.adapters.wxcommon import MAX_CALLBACK_BYTES
 from bot.core.channel import SendError
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, Platform
 from models import (
@@ -68,7 +67,6 @@ class Rig:
     http: aiohttp.ClientSession
     servers: list[TestServer] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
-    others: list[WeComChannel] = field(default_factory=list)
 
     async def post(self, xml: str, **tamper: str) -> tuple[int, str]:
         """POST an encrypted callback carrying `xml`; `tamper` overrides query values."""
@@ -82,24 +80,6 @@ class Rig:
         """POST a callback as built (to this channel, or to `url`)."""
         async with self.http.post(url or self.url, params=query, data=body) as response:
             return response.status, await response.text()
-
-    async def another_process(self) -> str:
-        """A second channel of the same app, on the same store (another process); its URL."""
-        channel = WeComChannel(
-            self.channel.config, self.desk.router, self.desk.services, sleep=self.desk_sleep
-        )
-        self.others.append(channel)
-        app = web.Application()
-        app.add_routes(channel.routes())
-        server = await serve(app)
-        self.servers.append(server)
-        return f"http://127.0.0.1:{server.port}{channel.config.callback_path}"
-
-    async def desk_sleep(self, seconds: float) -> None:
-        """The channels' injected sleep: moves the desk's clock, never waits."""
-        self.sleeps.append(seconds)
-        self.desk.clock.advance(seconds=seconds)
-        await asyncio.sleep(0)
 
     def created(self) -> int:
         return int(self.desk.clock.now().timestamp())
@@ -149,8 +129,7 @@ async def rig(desk: Desk) -> AsyncIterator[Rig]:
     try:
         yield rig
     finally:
-        for each_channel in [channel, *rig.others]:
-            await each_channel.stop()
+        await channel.stop()
         await http.close()
         for each in rig.servers:
             await each.close()
@@ -277,9 +256,7 @@ async def nothing_written() -> None:
     assert await ChatIdentity.all().count() == 0
 
 
-@pytest.mark.parametrize(
-    "case", ["forged signature", "bad AES payload", "malformed XML", "huge XML", "DTD"]
-)
+@pytest.mark.parametrize("case", ["forged signature", "bad AES payload"])
 async def test_bad_callbacks_are_refused_and_change_nothing(rig: Rig, case: str) -> None:
     xml = text_xml("lihua", REPAIR, 7100000000000000002, rig.created(), to=CORP_ID)
     query, body = wecom_request(xml)
@@ -291,13 +268,6 @@ async def test_bad_callbacks_are_refused_and_change_nothing(rig: Rig, case: str)
         garbage = "QUJDREVGR0hJSktMTU5PUA=="
         query["msg_signature"] = signature(TOKEN, query["timestamp"], query["nonce"], garbage)
         body = f"<xml><Encrypt><![CDATA[{garbage}]]></Encrypt></xml>"
-    elif case == "malformed XML":
-        query, body = wecom_request(xml[:-12])
-    elif case == "huge XML":
-        query, body = wecom_request(xml.replace(REPAIR, "漏" * MAX_CALLBACK_BYTES))
-        expected = 413
-    elif case == "DTD":
-        query, body = wecom_request('<!DOCTYPE xml [<!ENTITY a "b">]>' + xml)
 
     async with rig.http.post(rig.url, params=query, data=body) as response:
         assert response.status == expected
@@ -325,67 +295,43 @@ def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("skew", [-360, 360], ids=["6 minutes old", "6 minutes ahead"])
-async def test_a_callback_signed_6_minutes_away_is_refused(
-    rig: Rig, caplog: pytest.LogCaptureFixture, skew: int
-) -> None:
-    stamp = rig.created() + skew
-    xml = text_xml("lihua", REPAIR, 7100000000000000010, stamp, to=CORP_ID)
-
-    status, _ = await rig.send(*wecom_request(xml))
-    async with rig.http.get(rig.url, params=url_check("echo-1234", stamp)) as response:
-        verified = response.status, await response.text()
-
-    assert status == 403 and verified[0] == 403 and "echo-1234" not in verified[1]
-    await nothing_written()
-    assert await CallbackNonce.all().count() == 0
-    assert len(refusals(caplog)) == 2
-    assert all("outside the 5-minute window" in line for line in refusals(caplog))
-
-
-async def test_a_nonce_reused_with_other_contents_is_refused_by_every_process(
+async def test_a_nonce_reused_with_other_contents_is_refused(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    other_url = await rig.another_process()
+    # What a WeCom callback carried is its signature and encrypted body: another body under the
+    # same nonce is a replay (the pipeline's guard, across processes: test_wxcommon.py).
     stamp = rig.created()
     query, body = wecom_request(text_xml("lihua", REPAIR, 7100000000000000011, stamp, to=CORP_ID))
     status, _ = await rig.send(query, body)
     assert status == 200
     await rig.channel.drain()
     before = await stored()
-    # The same nonce and timestamp, carrying another message.
     rig.desk.clock.advance(seconds=20)
     other = text_xml("wangfang", "5栋1单元1202 电梯坏了", 7100000000000000012, stamp, to=CORP_ID)
-    replay = wecom_request(other, nonce=query["nonce"], timestamp=stamp)
 
-    here = await rig.send(*replay)
-    elsewhere = await rig.send(*replay, url=other_url)
+    status, _ = await rig.send(*wecom_request(other, nonce=query["nonce"], timestamp=stamp))
     await rig.channel.drain()
 
-    assert here[0] == elsewhere[0] == 403
+    assert status == 403
     assert await stored() == before
-    assert await Ticket.all().count() == 1
-    assert len(refusals(caplog)) == 2
-    assert all("nonce seen with other contents" in line for line in refusals(caplog))
+    [refused] = refusals(caplog)
+    assert "nonce seen with other contents" in refused
 
 
-async def test_wecoms_retry_of_a_callback_is_answered_and_handled_once(rig: Rig) -> None:
-    other_url = await rig.another_process()
+async def test_wecoms_retry_of_a_callback_is_answered_empty_and_handled_once(rig: Rig) -> None:
     query, body = wecom_request(
         text_xml("lihua", REPAIR, 7100000000000000013, rig.created(), to=CORP_ID)
     )
 
     status, answer = await rig.send(query, body)
     await rig.channel.drain()
-    # The same callback again (nonce, timestamp, signature, body), here and in another process.
+    # The same callback again (nonce, timestamp, signature, body): WeCom's empty answer.
     rig.desk.clock.advance(seconds=5)
     retry = await rig.send(query, body)
-    elsewhere = await rig.send(query, body, url=other_url)
-    for channel in [rig.channel, *rig.others]:
-        await channel.drain()
+    await rig.channel.drain()
 
     assert status == 200 and "R-0001" in parse_message(decrypt(answer)).content
-    assert retry == elsewhere == (200, "")
+    assert retry == (200, "")
     assert await Ticket.all().count() == 1
     assert await CallbackNonce.filter(nonce=query["nonce"]).count() == 1
 

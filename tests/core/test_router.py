@@ -149,9 +149,13 @@ async def test_other_is_quiet_in_a_group_unless_addressed(desk: Desk) -> None:
     await desk.say("你好", addressed=True)
     await desk.say("hello there", "u-smith", desk.private("u-smith"))
 
-    zh, en = to_owners(desk)
+    # A command in a group is addressed to the bot (the adapters say so) and answered there.
+    await desk.say("/help", addressed=True)
+
+    zh, en, helped = to_owners(desk)
     assert "管家" in zh.text and "Estate demo" in zh.text
     assert "front desk" in en.text
+    assert helped.chat == OWNERS and "管家" in helped.text
     assert await Ticket.all().count() == 0
 
 
@@ -331,3 +335,18 @@ async def test_commands_and_chit_chat_never_change_the_language(desk: Desk, text
     await desk.say(text, "u-li", desk.private("u-li"))
 
     assert (await ChatIdentity.get(user_id="u-li")).language == "zh"
+
+
+async def test_the_platforms_language_answers_until_the_person_has_one(desk: Desk) -> None:
+    # What the platform says of a newcomer's language (Telegram's language_code, the web page's
+    # language) answers them; once the store holds a language of their own, that one does.
+    smith = desk.private("u-smith")
+    await desk.say("/bind WXYZ2345", "u-smith", smith, language_hint="en")
+    [to_smith] = desk.channel.texts(smith.chat_id)
+    assert "not right" in to_smith
+    await desk.say("厨房的水龙头一直在滴水，麻烦来看看", "u-li", desk.private("u-li"))
+    desk.channel.clear()
+    await desk.say("/bind WXYZ2345", "u-li", desk.private("u-li"), language_hint="en")
+
+    [to_li] = desk.channel.texts(desk.private("u-li").chat_id)
+    assert "不正确" in to_li

@@ -300,6 +300,13 @@ async def test_bindings_of_a_unit_and_unbinding_an_owner_account(desk: Desk) -> 
 
 
 async def test_register_makes_a_group_the_estates_staff_chat(desk: Desk) -> None:
+    # A wrong code registers nothing.
+    await desk.say(
+        "/register WXYZ2345", "u-boss", ChatRef(Platform.WEBCHAT, "new-staff-room", True)
+    )
+    assert await Chat.get_or_none(chat_id="new-staff-room") is None
+    assert "不正确" in desk.channel.texts("new-staff-room")[-1]
+    desk.channel.clear()
     code = await issue_code(
         desk.estate,
         CodePurpose.REGISTER_CHAT,
