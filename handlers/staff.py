@@ -1,6 +1,10 @@
-"""The staff desk: ticket cards' buttons, commands in the staff chat, and the owner's rating.
+"""The staff desk: ticket cards' buttons, staff commands, and the owner's rating.
 
-The router hands every staff-chat message to `StaffDesk.handle`. The desk routes what every
+The router hands every staff-chat message to `StaffDesk.handle`, and a bound staff member's
+private messages (any platform) to `StaffDesk.private_command` and `StaffDesk.private_other`: in
+private the same commands run, for the staff member's own estate, and anything else is a close
+prompt's answer or gets a short hint, never an owner's report (one also bound as an owner reports
+as one after `业主` / `owner`). The desk routes what every
 handler module declared (`handlers/routes.py`): a button to the module that declared its
 prefix, a command (`队列`/`queue`, `回复 R-0012 …`/`reply …`, …: the words are in
 `bot/core/vocabulary.py`) to the module that declared it, only for a chat account bound to staff
@@ -12,9 +16,12 @@ This module declares the ticket desk's own commands (queue, mine, reply, note, c
 transfer) and buttons (`claim:<id>`, `transfer:<id>`, `transfer_to:<id>:<from>:<to>`,
 `close:<id>`, `rate:<id>:<1-5>`) in `ROUTES`.
 
-Closing by button (offered only once someone holds the ticket) posts a prompt; the result is a
-reply to that prompt, or a message that starts with the ticket's number, within a few minutes.
-Other chatter meanwhile is left alone: a "好的我现在过去" never becomes a result. The owner (every
+Closing by button (offered only once someone holds the ticket) asks the presser for the result
+where their answer can reach the bot (the channel says what of a chat it hears): in the chat,
+where the result is a reply to the prompt or a message that starts with the ticket's number (in a
+chat that hears only @-mentions: their next one); or, where the bot hears nothing of the group (a
+WeCom app group chat), in their private chat, where their next message is it. Other chatter
+meanwhile is left alone: a "好的我现在过去" never becomes a result. The owner (every
 reporter) then gets the result and five rating buttons (`rate:<id>:<1-5>`); 不满意 or worse
 reopens the ticket and alerts the supervisor.
 
@@ -95,6 +102,20 @@ def as_owner(text: str) -> str | None:
     return None
 
 
+# An @-mention in front of a message (`@管家 队列`): how a message is addressed to the bot in a
+# group, and no part of what it says.
+_LEADING_MENTIONS = re.compile(r"^(?:@\S+\s+)+")
+
+
+def desk_text(ctx: Context) -> str:
+    """A message's text as the desk reads it: without the @-mentions in front of a message
+    addressed to the bot (in a group that hears only @-mentions, every message has one)."""
+    text = ctx.message.text.strip()
+    if ctx.message.addressed:
+        text = _LEADING_MENTIONS.sub("", text).strip()
+    return text
+
+
 def ticket_number(written: str) -> str | None:
     """A ticket number as stored (`R-0012`) from how staff write it (`r12`, `R-0012`)."""
     match = _TICKET_NUMBER.match(written.strip())
@@ -122,7 +143,7 @@ class StaffDesk:
         if ctx.message.payload is not None:
             await self.press(ctx)
             return
-        parsed = self.routes.table.parse(ctx.message.text)
+        parsed = self.routes.table.parse(desk_text(ctx))
         if parsed is None:
             if await _close_result(ctx):
                 return
@@ -192,8 +213,9 @@ class StaffDesk:
         await handler(ctx)
 
     async def word_elsewhere(self, ctx: Context) -> bool:
-        """A staff command typed in an owner group or in private, where it does not apply: a
-        short answer (a binding word gets how to bind), never a ticket; True when it was one."""
+        """A staff command typed where it does not apply (an owner group; an owner's private
+        chat, since a staff member's is their desk): a short answer (a binding word gets how to
+        bind), never a ticket; True when it was one."""
         parsed = self.routes.table.parse(ctx.message.text)
         if parsed is None:
             return False
@@ -249,7 +271,7 @@ def _answers_prompt(ctx: Context, data: dict) -> bool:
     whose bot hears only what is addressed to it, any message (each was addressed to it); in
     a group whose bot hears everything, a reply to the prompt or a message that starts with
     the ticket's number, so that chatter meanwhile is left alone."""
-    if not ctx.message.text.strip():
+    if not desk_text(ctx):
         return False
     if not ctx.in_group:
         return True
@@ -258,7 +280,7 @@ def _answers_prompt(ctx: Context, data: dict) -> bool:
     prompt = data.get("prompt")
     if prompt is not None and ctx.message.replied_to == str(prompt):
         return True
-    first = ctx.message.text.strip().split(maxsplit=1)
+    first = desk_text(ctx).split(maxsplit=1)
     return bool(first) and ticket_number(first[0]) == data.get("number")
 
 
@@ -402,7 +424,7 @@ async def close_result_typed(ctx: Context) -> None:
     staff = desk.acting_staff(ctx, ticket.estate_id)
     if staff is None:
         return
-    text = ctx.message.text.strip()
+    text = desk_text(ctx)
     first, _, rest = text.partition(" ")
     if ticket_number(first) == ticket.number:
         text = rest.strip()

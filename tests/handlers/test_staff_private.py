@@ -13,11 +13,13 @@ from bot.core.channel import Hearing
 from bot.core.types import Attachment, ChatRef, IncomingMessage, Platform
 from models import (
     Announcement,
+    BindingRequest,
     ChatIdentity,
     Department,
     Dialog,
     EventKind,
     OneTimeCode,
+    RequestStatus,
     Staff,
     StaffRole,
     Ticket,
@@ -172,7 +174,7 @@ async def test_the_ticket_desk_works_in_private_on_every_platform(
     ]
 
 
-@pytest.mark.parametrize("platform", [Platform.TELEGRAM, Platform.WECOM])
+@pytest.mark.parametrize("platform", PLATFORMS)
 async def test_help_report_and_announce_work_in_private(
     desk: Desk, platform: Platform, tmp_path: Path
 ) -> None:
@@ -207,6 +209,23 @@ async def test_supervisor_commands_keep_their_permissions_in_private(desk: Desk)
     # The code is told once, in the private chat it was asked in.
     [told] = chen.texts()
     assert told.startswith(f"张工 的员工绑定码：{code.code}")
+
+
+async def test_binding_requests_are_decided_in_private(desk: Desk) -> None:
+    newcomer = await private_of(desk, Platform.WEBCHAT, "u-new")
+    await newcomer.say("申请绑定 3-1-501 王小明")
+    request = await BindingRequest.get()
+    zhang = await private_of(desk, Platform.WECHAT, "zhang-1", staff=desk.staff["zhang"])
+
+    await zhang.say(f"同意 {request.id}")
+
+    decided = await BindingRequest.get(id=request.id)
+    assert decided.status is RequestStatus.APPROVED
+    assert zhang.last().startswith(f"已同意绑定申请 #{request.id}")
+    identity = await ChatIdentity.get(platform=Platform.WEBCHAT, user_id="u-new")
+    assert identity.owner_id is not None
+    await zhang.say("绑定列表 3-1-501")
+    assert "u-new" in zhang.last()
 
 
 async def test_a_staff_member_acts_only_on_their_own_estate_in_private(desk: Desk) -> None:
@@ -421,13 +440,14 @@ async def test_close_in_a_staff_chat_that_hears_only_mentions(desk: Desk) -> Non
     [prompt] = desk.channel.to(STAFF.chat_id)
     assert prompt.text.startswith("u-zhang，请 @我 并写上工单 R-0001 的处理结果")
     # Another staff member's @-mention is not the presser's result.
-    await desk.say("已更换热水器", "u-chen", STAFF, addressed=True)
+    await desk.say("@管家 已更换热水器", "u-chen", STAFF, addressed=True)
     assert (await Ticket.get(id=ticket.id)).status is TicketStatus.CLAIMED
-    # A command still is a command.
-    await desk.say("队列", "u-zhang", STAFF, addressed=True)
+    # A command still is a command, the mention in front of it no part of it.
+    await desk.say("@管家 队列", "u-zhang", STAFF, addressed=True)
+    assert staff_texts(desk)[-1].startswith("待处理工单 1 张：")
     assert (await Ticket.get(id=ticket.id)).status is TicketStatus.CLAIMED
 
-    await desk.say("已更换热水器，测试正常", "u-zhang", STAFF, addressed=True)
+    await desk.say("@管家 已更换热水器，测试正常", "u-zhang", STAFF, addressed=True)
 
     resolved = await Ticket.get(id=ticket.id)
     assert resolved.status is TicketStatus.RESOLVED
