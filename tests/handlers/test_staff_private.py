@@ -27,7 +27,7 @@ from models import (
     TicketStatus,
 )
 from tests.desk import OWNERS, STAFF, Desk, bind
-from tests.factories import make_estate, make_staff
+from tests.factories import make_estate, make_owner, make_staff, make_unit
 from tests.fakes import FakeChannel
 from tests.staffdesk import bind_staff, edits, is_card, payloads, report, staff_texts
 
@@ -310,6 +310,39 @@ async def test_a_person_bound_as_staff_and_owner_is_staff_first(desk: Desk) -> N
     # `业主` alone, or with nothing after it, reports nothing.
     await zhang.say("业主")
     assert zhang.last().startswith(HINT) and await Ticket.all().count() == 1
+
+
+async def test_staff_of_one_estate_and_owner_in_another_keep_the_two_apart(desk: Desk) -> None:
+    await bind("u-li", desk.owners["li"])
+    await report(desk)  # R-0001 of the desk's estate
+    river = await make_estate("river")
+    home = await make_owner(river, "张伟", await make_unit(river, "1", "1", "101"))
+    zhang = await private_of(desk, Platform.TELEGRAM, "zhang-1", staff=desk.staff["zhang"])
+    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, user_id="zhang-1")
+    identity.owner_id = home.id
+    await identity.save()
+
+    await zhang.say("队列")
+    assert zhang.last().startswith("待处理工单 1 张：\nR-0001 工程部 3-2-501")
+    await zhang.say("业主 厨房水管漏水了")
+
+    mine = await Ticket.get(owner_id=home.id)
+    assert mine.estate_id == river.id and mine.number == "R-0001"
+    assert await Ticket.filter(estate_id=desk.estate.id).count() == 1
+
+
+async def test_staff_words_and_reports_in_the_owner_group_are_as_before(desk: Desk) -> None:
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    identity = await ChatIdentity.get(platform=Platform.WEBCHAT, user_id="u-zhang")
+    identity.owner_id = desk.owners["li"].id
+    await identity.save()
+
+    await desk.say("队列", "u-zhang", addressed=True)
+    assert desk.channel.texts(OWNERS.chat_id)[-1] == "员工指令请在员工群里使用，或私聊我发送。"
+    assert await Ticket.all().count() == 0
+    # In the owner group a person bound as staff and owner reports as anyone does.
+    ticket = await report(desk, sender="u-zhang")
+    assert ticket.owner_id == desk.owners["li"].id
 
 
 async def test_owner_word_from_staff_who_is_no_owner_reports_nothing(desk: Desk) -> None:
