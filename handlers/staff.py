@@ -337,6 +337,11 @@ async def transfer_pressed(ctx: Context) -> None:
         )
         return
     buttons = desk.transfer_buttons(ticket, ctx.services.catalogues, ctx.lang)
+    if ctx.in_group and ctx.channel.hears(ctx.message.chat) is Hearing.NOTHING:
+        # Such a group shows buttons as a card to each of its members (a WeCom app group
+        # chat): the picker is the presser's alone, so it goes to them privately.
+        ctx.tell_private(ctx.text("desk.transfer_choose", number=ticket.number), buttons)
+        return
     ctx.reply("desk.transfer_choose", buttons=buttons, number=ticket.number)
 
 

@@ -443,6 +443,30 @@ async def test_close_typed_in_private_closes_and_ends_the_prompt(desk: Desk) -> 
     assert zhang.last().startswith(HINT)
 
 
+async def test_the_transfer_picker_of_a_staff_chat_that_hears_nothing_comes_privately(
+    desk: Desk,
+) -> None:
+    desk.channel.group_hearing = Hearing.NOTHING
+    ticket = await claimed_by_zhang(desk)
+    zhang = await private_of(desk, Platform.WEBCHAT, "u-zhang")
+
+    assert await desk.press(f"transfer:{ticket.id}", "u-zhang", STAFF, on="out-1") is None
+
+    assert staff_texts(desk) == []
+    [picker] = desk.channel.to(zhang.chat.chat_id)
+    assert f"transfer_to:{ticket.id}:engineering:cleaning" in payloads(picker)
+    toast = await zhang.press(
+        f"transfer_to:{ticket.id}:engineering:cleaning", on=desk.channel.id_of(picker)
+    )
+    assert toast == "工单 R-0001 已转派至保洁部，重新进入待接单队列。"
+    assert (await Ticket.get(id=ticket.id)).department is Department.CLEANING
+    # The picker says what became of it; the staff chat's card shows the move.
+    [(sent, used)] = [(s, m) for s, m in desk.channel.edits if m.chat == zhang.chat]
+    assert sent.message_id == desk.channel.id_of(picker) and used.buttons == ()
+    [(_, card)] = edits(desk)
+    assert "保洁部" in card.text
+
+
 async def test_close_in_a_staff_chat_that_hears_everything_asks_there(desk: Desk) -> None:
     ticket = await claimed_by_zhang(desk)  # the web chat's staff chat: every message reaches
     zhang = await private_of(desk, Platform.WEBCHAT, "u-zhang")
