@@ -179,6 +179,8 @@ class StaffDesk:
             log.info("staff command %r from %s in private", parsed[0], ctx.message.sender_id)
             await self._run(ctx, *parsed)
             return True
+        if ctx.owner is not None and as_owner(ctx.message.text):
+            return False  # an owner's report, even while a close prompt waits for a result
         return await _close_result(ctx)
 
     async def private_other(self, ctx: Context) -> bool:

@@ -427,6 +427,22 @@ async def test_a_private_close_prompt_takes_a_reply_or_cancel_and_lapses(desk: D
     assert resolved.status is TicketStatus.RESOLVED and resolved.result == "已更换热水器"
 
 
+async def test_a_report_as_owner_is_no_close_result(desk: Desk) -> None:
+    desk.channel.group_hearing = Hearing.NOTHING
+    ticket = await claimed_by_zhang(desk)
+    identity = await ChatIdentity.get(platform=Platform.WEBCHAT, user_id="u-zhang")
+    identity.owner_id = desk.owners["wang"].id
+    await identity.save()
+    zhang = await private_of(desk, Platform.WEBCHAT, "u-zhang")
+    await desk.press(f"close:{ticket.id}", "u-zhang", STAFF, on="out-1")
+
+    await zhang.say("业主 5栋1单元1202 厨房水管漏水了")
+
+    assert (await Ticket.get(id=ticket.id)).status is TicketStatus.CLAIMED
+    reported = await Ticket.get(owner_id=desk.owners["wang"].id)
+    assert reported.number == "R-0002" and reported.text == "5栋1单元1202 厨房水管漏水了"
+
+
 async def test_close_typed_in_private_closes_and_ends_the_prompt(desk: Desk) -> None:
     desk.channel.group_hearing = Hearing.NOTHING
     ticket = await claimed_by_zhang(desk)
