@@ -845,3 +845,22 @@ async def test_a_request_below_the_floor_in_the_web_chat_goes_to_staff(
     look = await staff.bot_says("staff-demo", "【请看一下】", unsure)
     assert "李华" in look["text"]
     assert await Ticket.all().count() == 0
+
+
+async def test_a_staff_page_uses_the_staff_commands_in_its_private_chat(web: WebDesk) -> None:
+    owner, staff = await web.page(), await web.page()
+    await owner.pick("owner", web.owner.id)
+    await staff.pick("staff", web.engineer.id)
+    mine = f"private:staff-{web.engineer.id}"
+    await owner.say("owners-demo", "3栋2单元501 厨房水管漏水了")
+    await owner.bot_says("owners-demo", "R-0001")
+
+    await staff.say(mine, "卫生间天花板在漏水")
+    await staff.bot_says(mine, "员工工作台")
+    await staff.say(mine, "队列")
+    await staff.bot_says(mine, "待处理工单 1 张", "R-0001")
+    await staff.say(mine, "转派 R-0001 保洁")
+    await staff.bot_says(mine, "已转派至保洁部")
+
+    assert await Ticket.all().count() == 1
+    assert (await Ticket.get()).department is Department.CLEANING
