@@ -557,6 +557,27 @@ async def test_closing_via_telegram_takes_only_a_reply_to_the_prompt(tg: Telegra
     assert done.status is TicketStatus.RESOLVED and done.result == "已更换水管接头"
 
 
+async def test_a_staff_members_private_chat_via_telegram_is_their_desk(tg: TelegramDesk) -> None:
+    await link(ZHANG, staff=tg.desk.staff["zhang"])
+    await tg.receive(tg.updates.message(GROUP, LI, REPAIR))
+    ticket = await only_ticket()
+    mine = private(ZHANG)
+
+    await tg.receive(tg.updates.message(mine, ZHANG, "已更换热水器，测试正常"))
+    [hint] = tg.api.sent_to(ZHANG["id"])
+    assert hint["text"].startswith("这里是您的员工工作台")
+    await tg.receive(tg.updates.message(mine, ZHANG, "/queue"))
+    assert tg.api.sent_to(ZHANG["id"])[-1]["text"].startswith("待处理工单 1 张：\nR-0001")
+    card = card_of(tg, ticket.number)
+    await tg.receive(tg.updates.press(STAFF_GROUP, ZHANG, f"claim:{ticket.id}", card))
+    await tg.receive(tg.updates.message(mine, ZHANG, "结单 R-0001 已更换水管接头"))
+
+    done = await only_ticket()
+    assert done.status is TicketStatus.RESOLVED and done.result == "已更换水管接头"
+    assert tg.api.sent_to(ZHANG["id"])[-1]["text"] == "工单 R-0001 已办结，已请业主评价。"
+    assert "已更换水管接头" in tg.api.messages[(STAFF_ID, card["message_id"])]["text"]
+
+
 async def test_stale_rating_and_transfer_buttons_via_telegram_write_nowhere(
     tg: TelegramDesk,
 ) -> None:
