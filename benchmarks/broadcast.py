@@ -93,7 +93,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from tortoise.connection import get_connection  # noqa: E402
 
-from bot.core.channel import ChannelHub, NoticeMeta, SendError  # noqa: E402
+from bot.core.channel import ChannelHub, Hearing, NoticeMeta, SendError  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.i18n import Catalogues  # noqa: E402
 from bot.core.notifier import (  # noqa: E402
@@ -319,6 +319,10 @@ class PlainTelegram:
     def private_chat(self, user_id: str) -> ChatRef:
         """A user's private chat: its id is the user's id."""
         return ChatRef(Platform.TELEGRAM, user_id, is_group=False)
+
+    def hears(self, chat: ChatRef) -> Hearing:
+        """Everything, as on Telegram."""
+        return Hearing.EVERYTHING
 
     async def close(self) -> None:
         """Close the client session."""

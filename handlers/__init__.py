@@ -69,6 +69,16 @@ def build_handlers(
             desk.word_elsewhere,
             fallback.unknown_command,
         ),
+        # Staff first in their private chat: the desk's commands and its close prompt's answer;
+        # the binding words still work (a staff member may also bind as an owner); the rest is a
+        # hint, or, after `业主` from one also bound as an owner, an owner's report.
+        staff_private_commands=(
+            login_command.private,
+            desk.private_command,
+            binding.request_command,
+            binding.bind_command,
+            desk.private_other,
+        ),
         group_commands=(binding.register_command, login_command.group),
         owner_group_commands=(
             fallback.group_help,

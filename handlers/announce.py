@@ -37,7 +37,7 @@ def _chat_name(chat: Chat) -> str:
 
 async def announce_command(ctx: Context, args: str) -> None:
     """Schedule, list or cancel an announcement to the estate's owner groups (staff only)."""
-    if ctx.staff is None or ctx.estate is None or not ctx.in_staff_chat:
+    if ctx.staff is None or ctx.estate is None or not ctx.at_staff_desk:
         ctx.reply("announce.not_staff")
         return
     args = args.strip()

@@ -378,7 +378,8 @@ async def code_command(ctx: Context, rest: str) -> None:
             expires=_expires(ctx, code),
         )
     )
-    ctx.reply("binding.code_sent_privately")
+    if ctx.in_group:
+        ctx.reply("binding.code_sent_privately")
 
 
 async def staffcode_command(ctx: Context, rest: str) -> None:
@@ -406,7 +407,8 @@ async def staffcode_command(ctx: Context, rest: str) -> None:
             expires=_expires(ctx, code),
         )
     )
-    ctx.reply("binding.code_sent_privately")
+    if ctx.in_group:
+        ctx.reply("binding.code_sent_privately")
 
 
 async def bindings_command(ctx: Context, rest: str) -> None:

@@ -1,6 +1,10 @@
-"""The staff desk: ticket cards' buttons, commands in the staff chat, and the owner's rating.
+"""The staff desk: ticket cards' buttons, staff commands, and the owner's rating.
 
-The router hands every staff-chat message to `StaffDesk.handle`. The desk routes what every
+The router hands every staff-chat message to `StaffDesk.handle`, and a bound staff member's
+private messages (any platform) to `StaffDesk.private_command` and `StaffDesk.private_other`: in
+private the same commands run, for the staff member's own estate, and anything else is a close
+prompt's answer or gets a short hint, never an owner's report (one also bound as an owner reports
+as one after `业主` / `owner`). The desk routes what every
 handler module declared (`handlers/routes.py`): a button to the module that declared its
 prefix, a command (`队列`/`queue`, `回复 R-0012 …`/`reply …`, …: the words are in
 `bot/core/vocabulary.py`) to the module that declared it, only for a chat account bound to staff
@@ -12,9 +16,12 @@ This module declares the ticket desk's own commands (queue, mine, reply, note, c
 transfer) and buttons (`claim:<id>`, `transfer:<id>`, `transfer_to:<id>:<from>:<to>`,
 `close:<id>`, `rate:<id>:<1-5>`) in `ROUTES`.
 
-Closing by button (offered only once someone holds the ticket) posts a prompt; the result is a
-reply to that prompt, or a message that starts with the ticket's number, within a few minutes.
-Other chatter meanwhile is left alone: a "好的我现在过去" never becomes a result. The owner (every
+Closing by button (offered only once someone holds the ticket) asks the presser for the result
+where their answer can reach the bot (the channel says what of a chat it hears): in the chat,
+where the result is a reply to the prompt or a message that starts with the ticket's number (in a
+chat that hears only @-mentions: their next one); or, where the bot hears nothing of the group (a
+WeCom app group chat), in their private chat, where their next message is it. Other chatter
+meanwhile is left alone: a "好的我现在过去" never becomes a result. The owner (every
 reporter) then gets the result and five rating buttons (`rate:<id>:<1-5>`); 不满意 or worse
 reopens the ticket and alerts the supervisor.
 
@@ -25,11 +32,13 @@ department it moves the ticket from), and no press writes into an owner group.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping
 
 from bot.core import desk, desk_actions, vocabulary
+from bot.core.channel import Hearing
 from bot.core.context import Context, Outbound, Remember
 from bot.core.dialogs import DialogKind, open_dialog, start_dialog
 from bot.core.types import OutgoingMessage
@@ -43,6 +52,8 @@ from handlers.routes import (
 )
 from models import (
     Department,
+    Dialog,
+    Estate,
     Rating,
     Staff,
     StaffRole,
@@ -76,6 +87,35 @@ def parse_command(text: str, table: CommandTable = STAFF_WORDS) -> tuple[str, st
     return table.parse(text)
 
 
+# What may stand between `业主` / `owner` and the report it starts.
+_AS_OWNER_GAP = " \t\n:：,，"
+
+
+def as_owner(text: str) -> str | None:
+    """The report after `业主` / `owner` at the start of a message (`业主 厨房水管漏水` →
+    `厨房水管漏水`; "" when nothing follows), or None when the message does not start so."""
+    text = text.strip()
+    for word in vocabulary.AS_OWNER.words:
+        after = text[len(word) : len(word) + 1]
+        if text[: len(word)].lower() == word and (after == "" or after in _AS_OWNER_GAP):
+            return text[len(word) :].lstrip(_AS_OWNER_GAP).strip()
+    return None
+
+
+# An @-mention in front of a message (`@管家 队列`): how a message is addressed to the bot in a
+# group, and no part of what it says.
+_LEADING_MENTIONS = re.compile(r"^(?:@\S+\s+)+")
+
+
+def desk_text(ctx: Context) -> str:
+    """A message's text as the desk reads it: without the @-mentions in front of a message
+    addressed to the bot (in a group that hears only @-mentions, every message has one)."""
+    text = ctx.message.text.strip()
+    if ctx.message.addressed:
+        text = _LEADING_MENTIONS.sub("", text).strip()
+    return text
+
+
 def ticket_number(written: str) -> str | None:
     """A ticket number as stored (`R-0012`) from how staff write it (`r12`, `R-0012`)."""
     match = _TICKET_NUMBER.match(written.strip())
@@ -103,21 +143,19 @@ class StaffDesk:
         if ctx.message.payload is not None:
             await self.press(ctx)
             return
-        parsed = self.routes.table.parse(ctx.message.text)
+        parsed = self.routes.table.parse(desk_text(ctx))
         if parsed is None:
-            dialog = await open_dialog(ctx)
-            if (
-                dialog is not None
-                and dialog.kind == DialogKind.CLOSE_RESULT
-                and _answers_prompt(ctx, dialog.data)
-            ):
-                await close_result_typed(ctx)
+            if await _close_result(ctx):
                 return
             log.debug(
                 "staff chat message %s from %s", ctx.message.message_id, ctx.message.sender_id
             )
             return
-        name, rest = parsed
+        await self._run(ctx, *parsed)
+
+    async def _run(self, ctx: Context, name: str, rest: str) -> None:
+        """Run a staff command for the sender, if they are staff of the estate (and a
+        supervisor, for a supervisors' command)."""
         staff = desk.acting_staff(ctx)
         if staff is None:
             return
@@ -126,6 +164,45 @@ class StaffDesk:
             ctx.reply("desk.supervisor_only")
             return
         await command.run(ctx, rest)
+
+    async def private_command(self, ctx: Context) -> bool:
+        """In a bound staff member's private chat: a staff command, run as in the staff chat
+        for the estate they are staff of, or the answer to a close prompt sent there; True
+        when it was one."""
+        if ctx.staff is None or ctx.in_group or ctx.message.payload is not None:
+            return False
+        parsed = self.routes.table.parse(ctx.message.text)
+        if parsed is not None:
+            # Their desk is their estate's, whatever else the account is bound to.
+            if ctx.estate is None or ctx.estate.id != ctx.staff.estate_id:
+                ctx.estate = await Estate.get(id=ctx.staff.estate_id)
+            log.info("staff command %r from %s in private", parsed[0], ctx.message.sender_id)
+            await self._run(ctx, *parsed)
+            return True
+        if ctx.owner is not None and as_owner(ctx.message.text):
+            return False  # an owner's report, even while a close prompt waits for a result
+        return await _close_result(ctx)
+
+    async def private_other(self, ctx: Context) -> bool:
+        """The rest of a bound staff member's private messages: never an owner's report. One
+        who is also bound as an owner reports as one by starting with `业主` / `owner` (False:
+        the router takes the rest as an owner's message; the buttons of what it asks them
+        work as any owner's); anything else gets a short hint of what works here, and nothing
+        is opened or written. True when it was handled here."""
+        if ctx.staff is None or ctx.in_group or ctx.message.payload is not None:
+            return False
+        report = as_owner(ctx.message.text)
+        if ctx.owner is not None and report:
+            log.info("%s reports as an owner from private", ctx.message.sender_id)
+            ctx.message = dataclasses.replace(ctx.message, text=report)
+            return False
+        log.info(
+            "private message %s from staff %s is no command: answered with the desk's hint",
+            ctx.message.message_id,
+            ctx.message.sender_id,
+        )
+        ctx.reply("desk.private_hint_owner" if ctx.owner is not None else "desk.private_hint")
+        return True
 
     async def press(self, ctx: Context) -> None:
         """A button pressed in the staff chat."""
@@ -138,8 +215,9 @@ class StaffDesk:
         await handler(ctx)
 
     async def word_elsewhere(self, ctx: Context) -> bool:
-        """A staff command typed in an owner group or in private, where it does not apply: a
-        short answer (a binding word gets how to bind), never a ticket; True when it was one."""
+        """A staff command typed where it does not apply (an owner group; an owner's private
+        chat, since a staff member's is their desk): a short answer (a binding word gets how to
+        bind), never a ticket; True when it was one."""
         parsed = self.routes.table.parse(ctx.message.text)
         if parsed is None:
             return False
@@ -177,13 +255,34 @@ class StaffDesk:
         ctx.reply("desk.help", lines=self.help_lines(ctx))
 
 
+async def _close_result(ctx: Context) -> bool:
+    """Take the message as the result a close prompt asked its sender for here, if it is
+    one; True when it was."""
+    dialog = await open_dialog(ctx)
+    if dialog is None or dialog.kind != DialogKind.CLOSE_RESULT:
+        return False
+    if not _answers_prompt(ctx, dialog.data):
+        return False
+    await close_result_typed(ctx)
+    return True
+
+
 def _answers_prompt(ctx: Context, data: dict) -> bool:
-    """Whether a staff-chat message is the result a close prompt asked for: a reply to the
-    prompt, or a message that starts with the ticket's number."""
+    """Whether a message from the person a close prompt asked (dialogs are per person and
+    chat) is the result: any text in their private chat, where the prompt went; in a group
+    whose bot hears only what is addressed to it, any message (each was addressed to it); in
+    a group whose bot hears everything, a reply to the prompt or a message that starts with
+    the ticket's number, so that chatter meanwhile is left alone."""
+    if not desk_text(ctx):
+        return False
+    if not ctx.in_group:
+        return True
+    if ctx.channel.hears(ctx.message.chat) is Hearing.ADDRESSED:
+        return True
     prompt = data.get("prompt")
     if prompt is not None and ctx.message.replied_to == str(prompt):
         return True
-    first = ctx.message.text.strip().split(maxsplit=1)
+    first = desk_text(ctx).split(maxsplit=1)
     return bool(first) and ticket_number(first[0]) == data.get("number")
 
 
@@ -240,6 +339,11 @@ async def transfer_pressed(ctx: Context) -> None:
         )
         return
     buttons = desk.transfer_buttons(ticket, ctx.services.catalogues, ctx.lang)
+    if ctx.in_group and ctx.channel.hears(ctx.message.chat) is Hearing.NOTHING:
+        # Such a group shows buttons as a card to each of its members (a WeCom app group
+        # chat): the picker is the presser's alone, so it goes to them privately.
+        ctx.tell_private(ctx.text("desk.transfer_choose", number=ticket.number), buttons)
+        return
     ctx.reply("desk.transfer_choose", buttons=buttons, number=ticket.number)
 
 
@@ -281,22 +385,38 @@ async def close_pressed(ctx: Context) -> None:
             "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")
         )
         return
+    # The prompt goes where its answer can come back: the chat the card is in, unless the
+    # bot hears nothing of it (a WeCom app group chat); then the presser's private chat.
+    hearing = ctx.channel.hears(ctx.message.chat)
+    where = ctx.private_chat if hearing is Hearing.NOTHING else ctx.message.chat
     dialog = await start_dialog(
         ctx,
         DialogKind.CLOSE_RESULT,
         {"ticket": ticket.id, "number": ticket.number},
         minutes=CLOSE_PROMPT_MINUTES,
+        chat=where,
     )
+    if not where.is_group:
+        key = "desk.close_ask_private"
+    elif hearing is Hearing.ADDRESSED:
+        key = "desk.close_ask_addressed"
+    else:
+        key = "desk.close_ask"
     text = ctx.text(
-        "desk.close_ask",
-        number=ticket.number,
-        name=ctx.message.sender_name,
-        minutes=CLOSE_PROMPT_MINUTES,
+        key, number=ticket.number, name=ctx.message.sender_name, minutes=CLOSE_PROMPT_MINUTES
     )
-    prompt = OutgoingMessage(chat=ctx.message.chat, text=text)
+    prompt = OutgoingMessage(chat=where, text=text)
     # The prompt's id, once it is out, is what a reply to it names.
     ctx.outbox.append(Outbound(prompt, remember=Remember("dialog_prompt", {"dialog": dialog.id})))
-    ctx.answer_press("desk.close_prompted", number=ticket.number)
+    if where == ctx.message.chat:
+        ctx.answer_press("desk.close_prompted", number=ticket.number)
+    else:
+        log.info(
+            "close prompt for %s sent to %s privately: %s does not reach the bot",
+            ticket.number,
+            ctx.message.sender_id,
+            ctx.message.chat,
+        )
 
 
 async def close_result_typed(ctx: Context) -> None:
@@ -311,7 +431,7 @@ async def close_result_typed(ctx: Context) -> None:
     staff = desk.acting_staff(ctx, ticket.estate_id)
     if staff is None:
         return
-    text = ctx.message.text.strip()
+    text = desk_text(ctx)
     first, _, rest = text.partition(" ")
     if ticket_number(first) == ticket.number:
         text = rest.strip()
@@ -502,12 +622,25 @@ async def close_command(ctx: Context, rest: str) -> None:
         return
     ticket, result = found
     assert ctx.staff is not None
-    await _resolve(ctx, ctx.staff, ticket, result)
+    if await _resolve(ctx, ctx.staff, ticket, result):
+        await _drop_close_prompts(ctx, ticket)
 
 
-async def _resolve(ctx: Context, staff: Staff, ticket: Ticket, result: str) -> None:
+async def _drop_close_prompts(ctx: Context, ticket: Ticket) -> None:
+    """Close prompts for a ticket the sender has just closed by command ask for nothing now:
+    their next message there is not taken for a result."""
+    platform, user = ctx.message.chat.platform, ctx.message.sender_id
+    for dialog in await Dialog.filter(
+        platform=platform, user_id=user, kind=DialogKind.CLOSE_RESULT
+    ):
+        if dialog.data.get("ticket") == ticket.id:
+            await dialog.delete()
+
+
+async def _resolve(ctx: Context, staff: Staff, ticket: Ticket, result: str) -> bool:
     outcome = await desk_actions.resolve(ticket, staff, result, ctx.now, ctx.services, ctx.lang)
     _tell(ctx, outcome)
+    return outcome.done
 
 
 def _tell(ctx: Context, outcome: desk_actions.DeskOutcome) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.core.channel import NoticeMeta, SendError
+from bot.core.channel import Hearing, NoticeMeta, SendError
 from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
 
 
@@ -21,6 +21,8 @@ class FakeChannel:
     # What the notifier said of each notice it sent (in the order of its sends).
     notices: list[tuple[str, NoticeMeta]] = field(default_factory=list)
     fail_sends: int = 0
+    # What of a group's messages reaches the bot (a private chat's always do).
+    group_hearing: Hearing = Hearing.EVERYTHING
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
@@ -46,6 +48,10 @@ class FakeChannel:
     def private_chat(self, user_id: str) -> ChatRef:
         """A user's private chat with the bot."""
         return ChatRef(self.platform, f"private:{user_id}", is_group=False)
+
+    def hears(self, chat: ChatRef) -> Hearing:
+        """What of a chat's messages reaches the bot: `group_hearing` for a group."""
+        return self.group_hearing if chat.is_group else Hearing.EVERYTHING
 
     def to(self, chat_id: str) -> list[OutgoingMessage]:
         """What was sent to one chat."""

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.core.channel import NoticeMeta, SendError
+from bot.core.channel import Hearing, NoticeMeta, SendError
 from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
 
 
@@ -112,6 +112,10 @@ class ScriptedChannel:
     def private_chat(self, user_id: str) -> ChatRef:
         """A user's private chat: on Telegram its id is the user's id."""
         return ChatRef(self.platform, user_id, is_group=False)
+
+    def hears(self, chat: ChatRef) -> Hearing:
+        """Everything, as on Telegram."""
+        return Hearing.EVERYTHING
 
     def received(self) -> Counter[str]:
         """How many messages each chat received."""

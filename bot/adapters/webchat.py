@@ -50,7 +50,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bot.adapters.http import HostPolicy, HttpServer
 from bot.config import LOOPBACK_NAMES, Settings, is_loopback
 from bot.core import chats
-from bot.core.channel import NoticeMeta, SendError
+from bot.core.channel import Hearing, NoticeMeta, SendError
 from bot.core.chats import ChatKind, Estate
 from bot.core.context import Services
 from bot.core.demo import DEMO_CODE, demo_people, demo_person
@@ -411,6 +411,10 @@ class WebChat:
     def private_chat(self, user_id: str) -> ChatRef:
         """A person's private chat with the bot."""
         return ChatRef(Platform.WEBCHAT, f"private:{user_id}", is_group=False)
+
+    def hears(self, chat: ChatRef) -> Hearing:
+        """Everything: every page's messages, in every chat, come to the router."""
+        return Hearing.EVERYTHING
 
     def _logged(self, message: OutgoingMessage, message_id: str) -> LoggedMessage:
         return LoggedMessage(

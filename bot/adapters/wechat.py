@@ -63,7 +63,7 @@ from bot.config import Settings
 from bot.core import chats
 from bot.core.accounts import mark_reachable, mark_unreachable, welcome_once
 from bot.core.callbacks import CallbackGuard, StoreTokens
-from bot.core.channel import NoticeMeta, SendError
+from bot.core.channel import Hearing, NoticeMeta, SendError
 from bot.core.context import Services
 from bot.core.router import Router
 from bot.core.types import (
@@ -406,6 +406,10 @@ class WeChatChannel:
     def private_chat(self, user_id: str) -> ChatRef:
         """An owner's chat with the account: their openid."""
         return ChatRef(Platform.WECHAT, user_id, is_group=False)
+
+    def hears(self, chat: ChatRef) -> Hearing:
+        """Everything in an owner's chat with the account; an Official Account is in no group."""
+        return Hearing.NOTHING if chat.is_group else Hearing.EVERYTHING
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Send to an owner (the passive reply when the owner's callback is still waiting)."""

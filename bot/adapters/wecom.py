@@ -67,7 +67,7 @@ from bot.config import Settings
 from bot.core import chats
 from bot.core.accounts import mark_reachable, mark_unreachable, welcome_once
 from bot.core.callbacks import CallbackGuard, StoreTokens
-from bot.core.channel import NoticeMeta, SendError
+from bot.core.channel import Hearing, NoticeMeta, SendError
 from bot.core.chats import ChatKind
 from bot.core.clock import Clock
 from bot.core.context import Services
@@ -507,6 +507,11 @@ class WeComChannel:
     def private_chat(self, user_id: str) -> ChatRef:
         """A person's chat with the app: their WeCom userid."""
         return ChatRef(Platform.WECOM, user_id, is_group=False)
+
+    def hears(self, chat: ChatRef) -> Hearing:
+        """Everything a person writes to the app; nothing of a group: members' messages in an
+        app group chat (`appchat`) are never delivered to the app, and a robot only posts."""
+        return Hearing.NOTHING if chat.is_group else Hearing.EVERYTHING
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Send to a robot group, an app group chat or a person."""

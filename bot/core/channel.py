@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
@@ -39,6 +40,17 @@ class NoticeMeta:
     audience: str = "private"
 
 
+class Hearing(StrEnum):
+    """What of the members' messages in a chat reaches the bot, as its channel declares it."""
+
+    # Every message (a private chat, a Telegram group, the web chat's staff chat).
+    EVERYTHING = "everything"
+    # Only the messages addressed to the bot (@-mentions): a group whose bot hears nothing else.
+    ADDRESSED = "addressed"
+    # Nothing: a group the bot only posts to (a WeCom app group chat, a group robot's group).
+    NOTHING = "nothing"
+
+
 @runtime_checkable
 class Channel(Protocol):
     """One platform's way of sending; every platform's adapter implements it."""
@@ -62,6 +74,11 @@ class Channel(Protocol):
 
     def private_chat(self, user_id: str) -> ChatRef:
         """The private chat between the bot and a user of this platform."""
+        ...
+
+    def hears(self, chat: ChatRef) -> Hearing:
+        """What of the members' messages in `chat` reaches the bot: where a staff chat's
+        answers cannot come back (`NOTHING`), the staff desk asks its questions privately."""
         ...
 
 

@@ -166,6 +166,10 @@ class Handlers:
     # Group text tried first in any group, even one of no known estate (`/register CODE`);
     # returns True when it handled the message.
     group_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()
+    # A bound staff member's private messages (any platform), tried before anything else:
+    # returns True when it handled the message; one that none handles is an owner's message
+    # (a person bound as staff and owner who said they report as an owner).
+    staff_private_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()
     # Text in an owner group that is a command or a code, not a report (`/help`, `绑定 CODE`,
     # a staff command word): answered briefly or not at all; returns True when it was one.
     owner_group_commands: Sequence[Callable[[Context], Awaitable[bool]]] = ()
@@ -211,6 +215,12 @@ class Context:
     def in_staff_chat(self) -> bool:
         """Whether the message came from an estate's staff chat."""
         return self.chat is not None and self.chat.kind is ChatKind.STAFF
+
+    @property
+    def at_staff_desk(self) -> bool:
+        """Whether the message came to the staff desk: an estate's staff chat, or a bound staff
+        member's private chat with the bot (on any platform)."""
+        return self.in_staff_chat or (not self.in_group and self.staff is not None)
 
     @property
     def private_chat(self) -> ChatRef:

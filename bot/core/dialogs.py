@@ -10,6 +10,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from bot.core.context import Context
+from bot.core.types import ChatRef
 from models import Dialog
 
 DIALOG_MINUTES = 30
@@ -43,13 +44,20 @@ async def open_dialog(ctx: Context) -> Dialog | None:
 
 
 async def start_dialog(
-    ctx: Context, kind: DialogKind, data: dict[str, object], minutes: int = DIALOG_MINUTES
+    ctx: Context,
+    kind: DialogKind,
+    data: dict[str, object],
+    minutes: int = DIALOG_MINUTES,
+    *,
+    chat: ChatRef | None = None,
 ) -> Dialog:
-    """Open (or replace) the sender's dialog in this chat; it lapses after `minutes`."""
+    """Open (or replace) the sender's dialog in this chat (or in `chat`: their private chat,
+    when the question goes there); it lapses after `minutes`."""
     message = ctx.message
+    where = chat or message.chat
     dialog, _ = await Dialog.update_or_create(
-        platform=message.chat.platform,
-        chat_id=message.chat.chat_id,
+        platform=where.platform,
+        chat_id=where.chat_id,
         user_id=message.sender_id,
         defaults={
             "kind": kind,

@@ -6,6 +6,11 @@ calls its intent's handler. All of that runs in one transaction; what handlers s
 it commits. A failure rolls everything back, is logged with the message, and the sender gets an
 apology rather than silence.
 
+A bound staff member's private chat with the bot, on any platform, is their staff desk: what they
+write there goes to the handlers' staff private commands (the staff commands, a close prompt's
+answer, or a short hint) and is never classified as an owner's report, unless they are also bound
+as an owner and say so (`业主 …`: the staff handlers then let it through).
+
 Who may speak where: a group is served only once it is registered as an estate's owner group or
 staff chat (`/register CODE`); in any other group nothing but `/register` is answered, and the
 bot says so once when it is addressed there. Commands and codes typed where they do not apply are
@@ -253,6 +258,10 @@ class Router:
         if message.payload is not None:
             await self._press(ctx)
             return
+        if not ctx.in_group and ctx.staff is not None:
+            for command in self.handlers.staff_private_commands:
+                if await command(ctx):
+                    return
         commands = self.handlers.owner_group_commands if ctx.in_group else ()
         if not ctx.in_group:
             commands = self.handlers.private_commands

@@ -27,6 +27,7 @@ __all__ = [
     "ANNOUNCE",
     "ANNOUNCE_LIST_WORDS",
     "APPROVE",
+    "AS_OWNER",
     "BIND",
     "BINDINGS",
     "BIND_REQUEST",
@@ -167,6 +168,9 @@ BIND = CommandWords("bind", zh=("绑定",), en=("bind",))
 BIND_REQUEST = CommandWords("bind_request", zh=("申请绑定", "绑定申请"), en=("bind request",))
 # `/register CODE`, in a group (the `/` form only).
 REGISTER = CommandWords("register", zh=(), en=("register",))
+# In a bound staff member's private chat, where everything else is for the staff desk: what
+# they write after `业主` / `owner` (`业主 厨房水管漏水`) is their report as an owner.
+AS_OWNER = CommandWords("as_owner", zh=("业主",), en=("owner",))
 # What starts a conversation, or asks for help, from an owner (`/start@bot` reads as `/start`).
 START_WORDS = frozenset({"/start", "/help", *HELP.words, "菜单", "menu"})
 # Questions about the bot itself, with spaces and punctuation removed: answered with what it

@@ -514,6 +514,33 @@ def test_a_photo_without_a_caption_is_its_largest_size(now: datetime) -> None:
     assert message.attachments == (Attachment("photo", "AgACAgIAAx-large"),)
 
 
+def card_of(tg: TelegramDesk, number: str) -> dict[str, Any]:
+    """A ticket's card in the staff chat, as Telegram holds it now (edits applied)."""
+    [card] = [m for m in tg.api.sent_to(STAFF_ID) if f"【{number}】" in m.get("text", "")]
+    return card
+
+
+async def test_a_staff_members_private_chat_via_telegram_is_their_desk(tg: TelegramDesk) -> None:
+    await link(ZHANG, staff=tg.desk.staff["zhang"])
+    await tg.receive(tg.updates.message(GROUP, LI, REPAIR))
+    ticket = await only_ticket()
+    mine = private(ZHANG)
+
+    await tg.receive(tg.updates.message(mine, ZHANG, "已更换热水器，测试正常"))
+    [hint] = tg.api.sent_to(ZHANG["id"])
+    assert hint["text"].startswith("这里是您的员工工作台")
+    await tg.receive(tg.updates.message(mine, ZHANG, "/queue"))
+    assert tg.api.sent_to(ZHANG["id"])[-1]["text"].startswith("待处理工单 1 张：\nR-0001")
+    card = card_of(tg, ticket.number)
+    await tg.receive(tg.updates.press(STAFF_GROUP, ZHANG, f"claim:{ticket.id}", card))
+    await tg.receive(tg.updates.message(mine, ZHANG, "结单 R-0001 已更换水管接头"))
+
+    done = await only_ticket()
+    assert done.status is TicketStatus.RESOLVED and done.result == "已更换水管接头"
+    assert tg.api.sent_to(ZHANG["id"])[-1]["text"] == "工单 R-0001 已办结，已请业主评价。"
+    assert "已更换水管接头" in tg.api.messages[(STAFF_ID, card["message_id"])]["text"]
+
+
 # ---- robustness ----------------------------------------------------------------------------
 
 

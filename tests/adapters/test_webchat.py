@@ -737,3 +737,22 @@ def test_guanjia_run_serves_the_web_chat_with_nothing_configured(tmp_path: Path)
         process.send_signal(signal.SIGTERM)
         _, rest = process.communicate(timeout=60)
     assert process.returncode == 0 and "Traceback" not in rest, rest
+
+
+async def test_a_staff_page_uses_the_staff_commands_in_its_private_chat(web: WebDesk) -> None:
+    owner, staff = await web.page(), await web.page()
+    await owner.pick("owner", web.owner.id)
+    await staff.pick("staff", web.engineer.id)
+    mine = f"private:staff-{web.engineer.id}"
+    await owner.say("owners-demo", "3栋2单元501 厨房水管漏水了")
+    await owner.bot_says("owners-demo", "R-0001")
+
+    await staff.say(mine, "卫生间天花板在漏水")
+    await staff.bot_says(mine, "员工工作台")
+    await staff.say(mine, "队列")
+    await staff.bot_says(mine, "待处理工单 1 张", "R-0001")
+    await staff.say(mine, "转派 R-0001 保洁")
+    await staff.bot_says(mine, "已转派至保洁部")
+
+    assert await Ticket.all().count() == 1
+    assert (await Ticket.get()).department is Department.CLEANING

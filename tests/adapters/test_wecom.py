@@ -48,7 +48,8 @@ from tests.adapters.wx_fake import (
     text_xml,
     wecom_request,
 )
-from tests.desk import Desk
+from tests.desk import OWNERS, Desk, bind
+from tests.staffdesk import payloads
 
 STAFF_CHAT = "wrStaffChat01"
 ROBOT_CHAT = "demo/owners-1"
@@ -236,6 +237,92 @@ async def test_a_template_card_press_claims_the_ticket(rig: Rig) -> None:
     assert update.body["response_code"] == "PRESS-CODE-1"
     assert update.body["template_card"]["task_id"] == task_id
     assert f"claim:{ticket.id}" not in str(update.body["template_card"]["button_list"])
+
+
+def card_press(rig: Rig, userid: str, key: str, task_id: str, code: str) -> str:
+    """A press on a template card's button, as WeCom calls back."""
+    return event_xml(
+        userid,
+        "template_card_event",
+        rig.created(),
+        to=CORP_ID,
+        extra=(
+            f"<EventKey><![CDATA[{key}]]></EventKey>"
+            f"<TaskId><![CDATA[{task_id}]]></TaskId>"
+            "<CardType><![CDATA[button_interaction]]></CardType>"
+            f"<ResponseCode><![CDATA[{code}]]></ResponseCode>"
+            f"<AgentID>{AGENT_ID}</AgentID>"
+        ),
+    )
+
+
+async def test_close_on_the_staff_chats_card_asks_privately_and_the_private_reply_closes(
+    rig: Rig,
+) -> None:
+    # Members' messages in an app group chat never reach the app: the result must come privately.
+    await ChatIdentity.create(
+        platform=Platform.WECOM, user_id="zhanggong", staff_id=rig.desk.staff["zhang"].id
+    )
+    await bind("u-li", rig.desk.owners["li"])
+    ticket, body = await card_for_new_ticket(rig)
+    task_id = str(body["template_card"]["task_id"])  # type: ignore[index]
+    await rig.post(card_press(rig, "zhanggong", f"claim:{ticket.id}", task_id, "CODE-1"))
+    await rig.channel.drain()
+    rig.api.calls.clear()
+    rig.desk.channel.clear()
+
+    status, answer = await rig.post(
+        card_press(rig, "zhanggong", f"close:{ticket.id}", task_id, "CODE-2")
+    )
+    await rig.channel.drain()
+
+    assert (status, answer) == (200, "")
+    [prompt] = rig.api.to("message/send")
+    assert prompt.body["touser"] == "zhanggong" and prompt.body["msgtype"] == "text"
+    assert prompt.body["text"]["content"].startswith("请直接回复工单 R-0001 的处理结果")
+    assert rig.api.to("appchat/send") == []  # nothing asked where no answer can come from
+
+    # The staff member's private messages are the desk's: a command, then the result.
+    status, answer = await rig.post(
+        text_xml("zhanggong", "队列", 7100000000000000011, rig.created(), to=CORP_ID)
+    )
+    assert parse_message(decrypt(answer)).content.startswith("待处理工单 1 张：\nR-0001")
+    status, answer = await rig.post(
+        text_xml(
+            "zhanggong", "已更换热水器，测试正常", 7100000000000000012, rig.created(), to=CORP_ID
+        )
+    )
+    await rig.channel.drain()
+
+    assert status == 200
+    assert parse_message(decrypt(answer)).content == "工单 R-0001 已办结，已请业主评价。"
+    resolved = await Ticket.get(id=ticket.id)
+    assert resolved.status is TicketStatus.RESOLVED
+    assert resolved.result == "已更换热水器，测试正常"
+    assert await Ticket.all().count() == 1  # the result opened no ticket
+    # The owner is asked to rate it, where they reported (the web chat's owner group).
+    [asked] = [m for m in rig.desk.channel.to(OWNERS.chat_id) if payloads(m)]
+    assert asked.text.startswith("您的工单 R-0001 已处理完毕：已更换热水器，测试正常")
+    assert payloads(asked)[0] == f"rate:{ticket.id}:5"
+    # The staff chat's card, updated in place with the close press's response code.
+    [update] = rig.api.to("message/update_template_card")
+    assert update.body["response_code"] == "CODE-2"
+
+
+async def test_staff_chatter_to_the_app_opens_no_ticket(rig: Rig) -> None:
+    await ChatIdentity.create(
+        platform=Platform.WECOM, user_id="zhanggong", staff_id=rig.desk.staff["zhang"].id
+    )
+
+    status, answer = await rig.post(
+        text_xml(
+            "zhanggong", "已更换热水器，测试正常", 7100000000000000021, rig.created(), to=CORP_ID
+        )
+    )
+
+    assert status == 200
+    assert parse_message(decrypt(answer)).content.startswith("这里是您的员工工作台")
+    assert await Ticket.all().count() == 0
 
 
 async def test_text_to_the_staff_chat_goes_to_the_app_group_chat(rig: Rig) -> None:

@@ -42,7 +42,7 @@ from bot.adapters.telegram.limits import (
 from bot.adapters.telegram.outbound import TelegramSender, move_chat
 from bot.adapters.telegram.webhook import handle_webhook
 from bot.core import chats
-from bot.core.channel import NoticeMeta
+from bot.core.channel import Hearing, NoticeMeta
 from bot.core.context import Services
 from bot.core.router import Router
 from bot.core.types import (
@@ -350,6 +350,11 @@ class TelegramChannel:
     def private_chat(self, user_id: str) -> ChatRef:
         """A user's private chat with the bot: on Telegram its id is the user's id."""
         return ChatRef(Platform.TELEGRAM, user_id, is_group=False)
+
+    def hears(self, chat: ChatRef) -> Hearing:
+        """Everything: a private chat, and a group (the bot reads its messages, and a reply to
+        the bot's message reaches it even with privacy mode on)."""
+        return Hearing.EVERYTHING
 
     async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
         """Send a notice (private or to a group) the notifier paces and retries: the limiter
