@@ -18,8 +18,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.adapters.wecom import WeComChannel, WeComConfig
 from bot.adapters.wecom_aibot import AIBotConfig, WeComAIBotChannel
-from bot.core.types import ChatRef, Platform
+from bot.core.types import ChatRef, Mention, OutgoingMessage, Platform
 from models import Chat, ChatIdentity, ChatKind, SeenMessage, Ticket, TicketEvent, TicketStatus
 from tests.adapters.wecom_aibot_fake import (
     AES_KEY,
@@ -33,7 +34,7 @@ from tests.adapters.wecom_aibot_fake import (
     press_body,
     text_body,
 )
-from tests.adapters.wx_fake import serve
+from tests.adapters.wx_fake import FakeWeChatApi, api_base, serve
 from tests.desk import Desk
 
 GROUP = "wrAIStaffGroup01"
@@ -489,3 +490,55 @@ async def test_the_group_chat_ref_is_a_group(rig: Rig) -> None:
     assert rig.channel.private_chat("zhanggong") == ChatRef(
         Platform.WECOM_AIBOT, "zhanggong", is_group=False
     )
+
+
+# The WeCom robots' path ---------------------------------------------------------------------
+
+
+async def test_a_robot_message_names_the_mentioned_in_its_mentioned_list(desk: Desk) -> None:
+    api = FakeWeChatApi(clock=desk.clock)
+    server = await serve(api.app())
+
+    async def no_wait(seconds: float) -> None:
+        desk.clock.advance(seconds=seconds)
+
+    channel = WeComChannel(
+        WeComConfig(api_base_url=api_base(server), robots={"demo/staff-robot": "KEY"}),
+        desk.router,
+        desk.services,
+        sleep=no_wait,
+    )
+    try:
+        await channel.send(
+            OutgoingMessage(
+                chat=ChatRef(Platform.WECOM, "demo/staff-robot", is_group=True),
+                text="紧急：R-0001 2号楼电梯困人 @张工 @陈主管",
+                mentions=(Mention("@张工", "zhanggong"),),
+            )
+        )
+    finally:
+        await channel.stop()
+        await server.close()
+    [call] = api.to("webhook/send")
+    assert call.body["text"]["mentioned_list"] == ["zhanggong"]
+    assert call.body["text"]["content"].startswith("紧急：R-0001")
+
+
+async def test_another_connection_taking_over_leaves_this_one_closed(rig: Rig) -> None:
+    event = {
+        "msgid": "disc-1",
+        "aibotid": BOT_ID,
+        "create_time": 1_800_000_000,
+        "from": {"userid": "sys"},
+        "msgtype": "event",
+        "event": {"eventtype": "disconnected_event"},
+    }
+    await rig.fake.push("aibot_event_callback", event, kind="event")
+
+    connection = rig.channel.connection
+    assert connection is not None
+    await asyncio.wait_for(connection.finished.wait(), WAIT)
+    # Ended for good: no reconnect is waiting, and WeCom saw one connection only.
+    assert connection.replaced and rig.sleeps.pending() == []
+    await rig.fake.until(lambda: rig.fake.closes == 1)
+    assert rig.fake.connections == 1

@@ -72,6 +72,8 @@ class LongConnection:
         # Set by a disconnected_event: another connection of this bot took over.
         self.replaced = False
         self.subscribed = asyncio.Event()
+        # Set when the connection has ended for good (stopped, or taken over).
+        self.finished = asyncio.Event()
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -107,6 +109,12 @@ class LongConnection:
             asyncio.get_running_loop().create_task(self._ws.close())
 
     async def _run(self) -> None:
+        try:
+            await self._connect_until_done()
+        finally:
+            self.finished.set()
+
+    async def _connect_until_done(self) -> None:
         failures = 0
         while not self._stopping and not self.replaced:
             try:
