@@ -391,15 +391,18 @@ async def supervisor_alerts(
 ) -> list[Outbound]:
     """An alert to the staff chats, mentioning the supervisors, and to each one privately."""
     entries: list[Outbound] = []
+    chiefs = await supervisors(estate_id)
     for platform, to, text, is_group in await _supervisor_recipients(estate_id, services, compose):
         channel = services.hub.get(platform)
+        named: tuple[Mention, ...] = ()
         if is_group:
             chat = ChatRef(platform, to, is_group=True)
+            named = await platform_mentions(chiefs, platform)
         elif channel is not None:
             chat = channel.private_chat(to)
         else:
             continue
-        entries.append(Outbound(OutgoingMessage(chat=chat, text=text)))
+        entries.append(Outbound(OutgoingMessage(chat=chat, text=text, mentions=named)))
     return entries
 
 

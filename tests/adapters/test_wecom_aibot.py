@@ -542,3 +542,27 @@ async def test_another_connection_taking_over_leaves_this_one_closed(rig: Rig) -
     assert connection.replaced and rig.sleeps.pending() == []
     await rig.fake.until(lambda: rig.fake.closes == 1)
     assert rig.fake.connections == 1
+
+
+async def test_entering_the_1_1_chat_is_welcomed_once(rig: Rig) -> None:
+    event = {
+        "msgid": "enter-1",
+        "aibotid": BOT_ID,
+        "create_time": 1_800_000_100,
+        "chattype": "single",
+        "from": {"userid": "lihua"},
+        "msgtype": "event",
+        "event": {"eventtype": "enter_chat"},
+    }
+    req_id = await rig.fake.push("aibot_event_callback", event, kind="event")
+    welcome = await rig.fake.wait_for(answers_to(req_id, "aibot_respond_welcome_msg"))
+    await rig.channel.drain()
+    again = await rig.fake.push("aibot_event_callback", event, kind="event")
+    # Frames arrive in order: once a later message is answered, the repeat was taken.
+    later = await rig.fake.push_text("lihua", "你好")
+    await rig.fake.wait_for(answers_to(later, "aibot_respond_msg"))
+    await rig.channel.drain()
+
+    assert welcome["body"]["msgtype"] == "text"
+    assert "物业管家" in welcome["body"]["text"]["content"]
+    assert [f for f in rig.fake.received if f["headers"]["req_id"] == again] == []

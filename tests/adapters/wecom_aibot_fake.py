@@ -119,6 +119,11 @@ class FakeAIBot:
                 return 40008, "invalid response_type"
             if card.get("task_id") != pushed[1]:
                 return 40008, "task_id differs from the event's"
+        elif cmd == "aibot_respond_welcome_msg":
+            if pushed is None or pushed[0] != "event":
+                return WRONG_REQ_ID, "req_id is not an enter_chat event's"
+            if body.get("msgtype") not in ("text", "template_card"):
+                return 40008, "invalid msgtype"
         elif cmd == "aibot_send_msg":
             if not body.get("chatid") or body.get("msgtype") not in ("markdown", "template_card"):
                 return 40008, "invalid message"

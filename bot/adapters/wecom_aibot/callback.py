@@ -83,6 +83,12 @@ class HttpTurn:
             raise SendError("the press was answered already")
         self.answer.set_result(body)
 
+    async def welcome(self, body: dict[str, Any]) -> None:
+        """The welcome is the HTTP answer, if it is still due."""
+        if self.answer.done():
+            raise SendError("the enter_chat event was answered already")
+        self.answer.set_result(body)
+
     def settle(self) -> None:
         """Answer now with what there is (nothing, if nothing was said)."""
         if not self.answer.done():

@@ -34,6 +34,7 @@ from bot.adapters.wecom_aibot import frames
 from bot.adapters.wecom_aibot.connection import LongConnection
 from bot.adapters.wecom_aibot.frames import BadFrame, Inbound
 from bot.adapters.wxcommon import Sleep
+from bot.core.accounts import welcome_once
 from bot.core.channel import NoticeMeta, SendError
 from bot.core.context import Services
 from bot.core.router import Router
@@ -76,6 +77,10 @@ class Turn(Protocol):
         """Answer a card press with the updated card (`aibot_respond_update_msg`)."""
         ...
 
+    async def welcome(self, body: dict[str, Any]) -> None:
+        """Answer entering the 1:1 chat with a welcome (`aibot_respond_welcome_msg`)."""
+        ...
+
     def settle(self) -> None:
         """The callback's answer is due: nothing more goes into it."""
         ...
@@ -96,6 +101,10 @@ class SocketTurn:
     async def update_card(self, body: dict[str, Any]) -> None:
         """Update the pressed card with the callback's req_id."""
         await self.connection.request(frames.RESPOND_UPDATE, body, self.req_id)
+
+    async def welcome(self, body: dict[str, Any]) -> None:
+        """Welcome with the callback's req_id."""
+        await self.connection.request(frames.RESPOND_WELCOME, body, self.req_id)
 
     def settle(self) -> None:
         """Nothing to settle: frames may follow for as long as WeCom takes them."""
@@ -221,6 +230,8 @@ class WeComAIBotChannel:
             return self.spawn(self._press_flow(inbound, turn))
         if inbound.kind == "message":
             return self.spawn(self._message_flow(inbound, turn))
+        if inbound.kind == "enter_chat":
+            return self.spawn(self._welcome(inbound, turn))
         log.info("WeCom AI bot: nothing to do with a %s from %s", inbound.kind, inbound.userid)
         turn.settle()
         return None
@@ -253,6 +264,25 @@ class WeComAIBotChannel:
                 deadline.cancel()
                 turn.settle()
             await routing
+        finally:
+            turn.settle()
+
+    async def _welcome(self, inbound: Inbound, turn: Turn) -> None:
+        """Someone opened their 1:1 chat with the bot (the first time that day): welcome them,
+        once for the event however often WeCom repeats it."""
+        try:
+            text = await welcome_once(
+                Platform.WECOM_AIBOT,
+                inbound.userid,
+                inbound.create_time,
+                "enter_chat",
+                self.services,
+                self.clock.now(),
+            )
+            if text:
+                await turn.welcome({"msgtype": "text", "text": {"content": text}})
+        except SendError as exc:
+            log.warning("WeCom AI bot: could not welcome %s: %s", inbound.userid, exc)
         finally:
             turn.settle()
 
