@@ -35,7 +35,7 @@ from tests.adapters.wecom_aibot_fake import (
     text_body,
 )
 from tests.adapters.wx_fake import FakeWeChatApi, api_base, serve
-from tests.desk import Desk
+from tests.desk import Desk, unsure_request
 
 GROUP = "wrAIStaffGroup01"
 REPAIR = "3栋2单元501 厨房水管漏水了"
@@ -566,3 +566,29 @@ async def test_entering_the_1_1_chat_is_welcomed_once(rig: Rig) -> None:
     assert welcome["body"]["msgtype"] == "text"
     assert "物业管家" in welcome["body"]["text"]["content"]
     assert [f for f in rig.fake.received if f["headers"]["req_id"] == again] == []
+
+
+async def test_callback_mode_answers_a_press_with_the_updated_card(
+    callback_rig: CallbackRig,
+) -> None:
+    rig = callback_rig
+    unsure = unsure_request(rig.desk.services.nlu)
+    query, body = callback_request(text_body(BOT_ID, "lihua", unsure), rig.now())
+    status, answer = await rig.post(query, body)
+    assert status == 200
+    question = open_answer(json.loads(answer))
+    assert question["msgtype"] == "template_card"
+    card = question["template_card"]
+    await rig.channel.drain()
+
+    key = card["button_list"][0]["key"]
+    press = press_body(BOT_ID, "lihua", card["task_id"], key)
+    query, body = callback_request(press, rig.now())
+    status, answer = await rig.post(query, body)
+
+    assert status == 200
+    update = open_answer(json.loads(answer))
+    assert update["response_type"] == "update_template_card"
+    assert update["template_card"]["task_id"] == card["task_id"]
+    assert "button_list" not in update["template_card"]  # the question is answered
+    await rig.channel.drain()
