@@ -20,8 +20,18 @@ from aiohttp.test_utils import TestServer
 
 from bot.adapters.wecom import WeComChannel, WeComConfig
 from bot.adapters.wecom_aibot import AIBotConfig, WeComAIBotChannel
+from bot.core.codes import issue_code
 from bot.core.types import ChatRef, Mention, OutgoingMessage, Platform
-from models import Chat, ChatIdentity, ChatKind, SeenMessage, Ticket, TicketEvent, TicketStatus
+from models import (
+    Chat,
+    ChatIdentity,
+    ChatKind,
+    CodePurpose,
+    SeenMessage,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 from tests.adapters.wecom_aibot_fake import (
     AES_KEY,
     BOT_ID,
@@ -592,3 +602,26 @@ async def test_callback_mode_answers_a_press_with_the_updated_card(
     assert update["template_card"]["task_id"] == card["task_id"]
     assert "button_list" not in update["template_card"]  # the question is answered
     await rig.channel.drain()
+
+
+async def test_register_at_the_bot_makes_a_group_the_staff_chat(rig: Rig) -> None:
+    code = await issue_code(
+        rig.desk.estate,
+        CodePurpose.REGISTER_CHAT,
+        created_by="cli",
+        now=rig.desk.clock.now(),
+        chat_kind=ChatKind.STAFF,
+    )
+    other = "wrAIStaffGroup02"
+    first = await rig.fake.push_text("chenzhuguan", "@管家 队列", chatid=other)
+    refused = await rig.fake.wait_for(answers_to(first, "aibot_respond_msg"))
+    await rig.channel.drain()
+
+    req_id = await rig.fake.push_text("chenzhuguan", f"@管家 /register {code.code}", other)
+
+    reply = await rig.fake.wait_for(answers_to(req_id, "aibot_respond_msg"))
+    await rig.channel.drain()
+    assert "员工群" in reply["body"]["stream"]["content"]
+    assert "登记" in refused["body"]["stream"]["content"]  # said once before it was registered
+    chat = await Chat.get(platform=Platform.WECOM_AIBOT, chat_id=other)
+    assert chat.kind is ChatKind.STAFF and chat.estate_id == rig.desk.estate.id
