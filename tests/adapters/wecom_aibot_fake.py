@@ -105,6 +105,11 @@ class FakeAIBot:
         return ws
 
     def _check(self, cmd: str, req_id: str, body: Frame) -> tuple[int, str]:
+        card = body.get("template_card")
+        if card is not None:
+            refused = _check_card(card)
+            if refused:
+                return 42045, refused
         pushed = self._callbacks.get(req_id)
         if cmd == "aibot_respond_msg":
             if pushed is None or pushed[0] != "msg":
@@ -187,6 +192,26 @@ class FakeAIBot:
         """Close the client's socket from WeCom's end."""
         assert self._ws is not None
         await self._ws.close()
+
+
+def _check_card(card: Frame) -> str:
+    """Why WeCom would refuse a template card (模板卡片类型), or empty when it takes it."""
+    kind = card.get("card_type")
+    if not card.get("main_title", {}).get("title"):
+        return "main_title.title missing"
+    if kind == "button_interaction":
+        buttons = card.get("button_list") or []
+        if not 1 <= len(buttons) <= 6 or not card.get("task_id"):
+            return "button_interaction needs 1-6 buttons and a task_id"
+        if any(not b.get("text") or not b.get("key") for b in buttons):
+            return "a button needs text and key"
+    elif kind == "text_notice":
+        action = card.get("card_action") or {}
+        if action.get("type") not in (1, 2) or (action.get("type") == 1 and not action.get("url")):
+            return "Template_Card card_action Missing or Invalid"
+    else:
+        return f"card_type {kind!r} not supported here"
+    return ""
 
 
 def _common(bot_id: str, userid: str, chatid: str) -> Frame:

@@ -27,5 +27,6 @@ def build_wecom_aibot(
         callback_path=settings.wecom_aibot_callback_path,
         heartbeat=settings.wecom_aibot_heartbeat,
         card_wait=settings.wecom_aibot_card_wait,
+        card_link=f"{settings.public_base_url}/console/",
     )
     return WeComAIBotChannel(config, router, services)

@@ -60,6 +60,8 @@ class AIBotConfig:
     callback_path: str = "/wecom/aibot"
     heartbeat: float = 30.0
     card_wait: float = 3.0
+    # What a used card (one without buttons) opens when tapped: the staff console.
+    card_link: str = "http://127.0.0.1:8080/console/"
 
 
 class Turn(Protocol):
@@ -196,8 +198,17 @@ class WeComAIBotChannel:
             await self.callbacks.close()
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run work in the background, keeping it until it ends (for `drain`)."""
-        task = asyncio.create_task(coroutine)
+        """Run work in the background, keeping it until it ends (for `drain`); a failure (the
+        store away) is logged, never lost in a task nobody awaits."""
+
+        async def logged() -> Any:
+            try:
+                return await coroutine
+            except Exception:
+                log.exception("WeCom AI bot: handling a callback failed")
+                return None
+
+        task = asyncio.create_task(logged())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
@@ -394,7 +405,7 @@ class WeComAIBotChannel:
         if press is None or press.answered.is_set():
             return await self.send(message)
         press.answered.set()
-        found = frames.card(message, sent.message_id)
+        found = frames.card(message, sent.message_id, self.config.card_link)
         await press.turn.update_card(frames.update(found))
         self._keep(sent.message_id, found)
         return SentMessage(chat=message.chat, message_id=sent.message_id)
@@ -408,7 +419,7 @@ class WeComAIBotChannel:
             raise SendError(f"not a WeCom AI bot chat: {message.chat}")
         if message.buttons:
             task_id = f"c-{secrets.token_hex(12)}"
-            found = frames.card(message, task_id)
+            found = frames.card(message, task_id, self.config.card_link)
             body = {"msgtype": "template_card", "template_card": found}
             if turn is not None:
                 await turn.respond(body)

@@ -199,9 +199,10 @@ def stream(text: str) -> dict[str, Any]:
     }
 
 
-def card(message: OutgoingMessage, task_id: str) -> dict[str, Any]:
+def card(message: OutgoingMessage, task_id: str, link: str = "") -> dict[str, Any]:
     """A template card holding the message: a button_interaction card with its buttons, or a
-    text_notice card once it has none (a used card)."""
+    text_notice card once it has none (a used card), which opens `link` (the staff console)
+    when tapped: WeCom requires a text_notice card to open a URL or a mini program."""
     lines = [line for line in message.text.strip().splitlines() if line.strip()] or ["-"]
     buttons: list[Button] = [button for row in message.buttons for button in row]
     found: dict[str, Any] = {
@@ -219,8 +220,7 @@ def card(message: OutgoingMessage, task_id: str) -> dict[str, Any]:
             for button in buttons[:MAX_BUTTONS]
         ]
     else:
-        # A text_notice card needs an action; "no jump" keeps it a plain card.
-        found["card_action"] = {"type": 0}
+        found["card_action"] = {"type": 1, "url": link}
     return found
 
 
