@@ -625,3 +625,24 @@ async def test_register_at_the_bot_makes_a_group_the_staff_chat(rig: Rig) -> Non
     assert "登记" in refused["body"]["stream"]["content"]  # said once before it was registered
     chat = await Chat.get(platform=Platform.WECOM_AIBOT, chat_id=other)
     assert chat.kind is ChatKind.STAFF and chat.estate_id == rig.desk.estate.id
+
+
+async def test_a_ticket_made_urgent_alerts_the_group_mentioning_staff_by_userid(rig: Rig) -> None:
+    await rig.desk.say("3号楼电梯坏了，停在5楼不动了", "u-a")
+    assert not (await Ticket.get()).urgent
+    rig.desk.clock.advance(minutes=4)
+
+    await rig.desk.say("3号楼电梯坏了，停在5楼不动，里面有人被困！", "u-b")
+
+    assert (await Ticket.get()).urgent
+    alert = await rig.fake.wait_for(
+        lambda f: (
+            f.get("cmd") == "aibot_send_msg"
+            and f["body"]["msgtype"] == "markdown"
+            and "已升级为紧急" in f["body"]["markdown"]["content"]
+        )
+    )
+    content = alert["body"]["markdown"]["content"]
+    assert alert["body"]["chatid"] == GROUP
+    # The bound staff member is mentioned by userid (notified), in place of the text "@张工".
+    assert "<@zhanggong>" in content and "@张工" not in content

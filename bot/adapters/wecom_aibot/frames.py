@@ -168,7 +168,8 @@ def markdown(message: OutgoingMessage) -> str:
     notifies that person; a mention whose `@name` the text lacks is added at the end."""
     text = message.text
     missing = []
-    for mention in message.mentions:
+    # Longest names first, so "@张工" does not take the start of "@张工程师".
+    for mention in sorted(message.mentions, key=lambda m: -len(m.name)):
         tag = f"<@{mention.user_id}>"
         if mention.name and mention.name in text:
             text = text.replace(mention.name, tag)
