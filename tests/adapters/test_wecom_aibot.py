@@ -646,3 +646,24 @@ async def test_a_ticket_made_urgent_alerts_the_group_mentioning_staff_by_userid(
     assert alert["body"]["chatid"] == GROUP
     # The bound staff member is mentioned by userid (notified), in place of the text "@张工".
     assert "<@zhanggong>" in content and "@张工" not in content
+
+
+async def test_a_connection_lost_before_the_subscription_is_answered_is_retried(
+    desk: Desk,
+) -> None:
+    fake = FakeAIBot(drop_on_subscribe=True)
+    server = await serve(fake.app())
+    sleeps = ManualSleep()
+    channel = WeComAIBotChannel(
+        config(server.port), desk.router, desk.services, sleep=sleeps.sleep
+    )
+    await channel.start()
+    try:
+        await sleeps.until_pending(1.0)  # told at once, not after an answer's timeout
+        assert fake.connections == 1 and fake.subscribes == 0
+        fake.drop_on_subscribe = False
+        await sleeps.wake(1.0)
+        await fake.until(lambda: fake.subscribes == 1)
+    finally:
+        await channel.stop()
+        await server.close()

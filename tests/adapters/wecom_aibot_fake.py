@@ -48,6 +48,8 @@ class FakeAIBot:
     bot_id: str = BOT_ID
     secret: str = BOT_SECRET
     answer_pings: bool = True
+    # Close the socket on a subscription instead of answering it (a connection lost then).
+    drop_on_subscribe: bool = False
     received: list[Frame] = field(default_factory=list)
     connections: int = 0
     subscribes: int = 0
@@ -82,7 +84,9 @@ class FakeAIBot:
             self.received.append(frame)
             req_id = frame["headers"]["req_id"]
             cmd = frame.get("cmd")
-            if cmd == "aibot_subscribe":
+            if cmd == "aibot_subscribe" and self.drop_on_subscribe:
+                await ws.close()
+            elif cmd == "aibot_subscribe":
                 body = frame.get("body", {})
                 if body.get("bot_id") == self.bot_id and body.get("secret") == self.secret:
                     subscribed = True

@@ -120,10 +120,12 @@ class LongConnection:
             try:
                 if await self._session():
                     failures = 0
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("WeCom AI bot connection failed: %r", exc)
             except FrameRefused as exc:
                 log.error("WeCom AI bot refused the subscription: %s", exc)
+            except (aiohttp.ClientError, OSError, TimeoutError, SendError) as exc:
+                log.warning("WeCom AI bot connection failed: %r", exc)
+            except Exception:  # a bug must not end the bot's connection for good
+                log.exception("WeCom AI bot connection failed unexpectedly")
             finally:
                 self.subscribed.clear()
                 self._ws = None
@@ -174,6 +176,13 @@ class LongConnection:
             await ws.send_str(json.dumps({"cmd": PING, "headers": {"req_id": req_id}}))
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            await self._read_frames(ws)
+        finally:
+            # Nothing more will be answered on this socket: whoever waits is told at once.
+            self._fail_pending("the connection closed")
+
+    async def _read_frames(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for raw in ws:
             if raw.type is not aiohttp.WSMsgType.TEXT:
                 if raw.type is aiohttp.WSMsgType.ERROR:
