@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from bot.adapters.http import HttpServer
 from bot.adapters.wecom_aibot import frames
+from bot.adapters.wecom_aibot.callback import AIBotCallbacks
 from bot.adapters.wecom_aibot.connection import LongConnection
 from bot.adapters.wecom_aibot.frames import BadFrame, Inbound
 from bot.adapters.wxcommon import Sleep
@@ -153,10 +154,8 @@ class WeComAIBotChannel:
         self._cards: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._presses: dict[str, _Press] = {}
         self.connection: LongConnection | None = None
-        self.callbacks: Any = None
+        self.callbacks: AIBotCallbacks | None = None
         if config.mode == "callback":
-            from bot.adapters.wecom_aibot.callback import AIBotCallbacks
-
             self.callbacks = AIBotCallbacks(self, config)
         else:
             self.connection = LongConnection(
