@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +33,9 @@ SECRET_SETTINGS = (
     "wecom_secret",
     "wecom_token",
     "wecom_encoding_aes_key",
+    "wecom_aibot_secret",
+    "wecom_aibot_token",
+    "wecom_aibot_encoding_aes_key",
     "console_secret_key",
 )
 # The names a loopback server is reached by; a browser on the same machine sends one of them.
@@ -212,13 +216,25 @@ class Settings(BaseSettings):
     wecom_staff_chats: str = ""
     wecom_robots: str = ""
     wecom_robot_per_minute: int = Field(default=20, ge=1, le=20)
+    # The WeCom AI bot (智能机器人) in staff groups; see bot/adapters/wecom_aibot/.
+    wecom_aibot_id: str = ""
+    wecom_aibot_secret: str = ""
+    wecom_aibot_mode: Literal["long-connection", "callback"] = "long-connection"
+    wecom_aibot_ws_url: str = "wss://openws.work.weixin.qq.com"
+    wecom_aibot_token: str = ""
+    wecom_aibot_encoding_aes_key: str = ""
+    wecom_aibot_callback_path: str = "/wecom/aibot"
+    wecom_aibot_heartbeat: float = Field(default=30.0, ge=5, le=120)
+    wecom_aibot_card_wait: float = Field(default=3.0, gt=0, le=4.5)
 
     @field_validator("wecom_agent_id", mode="before")
     @classmethod
     def _empty_agent_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("wechat_encoding_aes_key", "wecom_encoding_aes_key")
+    @field_validator(
+        "wechat_encoding_aes_key", "wecom_encoding_aes_key", "wecom_aibot_encoding_aes_key"
+    )
     @classmethod
     def _check_aes_key(cls, value: str) -> str:
         value = value.strip()
@@ -226,7 +242,7 @@ class Settings(BaseSettings):
             raise ValueError("must be the 43 letters and digits WeChat shows as EncodingAESKey")
         return value
 
-    @field_validator("wechat_callback_path", "wecom_callback_path")
+    @field_validator("wechat_callback_path", "wecom_callback_path", "wecom_aibot_callback_path")
     @classmethod
     def _check_callback_path(cls, value: str) -> str:
         if not value.startswith("/") or " " in value:
@@ -267,6 +283,22 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_wecom_aibot(self) -> Settings:
+        if not self.wecom_aibot_id:
+            return self
+        if self.wecom_aibot_mode == "long-connection" and not self.wecom_aibot_secret:
+            raise ValueError("WECOM_AIBOT_SECRET is needed for the long connection")
+        if self.wecom_aibot_mode == "callback" and not (
+            self.wecom_aibot_token and self.wecom_aibot_encoding_aes_key
+        ):
+            raise ValueError(
+                "WECOM_AIBOT_TOKEN and WECOM_AIBOT_ENCODING_AES_KEY are needed in callback mode"
+            )
+        if not self.wecom_aibot_ws_url.startswith(("wss://", "ws://")):
+            raise ValueError("WECOM_AIBOT_WS_URL must start with wss:// (or ws:// on loopback)")
+        return self
+
+    @model_validator(mode="after")
     def _check_public_names(self) -> Settings:
         if self.public_url and self.public_hosts.strip():
             own = _host_name(urlsplit(self.public_url).hostname or "")
@@ -287,6 +319,11 @@ class Settings(BaseSettings):
     def wecom_enabled(self) -> bool:
         """Whether the WeCom app's settings are present."""
         return bool(self.wecom_corp_id)
+
+    @property
+    def wecom_aibot_enabled(self) -> bool:
+        """Whether the WeCom AI bot's settings are present."""
+        return bool(self.wecom_aibot_id)
 
     @property
     def wechat_templates(self) -> dict[str, str]:

@@ -12,6 +12,8 @@ class Platform(StrEnum):
     WECHAT = "wechat"
     WECOM = "wecom"
     WEBCHAT = "webchat"
+    # The WeCom AI bot (智能机器人): its groups and 1:1 chats, apart from the WeCom app's.
+    WECOM_AIBOT = "wecom_aibot"
 
 
 class ChatKind(StrEnum):

@@ -663,9 +663,15 @@ class WeComChannel:
     async def _robot_send(self, key: str, message: OutgoingMessage) -> SentMessage:
         if message.buttons:
             log.debug("a group robot cannot show buttons: sent the text only")
+        # The robot's text notifies whom `mentioned_list` names (an `@name` in it is only text).
+        mentioned = [mention.user_id for mention in message.mentions]
         for piece in split_text(message.text):
+            text: dict[str, Any] = {"content": piece}
+            if mentioned:
+                text["mentioned_list"] = mentioned
+                mentioned = []  # once is enough: the first piece carries the mentions
             await self.pacer.wait_turn(key)
-            await self._robot_post(key, {"msgtype": "text", "text": {"content": piece}})
+            await self._robot_post(key, {"msgtype": "text", "text": text})
         return SentMessage(chat=message.chat, message_id=f"robot-{uuid.uuid4().hex}")
 
     async def _robot_post(self, key: str, body: dict[str, Any]) -> None:

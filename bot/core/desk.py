@@ -23,7 +23,7 @@ from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
 from bot.core.promises import card_promise, late
-from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, SentMessage
+from bot.core.types import Attachment, Button, ChatRef, Mention, OutgoingMessage, SentMessage
 from models import (
     Building,
     Chat,
@@ -112,6 +112,30 @@ async def supervisors(estate_id: int) -> list[Staff]:
 def mentions(staff: list[Staff]) -> str:
     """A mention of each staff member, the platform-neutral way (`@name`)."""
     return " ".join(f"@{member.name}" for member in staff)
+
+
+# Platforms whose user ids are one corp's WeCom userids: an identity on one names the person
+# on the other too.
+_SAME_USERIDS = {
+    Platform.WECOM: (Platform.WECOM, Platform.WECOM_AIBOT),
+    Platform.WECOM_AIBOT: (Platform.WECOM_AIBOT, Platform.WECOM),
+}
+
+
+async def platform_mentions(staff: list[Staff], platform: Platform) -> tuple[Mention, ...]:
+    """Who of `staff` can be @-mentioned by user id on `platform` (those with an account
+    there), so that a mention notifies them rather than being text."""
+    found: list[Mention] = []
+    platforms = _SAME_USERIDS.get(platform, (platform,))
+    for member in staff:
+        identities = await ChatIdentity.filter(
+            staff_id=member.id, platform__in=list(platforms)
+        ).order_by("id")
+        # The platform's own account first, then the one sharing its user ids.
+        identities.sort(key=lambda identity: platforms.index(Platform(identity.platform)))
+        if identities:
+            found.append(Mention(f"@{member.name}", identities[0].user_id))
+    return tuple(found)
 
 
 def _local(moment: datetime, estate: Estate) -> str:
@@ -289,10 +313,18 @@ async def card_messages(ticket: Ticket, services: Services) -> list[Outbound]:
         (card.platform, card.chat_id): card
         for card in await TicketCard.filter(ticket_id=ticket.id)
     }
+    urgent = ticket.urgent and ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
+    duty = await on_duty(ticket.estate_id) if urgent else []
     entries: list[Outbound] = []
     for chat in await staff_chats(ticket.estate_id):
         ref = group_ref(chat)
-        message = OutgoingMessage(chat=ref, text=text, buttons=buttons, photos=photos)
+        message = OutgoingMessage(
+            chat=ref,
+            text=text,
+            buttons=buttons,
+            photos=photos,
+            mentions=await platform_mentions(duty, ref.platform),
+        )
         card = cards.get((ref.platform, ref.chat_id))
         edit = SentMessage(chat=ref, message_id=card.message_id) if card else None
         remember = Remember("ticket_card", {"ticket": ticket.id})
@@ -308,18 +340,21 @@ async def urgent_alerts(ticket: Ticket, services: Services) -> list[Outbound]:
     """A new message in each staff chat when a ticket has just become urgent (an edited card
     notifies nobody)."""
     lang = services.catalogues.default
+    duty = await on_duty(ticket.estate_id)
     text = services.catalogues.text(
         lang,
         "desk.made_urgent",
         number=ticket.number,
         where=await ticket_location(ticket, services.catalogues, lang)
         or services.catalogues.text(lang, "desk.card_no_location"),
-        mentions=mentions(await on_duty(ticket.estate_id)),
+        mentions=mentions(duty),
     )
-    return [
-        Outbound(OutgoingMessage(chat=group_ref(chat), text=text))
-        for chat in await staff_chats(ticket.estate_id)
-    ]
+    entries: list[Outbound] = []
+    for chat in await staff_chats(ticket.estate_id):
+        ref = group_ref(chat)
+        named = await platform_mentions(duty, ref.platform)
+        entries.append(Outbound(OutgoingMessage(chat=ref, text=text, mentions=named)))
+    return entries
 
 
 async def reporter_messages(
@@ -356,15 +391,18 @@ async def supervisor_alerts(
 ) -> list[Outbound]:
     """An alert to the staff chats, mentioning the supervisors, and to each one privately."""
     entries: list[Outbound] = []
+    chiefs = await supervisors(estate_id)
     for platform, to, text, is_group in await _supervisor_recipients(estate_id, services, compose):
         channel = services.hub.get(platform)
+        named: tuple[Mention, ...] = ()
         if is_group:
             chat = ChatRef(platform, to, is_group=True)
+            named = await platform_mentions(chiefs, platform)
         elif channel is not None:
             chat = channel.private_chat(to)
         else:
             continue
-        entries.append(Outbound(OutgoingMessage(chat=chat, text=text)))
+        entries.append(Outbound(OutgoingMessage(chat=chat, text=text, mentions=named)))
     return entries
 
 

@@ -33,6 +33,7 @@ from bot.core.types import (
     Button,
     ChatRef,
     IncomingMessage,
+    Mention,
     OutgoingMessage,
     SentMessage,
 )
@@ -170,6 +171,7 @@ def _message_to_json(message: OutgoingMessage) -> dict[str, Any]:
         "reply_to": message.reply_to,
         "photos": [[a.kind, a.ref] for a in message.photos],
         "attachments": [[a.kind, a.ref] for a in message.attachments],
+        "mentions": [[m.name, m.user_id] for m in message.mentions],
     }
 
 
@@ -184,6 +186,7 @@ def _message_from_json(data: dict[str, Any]) -> OutgoingMessage:
         reply_to=data.get("reply_to"),
         photos=tuple(Attachment(str(k), str(r)) for k, r in data.get("photos", [])),
         attachments=tuple(Attachment(str(k), str(r)) for k, r in data.get("attachments", [])),
+        mentions=tuple(Mention(str(n), str(u)) for n, u in data.get("mentions", [])),
     )
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "Button",
     "ChatRef",
     "IncomingMessage",
+    "Mention",
     "OutgoingMessage",
     "Platform",
     "safe_text",
@@ -90,6 +91,16 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Mention:
+    """A person the message @-mentions: `name` as the text writes it (`@王静`), `user_id` as the
+    chat's platform knows them, so a platform that can notify by user id (a WeCom robot's
+    `mentioned_list`, the WeCom AI bot's `<@userid>`) really notifies them."""
+
+    name: str
+    user_id: str
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     """A message to send: text, buttons in rows, and what it replies to."""
 
@@ -100,6 +111,8 @@ class OutgoingMessage:
     photos: tuple[Attachment, ...] = ()
     # Files sent with the message (a report's workbook): Attachment("file", <local path>).
     attachments: tuple[Attachment, ...] = ()
+    # Who the text's `@name`s are on this chat's platform (empty where nobody is known there).
+    mentions: tuple[Mention, ...] = ()
 
 
 @dataclass(frozen=True)
