@@ -32,6 +32,7 @@ SECRET_SETTINGS = (
     "wecom_secret",
     "wecom_token",
     "wecom_encoding_aes_key",
+    "wecom_contact_secret",
     "console_secret_key",
 )
 # The names a loopback server is reached by; a browser on the same machine sends one of them.
@@ -212,6 +213,10 @@ class Settings(BaseSettings):
     wecom_staff_chats: str = ""
     wecom_robots: str = ""
     wecom_robot_per_minute: int = Field(default=20, ge=1, le=20)
+    # 客户群群发 to WeCom customer groups (bot/core/groupsend.py): the 客户联系 secret (empty:
+    # the app's secret), and the minutes a group owner has to confirm a task before a reminder.
+    wecom_contact_secret: str = Field(default="", repr=False)
+    wecom_groupsend_remind_minutes: int = Field(default=120, ge=5, le=1440)
 
     @field_validator("wecom_agent_id", mode="before")
     @classmethod
