@@ -17,8 +17,10 @@ from aiohttp.test_utils import TestServer
 from bot.adapters.wecom import WeComChannel, WeComConfig
 from bot.config import Settings
 from bot.core import groupsend
+from bot.core.channel import NoticeMeta
 from bot.core.groupsend import GroupInfo
 from bot.core.notifier import Audience, Notice, NoticeRefused
+from bot.core.types import OutgoingMessage
 from models import (
     Announcement,
     Chat,
@@ -367,3 +369,45 @@ async def test_the_contact_secret_has_its_own_token(desk: Desk) -> None:
     finally:
         await rig.channel.stop()
         await server.close()
+
+
+async def test_an_announcement_to_one_customer_group_is_a_task_for_its_owner_alone(
+    rig: Rig,
+) -> None:
+    chat = await Chat.get(platform=Platform.WECOM, chat_id="wrOgQhDgAAAAAAAAA2")
+    await Announcement.create(
+        estate_id=rig.desk.estate.id,
+        text="5号楼电梯今天检修",
+        send_at=rig.desk.clock.now() - timedelta(minutes=1),
+        chat_id=chat.id,
+        created_by="staff:1",
+        created_at=rig.desk.clock.now() - timedelta(hours=1),
+    )
+    await rig.run_announcements()
+
+    assert senders(rig.wecom.to(ADD)) == {"wangjing": ["wrOgQhDgAAAAAAAAA2"]}
+    assert rig.desk.channel.sent == []
+
+
+async def test_a_task_carries_an_image_and_a_link_when_the_notice_has_them(rig: Rig) -> None:
+    key = "announcement:7:groupsend:lina"
+    message = OutgoingMessage(chat=rig.channel.private_chat("lina"), text="停水通知")
+    notice = NoticeMeta(
+        "announcement",
+        {
+            "chats": "wrOgQhDgAAAAAAAAA3",
+            "task": key,
+            "image_url": "https://example.com/notice.png",
+            "link_url": "https://example.com/notice",
+            "link_title": "停水安排",
+        },
+        str(Audience.GROUP_SEND),
+    )
+    sent = await rig.channel.send_notice(message, notice)
+
+    [call] = rig.wecom.to(ADD)
+    assert call.body["attachments"] == [
+        {"msgtype": "image", "image": {"pic_url": "https://example.com/notice.png"}},
+        {"msgtype": "link", "link": {"title": "停水安排", "url": "https://example.com/notice"}},
+    ]
+    assert sent.message_id == (await GroupSendTask.get(dedup_key=key)).msgid
