@@ -15,6 +15,7 @@ from bot.config import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from bot.core.groupsend import TaskLine
+    from bot.core.notifier import DeliverySummary
 
 log = logging.getLogger("guanjia")
 
@@ -317,26 +318,32 @@ def cmd_notices_status(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work() -> int:
         summary = await delivery_summary(limit=args.limit)
-        if not summary.counts:
+        tasks = await task_lines(limit=args.limit)
+        if not summary.counts and not tasks:
             print("no notice has been recorded yet")
             return 0
-        statuses = ("sent", "pending", "sending", "failed", "unknown")
-        print("kind\t" + "\t".join(statuses))
-        for kind in sorted({kind for kind, _ in summary.counts}):
-            row = [str(summary.counts.get((kind, status), 0)) for status in statuses]
-            print(f"{kind}\t" + "\t".join(row))
-        print(f"answer lost at least once (may have been delivered twice): {summary.answer_lost}")
-        for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
-            if rows:
-                print(f"\n{title} (latest {len(rows)}):")
-            for row in rows:
-                print(f"  {row.dedup_key}  attempts={row.attempts}  {row.last_error}")
-        tasks = await task_lines(limit=args.limit)
+        if summary.counts:
+            _print_deliveries(summary)
         if tasks:
-            print("\n" + format_group_sends(tasks, settings))
+            print(("\n" if summary.counts else "") + format_group_sends(tasks, settings))
         return 0
 
     return _with_store(settings, work)
+
+
+def _print_deliveries(summary: DeliverySummary) -> None:
+    """The deliveries by kind and status, then the failed and unknown ones."""
+    statuses = ("sent", "pending", "sending", "failed", "unknown")
+    print("kind\t" + "\t".join(statuses))
+    for kind in sorted({kind for kind, _ in summary.counts}):
+        row = [str(summary.counts.get((kind, status), 0)) for status in statuses]
+        print(f"{kind}\t" + "\t".join(row))
+    print(f"answer lost at least once (may have been delivered twice): {summary.answer_lost}")
+    for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
+        if rows:
+            print(f"\n{title} (latest {len(rows)}):")
+        for row in rows:
+            print(f"  {row.dedup_key}  attempts={row.attempts}  {row.last_error}")
 
 
 def format_group_sends(lines: Sequence[TaskLine], settings: Settings) -> str:
