@@ -24,8 +24,9 @@ class CustomerGroup(Model):
 
 
 class GroupSendTask(Model):
-    """One 客户群群发 task WeCom created for one delivery: the sender, the groups, the msgid
-    WeCom returned, and what polling learnt since. A row exists only once WeCom created it."""
+    """One 客户群群发 task for one delivery: the sender, the groups, the msgid WeCom returned,
+    and what polling learnt since. Written just before WeCom is asked to create it, and removed
+    when WeCom refuses: a row without a msgid is a creation whose answer was lost."""
 
     id = fields.IntField(primary_key=True)
     # The delivery's dedup key: a resend of the delivery finds this row and creates nothing.
@@ -33,7 +34,8 @@ class GroupSendTask(Model):
     kind = fields.CharField(max_length=32)
     sender = fields.CharField(max_length=64)
     chat_ids = fields.JSONField(default=list)
-    msgid = fields.CharField(max_length=128)
+    # Empty while WeCom's answer is awaited, or after it was lost.
+    msgid = fields.CharField(max_length=128, default="")
     # Groups WeCom would not add to the task (fail_list of add_msg_template).
     refused = fields.JSONField(default=list)
     # Per group: WeCom's send status (0 not sent, 1 sent, 2 and 3 not delivered) and send time.

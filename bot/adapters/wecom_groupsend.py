@@ -12,6 +12,9 @@ not set, of the app's own secret, which works only once the app is listed under 
 - `task_status`: `externalcontact/get_groupmsg_task` (did the sender confirm?) and, once they
   did, `externalcontact/get_groupmsg_send_result` for each group's status.
 - `remind`: `externalcontact/remind_groupmsg_send` (WeCom allows three in 24 hours; we send one).
+- A creation whose answer was lost is looked for before it is tried again:
+  `externalcontact/get_groupmsg_list_v2` (企业发表, around the first attempt) for a task with the
+  same text not recorded for another delivery, whose `get_groupmsg_task` names the sender.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ log = logging.getLogger("guanjia.wecom.groupsend")
 
 PAGE = 1000  # groupchat/list takes at most 1000 a page
 RESULTS_PAGE = 1000
+# How far around a lost creation WeCom's records are searched (seconds).
+LOOK_BACK = 120
 # What an error code of these calls means for the one who set Guanjia up.
 HINTS: Mapping[int, str] = {
     48002: "the API is not allowed for this secret: list the app under 客户联系 → API → "
@@ -113,19 +118,25 @@ class GroupSendApi:
     # Tasks -------------------------------------------------------------------------------
 
     async def send_task(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
-        """Create the delivery's group-send task, unless it was created already: then its
-        msgid is answered and WeCom is not asked again."""
+        """Create the delivery's group-send task, once: a task created already answers with its
+        msgid; one whose creation lost its answer is first looked for among WeCom's records."""
         key = notice.fields.get(groupsend.FIELD_TASK, "")
         chat_ids = [c for c in notice.fields.get(groupsend.FIELD_CHATS, "").split(",") if c]
         sender = message.chat.chat_id
         if not key or not chat_ids:
             raise SendError(f"a group-send notice to {sender} without its task key or groups")
-        known = await groupsend.task_for(key)
-        if known is not None:
-            log.info(
-                "group-send task %s exists already (msgid %s): not created again", key, known.msgid
-            )
-            return SentMessage(chat=message.chat, message_id=known.msgid)
+        task = await groupsend.task_for(key)
+        if task is not None and task.msgid:
+            log.info("group-send task %s exists (msgid %s): not created again", key, task.msgid)
+            return SentMessage(chat=message.chat, message_id=task.msgid)
+        if task is not None:
+            found = await self._find_lost(task.created_at, sender, message.text)
+            if found is not None:
+                log.warning("group-send task %s: its lost creation was found: %s", key, found)
+                await groupsend.task_created(task, found, [])
+                return SentMessage(chat=message.chat, message_id=found)
+        else:
+            task = await groupsend.begin_task(key, notice.kind, sender, chat_ids, self.clock.now())
         body: dict[str, Any] = {
             "chat_type": "group",
             "sender": sender,
@@ -135,20 +146,70 @@ class GroupSendApi:
         attachments = _attachments(notice.fields)
         if attachments:
             body["attachments"] = attachments
-        result = await self._post(
-            f"WeCom 客户群群发 for {sender}", "externalcontact/add_msg_template", body
-        )
+        try:
+            result = await self._post(
+                f"WeCom 客户群群发 for {sender}", "externalcontact/add_msg_template", body
+            )
+        except SendError as error:
+            if error.answered:
+                await groupsend.task_refused(task)
+            else:
+                await groupsend.task_answer_lost(task, str(error))
+            raise
         msgid = str(result.get("msgid") or "")
         if not msgid:
-            raise SendError(f"WeCom 客户群群发 for {sender}: no msgid in the answer")
+            await groupsend.task_answer_lost(task, "no msgid in WeCom's answer")
+            raise SendError(
+                f"WeCom 客户群群发 for {sender}: no msgid in the answer", answered=False
+            )
         refused = [str(chat_id) for chat_id in result.get("fail_list") or []]
         if refused:
             log.warning("group-send task %s: WeCom refused groups %s", key, refused)
-        await groupsend.record_task(
-            key, notice.kind, sender, chat_ids, msgid, refused, self.clock.now()
-        )
+        await groupsend.task_created(task, msgid, refused)
         log.info("group-send task %s created for %s: msgid %s", key, sender, msgid)
         return SentMessage(chat=message.chat, message_id=msgid)
+
+    async def _find_lost(self, since: datetime, sender: str, text: str) -> str | None:
+        """The msgid of a group-send task with this text for this sender created since `since`
+        and not recorded for another delivery (get_groupmsg_list_v2, then get_groupmsg_task)."""
+        known = await groupsend.known_msgids()
+        candidates: list[str] = []
+        cursor = ""
+        while True:
+            body: dict[str, Any] = {
+                "chat_type": "group",
+                "start_time": int(since.timestamp()) - LOOK_BACK,
+                "end_time": int(self.clock.now().timestamp()) + LOOK_BACK,
+                "filter_type": 0,  # 企业发表: the ones made through the API
+                "limit": 100,
+            }
+            if cursor:
+                body["cursor"] = cursor
+            page = await self._post(
+                "WeCom group-send records", "externalcontact/get_groupmsg_list_v2", body
+            )
+            for item in page.get("group_msg_list") or []:
+                if not isinstance(item, dict):
+                    continue
+                msgid = str(item.get("msgid") or "")
+                content = (item.get("text") or {}).get("content")
+                if msgid and msgid not in known and content == text:
+                    candidates.append(msgid)
+            cursor = str(page.get("next_cursor") or "")
+            if not cursor:
+                break
+        for msgid in candidates:
+            page = await self._post(
+                f"WeCom group-send task {msgid}",
+                "externalcontact/get_groupmsg_task",
+                {"msgid": msgid, "limit": RESULTS_PAGE},
+            )
+            if any(
+                isinstance(item, dict) and item.get("userid") == sender
+                for item in page.get("task_list") or []
+            ):
+                return msgid
+        return None
 
     async def task_status(self, msgid: str, sender: str) -> TaskStatus:
         """Whether the sender confirmed the task, and each group's status once they did."""

@@ -9,9 +9,11 @@ WeCom puts in the group owner's (群主's) WeCom, and that is sent when they con
   can name it) and a `CustomerGroup` row naming its owner's userid.
 - A notice to the estate's owner groups (announcements, festival greetings) becomes, for the
   customer groups among them, one delivery per group owner listing that owner's groups
-  (`group_send_notices`, audience `groupsend`). The WeCom channel's `send_notice` creates the
-  task and records it here (`record_task`) with the msgid WeCom returned; a resend of the same
-  delivery finds the record (`task_for`) and creates nothing. A refused call records nothing.
+  (`group_send_notices`, audience `groupsend`). The WeCom channel's `send_notice` records the
+  task just before asking WeCom (`begin_task`), then the msgid WeCom returned (`task_created`);
+  a resend of the same delivery finds the msgid (`task_for`) and creates nothing. A refused call
+  leaves nothing behind (`task_refused`); one whose answer was lost leaves the task without a
+  msgid, and the retry first looks for it among WeCom's group-send records.
 - The scheduler polls each open task (`poll_tasks`, through a `GroupSendPort` the channel gives):
   whether the owner confirmed it, and what became of each group; an owner who has not confirmed
   within the port's `remind_after` is reminded once. A task never confirmed stays on the list as
@@ -184,35 +186,50 @@ async def group_send_notices(
 
 
 async def task_for(key: str) -> GroupSendTask | None:
-    """The task created for a delivery, if one was."""
+    """The task of a delivery, if one was begun."""
     return await GroupSendTask.get_or_none(dedup_key=key)
 
 
-async def record_task(
-    key: str,
-    kind: str,
-    sender: str,
-    chat_ids: Sequence[str],
-    msgid: str,
-    refused: Sequence[str],
-    now: datetime,
+async def begin_task(
+    key: str, kind: str, sender: str, chat_ids: Sequence[str], now: datetime
 ) -> GroupSendTask:
-    """Record a task WeCom created (a second record of the same delivery keeps the first)."""
-    task, created = await GroupSendTask.get_or_create(
+    """Record, just before WeCom is asked, that the delivery's task is being created: if the
+    answer is lost, the next attempt knows a task may exist."""
+    task, _ = await GroupSendTask.get_or_create(
         dedup_key=key,
         defaults={
             "kind": kind,
             "sender": sender,
             "chat_ids": list(chat_ids),
-            "msgid": msgid,
-            "refused": list(refused),
-            "results": {chat_id: [UNSENT, None] for chat_id in chat_ids if chat_id not in refused},
+            "results": {chat_id: [UNSENT, None] for chat_id in chat_ids},
             "created_at": now,
         },
     )
-    if not created:
-        log.warning("group-send task %s was recorded already (msgid %s)", key, task.msgid)
     return task
+
+
+async def task_created(task: GroupSendTask, msgid: str, refused: Sequence[str]) -> None:
+    """WeCom created the task: keep its msgid, and the groups it would not take."""
+    results = {c: v for c, v in task.results.items() if c not in refused}
+    await GroupSendTask.filter(id=task.id).update(
+        msgid=msgid, refused=list(refused), results=results, last_error=""
+    )
+    task.msgid, task.refused, task.results = msgid, list(refused), results
+
+
+async def task_refused(task: GroupSendTask) -> None:
+    """WeCom answered that it created nothing: forget the attempt (nothing is half-written)."""
+    await GroupSendTask.filter(id=task.id, msgid="").delete()
+
+
+async def task_answer_lost(task: GroupSendTask, reason: str) -> None:
+    """WeCom's answer was lost: the task may or may not exist; the next attempt looks."""
+    await GroupSendTask.filter(id=task.id, msgid="").update(last_error=f"create: {reason}")
+
+
+async def known_msgids() -> set[str]:
+    """The msgids of every recorded task (a lost task is never matched to another's)."""
+    return set(await GroupSendTask.exclude(msgid="").values_list("msgid", flat=True))
 
 
 @dataclass
@@ -230,7 +247,8 @@ async def poll_tasks(port: GroupSendPort, now: datetime) -> PollRun:
     """Ask WeCom about every open task; remind once an owner who has not confirmed in time;
     close the tasks whose groups all have their final status, or that stayed open too long."""
     run = PollRun()
-    for task in await GroupSendTask.filter(closed=False).order_by("created_at", "id"):
+    open_tasks = GroupSendTask.filter(closed=False).exclude(msgid="")
+    for task in await open_tasks.order_by("created_at", "id"):
         run.polled += 1
         try:
             status = await port.task_status(task.msgid, task.sender)
@@ -307,7 +325,9 @@ async def task_lines(limit: int = 50) -> list[TaskLine]:
     )
     lines = []
     for task in tasks:
-        if task.confirmed_at is not None:
+        if not task.msgid:
+            state = "creation unknown: WeCom's answer was lost (the delivery's retry looks again)"
+        elif task.confirmed_at is not None:
             state = "confirmed"
         elif task.closed:
             state = "never confirmed"

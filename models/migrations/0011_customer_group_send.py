@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 ('kind', fields.CharField(max_length=32)),
                 ('sender', fields.CharField(max_length=64)),
                 ('chat_ids', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('msgid', fields.CharField(max_length=128)),
+                ('msgid', fields.CharField(default='', max_length=128)),
                 ('refused', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('results', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
                 ('closed', fields.BooleanField(default=False)),
                 ('last_error', fields.TextField(default='', unique=False)),
             ],
-            options={'table': 'group_send_task', 'app': 'models', 'indexes': [Index(fields=['closed', 'created_at'])], 'pk_attr': 'id', 'table_description': 'One 客户群群发 task WeCom created for one delivery: the sender, the groups, the msgid'},
+            options={'table': 'group_send_task', 'app': 'models', 'indexes': [Index(fields=['closed', 'created_at'])], 'pk_attr': 'id', 'table_description': 'One 客户群群发 task for one delivery: the sender, the groups, the msgid WeCom returned,'},
             bases=['Model'],
         ),
     ]

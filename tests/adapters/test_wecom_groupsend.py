@@ -411,3 +411,49 @@ async def test_a_task_carries_an_image_and_a_link_when_the_notice_has_them(rig: 
         {"msgtype": "link", "link": {"title": "停水安排", "url": "https://example.com/notice"}},
     ]
     assert sent.message_id == (await GroupSendTask.get(dedup_key=key)).msgid
+
+
+async def test_a_creation_whose_answer_was_lost_is_found_not_made_twice(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.wecom.lose_answer(ADD)  # WeCom creates the first task, but its answer never arrives
+    with caplog.at_level(logging.WARNING):
+        await rig.announce()
+
+    first = rig.wecom.to(ADD)[0].body["sender"]
+    lost = await Delivery.get(chat_id=first)
+    assert lost.status is DeliveryStatus.UNKNOWN and lost.next_attempt_at is not None
+    pending = await GroupSendTask.get(sender=first)
+    assert pending.msgid == "" and pending.last_error.startswith("create: ")
+    lines = {line.task.sender: line.state for line in await groupsend.task_lines()}
+    assert lines[first].startswith("creation unknown")
+    assert await rig.poll() == 1  # a task without its msgid is not asked about
+
+    rig.later(seconds=10)
+    await rig.desk.notifier.deliver()
+
+    assert len(rig.wecom.to(ADD)) == 2  # found among WeCom's records, not created again
+    assert len(rig.wecom.tasks) == 2
+    task = await GroupSendTask.get(sender=first)
+    assert task.msgid == rig.wecom.task_of(first).msgid and task.last_error == ""
+    assert (await Delivery.get(chat_id=first)).status is DeliveryStatus.SENT
+    assert "its lost creation was found" in caplog.text
+
+
+async def test_a_lost_creation_that_wecom_never_made_is_made_on_the_retry(rig: Rig) -> None:
+    await rig.announce()
+    # As if the first attempt's answer was lost before WeCom made anything.
+    task = await GroupSendTask.get(sender="lina")
+    del rig.wecom.tasks[task.msgid]
+    await GroupSendTask.filter(id=task.id).update(msgid="", last_error="create: lost")
+    row = await Delivery.get(chat_id="lina")
+    await Delivery.filter(id=row.id).update(
+        status=DeliveryStatus.UNKNOWN, next_attempt_at=rig.desk.clock.now()
+    )
+
+    await rig.desk.notifier.deliver()
+
+    assert len(rig.wecom.to("externalcontact/get_groupmsg_list_v2")) == 1
+    assert len(rig.wecom.to(ADD)) == 3
+    assert (await GroupSendTask.get(sender="lina")).msgid == rig.wecom.task_of("lina").msgid
+    assert await GroupSendTask.all().count() == 2

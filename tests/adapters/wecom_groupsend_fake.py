@@ -20,9 +20,14 @@
   "next_cursor"}`.
 - `POST externalcontact/remind_groupmsg_send` (提醒成员群发): `{"msgid"}`; at most three
   reminders of one task within 24 hours.
+- `POST externalcontact/get_groupmsg_list_v2` (获取群发记录列表): `{"chat_type", "start_time",
+  "end_time" (at most a month apart), "creator", "filter_type" (0 企业发表, 1 个人发表, 2 all),
+  "limit" (≤100), "cursor"}` → `{"group_msg_list": [{"msgid", "creator", "create_time",
+  "create_type", "text", "attachments"}], "next_cursor"}`.
 
-`script(path, answer…)` makes the next calls of a path answer with an error; `calls` records
-every call as it arrived.
+`script(path, answer…)` makes the next calls of a path answer with an error; `lose_answer(path)`
+makes the next call of a path do its work and then drop the connection unanswered; `calls`
+records every call as it arrived.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class Task:
     # chat id → status once confirmed (1 sent; 2, 3 not delivered).
     status: dict[str, int] = field(default_factory=dict)
     reminders: list[datetime] = field(default_factory=list)
+    created: int = 0
 
 
 @dataclass
@@ -93,6 +99,7 @@ class FakeGroupSend:
     page_size: int = 1000
     _scripted: dict[str, deque[dict[str, Any]]] = field(default_factory=lambda: defaultdict(deque))
     _valid: set[str] = field(default_factory=set)
+    _lose: set[str] = field(default_factory=set)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # What a test does --------------------------------------------------------------------
@@ -104,6 +111,10 @@ class FakeGroupSend:
     def script(self, path: str, *answers: dict[str, Any]) -> None:
         """Answer the next calls of `path` (e.g. `externalcontact/add_msg_template`) so."""
         self._scripted[path].extend(answers)
+
+    def lose_answer(self, path: str) -> None:
+        """The next call of `path` is carried out, but its answer never reaches the caller."""
+        self._lose.add(path)
 
     def to(self, path: str) -> list[Call]:
         """The calls of one path."""
@@ -161,10 +172,16 @@ class FakeGroupSend:
             "externalcontact/get_groupmsg_task": self._task,
             "externalcontact/get_groupmsg_send_result": self._result,
             "externalcontact/remind_groupmsg_send": self._remind,
+            "externalcontact/get_groupmsg_list_v2": self._records,
         }.get(path)
         if handler is None or not isinstance(body, dict):
             return _error(40058, "invalid parameter")
-        return handler(body)
+        answer = handler(body)
+        if path in self._lose:
+            self._lose.discard(path)
+            assert request.transport is not None
+            request.transport.close()  # done, but the caller never hears of it
+        return answer
 
     def _page(self, items: list[Any], body: dict[str, Any]) -> tuple[list[Any], str]:
         limit = min(int(body.get("limit") or self.page_size), self.page_size)
@@ -224,7 +241,8 @@ class FakeGroupSend:
         fail = [c for c in chat_ids if c not in self.groups or self.groups[c].owner != sender]
         ok = [c for c in chat_ids if c not in fail]
         msgid = f"msgGCAAA{next(self._ids):06d}"
-        self.tasks[msgid] = Task(msgid, str(sender), ok, body)
+        created = int(self.clock.now().timestamp())
+        self.tasks[msgid] = Task(msgid, str(sender), ok, body, created=created)
         return _ok(fail_list=fail, msgid=msgid)
 
     def _task(self, body: dict[str, Any]) -> web.Response:
@@ -252,6 +270,36 @@ class FakeGroupSend:
         ]
         page, cursor = self._page(entries, body)
         return _ok(send_list=page, next_cursor=cursor)
+
+    def _records(self, body: dict[str, Any]) -> web.Response:
+        start, end = body.get("start_time"), body.get("end_time")
+        if (
+            not isinstance(start, int)
+            or not isinstance(end, int)
+            or not 0 <= end - start <= 31 * 86400
+        ):
+            return _error(40058, "start_time and end_time must be at most a month apart")
+        if body.get("chat_type", "single") != "group" or body.get("filter_type", 2) not in (0, 2):
+            return _error(40058, "this fake keeps only enterprise tasks to groups")
+        limit = body.get("limit", 50)
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            limit = 50
+        tasks = [t for t in self.tasks.values() if start <= t.created <= end]
+        page, cursor = self._page(tasks, {"limit": limit, "cursor": body.get("cursor")})
+        return _ok(
+            group_msg_list=[
+                {
+                    "msgid": t.msgid,
+                    "creator": "",
+                    "create_time": str(t.created),
+                    "create_type": 0,
+                    "text": t.body.get("text") or {},
+                    "attachments": t.body.get("attachments") or [],
+                }
+                for t in page
+            ],
+            next_cursor=cursor,
+        )
 
     def _remind(self, body: dict[str, Any]) -> web.Response:
         task = self.tasks.get(str(body.get("msgid")))
