@@ -420,8 +420,6 @@ def cmd_wecom_groups(settings: Settings, args: argparse.Namespace) -> int:
         print("chat_id\tname\towner\testate")
         for group in groups:
             estate = known.get(group.chat_id, ("-", ""))[0]
-            if args.estate and estate not in (args.estate, "-"):
-                continue
             print(f"{group.chat_id}\t{group.name}\t{group.owner}\t{estate}")
         return 1 if failed else 0
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from tortoise.transactions import in_transaction
+
 from bot.core.channel import SendError
 from bot.core.notifier import Audience, Notice
 from models import Chat, ChatKind, CustomerGroup, Estate, GroupSendTask, Platform
@@ -97,32 +99,33 @@ async def register_group(estate_code: str, group: GroupInfo, now: datetime) -> t
         raise GroupRefused(f"no estate {estate_code!r}")
     if not group.chat_id or not group.owner:
         raise GroupRefused(f"WeCom named no id or owner for the group {group.name!r}")
-    chat = await Chat.get_or_none(platform=Platform.WECOM, chat_id=group.chat_id)
-    if chat is not None and (chat.kind is not ChatKind.OWNERS or chat.estate_id != estate.id):
-        raise GroupRefused(
-            f"{group.chat_id} is already the {chat.kind} chat of another estate or kind"
-        )
-    created = chat is None
-    if chat is None:
-        chat = await Chat.create(
-            platform=Platform.WECOM,
-            chat_id=group.chat_id,
-            kind=ChatKind.OWNERS,
-            estate_id=estate.id,
-            title=group.name[:128],
-        )
-    elif group.name and chat.title != group.name[:128]:
-        chat.title = group.name[:128]
-        await chat.save(update_fields=["title"])
-    known = await CustomerGroup.get_or_none(chat_id=chat.id)
-    if known is None:
-        await CustomerGroup.create(chat=chat, owner_userid=group.owner, registered_at=now)
-    elif known.owner_userid != group.owner:
-        log.info(
-            "customer group %s: owner %s → %s", group.chat_id, known.owner_userid, group.owner
-        )
-        known.owner_userid = group.owner
-        await known.save(update_fields=["owner_userid"])
+    async with in_transaction():  # the chat and its owner, or neither
+        chat = await Chat.get_or_none(platform=Platform.WECOM, chat_id=group.chat_id)
+        if chat is not None and (chat.kind is not ChatKind.OWNERS or chat.estate_id != estate.id):
+            raise GroupRefused(
+                f"{group.chat_id} is already the {chat.kind} chat of another estate or kind"
+            )
+        created = chat is None
+        if chat is None:
+            chat = await Chat.create(
+                platform=Platform.WECOM,
+                chat_id=group.chat_id,
+                kind=ChatKind.OWNERS,
+                estate_id=estate.id,
+                title=group.name[:128],
+            )
+        elif group.name and chat.title != group.name[:128]:
+            chat.title = group.name[:128]
+            await chat.save(update_fields=["title"])
+        known = await CustomerGroup.get_or_none(chat_id=chat.id)
+        if known is None:
+            await CustomerGroup.create(chat=chat, owner_userid=group.owner, registered_at=now)
+        elif known.owner_userid != group.owner:
+            log.info(
+                "customer group %s: owner %s → %s", group.chat_id, known.owner_userid, group.owner
+            )
+            known.owner_userid = group.owner
+            await known.save(update_fields=["owner_userid"])
     return chat, created
 
 
