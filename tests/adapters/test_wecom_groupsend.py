@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -457,3 +458,22 @@ async def test_a_lost_creation_that_wecom_never_made_is_made_on_the_retry(rig: R
     assert len(rig.wecom.to(ADD)) == 3
     assert (await GroupSendTask.get(sender="lina")).msgid == rig.wecom.task_of("lina").msgid
     assert await GroupSendTask.all().count() == 2
+
+
+async def test_the_poll_job_does_nothing_without_the_wecom_app(desk: Desk) -> None:
+    assert desk.services.hub.get(Platform.WECOM) is None
+    assert await jobs.poll_group_sends(desk.clock.now(), desk.services, desk.notifier) == 0
+
+
+def test_the_reminder_time_comes_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the machine's
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    config = WeComConfig.from_settings(
+        Settings(wecom_groupsend_remind_minutes=45, wecom_contact_secret="s")
+    )
+    assert config.groupsend_remind_after == timedelta(minutes=45)
+    assert config.contact_secret == "s"
+    assert WeComConfig.from_settings(Settings()).groupsend_remind_after == timedelta(hours=2)
