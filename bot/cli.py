@@ -9,9 +9,13 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.core.groupsend import TaskLine
+    from bot.core.notifier import DeliverySummary
 
 log = logging.getLogger("guanjia")
 
@@ -309,25 +313,115 @@ def cmd_notices_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_notices_status(settings: Settings, args: argparse.Namespace) -> int:
     """Show the deliveries: by kind and status, then the failed ones with their reasons."""
+    from bot.core.groupsend import task_lines
     from bot.core.notifier import delivery_summary
 
     async def work() -> int:
         summary = await delivery_summary(limit=args.limit)
-        if not summary.counts:
+        tasks = await task_lines(limit=args.limit)
+        if not summary.counts and not tasks:
             print("no notice has been recorded yet")
             return 0
-        statuses = ("sent", "pending", "sending", "failed", "unknown")
-        print("kind\t" + "\t".join(statuses))
-        for kind in sorted({kind for kind, _ in summary.counts}):
-            row = [str(summary.counts.get((kind, status), 0)) for status in statuses]
-            print(f"{kind}\t" + "\t".join(row))
-        print(f"answer lost at least once (may have been delivered twice): {summary.answer_lost}")
-        for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
-            if rows:
-                print(f"\n{title} (latest {len(rows)}):")
-            for row in rows:
-                print(f"  {row.dedup_key}  attempts={row.attempts}  {row.last_error}")
+        if summary.counts:
+            _print_deliveries(summary)
+        if tasks:
+            print(("\n" if summary.counts else "") + format_group_sends(tasks, settings))
         return 0
+
+    return _with_store(settings, work)
+
+
+def _print_deliveries(summary: DeliverySummary) -> None:
+    """The deliveries by kind and status, then the failed and unknown ones."""
+    statuses = ("sent", "pending", "sending", "failed", "unknown")
+    print("kind\t" + "\t".join(statuses))
+    for kind in sorted({kind for kind, _ in summary.counts}):
+        row = [str(summary.counts.get((kind, status), 0)) for status in statuses]
+        print(f"{kind}\t" + "\t".join(row))
+    print(f"answer lost at least once (may have been delivered twice): {summary.answer_lost}")
+    for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
+        if rows:
+            print(f"\n{title} (latest {len(rows)}):")
+        for row in rows:
+            print(f"  {row.dedup_key}  attempts={row.attempts}  {row.last_error}")
+
+
+def format_group_sends(lines: Sequence[TaskLine], settings: Settings) -> str:
+    """The WeCom 客户群群发 tasks as `guanjia notices status` shows them: each task's state
+    (confirmed or not, reminded), then each of its groups' status."""
+    out = [f"WeCom customer-group tasks (客户群群发), latest {len(lines)}:"]
+    for line in lines:
+        task = line.task
+        created = task.created_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+        when = ""
+        if task.confirmed_at is not None:
+            when = " at " + task.confirmed_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+        out.append(
+            f"  {task.dedup_key}  sender={task.sender}  msgid={task.msgid}  created {created}"
+            f"  {line.state}{when}"
+        )
+        if task.last_error:
+            out.append(f"    last error: {task.last_error}")
+        for chat_id, name, status in line.groups:
+            out.append(f"    {name or chat_id} ({chat_id}): {status}")
+    return "\n".join(out)
+
+
+def cmd_wecom_groups(settings: Settings, args: argparse.Namespace) -> int:
+    """List the corp's WeCom customer groups (客户群) with their owners and estates, and register
+    the ones named by `--register` (id or exact name) as owner groups of `--estate`."""
+    from bot.adapters.wecom import build_group_send_api
+    from bot.core import groupsend
+    from bot.core.channel import SendError
+    from bot.core.clock import SystemClock
+
+    if not settings.wecom_enabled:
+        print("guanjia wecom groups: set WECOM_CORP_ID and the app's settings", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        api = build_group_send_api(
+            settings.wecom_corp_id,
+            settings.wecom_contact_secret or settings.wecom_secret,
+            settings.wecom_api_base_url,
+            SystemClock(),
+        )
+        try:
+            groups = await api.list_groups()
+        except SendError as error:
+            print(f"guanjia wecom groups: WeCom refused: {error}", file=sys.stderr)
+            return 1
+        known = await groupsend.registered_groups()
+        wanted = set(args.register or [])
+        matched = [g for g in groups if g.chat_id in wanted or (g.name and g.name in wanted)]
+        unmatched = wanted - {g.chat_id for g in matched} - {g.name for g in matched}
+        if unmatched:
+            print(
+                "guanjia wecom groups: not customer groups of the corp: "
+                + ", ".join(sorted(unmatched)),
+                file=sys.stderr,
+            )
+            return 1
+        now = SystemClock().now()
+        failed = 0
+        for group in matched:
+            try:
+                _, created = await groupsend.register_group(args.estate, group, now)
+            except groupsend.GroupRefused as refused:
+                print(f"not registered: {group.name or group.chat_id}: {refused}", file=sys.stderr)
+                failed += 1
+                continue
+            print(("registered" if created else "already registered") + f": {group.chat_id}")
+        for group in groups:
+            if group.chat_id in known and group.chat_id not in {g.chat_id for g in matched}:
+                if await groupsend.update_owner(group.chat_id, group.owner):
+                    print(f"owner of {group.chat_id} is now {group.owner}")
+        known = await groupsend.registered_groups()
+        print("chat_id\tname\towner\testate")
+        for group in groups:
+            estate = known.get(group.chat_id, ("-", ""))[0]
+            print(f"{group.chat_id}\t{group.name}\t{group.owner}\t{estate}")
+        return 1 if failed else 0
 
     return _with_store(settings, work)
 
@@ -402,6 +496,19 @@ def build_parser() -> argparse.ArgumentParser:
     notices_status = notices_sub.add_parser("status", help="sent, pending, failed, unknown")
     notices_status.add_argument("--limit", type=int, default=20, help="failed rows to list")
     notices_status.set_defaults(func=cmd_notices_status)
+    wecom = sub.add_parser("wecom", help="WeCom: the customer groups (客户群) of 客户群群发")
+    wecom_sub = wecom.add_subparsers(dest="wecom", required=True)
+    wecom_groups = wecom_sub.add_parser(
+        "groups", help="list the corp's customer groups; register some to an estate"
+    )
+    wecom_groups.add_argument("--estate", required=True, help="the estate's code")
+    wecom_groups.add_argument(
+        "--register",
+        nargs="+",
+        metavar="GROUP",
+        help="register these groups (chat id or exact name) as the estate's owner groups",
+    )
+    wecom_groups.set_defaults(func=cmd_wecom_groups)
     return parser
 
 

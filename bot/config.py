@@ -36,6 +36,7 @@ SECRET_SETTINGS = (
     "wecom_aibot_secret",
     "wecom_aibot_token",
     "wecom_aibot_encoding_aes_key",
+    "wecom_contact_secret",
     "console_secret_key",
 )
 # The names a loopback server is reached by; a browser on the same machine sends one of them.
@@ -226,6 +227,10 @@ class Settings(BaseSettings):
     wecom_aibot_callback_path: str = "/wecom/aibot"
     wecom_aibot_heartbeat: float = Field(default=30.0, ge=5, le=120)
     wecom_aibot_card_wait: float = Field(default=3.0, gt=0, le=4.5)
+    # 客户群群发 to WeCom customer groups (bot/core/groupsend.py): the 客户联系 secret (empty:
+    # the app's secret), and the minutes a group owner has to confirm a task before a reminder.
+    wecom_contact_secret: str = Field(default="", repr=False)
+    wecom_groupsend_remind_minutes: int = Field(default=120, ge=5, le=1440)
 
     @field_validator("wecom_agent_id", mode="before")
     @classmethod

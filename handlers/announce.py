@@ -16,7 +16,7 @@ from bot.core import vocabulary
 from bot.core.context import Context
 from bot.core.incidents import parse_outages
 from handlers.routes import Routes, StaffCommand
-from models import Announcement, Chat, ChatKind, Incident
+from models import Announcement, Chat, ChatKind, CustomerGroup, Incident
 
 MAX_TEXT = 1000
 MAX_AHEAD = timedelta(days=366)
@@ -126,6 +126,14 @@ async def _schedule(ctx: Context, args: str) -> None:
         at=_local(ctx, local),
         target=_target(ctx, target, len(groups)),
     )
+    customer = await CustomerGroup.filter(
+        chat_id__in=[target.id] if target else [g.id for g in groups]
+    ).values_list("owner_userid", flat=True)
+    if customer:
+        # WeCom customer groups get the announcement only when their owner confirms it.
+        answer += "\n" + ctx.text(
+            "groupsend.announce_note", groups=len(customer), owners=len(set(customer))
+        )
     if outages:
         # Staff see what was understood: reports of it will be answered with these times.
         lines = [

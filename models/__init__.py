@@ -43,6 +43,7 @@ from models.estate import (
     Unit,
     unit_label,
 )
+from models.groupsend import CustomerGroup, GroupSendTask
 from models.messaging import (
     CallbackNonce,
     Delivery,
@@ -75,6 +76,7 @@ __all__ = [
     "ChatKind",
     "CodeAttempt",
     "CodePurpose",
+    "CustomerGroup",
     "Delivery",
     "DeliveryStatus",
     "Department",
@@ -85,6 +87,7 @@ __all__ = [
     "EstateGreeting",
     "EventKind",
     "FaqEntry",
+    "GroupSendTask",
     "GuessBudget",
     "InboundMessage",
     "InboundStatus",

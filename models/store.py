@@ -21,6 +21,7 @@ MODEL_MODULES = [
     "models.messaging",
     "models.desk",
     "models.schedule",
+    "models.groupsend",
 ]
 
 

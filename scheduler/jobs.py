@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 
-from bot.core import desk
+from bot.core import desk, groupsend
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
 from models import (
@@ -313,9 +313,14 @@ async def send_greetings(now: datetime, services: NoticeServices, notifier: Noti
         ]
         if not greetings:
             continue
-        for chat in await _chats(estate, ChatKind.OWNERS):
-            for name, text in greetings:
-                key = f"greeting:{name}:{today.isoformat()}:{chat.platform}:{chat.chat_id}"
+        owner_chats = await _chats(estate, ChatKind.OWNERS)
+        for name, text in greetings:
+            base = f"greeting:{name}:{today.isoformat()}"
+            # WeCom customer groups get one 客户群群发 task per group owner.
+            tasks, chats = await groupsend.group_send_notices(owner_chats, base, "greeting", text)
+            notices.extend(tasks)
+            for chat in chats:
+                key = f"{base}:{chat.platform}:{chat.chat_id}"
                 notices.append(_group(key, "greeting", Audience.OWNERS, chat, text))
     return await notifier.notify(notices, now)
 
@@ -401,8 +406,12 @@ async def send_announcements(now: datetime, services: NoticeServices, notifier: 
         text = catalogues.text(
             lang, "notice.announcement", estate=estate.name, text=announcement.text
         )
+        base = f"announcement:{announcement.id}"
+        # WeCom customer groups get one 客户群群发 task per group owner.
+        tasks, chats = await groupsend.group_send_notices(chats, base, "announcement", text)
+        notices.extend(tasks)
         for chat in chats:
-            key = f"announcement:{announcement.id}:{chat.platform}:{chat.chat_id}"
+            key = f"{base}:{chat.platform}:{chat.chat_id}"
             notices.append(_group(key, "announcement", Audience.OWNERS, chat, text))
     return await notifier.notify(notices, now)
 
@@ -488,6 +497,17 @@ async def revisit(now: datetime, services: Any, notifier: Notifier) -> int:
     returns reminders sent plus tickets closed."""
     reminded = await remind_to_rate(now, services, notifier)
     return reminded + await close_unrated(now, services, notifier)
+
+
+async def poll_group_sends(now: datetime, services: Any, notifier: Notifier) -> int:
+    """Ask WeCom whether each open 客户群群发 task was confirmed and sent, and remind once the
+    group owners who have not confirmed in time; returns how many tasks were asked about."""
+    channel = services.hub.get(Platform.WECOM)
+    port = getattr(channel, "group_sends", None)
+    if not isinstance(port, groupsend.GroupSendPort):
+        return 0
+    run = await groupsend.poll_tasks(port, now)
+    return run.polled
 
 
 # The notice jobs `guanjia notices run KIND` can run, by kind.

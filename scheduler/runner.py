@@ -101,6 +101,12 @@ def job_specs(times: ScheduleTimes) -> list[JobSpec]:
             grace,
         ),
         JobSpec("deliveries", jobs.deliver_due, every_minute(30), MINUTE_GRACE, at_start=True),
+        JobSpec(
+            "group-sends",
+            jobs.poll_group_sends,
+            CronTrigger(minute="*/5", second=45, timezone=tz),
+            MINUTE_GRACE,
+        ),
     ]
 
 

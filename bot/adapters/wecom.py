@@ -49,6 +49,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage, UnknownMessage
 
 from bot.adapters.http import HttpServer
+from bot.adapters.wecom_groupsend import GroupSendApi
 from bot.adapters.wxcommon import (
     HTTP_TIMEOUT,
     CallbackRunner,
@@ -64,7 +65,7 @@ from bot.adapters.wxcommon import (
     text_field,
 )
 from bot.config import Settings
-from bot.core import chats
+from bot.core import chats, groupsend
 from bot.core.accounts import mark_reachable, mark_unreachable, welcome_once
 from bot.core.callbacks import CallbackGuard, StoreTokens
 from bot.core.channel import Hearing, NoticeMeta, SendError
@@ -120,6 +121,11 @@ class WeComConfig:
     # Chat id (ESTATE_CODE/GROUP) → the webhook key of the group's robot.
     robots: Mapping[str, str] = field(default_factory=dict)
     robot_per_minute: int = 20
+    # 客户群群发: the 客户联系 secret (empty: the app's own secret, when the app is listed under
+    # 客户联系 → API → 可调用应用), and how long a group owner has to confirm a task before
+    # they are reminded.
+    contact_secret: str = ""
+    groupsend_remind_after: timedelta = timedelta(hours=2)
 
     @property
     def has_app(self) -> bool:
@@ -141,6 +147,8 @@ class WeComConfig:
             staff_chats=settings.wecom_staff_chat_ids,
             robots=settings.wecom_robot_keys,
             robot_per_minute=settings.wecom_robot_per_minute,
+            contact_secret=settings.wecom_contact_secret,
+            groupsend_remind_after=timedelta(minutes=settings.wecom_groupsend_remind_minutes),
         )
 
 
@@ -315,6 +323,8 @@ class WeComChannel:
         self._response_codes: OrderedDict[str, str] = OrderedDict()
         self.crypto: WeChatCrypto | None = None
         self.api: WxApi | None = None
+        # 客户群群发 (bot/adapters/wecom_groupsend.py); the poll job finds it here.
+        self.group_sends: GroupSendApi | None = None
         if config.has_app:
             self.crypto = WeChatCrypto(config.token, config.aes_key, config.corp_id)
             self._token_client = prepare_client(
@@ -331,6 +341,19 @@ class WeComChannel:
                 self.tokens,
                 sleep=sleep,
             )
+            if config.contact_secret:
+                self.group_sends = build_group_send_api(
+                    config.corp_id,
+                    config.contact_secret,
+                    config.api_base_url,
+                    services.clock,
+                    remind_after=config.groupsend_remind_after,
+                    sleep=sleep,
+                )
+            else:
+                self.group_sends = GroupSendApi(
+                    self.api, services.clock, config.groupsend_remind_after
+                )
         self.runner = CallbackRunner(
             router, self, self._send_now, wait=config.reply_wait, passive=_passive_ok
         )
@@ -522,7 +545,12 @@ class WeComChannel:
 
     async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
         """A notice: WeCom has no service window, so it is sent as any message (robots and
-        the app's API are called once; the notifier retries)."""
+        the app's API are called once; the notifier retries). A notice to customer groups is
+        a 客户群群发 task for their owner, created once per delivery."""
+        if notice.audience == groupsend.AUDIENCE:
+            if self.group_sends is None:
+                raise SendError("客户群群发 needs the WeCom app (WECOM_CORP_ID, WECOM_SECRET)")
+            return await self.group_sends.send_task(message, notice)
         return await self._send_now(message)
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
@@ -698,6 +726,28 @@ class WeComChannel:
             if error.retry_after is not None:
                 self.pacer.hold(key, error.retry_after)
             raise error
+
+
+def build_group_send_api(
+    corp_id: str,
+    secret: str,
+    api_base_url: str,
+    clock: Clock,
+    *,
+    remind_after: timedelta = timedelta(hours=2),
+    sleep: Sleep = asyncio.sleep,
+) -> GroupSendApi:
+    """The 客户群群发 calls with a token of their own secret (the 客户联系 secret), shared
+    through the store."""
+    token_client = prepare_client(WeComClient(corp_id, secret), api_base_url)
+
+    async def fetch() -> tuple[str, int]:
+        result = await asyncio.to_thread(token_client.fetch_access_token)
+        return str(result["access_token"]), int(result.get("expires_in", 7200))
+
+    tokens = StoreTokens(f"wecom:{corp_id}:contact", fetch, clock, sleep=sleep)
+    client = prepare_client(WeComClient(corp_id, secret), api_base_url)
+    return GroupSendApi(WxApi(client, tokens, sleep=sleep), clock, remind_after)
 
 
 def build_wecom(settings: Settings, services: Services, router: Router) -> WeComChannel | None:

@@ -68,7 +68,7 @@ from bot.core.channel import ChannelHub, NoticeMeta, SendError
 from bot.core.clock import Clock
 from bot.core.context import Remember, remember_sent
 from bot.core.types import Button, ChatRef, OutgoingMessage, Platform, SentMessage
-from models import Chat, ChatIdentity, ChatKind, Delivery, DeliveryStatus
+from models import Chat, ChatIdentity, ChatKind, CustomerGroup, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,9 @@ class Audience(StrEnum):
     PRIVATE = "private"  # one person, in their private chat with the bot
     OWNERS = "owners"  # an estate's owner group
     STAFF = "staff"  # an estate's staff chat
+    # A WeCom 客户群群发 task for a group owner (the recipient: their userid) listing their
+    # customer groups (the notice's "chats" field): see bot/core/groupsend.py.
+    GROUP_SEND = "groupsend"
 
 
 GROUP_KINDS = {Audience.OWNERS: ChatKind.OWNERS, Audience.STAFF: ChatKind.STAFF}
@@ -512,7 +515,11 @@ class Notifier:
         return len(fresh)
 
     async def _check_group_chats(self, notices: Sequence[Notice]) -> None:
-        """Refuse a group notice whose chat is not registered with the audience's kind."""
+        """Refuse a group notice whose chat is not registered with the audience's kind, and a
+        group-send task naming a group that is not a registered customer group of its owner."""
+        for notice in notices:
+            if notice.audience is Audience.GROUP_SEND:
+                await _check_group_send(notice.to, notice.fields.get("chats", ""))
         wanted = {(n.platform, n.to, n.audience) for n in notices if n.audience in GROUP_KINDS}
         for platform, chat_id, audience in wanted:
             chat = await Chat.get_or_none(platform=platform, chat_id=chat_id)
@@ -906,6 +913,9 @@ class Notifier:
             if known is not None and known.kind is not ChatKind.PRIVATE:
                 raise NoticeRefused(f"{chat.chat_id} is a registered {known.kind} chat")
             return chat
+        if job.audience is Audience.GROUP_SEND:
+            await _check_group_send(row.chat_id, job.fields.get("chats", ""))
+            return ChatRef(row.platform, row.chat_id, is_group=False)
         known = await Chat.get_or_none(platform=row.platform, chat_id=row.chat_id)
         if known is None or known.kind is not GROUP_KINDS[job.audience]:
             raise NoticeRefused(
@@ -985,6 +995,22 @@ class Notifier:
                 values.get("status"),
             )
         return bool(changed)
+
+
+async def _check_group_send(owner: str, chats: str) -> None:
+    """Refuse a group-send task unless each group it names is a registered customer group of
+    its owner (a group registered to nobody, or owned by someone else, gets nothing)."""
+    wanted = {chat_id for chat_id in chats.split(",") if chat_id}
+    if not wanted:
+        raise NoticeRefused(f"the group-send task for {owner} names no group")
+    owned = set(
+        await CustomerGroup.filter(
+            owner_userid=owner, chat__platform=Platform.WECOM, chat__chat_id__in=sorted(wanted)
+        ).values_list("chat__chat_id", flat=True)
+    )
+    if owned != wanted:
+        missing = ", ".join(sorted(wanted - owned))
+        raise NoticeRefused(f"not registered customer groups of {owner}: {missing}")
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

@@ -16,7 +16,16 @@ from bot.core.i18n import Catalogues
 from bot.core.notifier import Notifier
 from bot.core.types import ChatRef, IncomingMessage, Platform
 from handlers.announce import announce_command
-from models import Announcement, Chat, ChatIdentity, ChatKind, Estate, Incident, Staff
+from models import (
+    Announcement,
+    Chat,
+    ChatIdentity,
+    ChatKind,
+    CustomerGroup,
+    Estate,
+    Incident,
+    Staff,
+)
 from scheduler.jobs import send_announcements
 from tests.factories import make_estate, make_staff
 from tests.fakes import FakeChannel
@@ -172,3 +181,29 @@ async def test_a_scheduled_announcement_goes_out_at_its_time(desk: Desk) -> None
     assert await send_announcements(nine + timedelta(minutes=1), services, notifier) == 0
     assert sorted(m.chat.chat_id for m in desk.channel.sent) == ["owners", "owners-2"]
     assert desk.channel.sent[0].text == "【阳光花园公告】\n3号楼明天9点至12点停水"
+
+
+async def test_staff_hear_that_wecom_customer_groups_wait_for_their_owners(desk: Desk) -> None:
+    for chat_id, title, owner in (
+        ("wrGroupA", "3号楼客户群", "wangjing"),
+        ("wrGroupB", "5号楼客户群", "wangjing"),
+        ("wrGroupC", "7号楼客户群", "lina"),
+    ):
+        chat = await Chat.create(
+            platform=Platform.WECOM,
+            chat_id=chat_id,
+            kind=ChatKind.OWNERS,
+            estate=desk.estate,
+            title=title,
+        )
+        await CustomerGroup.create(chat=chat, owner_userid=owner, registered_at=desk.clock.now())
+
+    every = await desk.say("2026-12-03 09:00 明天电梯保养")
+    assert "发到全部 5 个业主群" in every
+    assert every.splitlines()[1].startswith(
+        "其中 3 个企业微信客户群不能由管家直接发送：到时会给 2 位群主各生成一条客户群群发任务"
+    )
+    one = await desk.say("2026-12-03 09:00 @7号楼客户群 明天电梯保养")
+    assert "其中 1 个企业微信客户群" in one and "1 位群主" in one
+    plain = await desk.say("2026-12-03 09:00 @2号楼业主群 明天电梯保养")
+    assert "客户群" not in plain

@@ -47,6 +47,7 @@ def test_jobs_fire_at_their_local_times(now: datetime) -> None:
         "escalation",
         "revisits",
         "deliveries",
+        "group-sends",
     }
 
     def next_fire(name: str, after: datetime = now + timedelta(seconds=1)) -> datetime:
@@ -59,6 +60,7 @@ def test_jobs_fire_at_their_local_times(now: datetime) -> None:
     assert next_fire("warranty") == local(2026, 11, 24, 9, 10)
     assert next_fire("revisits") == local(2026, 11, 24, 10, 0)
     assert next_fire("announcements") == local(2026, 11, 23, 10, 1)
+    assert next_fire("group-sends") == local(2026, 11, 23, 10, 0, 45)
     assert specs["bills"].grace_seconds == 6 * 3600
     assert specs["announcements"].grace_seconds == 60
     other = {s.name: s for s in job_specs(ScheduleTimes(bill_day=5, bill_hour=18))}
