@@ -17,6 +17,7 @@ from bot.adapters.telegram import build_telegram
 from bot.adapters.webchat import WebChat, build_webchat, photo_url
 from bot.adapters.wechat import build_wechat
 from bot.adapters.wecom import build_wecom
+from bot.adapters.wecom_kf import build_wecom_kf
 from bot.config import Settings
 from bot.core import chats, journal
 from bot.core.channel import ChannelHub
@@ -35,7 +36,13 @@ log = logging.getLogger("guanjia")
 
 # Every channel, in the order they are mounted and started: the web chat (always), then each
 # platform whose settings are present.
-CHANNELS: tuple[ChannelBuilder, ...] = (build_webchat, build_telegram, build_wechat, build_wecom)
+CHANNELS: tuple[ChannelBuilder, ...] = (
+    build_webchat,
+    build_telegram,
+    build_wechat,
+    build_wecom,
+    build_wecom_kf,
+)
 
 
 class Stoppable(Protocol):

@@ -12,6 +12,8 @@ class Platform(StrEnum):
     WECHAT = "wechat"
     WECOM = "wecom"
     WEBCHAT = "webchat"
+    # WeCom's 微信客服: ordinary WeChat users chatting 1:1 with an account the company hosts.
+    WECOM_KF = "wecom_kf"
 
 
 class ChatKind(StrEnum):
