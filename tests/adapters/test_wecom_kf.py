@@ -199,7 +199,7 @@ async def test_a_rating_press_on_a_menu_message_rates_the_ticket(rig: Rig) -> No
     kf.says(LI, "?", menu_id="nosuch:1")
     await rig.callback()
     assert (await Ticket.get(id=ticket.id)).rating == 5
-    assert "按钮" in kf.texts_to(LI)[-1] or "button" in kf.texts_to(LI)[-1]
+    assert kf.texts_to(LI)[-1] == "这个按钮无效，已忽略。"
 
 
 # Reading: pages, restarts, duplicates ----------------------------------------------------
@@ -469,3 +469,45 @@ async def test_kf_link_prints_the_link_and_saves_its_qr_code(
 
     assert await asyncio.to_thread(cli.main, ["wecom", "kf-link", "--estate", "nosuch"]) == 1
     assert "no 客服 account" in capsys.readouterr().err
+
+
+# Settings ----------------------------------------------------------------------------------
+
+
+def test_settings_name_each_estates_account_and_refuse_half_a_setup(kf_settings: Path) -> None:
+    settings = Settings()
+    assert settings.wecom_kf_enabled and settings.wecom_kf_corp == CORP_ID
+    assert settings.wecom_kf_account_ids == {"demo": OPEN_KFID}
+    assert settings.secret_values()["WECOM_KF_SECRET"] == KF_SECRET
+    config = KfConfig.from_settings(settings)
+    assert config.estates_of(OPEN_KFID) == ["demo"]
+    assert config.callback_path == "/wecom/kf/callback"
+
+    with pytest.raises(ValueError, match="set WECOM_KF_TOKEN"):
+        Settings(wecom_kf_token="")
+    with pytest.raises(ValueError, match="ESTATE_CODE=OPEN_KFID"):
+        Settings(wecom_kf_accounts="demo=wk bad id")
+    with pytest.raises(ValueError, match="WECOM_KF_CORP_ID"):
+        Settings(wecom_kf_corp_id="")
+
+
+async def test_the_app_builds_the_channel_from_the_settings(rig: Rig, kf_settings: Path) -> None:
+    from bot.adapters.wecom_kf import build_wecom_kf
+    from bot.app import CHANNELS
+
+    assert CHANNELS[-1] is build_wecom_kf
+    built = build_wecom_kf(Settings(), rig.desk.services, rig.desk.router)
+    assert isinstance(built, KfChannel) and built.config.accounts == {"demo": OPEN_KFID}
+    assert (
+        build_wecom_kf(
+            Settings(
+                wecom_kf_secret="",
+                wecom_kf_token="",
+                wecom_kf_encoding_aes_key="",
+                wecom_kf_accounts="",
+            ),
+            rig.desk.services,
+            rig.desk.router,
+        )
+        is None
+    )
