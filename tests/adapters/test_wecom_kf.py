@@ -20,12 +20,15 @@ from bot.adapters.wecom_kf import KfChannel, KfConfig
 from bot.config import Settings
 from bot.core.channel import NoticeMeta
 from bot.core.codes import issue_code
+from bot.core.notifier import Audience, Notice
 from bot.core.types import Button, ChatRef, OutgoingMessage, Platform
 from models import (
     CallbackNonce,
     Chat,
     ChatIdentity,
     CodePurpose,
+    Delivery,
+    DeliveryStatus,
     HeldMessage,
     InboundMessage,
     SeenMessage,
@@ -189,11 +192,13 @@ async def test_a_rating_press_on_a_menu_message_rates_the_ticket(rig: Rig) -> No
     assert [item["content"] for item in items][:2] == ["非常满意", "满意"]
     assert items[0]["id"] == f"rate:{ticket.id}:5"
 
+    before = len(kf.texts_to(LI))
     kf.says(LI, "非常满意", menu_id=items[0]["id"])
     await rig.callback()
     rated = await Ticket.get(id=ticket.id)
     assert rated.status is TicketStatus.CLOSED and rated.rating == 5
-    assert "感谢您对工单 R-0001 的评价！" in kf.texts_to(LI)
+    # The thanks alone: the menu's settled form (no buttons) is not sent again.
+    assert kf.texts_to(LI)[before:] == ["感谢您对工单 R-0001 的评价！"]
 
     # A click on an item no button made is answered, and changes nothing.
     kf.says(LI, "?", menu_id="nosuch:1")
@@ -243,6 +248,16 @@ async def test_a_restart_before_the_cursor_moved_repeats_nothing(rig: Rig) -> No
     assert kf.to("kf/sync_msg")[-1].body["cursor"] == ""
     assert await Ticket.all().count() == 1
     assert len(kf.texts_to(LI)) == 1
+
+
+async def test_the_first_read_passes_over_what_came_before_guanjia(rig: Rig) -> None:
+    kf = rig.kf
+    kf.says(LI, "三天前发给人工客服的消息")
+    rig.desk.clock.advance(days=2)
+    kf.says(WANG, "5栋1单元1202 卫生间的灯坏了")
+    await rig.callback()
+    assert kf.texts_to(LI) == [] and len(kf.texts_to(WANG)) == 1
+    assert await InboundMessage.all().count() == 1
 
 
 async def test_the_same_msgid_twice_is_handled_once(rig: Rig) -> None:
@@ -355,6 +370,26 @@ async def test_five_messages_in_the_window_then_kept_until_the_owner_writes(rig:
     assert "进展 6：师傅明天上午到" in kept and "物业费账单已出" in kept
     assert len(kf.texts_to(LI)) == 7  # what was kept, then the answer to 好的
     assert await HeldMessage.all().count() == 0
+
+
+async def test_notifier_deliveries_obey_the_window(rig: Rig) -> None:
+    kf = rig.kf
+    kf.says(LI, "你好")
+    await rig.callback()  # the answer takes the window's first message
+    user = f"{OPEN_KFID}:{LI}"
+    notices = [
+        Notice(
+            f"notice:{n}", "announcement", Audience.PRIVATE, Platform.WECOM_KF, user, f"通知 {n}"
+        )
+        for n in range(1, 6)
+    ]
+    assert await rig.desk.notifier.notify(notices) == 5
+
+    assert len(kf.sent_to(LI)) == 5
+    assert "最后一条消息" in kf.texts_to(LI)[-1]
+    [kept] = await HeldMessage.all()
+    assert kept.kind == "announcement" and kept.text.startswith("通知")
+    assert {row.status for row in await Delivery.all()} == {DeliveryStatus.SENT}
 
 
 async def test_after_48_hours_a_notice_is_kept_or_goes_to_the_official_account(

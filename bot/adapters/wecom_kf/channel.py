@@ -31,6 +31,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import xmltodict
@@ -78,6 +79,8 @@ KF_EVENT = "kf_msg_or_event"
 WINDOW_REFUSALS = frozenset({95001, 95002})
 MAX_TOKEN = 128
 TEXT_BYTES = 2000  # a text message takes at most 2048 bytes
+# On a stream's first read, what is older than a callback token's life was not for Guanjia.
+FIRST_READ_SPAN = timedelta(minutes=10)
 ESTATE_CODE = re.compile(r"[0-9A-Za-z_-]{1,32}")
 
 
@@ -322,7 +325,10 @@ class KfChannel:
                         exc,
                     )
                     return
-                taken = await self._take(page.get("msg_list"), open_kfid)
+                # A stream never read starts 3 days back (WeCom keeps that long): what came
+                # before the token's 10 minutes was not for Guanjia, and is passed over.
+                since = self.clock.now() - FIRST_READ_SPAN if not cursor else None
+                taken = await self._take(page.get("msg_list"), open_kfid, since)
                 next_cursor = page.get("next_cursor")
                 if isinstance(next_cursor, str) and next_cursor and next_cursor != cursor:
                     await cursors.advance_cursor(stream, cursor, next_cursor, self.clock.now())
@@ -331,17 +337,25 @@ class KfChannel:
                 if not page.get("has_more") or not next_cursor or next_cursor == cursor:
                     return
 
-    async def _take(self, items: object, open_kfid: str) -> list[IncomingMessage | SessionEntered]:
-        """Keep a page's messages in the journal (and its sessions as seen); what is new."""
+    async def _take(
+        self, items: object, open_kfid: str, since: datetime | None
+    ) -> list[IncomingMessage | SessionEntered]:
+        """Keep a page's messages in the journal (and its sessions as seen); what is new.
+        Items sent before `since` are passed over."""
         if not isinstance(items, list):
             log.warning("微信客服: a sync_msg page without msg_list")
             return []
         taken: list[IncomingMessage | SessionEntered] = []
         now = self.clock.now()
+        passed = 0
         for item in items:
             try:
                 if not isinstance(item, Mapping):
                     raise ValueError("not an object")
+                sent = item.get("send_time")
+                if since is not None and isinstance(sent, int) and sent < since.timestamp():
+                    passed += 1
+                    continue
                 got = read_item(item, now)
             except ValueError as exc:
                 log.warning(
@@ -367,6 +381,8 @@ class KfChannel:
                 log.info(
                     "微信客服: message %s was taken before: not handled again", got.message_id
                 )
+        if passed:
+            log.info("微信客服: first read of %s passed over %d older item(s)", open_kfid, passed)
         return taken
 
     async def _act(self, item: IncomingMessage | SessionEntered) -> None:
@@ -458,7 +474,12 @@ class KfChannel:
         return await self._send(message, notice.kind)
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
-        """微信客服 cannot edit a message: the new version is sent anew."""
+        """微信客服 cannot edit a message. A new version with buttons (a new choice) is sent anew;
+        one without (a pressed menu's settled form) is not: the press's own answer follows, and
+        the window holds only 5 messages."""
+        if not message.buttons:
+            log.debug("微信客服: the edit of %s is not resent (no buttons)", sent.message_id)
+            return sent
         return await self.send(message)
 
     async def _send(self, message: OutgoingMessage, kind: str) -> SentMessage:

@@ -8,11 +8,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import requests
 import segno
 from wechatpy.exceptions import WeChatClientException
 
 from bot.adapters.wecom import WeComClient
 from bot.adapters.wecom_kf.config import KfConfig
+from bot.adapters.wxcommon import prepare_client
 
 SCENE = re.compile(r"[0-9A-Za-z_-]{1,32}")
 
@@ -34,14 +36,16 @@ def contact_link(config: KfConfig, estate_code: str) -> str:
             f"estate code {estate_code!r} cannot be a contact link's scene "
             "(at most 32 letters, digits, _ and -)"
         )
-    client = WeComClient(config.corp_id, config.secret)
-    client.API_BASE_URL = config.api_base_url
+    # With a timeout on every call; the token it fetches is kept for this thread's calls only.
+    client = prepare_client(WeComClient(config.corp_id, config.secret), config.api_base_url)
     try:
         result: dict[str, Any] = client.post(
             "kf/add_contact_way", data={"open_kfid": open_kfid, "scene": estate_code}
         )
     except WeChatClientException as exc:
         raise LinkError(f"WeCom refused the link: {exc.errcode} {exc.errmsg}") from exc
+    except requests.RequestException as exc:
+        raise LinkError(f"WeCom could not be reached: {exc.__class__.__name__}") from exc
     url = result.get("url")
     if not isinstance(url, str) or not url.startswith("https://"):
         raise LinkError(f"WeCom answered without a link: {result!r}")
