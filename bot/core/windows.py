@@ -46,11 +46,14 @@ class Window:
 
     hours: float = 48.0
     limit: int = 5
+    # A message sent this close to the window's end is told to be the last, as the limit's is.
+    closing_hours: float = 12.0
 
 
 @dataclass(frozen=True)
 class Slot:
-    """One message's place in the window: granted or not (and why), and whether it is the last."""
+    """One message's place in the window: granted or not (and why), and whether it may be the
+    last (the count's last, or sent when the window is closing)."""
 
     granted: bool
     last: bool = False
@@ -79,7 +82,8 @@ async def take_slot(platform: Platform, chat_id: str, now: datetime, window: Win
     if not taken:
         return Slot(False, why=f"the {window.limit} messages of the window are used up")
     row = await ReplyQuota.get(platform=platform, chat_id=chat_id)
-    return Slot(True, last=row.sent >= window.limit)
+    closing = now - seen >= timedelta(hours=window.hours - window.closing_hours)
+    return Slot(True, last=row.sent >= window.limit or closing)
 
 
 async def has_slot(platform: Platform, chat_id: str, now: datetime, window: Window) -> bool:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import xmltodict
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 
 from bot import cli
 from bot.adapters.wecom_kf import KfChannel, KfConfig
@@ -260,6 +262,21 @@ async def test_the_first_read_passes_over_what_came_before_guanjia(rig: Rig) -> 
     assert await InboundMessage.all().count() == 1
 
 
+async def test_an_item_that_is_not_wecoms_is_skipped_and_the_rest_handled(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    kf = rig.kf
+    kf.says(LI, REPAIR)
+    kf.says(WANG, "5栋1单元1202 卫生间的灯坏了")
+    del kf._items[OPEN_KFID][0]["msgid"]
+    kf._items[OPEN_KFID].insert(1, {"msgid": "X1", "origin": 3, "msgtype": "text"})
+    await rig.callback()
+    assert kf.texts_to(LI) == [] and len(kf.texts_to(WANG)) == 1
+    skipped = [r.getMessage() for r in caplog.records if "skipped an item" in r.getMessage()]
+    assert len(skipped) == 2
+    assert (await SyncCursor.get()).cursor == "CUR00000003"
+
+
 async def test_the_same_msgid_twice_is_handled_once(rig: Rig) -> None:
     kf = rig.kf
     msgid = kf.says(LI, REPAIR)
@@ -328,6 +345,23 @@ async def test_forged_and_replayed_callbacks_are_refused_and_write_nothing(
     assert len(kf.texts_to(LI)) == 1
 
 
+async def test_the_url_check_answers_the_decrypted_echostr_only_when_signed(rig: Rig) -> None:
+    crypto = WeComCrypto(KF_TOKEN, KF_AES_KEY, CORP_ID)
+    stamp = str(int(rig.desk.clock.now().timestamp()))
+    envelope = xmltodict.parse(crypto.encrypt_message("echo-4242", "n1", stamp))["xml"]
+    query = {
+        "msg_signature": envelope["MsgSignature"],
+        "timestamp": stamp,
+        "nonce": "n1",
+        "echostr": envelope["Encrypt"],
+    }
+    async with rig.http.get(rig.url, params=query) as response:
+        assert (response.status, await response.text()) == (200, "echo-4242")
+    query.update(nonce="n2", msg_signature="0" * 40)
+    async with rig.http.get(rig.url, params=query) as response:
+        assert response.status == 403
+
+
 async def test_a_callback_for_an_account_no_estate_uses_reads_nothing(rig: Rig) -> None:
     status, answer = await rig.post(*kf_request(rig.kf.callback_xml("wkOTHER000000001")))
     await rig.channel.drain()
@@ -370,6 +404,20 @@ async def test_five_messages_in_the_window_then_kept_until_the_owner_writes(rig:
     assert "进展 6：师傅明天上午到" in kept and "物业费账单已出" in kept
     assert len(kf.texts_to(LI)) == 7  # what was kept, then the answer to 好的
     assert await HeldMessage.all().count() == 0
+
+
+async def test_a_message_near_the_windows_end_says_more_waits_for_the_owner(rig: Rig) -> None:
+    kf, channel = rig.kf, rig.channel
+    kf.says(LI, "你好")
+    await rig.callback()
+    rig.desk.clock.advance(hours=30)
+    await channel.send(text(LI, "工单 R-0001 已派单"))
+    assert "最后一条消息" not in kf.texts_to(LI)[-1]
+    rig.desk.clock.advance(hours=7)  # 37 hours after the owner wrote: 11 left
+    await channel.send(text(LI, "师傅明天上午到"))
+    assert (
+        kf.texts_to(LI)[-1].startswith("师傅明天上午到") and "最后一条消息" in kf.texts_to(LI)[-1]
+    )
 
 
 async def test_notifier_deliveries_obey_the_window(rig: Rig) -> None:
