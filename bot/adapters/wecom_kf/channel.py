@@ -467,7 +467,9 @@ class KfChannel:
             openid = await windows.account_on(PLATFORM, chat.chat_id, Platform.WECHAT)
             if wechat is not None and openid is not None:
                 log.info(
-                    "微信客服: %s's window is closed: the notice goes to their Official Account"
+                    "微信客服: %s's window is closed: the %s notice goes to the Official Account",
+                    chat.chat_id,
+                    notice.kind,
                 )
                 moved = dataclasses.replace(message, chat=wechat.private_chat(openid))
                 return await wechat.send_notice(moved, notice)
