@@ -18,6 +18,7 @@ from bot.adapters.webchat import WebChat, build_webchat, photo_url
 from bot.adapters.wechat import build_wechat
 from bot.adapters.wecom import build_wecom
 from bot.adapters.wecom_aibot import build_wecom_aibot
+from bot.adapters.wecom_kf import build_wecom_kf
 from bot.config import Settings
 from bot.core import chats, journal
 from bot.core.channel import Channel, ChannelHub
@@ -42,6 +43,7 @@ CHANNELS: tuple[ChannelBuilder, ...] = (
     build_wechat,
     build_wecom,
     build_wecom_aibot,
+    build_wecom_kf,
 )
 
 

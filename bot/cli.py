@@ -426,6 +426,32 @@ def cmd_wecom_groups(settings: Settings, args: argparse.Namespace) -> int:
     return _with_store(settings, work)
 
 
+def cmd_wecom_kf_link(settings: Settings, args: argparse.Namespace) -> int:
+    """Print an estate's 微信客服 contact link and save its QR code as a PNG."""
+    from bot.adapters.wecom_kf import KfConfig, LinkError, contact_link, save_qr
+
+    if not settings.wecom_kf_enabled:
+        print(
+            "guanjia wecom kf-link: 微信客服 is not configured (WECOM_KF_SECRET …; see README)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        url = contact_link(KfConfig.from_settings(settings), args.estate)
+    except LinkError as exc:
+        print(f"guanjia wecom kf-link: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else Path("data") / "wecom_kf" / f"{args.estate}-kf.png"
+    save_qr(url, out)
+    print(url)
+    print(
+        f"QR code saved to {out}: pin it (or the link) in {args.estate}'s owner group; owners who "
+        "open it chat with Guanjia on WeChat and are known to be of this estate.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -496,7 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     notices_status = notices_sub.add_parser("status", help="sent, pending, failed, unknown")
     notices_status.add_argument("--limit", type=int, default=20, help="failed rows to list")
     notices_status.set_defaults(func=cmd_notices_status)
-    wecom = sub.add_parser("wecom", help="WeCom: the customer groups (客户群) of 客户群群发")
+    wecom = sub.add_parser(
+        "wecom", help="WeCom: customer groups (客户群) for 客户群群发, and 微信客服 contact links"
+    )
     wecom_sub = wecom.add_subparsers(dest="wecom", required=True)
     wecom_groups = wecom_sub.add_parser(
         "groups", help="list the corp's customer groups; register some to an estate"
@@ -509,6 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="register these groups (chat id or exact name) as the estate's owner groups",
     )
     wecom_groups.set_defaults(func=cmd_wecom_groups)
+    kf_link = wecom_sub.add_parser(
+        "kf-link", help="print an estate's 微信客服 link and save it as a QR code PNG"
+    )
+    kf_link.add_argument("--estate", required=True, help="the estate's code")
+    kf_link.add_argument("--out", default=None, help="the PNG's path (data/wecom_kf/CODE-kf.png)")
+    kf_link.set_defaults(func=cmd_wecom_kf_link)
     return parser
 
 

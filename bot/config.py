@@ -37,6 +37,9 @@ SECRET_SETTINGS = (
     "wecom_aibot_token",
     "wecom_aibot_encoding_aes_key",
     "wecom_contact_secret",
+    "wecom_kf_secret",
+    "wecom_kf_token",
+    "wecom_kf_encoding_aes_key",
     "console_secret_key",
 )
 # The names a loopback server is reached by; a browser on the same machine sends one of them.
@@ -231,6 +234,13 @@ class Settings(BaseSettings):
     # the app's secret), and the minutes a group owner has to confirm a task before a reminder.
     wecom_contact_secret: str = Field(default="", repr=False)
     wecom_groupsend_remind_minutes: int = Field(default=120, ge=5, le=1440)
+    # WeCom's 微信客服 (WeChat Customer Service); see bot/adapters/wecom_kf/.
+    wecom_kf_corp_id: str = ""
+    wecom_kf_secret: str = ""
+    wecom_kf_token: str = ""
+    wecom_kf_encoding_aes_key: str = ""
+    wecom_kf_callback_path: str = "/wecom/kf/callback"
+    wecom_kf_accounts: str = ""
 
     @field_validator("wecom_agent_id", mode="before")
     @classmethod
@@ -238,7 +248,10 @@ class Settings(BaseSettings):
         return None if value == "" else value
 
     @field_validator(
-        "wechat_encoding_aes_key", "wecom_encoding_aes_key", "wecom_aibot_encoding_aes_key"
+        "wechat_encoding_aes_key",
+        "wecom_encoding_aes_key",
+        "wecom_aibot_encoding_aes_key",
+        "wecom_kf_encoding_aes_key",
     )
     @classmethod
     def _check_aes_key(cls, value: str) -> str:
@@ -247,7 +260,12 @@ class Settings(BaseSettings):
             raise ValueError("must be the 43 letters and digits WeChat shows as EncodingAESKey")
         return value
 
-    @field_validator("wechat_callback_path", "wecom_callback_path", "wecom_aibot_callback_path")
+    @field_validator(
+        "wechat_callback_path",
+        "wecom_callback_path",
+        "wecom_aibot_callback_path",
+        "wecom_kf_callback_path",
+    )
     @classmethod
     def _check_callback_path(cls, value: str) -> str:
         if not value.startswith("/") or " " in value:
@@ -261,7 +279,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("wecom_staff_chats", "wecom_robots")
+    @field_validator("wecom_staff_chats", "wecom_robots", "wecom_kf_accounts")
     @classmethod
     def _check_pairs(cls, value: str, info: ValidationInfo) -> str:
         pairs = _pairs(value)
@@ -270,6 +288,10 @@ class Settings(BaseSettings):
                 raise ValueError("must be a comma list of NAME=VALUE")
             if info.field_name == "wecom_robots" and left.count("/") != 1:
                 raise ValueError("each entry must be ESTATE_CODE/GROUP=WEBHOOK_KEY")
+            if info.field_name == "wecom_kf_accounts" and not re.fullmatch(
+                r"[A-Za-z0-9_-]{1,64}", right
+            ):
+                raise ValueError("each entry must be ESTATE_CODE=OPEN_KFID (the wk… id)")
         return value
 
     @model_validator(mode="after")
@@ -285,6 +307,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{prefix} settings are incomplete: set {missing} too")
         if self.wecom_corp_id and not self.wecom_encoding_aes_key:
             raise ValueError("WECOM_ENCODING_AES_KEY is needed: WeCom callbacks are encrypted")
+        kf = (
+            "wecom_kf_secret",
+            "wecom_kf_token",
+            "wecom_kf_encoding_aes_key",
+            "wecom_kf_accounts",
+        )
+        given = [name for name in kf if getattr(self, name)]
+        if given and len(given) < len(kf):
+            missing = ", ".join(n.upper() for n in kf if n not in given)
+            raise ValueError(f"WECOM_KF settings are incomplete: set {missing} too")
+        if given and not self.wecom_kf_corp:
+            raise ValueError("WECOM_KF_CORP_ID (or WECOM_CORP_ID) is needed for 微信客服")
         return self
 
     @model_validator(mode="after")
@@ -329,6 +363,21 @@ class Settings(BaseSettings):
     def wecom_aibot_enabled(self) -> bool:
         """Whether the WeCom AI bot's settings are present."""
         return bool(self.wecom_aibot_id)
+
+    @property
+    def wecom_kf_enabled(self) -> bool:
+        """Whether 微信客服's settings are present."""
+        return bool(self.wecom_kf_secret)
+
+    @property
+    def wecom_kf_corp(self) -> str:
+        """The corp of 微信客服: its own setting, else the WeCom app's."""
+        return self.wecom_kf_corp_id or self.wecom_corp_id
+
+    @property
+    def wecom_kf_account_ids(self) -> dict[str, str]:
+        """The 客服 account (open_kfid) of each estate, by estate code."""
+        return _pairs(self.wecom_kf_accounts)
 
     @property
     def wechat_templates(self) -> dict[str, str]:

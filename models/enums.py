@@ -14,6 +14,8 @@ class Platform(StrEnum):
     WEBCHAT = "webchat"
     # The WeCom AI bot (智能机器人): its groups and 1:1 chats, apart from the WeCom app's.
     WECOM_AIBOT = "wecom_aibot"
+    # WeCom's 微信客服: ordinary WeChat users chatting 1:1 with an account the company hosts.
+    WECOM_KF = "wecom_kf"
 
 
 class ChatKind(StrEnum):

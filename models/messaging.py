@@ -142,3 +142,50 @@ class CallbackNonce(Model):
     class Meta:
         table = "callback_nonce"
         unique_together = (("app", "nonce"),)
+
+
+class SyncCursor(Model):
+    """Where a pull-based platform's message stream was read up to (微信客服's `sync_msg`
+    cursor), so that a restart resumes after the last page taken, neither losing nor repeating."""
+
+    id = fields.IntField(primary_key=True)
+    # Which stream ("wecom_kf:<corpid>:<open_kfid>").
+    name = fields.CharField(max_length=96, unique=True)
+    cursor = fields.CharField(max_length=128)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "sync_cursor"
+
+
+class ReplyQuota(Model):
+    """How many messages were sent to a person since their last message, for a platform that
+    allows only a few per message (微信客服: 5 within 48 hours)."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharEnumField(Platform, max_length=16)
+    chat_id = fields.CharField(max_length=128)
+    # The person's message the count runs from (their last one when it was counted).
+    window_from = fields.DatetimeField()
+    sent = fields.IntField(default=0)
+
+    class Meta:
+        table = "reply_quota"
+        unique_together = (("platform", "chat_id"),)
+
+
+class HeldMessage(Model):
+    """A message the platform would not let the bot send (the person's reply window had run
+    out): kept, and sent when they write again."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharEnumField(Platform, max_length=16)
+    chat_id = fields.CharField(max_length=128)
+    text = fields.TextField()
+    # "reply", or the notice's kind ("bill", "ticket" …).
+    kind = fields.CharField(max_length=32)
+    held_at = fields.DatetimeField()
+
+    class Meta:
+        table = "held_message"
+        indexes = (("platform", "chat_id"),)

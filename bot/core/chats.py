@@ -35,10 +35,12 @@ from models import (
     DeliveryStatus,
     Dialog,
     Estate,
+    HeldMessage,
     InboundMessage,
     IncidentReport,
     OutboxMessage,
     Platform,
+    ReplyQuota,
     ReplyWindow,
     SeenMessage,
     Ticket,
@@ -100,6 +102,9 @@ CHAT_KEYED: tuple[ChatKeyed, ...] = (
     # Notices not out yet go to the new id; what was sent (or failed) stays as it happened.
     ChatKeyed(Delivery, only={"status__in": [DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN]}),
     ChatKeyed(ReplyWindow),
+    # A reply window's count, and what is kept for when the person writes again (微信客服).
+    ChatKeyed(ReplyQuota),
+    ChatKeyed(HeldMessage),
 )
 
 # Chat-keyed tables whose rows stay under the old id, and why.

@@ -175,6 +175,13 @@ DEFAULT_LIMITS: dict[Platform, PlatformLimits] = {
     Platform.TELEGRAM: PlatformLimits(per_second=29.0, group_per_minute=20, private_per_second=1),
     Platform.WECOM: PlatformLimits(per_second=20.0, group_per_minute=20, private_per_second=1),
     Platform.WECHAT: PlatformLimits(per_second=20.0, group_per_minute=20, private_per_second=1),
+    # 微信客服 publishes no per-second limit either; its real limit is the owner's reply window
+    # (5 messages within 48 hours), which the channel counts (bot/core/windows.py).
+    Platform.WECOM_KF: PlatformLimits(per_second=20.0, group_per_minute=20, private_per_second=1),
+    # The WeCom AI bot publishes no figures either: paced like the WeCom app and its robots.
+    Platform.WECOM_AIBOT: PlatformLimits(
+        per_second=20.0, group_per_minute=20, private_per_second=1
+    ),
     Platform.WEBCHAT: PlatformLimits(
         per_second=1000.0, group_per_minute=6000, private_per_second=100
     ),

@@ -19,6 +19,8 @@ from models import (
     DeliveryStatus,
     Department,
     Dialog,
+    HeldMessage,
+    ReplyQuota,
     ReplyWindow,
     SeenMessage,
     TicketCard,
@@ -59,6 +61,8 @@ async def _fill_chat(chat_id: str, now: datetime, tag: str) -> None:
             created_at=now,
         )
     await ReplyWindow.create(platform=TG, chat_id=chat_id, last_seen_at=now)
+    await ReplyQuota.create(platform=TG, chat_id=chat_id, window_from=now, sent=1)
+    await HeldMessage.create(platform=TG, chat_id=chat_id, text="kept", kind="bill", held_at=now)
 
 
 async def test_a_chat_moved_from_a_to_b_carries_every_chat_keyed_row(

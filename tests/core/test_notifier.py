@@ -13,6 +13,7 @@ import pytest
 
 from bot.core.channel import ChannelHub, NoticeMeta
 from bot.core.notifier import (
+    DEFAULT_LIMITS,
     Audience,
     Notice,
     NoticeRefused,
@@ -476,3 +477,8 @@ async def test_a_new_leader_takes_back_a_dead_holders_claims_at_once(
     assert unclaimed.unknown_sends == 0 and unclaimed.status is DeliveryStatus.SENT
     assert unknown.unknown_sends == 1 and unknown.status is DeliveryStatus.SENT
     assert unclaimed.claimed_by == unknown.claimed_by == "successor"
+
+
+def test_every_platform_has_limits_to_pace_its_notices() -> None:
+    # A platform without them would fail each of its notices at the first send.
+    assert set(DEFAULT_LIMITS) == set(Platform)
