@@ -297,6 +297,29 @@ async def test_close_from_the_card_prompts_and_the_result_closes_it(rig: Rig) ->
     assert claimed["body"]["template_card"]["task_id"] == task_id
 
 
+async def test_claimed_in_the_group_then_closed_with_a_result_in_private(rig: Rig) -> None:
+    ticket, body = await card_in_group(rig)
+    task_id = body["template_card"]["task_id"]
+    await rig.fake.push_press("zhanggong", task_id, f"claim:{ticket.id}", GROUP)
+    await rig.fake.until(lambda: len(rig.fake.sent("aibot_respond_update_msg")) == 1)
+    await rig.channel.drain()
+
+    # In the 1:1 chat with the bot a staff member's words are staff commands, never a report.
+    queue = await rig.fake.push_text("zhanggong", "我的")
+    mine = await rig.fake.wait_for(answers_to(queue, "aibot_respond_msg"))
+    await rig.channel.drain()
+    assert "R-0001" in json.dumps(mine["body"], ensure_ascii=False)
+    close = await rig.fake.push_text("zhanggong", "结单 R-0001 已更换水管，测试正常")
+    done = await rig.fake.wait_for(answers_to(close, "aibot_respond_msg"))
+    await rig.channel.drain()
+
+    assert "R-0001" in json.dumps(done["body"], ensure_ascii=False)
+    closed = await Ticket.get(id=ticket.id)
+    assert closed.status is TicketStatus.RESOLVED
+    assert closed.result == "已更换水管，测试正常"
+    assert await Ticket.all().count() == 1  # the private words opened nothing
+
+
 @pytest.mark.parametrize("who, key", [("stranger", "claim:{id}"), ("zhanggong", "bogus:{id}")])
 async def test_a_refused_press_is_told_in_the_card_for_the_presser_and_changes_nothing(
     rig: Rig, who: str, key: str
