@@ -45,7 +45,6 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.events import ClickEvent, SubscribeEvent, UnsubscribeEvent
 from wechatpy.enterprise.messages import ImageMessage, TextMessage, VoiceMessage
 from wechatpy.enterprise.replies import TextReply
-from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage, UnknownMessage
 
 from bot.adapters.http import HttpServer
@@ -53,12 +52,11 @@ from bot.adapters.wecom_groupsend import GroupSendApi
 from bot.adapters.wxcommon import (
     HTTP_TIMEOUT,
     CallbackRunner,
-    Refusal,
     Sleep,
+    WeComEnvelope,
     WxApi,
     WxCallbackPipeline,
     callback_digest,
-    has_dtd,
     prepare_client,
     send_error,
     split_text,
@@ -215,7 +213,7 @@ def _button(button: Button) -> dict[str, Any]:
     return {"text": button.label[:10], "style": 1, "key": button.payload}
 
 
-class _AppCallbacks:
+class _AppCallbacks(WeComEnvelope):
     """What is the WeCom app's own in its callbacks (`WxCallbacks`): always encrypted, signed
     with the encrypted body (msg_signature), the userid as the sender, and the agent checked."""
 
@@ -225,46 +223,6 @@ class _AppCallbacks:
         self.channel = channel
         self.crypto = crypto
         self.agent_id = channel.config.agent_id
-
-    def echo(self, query: Mapping[str, str]) -> str:
-        """`echostr` decrypted, when its msg_signature is right."""
-        try:
-            return self.crypto.check_signature(
-                query.get("msg_signature", ""),
-                query.get("timestamp", ""),
-                query.get("nonce", ""),
-                query.get("echostr", ""),
-            )
-        except InvalidSignatureException as exc:
-            raise Refusal(403, "bad msg_signature") from exc
-        except Exception as exc:  # a bad echostr trips wechatpy somewhere
-            raise Refusal(400, f"undecryptable echostr ({type(exc).__name__})") from exc
-
-    def echo_digest(self, query: Mapping[str, str]) -> str:
-        """The digest of the URL check's signature and `echostr`."""
-        return callback_digest("GET", query.get("msg_signature", ""), query.get("echostr", ""))
-
-    def check_signature(self, query: Mapping[str, str]) -> None:
-        """Nothing to check before the body: the signature covers the encrypted body."""
-
-    def open(self, query: Mapping[str, str], body: bytes) -> str:
-        """The body decrypted, when its msg_signature is right."""
-        try:
-            envelope = body.decode("utf-8")
-            if has_dtd(envelope):
-                raise Refusal(400, "XML with a DTD")
-            return self.crypto.decrypt_message(
-                envelope,
-                query.get("msg_signature", ""),
-                query.get("timestamp", ""),
-                query.get("nonce", ""),
-            )
-        except Refusal:
-            raise
-        except InvalidSignatureException as exc:
-            raise Refusal(403, "bad msg_signature") from exc
-        except Exception as exc:  # not UTF-8, not XML, no Encrypt, a bad AES payload
-            raise Refusal(400, f"undecryptable callback ({type(exc).__name__})") from exc
 
     def parse(self, xml: str) -> BaseMessage:
         """wechatpy's WeCom message or event."""

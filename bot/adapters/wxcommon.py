@@ -35,7 +35,7 @@ import requests
 from aiohttp import web
 from urllib3.exceptions import NewConnectionError
 from wechatpy.client.base import BaseWeChatClient
-from wechatpy.exceptions import WeChatClientException
+from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 from wechatpy.messages import BaseMessage
 from wechatpy.session import SessionStorage
 
@@ -423,6 +423,54 @@ class WxCallbacks(Protocol):
 
     def reply(self, query: Mapping[str, str], source: str, sender: str, text: str) -> str:
         """The passive reply's XML (encrypted in safe mode), from `source` to `sender`."""
+
+
+class WeComEnvelope:
+    """What every WeCom callback (the app's, 微信客服's) does alike in `WxCallbacks`: the body is
+    AES-encrypted and signed with the encrypted body (msg_signature), and the URL check's
+    `echostr` is decrypted. The subclass sets `crypto` (wechatpy's WeCom `WeChatCrypto`)."""
+
+    crypto: Any
+
+    def echo(self, query: Mapping[str, str]) -> str:
+        """`echostr` decrypted, when its msg_signature is right."""
+        try:
+            return self.crypto.check_signature(
+                query.get("msg_signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+                query.get("echostr", ""),
+            )
+        except InvalidSignatureException as exc:
+            raise Refusal(403, "bad msg_signature") from exc
+        except Exception as exc:  # a bad echostr trips wechatpy somewhere
+            raise Refusal(400, f"undecryptable echostr ({type(exc).__name__})") from exc
+
+    def echo_digest(self, query: Mapping[str, str]) -> str:
+        """The digest of the URL check's signature and `echostr`."""
+        return callback_digest("GET", query.get("msg_signature", ""), query.get("echostr", ""))
+
+    def check_signature(self, query: Mapping[str, str]) -> None:
+        """Nothing to check before the body: the signature covers the encrypted body."""
+
+    def open(self, query: Mapping[str, str], body: bytes) -> str:
+        """The body decrypted, when its msg_signature is right."""
+        try:
+            envelope = body.decode("utf-8")
+            if has_dtd(envelope):
+                raise Refusal(400, "XML with a DTD")
+            return self.crypto.decrypt_message(
+                envelope,
+                query.get("msg_signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
+        except Refusal:
+            raise
+        except InvalidSignatureException as exc:
+            raise Refusal(403, "bad msg_signature") from exc
+        except Exception as exc:  # not UTF-8, not XML, no Encrypt, a bad AES payload
+            raise Refusal(400, f"undecryptable callback ({type(exc).__name__})") from exc
 
 
 class WxCallbackPipeline:

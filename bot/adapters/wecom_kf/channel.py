@@ -37,7 +37,6 @@ from typing import Any
 import xmltodict
 from aiohttp import web
 from wechatpy.enterprise.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage
 
 from bot.adapters.http import HttpServer
@@ -53,12 +52,11 @@ from bot.adapters.wecom_kf.messages import (
 )
 from bot.adapters.wxcommon import (
     PlatformError,
-    Refusal,
     Sleep,
+    WeComEnvelope,
     WxApi,
     WxCallbackPipeline,
     callback_digest,
-    has_dtd,
     prepare_client,
     split_text,
 )
@@ -119,7 +117,7 @@ class KfEvent(BaseMessage):
         return value
 
 
-class _KfCallbacks:
+class _KfCallbacks(WeComEnvelope):
     """What is 微信客服's own in its callbacks (`WxCallbacks`): encrypted and signed as every
     WeCom callback, an event with no user in it, answered at once."""
 
@@ -128,46 +126,6 @@ class _KfCallbacks:
     def __init__(self, channel: KfChannel, crypto: WeChatCrypto) -> None:
         self.channel = channel
         self.crypto = crypto
-
-    def echo(self, query: Mapping[str, str]) -> str:
-        """`echostr` decrypted, when its msg_signature is right."""
-        try:
-            return self.crypto.check_signature(
-                query.get("msg_signature", ""),
-                query.get("timestamp", ""),
-                query.get("nonce", ""),
-                query.get("echostr", ""),
-            )
-        except InvalidSignatureException as exc:
-            raise Refusal(403, "bad msg_signature") from exc
-        except Exception as exc:  # a bad echostr trips wechatpy somewhere
-            raise Refusal(400, f"undecryptable echostr ({type(exc).__name__})") from exc
-
-    def echo_digest(self, query: Mapping[str, str]) -> str:
-        """The digest of the URL check's signature and `echostr`."""
-        return callback_digest("GET", query.get("msg_signature", ""), query.get("echostr", ""))
-
-    def check_signature(self, query: Mapping[str, str]) -> None:
-        """Nothing to check before the body: the signature covers the encrypted body."""
-
-    def open(self, query: Mapping[str, str], body: bytes) -> str:
-        """The body decrypted, when its msg_signature is right."""
-        try:
-            envelope = body.decode("utf-8")
-            if has_dtd(envelope):
-                raise Refusal(400, "XML with a DTD")
-            return self.crypto.decrypt_message(
-                envelope,
-                query.get("msg_signature", ""),
-                query.get("timestamp", ""),
-                query.get("nonce", ""),
-            )
-        except Refusal:
-            raise
-        except InvalidSignatureException as exc:
-            raise Refusal(403, "bad msg_signature") from exc
-        except Exception as exc:  # not UTF-8, not XML, no Encrypt, a bad AES payload
-            raise Refusal(400, f"undecryptable callback ({type(exc).__name__})") from exc
 
     def parse(self, xml: str) -> BaseMessage:
         """The event the XML carries."""
