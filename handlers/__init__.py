@@ -74,9 +74,10 @@ def build_handlers(
         # hint, or, after `业主` from one also bound as an owner, an owner's report.
         staff_private_commands=(
             login_command.private,
-            desk.private_command,
+            # A binding word is never a close prompt's result: it goes before the desk.
             binding.request_command,
             binding.bind_command,
+            desk.private_command,
             desk.private_other,
         ),
         group_commands=(binding.register_command, login_command.group),

@@ -387,7 +387,10 @@ async def test_close_in_a_staff_chat_that_hears_nothing_asks_privately(desk: Des
     assert chen.last().startswith(HINT)
     await zhang.say("队列")
     assert zhang.last().startswith("待处理工单 1 张：")
+    # A binding word is a binding attempt (a wrong code here), never the result.
+    await zhang.say("绑定 WXYZ2345")
     assert (await Ticket.get(id=ticket.id)).status is TicketStatus.CLAIMED
+    assert "WXYZ2345" not in (await Ticket.get(id=ticket.id)).result
 
     await zhang.say("已更换热水器，测试正常")
 
