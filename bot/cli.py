@@ -313,19 +313,27 @@ def cmd_notices_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_notices_status(settings: Settings, args: argparse.Namespace) -> int:
     """Show the deliveries: by kind and status, then the failed ones with their reasons."""
+    from bot.core import windows
     from bot.core.groupsend import task_lines
     from bot.core.notifier import delivery_summary
 
     async def work() -> int:
         summary = await delivery_summary(limit=args.limit)
         tasks = await task_lines(limit=args.limit)
-        if not summary.counts and not tasks:
+        held = await windows.held_by_kind()
+        if not summary.counts and not tasks and not held:
             print("no notice has been recorded yet")
             return 0
         if summary.counts:
             _print_deliveries(summary)
         if tasks:
             print(("\n" if summary.counts else "") + format_group_sends(tasks, settings))
+        if held:
+            # Counted as sent above: the platform's reply window had run out, so the message
+            # waits for its person to write again (微信客服's 48 hours / 5 messages).
+            print("\nkept until the person writes again (their reply window had run out):")
+            for (platform, kind), count in sorted(held.items()):
+                print(f"  {platform.value}\t{kind}\t{count}")
         return 0
 
     return _with_store(settings, work)

@@ -113,6 +113,16 @@ async def held_count(platform: Platform, chat_id: str) -> int:
     return await HeldMessage.filter(platform=platform, chat_id=chat_id).count()
 
 
+async def held_by_kind() -> dict[tuple[Platform, str], int]:
+    """How many messages wait for their person to write again, by platform and kind (a notice
+    kept this way was recorded as sent by the Notifier: the platform took it from us)."""
+    counts: dict[tuple[Platform, str], int] = {}
+    for platform, kind in await HeldMessage.all().values_list("platform", "kind"):
+        key = (Platform(platform), str(kind))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 async def release_held(platform: Platform, chat_id: str) -> list[str]:
     """The messages kept for a person, oldest first, taken out of the store (once: a second
     caller gets none of them)."""

@@ -109,6 +109,27 @@ def test_status_lists_failed_ones_with_their_reason(store_file: str) -> None:
     assert "failed (latest 1):" in out and "attempts=5  attempt 5: Forbidden" in out
 
 
+def test_status_shows_messages_kept_until_their_person_writes_again(store_file: str) -> None:
+    from datetime import UTC, datetime
+
+    from bot.core import windows
+
+    async def hold() -> None:
+        await open_store(store_file)
+        try:
+            now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+            for chat in ("wk1:wm-a", "wk1:wm-b"):
+                await windows.hold(Platform.WECOM_KF, chat, "本月物业费账单…", "bill", now)
+            await windows.hold(Platform.WECOM_KF, "wk1:wm-a", "工单 R-0001 已办结", "reply", now)
+        finally:
+            await close_store()
+
+    asyncio.run(hold())
+    out = guanjia(store_file, "notices", "status").stdout
+    assert "kept until the person writes again" in out
+    assert "  wecom_kf\tbill\t2\n" in out and "  wecom_kf\treply\t1" in out
+
+
 def test_a_bad_time_or_kind_is_refused(store_file: str) -> None:
     bad_time = guanjia(store_file, "notices", "run", "bills", "--at", "next tuesday")
     assert bad_time.returncode == 2
