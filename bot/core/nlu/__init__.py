@@ -31,6 +31,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -324,11 +325,13 @@ class _Scorer:
         repeated: dict[int, int] = {}  # n → the packed sum of the features seen n times
         for keys, table in ((words, self._words), (grams, self._grams)):
             counts = Counter(keys)
-            total += sum(filter(None, map(table.get, counts)))
-            if len(counts) < len(keys):
-                for key, n in counts.items():
-                    if n > 1 and key in table:
-                        repeated[n] = repeated.get(n, 0) + table[key]
+            packed = list(map(table.get, counts))
+            total += sum(filter(None, packed))
+            if len(counts) < len(keys):  # some feature occurs more than once
+                ns = counts.values()
+                for p, n in compress(zip(packed, ns, strict=True), map((1).__lt__, ns)):
+                    if p:
+                        repeated[n] = repeated.get(n, 0) + p
         fields = self._unpack(total)
         for n, packed in repeated.items():
             # Counted once above; a feature seen n times weighs tf = 1 + log n instead.
