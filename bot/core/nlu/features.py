@@ -14,8 +14,10 @@ it (or the conversion) makes every trained artifact stale.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
+from itertools import filterfalse
 
 from .segment import cut
 
@@ -62,11 +64,11 @@ def feature_parts(text: str) -> tuple[list[str], list[str]]:
         return [], []
     words = [w for w in cut(norm) if w != " " and not _punct_only(w)]
     chars = norm.replace(" ", "_")
-    n = len(chars)
     # Single Latin letters and digits say nothing; single Chinese characters do.
-    grams = [c for c in chars if not c.isascii()]
-    grams += [chars[i : i + 2] for i in range(n - 1)]
-    grams += [chars[i : i + 3] for i in range(n - 2)]
+    grams = list(filterfalse(str.isascii, chars))
+    pairs = list(map(operator.add, chars, chars[1:]))
+    grams += pairs
+    grams += map(operator.add, pairs, chars[2:])
     return words, grams
 
 
