@@ -27,15 +27,18 @@ staff): when the intent model preferred another intent, the likelier of the two 
 from __future__ import annotations
 
 import logging
+import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .faq import DEFAULT_FAQ_THRESHOLD, FaqIndex
-from .features import featurize
+from .features import feature_parts, featurize
 from .hanzi import to_simplified
 from .lang import detect_lang
 from .location import PLACES, Location, find_location
@@ -113,22 +116,15 @@ class NLU:
 
     def __init__(self, artifact: NLUArtifact) -> None:
         self.artifact = artifact
-        space = artifact.space
-        self._space = space
+        self._space = artifact.space
         self._intent = artifact.intent
         self._dept = artifact.department
         self._urgent = artifact.urgent
-        n_int = len(self._intent.classes)
-        n_dep = len(self._dept.classes)
-        # One matrix for the three heads: a batch needs a single gather.
-        self._coef = np.ascontiguousarray(
-            np.hstack([self._intent.coef_t, self._dept.coef_t, self._urgent.coef_t])
-        )
-        self._intercept = np.concatenate(
-            [self._intent.intercept, self._dept.intercept, self._urgent.intercept]
-        )
-        self._slices = (slice(0, n_int), slice(n_int, n_int + n_dep), slice(n_int + n_dep, None))
-        tokenizer()  # initialise jieba now, not on the first message
+        self._scorer = _Scorer(artifact)
+        floors = getattr(artifact, "urgent_kind_floors", None) or {}
+        self._floors: dict[str, float] = dict(floors)
+        self._lowest_floor = min([artifact.urgent_rule_floor, *floors.values()])
+        tokenizer()  # initialise the segmenter now, not on the first message
 
     @property
     def fingerprint(self) -> str:
@@ -182,52 +178,39 @@ class NLU:
 
     def understand(self, text: str) -> Understanding:
         """Understand one message."""
-        return self.understand_many([text])[0]
+        # Traditional Chinese becomes Simplified here, once, for every rule and feature below.
+        text = to_simplified(text) if isinstance(text, str) else ""
+        if not text.strip():
+            return _empty(text)
+        head = text[:MAX_TEXT_CHARS]
+        return self._decide(head, self._scorer.logits(head))
 
     def understand_many(self, texts: Sequence[str]) -> list[Understanding]:
-        """Understand a batch of messages (one matrix product for all of them)."""
-        # Traditional Chinese becomes Simplified here, once, for every rule and feature below.
-        texts = [to_simplified(t) if isinstance(t, str) else "" for t in texts]
-        cols_list: list[np.ndarray] = []
-        weights_list: list[np.ndarray] = []
-        for text in texts:
-            cols, weights = self._space.sparse(featurize(text[:MAX_TEXT_CHARS]))
-            cols_list.append(cols)
-            weights_list.append(weights)
-        logits = np.tile(self._intercept, (len(texts), 1))
-        lengths = np.array([c.size for c in cols_list], dtype=np.int64)
-        nonempty = np.flatnonzero(lengths)
-        if nonempty.size:
-            cols = np.concatenate([cols_list[i] for i in nonempty])
-            weights = np.concatenate([weights_list[i] for i in nonempty])
-            starts = np.concatenate([[0], np.cumsum(lengths[nonempty])[:-1]])
-            logits[nonempty] += np.add.reduceat(self._coef[cols] * weights[:, None], starts)
-        return [self._decide(text, logits[i]) for i, text in enumerate(texts)]
+        """Understand a batch of messages (each as :meth:`understand` would)."""
+        return [self.understand(t) for t in texts]
 
-    def _decide(self, text: str, logits: np.ndarray) -> Understanding:
-        if not text.strip():
-            scores = {c: (1.0 if c == "other" else 0.0) for c in INTENTS}
-            return Understanding("other", 1.0, False, None, None, detect_lang(text), scores)
-        s_int, s_dep, s_urg = self._slices
-        z = logits[s_int] / self._intent.temperature
-        z = np.exp(z - z.max())
-        p_int = z / z.sum()
-        scores = {c: float(p) for c, p in zip(self._intent.classes, p_int, strict=True)}
-        best = int(np.argmax(p_int))
+    def _decide(self, head: str, logits: _Logits) -> Understanding:
+        z_int, z_dep, z_urg = logits
+        temperature = self._intent.temperature
+        z = [v / temperature for v in z_int]
+        top = max(z)
+        e = [math.exp(v - top) for v in z]
+        total = sum(e)
+        p_int = [v / total for v in e]
+        scores = dict(zip(self._intent.classes, p_int, strict=True))
+        best = p_int.index(max(p_int))
         intent = self._intent.classes[best]
-        confidence = float(p_int[best])
-        head = text[:MAX_TEXT_CHARS]
-        p_urgent = float(1.0 / (1.0 + np.exp(-float(logits[s_urg][0]))))
+        confidence = p_int[best]
+        p_urgent = 1.0 / (1.0 + math.exp(-z_urg[0]))
         art = self.artifact
         actionable = scores.get("repair", 0.0) + scores.get("complaint", 0.0)
         asking = scores.get("enquiry", 0.0) + scores.get("payment", 0.0)
         # Soft signals only matter when the classifier does not rule the message out.
-        floors = getattr(art, "urgent_kind_floors", None) or {}
-        lowest = min([art.urgent_rule_floor, *floors.values()])
-        signals = scan(head, soft=p_urgent >= lowest)
+        signals = scan(head, soft=p_urgent >= self._lowest_floor)
         if signals.hard and asking < art.urgent_hard_gate:
             urgent = True
         else:
+            floors = self._floors
             agreed = any(
                 p_urgent >= floors.get(kind, art.urgent_rule_floor) for kind in signals.kinds
             )
@@ -238,7 +221,7 @@ class NLU:
             confidence = scores.get(intent, 0.0)
         department = None
         if intent in _ACTIONABLE:
-            department = self._dept.classes[int(np.argmax(logits[s_dep]))]
+            department = self._dept.classes[z_dep.index(max(z_dep))]
         scanned = scan_units(head)
         unit = scanned.unit
         location = (
@@ -266,6 +249,105 @@ class NLU:
         from a clarifying question)."""
         head = to_simplified(text)[:MAX_TEXT_CHARS]
         return find_location(head, intent, parse_unit(head))
+
+
+def _empty(text: str) -> Understanding:
+    scores = {c: (1.0 if c == "other" else 0.0) for c in INTENTS}
+    return Understanding("other", 1.0, False, None, None, detect_lang(text), scores)
+
+
+# The logits of the three heads for one message: intent, department, urgency.
+_Logits = tuple[list[float], list[float], list[float]]
+
+
+class _Scorer:
+    """The three linear heads over the TF-IDF vector of one message, in plain Python.
+
+    numpy costs more than the arithmetic on the few dozen features of one message, and so does
+    a Python loop over a dozen outputs per feature. So each feature's numbers (its idf squared,
+    then its row of the three heads' coefficients times its idf) are packed into one Python
+    integer, each number a signed fixed-point field of ``_FRACTION_BITS`` binary places in its
+    own ``width`` bits: adding two packed integers adds every field at once, exactly. A message
+    is then one dict lookup per distinct feature and one ``sum`` of integers (both in C), and
+    the fields are unpacked once: the squared norm and the unnormalised logits. A feature that
+    occurs ``n > 1`` times weighs ``1 + log n`` (scikit-learn's sublinear tf): those are summed
+    apart, by ``n``, and scaled after unpacking. The result equals the exported model's to the
+    last bits of a double (the fields are exact; only the packing rounds, by 2⁻⁵³ a number).
+    """
+
+    _FRACTION_BITS = 52
+    _HEADROOM_BITS = 20  # room for the sum of a million features in every field
+
+    def __init__(self, artifact: NLUArtifact) -> None:
+        heads = (artifact.intent, artifact.department, artifact.urgent)
+        self._sizes = [len(h.intercept) for h in heads]
+        idf = artifact.space.idf
+        coef = np.hstack([h.coef_t for h in heads]) * idf[:, None]
+        fields = np.hstack([(idf * idf)[:, None], coef])
+        biggest = float(np.abs(fields).max()) if fields.size else 0.0
+        scale = 1 << self._FRACTION_BITS
+        width = self._FRACTION_BITS + max(1, math.ceil(math.log2(biggest + 1))) + 1
+        self._width = width + self._HEADROOM_BITS
+        self._n_fields = fields.shape[1]
+        packed = [self._pack([round(v * scale) for v in row]) for row in fields.tolist()]
+        self._words: dict[str, int] = {}
+        self._grams: dict[str, int] = {}
+        for feature, col in artifact.space.vocabulary.items():
+            kind, _, key = feature.partition(":")
+            table = self._words if kind == "w" else self._grams if kind == "c" else None
+            if table is not None:
+                table[key] = packed[col]
+        self._intercept: list[float] = np.concatenate([h.intercept for h in heads]).tolist()
+
+    def _pack(self, ints: Sequence[int]) -> int:
+        total = 0
+        for i, q in enumerate(ints):
+            total += q << (self._width * i)
+        return total
+
+    def _unpack(self, total: int) -> list[float]:
+        width = self._width
+        mask = (1 << width) - 1
+        half = 1 << (width - 1)
+        scale = float(1 << self._FRACTION_BITS)
+        out = []
+        for _ in range(self._n_fields):
+            field = total & mask
+            if field >= half:
+                field -= 1 << width
+            out.append(field / scale)
+            total = (total - field) >> width
+        return out
+
+    def logits(self, text: str) -> _Logits:
+        words, grams = feature_parts(text)
+        total = 0
+        repeated: dict[int, int] = {}  # n → the packed sum of the features seen n times
+        for keys, table in ((words, self._words), (grams, self._grams)):
+            counts = Counter(keys)
+            packed = list(map(table.get, counts))
+            total += sum(filter(None, packed))
+            if len(counts) < len(keys):  # some feature occurs more than once
+                ns = counts.values()
+                for p, n in compress(zip(packed, ns, strict=True), map((1).__lt__, ns)):
+                    if p:
+                        repeated[n] = repeated.get(n, 0) + p
+        fields = self._unpack(total)
+        for n, packed in repeated.items():
+            # Counted once above; a feature seen n times weighs tf = 1 + log n instead.
+            extra = math.log(n)
+            more = self._unpack(packed)
+            fields[0] += (2.0 * extra + extra * extra) * more[0]
+            for i in range(1, len(fields)):
+                fields[i] += extra * more[i]
+        norm2 = fields[0]
+        if norm2 > 0:
+            inv = 1.0 / math.sqrt(norm2)
+            z = [s * inv + b for s, b in zip(fields[1:], self._intercept, strict=True)]
+        else:
+            z = list(self._intercept)
+        n_int, n_dep, _ = self._sizes
+        return z[:n_int], z[n_int : n_int + n_dep], z[n_int + n_dep :]
 
 
 def _featurize_simplified(text: str) -> list[str]:

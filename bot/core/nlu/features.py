@@ -14,12 +14,14 @@ it (or the conversion) makes every trained artifact stale.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
+from itertools import filterfalse
 
 from .segment import cut
 
-__all__ = ["FEATURE_VERSION", "MAX_FEATURE_CHARS", "featurize", "normalize"]
+__all__ = ["FEATURE_VERSION", "MAX_FEATURE_CHARS", "feature_parts", "featurize", "normalize"]
 
 # Bump when the text that reaches featurize() changes for some input: 2 = Traditional Chinese
 # converted to Simplified (OpenCC t2s) before featurizing.
@@ -38,17 +40,39 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def featurize(text: str) -> list[str]:
-    """Return the feature strings of a message (with repeats: counts matter)."""
+def _punct_only(word: str) -> bool:
+    """A word of punctuation or underscores only (no feature); answers kept per word."""
+    known = _PUNCT_CACHE.get(word)
+    if known is None:
+        known = _PUNCT_ONLY.match(word) is not None
+        if len(_PUNCT_CACHE) >= _CACHE_SIZE:
+            _PUNCT_CACHE.clear()
+        _PUNCT_CACHE[word] = known
+    return known
+
+
+_CACHE_SIZE = 50_000
+_PUNCT_CACHE: dict[str, bool] = {}
+
+
+def feature_parts(text: str) -> tuple[list[str], list[str]]:
+    """The words and the character n-grams of a message, whose features are ``w:<word>`` and
+    ``c:<gram>`` (with repeats), as :func:`featurize` lists them; the NLU scores them as they
+    are, without building the prefixed strings."""
     norm = normalize(text)
     if not norm:
-        return []
-    words = [w for w in cut(norm) if w != " " and not _PUNCT_ONLY.match(w)]
-    feats = [f"w:{w}" for w in words]
+        return [], []
+    words = [w for w in cut(norm) if w != " " and not _punct_only(w)]
     chars = norm.replace(" ", "_")
-    n = len(chars)
     # Single Latin letters and digits say nothing; single Chinese characters do.
-    feats.extend(f"c:{c}" for c in chars if not c.isascii())
-    for size in (2, 3):
-        feats.extend(f"c:{chars[i : i + size]}" for i in range(n - size + 1))
-    return feats
+    grams = list(filterfalse(str.isascii, chars))
+    pairs = list(map(operator.add, chars, chars[1:]))
+    grams += pairs
+    grams += map(operator.add, pairs, chars[2:])
+    return words, grams
+
+
+def featurize(text: str) -> list[str]:
+    """Return the feature strings of a message (with repeats: counts matter)."""
+    words, grams = feature_parts(text)
+    return [f"w:{w}" for w in words] + [f"c:{g}" for g in grams]

@@ -3,7 +3,7 @@
 Owners in Hong Kong, Taiwan and Macau (and many older owners on the mainland) write
 Traditional characters: ``廚房水龍頭漏水 8棟2單元1103``. The corpus, the lexicons and the unit
 markers are all Simplified, so the NLU converts each message once, at the start of
-``NLU.understand_many``, with OpenCC's ``t2s`` configuration; units, location, language,
+``NLU.understand``, with OpenCC's ``t2s`` configuration; units, location, language,
 urgency and features then all see the same Simplified text. Simplified text passes through
 unchanged (OpenCC only maps Traditional characters and phrases), and so does pure ASCII.
 

@@ -41,6 +41,7 @@ _LOANWORDS = frozenset(
     """.split()
 )
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_ANY_LATIN = re.compile(r"[A-Za-z]")
 
 
 def _english_words(text: str) -> list[str]:
@@ -62,6 +63,9 @@ def detect_lang(text: str) -> Lang:
     if not text:
         return "zh"
     text = unicodedata.normalize("NFKC", text[:_MAX_TEXT])
+    if _ANY_LATIN.search(text) is None:
+        # No English word can be found below, and nothing else makes a message English.
+        return "zh"
     stripped = _STRIP.sub(" ", text)
     cjk = len(_CJK.findall(stripped))
     words = _english_words(stripped)

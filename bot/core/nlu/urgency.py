@@ -33,7 +33,8 @@ flames and sparks still do.
 
 A Chinese phrase is only tried on clauses with Chinese in them and an English one on clauses
 with a Latin letter; a group none of whose required texts (worked out from its phrases) is in
-the message is skipped with one fast search. Neither changes a result.
+the message is skipped, all groups' texts being looked for in one pass over the message
+(:class:`.urgency_lexicon.GroupGate`). Neither changes a result.
 
 :func:`scan` returns the hard and soft kinds found; :func:`urgent_signals` all kinds;
 :func:`hard_signals` the hard ones; :func:`rule_urgent` whether any was found.
@@ -202,11 +203,16 @@ def _scan(lex: Lexicon, text: str, *, soft: bool = True) -> Signals:
     # A Chinese phrase is tried on clauses with Chinese in them, an English one on clauses with
     # a Latin letter; and a group none of whose required texts (its gate) is in the message is
     # not tried at all.
-    groups = [
-        g
-        for g in lex.groups
-        if (soft or g.hard) and (g.gate is None or g.gate.search(lower) is not None)
-    ]
+    if lex.gate is not None:
+        # All the gates in one pass over the text (a bit mask over lex.groups).
+        mask = lex.gate.groups(lower)
+        groups = [g for i, g in enumerate(lex.groups) if mask >> i & 1 and (soft or g.hard)]
+    else:
+        groups = [
+            g
+            for g in lex.groups
+            if (soft or g.hard) and (g.gate is None or g.gate.search(lower) is not None)
+        ]
     if not groups:
         return _NONE
     nuisance = lex.lists["cooking_or_smoking"].search(norm) is not None

@@ -327,3 +327,25 @@ def test_a_lexicon_kind_whose_hints_are_often_wrong_gets_a_higher_floor() -> Non
     assert floor < 0.4 <= stats["kind_floors"]["water"] < 0.6
     assert "outage" not in stats["kind_floors"]
     assert stats["recall"] == 1.0 and stats["precision"] == 1.0
+
+
+def test_the_plain_python_scores_are_the_exported_models(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """One message is scored without numpy; the probabilities are the exported model's (numpy
+    over the same TF-IDF vector) to the last bits of a double, for repeated features too."""
+    nlu = NLU.load(tmp_path / "m.pkl", corpus_dir=tiny_corpus)
+    art = nlu.artifact
+    texts = [
+        *PROBES,
+        "漏水漏水漏水 漏水了 快来快来",
+        "电梯 电梯 电梯",
+        "谢谢谢谢",
+        "no match at all ⌘",
+    ]
+    for text in texts:
+        cols, weights = art.space.sparse(nlu_pkg.featurize(text))
+        expected = art.intent.proba(cols, weights)
+        got = nlu.understand(text).scores
+        for cls, p in zip(art.intent.classes, expected, strict=True):
+            assert got[cls] == pytest.approx(float(p), abs=1e-12), (text, cls)

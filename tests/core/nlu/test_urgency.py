@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
+import re
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
 
-from bot.core.nlu import NLU, urgency
+from bot.core.nlu import DEFAULT_CORPUS_DIR, NLU, urgency
 from bot.core.nlu.regex_text import needs_char
 from bot.core.nlu.urgency import (
     HARD_KINDS,
@@ -407,13 +411,48 @@ def test_gates_do_not_change_results() -> None:
     texts = [t for t, _ in URGENT + HARD + SOFT] + NOT_URGENT + NOT_HARD + NO_SIGNAL
     lex = lexicon()
     ungated = dataclasses.replace(
-        lex, groups=tuple(dataclasses.replace(g, gate=None) for g in lex.groups)
+        lex, groups=tuple(dataclasses.replace(g, gate=None) for g in lex.groups), gate=None
     )
+    one_by_one = dataclasses.replace(lex, gate=None)  # each group's own gate, searched alone
     for soft in (True, False):
         with_gates = [scan(t, soft=soft) for t in texts]
         without = [urgency._scan(ungated, t, soft=soft) for t in texts]
         assert with_gates == without
+        assert with_gates == [urgency._scan(one_by_one, t, soft=soft) for t in texts]
     assert all(g.gate is not None for g in lex.groups)
+
+
+def test_the_merged_gate_opens_the_groups_each_gate_opens() -> None:
+    """All the groups' gates in one pass (GroupGate) open exactly the groups whose own gate
+    matches, on every corpus message and on texts built from the gates' own texts."""
+    lex = lexicon()
+    assert lex.gate is not None
+    texts = [t for t, _ in URGENT + HARD + SOFT] + NOT_URGENT + NOT_HARD + NO_SIGNAL
+    texts += [
+        json.loads(line)["text"]
+        for path in sorted(Path(DEFAULT_CORPUS_DIR).glob("*.jsonl"))
+        for line in path.open(encoding="utf-8")
+        if line.strip()
+    ]
+    # Every gate text alone, and each inside other text next to the following one.
+    pieces = sorted(
+        {
+            re.sub(r"\\(.)", r"\1", piece)
+            for g in lex.groups
+            if g.gate is not None
+            for piece in re.split(r"(?<!\\)\|", g.gate.pattern)
+        }
+    )
+    texts += pieces
+    texts += [f"楼上{a}了 and {b}" for a, b in itertools.pairwise(pieces)]
+    opened = 0
+    for text in texts:
+        lower = unicodedata.normalize("NFKC", text).lower()
+        expected = {i for i, g in enumerate(lex.groups) if g.gate is None or g.gate.search(lower)}
+        mask = lex.gate.groups(lower)
+        assert {i for i in range(len(lex.groups)) if mask >> i & 1} == expected, text
+        opened += len(expected)
+    assert opened > len(texts)  # the gates do open groups on these texts
 
 
 def test_chinese_patterns_need_chinese_text() -> None:

@@ -1,0 +1,91 @@
+"""The segmenter gives jieba's words (cut by jieba-rs), so features and the model stay the same."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from bot.core.nlu import DEFAULT_CORPUS_DIR, to_simplified
+from bot.core.nlu.features import feature_parts, featurize, normalize
+from bot.core.nlu.segment import cut, jieba_words, reference
+
+
+def _jieba(text: str) -> list[str]:
+    return reference().lcut(text, HMM=True)
+
+
+def _corpus_texts() -> list[str]:
+    return [
+        json.loads(line)["text"]
+        for path in sorted(Path(DEFAULT_CORPUS_DIR).glob("*.jsonl"))
+        for line in path.open(encoding="utf-8")
+        if line.strip()
+    ]
+
+
+def test_every_corpus_message_is_cut_as_jieba_cuts_it() -> None:
+    texts = _corpus_texts()
+    assert len(texts) > 1000
+    for text in texts:
+        # As typed, and as the features see it (simplified, normalised).
+        assert jieba_words(text) == _jieba(text), text
+        norm = normalize(to_simplified(text))
+        assert jieba_words(norm) == _jieba(norm), norm
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        # A user word already in jieba's dictionary counts twice in jieba's total: close calls
+        # between a rare word and two common characters go the way jieba takes them.
+        ("有人乱倒剩饭剩菜", ["有人", "乱倒", "剩饭剩菜"]),
+        # Runs of letters, digits and signs are cut at the signs unless they are words.
+        ("block 0 #0-0", ["block", " ", "0", " ", "#", "0", "-", "0"]),
+        ("happy mid-autumn festival", ["happy", " ", "mid", "-", "autumn", " ", "festival"]),
+        ("0.5%的滞纳金", ["0.5%", "的", "滞纳金"]),
+        # Ties between cuts of a repeated stretch break as jieba breaks them.
+        ("急急急了", ["急急", "急", "了"]),
+        ("楼上急急急急急了", ["楼上", "急急", "急急", "急", "了"]),
+        # Characters jieba does not count as Han are words of their own.
+        ("㐀㐀漏水", ["㐀", "㐀", "漏水"]),
+    ],
+)
+def test_jieba_cuts_reproduced(text: str, words: list[str]) -> None:
+    assert _jieba(text) == words
+    assert jieba_words(text) == words
+
+
+_POOLS = {
+    "han": "漏水马桶堵了电梯不动物业费停电没有燃气味着火冒烟楼上噪音垃圾门禁卡怎么办请问谢谢",
+    "latin": "abcxyzAB0129 .-_+#&%'/@:!?()",
+    "punctuation": "，。！？、；：（）【】“”…~·—《》",
+    "space": " \t\n\r\u3000\u00a0",
+    "emoji": "🥮😡👍❤️🏠\u200d\ufe0f",
+    "rare han": "\u3400\u4dbf\u9fd6\u9fea\u9fff\uf900\ufa2d\U00020000",
+    "full width": "ＡＢ１２＃％",
+    "other scripts": "あいカタ한국어éüñßДжαβ٣",
+    "traditional": "廚房水龍頭漏水單元電梯壞了",
+}
+
+
+def test_random_text_of_every_kind_is_cut_as_jieba_cuts_it() -> None:
+    rng = random.Random(20261206)
+    names = list(_POOLS)
+    for _ in range(3000):
+        chars = "".join(_POOLS[k] for k in rng.sample(names, rng.randint(1, 4)))
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(1, 30)))
+        assert jieba_words(text) == _jieba(text), text
+
+
+def test_cut_drops_whitespace_only() -> None:
+    assert cut("马桶 堵了\n快来") == [w for w in _jieba("马桶 堵了\n快来") if w.strip()]
+    assert cut("") == []
+
+
+def test_features_are_the_prefixed_parts() -> None:
+    for text in ["3栋2单元501 马桶堵了！！", "the lift is stuck, block 0 #0-0", "", "  "]:
+        words, grams = feature_parts(text)
+        assert featurize(text) == [f"w:{w}" for w in words] + [f"c:{g}" for g in grams]
