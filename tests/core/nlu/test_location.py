@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from bot.core.nlu import location as location_mod
@@ -336,19 +334,7 @@ def test_bad_lexicon_data_is_refused(data: dict, message: str) -> None:
         compile_lexicon(data)
 
 
-def test_fast() -> None:
-    texts = [
-        "2号楼电梯困人了",
-        "Someone dumped a mattress next to the bins behind Tower 3",
-        "楼上漏水 我家卧室天花板湿了一大片 2-1-602",
-        "物业费又涨了 我是8-1-901",
-    ] * 500
-    locate(texts[0], R)  # compile the lexicon first
-    started = time.perf_counter()
-    for text in texts:
-        find_location(text, C, None)
-    assert time.perf_counter() - started < 0.5  # about 30 µs a message on a slow machine
-
-    started = time.perf_counter()
+def test_a_huge_repetitive_text_is_located_in_one_pass() -> None:
+    # Its speed is measured in benchmarks/nlu_speed.py (a test asserts no wall-clock time); a
+    # rule that backtracked on such a text would never come back from this call.
     assert find_location("电梯" * 20_000, R, None) == Location(place="lift")
-    assert time.perf_counter() - started < 1.0

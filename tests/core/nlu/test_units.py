@@ -167,14 +167,11 @@ def test_chinese_numerals(numeral: str, value: int) -> None:
     assert cn_to_int(numeral) == value
 
 
-def test_huge_text_is_fast() -> None:
-    import time
-
+def test_huge_text_is_parsed() -> None:
+    # How fast is measured in benchmarks/nlu_speed.py, not here (no wall-clock asserts).
     text = "3栋2单元501 " + "漏水" * 50_000
-    started = time.perf_counter()
     assert parse_unit(text) == Unit("3", "2", "501")
     assert parse_unit("好" * 100_000) is None
-    assert time.perf_counter() - started < 1.0
 
 
 # A room tied to a flat, and exactly one building named elsewhere without a room of its own.

@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import json
 import re
-import time
 import unicodedata
 from pathlib import Path
 
@@ -154,11 +153,10 @@ def test_clauses_are_judged_separately() -> None:
     assert split_clauses("修好了。但是又漏了") == ["修好了", "又漏了"]
 
 
-def test_huge_text_is_fast() -> None:
-    started = time.perf_counter()
+def test_huge_text_is_judged() -> None:
+    # How fast is measured in benchmarks/nlu_speed.py, not here (no wall-clock asserts).
     assert not rule_urgent("物业你好" * 30_000)
     assert rule_urgent("水管爆了！" + "快来" * 50_000)
-    assert time.perf_counter() - started < 2.0
 
 
 # --- hard and soft signals ------------------------------------------------------------------
