@@ -22,8 +22,9 @@ class OfficeHours(Model):
         "models.Estate", related_name="office_hours", on_delete=fields.CASCADE
     )
     weekday = fields.SmallIntField()
-    opens = fields.TimeField()
-    closes = fields.TimeField()
+    # Local wall time as minutes after midnight (08:30 is 510).
+    opens_minute = fields.SmallIntField()
+    closes_minute = fields.SmallIntField()
 
     class Meta:
         table = "office_hours"

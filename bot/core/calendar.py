@@ -175,12 +175,26 @@ def add_clock_time(start: datetime, duration: timedelta) -> datetime:
     return start + duration
 
 
+def clock_time(minute: int) -> time:
+    """A wall time from minutes after midnight (1440 is read as 23:59)."""
+    minute = max(0, min(minute, 24 * 60 - 1))
+    return time(minute // 60, minute % 60)
+
+
+def minute_of(moment: time) -> int:
+    """Minutes after midnight of a wall time."""
+    return moment.hour * 60 + moment.minute
+
+
 def calendar_of(
     timezone: str, hours: Iterable[OfficeHours], closed: Iterable[ClosedDay]
 ) -> ServiceCalendar:
     """The calendar of an estate's rows (no hours rows: the default hours)."""
     rows = list(hours)
-    by_day = {row.weekday: Hours(row.opens, row.closes) for row in rows}
+    by_day = {
+        row.weekday: Hours(clock_time(row.opens_minute), clock_time(row.closes_minute))
+        for row in rows
+    }
     return ServiceCalendar(
         timezone=timezone,
         hours=by_day if rows else dict(DEFAULT_HOURS),
