@@ -378,11 +378,20 @@ async def resolve_ticket(ticket_id: int, staff: Staff, result: str, now: datetim
     return ticket
 
 
-async def rate_ticket(ticket_id: int, rating: Rating, actor: str, now: datetime) -> Ticket:
-    """Record the owner's rating of a resolved ticket: a poor one reopens it, else it closes."""
+async def rate_ticket(
+    ticket_id: int,
+    rating: Rating,
+    actor: str,
+    now: datetime,
+    due: tuple[datetime, datetime] | None = None,
+) -> Ticket:
+    """Record the owner's rating of a resolved ticket: a poor one reopens it (with the promised
+    times `due`, else the service standard's), else it closes."""
     async with in_transaction():
         if rating in POOR_RATINGS:
-            ticket = await _reopen(ticket_id, "rate", (TicketStatus.RESOLVED,), now, rating=rating)
+            ticket = await _reopen(
+                ticket_id, "rate", (TicketStatus.RESOLVED,), now, rating=rating, due=due
+            )
             await _event(ticket, EventKind.RATED, actor, now, rating=int(rating))
             await _event(ticket, EventKind.REOPENED, actor, now, reason="poor rating")
             return ticket
@@ -405,14 +414,16 @@ async def _reopen(
     allowed: Iterable[TicketStatus],
     now: datetime,
     rating: Rating | None = None,
+    due: tuple[datetime, datetime] | None = None,
 ) -> Ticket:
     statuses = list(allowed)
     for _ in range(_RETRIES):
         ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
         if ticket.status not in statuses:
             raise IllegalTransition(ticket, action, ticket.status)
-        respond_by, resolve_by = due_times(ticket.estate, ticket.kind, ticket.urgent, now)
-        # The new due times depend on whether it is urgent, as read: so does the UPDATE.
+        respond_by, resolve_by = due or due_times(ticket.estate, ticket.kind, ticket.urgent, now)
+        # The new due times depend on whether it is urgent, as read: so does the UPDATE. A
+        # reopened ticket waits on nobody: its clock runs from the reopening.
         updated = await Ticket.filter(
             id=ticket_id, status__in=statuses, urgent=ticket.urgent
         ).update(
@@ -425,6 +436,10 @@ async def _reopen(
             reopen_count=F("reopen_count") + 1,
             due_response_at=respond_by,
             due_resolve_at=resolve_by,
+            paused_at=None,
+            paused_until=None,
+            paused_seconds=0,
+            appointment_at=None,
         )
         if updated:
             return await Ticket.get(id=ticket_id)
@@ -432,11 +447,18 @@ async def _reopen(
     raise IllegalTransition(current, action, current.status)
 
 
-async def reopen_ticket(ticket_id: int, actor: str, reason: str, now: datetime) -> Ticket:
-    """Reopen a resolved or closed ticket (二次派单): open again, unclaimed, with new due times."""
+async def reopen_ticket(
+    ticket_id: int,
+    actor: str,
+    reason: str,
+    now: datetime,
+    due: tuple[datetime, datetime] | None = None,
+) -> Ticket:
+    """Reopen a resolved or closed ticket (二次派单): open again, unclaimed, with new due times
+    (`due`, worked out on the estate's calendar; without it, the service standard's)."""
     async with in_transaction():
         ticket = await _reopen(
-            ticket_id, "reopen", (TicketStatus.RESOLVED, TicketStatus.CLOSED), now
+            ticket_id, "reopen", (TicketStatus.RESOLVED, TicketStatus.CLOSED), now, due=due
         )
         await _event(ticket, EventKind.REOPENED, actor, now, reason=reason)
     return ticket

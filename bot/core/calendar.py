@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from models import ClosedDay, Estate, OfficeHours, ServiceTarget, Severity, TicketKind
+from models import ClosedDay, Estate, OfficeHours, ServiceTarget, Severity, Ticket, TicketKind
 
 log = logging.getLogger(__name__)
 
@@ -336,3 +336,10 @@ def parse_appointment(text: str, now: datetime, timezone: str) -> datetime | Non
     if not match["word"] and not match["month"] and moment <= now:
         moment += timedelta(days=1)
     return moment if moment > now else None
+
+
+async def promise_again(ticket: Ticket, now: datetime) -> tuple[datetime, datetime]:
+    """A reopened ticket's new promised times, from `now` (its kind, urgency and severity)."""
+    estate = await Estate.get(id=ticket.estate_id)  # type: ignore[attr-defined]
+    promise = await promised_times(estate, ticket.kind, ticket.urgent, ticket.severity, now)
+    return promise.respond_by, promise.resolve_by

@@ -220,3 +220,24 @@ async def test_new_tickets_keep_the_defaults_without_targets(desk: Desk) -> None
     assert ticket.due_response_at - ticket.created_at == timedelta(minutes=15)
     [reply] = owner_texts(desk)
     assert "工程部将在 15分钟 内响应" in reply and "非办公时间" not in reply
+
+
+async def test_a_reopened_ticket_gets_new_times_on_the_calendar_and_no_old_pause(
+    office: Desk,
+) -> None:
+    desk = office
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 7 April, 09:00
+    await desk.say("等待 R-0001", "u-zhang", STAFF)
+    desk.clock.advance(hours=1)
+    await desk.say("结单 R-0001 换了水管", "u-zhang", STAFF)
+    desk.clock.advance(hours=8)  # Tuesday 18:00, out of hours
+    await desk.say("重开 R-0001 还在漏", "u-zhang", STAFF)
+
+    ticket = await Ticket.get(number="R-0001")
+    assert ticket.reopen_count == 1
+    # 15 minutes of office time from Tuesday 18:00: Wednesday 08:45.
+    assert ticket.due_response_at == datetime(2026, 4, 8, 8, 45, tzinfo=SHANGHAI)
+    assert (ticket.paused_at, ticket.paused_seconds) == (None, 0)
