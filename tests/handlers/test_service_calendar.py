@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.core.desk import escalate_overdue
 from bot.core.promises import late
 from models import EventKind, ServiceTarget, Severity, Ticket, TicketEvent, TicketKind
+from models.lifecycle import claim_ticket
 from tests.desk import OWNERS, STAFF, Desk, bind
 from tests.staffdesk import bind_staff, cards, edits, is_card, staff_texts
 
@@ -241,3 +243,24 @@ async def test_a_reopened_ticket_gets_new_times_on_the_calendar_and_no_old_pause
     # 15 minutes of office time from Tuesday 18:00: Wednesday 08:45.
     assert ticket.due_response_at == datetime(2026, 4, 8, 8, 45, tzinfo=SHANGHAI)
     assert (ticket.paused_at, ticket.paused_seconds) == (None, 0)
+
+
+async def test_escalation_counts_the_completion_time_moved_by_a_pause(desk: Desk) -> None:
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind_staff("u-chen", desk.staff["chen"])
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")  # Friday 17:55, done by Saturday 17:55
+    ticket = await Ticket.get(number="R-0001")
+    start = desk.clock.now()
+    await claim_ticket(ticket.id, desk.staff["zhang"], start)
+    await desk.say("等待 R-0001", "u-zhang", STAFF)
+    desk.clock.advance(hours=3)
+    await desk.say("继续 R-0001", "u-zhang", STAFF)
+    desk.channel.clear()
+
+    # At Saturday 18:00 it would have been late; three hours waited, it is not until 20:55.
+    saturday = start + timedelta(hours=24, minutes=5)
+    assert await escalate_overdue(saturday, desk.services, desk.notifier) == 0
+    later = start + timedelta(hours=27, minutes=1)
+    assert await escalate_overdue(later, desk.services, desk.notifier) == 1
+    assert "04-04 20:55" in staff_texts(desk)[0]
