@@ -521,7 +521,16 @@ def build_parser() -> argparse.ArgumentParser:
     notices_sub = notices.add_subparsers(dest="notices", required=True)
     notices_run = notices_sub.add_parser("run", help="run a notice job now as if at --at")
     notices_run.add_argument(
-        "kind", choices=("bills", "arrears", "greetings", "warranty", "announcements", "ratings")
+        "kind",
+        choices=(
+            "bills",
+            "arrears",
+            "greetings",
+            "warranty",
+            "announcements",
+            "ratings",
+            "appointments",
+        ),
     )
     notices_run.add_argument(
         "--at", required=True, help="ISO date and time, e.g. 2026-12-01T09:00 (in TIMEZONE)"

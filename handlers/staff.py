@@ -38,6 +38,7 @@ import re
 from collections.abc import Mapping
 
 from bot.core import desk, desk_actions, vocabulary
+from bot.core.calendar import promise_again
 from bot.core.channel import Hearing
 from bot.core.context import Context, Outbound, Remember
 from bot.core.dialogs import DialogKind, open_dialog, start_dialog
@@ -464,7 +465,13 @@ async def rate_pressed(ctx: Context) -> None:
         return
     rating = Rating(int(fields[2]))
     try:
-        rated = await rate_ticket(ticket.id, rating, f"{platform}:{user_id}", ctx.now)
+        rated = await rate_ticket(
+            ticket.id,
+            rating,
+            f"{platform}:{user_id}",
+            ctx.now,
+            due=await promise_again(ticket, ctx.now) if rating in POOR_RATINGS else None,
+        )
     except IllegalTransition:
         ctx.answer_press("desk.rate_too_late", number=ticket.number)
         ctx.replace_pressed(ctx.text("desk.rate_closed", number=ticket.number))
@@ -657,7 +664,13 @@ async def reopen_command(ctx: Context, rest: str) -> None:
     ticket, reason = found
     assert ctx.staff is not None
     try:
-        reopened = await reopen_ticket(ticket.id, staff_actor(ctx.staff), reason, ctx.now)
+        reopened = await reopen_ticket(
+            ticket.id,
+            staff_actor(ctx.staff),
+            reason,
+            ctx.now,
+            due=await promise_again(ticket, ctx.now),
+        )
     except IllegalTransition:
         ctx.reply(
             "desk.cannot", number=ticket.number, status=ctx.text(f"desk.status_{ticket.status}")

@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.core import desk
+from bot.core.calendar import load_calendar, promised_times
 from bot.core.context import Context, Outbound, Remember
 from bot.core.dialogs import DialogKind, keep_photos, open_dialog, start_dialog, take_photos
 from bot.core.incidents import match_incident, outage_kind_reported
 from bot.core.nlu import Location
 from bot.core.nlu import Unit as WrittenUnit
-from bot.core.promises import owner_promise
+from bot.core.promises import local_time, owner_promise
+from bot.core.severity import suggest_severity
 from bot.core.types import Button, OutgoingMessage, SentMessage
 from handlers.routes import Routes
 from models import (
@@ -303,7 +305,10 @@ async def _open_or_join(
         same = await add_photos(same.id, refs, _actor(ctx), ctx.now)
     made_urgent = None
     if u.urgent and not same.urgent:
-        made_urgent = await make_urgent(same.id, _actor(ctx), ctx.now, text=message.text)
+        urgent = await promised_times(ctx.estate, same.kind, True, same.severity, ctx.now)
+        made_urgent = await make_urgent(
+            same.id, _actor(ctx), ctx.now, text=message.text, respond_by=urgent.respond_by
+        )
     ctx.outbox.extend(await desk.card_messages(made_urgent or same, ctx.services))
     if made_urgent is not None:
         ctx.outbox.extend(await desk.urgent_alerts(made_urgent, ctx.services))
@@ -413,8 +418,17 @@ async def open_from_message(
     placed = placed or Placed()
     message = ctx.message
     refs = [*(photos or []), *await _message_photos(ctx)]
+    severity = (
+        str(suggest_severity(ctx.understanding, message.text))
+        if kind is TicketKind.COMPLAINT
+        else ""
+    )
+    promise = await promised_times(ctx.estate, kind, urgent, severity, ctx.now)
     ticket = await open_ticket(
         estate=ctx.estate,
+        severity=severity,
+        due=(promise.respond_by, promise.resolve_by),
+        office_time=promise.office_time,
         kind=kind,
         department=department,
         urgent=urgent,
@@ -463,12 +477,23 @@ async def reply_ticket_opened(ctx: Context, ticket: Ticket, placed: Placed) -> N
     The place is said only when the owner's own text gave it (a reply in a group never shows
     where someone lives), and the promise is the ticket's own promised times.
     """
+    assert ctx.estate is not None
     where = await location_words(ctx, placed) if placed.written else ""
+    timezone = ctx.estate.timezone
+    promise = owner_promise(ticket, ctx.services.catalogues, ctx.lang, timezone)
+    if ticket.office_time and not ticket.urgent:
+        # Out of hours, the owner hears when the office will look at it.
+        calendar = await load_calendar(ctx.estate)
+        if not calendar.is_open(ticket.created_at):
+            opening = calendar.next_opening(ticket.created_at)
+            if opening is not None:
+                closed = ctx.text("calendar.out_of_hours", opens=local_time(opening, timezone))
+                promise = f"{closed}{promise}" if ctx.lang != "en" else f"{closed} {promise}"
     ctx.reply(
         f"{ticket.kind}.opened",
         number=ticket.number,
         where=ctx.text("ticket.where", where=where) if where else "",
-        promise=owner_promise(ticket, ctx.services.catalogues, ctx.lang),
+        promise=promise,
         urgent=ctx.text("ticket.urgent_flag") if ticket.urgent else "",
     )
 

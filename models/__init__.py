@@ -7,6 +7,7 @@ This package imports nothing else of Guanjia's.
 """
 
 from models.billing import Bill
+from models.calendar import ClosedDay, OfficeHours, ServiceTarget
 from models.desk import (
     BindingRequest,
     CodeAttempt,
@@ -27,6 +28,7 @@ from models.enums import (
     InboundStatus,
     Platform,
     Rating,
+    Severity,
     StaffRole,
     TicketKind,
     TicketStatus,
@@ -77,6 +79,7 @@ __all__ = [
     "Chat",
     "ChatIdentity",
     "ChatKind",
+    "ClosedDay",
     "CodeAttempt",
     "CodePurpose",
     "CustomerGroup",
@@ -99,6 +102,7 @@ __all__ = [
     "IncidentReport",
     "Lease",
     "LoginToken",
+    "OfficeHours",
     "OneTimeCode",
     "OutboxMessage",
     "Owner",
@@ -108,6 +112,8 @@ __all__ = [
     "ReplyWindow",
     "RequestStatus",
     "SeenMessage",
+    "ServiceTarget",
+    "Severity",
     "Staff",
     "StaffRole",
     "SyncCursor",

@@ -57,6 +57,14 @@ class TicketKind(StrEnum):
     ENQUIRY = "enquiry"
 
 
+class Severity(StrEnum):
+    """How serious a complaint is (严重 / 重要 / 一般): its promised times follow from it."""
+
+    SERIOUS = "serious"
+    IMPORTANT = "important"
+    GENERAL = "general"
+
+
 TICKET_PREFIX: dict[TicketKind, str] = {
     TicketKind.REPAIR: "R",
     TicketKind.COMPLAINT: "C",
@@ -90,6 +98,11 @@ class EventKind(StrEnum):
     # A further report made the ticket urgent, and photos sent after the report.
     MADE_URGENT = "made_urgent"
     PHOTOS_ADDED = "photos_added"
+    # The completion clock waits on the owner (an appointment, or waiting for them), restarts,
+    # and a complaint's severity was set.
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    SEVERITY = "severity"
 
 
 class Rating(IntEnum):

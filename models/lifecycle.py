@@ -112,13 +112,18 @@ async def open_ticket(
     location_building: str | None = None,
     location_unknown: str = "",
     reporter_unit: Unit | None = None,
+    severity: str = "",
+    due: tuple[datetime, datetime] | None = None,
+    office_time: bool = False,
 ) -> Ticket:
     """Open a ticket, numbered per estate and kind, with its reporter and its `opened` event.
 
     `unit` or `location_place` (with `location_building`) say where the fault is;
-    `reporter_unit` is where the reporter lives, which is another matter.
+    `reporter_unit` is where the reporter lives, which is another matter. `due` is the promised
+    times worked out on the estate's calendar (`bot.core.calendar`); without it, the service
+    standard's fixed offsets from `now`.
     """
-    respond_by, resolve_by = due_times(estate, kind, urgent, now)
+    respond_by, resolve_by = due or due_times(estate, kind, urgent, now)
     async with in_transaction():
         number = await _next_number(estate, kind)
         ticket = await Ticket.create(
@@ -145,6 +150,8 @@ async def open_ticket(
             created_at=now,
             due_response_at=respond_by,
             due_resolve_at=resolve_by,
+            severity=severity,
+            office_time=office_time,
         )
         await TicketReporter.create(
             ticket_id=ticket.id,
@@ -273,14 +280,22 @@ async def transfer_ticket(
     return ticket
 
 
-async def make_urgent(ticket_id: int, actor: str, now: datetime, text: str = "") -> Ticket | None:
+async def make_urgent(
+    ticket_id: int,
+    actor: str,
+    now: datetime,
+    text: str = "",
+    respond_by: datetime | None = None,
+) -> Ticket | None:
     """Make an open ticket urgent (a further report says someone is in danger), once; its
-    response is then due within the urgent time. None when it was urgent or is not open."""
+    response is then due within the urgent time (`respond_by`, worked out on the estate's
+    targets; without it, the service standard's). None when it was urgent or is not open."""
+    urgent_by = respond_by
     handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
     async with in_transaction():
         for _ in range(_RETRIES):
             ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
-            respond_by, _ = due_times(ticket.estate, ticket.kind, True, now)
+            respond_by = urgent_by or due_times(ticket.estate, ticket.kind, True, now)[0]
             # The new due time is the earlier of two, one of them read: the UPDATE only applies
             # while it is still the due time (a resolve and reopen in between sets a new one).
             updated = await Ticket.filter(
@@ -363,11 +378,20 @@ async def resolve_ticket(ticket_id: int, staff: Staff, result: str, now: datetim
     return ticket
 
 
-async def rate_ticket(ticket_id: int, rating: Rating, actor: str, now: datetime) -> Ticket:
-    """Record the owner's rating of a resolved ticket: a poor one reopens it, else it closes."""
+async def rate_ticket(
+    ticket_id: int,
+    rating: Rating,
+    actor: str,
+    now: datetime,
+    due: tuple[datetime, datetime] | None = None,
+) -> Ticket:
+    """Record the owner's rating of a resolved ticket: a poor one reopens it (with the promised
+    times `due`, else the service standard's), else it closes."""
     async with in_transaction():
         if rating in POOR_RATINGS:
-            ticket = await _reopen(ticket_id, "rate", (TicketStatus.RESOLVED,), now, rating=rating)
+            ticket = await _reopen(
+                ticket_id, "rate", (TicketStatus.RESOLVED,), now, rating=rating, due=due
+            )
             await _event(ticket, EventKind.RATED, actor, now, rating=int(rating))
             await _event(ticket, EventKind.REOPENED, actor, now, reason="poor rating")
             return ticket
@@ -390,14 +414,16 @@ async def _reopen(
     allowed: Iterable[TicketStatus],
     now: datetime,
     rating: Rating | None = None,
+    due: tuple[datetime, datetime] | None = None,
 ) -> Ticket:
     statuses = list(allowed)
     for _ in range(_RETRIES):
         ticket = await Ticket.get(id=ticket_id).prefetch_related("estate")
         if ticket.status not in statuses:
             raise IllegalTransition(ticket, action, ticket.status)
-        respond_by, resolve_by = due_times(ticket.estate, ticket.kind, ticket.urgent, now)
-        # The new due times depend on whether it is urgent, as read: so does the UPDATE.
+        respond_by, resolve_by = due or due_times(ticket.estate, ticket.kind, ticket.urgent, now)
+        # The new due times depend on whether it is urgent, as read: so does the UPDATE. A
+        # reopened ticket waits on nobody: its clock runs from the reopening.
         updated = await Ticket.filter(
             id=ticket_id, status__in=statuses, urgent=ticket.urgent
         ).update(
@@ -410,6 +436,10 @@ async def _reopen(
             reopen_count=F("reopen_count") + 1,
             due_response_at=respond_by,
             due_resolve_at=resolve_by,
+            paused_at=None,
+            paused_until=None,
+            paused_seconds=0,
+            appointment_at=None,
         )
         if updated:
             return await Ticket.get(id=ticket_id)
@@ -417,11 +447,18 @@ async def _reopen(
     raise IllegalTransition(current, action, current.status)
 
 
-async def reopen_ticket(ticket_id: int, actor: str, reason: str, now: datetime) -> Ticket:
-    """Reopen a resolved or closed ticket (二次派单): open again, unclaimed, with new due times."""
+async def reopen_ticket(
+    ticket_id: int,
+    actor: str,
+    reason: str,
+    now: datetime,
+    due: tuple[datetime, datetime] | None = None,
+) -> Ticket:
+    """Reopen a resolved or closed ticket (二次派单): open again, unclaimed, with new due times
+    (`due`, worked out on the estate's calendar; without it, the service standard's)."""
     async with in_transaction():
         ticket = await _reopen(
-            ticket_id, "reopen", (TicketStatus.RESOLVED, TicketStatus.CLOSED), now
+            ticket_id, "reopen", (TicketStatus.RESOLVED, TicketStatus.CLOSED), now, due=due
         )
         await _event(ticket, EventKind.REOPENED, actor, now, reason=reason)
     return ticket
@@ -434,4 +471,88 @@ async def close_unrated(ticket_id: int, now: datetime) -> Ticket:
             ticket_id, "close", (TicketStatus.RESOLVED,), status=TicketStatus.CLOSED, closed_at=now
         )
         await _event(ticket, EventKind.CLOSED, SYSTEM, now, rated=False)
+    return ticket
+
+
+# --- Waiting on the owner, and a complaint's severity ------------------------------------------
+
+
+def _pause_ended(ticket: Ticket, now: datetime) -> int:
+    """The seconds of the ticket's current pause that have passed by `now` (0: not paused)."""
+    if ticket.paused_at is None:
+        return 0
+    end = now if ticket.paused_until is None else min(now, ticket.paused_until)
+    return max(0, int((end - ticket.paused_at).total_seconds()))
+
+
+async def pause_ticket(
+    ticket_id: int,
+    actor: str,
+    now: datetime,
+    until: datetime | None = None,
+    appointment: datetime | None = None,
+) -> Ticket:
+    """Stop a handled ticket's completion clock from `now`: until `until` (an appointment with
+    the owner), or until it is restarted. A pause already running ends first, its time kept."""
+    handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
+    async with in_transaction():
+        ticket = await Ticket.filter(id=ticket_id).select_for_update().get()
+        if ticket.status not in handled:
+            raise IllegalTransition(ticket, "pause", ticket.status)
+        changes: dict[str, Any] = {
+            "paused_seconds": ticket.paused_seconds + _pause_ended(ticket, now),
+            "paused_at": now,
+            "paused_until": until,
+        }
+        if appointment is not None:
+            changes.update(appointment_at=appointment, appointment_reminded=False)
+        if not await Ticket.filter(id=ticket_id, status__in=handled).update(**changes):
+            current = await Ticket.get(id=ticket_id)
+            raise IllegalTransition(current, "pause", current.status)
+        ticket = await Ticket.get(id=ticket_id)
+        at = {"until": until.isoformat()} if until else {}
+        await _event(ticket, EventKind.PAUSED, actor, now, **at)
+    return ticket
+
+
+async def resume_ticket(ticket_id: int, actor: str, now: datetime) -> Ticket | None:
+    """Restart a paused ticket's completion clock; the paused time is kept. None when its clock
+    was running."""
+    async with in_transaction():
+        ticket = await Ticket.filter(id=ticket_id).select_for_update().get()
+        if ticket.paused_at is None:
+            return None
+        paused = ticket.paused_seconds + _pause_ended(ticket, now)
+        await Ticket.filter(id=ticket_id).update(
+            paused_seconds=paused, paused_at=None, paused_until=None
+        )
+        ticket = await Ticket.get(id=ticket_id)
+        await _event(ticket, EventKind.RESUMED, actor, now, paused_seconds=paused)
+    return ticket
+
+
+async def set_severity(
+    ticket_id: int,
+    severity: str,
+    due: tuple[datetime, datetime],
+    office_time: bool,
+    actor: str,
+    now: datetime,
+) -> Ticket:
+    """Set a handled complaint's severity and the promised times it brings (worked out from when
+    it opened, on the estate's targets)."""
+    handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
+    async with in_transaction():
+        updated = await Ticket.filter(
+            id=ticket_id, kind=TicketKind.COMPLAINT, status__in=handled
+        ).update(
+            severity=severity,
+            due_response_at=due[0],
+            due_resolve_at=due[1],
+            office_time=office_time,
+        )
+        ticket = await Ticket.get(id=ticket_id)
+        if not updated:
+            raise IllegalTransition(ticket, "set the severity of", ticket.status)
+        await _event(ticket, EventKind.SEVERITY, actor, now, severity=severity)
     return ticket

@@ -59,6 +59,17 @@ class Ticket(Model):
     # Promised times: someone responds (on site / answers) by the first, it is done by the second.
     due_response_at = fields.DatetimeField()
     due_resolve_at = fields.DatetimeField()
+    # A complaint's severity ("" for other kinds), and whether its promised times were counted
+    # on the estate's office hours (else round the clock).
+    severity = fields.CharField(max_length=16, default="")
+    office_time = fields.BooleanField(default=False)
+    # Waiting on the owner stops the completion clock: since when (None: running), until when
+    # (an appointment; None: until staff restart it), and the seconds of earlier pauses.
+    paused_at = fields.DatetimeField(null=True)
+    paused_until = fields.DatetimeField(null=True)
+    paused_seconds = fields.IntField(default=0)
+    appointment_at = fields.DatetimeField(null=True)
+    appointment_reminded = fields.BooleanField(default=False)
 
     events: fields.ReverseRelation[TicketEvent]
     reporters: fields.ReverseRelation[TicketReporter]

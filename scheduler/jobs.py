@@ -48,6 +48,8 @@ ARREARS_AFTER_DAYS = 30  # a bill is in arrears when more than this many days ov
 ARREARS_EVERY_DAYS = 14  # an owner is reminded at most this often while a unit is in arrears
 WARRANTY_NOTICE_DAYS = 30  # owners hear this many days before a unit's warranty ends
 RATING_REMINDER_AFTER = timedelta(days=1)  # an unrated resolution is reminded of after a day
+# An owner is reminded of an appointment staff set (`约 R-0012 明天15:00`) this long before it.
+APPOINTMENT_REMINDER_BEFORE = timedelta(hours=2)
 ANNOUNCEMENT_GRACE = timedelta(hours=6)  # an announcement missed by longer is not sent late
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
 
@@ -482,6 +484,59 @@ async def remind_to_rate(now: datetime, services: NoticeServices, notifier: Noti
     return await notifier.notify(notices, now)
 
 
+async def remind_appointments(now: datetime, services: NoticeServices, notifier: Notifier) -> int:
+    """Remind each reporter of a ticket of the visit staff agreed with them, once, in the two
+    hours before it, in the chat they reported from (an owner group is told only the number and
+    the time), in their language and the estate's time zone."""
+    catalogues = services.catalogues
+    tickets = await Ticket.filter(
+        status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
+        appointment_reminded=False,
+        appointment_at__gt=now,
+        appointment_at__lte=now + APPOINTMENT_REMINDER_BEFORE,
+    ).prefetch_related("estate")
+    notices: list[Notice] = []
+    for ticket in tickets:
+        assert ticket.appointment_at is not None
+        zone = ZoneInfo(ticket.estate.timezone)
+        when = ticket.appointment_at.astimezone(zone).strftime("%m-%d %H:%M")
+        stamp = ticket.appointment_at.strftime("%Y%m%dT%H%M")
+        for reporter in await TicketReporter.filter(ticket_id=ticket.id).order_by("id"):
+            platform = Platform(reporter.platform)
+            chat = await Chat.get_or_none(platform=platform, chat_id=reporter.chat_id)
+            if chat is not None and chat.kind is ChatKind.OWNERS:
+                audience, to = Audience.OWNERS, reporter.chat_id
+            elif chat is None or chat.kind is ChatKind.PRIVATE:
+                audience, to = Audience.PRIVATE, reporter.user_id
+            else:
+                log.warning(
+                    "no appointment reminder for %s: %s reported from a %s chat",
+                    ticket.number,
+                    reporter.user_id,
+                    chat.kind,
+                )
+                continue
+            lang = catalogues.language(reporter.language)
+            notices.append(
+                Notice(
+                    key=f"appointment:{ticket.id}:{stamp}:{platform}:{reporter.user_id}",
+                    kind="appointment",
+                    audience=audience,
+                    platform=platform,
+                    to=to,
+                    text=catalogues.text(lang, "calendar.reminder", number=ticket.number, at=when),
+                    fields={"number": ticket.number, "at": when},
+                )
+            )
+    sent = await notifier.notify(notices, now)
+    for ticket in tickets:
+        # Only the appointment that was reminded of: one set again meanwhile is reminded anew.
+        await Ticket.filter(id=ticket.id, appointment_at=ticket.appointment_at).update(
+            appointment_reminded=True
+        )
+    return sent
+
+
 async def escalate(now: datetime, services: Any, notifier: Notifier) -> int:
     """Escalate tickets that missed a promised time (the staff desk's `escalate_overdue`)."""
     return await desk.escalate_overdue(now, services, notifier)
@@ -518,4 +573,5 @@ NOTICE_JOBS: dict[str, Job] = {
     "warranty": warn_warranty_expiry,
     "announcements": send_announcements,
     "ratings": remind_to_rate,
+    "appointments": remind_appointments,
 }

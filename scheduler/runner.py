@@ -95,6 +95,12 @@ def job_specs(times: ScheduleTimes) -> list[JobSpec]:
         JobSpec("announcements", jobs.send_announcements, every_minute(), MINUTE_GRACE),
         JobSpec("escalation", jobs.escalate, every_minute(15), MINUTE_GRACE),
         JobSpec(
+            "appointments",
+            jobs.remind_appointments,
+            CronTrigger(minute="*/5", second=20, timezone=tz),
+            MINUTE_GRACE,
+        ),
+        JobSpec(
             "revisits",
             jobs.revisit,
             CronTrigger(hour=times.revisit_hour, minute=0, timezone=tz),

@@ -362,6 +362,8 @@ class Console:
             {
                 "ticket": ticket,
                 "late": console.is_overdue(ticket, now),
+                "due": console.promised_done_by(ticket, now),
+                "waiting": console.is_waiting(ticket, now),
                 "where": await ticket_location(ticket, self.catalogues, lang),
             }
             for ticket in shown.tickets

@@ -23,7 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
 from bot.core.logsafe import remember_secret
-from bot.core.promises import late
+from bot.core.promises import is_paused, late, resolve_due
 from models import (
     ApiToken,
     ChatIdentity,
@@ -54,7 +54,9 @@ __all__ = [
     "console_staff",
     "is_overdue",
     "is_supervisor",
+    "is_waiting",
     "issue_login_token",
+    "promised_done_by",
     "redeem_login_token",
     "session_key",
     "staff_estate",
@@ -196,6 +198,16 @@ NOT_CLOSED = (TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.RESOLVED)
 def is_overdue(ticket: Ticket, now: datetime) -> bool:
     """Whether a ticket has missed a promised time (`bot/core/promises.py`'s `late`)."""
     return bool(late(ticket, now))
+
+
+def promised_done_by(ticket: Ticket, now: datetime) -> datetime:
+    """When a ticket is due to be done, the time it waited on the owner added."""
+    return resolve_due(ticket, now)
+
+
+def is_waiting(ticket: Ticket, now: datetime) -> bool:
+    """Whether a ticket's completion clock is stopped (an appointment, waiting for the owner)."""
+    return is_paused(ticket, now)
 
 
 @dataclass(frozen=True)

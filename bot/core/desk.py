@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
-from bot.core.promises import card_promise, late
+from bot.core.promises import card_promise, late, resolve_due
 from bot.core.types import Attachment, Button, ChatRef, Mention, OutgoingMessage, SentMessage
 from models import (
     Building,
@@ -457,7 +457,8 @@ async def breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
     ):
         found.append((RESPONSE, ticket.due_response_at))
     if missed.resolve:
-        found.append((RESOLVE, ticket.due_resolve_at))
+        # Time waited on the owner moves the completion deadline (and so the breach) on.
+        found.append((RESOLVE, resolve_due(ticket, now)))
     return found
 
 

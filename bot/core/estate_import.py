@@ -1,4 +1,5 @@
-"""Importing an estate from a manager's spreadsheet: units, owners, staff, bills and FAQ.
+"""Importing an estate from a manager's spreadsheet: units, owners, staff, bills and FAQ, and the
+service calendar: office hours, closed days and promised-time targets.
 
 The input is an ``.xlsx`` workbook with one sheet per kind, or a folder of ``.csv`` files (one per
 kind, UTF-8 with or without a BOM). Sheet, file and column names may be English or Chinese (see
@@ -9,6 +10,11 @@ store already holds for the estate; each problem becomes a `RowError` (sheet, ro
 person sees it, reason) and if there is any, `ImportFailed` is raised and nothing is written.
 Otherwise everything is written in one transaction by `write_estate`, which the demo estate uses
 too.
+
+The calendar sheets replace what the estate had: a workbook with an office hours sheet sets the
+estate's hours (a weekday it leaves out is closed), a closed days sheet sets its own closed days,
+a targets sheet sets its promised times (what it has no row for keeps the service standard's
+defaults; see `bot/core/calendar.py`). They are written last, in one transaction, after the rest.
 
 Re-importing: a unit that already exists in the estate is reused (a floor area or warranty date
 given for it must match the stored one); an owner with the same name and phone, a staff member
@@ -46,7 +52,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TextIO, TypeVar
@@ -74,13 +80,18 @@ from models import (
     Bill,
     BillItem,
     Building,
+    ClosedDay,
     Department,
     Entrance,
     Estate,
     FaqEntry,
+    OfficeHours,
     Owner,
+    ServiceTarget,
+    Severity,
     Staff,
     StaffRole,
+    TicketKind,
     Unit,
     unit_label,
 )
@@ -98,14 +109,17 @@ __all__ = [
     "MAX_XML_ELEMENTS",
     "SHEETS",
     "BillRow",
+    "ClosedDayRow",
     "EstateData",
     "FaqRow",
+    "HoursRow",
     "ImportFailed",
     "ImportLimits",
     "ImportReport",
     "OwnerRow",
     "RowError",
     "StaffRow",
+    "TargetRow",
     "UnitRow",
     "import_estate",
     "normalize_building",
@@ -120,7 +134,7 @@ E = TypeVar("E")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-KINDS = ("units", "owners", "staff", "bills", "faq")
+KINDS = ("units", "owners", "staff", "bills", "faq", "hours", "closed_days", "targets")
 
 # How much work a file may cause. A real estate's file is far inside every limit; a file past one
 # is refused as soon as that is seen, so a hostile file costs seconds and tens of MB, not minutes
@@ -163,6 +177,9 @@ SHEETS: dict[str, tuple[str, ...]] = {
     "staff": ("staff", "员工", "工作人员"),
     "bills": ("bills", "账单"),
     "faq": ("faq", "常见问题"),
+    "hours": ("hours", "office_hours", "office hours", "calendar", "办公时间", "服务日历"),
+    "closed_days": ("closed_days", "closed days", "休息日", "闭馆日"),
+    "targets": ("targets", "service_targets", "服务时限", "承诺时限"),
 }
 
 # Accepted headers per kind and field, compared after `_header_key`: English, Chinese, others.
@@ -202,6 +219,23 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "answer": ("answer", "回答", "答案"),
         "language": ("language", "语言", "lang"),
     },
+    "hours": {
+        "weekday": ("weekday", "星期", "day"),
+        "opens": ("opens", "上班", "开始", "open"),
+        "closes": ("closes", "下班", "结束", "close"),
+    },
+    "closed_days": {
+        "day": ("day", "日期", "date"),
+        "reason": ("reason", "原因", "事由"),
+    },
+    "targets": {
+        "kind": ("kind", "类型", "工单类型"),
+        "urgent": ("urgent", "紧急"),
+        "severity": ("severity", "等级", "投诉等级"),
+        "respond_minutes": ("respond_minutes", "响应分钟", "响应时限"),
+        "resolve_minutes": ("resolve_minutes", "完成分钟", "完成时限"),
+        "office_time": ("office_time", "按办公时间", "办公时间计"),
+    },
 }
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -210,7 +244,59 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "staff": ("name", "role", "department"),
     "bills": ("period", "item", "amount", "due_date"),  # and unit, or building + room
     "faq": ("question", "answer"),
+    "hours": ("weekday", "opens", "closes"),
+    "closed_days": ("day",),
+    "targets": ("kind", "respond_minutes", "resolve_minutes"),
 }
+
+# Weekdays as a manager writes them (0 is Monday).
+WEEKDAYS: dict[str, int] = {
+    **{word: n for n, word in enumerate(("一", "二", "三", "四", "五", "六", "日"))},
+    **{f"周{word}": n for n, word in enumerate(("一", "二", "三", "四", "五", "六", "日"))},
+    **{f"星期{word}": n for n, word in enumerate(("一", "二", "三", "四", "五", "六", "日"))},
+    "周天": 6,
+    "星期天": 6,
+    **{str(n + 1): n for n in range(7)},
+    **{
+        name: n
+        for n, names in enumerate(
+            (
+                ("monday", "mon"),
+                ("tuesday", "tue"),
+                ("wednesday", "wed"),
+                ("thursday", "thu"),
+                ("friday", "fri"),
+                ("saturday", "sat"),
+                ("sunday", "sun"),
+            )
+        )
+        for name in names
+    },
+}
+TICKET_KINDS: dict[str, TicketKind] = {
+    "repair": TicketKind.REPAIR,
+    "报修": TicketKind.REPAIR,
+    "维修": TicketKind.REPAIR,
+    "complaint": TicketKind.COMPLAINT,
+    "投诉": TicketKind.COMPLAINT,
+    "enquiry": TicketKind.ENQUIRY,
+    "咨询": TicketKind.ENQUIRY,
+}
+SEVERITIES: dict[str, str] = {
+    "serious": Severity.SERIOUS,
+    "严重": Severity.SERIOUS,
+    "important": Severity.IMPORTANT,
+    "重要": Severity.IMPORTANT,
+    "general": Severity.GENERAL,
+    "一般": Severity.GENERAL,
+}
+YES_NO: dict[str, bool] = {
+    **dict.fromkeys(("yes", "y", "true", "1", "是", "√", "✓"), True),
+    **dict.fromkeys(("no", "n", "false", "0", "否", "×"), False),
+}
+_CLOCK = re.compile(r"(\d{1,2})[:：](\d{2})")
+# A target longer than this (a year of minutes) is a typing mistake.
+_MAX_TARGET_MINUTES = 366 * 24 * 60
 
 # Staff roles and departments as a manager writes them: the words of the vocabulary, which are
 # also what staff type (`转派 R-0012 保洁`).
@@ -314,6 +400,9 @@ class ImportReport:
     staff: int
     bills: int
     faq: int
+    office_hours: int = 0
+    closed_days: int = 0
+    targets: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,6 +476,41 @@ class FaqRow:
     row: int = 0
 
 
+@dataclass(frozen=True)
+class HoursRow:
+    """The office hours of one weekday (0 is Monday), as minutes after midnight."""
+
+    weekday: int
+    opens_minute: int
+    closes_minute: int
+    sheet: str = "hours"
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class ClosedDayRow:
+    """A day the estate's office is closed beyond the public holidays."""
+
+    day: date
+    reason: str = ""
+    sheet: str = "closed_days"
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """A promised time: kind, urgent, severity ("" for any), minutes, office time or not."""
+
+    kind: TicketKind
+    urgent: bool
+    severity: str
+    respond_minutes: int
+    resolve_minutes: int
+    office_time: bool
+    sheet: str = "targets"
+    row: int = 0
+
+
 @dataclass
 class EstateData:
     """Everything to write for one estate; `None` instructions leave the estate's as they are."""
@@ -396,6 +520,9 @@ class EstateData:
     staff: list[StaffRow] = field(default_factory=list)
     bills: list[BillRow] = field(default_factory=list)
     faq: list[FaqRow] = field(default_factory=list)
+    hours: list[HoursRow] = field(default_factory=list)
+    closed_days: list[ClosedDayRow] = field(default_factory=list)
+    targets: list[TargetRow] = field(default_factory=list)
     payment_instructions: str | None = None
     payment_instructions_en: str | None = None
 
@@ -566,6 +693,37 @@ class _Cells:
     def language(self, name: str) -> str:
         return self.choice(name, LANGUAGES, required=False) or "zh"
 
+    def clock(self, name: str) -> int | None:
+        """A wall time (08:30, or Excel's time cell) as minutes after midnight."""
+        raw = self._raw(name)
+        if raw is None:
+            self.bad(name, "missing")
+            return None
+        if isinstance(raw, datetime):
+            return raw.hour * 60 + raw.minute
+        if isinstance(raw, time):
+            return raw.hour * 60 + raw.minute
+        if isinstance(raw, float) and 0 <= raw < 1:  # Excel keeps a time as a day's fraction
+            return round(raw * 24 * 60)
+        match = _CLOCK.fullmatch(_clean(str(raw)))
+        if match is None or int(match[1]) > 24 or int(match[2]) > 59:
+            self.bad(name, f"not a time (HH:MM): {_text(raw)!r}")
+            return None
+        return min(int(match[1]) * 60 + int(match[2]), 24 * 60)
+
+    def minutes(self, name: str) -> int:
+        """A whole, positive number of minutes."""
+        number = self.decimal(name, required=True)
+        if number is None:
+            return 0
+        if number != number.to_integral_value() or not 0 < number <= _MAX_TARGET_MINUTES:
+            self.bad(name, f"not a whole number of minutes from 1 to {_MAX_TARGET_MINUTES}")
+            return 0
+        return int(number)
+
+    def yes_no(self, name: str) -> bool:
+        return bool(self.choice(name, YES_NO, required=False))
+
     def place(self, building: str, entrance: str, room: str) -> tuple[str, str | None, str]:
         """Building, entrance (None when empty) and room, normalised and length-checked."""
         parts: list[str] = []
@@ -653,12 +811,50 @@ def _faq_row(cells: _Cells, sheet: str, row: int) -> FaqRow:
     return FaqRow(question, answer, cells.language("language"), sheet, row)
 
 
+def _hours_row(cells: _Cells, sheet: str, row: int) -> HoursRow:
+    weekday = cells.choice("weekday", WEEKDAYS)
+    opens, closes = cells.clock("opens"), cells.clock("closes")
+    if opens is not None and closes is not None and closes <= opens:
+        cells.bad("closes", "not after the opening time")
+    return HoursRow(weekday or 0, opens or 0, closes or 0, sheet, row)
+
+
+def _closed_day_row(cells: _Cells, sheet: str, row: int) -> ClosedDayRow:
+    day = cells.day("day", required=True)
+    return ClosedDayRow(day or date.min, cells.text("reason", max_length=64), sheet, row)
+
+
+def _target_row(cells: _Cells, sheet: str, row: int) -> TargetRow:
+    kind = cells.choice("kind", TICKET_KINDS)
+    urgent = cells.yes_no("urgent")
+    severity = cells.choice("severity", SEVERITIES, required=False) or ""
+    if severity and kind is not None and kind is not TicketKind.COMPLAINT:
+        cells.bad("severity", "only complaints have a severity")
+    respond = cells.minutes("respond_minutes")
+    resolve = cells.minutes("resolve_minutes")
+    if respond and resolve and resolve < respond:
+        cells.bad("resolve_minutes", "shorter than the time to respond")
+    return TargetRow(
+        kind or TicketKind.REPAIR,
+        urgent,
+        str(severity),
+        respond,
+        resolve,
+        cells.yes_no("office_time"),
+        sheet,
+        row,
+    )
+
+
 _ROW_PARSERS = {
     "units": _unit_row,
     "owners": _owner_row,
     "staff": _staff_row,
     "bills": _bill_row,
     "faq": _faq_row,
+    "hours": _hours_row,
+    "closed_days": _closed_day_row,
+    "targets": _target_row,
 }
 
 
@@ -1190,7 +1386,7 @@ def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
         elif sheets:
             reason = "nothing to import: every sheet is empty"
         else:
-            reason = "no units, owners, staff, bills or faq sheet"
+            reason = "no units, owners, staff, bills, faq, hours, closed_days or targets sheet"
         read.errors.append(RowError(path.name, 0, reason))
     return read
 
@@ -1308,8 +1504,38 @@ def _check(
     """
     errors: list[RowError] = []
 
-    def bad(row: UnitRow | OwnerRow | StaffRow | BillRow | FaqRow, reason: str) -> None:
+    def bad(
+        row: UnitRow
+        | OwnerRow
+        | StaffRow
+        | BillRow
+        | FaqRow
+        | HoursRow
+        | ClosedDayRow
+        | TargetRow,
+        reason: str,
+    ) -> None:
         errors.append(RowError(row.sheet, row.row, reason))
+
+    weekdays: dict[int, HoursRow] = {}
+    for hours in data.hours:
+        if hours.weekday in weekdays:
+            bad(
+                hours,
+                f"a second row for the same weekday (also row {weekdays[hours.weekday].row})",
+            )
+        weekdays.setdefault(hours.weekday, hours)
+    days: dict[date, ClosedDayRow] = {}
+    for closed in data.closed_days:
+        if closed.day in days:
+            bad(closed, f"duplicate day {closed.day} (also row {days[closed.day].row})")
+        days.setdefault(closed.day, closed)
+    targets: dict[tuple[str, bool, str], TargetRow] = {}
+    for target in data.targets:
+        key = (str(target.kind), target.urgent, target.severity)
+        if key in targets:
+            bad(target, f"a second target for the same case (also row {targets[key].row})")
+        targets.setdefault(key, target)
 
     units: dict[str, UnitRow] = {}
     for unit in data.units:
@@ -1555,6 +1781,7 @@ async def write_estate(
             for row in data.faq
         ]
         await _bulk_in_chunks(FaqEntry, faq, undo, estate_id=estate.id)
+        await _write_calendar(estate, data)
     except BaseException:
         log.warning("import of %s failed half way: taking back what it wrote", estate_code)
         await undo.run()
@@ -1569,7 +1796,53 @@ async def write_estate(
         staff=len(data.staff),
         bills=len(data.bills),
         faq=len(data.faq),
+        office_hours=len(data.hours),
+        closed_days=len(data.closed_days),
+        targets=len(data.targets),
     )
+
+
+async def _write_calendar(estate: Estate, data: EstateData) -> None:
+    """Replace the estate's office hours, closed days and targets with the sheets' rows (a
+    sheet the file does not have leaves the estate's as they are), in one transaction."""
+    async with in_transaction():
+        if data.hours:
+            await OfficeHours.filter(estate_id=estate.id).delete()
+            await OfficeHours.bulk_create(
+                [
+                    OfficeHours(
+                        estate_id=estate.id,
+                        weekday=row.weekday,
+                        opens_minute=row.opens_minute,
+                        closes_minute=row.closes_minute,
+                    )
+                    for row in data.hours
+                ]
+            )
+        if data.closed_days:
+            await ClosedDay.filter(estate_id=estate.id).delete()
+            await ClosedDay.bulk_create(
+                [
+                    ClosedDay(estate_id=estate.id, day=row.day, note=row.reason)
+                    for row in data.closed_days
+                ]
+            )
+        if data.targets:
+            await ServiceTarget.filter(estate_id=estate.id).delete()
+            await ServiceTarget.bulk_create(
+                [
+                    ServiceTarget(
+                        estate_id=estate.id,
+                        kind=row.kind,
+                        urgent=row.urgent,
+                        severity=row.severity,
+                        respond_minutes=row.respond_minutes,
+                        resolve_minutes=row.resolve_minutes,
+                        office_time=row.office_time,
+                    )
+                    for row in data.targets
+                ]
+            )
 
 
 async def import_estate(

@@ -7,6 +7,12 @@ answered within 24 hours) both say one promise: an answer.
 
 When a ticket is late is said once, here (`late`): the console's board, the month's report and the
 desk's escalations (`bot/core/desk.py`'s `breaches`) all ask it.
+
+Waiting on the owner stops the completion clock (`paused_for`): the time a ticket waited for an
+appointment, or for the owner, moves its completion time on by as much (`resolve_due`), and
+while it waits it is never late to complete. A ticket whose promised times run on office time
+(`Ticket.office_time`) is promised absolute times ("工程部将在 04-07 08:45 前响应"): a duration
+would mislead over a weekend or a holiday.
 """
 
 from __future__ import annotations
@@ -37,9 +43,47 @@ def _one_promise(ticket: Ticket) -> bool:
     return ticket.due_response_at == ticket.due_resolve_at
 
 
-def owner_promise(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
-    """What the owner is promised when the ticket opens, from its own promised times."""
+def paused_for(ticket: Ticket, now: datetime) -> timedelta:
+    """How long the ticket's completion clock has been stopped by `now`: earlier pauses and the
+    part of the current one that has passed (an appointment's pause ends at the appointment)."""
+    total = timedelta(seconds=ticket.paused_seconds)
+    if ticket.paused_at is not None:
+        end = now if ticket.paused_until is None else min(now, ticket.paused_until)
+        total += max(timedelta(), end - ticket.paused_at)
+    return total
+
+
+def is_paused(ticket: Ticket, now: datetime) -> bool:
+    """Whether the ticket's completion clock is stopped at `now`."""
+    return ticket.paused_at is not None and (
+        ticket.paused_until is None or now < ticket.paused_until
+    )
+
+
+def resolve_due(ticket: Ticket, now: datetime) -> datetime:
+    """When the ticket is due to be done, its paused time (by `now`) added."""
+    return ticket.due_resolve_at + paused_for(ticket, now)
+
+
+def owner_promise(
+    ticket: Ticket, catalogues: Catalogues, lang: str, timezone: str = "Asia/Shanghai"
+) -> str:
+    """What the owner is promised when the ticket opens, from its own promised times: durations
+    round the clock, local times on office time."""
     department = catalogues.text(lang, f"department.{ticket.department}")
+    if ticket.office_time:
+        respond_by = local_time(ticket.due_response_at, timezone)
+        if _one_promise(ticket):
+            return catalogues.text(
+                lang, "promise.answer_by", department=department, answer_by=respond_by
+            )
+        return catalogues.text(
+            lang,
+            "promise.respond_resolve_by",
+            department=department,
+            respond_by=respond_by,
+            resolve_by=local_time(ticket.due_resolve_at, timezone),
+        )
     respond = duration(ticket.due_response_at - ticket.created_at, lang)
     if _one_promise(ticket):
         text = catalogues.text(lang, "promise.answer", department=department, answer=respond)
@@ -57,17 +101,40 @@ def owner_promise(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
     return text
 
 
-def card_promise(ticket: Ticket, catalogues: Catalogues, lang: str, timezone: str) -> str:
-    """The card's line of promised times (the same times the owner was told)."""
+def card_promise(
+    ticket: Ticket,
+    catalogues: Catalogues,
+    lang: str,
+    timezone: str,
+    now: datetime | None = None,
+) -> str:
+    """The card's line of promised times (the same times the owner was told), with the
+    complaint's severity, whether they count office time, and a pause for the owner."""
     respond_by = local_time(ticket.due_response_at, timezone)
-    if _one_promise(ticket):
-        return catalogues.text(lang, "desk.card_due_answer", answer_by=respond_by)
-    return catalogues.text(
-        lang,
-        "desk.card_due",
-        respond_by=respond_by,
-        resolve_by=local_time(ticket.due_resolve_at, timezone),
-    )
+    at = now or ticket.created_at
+    resolve_by = local_time(resolve_due(ticket, at), timezone)
+    if _one_promise(ticket) and not ticket.paused_seconds and ticket.paused_at is None:
+        line = catalogues.text(lang, "desk.card_due_answer", answer_by=respond_by)
+    else:
+        line = catalogues.text(lang, "desk.card_due", respond_by=respond_by, resolve_by=resolve_by)
+    extras: list[str] = []
+    if ticket.severity:
+        extras.append(catalogues.text(lang, f"severity.{ticket.severity}"))
+    if ticket.office_time:
+        extras.append(catalogues.text(lang, "calendar.card_office_time"))
+    if ticket.appointment_at is not None and is_paused(ticket, at):
+        extras.append(
+            catalogues.text(
+                lang, "calendar.card_appointment", at=local_time(ticket.appointment_at, timezone)
+            )
+        )
+    elif is_paused(ticket, at):
+        extras.append(catalogues.text(lang, "calendar.card_waiting"))
+    if extras:
+        line = (
+            f"{line} ({', '.join(extras)})" if lang == "en" else f"{line}（{'，'.join(extras)}）"
+        )
+    return line
 
 
 @dataclass(frozen=True)
@@ -83,9 +150,10 @@ class Late:
 
 def late(ticket: Ticket, now: datetime) -> Late:
     """Which promises a ticket has missed by `now`: a response while nobody has taken it (open),
-    a result while it is not done (open or taken). A resolved or closed ticket owes nothing."""
+    a result while it is not done (open or taken), its paused time added to the time it is due.
+    A resolved or closed ticket owes nothing."""
     return Late(
         response=ticket.status is TicketStatus.OPEN and ticket.due_response_at < now,
         resolve=ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
-        and ticket.due_resolve_at < now,
+        and resolve_due(ticket, now) < now,
     )

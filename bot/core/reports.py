@@ -2,7 +2,10 @@
 
 `month_report` reads the store once and works out, for the repair and complaint tickets opened in a
 calendar month of the estate's time zone: how many were received, dispatched (claimed at least
-once, per department), done and still open (and why), the on-time rate against each promised time,
+once, per department), done and still open (and why), the on-time rate against each promised time
+(the targets that applied, on the estate's calendar, time paused waiting on the owner excluded;
+also per department and per staff member: who first took it answers for the response, who
+resolved it for the completion),
 the ratings, and the complaint summary table (投诉月度汇总表). The rest are pure functions of that
 report: `render_text` for the staff chat, `chart_png` (tickets per department per ISO week) and
 `workbook_bytes` (every ticket of the month, and the complaint summary) for the files.
@@ -20,19 +23,22 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.core.calendar import ServiceCalendar, load_calendar, pick_target, promise_on
 from bot.core.i18n import Catalogues
-from bot.core.promises import late
+from bot.core.promises import late, paused_for
 from models import (
     Department,
     Estate,
     EventKind,
     Rating,
+    ServiceTarget,
+    Staff,
     Ticket,
     TicketEvent,
     TicketKind,
     TicketStatus,
 )
-from models.lifecycle import POOR_RATINGS, due_times
+from models.lifecycle import POOR_RATINGS
 
 __all__ = [
     "BadMonth",
@@ -40,6 +46,7 @@ __all__ = [
     "KindFigures",
     "MonthReport",
     "OnTime",
+    "OnTimeBy",
     "OpenTicket",
     "ReportFiles",
     "TicketRow",
@@ -121,6 +128,16 @@ class OnTime:
     def rate(self) -> float | None:
         """The share kept, or None when no promise has fallen due."""
         return self.kept / self.due if self.due else None
+
+
+@dataclass(frozen=True)
+class OnTimeBy:
+    """The on-time rates of one department or one staff member (`name`: a department's value or
+    a staff member's name)."""
+
+    name: str
+    response: OnTime
+    resolve: OnTime
 
 
 @dataclass(frozen=True)
@@ -235,6 +252,9 @@ class MonthReport:
     weeks: tuple[WeekCount, ...]
     # Every ticket opened in the month, enquiries too, for the workbook.
     tickets: tuple[TicketRow, ...] = field(default=())
+    # Repairs and complaints together, per department and per staff member.
+    by_department: tuple[OnTimeBy, ...] = field(default=())
+    by_staff: tuple[OnTimeBy, ...] = field(default=())
 
     def figures(self) -> tuple[KindFigures, KindFigures]:
         """The repair figures, then the complaint figures."""
@@ -247,6 +267,9 @@ class _History:
 
     first_claim_at: datetime | None = None
     first_resolved_at: datetime | None = None
+    # Who first took it and who first resolved it ("staff:<id>", or another actor).
+    first_claim_by: str | None = None
+    first_resolved_by: str | None = None
     claimed_in: set[Department] = field(default_factory=set)
     ratings: list[int] = field(default_factory=list)
     poor_rated: bool = False
@@ -271,16 +294,17 @@ def _history(ticket: Ticket, events: Sequence[TicketEvent]) -> _History:
     )
     held = False
 
-    def claim(at: datetime) -> None:
+    def claim(at: datetime, actor: str) -> None:
         nonlocal held
         held = True
         history.claimed_in.add(department)
         if history.first_claim_at is None:
             history.first_claim_at = at
+            history.first_claim_by = actor
 
     for event in events:
         if event.kind is EventKind.CLAIMED:
-            claim(event.at)
+            claim(event.at, event.actor)
         elif event.kind is EventKind.TRANSFERRED:
             department = _department(event.data.get("to"), department)
             held = False
@@ -290,10 +314,11 @@ def _history(ticket: Ticket, events: Sequence[TicketEvent]) -> _History:
             # Resolving an unclaimed ticket makes the resolver its holder (see resolve_ticket):
             # that is a dispatch and a response at that moment.
             if not held:
-                claim(event.at)
+                claim(event.at, event.actor)
             held = False
             if history.first_resolved_at is None:
                 history.first_resolved_at = event.at
+                history.first_resolved_by = event.actor
         elif event.kind is EventKind.RATED:
             try:
                 rating = int(event.data.get("rating"))
@@ -304,12 +329,36 @@ def _history(ticket: Ticket, events: Sequence[TicketEvent]) -> _History:
     return history
 
 
-def _first_promise(estate: Estate, ticket: Ticket) -> tuple[datetime, datetime]:
+@dataclass(frozen=True)
+class _Rules:
+    """What the promised times follow from: the estate's targets and calendar."""
+
+    estate: Estate
+    targets: Sequence[ServiceTarget]
+    calendar: ServiceCalendar
+
+
+def _first_promise(rules: _Rules, ticket: Ticket) -> tuple[datetime, datetime]:
     """The response and resolve times promised when the ticket was opened."""
     if ticket.reopen_count == 0:
         return ticket.due_response_at, ticket.due_resolve_at
-    # A reopen replaces the stored promise; the owner's first one follows from the standard.
-    return due_times(estate, ticket.kind, ticket.urgent, ticket.created_at)
+    # A reopen replaces the stored promise; the owner's first one follows from the targets.
+    target = pick_target(rules.estate, rules.targets, ticket.kind, ticket.urgent, ticket.severity)
+    promise = promise_on(rules.calendar, target, ticket.created_at)
+    return promise.respond_by, promise.resolve_by
+
+
+def _outcomes(
+    rules: _Rules, ticket: Ticket, history: _History, now: datetime
+) -> tuple[bool | None, bool | None]:
+    """Whether the ticket's first promises were kept: the response, and the completion with the
+    time it waited on the owner (by when it was done, or by now) added."""
+    respond_by, resolve_by = _first_promise(rules, ticket)
+    paused = paused_for(ticket, history.first_resolved_at or now)
+    return (
+        _kept(history.first_claim_at, respond_by, now),
+        _kept(history.first_resolved_at, resolve_by + paused, now),
+    )
 
 
 def _kept(done_at: datetime | None, due: datetime, now: datetime) -> bool | None:
@@ -325,7 +374,7 @@ def _on_time(outcomes: Iterable[bool | None]) -> OnTime:
 
 
 def _figures(
-    estate: Estate,
+    rules: _Rules,
     kind: TicketKind,
     tickets: Sequence[Ticket],
     histories: Mapping[int, _History],
@@ -341,9 +390,9 @@ def _figures(
         history = histories[ticket.id]
         for department in history.claimed_in:
             dispatched_by[department] = dispatched_by.get(department, 0) + 1
-        respond_by, resolve_by = _first_promise(estate, ticket)
-        responses.append(_kept(history.first_claim_at, respond_by, now))
-        resolves.append(_kept(history.first_resolved_at, resolve_by, now))
+        response, resolve = _outcomes(rules, ticket, history, now)
+        responses.append(response)
+        resolves.append(resolve)
         ratings.extend(history.ratings)
         if ticket.status not in DONE:
             missed = late(ticket, now)
@@ -370,6 +419,44 @@ def _figures(
         ratings=tuple(ratings),
         reopened_by_rating=sum(1 for ticket in mine if histories[ticket.id].poor_rated),
     )
+
+
+def _by_whom(
+    rules: _Rules,
+    tickets: Sequence[Ticket],
+    histories: Mapping[int, _History],
+    staff_names: Mapping[str, str],
+    now: datetime,
+) -> tuple[tuple[OnTimeBy, ...], tuple[OnTimeBy, ...]]:
+    """On-time rates of repairs and complaints per department (the ticket's) and per staff
+    member (the response of who first took it, the completion of who resolved it)."""
+    departments: dict[str, tuple[list[bool | None], list[bool | None]]] = {}
+    staff: dict[str, tuple[list[bool | None], list[bool | None]]] = {}
+    for ticket in tickets:
+        if ticket.kind not in REPORTED_KINDS:
+            continue
+        history = histories[ticket.id]
+        response, resolve = _outcomes(rules, ticket, history, now)
+        mine = departments.setdefault(str(ticket.department), ([], []))
+        mine[0].append(response)
+        mine[1].append(resolve)
+        for actor, index, outcome in (
+            (history.first_claim_by, 0, response),
+            (history.first_resolved_by, 1, resolve),
+        ):
+            name = staff_names.get(actor or "")
+            if name is not None:
+                staff.setdefault(name, ([], []))[index].append(outcome)
+    by_department = tuple(
+        OnTimeBy(str(d), _on_time(departments[d][0]), _on_time(departments[d][1]))
+        for d in Department
+        if str(d) in departments
+    )
+    by_staff = tuple(
+        OnTimeBy(name, _on_time(outcomes[0]), _on_time(outcomes[1]))
+        for name, outcomes in sorted(staff.items())
+    )
+    return by_department, by_staff
 
 
 def _weeks(
@@ -433,6 +520,13 @@ async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport
     ):
         events[event.ticket_id].append(event)  # type: ignore[attr-defined]
     histories = {ticket.id: _history(ticket, events[ticket.id]) for ticket in tickets}
+    rules = _Rules(
+        estate, await ServiceTarget.filter(estate_id=estate.id), await load_calendar(estate)
+    )
+    staff_names = {
+        f"staff:{member.id}": member.name for member in await Staff.filter(estate_id=estate.id)
+    }
+    by_department, by_staff = _by_whom(rules, tickets, histories, staff_names, now)
     complaints = tuple(
         ComplaintRow(
             date=ticket.created_at.astimezone(tz).date(),
@@ -474,11 +568,13 @@ async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport
         month=month,
         timezone=estate.timezone,
         generated_at=now.astimezone(tz),
-        repair=_figures(estate, TicketKind.REPAIR, tickets, histories, now),
-        complaint=_figures(estate, TicketKind.COMPLAINT, tickets, histories, now),
+        repair=_figures(rules, TicketKind.REPAIR, tickets, histories, now),
+        complaint=_figures(rules, TicketKind.COMPLAINT, tickets, histories, now),
         complaints=complaints,
         weeks=_weeks(start, end, tickets, tz),
         tickets=rows,
+        by_department=by_department,
+        by_staff=by_staff,
     )
 
 
@@ -594,6 +690,24 @@ def render_text(report: MonthReport, catalogues: Catalogues, lang: str) -> str:
     for figures in report.figures():
         lines.append("")
         lines.extend(_kind_lines(figures, catalogues, lang))
+    for header, rows, departments in (
+        ("report.by_department", report.by_department, True),
+        ("report.by_staff", report.by_staff, False),
+    ):
+        if not rows:
+            continue
+        lines.append("")
+        lines.append(t(lang, header))
+        lines.extend(
+            t(
+                lang,
+                "report.by_line",
+                name=t(lang, f"department.{row.name}") if departments else row.name,
+                response=_rate_text(row.response, catalogues, lang),
+                resolve=_rate_text(row.resolve, catalogues, lang),
+            )
+            for row in rows
+        )
     lines.append("")
     lines.append(t(lang, "report.complaints_header"))
     if not report.complaints:

@@ -26,6 +26,7 @@ __all__ = [
     "ABOUT_BOT",
     "ANNOUNCE",
     "ANNOUNCE_LIST_WORDS",
+    "APPOINT",
     "APPROVE",
     "AS_OWNER",
     "BIND",
@@ -55,15 +56,19 @@ __all__ = [
     "REPLY",
     "REPORT",
     "REPORT_MONTH_WORDS",
+    "RESUME",
     "ROLE_WORDS",
     "ROOM_CELL_MARKS",
     "ROOM_MARKS",
     "ROOM_WORDS",
+    "SEVERITY",
+    "SEVERITY_WORDS",
     "STAFFCODE",
     "STAFF_COMMANDS",
     "START_WORDS",
     "TRANSFER",
     "UNBIND",
+    "WAIT",
     "CommandWords",
     "DepartmentValue",
     "RoleValue",
@@ -133,6 +138,12 @@ REFUSE = CommandWords("refuse", zh=("拒绝",), en=("refuse",))
 REPORT = CommandWords("report", zh=("报表",), en=("report",))
 ANNOUNCE = CommandWords("announce", zh=("公告",), en=("announce",))
 HELP = CommandWords("help", zh=("帮助",), en=("help",), argument=False)
+# Promised times (the service calendar): an appointment with the owner, waiting for the owner
+# (both stop the completion clock), restarting it, and a complaint's severity.
+APPOINT = CommandWords("appoint", zh=("约",), en=("appoint",))
+WAIT = CommandWords("wait", zh=("等待",), en=("wait",))
+RESUME = CommandWords("resume", zh=("继续",), en=("resume",))
+SEVERITY = CommandWords("severity", zh=("等级",), en=("severity",))
 
 # Every staff command, in the order help lists them. Each has exactly one handler module's
 # declared route (`handlers.build_handlers` refuses to build otherwise).
@@ -152,10 +163,23 @@ STAFF_COMMANDS: tuple[CommandWords, ...] = (
     REFUSE,
     REPORT,
     ANNOUNCE,
+    APPOINT,
+    WAIT,
+    RESUME,
+    SEVERITY,
     HELP,
 )
 
 # Words after a command word.
+# A complaint's severity as staff write it (`等级 C-0003 重要`).
+SEVERITY_WORDS: dict[str, str] = {
+    "严重": "serious",
+    "serious": "serious",
+    "重要": "important",
+    "important": "important",
+    "一般": "general",
+    "general": "general",
+}
 CANCEL_WORDS = frozenset({"cancel", "取消"})  # a close prompt's answer; `announce cancel 7`
 ANNOUNCE_LIST_WORDS = frozenset({"list", "列表", "查看"})  # `announce list`
 REPORT_MONTH_WORDS = frozenset({"month", "月", "月报"})  # `report month 2026-11`

@@ -460,3 +460,27 @@ async def test_the_login_page_without_a_token_says_how_to_get_one(served: Served
     assert page.status == 200 and "/login" in await page.text()
     english = await served.client.get("/console/login?lang=en")
     assert "Send /login to Guanjia in a private chat" in await english.text()
+
+
+async def test_the_board_shows_the_due_time_moved_by_a_pause_and_the_severity(
+    served: Served,
+) -> None:
+    desk = served.desk
+    leak = await report(desk)  # Monday 10:00: due to be done Tuesday 10:00
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await desk.say(f"约 {leak.number} 明天15:00", "u-zhang", STAFF)  # paused from 10:00
+    await desk.say("楼上天天半夜12点还在装修电钻响，物业管不管", "u-wang")
+
+    await sign_in(served, "u-chen", desk.staff["chen"])
+    board = await (await served.client.get("/console/")).text()
+    row = board[board.index(f'data-ticket="{leak.number}"') :]
+    row = row[: row.index("</tr>")]
+    # Nothing has waited yet at Monday 10:00; the board says the clock is stopped.
+    assert "11-24 10:00" in row and "暂停计时" in row
+    desk.clock.advance(hours=2)
+    board = await (await served.client.get("/console/")).text()
+    row = board[board.index(f'data-ticket="{leak.number}"') :]
+    row = row[: row.index("</tr>")]
+    assert "11-24 12:00" in row  # two hours waited, two hours later
+    complaint = board[board.index('data-ticket="C-0001"') :]
+    assert "一般" in complaint[: complaint.index("</tr>")]

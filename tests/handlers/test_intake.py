@@ -375,7 +375,8 @@ async def test_the_owner_is_promised_what_the_card_shows(estate: Desk) -> None:
     assert "承诺：11-23 10:15 前响应，11-24 10:00 前处理完成" in card_lines(desk, repair.number)
     # A complaint makes one promise, an answer, and its card says just that.
     assert "将在 24小时 内答复您" in to_wang.text
-    assert "承诺：11-24 10:00 前答复" in card_lines(desk, complaint.number)
+    # The router suggested its severity (一般), which the card shows.
+    assert "承诺：11-24 10:00 前答复（一般）" in card_lines(desk, complaint.number)
 
 
 async def test_an_urgent_repair_promises_a_response_not_a_visit(estate: Desk) -> None:

@@ -45,6 +45,7 @@ def test_jobs_fire_at_their_local_times(now: datetime) -> None:
         "warranty",
         "announcements",
         "escalation",
+        "appointments",
         "revisits",
         "deliveries",
         "group-sends",
@@ -61,6 +62,7 @@ def test_jobs_fire_at_their_local_times(now: datetime) -> None:
     assert next_fire("revisits") == local(2026, 11, 24, 10, 0)
     assert next_fire("announcements") == local(2026, 11, 23, 10, 1)
     assert next_fire("group-sends") == local(2026, 11, 23, 10, 0, 45)
+    assert next_fire("appointments") == local(2026, 11, 23, 10, 0, 20)
     assert specs["bills"].grace_seconds == 6 * 3600
     assert specs["announcements"].grace_seconds == 60
     other = {s.name: s for s in job_specs(ScheduleTimes(bill_day=5, bill_hour=18))}

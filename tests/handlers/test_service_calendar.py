@@ -1,0 +1,266 @@
+"""Promised times through the router: an estate on office time, a report on the Friday evening
+before 清明 2026, an emergency at night, an appointment pausing the completion clock, a
+complaint's severity set by staff, and what bad input changes (nothing)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.core.desk import escalate_overdue
+from bot.core.promises import late
+from models import EventKind, ServiceTarget, Severity, Ticket, TicketEvent, TicketKind
+from models.lifecycle import claim_ticket
+from tests.desk import OWNERS, STAFF, Desk, bind
+from tests.staffdesk import bind_staff, cards, edits, is_card, staff_texts
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def now() -> datetime:
+    """Friday 3 April 2026, 17:55 in Shanghai: 清明 is Saturday 4 to Monday 6 April."""
+    return datetime(2026, 4, 3, 17, 55, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+@pytest.fixture
+async def office(desk: Desk) -> Desk:
+    """The desk's estate counts ordinary repairs and complaints on office time (Monday to
+    Friday 08:30-17:30, the default hours); emergencies have a row on office time too, which
+    they ignore: they run round the clock."""
+    for kind, urgent, respond, resolve in (
+        (TicketKind.REPAIR, False, 15, 8 * 60),
+        (TicketKind.REPAIR, True, 5, 4 * 60),
+        (TicketKind.COMPLAINT, False, 120, 9 * 60),
+    ):
+        await ServiceTarget.create(
+            estate=desk.estate,
+            kind=kind,
+            urgent=urgent,
+            respond_minutes=respond,
+            resolve_minutes=resolve,
+            office_time=True,
+        )
+    await ServiceTarget.create(
+        estate=desk.estate,
+        kind=TicketKind.COMPLAINT,
+        severity=Severity.SERIOUS,
+        respond_minutes=30,
+        resolve_minutes=8 * 60,
+        office_time=False,
+    )
+    return desk
+
+
+def card_text(desk: Desk, number: str) -> str:
+    """A ticket's latest card (edited or posted)."""
+    latest = [m for _, m in edits(desk) if is_card(m, number)] or cards(desk, number)
+    return latest[-1].text
+
+
+def owner_texts(desk: Desk) -> list[str]:
+    return [m.text for m in desk.channel.sent if m.chat != STAFF]
+
+
+async def test_a_repair_on_friday_1755_before_a_holiday_is_promised_tuesday(office: Desk) -> None:
+    desk = office
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+
+    ticket = await Ticket.get(number="R-0001")
+    assert ticket.office_time and not ticket.urgent
+    assert ticket.due_response_at == datetime(2026, 4, 7, 8, 45, tzinfo=SHANGHAI)
+    assert ticket.due_resolve_at == datetime(2026, 4, 7, 16, 30, tzinfo=SHANGHAI)
+    [reply] = owner_texts(desk)
+    # Out of hours the owner is told when it will be looked at, then the promise as times.
+    assert "现在是非办公时间，我们将于 04-07 08:30 开始处理" in reply
+    assert "工程部将在 04-07 08:45 前响应，04-07 16:30 前处理完成" in reply
+    card = card_text(desk, "R-0001")
+    assert "承诺：04-07 08:45 前响应，04-07 16:30 前处理完成（按办公时间计）" in card.splitlines()
+    # Not late over the holiday weekend.
+    assert not late(ticket, datetime(2026, 4, 6, 20, 0, tzinfo=SHANGHAI))
+
+
+async def test_an_emergency_at_0300_runs_round_the_clock(office: Desk) -> None:
+    desk = office
+    desk.clock.advance(hours=9, minutes=5)  # Saturday 4 April, 03:00, a public holiday
+    await desk.say("救命！电梯困人了，5栋的电梯卡在8楼，里面有老人", "u-wang")
+
+    ticket = await Ticket.get(number="R-0001")
+    assert ticket.urgent and not ticket.office_time
+    assert ticket.due_response_at == datetime(2026, 4, 4, 3, 5, tzinfo=SHANGHAI)
+    [reply] = owner_texts(desk)
+    assert "非办公时间" not in reply
+    assert "5分钟" in reply
+
+
+async def test_a_report_on_a_swapped_working_saturday_is_in_office_hours(office: Desk) -> None:
+    desk = office
+    # Saturday 9 May 2026, 10:00: worked for 劳动节 (调休).
+    desk.clock.advance(days=35, hours=16, minutes=5)
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+
+    ticket = await Ticket.get(number="R-0001")
+    assert ticket.due_response_at == datetime(2026, 5, 9, 10, 15, tzinfo=SHANGHAI)
+    [reply] = owner_texts(desk)
+    assert "非办公时间" not in reply
+    assert "工程部将在 05-09 10:15 前响应" in reply
+
+
+async def test_an_english_owner_hears_the_opening_in_english(office: Desk) -> None:
+    desk = office
+    await bind("u-smith", desk.owners["smith"])
+    await desk.say("The kitchen pipe in 3-1-501 is leaking", "u-smith", language_hint="en")
+    [reply] = owner_texts(desk)
+    assert "The office is closed now: we will look at it from 04-07 08:30." in reply
+    assert "will respond by 04-07 08:45" in reply
+
+
+async def test_an_appointment_pauses_the_completion_clock_and_resume_restarts_it(
+    office: Desk,
+) -> None:
+    desk = office
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    desk.channel.clear()
+
+    # Tuesday 7 April, 09:00: staff agree with the owner to come on Wednesday at 15:00.
+    desk.clock.advance(days=3, hours=15, minutes=5)
+    await desk.say("约 R-0001 明天15:00", "u-zhang", STAFF)
+
+    ticket = await Ticket.get(number="R-0001")
+    visit = datetime(2026, 4, 8, 15, 0, tzinfo=SHANGHAI)
+    assert ticket.appointment_at == visit and ticket.paused_until == visit
+    assert "已约在 04-08 15:00" in staff_texts(desk)[-1]
+    card = card_text(desk, "R-0001")
+    assert "已约 04-08 15:00，计时暂停" in card
+    # Past Tuesday 16:30, when it was due, it is not late: the clock waits for the visit.
+    assert not late(ticket, datetime(2026, 4, 8, 9, 0, tzinfo=SHANGHAI)).resolve
+    # From the visit, the 7 hours 30 minutes left run on (wall time): late after 22:30.
+    assert not late(ticket, datetime(2026, 4, 8, 22, 25, tzinfo=SHANGHAI)).resolve
+    assert late(ticket, datetime(2026, 4, 8, 22, 35, tzinfo=SHANGHAI)).resolve
+    kinds = [e.kind for e in await TicketEvent.filter(ticket_id=ticket.id).order_by("id")]
+    assert kinds[-1] is EventKind.PAUSED
+
+
+async def test_waiting_for_the_owner_then_resuming(office: Desk) -> None:
+    desk = office
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 09:00
+    await desk.say("等待 R-0001", "u-zhang", STAFF)
+    assert "等待业主" in staff_texts(desk)[-1]
+    desk.clock.advance(hours=2)
+    await desk.say("继续 R-0001", "u-zhang", STAFF)
+    ticket = await Ticket.get(number="R-0001")
+    assert ticket.paused_at is None and ticket.paused_seconds == 2 * 3600
+    assert "现应在 04-07 18:30 前处理完成" in staff_texts(desk)[-1]
+    # Resuming again changes nothing and says so.
+    await desk.say("继续 R-0001", "u-zhang", STAFF)
+    assert "没有暂停计时" in staff_texts(desk)[-1]
+    assert (await Ticket.get(number="R-0001")).paused_seconds == 2 * 3600
+
+
+async def test_staff_set_a_complaints_severity_and_its_promise_follows(office: Desk) -> None:
+    desk = office
+    desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 7 April, 09:00
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await desk.say("楼上天天半夜12点还在装修电钻响，物业管不管", "u-wang")
+    complaint = await Ticket.get(kind=TicketKind.COMPLAINT)
+    assert complaint.severity == Severity.GENERAL  # the router's suggestion
+    assert complaint.due_response_at == datetime(2026, 4, 7, 11, 0, tzinfo=SHANGHAI)
+
+    await desk.say(f"等级 {complaint.number} 严重", "u-zhang", STAFF)
+    complaint = await Ticket.get(id=complaint.id)
+    assert complaint.severity == Severity.SERIOUS and not complaint.office_time
+    assert complaint.due_response_at == datetime(2026, 4, 7, 9, 30, tzinfo=SHANGHAI)
+    assert "等级为“严重”，应在 04-07 09:30 前答复" in staff_texts(desk)[-1]
+
+    await desk.say(f"等级 {complaint.number} 重要", "u-zhang", STAFF)
+    complaint = await Ticket.get(id=complaint.id)
+    # No row for 重要: the complaint row of any severity applies (office time, 2 hours).
+    assert complaint.severity == Severity.IMPORTANT
+    assert complaint.due_response_at == datetime(2026, 4, 7, 11, 0, tzinfo=SHANGHAI)
+
+
+async def test_bad_commands_change_nothing(office: Desk) -> None:
+    desk = office
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    before = await Ticket.get(number="R-0001")
+
+    await desk.say("约 R-0001 下周找时间", "u-zhang", STAFF)
+    assert "不是一个将来的时间，没有任何改动" in staff_texts(desk)[-1]
+    await desk.say("约 R-0001 今天08:00", "u-zhang", STAFF)  # already passed
+    assert "不是一个将来的时间" in staff_texts(desk)[-1]
+    await desk.say("等级 R-0001 严重", "u-zhang", STAFF)
+    assert "不是投诉" in staff_texts(desk)[-1]
+    await desk.say("等级 R-0001 很急", "u-zhang", STAFF)
+    assert "用法：等级" in staff_texts(desk)[-1]
+    await desk.say("约 R-0099 明天15:00", "u-zhang", STAFF)
+    assert "R-0099" in staff_texts(desk)[-1]
+    # An owner typing a staff command in the owners' group is no staff command.
+    await desk.say("等待 R-0001", "u-li", OWNERS)
+
+    after = await Ticket.get(number="R-0001")
+    assert (after.paused_at, after.appointment_at, after.severity) == (None, None, "")
+    assert after.due_resolve_at == before.due_resolve_at
+    assert not await TicketEvent.filter(ticket_id=after.id, kind=EventKind.PAUSED).exists()
+
+
+async def test_new_tickets_keep_the_defaults_without_targets(desk: Desk) -> None:
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    ticket = await Ticket.get(number="R-0001")
+    assert not ticket.office_time
+    assert ticket.due_response_at - ticket.created_at == timedelta(minutes=15)
+    [reply] = owner_texts(desk)
+    assert "工程部将在 15分钟 内响应" in reply and "非办公时间" not in reply
+
+
+async def test_a_reopened_ticket_gets_new_times_on_the_calendar_and_no_old_pause(
+    office: Desk,
+) -> None:
+    desk = office
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 7 April, 09:00
+    await desk.say("等待 R-0001", "u-zhang", STAFF)
+    desk.clock.advance(hours=1)
+    await desk.say("结单 R-0001 换了水管", "u-zhang", STAFF)
+    desk.clock.advance(hours=8)  # Tuesday 18:00, out of hours
+    await desk.say("重开 R-0001 还在漏", "u-zhang", STAFF)
+
+    ticket = await Ticket.get(number="R-0001")
+    assert ticket.reopen_count == 1
+    # 15 minutes of office time from Tuesday 18:00: Wednesday 08:45.
+    assert ticket.due_response_at == datetime(2026, 4, 8, 8, 45, tzinfo=SHANGHAI)
+    assert (ticket.paused_at, ticket.paused_seconds) == (None, 0)
+
+
+async def test_escalation_counts_the_completion_time_moved_by_a_pause(desk: Desk) -> None:
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind_staff("u-chen", desk.staff["chen"])
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")  # Friday 17:55, done by Saturday 17:55
+    ticket = await Ticket.get(number="R-0001")
+    start = desk.clock.now()
+    await claim_ticket(ticket.id, desk.staff["zhang"], start)
+    await desk.say("等待 R-0001", "u-zhang", STAFF)
+    desk.clock.advance(hours=3)
+    await desk.say("继续 R-0001", "u-zhang", STAFF)
+    desk.channel.clear()
+
+    # At Saturday 18:00 it would have been late; three hours waited, it is not until 20:55.
+    saturday = start + timedelta(hours=24, minutes=5)
+    assert await escalate_overdue(saturday, desk.services, desk.notifier) == 0
+    later = start + timedelta(hours=27, minutes=1)
+    assert await escalate_overdue(later, desk.services, desk.notifier) == 1
+    assert "04-04 20:55" in staff_texts(desk)[0]
