@@ -1,275 +1,40 @@
 """The queries that run per message or per scheduled job read through an index, not the whole
 table, once the store holds enough tickets: each code path runs for real on a store seeded with
 20,000 tickets (80,000 events, 20,000 deliveries), the SQL it sent is captured from tortoise's
-client log, and its plan is asked for (PostgreSQL: `EXPLAIN (FORMAT JSON)`, SQLite: `EXPLAIN
-QUERY PLAN`). A sequential scan of `ticket`, `ticket_event` or `delivery` fails the test."""
+client log, and its plan is asked for (PostgreSQL: `EXPLAIN (ANALYZE, FORMAT JSON)`, SQLite:
+`EXPLAIN QUERY PLAN`). A sequential scan of `ticket`, `ticket_event` or `delivery` fails the
+test, and so does reading a fifth of one (`tests/queryplans.py`'s `plan_problems`)."""
 
 from __future__ import annotations
 
-import json
-import logging
-import random
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from tortoise.connection import get_connection
 
-from bot.core import console, reports
-from bot.core import desk as staff_desk
-from models import (
-    Delivery,
-    DeliveryStatus,
-    Department,
-    EventKind,
-    Platform,
-    Ticket,
-    TicketEvent,
-    TicketKind,
-    TicketStatus,
-)
-from scheduler import jobs
-from tests.desk import STAFF, Desk, bind
-from tests.factories import make_estate
-from tests.staffdesk import bind_staff
+from models import Ticket
+from tests.desk import Desk
+from tests.queryplans import GROWING, bind_people, capture, code_paths, plan_problems, seed
 
-# The tables whose full scans grow with the store's age.
-GROWING = ("ticket", "ticket_event", "delivery")
 TICKETS = 20_000
 
 
-@dataclass
-class Captured:
-    """The statements tortoise sent while a code path ran."""
-
-    statements: list[tuple[str, list[Any]]] = field(default_factory=list)
-
-    def reads_of_growing_tables(self) -> list[tuple[str, list[Any]]]:
-        """Each distinct SELECT that reads a growing table."""
-        seen: set[str] = set()
-        found = []
-        for sql, values in self.statements:
-            if not sql.lstrip().upper().startswith("SELECT") or sql in seen:
-                continue
-            if any(re.search(rf'(FROM|JOIN) "?{table}"?(\s|$)', sql) for table in GROWING):
-                seen.add(sql)
-                found.append((sql, values))
-        return found
-
-
-class _Recorder(logging.Handler):
-    def __init__(self, captured: Captured) -> None:
-        super().__init__(logging.DEBUG)
-        self.captured = captured
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # The clients log each statement as ("%s: %s", query, values).
-        if record.msg == "%s: %s" and isinstance(record.args, tuple) and len(record.args) == 2:
-            sql, values = record.args
-            if isinstance(sql, str):
-                self.captured.statements.append((sql, list(values or [])))
-
-
-@asynccontextmanager
-async def capture() -> AsyncIterator[Captured]:
-    """Record the SQL tortoise runs inside the block."""
-    captured = Captured()
-    logger = logging.getLogger("tortoise.db_client")
-    handler = _Recorder(captured)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield captured
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-async def seed(desk_: Desk, now: datetime) -> Ticket:
-    """20,000 tickets over two years in the desk's estate and three others: most closed, the
-    last weeks' open, claimed or resolved; four events and a sent delivery per ticket.
-    Returns one of the desk estate's recent tickets."""
-    rng = random.Random(17)
-    estates = [desk_.estate.id] + [(await make_estate(f"e{i}")).id for i in range(3)]
-    kinds = list(TicketKind)
-    departments = list(Department)
-    tickets = []
-    for i in range(TICKETS):
-        created = now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
-        age = now - created
-        if age > timedelta(days=14):
-            status = TicketStatus.CLOSED
-        else:
-            status = rng.choice(list(TicketStatus))
-        resolved = created + timedelta(hours=5) if status is not TicketStatus.OPEN else None
-        if resolved is not None and resolved > now:
-            resolved = now
-        tickets.append(
-            Ticket(
-                # One estate holds most: a company's big estate, and three small ones.
-                estate_id=estates[0] if i % 10 < 7 else estates[i % len(estates)],
-                number=f"S-{i:05d}",
-                kind=rng.choice(kinds),
-                department=rng.choice(departments),
-                status=status,
-                source_platform=Platform.WEBCHAT,
-                source_chat_id="owners",
-                source_message_id=f"seed-{i}",
-                reporter_id=f"u-{i % 500}",
-                text="楼道灯不亮了" if i % 2 else "水管漏水",
-                created_at=created,
-                resolved_at=resolved,
-                closed_at=resolved + timedelta(days=3) if status is TicketStatus.CLOSED else None,
-                due_response_at=created + timedelta(hours=2),
-                due_resolve_at=created + timedelta(days=365),
-                rating=5 if status is TicketStatus.CLOSED else None,
-            )
-        )
-    # Stored in the order they were opened, as the bot stores them.
-    tickets.sort(key=lambda ticket: ticket.created_at)
-    for i, ticket in enumerate(tickets):
-        ticket.number = f"S-{i:05d}"
-    await Ticket.bulk_create(tickets, batch_size=2000)
-    ids = await Ticket.filter(number__startswith="S-").order_by("id").values_list("id", flat=True)
-    # A closed ticket's history: opened, claimed, resolved, closed.
-    history = (EventKind.OPENED, EventKind.CLAIMED, EventKind.RESOLVED, EventKind.CLOSED)
-    await TicketEvent.bulk_create(
-        [
-            TicketEvent(ticket_id=ticket_id, kind=kind, actor="system", at=now)
-            for ticket_id in ids
-            for kind in history
-        ],
-        batch_size=4000,
-    )
-    await Delivery.bulk_create(
-        [
-            Delivery(
-                dedup_key=f"seed:{ticket_id}",
-                kind="ticket",
-                platform=Platform.WEBCHAT,
-                chat_id="staff",
-                status=DeliveryStatus.SENT,
-                attempts=1,
-                created_at=now - timedelta(days=1),
-                sent_at=now - timedelta(days=1),
-            )
-            for ticket_id in ids
-        ],
-        batch_size=2000,
-    )
-    client = get_connection("default")
-    if client.capabilities.dialect == "postgres":
-        # As autovacuum would have by now. A SQLite store is never analyzed (nothing runs
-        # ANALYZE there), so its planner goes by its rules, as it will in production: its
-        # statistics hold an average per value, which one dominant status (sent, closed) skews.
-        await client.execute_script("ANALYZE")
-    return await Ticket.filter(estate_id=desk_.estate.id, status=TicketStatus.OPEN).first()
-
-
-async def plan_problems(store: str, sql: str, values: list[Any]) -> list[str]:
-    """What in the statement's plan reads a growing table whole: a sequential scan, or (on
-    PostgreSQL, where the statement is run by EXPLAIN ANALYZE) more than a fifth of its rows
-    examined; on SQLite, a SCAN of it (a full traversal, by an index or not) or a search of the
-    estate's tickets by estate alone (every ticket, for a company with one estate)."""
-    client = get_connection("default")
-    if store == "postgres":
-        [row] = await client.execute_query_dict(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", values)
-        plan = row["QUERY PLAN"]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        problems: list[str] = []
-        examined: dict[str, float] = dict.fromkeys(GROWING, 0.0)
-
-        def walk(node: dict[str, Any]) -> None:
-            relation = node.get("Relation Name")
-            if relation in GROWING:
-                if node.get("Node Type") == "Seq Scan":
-                    problems.append(f"Seq Scan on {relation}")
-                rows = (
-                    node.get("Actual Rows", 0)
-                    + node.get("Rows Removed by Filter", 0)
-                    + node.get("Rows Removed by Index Recheck", 0)
-                )
-                examined[relation] += rows * node.get("Actual Loops", 1)
-            for child in node.get("Plans", []):
-                walk(child)
-
-        walk(plan[0]["Plan"])
-        for table, rows in examined.items():
-            [count] = await client.execute_query_dict(f'SELECT count(*) AS n FROM "{table}"')
-            if rows > count["n"] / 5:
-                problems.append(f"{rows:.0f} of {count['n']} rows of {table} examined")
-        return problems
-    rows = await client.execute_query_dict(f"EXPLAIN QUERY PLAN {sql}", values)
-    return [
-        row["detail"]
-        for row in rows
-        if re.match(rf"SCAN ({'|'.join(GROWING)})\b", row["detail"])
-        or re.match(r"SEARCH ticket USING INDEX \S+ \(estate_id=\?\)$", row["detail"])
-    ]
-
-
-async def check(store: str, name: str, run: Callable[[], Awaitable[object]]) -> int:
-    """Run a code path, then fail on any sequential scan of a growing table in what it read;
-    returns how many reads of growing tables were checked."""
-    async with capture() as captured:
-        await run()
-    reads = captured.reads_of_growing_tables()
-    assert reads, f"{name}: no read of {GROWING} was captured"
-    for sql, values in reads:
-        problems = await plan_problems(store, sql, values)
-        assert problems == [], f"{name}: {problems} in\n{sql}\n{values}"
-    return len(reads)
-
-
 async def test_per_message_and_per_job_queries_use_indexes(desk: Desk, now: datetime) -> None:
-    store = "postgres" if get_connection("default").capabilities.dialect == "postgres" else ""
-    store = store or "sqlite"
-    recent = await seed(desk, now)
-    assert recent is not None
-    await bind("u-li", desk.owners["li"])
-    await bind_staff("u-chen", desk.staff["chen"])
-    await bind_staff("u-zhang", desk.staff["zhang"])
+    dialect = get_connection("default").capabilities.dialect
+    store = "postgres" if dialect == "postgres" else "sqlite"
+    recent = await seed(desk, now, TICKETS)
+    await bind_people(desk)
     before = await Ticket.all().count()
 
-    checked = {
-        # The duplicate check, opening a ticket, and the second report joining it.
-        "a repair report": await check(
-            store, "repair", lambda: desk.say("3栋2单元501 厨房水管漏水了", "u-li")
-        ),
-        "the same report again": await check(
-            store, "repeat", lambda: desk.say("3栋2单元501 厨房水管又漏水了", "u-li")
-        ),
-        "the staff queue": await check(store, "queue", lambda: desk.say("队列", "u-zhang", STAFF)),
-        "the board": await check(
-            store, "board", lambda: console.board(desk.staff["zhang"], console.BoardFilter(), now)
-        ),
-        "the supervisor's board": await check(
-            store,
-            "board (supervisor)",
-            lambda: console.board(desk.staff["chen"], console.BoardFilter(), now),
-        ),
-        "events by ticket": await check(store, "events", lambda: console.ticket_events(recent)),
-        "escalation": await check(
-            store,
-            "escalation",
-            lambda: staff_desk.escalate_overdue(now, desk.services, desk.notifier),
-        ),
-        "rating reminders": await check(
-            store, "ratings", lambda: jobs.remind_to_rate(now, desk.services, desk.notifier)
-        ),
-        "auto-close": await check(
-            store,
-            "auto-close",
-            lambda: staff_desk.close_unrated(now, desk.services, desk.notifier),
-        ),
-        "deliveries due": await check(store, "deliveries", lambda: desk.notifier.deliver()),
-        "the month report": await check(
-            store, "month report", lambda: reports.month_report(desk.estate, "2026-11", now)
-        ),
-    }
+    checked: dict[str, int] = {}
+    for name, run in code_paths(desk, recent, now):
+        async with capture() as captured:
+            await run()
+        reads = captured.reads_of_growing_tables()
+        assert reads, f"{name}: no read of {GROWING} was captured"
+        for sql, values in reads:
+            problems = await plan_problems(store, sql, values)
+            assert problems == [], f"{name}: {problems} in\n{sql}\n{values}"
+        checked[name] = len(reads)
+
     assert await Ticket.all().count() == before + 1  # the second report joined the first
-    assert all(checked.values())
+    assert len(checked) == 11
