@@ -92,7 +92,7 @@ async def capture() -> AsyncIterator[Captured]:
 
 async def seed(desk_: Desk, now: datetime, count: int, chunk: int = 10_000) -> Ticket:
     """`count` tickets over two years, stored in the order they were opened, most in the desk's
-    estate and the rest in three others: most closed, the last fortnight's open, claimed or
+    estate and the rest in three others: closed, but for the last three days' open, claimed or
     resolved; four events and a sent delivery per ticket. Returns one of the desk estate's
     open tickets."""
     rng = random.Random(17)
@@ -108,7 +108,8 @@ async def seed(desk_: Desk, now: datetime, count: int, chunk: int = 10_000) -> T
         tickets = []
         for i in range(first, min(count, first + chunk)):
             created = opened[i]
-            if now - created > timedelta(days=14):
+            # Auto-closed three days after it was resolved: older ones are done with.
+            if now - created > timedelta(days=3):
                 status = TicketStatus.CLOSED
             else:
                 status = rng.choice(list(TicketStatus))
