@@ -232,7 +232,10 @@ def code_paths(desk: Desk, recent: Ticket, now: datetime) -> list[tuple[str, Cod
         # The duplicate check, opening a ticket, and the second report joining it.
         ("a repair report", lambda: desk.say("3栋2单元501 厨房水管漏水了", "u-li")),
         ("the same report again", lambda: desk.say("3栋2单元501 厨房水管又漏水了", "u-li")),
+        # A photo alone: it joins its sender's report of the last minutes.
+        ("a photo after it", lambda: desk.say("", "u-li", photos=("photo-1",))),
         ("the staff queue", lambda: desk.say("队列", "u-zhang", STAFF)),
+        ("a staff member's tickets", lambda: desk.say("我的", "u-zhang", STAFF)),
         ("the board", lambda: console.board(zhang, console.BoardFilter(), now)),
         ("the supervisor's board", lambda: console.board(chen, console.BoardFilter(), now)),
         ("events by ticket", lambda: console.ticket_events(recent)),

@@ -36,5 +36,7 @@ async def test_per_message_and_per_job_queries_use_indexes(desk: Desk, now: date
             assert problems == [], f"{name}: {problems} in\n{sql}\n{values}"
         checked[name] = len(reads)
 
-    assert await Ticket.all().count() == before + 1  # the second report joined the first
-    assert len(checked) == 11
+    # The second report and the photo joined the first.
+    assert await Ticket.all().count() == before + 1
+    assert (await Ticket.get(source_message_id="in-1")).photos == ["photo-1"]
+    assert len(checked) == 13
