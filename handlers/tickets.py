@@ -57,6 +57,9 @@ SAME_FAULT_SIMILARITY = 0.15
 # A common place no building is named for (the gate, the roads) may be several places: its
 # reports join only when their words are nearly the same.
 UNPLACED_SIMILARITY = 0.5
+# At most this many of the newest open tickets of the same fault and place are compared with a
+# report: what one message costs stays bounded however many such tickets the window holds.
+SAME_FAULT_CANDIDATES = 50
 # A photo sent alone this soon after its sender's report belongs to that report.
 PHOTO_WINDOW = timedelta(minutes=10)
 OPEN_STATUSES = (TicketStatus.OPEN, TicketStatus.CLAIMED)
@@ -264,7 +267,8 @@ async def _same_fault(
             reporters__platform=message.chat.platform,
             reporters__user_id=message.sender_id,
         )
-    candidates = await query.order_by("id").distinct()
+    newest = await query.order_by("-created_at", "-id").limit(SAME_FAULT_CANDIDATES).distinct()
+    candidates = sorted(newest, key=lambda ticket: ticket.id)
     if not candidates:
         return None
     index = ctx.services.nlu.faq_index(

@@ -77,6 +77,26 @@ class Ticket(Model):
     class Meta:
         table = "ticket"
         unique_together = (("estate", "number"),)
+        # Every query that runs per message or per scheduled job reads through one of these
+        # (tests/models/test_query_plans.py checks that none of them scans the table). Status
+        # is a column rather than a partial index's condition: tortoise's PartialIndex knows
+        # only `column = value`, and a condition on a bound parameter would not serve a
+        # prepared statement's generic plan.
+        indexes = (
+            # The estate's tickets by status: the duplicate check (open ones of a kind and
+            # department, within a window), the staff queue, the console's board.
+            ("estate_id", "status", "kind", "department", "created_at"),
+            # The estate's tickets by when they were opened: the month report.
+            ("estate_id", "created_at"),
+            # Open and claimed tickets past a promised time: escalation.
+            ("status", "due_response_at"),
+            ("status", "due_resolve_at"),
+            # Resolved and unrated tickets by when they were resolved: the rating reminder and
+            # the auto-close.
+            ("status", "resolved_at"),
+            # The tickets a staff member holds (`mine`).
+            ("claimed_by_id", "status"),
+        )
 
 
 class TicketEvent(Model):
@@ -95,6 +115,8 @@ class TicketEvent(Model):
     class Meta:
         table = "ticket_event"
         ordering = ["id"]
+        # A ticket's events (its history, whether staff answered since it was reopened).
+        indexes = (("ticket_id", "kind"),)
 
 
 class TicketReporter(Model):
@@ -117,6 +139,8 @@ class TicketReporter(Model):
     class Meta:
         table = "ticket_reporter"
         unique_together = (("ticket", "platform", "user_id"),)
+        # A sender's recent reports in a chat (photos joining the report they follow).
+        indexes = (("platform", "chat_id", "user_id", "at"),)
 
 
 class TicketCounter(Model):

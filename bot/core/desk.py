@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from bot.core.context import Context, Outbound, Remember, Services
@@ -471,10 +470,15 @@ async def escalate_overdue(now: datetime, services: Services, notifier: Notifier
     Its alerts are Notifier deliveries recorded in the same transaction, then sent: an alert
     whose send fails is retried, and none is lost to a process that dies after the record.
     """
-    candidates = await Ticket.filter(
-        Q(due_response_at__lt=now) | Q(due_resolve_at__lt=now),
-        status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
-    ).order_by("id")
+    # One read per promised time, each through its (status, time) index: an OR of the two
+    # reads the whole table on SQLite.
+    handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
+    late = {
+        ticket.id: ticket
+        for due in ("due_response_at__lt", "due_resolve_at__lt")
+        for ticket in await Ticket.filter(status__in=handled, **{due: now})
+    }
+    candidates = [late[ticket_id] for ticket_id in sorted(late)]
     estates: dict[int, Estate] = {}
     raised = 0
     for ticket in candidates:

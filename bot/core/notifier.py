@@ -578,12 +578,13 @@ class Notifier:
         return Q(kind__in=list(kinds)) if kinds is not None else Q()
 
     def _due(self, now: datetime) -> Q:
-        pending = Q(status=DeliveryStatus.PENDING) & (
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        # Pending with no next attempt, or pending or unknown with one that has come: an
+        # unknown row with a next attempt is owed its one retry, without one it is final. The
+        # statuses lead, so the (status, next_attempt_at) index is read, not every sent row.
+        return Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN]) & (
+            Q(status=DeliveryStatus.PENDING, next_attempt_at__isnull=True)
+            | Q(next_attempt_at__lte=now)
         )
-        # An unknown row with a next attempt is owed its one retry; without one it is final.
-        retry_unknown = Q(status=DeliveryStatus.UNKNOWN, next_attempt_at__lte=now)
-        return pending | retry_unknown
 
     async def _next_due_at(self, kinds: Collection[str] | None) -> datetime | None:
         open_statuses = [

@@ -514,11 +514,18 @@ async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport
     )
     events: dict[int, list[TicketEvent]] = {ticket.id: [] for ticket in tickets}
     ticket_window = {f"ticket__{name}": value for name, value in window.items()}
-    # A join rather than a list of ids: a busy month must not exceed SQLite's variable limit.
-    for event in await TicketEvent.filter(ticket__estate_id=estate.id, **ticket_window).order_by(
-        "id"
-    ):
-        events[event.ticket_id].append(event)  # type: ignore[attr-defined]
+    if tickets:
+        # A join rather than a list of ids: a busy month must not exceed SQLite's variable
+        # limit. Tickets are numbered as they are opened, so the month's lie between its first
+        # and last ids: that range lets the events be read through their ticket index, not all.
+        ids = [ticket.id for ticket in tickets]
+        for event in await TicketEvent.filter(
+            ticket__estate_id=estate.id,
+            ticket_id__gte=min(ids),
+            ticket_id__lte=max(ids),
+            **ticket_window,
+        ).order_by("id"):
+            events[event.ticket_id].append(event)  # type: ignore[attr-defined]
     histories = {ticket.id: _history(ticket, events[ticket.id]) for ticket in tickets}
     rules = _Rules(
         estate, await ServiceTarget.filter(estate_id=estate.id), await load_calendar(estate)
