@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0013_wecom_kf')]
+    dependencies = [('models', '0014_service_calendar')]
 
     initial = False
 
