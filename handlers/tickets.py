@@ -55,6 +55,9 @@ SAME_FAULT_SIMILARITY = 0.15
 # A common place no building is named for (the gate, the roads) may be several places: its
 # reports join only when their words are nearly the same.
 UNPLACED_SIMILARITY = 0.5
+# The duplicate check compares a report with at most this many open tickets (the newest) of
+# its kind at its place within the window: each has its features kept, none is segmented again.
+SAME_FAULT_CANDIDATES = 50
 # A photo sent alone this soon after its sender's report belongs to that report.
 PHOTO_WINDOW = timedelta(minutes=10)
 OPEN_STATUSES = (TicketStatus.OPEN, TicketStatus.CLAIMED)
@@ -262,13 +265,21 @@ async def _same_fault(
             reporters__platform=message.chat.platform,
             reporters__user_id=message.sender_id,
         )
-    candidates = await query.order_by("id").distinct()
-    if not candidates:
+    # The newest few, compared oldest first (a tie goes to the earlier report, as it always did).
+    newest = await query.order_by("-id").distinct().limit(SAME_FAULT_CANDIDATES)
+    if not newest:
         return None
-    index = ctx.services.nlu.faq_index(
-        [(str(t.id), t.text) for t in candidates], threshold=threshold
-    )
-    best = index.best(message.text)
+    candidates = newest[::-1]
+    nlu = ctx.services.nlu
+    entries = []
+    for ticket in candidates:
+        if ticket.features is None:
+            # Opened before tickets kept their features: computed once, and kept.
+            ticket.features = nlu.match_features(ticket.text)
+            await Ticket.filter(id=ticket.id).update(features=ticket.features)
+        entries.append((str(ticket.id), ticket.features))
+    index = nlu.match_index(entries, threshold=threshold)
+    best = index.best_for(ctx.match_features())
     if best is None:
         return None
     return next(t for t in candidates if str(t.id) == best[0])
@@ -433,6 +444,7 @@ async def open_from_message(
         reporter_unit=placed.reporter_unit,
         photos=refs,
         now=ctx.now,
+        features=ctx.match_features(),
     )
     for listener in ctx.services.ticket_opened:
         await listener(ctx, ticket)

@@ -112,11 +112,13 @@ async def open_ticket(
     location_building: str | None = None,
     location_unknown: str = "",
     reporter_unit: Unit | None = None,
+    features: Sequence[str] | None = None,
 ) -> Ticket:
     """Open a ticket, numbered per estate and kind, with its reporter and its `opened` event.
 
     `unit` or `location_place` (with `location_building`) say where the fault is;
-    `reporter_unit` is where the reporter lives, which is another matter.
+    `reporter_unit` is where the reporter lives, which is another matter. `features` are what
+    the duplicate check compares its text by (the NLU's `match_features`), kept with it.
     """
     respond_by, resolve_by = due_times(estate, kind, urgent, now)
     async with in_transaction():
@@ -142,6 +144,7 @@ async def open_ticket(
             language=language,
             text=text,
             photos=list(photos),
+            features=list(features) if features is not None else None,
             created_at=now,
             due_response_at=respond_by,
             due_resolve_at=resolve_by,

@@ -195,6 +195,29 @@ class Context:
     # What the person who pressed a button is told privately (a toast on Telegram and in the
     # web chat): never posted into the chat, so a stale or refused press writes nowhere.
     toast: str | None = None
+    # What the NLU made of a message's text before its transaction began, by the text:
+    # (understanding, match features). See `understood` and `match_features`.
+    early: dict[str, tuple[Understanding | None, list[str] | None]] = field(default_factory=dict)
+
+    def understood(self, text: str) -> Understanding:
+        """The NLU's understanding of `text` (cleaned), worked out before the transaction when
+        the router could (`Router.handle`), else now."""
+        understanding, feats = self.early.get(text, (None, None))
+        if understanding is None:
+            understanding = self.services.nlu.understand(text)
+            self.early[text] = (understanding, feats)
+        return understanding
+
+    def match_features(self) -> list[str]:
+        """The features the message's text is compared by (a ticket's duplicate check, kept
+        with the ticket it opens): worked out once per text, before the transaction when the
+        router could."""
+        text = self.message.text
+        understanding, feats = self.early.get(text, (None, None))
+        if feats is None:
+            feats = self.services.nlu.match_features(text)
+            self.early[text] = (understanding, feats)
+        return feats
 
     @property
     def now(self) -> datetime:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import unicodedata
+from typing import TYPE_CHECKING
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -35,6 +36,9 @@ from bot.core.dialogs import DialogKind, open_dialog, start_dialog
 from bot.core.logsafe import log_excerpt
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
 from models import Chat, ChatIdentity, ChatKind, Estate, Owner, SeenMessage, Staff
+
+if TYPE_CHECKING:
+    from bot.core.nlu import Understanding
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +124,12 @@ class Router:
                     "dropped a message handled before: %s %s", message.chat, message.message_id
                 )
                 return None
+            # Understanding a text takes the processor, not the store: it is done before the
+            # transaction, so that on SQLite no classification holds the single writer lock.
+            early = self._understand_early(message, refusal)
             async with in_transaction():
                 ctx = await self._context(message, channel)
+                ctx.early.update(early)
                 await self._remember(message)
                 if refusal is not None:
                     log.info("refused message %s: %s", message.message_id, refusal)
@@ -170,6 +178,27 @@ class Router:
             await self.handle(message, channel, accepted=True)
             handled += 1
         return handled, replies
+
+    def _understand_early(
+        self, message: IncomingMessage, refusal: str | None
+    ) -> dict[str, tuple[Understanding | None, list[str] | None]]:
+        """What the NLU makes of a message that may be classified: its understanding (of the
+        cleaned text) and the features its duplicate check compares (of the text as sent)."""
+        if refusal is not None or message.payload is not None:
+            return {}
+        text = clean_text(message.text)
+        if not text:
+            return {}
+        nlu = self.services.nlu
+        early: dict[str, tuple[Understanding | None, list[str] | None]] = {
+            text: (nlu.understand(text), None)
+        }
+        understanding, _ = early[text]
+        if understanding is not None and understanding.intent in ("repair", "complaint"):
+            early.setdefault(message.text, (None, None))
+            known, _ = early[message.text]
+            early[message.text] = (known, nlu.match_features(message.text))
+        return early
 
     def _refusal(self, message: IncomingMessage) -> str | None:
         if message.payload is not None:
@@ -305,7 +334,7 @@ class Router:
 
     async def _classify_and_act(self, ctx: Context) -> None:
         text = clean_text(ctx.message.text)
-        understanding = self.services.nlu.understand(text)
+        understanding = ctx.understood(text)
         ctx.understanding = understanding
         ctx.lang = self.services.catalogues.language(understanding.lang)
         if settles_language(text, understanding.intent, understanding.lang):
