@@ -315,7 +315,11 @@ async def _open_or_join(
     made_urgent = None
     if u.urgent and not same.urgent:
         made_urgent = await make_urgent(same.id, _actor(ctx), ctx.now, text=message.text)
-    ctx.outbox.extend(await desk.card_messages(made_urgent or same, ctx.services))
+    # The ticket as this transaction read or changed it, in the estate of the message.
+    current = made_urgent or same
+    building = await desk.building_known(ctx, ctx.estate.id, current.location_building)
+    known = desk.Known(ctx.estate, building)
+    ctx.outbox.extend(await desk.card_messages(current, ctx.services, known=known))
     if made_urgent is not None:
         ctx.outbox.extend(await desk.urgent_alerts(made_urgent, ctx.services))
     log.info("%s's report joined %s", message.sender_id, same.number)
@@ -455,9 +459,7 @@ async def open_from_message(
 async def location_words(ctx: Context, placed: Placed) -> str:
     """Where the fault is, in the owner's words and language (what the card also shows)."""
     assert ctx.estate is not None
-    known = placed.building is None or await Building.exists(
-        estate_id=ctx.estate.id, name=placed.building
-    )
+    known = await desk.building_known(ctx, ctx.estate.id, placed.building)
     return desk.location_text(
         ctx.services.catalogues,
         ctx.lang,

@@ -38,15 +38,18 @@ class QueryCount:
     """The round trips counted in one `count_queries` block."""
 
     statements: list[str] = field(default_factory=list)
+    # The text of each statement (what the driver was given), for a look at what ran.
+    texts: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         """How many round trips were made."""
         return len(self.statements)
 
-    def add(self, what: str) -> None:
+    def add(self, what: str, text: str = "") -> None:
         """Count one round trip (`what`: the statement's first word, or the driver call)."""
         self.statements.append(what)
+        self.texts.append(text or what)
 
 
 _counting: ContextVar[QueryCount | None] = ContextVar("guanjia_query_count", default=None)
@@ -68,7 +71,9 @@ def _wrap_asyncpg(name: str, call: Callable[..., Awaitable[Any]]) -> Callable[..
     async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
         count = _counting.get()
         if count is not None:
-            count.add(_first_word(args, name))
+            count.add(
+                _first_word(args, name), args[0] if args and isinstance(args[0], str) else ""
+            )
         return await call(self, *args, **kwargs)
 
     counted.__guanjia_counted__ = True  # type: ignore[attr-defined]
@@ -82,7 +87,8 @@ def _wrap_aiosqlite(call: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
         count = _counting.get()
         if count is not None:
-            count.add(_first_word(args, getattr(fn, "__name__", "call")))
+            text = args[0] if args and isinstance(args[0], str) else ""
+            count.add(_first_word(args, getattr(fn, "__name__", "call")), text)
         return await call(self, fn, *args, **kwargs)
 
     counted.__guanjia_counted__ = True  # type: ignore[attr-defined]

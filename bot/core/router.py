@@ -26,16 +26,17 @@ import logging
 import unicodedata
 from typing import TYPE_CHECKING
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.core import chats, journal
 from bot.core.channel import Channel, SendError
-from bot.core.context import Context, Handlers, Services, send_outbox
+from bot.core.context import Context, Handlers, Outbound, Services, send_outbox
 from bot.core.dialogs import DialogKind, open_dialog, start_dialog
 from bot.core.logsafe import log_excerpt
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
 from models import Chat, ChatIdentity, ChatKind, Estate, Owner, SeenMessage, Staff
+from models.lookup import read_context
+from models.statements import insert_ignoring
 
 if TYPE_CHECKING:
     from bot.core.nlu import Understanding
@@ -213,38 +214,39 @@ class Router:
         return None
 
     async def _remember(self, message: IncomingMessage) -> None:
-        try:
-            async with in_transaction():
-                await SeenMessage.create(
-                    platform=message.chat.platform,
-                    chat_id=message.chat.chat_id,
-                    message_id=message.message_id,
-                    at=message.received_at,
-                )
-        except IntegrityError:
-            raise _Duplicate from None
+        seen = await insert_ignoring(
+            SeenMessage,
+            platform=message.chat.platform,
+            chat_id=message.chat.chat_id,
+            message_id=message.message_id,
+            at=message.received_at,
+        )
+        if seen is None:
+            raise _Duplicate
         if not message.chat.is_group:
             # The platform's reply window (WeChat's 48 hours) opens again with this message.
             await chats.saw(message.chat.platform, message.chat.chat_id, message.received_at)
 
     async def _context(self, message: IncomingMessage, channel: Channel) -> Context:
-        identity, _ = await ChatIdentity.get_or_create(
-            platform=message.chat.platform,
-            user_id=message.sender_id,
-            defaults={"display_name": message.sender_name[:128]},
-        )
-        owner: Owner | None = None
-        staff: Staff | None = None
-        if identity.owner_id is not None:
-            owner = await Owner.get(id=identity.owner_id)
-        if identity.staff_id is not None:
-            staff = await Staff.get_or_none(id=identity.staff_id, active=True)
-        chat = await Chat.get_or_none(platform=message.chat.platform, chat_id=message.chat.chat_id)
+        # Who, where, and what they were asked: one query.
+        found = await read_context(message.chat.platform, message.sender_id, message.chat.chat_id)
+        identity = found.identity
+        if identity is None:
+            identity, _ = await ChatIdentity.get_or_create(
+                platform=message.chat.platform,
+                user_id=message.sender_id,
+                defaults={"display_name": message.sender_name[:128]},
+            )
+        owner: Owner | None = found.owner if identity.owner_id is not None else None
+        staff: Staff | None = found.staff if identity.staff_id is not None else None
+        if staff is not None and not staff.active:
+            staff = None
+        chat = found.chat
         estate = await self._estate(chat, owner, staff, message.chat.is_group)
         lang = self.services.catalogues.language(
             identity.language or message.language_hint or self.services.catalogues.default
         )
-        return Context(
+        ctx = Context(
             message=message,
             channel=channel,
             services=self.services,
@@ -255,13 +257,19 @@ class Router:
             staff=staff,
             lang=lang,
         )
+        key = (str(message.chat.platform), message.chat.chat_id, message.sender_id)
+        if found.dialog is None:
+            ctx.no_dialog.add(key)
+        else:
+            ctx.prefetched_dialogs[key] = found.dialog
+        return ctx
 
     @staticmethod
     async def _estate(
         chat: Chat | None, owner: Owner | None, staff: Staff | None, in_group: bool
     ) -> Estate | None:
         if chat is not None and chat.estate_id is not None:
-            return await Estate.get(id=chat.estate_id)
+            return chat.estate  # read with the chat
         if in_group:
             return None  # a group belongs to an estate only by being registered
         if owner is not None:
@@ -420,7 +428,16 @@ class Router:
     async def _flush(self, ctx: Context | None) -> None:
         if ctx is None:
             return
-        await send_outbox(self.services.hub, ctx.outbox, ctx.channel)
+        # The sender's answer goes first: it never waits for the staff chats' cards (their
+        # sends, and the card's message id being kept).
+        here = ctx.message.chat
+        first = sorted(
+            ctx.outbox,
+            key=lambda entry: (
+                (entry.message if isinstance(entry, Outbound) else entry).chat != here
+            ),
+        )
+        await send_outbox(self.services.hub, first, ctx.channel)
 
     async def _apologise(
         self, message: IncomingMessage, channel: Channel, ctx: Context | None
