@@ -245,6 +245,7 @@ async def _same_fault(
         created_at__gte=ctx.now - SAME_FAULT_WINDOW,
     )
     threshold = SAME_FAULT_SIMILARITY
+    by_reporter = False
     if placed.unit is not None:
         query = query.filter(unit_id=placed.unit.id)
     elif placed.unknown:
@@ -258,6 +259,7 @@ async def _same_fault(
             query = query.filter(location_building=placed.building)
     else:
         # Nothing says where: only the same owner saying it again is the same report.
+        by_reporter = True
         query = query.filter(
             unit_id__isnull=True,
             location_place__isnull=True,
@@ -266,7 +268,9 @@ async def _same_fault(
             reporters__user_id=message.sender_id,
         )
     # The newest few, compared oldest first (a tie goes to the earlier report, as it always did).
-    newest = await query.order_by("-id").distinct().limit(SAME_FAULT_CANDIDATES)
+    if by_reporter:
+        query = query.distinct()  # the join with the reporters may repeat a ticket
+    newest = await query.order_by("-id").limit(SAME_FAULT_CANDIDATES)
     if not newest:
         return None
     candidates = newest[::-1]
