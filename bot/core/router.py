@@ -2,9 +2,10 @@
 
 It refuses bad input, drops a message it has seen, finds who sent it and where, sends staff-chat
 messages to the staff handlers, continues an open dialog, and otherwise classifies the message and
-calls its intent's handler. All of that runs in one transaction; what handlers say is sent after
-it commits. A failure rolls everything back, is logged with the message, and the sender gets an
-apology rather than silence.
+calls its intent's handler. All of that runs in one transaction, but for understanding the text
+(the NLU), which is done before it begins so that no classification holds the store's writer
+lock; what handlers say is sent after it commits, the sender's answer first. A failure rolls
+everything back, is logged with the message, and the sender gets an apology rather than silence.
 
 A bound staff member's private chat with the bot, on any platform, is their staff desk: what they
 write there goes to the handlers' staff private commands (the staff commands, a close prompt's

@@ -4,6 +4,8 @@ when it was opened (issue 17): no candidate's text is segmented again for a new 
 from __future__ import annotations
 
 import pytest
+from tortoise.backends.base.client import TransactionalDBClient
+from tortoise.connection import connections
 
 from bot.core.nlu import NLU
 from bot.core.nlu.segment import tokenizer
@@ -85,3 +87,23 @@ async def test_a_ticket_from_before_kept_features_gets_them_once(desk: Desk, nlu
     old = await Ticket.get(id=old.id)
     assert old.features == nlu.match_features(old.text)
     assert await TicketReporter.filter(ticket_id=old.id, user_id="u-b").exists()
+
+
+async def test_a_report_is_understood_before_its_transaction_begins(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whether a transaction was open each time jieba segmented a text: on SQLite an open one
+    # holds the store's only writer lock.
+    inside: list[bool] = []
+    tk = tokenizer()
+    cut = tk.lcut
+
+    def noting(sentence: str, *args: object, **kwargs: object) -> list[str]:
+        inside.append(isinstance(connections.get("default"), TransactionalDBClient))
+        return cut(sentence, *args, **kwargs)
+
+    monkeypatch.setattr(tk, "lcut", noting)
+    await desk.say("3号楼电梯坏了，停在5楼不动", "u-a")
+
+    assert await Ticket.all().count() == 1  # a repair: classified, checked, opened
+    assert inside and not any(inside)
