@@ -55,12 +55,14 @@ from models import (
     Department,
     Dialog,
     Estate,
+    Owner,
     Rating,
     Staff,
     StaffRole,
     Ticket,
     TicketReporter,
     TicketStatus,
+    Unit,
 )
 from models.lifecycle import (
     POOR_RATINGS,
@@ -289,7 +291,16 @@ def _answers_prompt(ctx: Context, data: dict) -> bool:
 
 async def ticket_opened(ctx: Context, ticket: Ticket) -> None:
     """Queue a new ticket's card to its estate's staff chats (after the message commits)."""
-    ctx.outbox.extend(await desk.card_messages(ticket, ctx.services))
+    assert ctx.estate is not None
+    home = None
+    if ticket.reporter_unit_id is not None:
+        home = await Unit.get(id=ticket.reporter_unit_id)
+    owner = ctx.owner if ctx.owner is not None and ctx.owner.id == ticket.owner_id else None
+    if owner is None and ticket.owner_id is not None:
+        owner = await Owner.get(id=ticket.owner_id)
+    building = await desk.building_known(ctx, ctx.estate.id, ticket.location_building)
+    known = desk.Known(ctx.estate, building, opened=True, owner=owner, home=home)
+    ctx.outbox.extend(await desk.card_messages(ticket, ctx.services, known=known))
 
 
 # --- Buttons -------------------------------------------------------------------------------

@@ -57,8 +57,8 @@ SAME_FAULT_SIMILARITY = 0.15
 # A common place no building is named for (the gate, the roads) may be several places: its
 # reports join only when their words are nearly the same.
 UNPLACED_SIMILARITY = 0.5
-# At most this many of the newest open tickets of the same fault and place are compared with a
-# report: what one message costs stays bounded however many such tickets the window holds.
+# The duplicate check compares a report with at most this many open tickets (the newest) of
+# its kind at its place within the window: each has its features kept, none is segmented again.
 SAME_FAULT_CANDIDATES = 50
 # A photo sent alone this soon after its sender's report belongs to that report.
 PHOTO_WINDOW = timedelta(minutes=10)
@@ -247,6 +247,7 @@ async def _same_fault(
         created_at__gte=ctx.now - SAME_FAULT_WINDOW,
     )
     threshold = SAME_FAULT_SIMILARITY
+    by_reporter = False
     if placed.unit is not None:
         query = query.filter(unit_id=placed.unit.id)
     elif placed.unknown:
@@ -260,6 +261,7 @@ async def _same_fault(
             query = query.filter(location_building=placed.building)
     else:
         # Nothing says where: only the same owner saying it again is the same report.
+        by_reporter = True
         query = query.filter(
             unit_id__isnull=True,
             location_place__isnull=True,
@@ -267,14 +269,24 @@ async def _same_fault(
             reporters__platform=message.chat.platform,
             reporters__user_id=message.sender_id,
         )
-    newest = await query.order_by("-created_at", "-id").limit(SAME_FAULT_CANDIDATES).distinct()
-    candidates = sorted(newest, key=lambda ticket: ticket.id)
-    if not candidates:
+    # The newest few (by the index's order), compared oldest first (a tie goes to the earlier
+    # report, as it always did).
+    if by_reporter:
+        query = query.distinct()  # the join with the reporters may repeat a ticket
+    newest = await query.order_by("-created_at", "-id").limit(SAME_FAULT_CANDIDATES)
+    if not newest:
         return None
-    index = ctx.services.nlu.faq_index(
-        [(str(t.id), t.text) for t in candidates], threshold=threshold
-    )
-    best = index.best(message.text)
+    candidates = newest[::-1]
+    nlu = ctx.services.nlu
+    entries = []
+    for ticket in candidates:
+        if ticket.features is None:
+            # Opened before tickets kept their features: computed once, and kept.
+            ticket.features = nlu.match_features(ticket.text)
+            await Ticket.filter(id=ticket.id).update(features=ticket.features)
+        entries.append((str(ticket.id), ticket.features))
+    index = nlu.match_index(entries, threshold=threshold)
+    best = index.best_for(ctx.match_features())
     if best is None:
         return None
     return next(t for t in candidates if str(t.id) == best[0])
@@ -313,7 +325,11 @@ async def _open_or_join(
         made_urgent = await make_urgent(
             same.id, _actor(ctx), ctx.now, text=message.text, respond_by=urgent.respond_by
         )
-    ctx.outbox.extend(await desk.card_messages(made_urgent or same, ctx.services))
+    # The ticket as this transaction read or changed it, in the estate of the message.
+    current = made_urgent or same
+    building = await desk.building_known(ctx, ctx.estate.id, current.location_building)
+    known = desk.Known(ctx.estate, building)
+    ctx.outbox.extend(await desk.card_messages(current, ctx.services, known=known))
     if made_urgent is not None:
         ctx.outbox.extend(await desk.urgent_alerts(made_urgent, ctx.services))
     log.info("%s's report joined %s", message.sender_id, same.number)
@@ -451,6 +467,7 @@ async def open_from_message(
         reporter_unit=placed.reporter_unit,
         photos=refs,
         now=ctx.now,
+        features=ctx.match_features(),
     )
     for listener in ctx.services.ticket_opened:
         await listener(ctx, ticket)
@@ -461,9 +478,7 @@ async def open_from_message(
 async def location_words(ctx: Context, placed: Placed) -> str:
     """Where the fault is, in the owner's words and language (what the card also shows)."""
     assert ctx.estate is not None
-    known = placed.building is None or await Building.exists(
-        estate_id=ctx.estate.id, name=placed.building
-    )
+    known = await desk.building_known(ctx, ctx.estate.id, placed.building)
     return desk.location_text(
         ctx.services.catalogues,
         ctx.lang,

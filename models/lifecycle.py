@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -31,6 +30,7 @@ from models.enums import (
     TicketStatus,
 )
 from models.estate import Estate, Owner, Staff, Unit
+from models.statements import atomic, insert_ignoring
 from models.ticket import Ticket, TicketCounter, TicketEvent, TicketReporter
 
 SYSTEM = "system"
@@ -70,18 +70,19 @@ def due_times(
 
 async def _next_number(estate: Estate, kind: TicketKind) -> str:
     prefix = TICKET_PREFIX[kind]
+    client = TicketCounter._meta.db
+    marks = ("$1", "$2") if client.capabilities.dialect == "postgres" else ("?", "?")
+    # One statement takes the number and says which it is.
+    taken = (
+        f'UPDATE "ticket_counter" SET "value" = "value" + 1 '
+        f'WHERE "estate_id" = {marks[0]} AND "prefix" = {marks[1]} RETURNING "value"'
+    )
     for _ in range(2):
-        updated = await TicketCounter.filter(estate_id=estate.id, prefix=prefix).update(
-            value=F("value") + 1
-        )
-        if updated:
-            counter = await TicketCounter.get(estate_id=estate.id, prefix=prefix)
-            return f"{prefix}-{counter.value:04d}"
-        try:
-            async with in_transaction():
-                await TicketCounter.create(estate_id=estate.id, prefix=prefix, value=0)
-        except IntegrityError:
-            pass  # another transaction created it first; the update above now finds it
+        rows = await client.execute_query_dict(taken, [estate.id, prefix])
+        if rows:
+            return f"{prefix}-{int(rows[0]['value']):04d}"
+        # The estate's first ticket of this kind: its counter starts (once, whoever is first).
+        await insert_ignoring(TicketCounter, estate_id=estate.id, prefix=prefix, value=0)
     raise RuntimeError(f"could not number a {kind} ticket of estate {estate.code}")
 
 
@@ -115,16 +116,18 @@ async def open_ticket(
     severity: str = "",
     due: tuple[datetime, datetime] | None = None,
     office_time: bool = False,
+    features: Sequence[str] | None = None,
 ) -> Ticket:
     """Open a ticket, numbered per estate and kind, with its reporter and its `opened` event.
 
     `unit` or `location_place` (with `location_building`) say where the fault is;
     `reporter_unit` is where the reporter lives, which is another matter. `due` is the promised
     times worked out on the estate's calendar (`bot.core.calendar`); without it, the service
-    standard's fixed offsets from `now`.
+    standard's fixed offsets from `now`. `features` are what the duplicate check compares its
+    text by (the NLU's `match_features`), kept with it.
     """
     respond_by, resolve_by = due or due_times(estate, kind, urgent, now)
-    async with in_transaction():
+    async with atomic():
         number = await _next_number(estate, kind)
         ticket = await Ticket.create(
             estate_id=estate.id,
@@ -147,6 +150,7 @@ async def open_ticket(
             language=language,
             text=text,
             photos=list(photos),
+            features=list(features) if features is not None else None,
             created_at=now,
             due_response_at=respond_by,
             due_resolve_at=resolve_by,
@@ -181,27 +185,23 @@ async def join_ticket(
     name: str = "",
 ) -> bool:
     """Add a further owner's report of the same fault; False if this owner had reported it."""
-    try:
-        async with in_transaction():
-            if await TicketReporter.exists(
-                ticket_id=ticket.id, platform=platform, user_id=user_id
-            ):
-                return False
-            await TicketReporter.create(
-                ticket_id=ticket.id,
-                platform=platform,
-                chat_id=chat_id,
-                user_id=user_id,
-                message_id=message_id,
-                language=language,
-                name=name[:128],
-                text=text,
-                at=now,
-            )
-            await _event(ticket, EventKind.JOINED, f"{platform}:{user_id}", now, text=text)
-    except IntegrityError:
-        # The same owner's report joined a moment ago: the unique reporter row decided it.
-        return False
+    async with atomic():
+        # The unique reporter row decides it, also against the same owner's report a moment ago.
+        added = await insert_ignoring(
+            TicketReporter,
+            ticket_id=ticket.id,
+            platform=platform,
+            chat_id=chat_id,
+            user_id=user_id,
+            message_id=message_id,
+            language=language,
+            name=name[:128],
+            text=text,
+            at=now,
+        )
+        if added is None:
+            return False
+        await _event(ticket, EventKind.JOINED, f"{platform}:{user_id}", now, text=text)
     return True
 
 

@@ -31,6 +31,13 @@ MODEL_MODULES = [
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+async def _keep_session(connection: Any) -> None:
+    """What a PostgreSQL connection going back to the pool needs beyond asyncpg's own cleanup
+    (which rolls back an open transaction): nothing. The store takes no advisory lock, LISTENs
+    to nothing, and sets nothing for a session, so asyncpg's default reset query (one more
+    round trip after every statement outside a transaction) has nothing to reset."""
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The tortoise config for one database URL."""
     url = database_url.replace("postgresql://", "postgres://", 1)
@@ -41,6 +48,12 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
             url += ("&" if "?" in url else "?") + f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
         # Tortoise's SQLite engine, with transactions that take the write lock as they begin.
         connection = {**expand_db_url(url), "engine": "models.sqlite"}
+    elif url.startswith(("postgres://", "asyncpg://")):
+        expanded = expand_db_url(url)
+        connection = {
+            **expanded,
+            "credentials": {**expanded["credentials"], "reset": _keep_session},
+        }
     return {
         "connections": {"default": connection},
         "apps": {

@@ -46,6 +46,9 @@ class Ticket(Model):
     language = fields.CharField(max_length=8, default="zh")
     text = fields.TextField()
     photos = fields.JSONField(default=list)
+    # What the duplicate check compares its text by (the NLU's `match_features`), computed once
+    # when it is opened; None for a ticket opened before they were kept (computed when needed).
+    features = fields.JSONField(null=True)
     claimed_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Staff", related_name="claimed_tickets", null=True, on_delete=fields.SET_NULL
     )

@@ -30,6 +30,7 @@ from models import (
     Ticket,
     TicketCard,
 )
+from models.statements import upsert
 
 if TYPE_CHECKING:
     from bot.core.dialogs import DialogKind
@@ -70,11 +71,16 @@ async def remember_sent(remember: Remember, sent: SentMessage) -> None:
     """Record what a sent message is for: the one place that knows every `Remember` kind."""
     kind, data = remember.kind, remember.data
     if kind == "ticket_card":
-        await TicketCard.update_or_create(
-            ticket_id=int(data["ticket"]),
-            platform=sent.chat.platform,
-            chat_id=sent.chat.chat_id,
-            defaults={"message_id": sent.message_id},
+        await upsert(
+            TicketCard,
+            key=("ticket_id", "platform", "chat_id"),
+            values={
+                "ticket_id": int(data["ticket"]),
+                "platform": sent.chat.platform,
+                "chat_id": sent.chat.chat_id,
+                "message_id": sent.message_id,
+            },
+            update=("message_id",),
         )
     elif kind == "dialog_prompt":
         dialog = await Dialog.get_or_none(id=int(data["dialog"]))
@@ -195,6 +201,36 @@ class Context:
     # What the person who pressed a button is told privately (a toast on Telegram and in the
     # web chat): never posted into the chat, so a stale or refused press writes nowhere.
     toast: str | None = None
+    # What the NLU made of a message's text before its transaction began, by the text:
+    # (understanding, match features). See `understood` and `match_features`.
+    early: dict[str, tuple[Understanding | None, list[str] | None]] = field(default_factory=dict)
+    # (platform, chat, user) whose open dialog was looked for and found absent while handling
+    # this message (`open_dialog` need not ask again; `start_dialog` forgets it).
+    no_dialog: set[tuple[str, str, str]] = field(default_factory=set)
+    # The sender's open dialog as read with the context, taken by the first `open_dialog`.
+    prefetched_dialogs: dict[tuple[str, str, str], Dialog] = field(default_factory=dict)
+    # Whether an estate (id) has a building (name), as asked once (`desk.building_known`).
+    buildings_known: dict[tuple[int, str], bool] = field(default_factory=dict)
+
+    def understood(self, text: str) -> Understanding:
+        """The NLU's understanding of `text` (cleaned), worked out before the transaction when
+        the router could (`Router.handle`), else now."""
+        understanding, feats = self.early.get(text, (None, None))
+        if understanding is None:
+            understanding = self.services.nlu.understand(text)
+            self.early[text] = (understanding, feats)
+        return understanding
+
+    def match_features(self) -> list[str]:
+        """The features the message's text is compared by (a ticket's duplicate check, kept
+        with the ticket it opens): worked out once per text, before the transaction when the
+        router could."""
+        text = self.message.text
+        understanding, feats = self.early.get(text, (None, None))
+        if feats is None:
+            feats = self.services.nlu.match_features(text)
+            self.early[text] = (understanding, feats)
+        return feats
 
     @property
     def now(self) -> datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -174,12 +175,42 @@ def location_text(
     return t("location.place_in_building", building=block, place=named)
 
 
-async def ticket_location(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
+async def building_known(ctx: Context, estate_id: int, name: str | None) -> bool:
+    """Whether an estate has a building of this name (no name: nothing to doubt), asked of
+    the store once per message."""
+    if name is None:
+        return True
+    key = (estate_id, name)
+    if key not in ctx.buildings_known:
+        ctx.buildings_known[key] = await Building.exists(estate_id=estate_id, name=name)
+    return ctx.buildings_known[key]
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the message in hand knows of a ticket it has just opened or joined, read in its
+    transaction, so the card reads none of it again: the ticket's estate, and whether the
+    building the fault is in is the estate's; for a ticket it opened (`opened`), also the
+    owner on record and the reporter's home (a ticket just opened has no other reporter and
+    no card yet)."""
+
+    estate: Estate
+    known_building: bool
+    opened: bool = False
+    owner: Owner | None = None
+    home: Unit | None = None
+
+
+async def ticket_location(
+    ticket: Ticket, catalogues: Catalogues, lang: str, *, known_building: bool | None = None
+) -> str:
     """Where a ticket's fault is, in words (see `location_text`)."""
     unit = await Unit.get_or_none(id=ticket.unit_id) if ticket.unit_id else None
-    known = ticket.location_building is None or await Building.exists(
-        estate_id=ticket.estate_id, name=ticket.location_building
-    )
+    known = known_building
+    if known is None:
+        known = ticket.location_building is None or await Building.exists(
+            estate_id=ticket.estate_id, name=ticket.location_building
+        )
     return location_text(
         catalogues,
         lang,
@@ -196,12 +227,27 @@ CARD_REPORTS = 5
 CARD_REPORT_CHARS = 60
 
 
-async def render_card(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
+async def render_card(
+    ticket: Ticket,
+    catalogues: Catalogues,
+    lang: str,
+    *,
+    known: Known | None = None,
+) -> str:
     """A ticket card's text: urgent first with everyone on duty, where the fault is and who
-    reported it (two separate facts), every further report of it, never a phone number."""
-    estate = await Estate.get(id=ticket.estate_id)
-    home = await Unit.get_or_none(id=ticket.reporter_unit_id) if ticket.reporter_unit_id else None
-    owner = await Owner.get_or_none(id=ticket.owner_id) if ticket.owner_id else None
+    reported it (two separate facts), every further report of it, never a phone number.
+
+    `known`: what the message in hand read of it already (see `Known`).
+    """
+    opened = known is not None and known.opened
+    if known is not None and known.opened:
+        estate, owner, home = known.estate, known.owner, known.home
+    else:
+        estate = known.estate if known is not None else await Estate.get(id=ticket.estate_id)
+        home = (
+            await Unit.get_or_none(id=ticket.reporter_unit_id) if ticket.reporter_unit_id else None
+        )
+        owner = await Owner.get_or_none(id=ticket.owner_id) if ticket.owner_id else None
     holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
 
     def t(key: str, **fields: object) -> str:
@@ -218,7 +264,8 @@ async def render_card(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
             department=t(f"department.{ticket.department}"),
         )
     )
-    where = await ticket_location(ticket, catalogues, lang)
+    known_building = known.known_building if known is not None else None
+    where = await ticket_location(ticket, catalogues, lang, known_building=known_building)
     lines.append(t("desk.card_location", where=where or t("desk.card_no_location")))
     # The owner on record, else the name the chat account shows: a name, never a phone number.
     name = owner.name if owner else ticket.reporter_name or ticket.reporter_id
@@ -229,7 +276,9 @@ async def render_card(ticket: Ticket, catalogues: Catalogues, lang: str) -> str:
     else:
         lines.append(t("desk.card_reporter", name=name))
     lines.append(t("desk.card_text", text=ticket.text))
-    joined = await TicketReporter.filter(ticket_id=ticket.id).order_by("id").offset(1)
+    joined = (
+        [] if opened else await TicketReporter.filter(ticket_id=ticket.id).order_by("id").offset(1)
+    )
     if joined:
         lines.append(t("desk.card_reports", count=len(joined) + 1))
         for reporter in joined[-CARD_REPORTS:]:
@@ -301,17 +350,31 @@ def rating_buttons(
     )
 
 
-async def card_messages(ticket: Ticket, services: Services) -> list[Outbound]:
-    """The ticket's card for each staff chat of its estate: an edit where it was posted before."""
-    ticket = await Ticket.get(id=ticket.id)  # render what the store holds now
+async def card_messages(
+    ticket: Ticket,
+    services: Services,
+    *,
+    known: Known | None = None,
+) -> list[Outbound]:
+    """The ticket's card for each staff chat of its estate: an edit where it was posted before.
+
+    `known`: the ticket was opened or changed just now, in this transaction, and is as the
+    store holds it; what else the message read of it (see `Known`).
+    """
+    if known is None:
+        ticket = await Ticket.get(id=ticket.id)  # render what the store holds now
     lang = services.catalogues.default
-    text = await render_card(ticket, services.catalogues, lang)
+    text = await render_card(ticket, services.catalogues, lang, known=known)
     buttons = card_buttons(ticket, services.catalogues, lang)
     photos = tuple(Attachment("photo", ref) for ref in ticket.photos)
-    cards = {
-        (card.platform, card.chat_id): card
-        for card in await TicketCard.filter(ticket_id=ticket.id)
-    }
+    cards = (
+        {}
+        if known is not None and known.opened
+        else {
+            (card.platform, card.chat_id): card
+            for card in await TicketCard.filter(ticket_id=ticket.id)
+        }
+    )
     urgent = ticket.urgent and ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
     duty = await on_duty(ticket.estate_id) if urgent else []
     entries: list[Outbound] = []

@@ -34,12 +34,21 @@ class DialogKind(StrEnum):
 async def open_dialog(ctx: Context) -> Dialog | None:
     """The sender's open dialog in this chat, or None (an expired one is dropped)."""
     message = ctx.message
-    dialog = await Dialog.get_or_none(
-        platform=message.chat.platform, chat_id=message.chat.chat_id, user_id=message.sender_id
-    )
+    key = (str(message.chat.platform), message.chat.chat_id, message.sender_id)
+    if key in ctx.no_dialog:
+        return None  # looked for while handling this message: none, and none started since
+    dialog = ctx.prefetched_dialogs.pop(key, None)
+    if dialog is None:
+        dialog = await Dialog.get_or_none(
+            platform=message.chat.platform,
+            chat_id=message.chat.chat_id,
+            user_id=message.sender_id,
+        )
     if dialog is not None and dialog.expires_at <= ctx.now:
         await dialog.delete()
-        return None
+        dialog = None
+    if dialog is None:
+        ctx.no_dialog.add(key)
     return dialog
 
 
@@ -55,6 +64,9 @@ async def start_dialog(
     when the question goes there); it lapses after `minutes`."""
     message = ctx.message
     where = chat or message.chat
+    key = (str(where.platform), where.chat_id, message.sender_id)
+    ctx.no_dialog.discard(key)
+    ctx.prefetched_dialogs.pop(key, None)
     dialog, _ = await Dialog.update_or_create(
         platform=where.platform,
         chat_id=where.chat_id,

@@ -23,9 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from bot.core.context import Outbound, Remember, send_outbox
 from bot.core.types import (
@@ -38,6 +36,7 @@ from bot.core.types import (
     SentMessage,
 )
 from models import InboundMessage, InboundStatus, OutboxMessage, Platform
+from models.statements import insert_ignoring, insert_many
 
 __all__ = [
     "CLAIM",
@@ -118,18 +117,19 @@ def _key(message: IncomingMessage) -> dict[str, Any]:
 
 async def accept(message: IncomingMessage, now: datetime) -> bool:
     """Keep a message before it is shown or acknowledged; False when it needs no handling
-    here (handled already, or being handled by a live process)."""
-    try:
-        async with in_transaction():
-            await InboundMessage.create(
-                **_key(message),
-                data=message_to_json(message),
-                accepted_at=now,
-                claimed_until=now + CLAIM,
-            )
+    here (handled already, or being handled by a live process). One statement for a message
+    seen for the first time (call it outside a transaction: it commits on its own)."""
+    kept = await insert_ignoring(
+        InboundMessage,
+        **_key(message),
+        data=message_to_json(message),
+        accepted_at=now,
+        claimed_until=now + CLAIM,
+        status=InboundStatus.PENDING,
+        attempts=0,
+    )
+    if kept is not None:
         return True
-    except IntegrityError:
-        pass
     # Seen before: take it only if it is not done and nobody holds it (a redelivery after a
     # failure, or after a process died holding it).
     taken = await InboundMessage.filter(
@@ -226,20 +226,21 @@ async def keep_outbox(entries: Sequence[OutgoingMessage | Outbound], now: dateti
     entry holds what the store must not (a console sign-in link, whose token is kept only as a
     hash). It is sent once after the commit like the others, and never resent by recovery.
     """
-    ids = []
+    rows = []
     for entry in entries:
         if isinstance(entry, Outbound) and entry.after_send is not None:
             continue
         message = entry.message if isinstance(entry, Outbound) else entry
-        row = await OutboxMessage.create(
-            platform=message.chat.platform,
-            chat_id=message.chat.chat_id,
-            data=outbound_to_json(entry),
-            created_at=now,
-            claimed_until=now + CLAIM,
+        rows.append(
+            {
+                "platform": message.chat.platform,
+                "chat_id": message.chat.chat_id,
+                "data": outbound_to_json(entry),
+                "created_at": now,
+                "claimed_until": now + CLAIM,
+            }
         )
-        ids.append(row.id)
-    return ids
+    return await insert_many(OutboxMessage, rows)
 
 
 async def forget_sent(ids: Sequence[int]) -> None:

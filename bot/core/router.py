@@ -2,9 +2,10 @@
 
 It refuses bad input, drops a message it has seen, finds who sent it and where, sends staff-chat
 messages to the staff handlers, continues an open dialog, and otherwise classifies the message and
-calls its intent's handler. All of that runs in one transaction; what handlers say is sent after
-it commits. A failure rolls everything back, is logged with the message, and the sender gets an
-apology rather than silence.
+calls its intent's handler. All of that runs in one transaction, but for understanding the text
+(the NLU), which is done before it begins so that no classification holds the store's writer
+lock; what handlers say is sent after it commits, the sender's answer first. A failure rolls
+everything back, is logged with the message, and the sender gets an apology rather than silence.
 
 A bound staff member's private chat with the bot, on any platform, is their staff desk: what they
 write there goes to the handlers' staff private commands (the staff commands, a close prompt's
@@ -24,17 +25,22 @@ from __future__ import annotations
 import dataclasses
 import logging
 import unicodedata
+from typing import TYPE_CHECKING
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.core import chats, journal
 from bot.core.channel import Channel, SendError
-from bot.core.context import Context, Handlers, Services, send_outbox
+from bot.core.context import Context, Handlers, Outbound, Services, send_outbox
 from bot.core.dialogs import DialogKind, open_dialog, start_dialog
 from bot.core.logsafe import log_excerpt
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
 from models import Chat, ChatIdentity, ChatKind, Estate, Owner, SeenMessage, Staff
+from models.lookup import read_context
+from models.statements import insert_ignoring
+
+if TYPE_CHECKING:
+    from bot.core.nlu import Understanding
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +126,12 @@ class Router:
                     "dropped a message handled before: %s %s", message.chat, message.message_id
                 )
                 return None
+            # Understanding a text takes the processor, not the store: it is done before the
+            # transaction, so that on SQLite no classification holds the single writer lock.
+            early = self._understand_early(message, refusal)
             async with in_transaction():
                 ctx = await self._context(message, channel)
+                ctx.early.update(early)
                 await self._remember(message)
                 if refusal is not None:
                     log.info("refused message %s: %s", message.message_id, refusal)
@@ -171,6 +181,27 @@ class Router:
             handled += 1
         return handled, replies
 
+    def _understand_early(
+        self, message: IncomingMessage, refusal: str | None
+    ) -> dict[str, tuple[Understanding | None, list[str] | None]]:
+        """What the NLU makes of a message that may be classified: its understanding (of the
+        cleaned text) and the features its duplicate check compares (of the text as sent)."""
+        if refusal is not None or message.payload is not None:
+            return {}
+        text = clean_text(message.text)
+        if not text:
+            return {}
+        nlu = self.services.nlu
+        early: dict[str, tuple[Understanding | None, list[str] | None]] = {
+            text: (nlu.understand(text), None)
+        }
+        understanding, _ = early[text]
+        if understanding is not None and understanding.intent in ("repair", "complaint"):
+            early.setdefault(message.text, (None, None))
+            known, _ = early[message.text]
+            early[message.text] = (known, nlu.match_features(message.text))
+        return early
+
     def _refusal(self, message: IncomingMessage) -> str | None:
         if message.payload is not None:
             if not message.payload or len(message.payload) > MAX_PAYLOAD:
@@ -184,38 +215,39 @@ class Router:
         return None
 
     async def _remember(self, message: IncomingMessage) -> None:
-        try:
-            async with in_transaction():
-                await SeenMessage.create(
-                    platform=message.chat.platform,
-                    chat_id=message.chat.chat_id,
-                    message_id=message.message_id,
-                    at=message.received_at,
-                )
-        except IntegrityError:
-            raise _Duplicate from None
+        seen = await insert_ignoring(
+            SeenMessage,
+            platform=message.chat.platform,
+            chat_id=message.chat.chat_id,
+            message_id=message.message_id,
+            at=message.received_at,
+        )
+        if seen is None:
+            raise _Duplicate
         if not message.chat.is_group:
             # The platform's reply window (WeChat's 48 hours) opens again with this message.
             await chats.saw(message.chat.platform, message.chat.chat_id, message.received_at)
 
     async def _context(self, message: IncomingMessage, channel: Channel) -> Context:
-        identity, _ = await ChatIdentity.get_or_create(
-            platform=message.chat.platform,
-            user_id=message.sender_id,
-            defaults={"display_name": message.sender_name[:128]},
-        )
-        owner: Owner | None = None
-        staff: Staff | None = None
-        if identity.owner_id is not None:
-            owner = await Owner.get(id=identity.owner_id)
-        if identity.staff_id is not None:
-            staff = await Staff.get_or_none(id=identity.staff_id, active=True)
-        chat = await Chat.get_or_none(platform=message.chat.platform, chat_id=message.chat.chat_id)
+        # Who, where, and what they were asked: one query.
+        found = await read_context(message.chat.platform, message.sender_id, message.chat.chat_id)
+        identity = found.identity
+        if identity is None:
+            identity, _ = await ChatIdentity.get_or_create(
+                platform=message.chat.platform,
+                user_id=message.sender_id,
+                defaults={"display_name": message.sender_name[:128]},
+            )
+        owner: Owner | None = found.owner if identity.owner_id is not None else None
+        staff: Staff | None = found.staff if identity.staff_id is not None else None
+        if staff is not None and not staff.active:
+            staff = None
+        chat = found.chat
         estate = await self._estate(chat, owner, staff, message.chat.is_group)
         lang = self.services.catalogues.language(
             identity.language or message.language_hint or self.services.catalogues.default
         )
-        return Context(
+        ctx = Context(
             message=message,
             channel=channel,
             services=self.services,
@@ -226,13 +258,19 @@ class Router:
             staff=staff,
             lang=lang,
         )
+        key = (str(message.chat.platform), message.chat.chat_id, message.sender_id)
+        if found.dialog is None:
+            ctx.no_dialog.add(key)
+        else:
+            ctx.prefetched_dialogs[key] = found.dialog
+        return ctx
 
     @staticmethod
     async def _estate(
         chat: Chat | None, owner: Owner | None, staff: Staff | None, in_group: bool
     ) -> Estate | None:
         if chat is not None and chat.estate_id is not None:
-            return await Estate.get(id=chat.estate_id)
+            return chat.estate  # read with the chat
         if in_group:
             return None  # a group belongs to an estate only by being registered
         if owner is not None:
@@ -305,7 +343,7 @@ class Router:
 
     async def _classify_and_act(self, ctx: Context) -> None:
         text = clean_text(ctx.message.text)
-        understanding = self.services.nlu.understand(text)
+        understanding = ctx.understood(text)
         ctx.understanding = understanding
         ctx.lang = self.services.catalogues.language(understanding.lang)
         if settles_language(text, understanding.intent, understanding.lang):
@@ -391,7 +429,16 @@ class Router:
     async def _flush(self, ctx: Context | None) -> None:
         if ctx is None:
             return
-        await send_outbox(self.services.hub, ctx.outbox, ctx.channel)
+        # The sender's answer goes first: it never waits for the staff chats' cards (their
+        # sends, and the card's message id being kept).
+        here = ctx.message.chat
+        first = sorted(
+            ctx.outbox,
+            key=lambda entry: (
+                (entry.message if isinstance(entry, Outbound) else entry).chat != here
+            ),
+        )
+        await send_outbox(self.services.hub, first, ctx.channel)
 
     async def _apologise(
         self, message: IncomingMessage, channel: Channel, ctx: Context | None

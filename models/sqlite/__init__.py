@@ -26,7 +26,10 @@ __all__ = ["ImmediateSqliteClient", "client_class", "get_client_class"]
 class _ImmediateTransaction(SqliteTransactionWrapper):
     async def begin(self) -> None:
         try:
-            await self._connection.commit()
+            # The connection is in autocommit mode: there is nothing to commit before BEGIN
+            # unless a statement left a transaction open, and asking costs a round trip.
+            if self._connection.in_transaction:
+                await self._connection.commit()
             await self._connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise TransactionManagementError(exc) from exc

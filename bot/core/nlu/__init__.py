@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .faq import DEFAULT_FAQ_THRESHOLD, FaqIndex
+from .faq import DEFAULT_FAQ_THRESHOLD, FaqIndex, faq_features
 from .features import feature_parts, featurize
 from .hanzi import to_simplified
 from .lang import detect_lang
@@ -243,6 +243,20 @@ class NLU:
     ) -> FaqIndex:
         """An index over FAQ entries ``(key, question)`` using this model's features."""
         return FaqIndex(entries, self._space, _featurize_simplified, threshold)
+
+    def match_features(self, text: str) -> list[str]:
+        """The features two texts are compared by (`faq_index`, a ticket's duplicate check):
+        computed once per text, kept with what it belongs to (a ticket's `features`)."""
+        return faq_features(_featurize_simplified(text or ""))
+
+    def match_index(
+        self,
+        entries: Sequence[tuple[str, Sequence[str]]],
+        threshold: float = DEFAULT_FAQ_THRESHOLD,
+    ) -> FaqIndex:
+        """An index over entries ``(key, features)`` whose features were kept
+        (`match_features`): building it segments nothing."""
+        return FaqIndex.from_features(entries, self._space, _featurize_simplified, threshold)
 
     def locate(self, text: str, intent: str) -> Location | None:
         """Where the problem of a message is, taken as `intent` (an owner who chose the intent

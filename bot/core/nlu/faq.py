@@ -85,12 +85,26 @@ class FaqIndex:
             if vec:
                 self._entries.append((key, vec))
 
-    def __len__(self) -> int:
-        return len(self._entries)
+    @classmethod
+    def from_features(
+        cls,
+        entries: Sequence[tuple[str, Sequence[str]]],
+        space: FeatureSpace,
+        featurize: Callable[[str], list[str]],
+        threshold: float = DEFAULT_FAQ_THRESHOLD,
+    ) -> FaqIndex:
+        """An index over entries whose features were computed before (`match_features` of
+        their text, kept in the store): nothing is segmented again to build it."""
+        index = cls((), space, featurize, threshold)
+        for key, feats in entries:
+            vec = space.vector(feats, keep_unseen=True)
+            if vec:
+                index._entries.append((key, vec))
+        return index
 
-    def scores(self, text: str) -> list[tuple[str, float]]:
-        """Every entry's similarity to the text, best first (ties keep entry order)."""
-        query = self._space.vector(self._featurize(text or ""), keep_unseen=True)
+    def scores_for(self, feats: Sequence[str]) -> list[tuple[str, float]]:
+        """Like `scores`, for a text's features computed before (`match_features`)."""
+        query = self._space.vector(feats, keep_unseen=True)
         if not query:
             return [(key, 0.0) for key, _ in self._entries]
         out = []
@@ -98,6 +112,21 @@ class FaqIndex:
             small, big = (query, vec) if len(query) <= len(vec) else (vec, query)
             out.append((key, sum(w * big.get(f, 0.0) for f, w in small.items())))
         return sorted(out, key=lambda kv: -kv[1])
+
+    def best_for(self, feats: Sequence[str]) -> tuple[str, float] | None:
+        """Like `best`, for a text's features computed before (`match_features`)."""
+        ranked = self.scores_for(feats)
+        if not ranked or ranked[0][1] < self.threshold:
+            return None
+        key, score = ranked[0]
+        return key, round(float(score), 4)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def scores(self, text: str) -> list[tuple[str, float]]:
+        """Every entry's similarity to the text, best first (ties keep entry order)."""
+        return self.scores_for(self._featurize(text or ""))
 
     def best(self, text: str) -> tuple[str, float] | None:
         """The closest entry and its similarity, or None when none reaches the threshold."""
