@@ -23,13 +23,14 @@ from handlers import (
     payment,
     repair,
     reports,
+    roster,
     staff,
     tickets,
 )
 from handlers.routes import Routes, require_routes
 
 # The modules that declare routes, in the order the staff help lists their commands.
-ROUTED = (staff, binding, reports, announce, tickets)
+ROUTED = (staff, binding, reports, announce, roster, tickets)
 
 
 def declared_routes() -> dict[str, Routes]:

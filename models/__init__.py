@@ -56,6 +56,7 @@ from models.messaging import (
     SeenMessage,
     SyncCursor,
 )
+from models.roster import DutyShift
 from models.schedule import (
     Announcement,
     ApiToken,
@@ -84,6 +85,7 @@ __all__ = [
     "DeliveryStatus",
     "Department",
     "Dialog",
+    "DutyShift",
     "Entrance",
     "Escalation",
     "Estate",

@@ -47,6 +47,7 @@ class StaffRole(StrEnum):
     GUARD = "guard"
     GARDENER = "gardener"
     SUPERVISOR = "supervisor"
+    MANAGER = "manager"  # the estate manager (项目经理): the last step of an escalation
 
 
 class TicketKind(StrEnum):

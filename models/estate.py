@@ -24,6 +24,9 @@ class Estate(Model):
     complaint_hours = fields.IntField(default=24)
     enquiry_hours = fields.IntField(default=24)
     escalation_minutes = fields.IntField(default=60)
+    # Staged escalation: minutes after a missed response time at which the holder (or whoever
+    # is on duty), then the department's supervisor, then the estate manager are alerted.
+    escalation_steps = fields.CharField(max_length=64, default="0,30,120")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     buildings: fields.ReverseRelation[Building]

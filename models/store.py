@@ -22,6 +22,7 @@ MODEL_MODULES = [
     "models.desk",
     "models.schedule",
     "models.groupsend",
+    "models.roster",
 ]
 
 
