@@ -37,6 +37,7 @@ YESTERDAY_WORDS = frozenset({"昨天", "昨日", "yesterday"})
 
 async def on_duty_at(estate_id: int, department: Department | str, at: datetime) -> list[Staff]:
     """The active staff whose shift for `department` covers the instant `at`, in shift order."""
+    at = at.astimezone(UTC)  # SQLite compares the stored text: UTC against UTC
     shifts = (
         await DutyShift.filter(
             estate_id=estate_id,

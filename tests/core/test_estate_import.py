@@ -503,7 +503,9 @@ async def test_unknown_sheets_and_unreadable_files_are_refused(tmp_path: Path) -
     path = write_workbook(tmp_path / "odd.xlsx", {"业主信息": [["业主姓名"], ["张三"]]})
     assert read_estate(path)[1] == [
         RowError(
-            "业主信息", 0, "unknown sheet; expected one of units / owners / staff / bills / faq"
+            "业主信息",
+            0,
+            "unknown sheet; expected one of units / owners / staff / bills / faq / roster",
         )
     ]
     broken = tmp_path / "broken.xlsx"
