@@ -472,13 +472,20 @@ DEFAULT_STEPS = (0, 30, 120)
 STAGES = ("holder", "supervisor", "manager")
 
 
+def parse_steps(text: str) -> tuple[int, ...]:
+    """Escalation steps as written ("0,30,120": minutes after the breach), ascending and
+    distinct; ValueError when they are not whole non-negative minutes."""
+    parts = [part.strip() for part in text.replace("，", ",").split(",")]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise ValueError(f"escalation steps are minutes such as 0,30,120: {text!r}")
+    return tuple(sorted({int(part) for part in parts}))
+
+
 def escalation_steps(estate: Estate) -> tuple[timedelta, ...]:
     """The estate's escalation steps (`Estate.escalation_steps`, minutes after the breach, e.g.
     "0,30,120"), ascending; the defaults, with a warning, when they cannot be read."""
     try:
-        minutes = [int(part) for part in estate.escalation_steps.replace("，", ",").split(",")]
-        if not minutes or any(m < 0 for m in minutes):
-            raise ValueError(estate.escalation_steps)
+        minutes = parse_steps(estate.escalation_steps)
     except ValueError:
         log.warning(
             "estate %s: escalation steps %r are not minutes such as 0,30,120: using %s",
@@ -486,8 +493,8 @@ def escalation_steps(estate: Estate) -> tuple[timedelta, ...]:
             estate.escalation_steps,
             DEFAULT_STEPS,
         )
-        minutes = list(DEFAULT_STEPS)
-    return tuple(timedelta(minutes=m) for m in sorted(set(minutes)))
+        minutes = DEFAULT_STEPS
+    return tuple(timedelta(minutes=m) for m in minutes)
 
 
 def stage_of(level: int) -> str:
