@@ -25,9 +25,6 @@ from tortoise.transactions import in_transaction
 
 from models import Department, DutyShift, Estate, Staff, StaffRole
 
-# Roles that run the roster: they may swap anyone's shift.
-ROSTER_ROLES = (StaffRole.SUPERVISOR, StaffRole.MANAGER)
-
 _MONTH_DAY = re.compile(r"(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?")
 _FULL_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?")
 TODAY_WORDS = frozenset({"今天", "今日", "today"})
@@ -144,7 +141,7 @@ def parse_day(word: str, today: date) -> date | None:
 def may_swap(actor: Staff, first: Staff, second: Staff) -> bool:
     """Whether `actor` may swap the two people's shifts: a supervisor or manager, or one of
     the two."""
-    return actor.role in ROSTER_ROLES or actor.id in (first.id, second.id)
+    return StaffRole(actor.role).supervises or actor.id in (first.id, second.id)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core import roster
 from bot.core.types import Mention
-from models import Department, DutyShift, Staff, StaffRole
+from models import Department, DutyShift, OneTimeCode, Staff, StaffRole
 from tests.desk import STAFF, Desk
 from tests.factories import make_staff
 from tests.staffdesk import bind_staff, report, staff_texts
@@ -155,3 +155,17 @@ def test_days_are_read_as_staff_write_them() -> None:
     assert roster.parse_day("2027-02-01", today) == datetime(2027, 2, 1).date()
     assert roster.parse_day("02-30", today) is None
     assert roster.parse_day("后年", today) is None
+
+
+async def test_the_estate_manager_may_use_the_supervisors_commands(desk: Desk) -> None:
+    manager = await make_staff(
+        desk.estate, "孙经理", StaffRole.MANAGER, Department.CUSTOMER_SERVICE
+    )
+    await bind_staff("u-sun", manager)
+    await bind_staff("u-zhang", desk.staff["zhang"])
+
+    await desk.say("员工码 张工", "u-zhang", STAFF)
+    assert staff_texts(desk)[-1] == "只有主管可以这样操作，没有任何改动。"
+    await desk.say("员工码 张工", "u-sun", STAFF)
+
+    assert await OneTimeCode.filter(staff_id=desk.staff["zhang"].id).count() == 1
