@@ -38,7 +38,7 @@ def test_upgrade_then_demo_then_estates(
     assert cli.main(["estates"]) == 0
     listing = capsys.readouterr().out
     assert listing.startswith("demo\t阳光花园")
-    assert "units=200" in listing and "owners=180" in listing and "staff=12" in listing
+    assert "units=200" in listing and "owners=180" in listing and "staff=13" in listing
 
 
 def test_import_of_a_bad_folder_says_why_and_writes_nothing(
