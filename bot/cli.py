@@ -239,6 +239,35 @@ def cmd_chats_code(settings: Settings, args: argparse.Namespace) -> int:
     return _with_store(settings, work)
 
 
+def cmd_escalation(settings: Settings, args: argparse.Namespace) -> int:
+    """Show an estate's escalation steps, or set them (`--steps 0,30,120`)."""
+    from bot.core.desk import STAGES, parse_steps
+    from models import Estate
+
+    async def work() -> int:
+        estate = await Estate.get_or_none(code=args.estate)
+        if estate is None:
+            print(f"guanjia escalation: no estate {args.estate!r}", file=sys.stderr)
+            return 1
+        if args.steps is not None:
+            try:
+                steps = parse_steps(args.steps)
+            except ValueError as exc:
+                print(f"guanjia escalation: {exc}; nothing changed", file=sys.stderr)
+                return 1
+            estate.escalation_steps = ",".join(str(m) for m in steps)
+            await estate.save(update_fields=["escalation_steps"])
+        steps = parse_steps(estate.escalation_steps)
+        print(
+            f"{estate.code}: escalation steps {estate.escalation_steps} (minutes after a breach)"
+        )
+        for level, minutes in enumerate(steps):
+            print(f"  +{minutes} min: {STAGES[min(level, len(STAGES) - 1)]}")
+        return 0
+
+    return _with_store(settings, work)
+
+
 def cmd_staff_code(settings: Settings, args: argparse.Namespace) -> int:
     """Print a one-time code that binds a staff member's chat account (sent in private)."""
     from bot.core.clock import SystemClock
@@ -481,6 +510,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
 
     sub.add_parser("estates", help="list the estates in the store").set_defaults(func=cmd_estates)
+
+    esc = sub.add_parser("escalation", help="an estate's escalation steps: show or set them")
+    esc.add_argument("--estate", required=True, help="the estate's code")
+    esc.add_argument("--steps", help="minutes after a breach, e.g. 0,30,120")
+    esc.set_defaults(func=cmd_escalation)
 
     nlu = sub.add_parser("nlu", help="the NLU model").add_subparsers(dest="nlu", required=True)
     train = nlu.add_parser("train", help="build the NLU model from the corpus")

@@ -23,6 +23,7 @@ from handlers import (
     payment,
     repair,
     reports,
+    roster,
     service,
     staff,
     tickets,
@@ -30,7 +31,7 @@ from handlers import (
 from handlers.routes import Routes, require_routes
 
 # The modules that declare routes, in the order the staff help lists their commands.
-ROUTED = (staff, service, binding, reports, announce, tickets)
+ROUTED = (staff, service, binding, reports, announce, roster, tickets)
 
 
 def declared_routes() -> dict[str, Routes]:

@@ -459,7 +459,7 @@ async def unbind_command(ctx: Context, rest: str) -> None:
     if not target:
         ctx.reply("binding.unbind_usage")
         return
-    supervisor = ctx.staff.role is StaffRole.SUPERVISOR
+    supervisor = StaffRole(ctx.staff.role).supervises
     if target.isdigit():
         identity = await ChatIdentity.get_or_none(id=int(target))
         owner = (

@@ -163,7 +163,7 @@ class StaffDesk:
         if staff is None:
             return
         command = self.routes.commands[name]
-        if command.who is Who.SUPERVISOR and staff.role is not StaffRole.SUPERVISOR:
+        if command.who is Who.SUPERVISOR and not StaffRole(staff.role).supervises:
             ctx.reply("desk.supervisor_only")
             return
         await command.run(ctx, rest)

@@ -58,6 +58,7 @@ from models.messaging import (
     SeenMessage,
     SyncCursor,
 )
+from models.roster import DutyShift
 from models.schedule import (
     Announcement,
     ApiToken,
@@ -87,6 +88,7 @@ __all__ = [
     "DeliveryStatus",
     "Department",
     "Dialog",
+    "DutyShift",
     "Entrance",
     "Escalation",
     "Estate",

@@ -47,6 +47,13 @@ class StaffRole(StrEnum):
     GUARD = "guard"
     GARDENER = "gardener"
     SUPERVISOR = "supervisor"
+    MANAGER = "manager"  # the estate manager (项目经理): the last step of an escalation
+
+    @property
+    def supervises(self) -> bool:
+        """Whether the role runs the estate's staff (the supervisors' commands, the whole
+        estate on the console): a supervisor, or the estate manager."""
+        return self in (StaffRole.SUPERVISOR, StaffRole.MANAGER)
 
 
 class TicketKind(StrEnum):

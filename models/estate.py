@@ -23,7 +23,11 @@ class Estate(Model):
     repair_hours = fields.IntField(default=24)
     complaint_hours = fields.IntField(default=24)
     enquiry_hours = fields.IntField(default=24)
+    # No longer read: escalation repeats no more, it goes in stages (`escalation_steps`).
     escalation_minutes = fields.IntField(default=60)
+    # Staged escalation: minutes after a missed response time at which the holder (or whoever
+    # is on duty), then the department's supervisor, then the estate manager are alerted.
+    escalation_steps = fields.CharField(max_length=64, default="0,30,120")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     buildings: fields.ReverseRelation[Building]

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "models.schedule",
     "models.groupsend",
     "models.calendar",
+    "models.roster",
 ]
 
 

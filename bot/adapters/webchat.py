@@ -123,6 +123,8 @@ class LoggedMessage:
     photos: list[str] = field(default_factory=list)
     reply_to: str | None = None
     edited: bool = False
+    # Who the text's `@name`s are: [{"name": "@张工", "id": <web chat user id>}], highlighted.
+    mentions: list[dict[str, str]] = field(default_factory=list)
 
     def has_button(self, payload: str) -> dict[str, str] | None:
         """The button with this payload, if the message has one."""
@@ -428,6 +430,7 @@ class WebChat:
             ],
             photos=[p.ref for p in message.photos if p.kind == "photo"],
             reply_to=message.reply_to,
+            mentions=[{"name": m.name, "id": m.user_id} for m in message.mentions],
         )
 
     # -- frames to pages ------------------------------------------------------------------------
@@ -449,6 +452,7 @@ class WebChat:
             "quote": quote,
             "at": message.at,
             "edited": message.edited,
+            "mentions": message.mentions,
         }
 
     async def _broadcast(

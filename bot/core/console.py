@@ -152,7 +152,7 @@ async def console_staff(staff_id: object) -> Staff | None:
 
 def is_supervisor(staff: Staff) -> bool:
     """Whether a staff member sees (and reports on) the whole estate."""
-    return staff.role is StaffRole.SUPERVISOR
+    return StaffRole(staff.role).supervises
 
 
 def visible_tickets(staff: Staff) -> QuerySet[Ticket]:

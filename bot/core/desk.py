@@ -11,7 +11,7 @@ posted once per staff chat and then edited: its platform message id is kept in `
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from bot.core import roster
 from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
@@ -97,9 +98,10 @@ async def staff_chats(estate_id: int) -> list[Chat]:
     return await Chat.filter(estate_id=estate_id, kind=ChatKind.STAFF).order_by("id")
 
 
-async def on_duty(estate_id: int) -> list[Staff]:
-    """The estate's active staff on duty."""
-    return await Staff.filter(estate_id=estate_id, active=True, on_duty=True).order_by("id")
+async def on_duty(ticket: Ticket, at: datetime) -> list[Staff]:
+    """Who is paged for the ticket at `at`: its department's people on duty by the roster
+    (`roster.paged`: else the department's staff, else the supervisors)."""
+    return await roster.paged(ticket.estate_id, ticket.department, at)
 
 
 async def supervisors(estate_id: int) -> list[Staff]:
@@ -109,7 +111,7 @@ async def supervisors(estate_id: int) -> list[Staff]:
     ).order_by("id")
 
 
-def mentions(staff: list[Staff]) -> str:
+def mentions(staff: Sequence[Staff]) -> str:
     """A mention of each staff member, the platform-neutral way (`@name`)."""
     return " ".join(f"@{member.name}" for member in staff)
 
@@ -122,7 +124,7 @@ _SAME_USERIDS = {
 }
 
 
-async def platform_mentions(staff: list[Staff], platform: Platform) -> tuple[Mention, ...]:
+async def platform_mentions(staff: Sequence[Staff], platform: Platform) -> tuple[Mention, ...]:
     """Who of `staff` can be @-mentioned by user id on `platform` (those with an account
     there), so that a mention notifies them rather than being text."""
     found: list[Mention] = []
@@ -231,11 +233,13 @@ async def render_card(
     ticket: Ticket,
     catalogues: Catalogues,
     lang: str,
+    duty: Sequence[Staff] = (),
     *,
     known: Known | None = None,
 ) -> str:
-    """A ticket card's text: urgent first with everyone on duty, where the fault is and who
-    reported it (two separate facts), every further report of it, never a phone number.
+    """A ticket card's text: urgent first with the people paged (`duty`: `on_duty`), where the
+    fault is and who reported it (two separate facts), every further report of it, never a
+    phone number.
 
     `known`: what the message in hand read of it already (see `Known`).
     """
@@ -255,7 +259,7 @@ async def render_card(
 
     lines: list[str] = []
     if ticket.urgent and ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED):
-        lines.append(t("desk.card_urgent", mentions=mentions(await on_duty(ticket.estate_id))))
+        lines.append(t("desk.card_urgent", mentions=mentions(duty)))
     lines.append(
         t(
             "desk.card_head",
@@ -364,7 +368,9 @@ async def card_messages(
     if known is None:
         ticket = await Ticket.get(id=ticket.id)  # render what the store holds now
     lang = services.catalogues.default
-    text = await render_card(ticket, services.catalogues, lang, known=known)
+    urgent = ticket.urgent and ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
+    duty = await on_duty(ticket, services.clock.now()) if urgent else []
+    text = await render_card(ticket, services.catalogues, lang, duty, known=known)
     buttons = card_buttons(ticket, services.catalogues, lang)
     photos = tuple(Attachment("photo", ref) for ref in ticket.photos)
     cards = (
@@ -375,8 +381,6 @@ async def card_messages(
             for card in await TicketCard.filter(ticket_id=ticket.id)
         }
     )
-    urgent = ticket.urgent and ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
-    duty = await on_duty(ticket.estate_id) if urgent else []
     entries: list[Outbound] = []
     for chat in await staff_chats(ticket.estate_id):
         ref = group_ref(chat)
@@ -402,7 +406,7 @@ async def urgent_alerts(ticket: Ticket, services: Services) -> list[Outbound]:
     """A new message in each staff chat when a ticket has just become urgent (an edited card
     notifies nobody)."""
     lang = services.catalogues.default
-    duty = await on_duty(ticket.estate_id)
+    duty = await on_duty(ticket, services.clock.now())
     text = services.catalogues.text(
         lang,
         "desk.made_urgent",
@@ -524,14 +528,79 @@ async def breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
     return found
 
 
+# The steps of a staged escalation when an estate's own cannot be read: minutes after the breach.
+DEFAULT_STEPS = (0, 30, 120)
+# Who each step alerts, by level; a level past the last alerts the last step's people again.
+STAGES = ("holder", "supervisor", "manager")
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    """Escalation steps as written ("0,30,120": minutes after the breach), ascending and
+    distinct; ValueError when they are not whole non-negative minutes."""
+    parts = [part.strip() for part in text.replace("，", ",").split(",")]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise ValueError(f"escalation steps are minutes such as 0,30,120: {text!r}")
+    return tuple(sorted({int(part) for part in parts}))
+
+
+def escalation_steps(estate: Estate) -> tuple[timedelta, ...]:
+    """The estate's escalation steps (`Estate.escalation_steps`, minutes after the breach, e.g.
+    "0,30,120"), ascending; the defaults, with a warning, when they cannot be read."""
+    try:
+        minutes = parse_steps(estate.escalation_steps)
+    except ValueError:
+        log.warning(
+            "estate %s: escalation steps %r are not minutes such as 0,30,120: using %s",
+            estate.code,
+            estate.escalation_steps,
+            DEFAULT_STEPS,
+        )
+        minutes = DEFAULT_STEPS
+    return tuple(timedelta(minutes=m) for m in minutes)
+
+
+def stage_of(level: int) -> str:
+    """Who a level of escalation alerts: the holder (or whoever is on duty), the department's
+    supervisor, the estate manager."""
+    return STAGES[min(level, len(STAGES) - 1)]
+
+
+async def stage_people(ticket: Ticket, level: int, now: datetime) -> tuple[str, list[Staff]]:
+    """Who a level of a ticket's escalation alerts, and as what ("holder", "duty",
+    "supervisor", "manager"): level 0 the holder, or whoever is on duty for its department when
+    nobody holds it (`roster.paged`); level 1 the department's supervisors (any supervisor when
+    it has none); level 2 and after the estate managers (the supervisors when there is none)."""
+    stage = stage_of(level)
+    if stage == "holder":
+        holder = (
+            await Staff.get_or_none(id=ticket.claimed_by_id, active=True)
+            if ticket.claimed_by_id
+            else None
+        )
+        if holder is not None:
+            return "holder", [holder]
+        return "duty", await on_duty(ticket, now)
+    if stage == "supervisor":
+        return "supervisor", (
+            await roster.supervisors(ticket.estate_id, ticket.department)
+            or await roster.supervisors(ticket.estate_id)
+        )
+    return "manager", (
+        await roster.managers(ticket.estate_id) or await roster.supervisors(ticket.estate_id)
+    )
+
+
 async def escalate_overdue(now: datetime, services: Services, notifier: Notifier) -> int:
-    """Alert the staff chat and the supervisor for each promised time passed, and again every
-    estate.escalation_minutes while it stays late; returns how many alerts were raised.
+    """Alert in stages for each promised time passed: at each of the estate's steps after the
+    breach (`escalation_steps`, by default +0, +30 min, +2 h) the next people (`stage_people`:
+    the holder or whoever is on duty, the department's supervisor, the estate manager), each
+    step once per breach; returns how many steps were raised.
 
     Each (ticket, breach, deadline, level) is recorded once in `Escalation`, whose unique key
     makes a second run, or a second process running at the same moment, raise nothing twice.
     Its alerts are Notifier deliveries recorded in the same transaction, then sent: an alert
-    whose send fails is retried, and none is lost to a process that dies after the record.
+    whose send fails is retried, and none is lost to a process that dies after the record. A
+    job that runs late raises every step that came due, each naming its own people.
     """
     # One read per promised time, each through its (status, time) index: an OR of the two
     # reads the whole table on SQLite.
@@ -547,53 +616,124 @@ async def escalate_overdue(now: datetime, services: Services, notifier: Notifier
     for ticket in candidates:
         estate = estates.get(ticket.estate_id) or await Estate.get(id=ticket.estate_id)
         estates[estate.id] = estate
-        interval = timedelta(minutes=max(1, estate.escalation_minutes))
+        steps = escalation_steps(estate)
         for breach, deadline in await breaches(ticket, now):
-            level = (now - deadline) // interval
-            try:
-                async with in_transaction():
-                    escalation = await Escalation.create(
-                        ticket_id=ticket.id, breach=breach, deadline=deadline, level=level, at=now
-                    )
-                    await TicketEvent.create(
-                        ticket_id=ticket.id,
-                        kind=EventKind.ESCALATED,
-                        actor=lifecycle.SYSTEM,
-                        at=now,
-                        data={"breach": breach, "level": level, "deadline": deadline.isoformat()},
-                    )
-                    compose = await _escalation_text(
-                        ticket, estate, breach, deadline, now, services
-                    )
-                    alerts = await supervisor_notices(
-                        ticket.estate_id, services, compose, f"escalation:{escalation.id}"
-                    )
-                    await notifier.enqueue(alerts, now)
-            except IntegrityError:
-                continue  # raised already, here or by another process
-            raised += 1
+            done = set(
+                await Escalation.filter(
+                    ticket_id=ticket.id, breach=breach, deadline=deadline
+                ).values_list("level", flat=True)
+            )
+            for level, step in enumerate(steps):
+                if now - deadline < step:
+                    break
+                if level in done:
+                    continue
+                try:
+                    async with in_transaction():
+                        escalation = await Escalation.create(
+                            ticket_id=ticket.id,
+                            breach=breach,
+                            deadline=deadline,
+                            level=level,
+                            at=now,
+                        )
+                        stage, people = await stage_people(ticket, level, now)
+                        await TicketEvent.create(
+                            ticket_id=ticket.id,
+                            kind=EventKind.ESCALATED,
+                            actor=lifecycle.SYSTEM,
+                            at=now,
+                            data={
+                                "breach": breach,
+                                "level": level,
+                                "stage": stage,
+                                "to": [member.name for member in people],
+                                "deadline": deadline.isoformat(),
+                            },
+                        )
+                        compose = await _escalation_text(
+                            ticket, estate, breach, deadline, now, services
+                        )
+                        alerts = await people_notices(
+                            ticket.estate_id,
+                            people,
+                            stage,
+                            services,
+                            compose,
+                            f"escalation:{escalation.id}",
+                        )
+                        await notifier.enqueue(alerts, now)
+                except IntegrityError:
+                    continue  # raised already, here or by another process
+                raised += 1
     if raised and not notifier.queue_only:
         await notifier.deliver(kinds={ESCALATION})
     return raised
 
 
-async def supervisor_notices(
-    estate_id: int, services: Services, compose: Compose, key: str
+async def people_notices(
+    estate_id: int,
+    people: Sequence[Staff],
+    stage: str,
+    services: Services,
+    compose: Compose,
+    key: str,
 ) -> list[Notice]:
-    """A supervisor alert (`supervisor_alerts`' recipients) as deliveries keyed under `key`."""
-    return [
-        Notice(
-            f"{key}:{platform}:{to}",
-            ESCALATION,
-            Audience.STAFF if is_group else Audience.PRIVATE,
-            platform,
-            to,
-            text,
+    """An alert for `people` as deliveries keyed under `key`: in each staff chat, with a line
+    mentioning them (by user id where they have an account on the chat's platform), and to
+    each of them privately on every running platform they have an account on."""
+    lang = services.catalogues.default
+    notices: list[Notice] = []
+    for chat in await staff_chats(estate_id):
+        ref = group_ref(chat)
+        text = compose(lang)
+        if people:
+            text += "\n" + services.catalogues.text(
+                lang, f"desk.escalate_{stage}", mentions=mentions(people)
+            )
+        notices.append(
+            Notice(
+                f"{key}:{ref.platform}:{ref.chat_id}",
+                ESCALATION,
+                Audience.STAFF,
+                ref.platform,
+                ref.chat_id,
+                text,
+                mentions=await platform_mentions(people, ref.platform),
+            )
         )
-        for platform, to, text, is_group in await _supervisor_recipients(
-            estate_id, services, compose
-        )
-    ]
+    for member in people:
+        for identity in await ChatIdentity.filter(staff_id=member.id).order_by("id"):
+            platform = Platform(identity.platform)
+            if services.hub.get(platform) is None:
+                continue
+            private_lang = services.catalogues.language(identity.language)
+            notices.append(
+                Notice(
+                    f"{key}:{platform}:{identity.user_id}",
+                    ESCALATION,
+                    Audience.PRIVATE,
+                    platform,
+                    identity.user_id,
+                    compose(private_lang),
+                )
+            )
+    return notices
+
+
+def late_words(catalogues: Catalogues, lang: str, late: timedelta) -> str:
+    """How late a ticket is, in words that make sense: "刚刚超时" under a minute, else whole
+    minutes rounded down ("已超时 12 分钟"), hours and minutes from an hour ("已超时 2 小时 5
+    分钟"): never "0 分钟", never more than it is."""
+    minutes = int(late.total_seconds() // 60)
+    if minutes < 1:
+        return catalogues.text(lang, "desk.late_just_now")
+    if minutes < 60:
+        return catalogues.text(lang, "desk.late_minutes", minutes=minutes)
+    hours, minutes = divmod(minutes, 60)
+    if minutes == 0:
+        return catalogues.text(lang, "desk.late_hours", hours=hours)
+    return catalogues.text(lang, "desk.late_hours_minutes", hours=hours, minutes=minutes)
 
 
 async def _escalation_text(
@@ -604,19 +744,19 @@ async def _escalation_text(
     now: datetime,
     services: Services,
 ) -> Compose:
-    """The alert's text, in any language: which promise the ticket broke and who holds it."""
+    """The alert's text, in any language: which promise the ticket broke, how late it is and
+    who holds it."""
     holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
-    late = int((now - deadline).total_seconds() // 60)
     catalogues = services.catalogues
 
     def compose(lang: str) -> str:
         return catalogues.text(
             lang,
-            "desk.escalation",
+            "desk.escalation_late",
             number=ticket.number,
             breach=catalogues.text(lang, f"desk.breach_{breach}"),
             deadline=_local(deadline, estate),
-            minutes=late,
+            late=late_words(catalogues, lang, now - deadline),
             holder=holder.name if holder else catalogues.text(lang, "desk.nobody"),
         )
 

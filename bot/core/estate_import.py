@@ -1,5 +1,5 @@
-"""Importing an estate from a manager's spreadsheet: units, owners, staff, bills and FAQ, and the
-service calendar: office hours, closed days and promised-time targets.
+"""Importing an estate from a manager's spreadsheet: units, owners, staff, bills, FAQ and the
+duty roster, and the service calendar: office hours, closed days and promised-time targets.
 
 The input is an ``.xlsx`` workbook with one sheet per kind, or a folder of ``.csv`` files (one per
 kind, UTF-8 with or without a BOM). Sheet, file and column names may be English or Chinese (see
@@ -68,6 +68,7 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from bot.core.roster import ShiftRow, shift_instants
 from bot.core.vocabulary import (
     DEPARTMENT_WORDS,
     ROLE_WORDS,
@@ -82,6 +83,7 @@ from models import (
     Building,
     ClosedDay,
     Department,
+    DutyShift,
     Entrance,
     Estate,
     FaqEntry,
@@ -117,6 +119,7 @@ __all__ = [
     "ImportLimits",
     "ImportReport",
     "OwnerRow",
+    "RosterRow",
     "RowError",
     "StaffRow",
     "TargetRow",
@@ -134,7 +137,17 @@ E = TypeVar("E")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-KINDS = ("units", "owners", "staff", "bills", "faq", "hours", "closed_days", "targets")
+KINDS = (
+    "units",
+    "owners",
+    "staff",
+    "bills",
+    "faq",
+    "roster",
+    "hours",
+    "closed_days",
+    "targets",
+)
 
 # How much work a file may cause. A real estate's file is far inside every limit; a file past one
 # is refused as soon as that is seen, so a hostile file costs seconds and tens of MB, not minutes
@@ -180,6 +193,7 @@ SHEETS: dict[str, tuple[str, ...]] = {
     "hours": ("hours", "office_hours", "office hours", "calendar", "办公时间", "服务日历"),
     "closed_days": ("closed_days", "closed days", "休息日", "闭馆日"),
     "targets": ("targets", "service_targets", "服务时限", "承诺时限"),
+    "roster": ("roster", "值班表", "值班", "排班", "duty"),
 }
 
 # Accepted headers per kind and field, compared after `_header_key`: English, Chinese, others.
@@ -236,6 +250,13 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "resolve_minutes": ("resolve_minutes", "完成分钟", "完成时限"),
         "office_time": ("office_time", "按办公时间", "办公时间计"),
     },
+    "roster": {
+        "date": ("date", "日期"),
+        "start": ("start", "开始", "开始时间", "上班"),
+        "end": ("end", "结束", "结束时间", "下班"),
+        "department": ("department", "部门"),
+        "name": ("name", "值班人", "值班人员", "姓名", "staff"),
+    },
 }
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -247,6 +268,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "hours": ("weekday", "opens", "closes"),
     "closed_days": ("day",),
     "targets": ("kind", "respond_minutes", "resolve_minutes"),
+    "roster": ("date", "start", "end", "department", "name"),
 }
 
 # Weekdays as a manager writes them (0 is Monday).
@@ -340,6 +362,7 @@ _UNIT_SEPARATORS = re.compile(r"[,，;；、\s]+")
 _PERIOD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
 _DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 _MOMENT = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+_CLOCK = re.compile(r"(\d{1,2})\s*[:：点]\s*(\d{1,2}|半)?\s*分?")
 _PHONE = re.compile(r"\+?[\d\- ()]{5,25}")
 # Columns a manager may keep for themselves; they are not imported.
 _IGNORED_COLUMNS = frozenset({"note", "notes", "remark", "remarks", "comment", "备注", "说明"})
@@ -403,6 +426,7 @@ class ImportReport:
     office_hours: int = 0
     closed_days: int = 0
     targets: int = 0
+    roster: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,6 +535,16 @@ class TargetRow:
     row: int = 0
 
 
+@dataclass(frozen=True)
+class RosterRow(ShiftRow):
+    """A shift of the duty roster: a staff member (of the file or the store) by name, the day,
+    wall-clock start and end in the estate's zone (an end at or before the start is the next
+    day's: 20:00–08:00 is a night, 08:00–08:00 a day and a night)."""
+
+    sheet: str = "roster"
+    row: int = 0
+
+
 @dataclass
 class EstateData:
     """Everything to write for one estate; `None` instructions leave the estate's as they are."""
@@ -523,6 +557,7 @@ class EstateData:
     hours: list[HoursRow] = field(default_factory=list)
     closed_days: list[ClosedDayRow] = field(default_factory=list)
     targets: list[TargetRow] = field(default_factory=list)
+    roster: list[RosterRow] = field(default_factory=list)
     payment_instructions: str | None = None
     payment_instructions_en: str | None = None
 
@@ -670,6 +705,27 @@ class _Cells:
         except ValueError:
             self.bad(name, f"not a date or time (YYYY-MM-DD [HH:MM]): {_text(raw)!r}")
             return None
+
+    def clock_time(self, name: str) -> time | None:
+        """A time of day: a time cell, or "8:00", "08:00", "8点", "8点30"; "24:00" is midnight."""
+        raw = self._raw(name)
+        if raw is None:
+            self.bad(name, "missing")
+            return None
+        if isinstance(raw, datetime):
+            return raw.time().replace(second=0, microsecond=0)
+        if isinstance(raw, time):
+            return raw.replace(second=0, microsecond=0)
+        match = _CLOCK.fullmatch(_clean(str(raw)))
+        if match is not None:
+            given = match.group(2) or "0"
+            hour, minute = int(match.group(1)), 30 if given == "半" else int(given)
+            if (hour, minute) == (24, 0):
+                return time(0)
+            if hour < 24 and minute < 60:
+                return time(hour, minute)
+        self.bad(name, f"not a time of day (HH:MM): {_text(raw)!r}")
+        return None
 
     def period(self, name: str) -> str | None:
         raw = self._raw(name)
@@ -846,6 +902,23 @@ def _target_row(cells: _Cells, sheet: str, row: int) -> TargetRow:
     )
 
 
+def _roster_row(cells: _Cells, sheet: str, row: int) -> RosterRow:
+    day = cells.day("date", required=True)
+    start = cells.clock_time("start")
+    end = cells.clock_time("end")
+    department = cells.choice("department", DEPARTMENTS)
+    name = cells.text("name", required=True, max_length=64)
+    return RosterRow(
+        day or date.min,
+        start or time(0),
+        end or time(0),
+        department or Department.CUSTOMER_SERVICE,
+        name,
+        sheet,
+        row,
+    )
+
+
 _ROW_PARSERS = {
     "units": _unit_row,
     "owners": _owner_row,
@@ -855,6 +928,7 @@ _ROW_PARSERS = {
     "hours": _hours_row,
     "closed_days": _closed_day_row,
     "targets": _target_row,
+    "roster": _roster_row,
 }
 
 
@@ -1386,7 +1460,9 @@ def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
         elif sheets:
             reason = "nothing to import: every sheet is empty"
         else:
-            reason = "no units, owners, staff, bills, faq, hours, closed_days or targets sheet"
+            reason = (
+                "no units, owners, staff, bills, faq, roster, hours, closed_days or targets sheet"
+            )
         read.errors.append(RowError(path.name, 0, reason))
     return read
 
@@ -1476,6 +1552,9 @@ class _Existing:
     staff: set[str] = field(default_factory=set)
     bills: set[tuple[str, str, str]] = field(default_factory=set)
     faq: set[tuple[str, str]] = field(default_factory=set)
+    # Shifts on the roster: (staff name, start instant).
+    roster: set[tuple[str, datetime]] = field(default_factory=set)
+    timezone: str = "Asia/Shanghai"
 
     @classmethod
     async def load(cls, estate: Estate | None) -> _Existing:
@@ -1492,6 +1571,13 @@ class _Existing:
             faq=set(
                 await FaqEntry.filter(estate_id=estate.id).values_list("language", "question")
             ),
+            roster={
+                (name, starts_at)
+                for name, starts_at in await DutyShift.filter(estate_id=estate.id).values_list(
+                    "staff__name", "starts_at"
+                )
+            },
+            timezone=estate.timezone,
         )
 
 
@@ -1512,7 +1598,8 @@ def _check(
         | FaqRow
         | HoursRow
         | ClosedDayRow
-        | TargetRow,
+        | TargetRow
+        | RosterRow,
         reason: str,
     ) -> None:
         errors.append(RowError(row.sheet, row.row, reason))
@@ -1603,6 +1690,18 @@ def _check(
         elif key in existing.faq:
             bad(entry, "this question already exists")
         faq.setdefault(key, entry)
+
+    shifts: dict[tuple[str, datetime], RosterRow] = {}
+    for shift in data.roster:
+        starts_at, _ = shift_instants(shift, existing.timezone)
+        key = (shift.name, starts_at)
+        if shift.name not in staff and shift.name not in existing.staff:
+            bad(shift, f"staff member {shift.name} is neither in the staff sheet nor the estate")
+        elif key in shifts:
+            bad(shift, f"duplicate shift of {shift.name} (also row {shifts[key].row})")
+        elif key in existing.roster:
+            bad(shift, f"{shift.name}'s shift at this time already exists")
+        shifts.setdefault(key, shift)
     return errors
 
 
@@ -1781,6 +1880,21 @@ async def write_estate(
             for row in data.faq
         ]
         await _bulk_in_chunks(FaqEntry, faq, undo, estate_id=estate.id)
+        if data.roster:
+            names = dict(await Staff.filter(estate_id=estate.id).values_list("name", "id"))
+            roster = []
+            for row in data.roster:
+                starts_at, ends_at = shift_instants(row, estate.timezone)
+                roster.append(
+                    DutyShift(
+                        estate_id=estate.id,
+                        department=row.department,
+                        staff_id=names[row.name],
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                    )
+                )
+            await _bulk_in_chunks(DutyShift, roster, undo, estate_id=estate.id)
         await _write_calendar(estate, data)
     except BaseException:
         log.warning("import of %s failed half way: taking back what it wrote", estate_code)
@@ -1799,6 +1913,7 @@ async def write_estate(
         office_hours=len(data.hours),
         closed_days=len(data.closed_days),
         targets=len(data.targets),
+        roster=len(data.roster),
     )
 
 

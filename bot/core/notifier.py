@@ -67,7 +67,7 @@ from tortoise.expressions import Q
 from bot.core.channel import ChannelHub, NoticeMeta, SendError
 from bot.core.clock import Clock
 from bot.core.context import Remember, remember_sent
-from bot.core.types import Button, ChatRef, OutgoingMessage, Platform, SentMessage
+from bot.core.types import Button, ChatRef, Mention, OutgoingMessage, Platform, SentMessage
 from models import Chat, ChatIdentity, ChatKind, CustomerGroup, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,9 @@ class Notice:
     edit: str | None = None
     # What to record of the platform's message once it went out (a ticket card's message id).
     remember: Remember | None = None
+    # Who the text's `@name`s are on the notice's platform (an escalation's people), so the
+    # channel mentions them for real.
+    mentions: tuple[Mention, ...] = ()
 
     def check(self) -> None:
         """Raise NoticeRefused when the notice cannot be recorded."""
@@ -376,6 +379,7 @@ class _Job:
     buttons: tuple[tuple[Button, ...], ...] = ()
     edit: str | None = None
     remember: Remember | None = None
+    mentions: tuple[Mention, ...] = ()
     # The chat's slot this send took (to give back on a refusal).
     slot: Slot = (0.0, 0.0)
 
@@ -402,7 +406,19 @@ class _Job:
                 if isinstance(remember, dict) and "kind" in remember
                 else None
             ),
+            mentions=_mentions(payload.get("mentions")),
         )
+
+
+def _mentions(stored: Any) -> tuple[Mention, ...]:
+    """Mentions as a delivery row keeps them ([name, user id] pairs); unreadable ones dropped."""
+    if not isinstance(stored, list):
+        return ()
+    return tuple(
+        Mention(str(pair[0]), str(pair[1]))
+        for pair in stored
+        if isinstance(pair, list) and len(pair) == 2 and pair[1]
+    )
 
 
 def _buttons(stored: Any) -> tuple[tuple[Button, ...], ...]:
@@ -510,6 +526,7 @@ class Notifier:
                                 if notice.remember is not None
                                 else None
                             ),
+                            "mentions": [[m.name, m.user_id] for m in notice.mentions],
                         },
                         status=DeliveryStatus.PENDING,
                         created_at=created_at,
@@ -864,7 +881,9 @@ class Notifier:
             return
         try:
             channel = self.hub.for_chat(chat)
-            message = OutgoingMessage(chat=chat, text=job.text, buttons=job.buttons)
+            message = OutgoingMessage(
+                chat=chat, text=job.text, buttons=job.buttons, mentions=job.mentions
+            )
             async with asyncio.timeout(SEND_TIMEOUT):
                 if job.edit is not None:
                     sent = await channel.edit(SentMessage(chat, job.edit), message)

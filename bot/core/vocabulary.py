@@ -41,6 +41,7 @@ __all__ = [
     "CN_POWERS",
     "CODE",
     "DEPARTMENT_WORDS",
+    "DUTY",
     "ENTRANCE_CELL_MARKS",
     "ENTRANCE_MARKS",
     "ENTRANCE_WORDS",
@@ -66,6 +67,7 @@ __all__ = [
     "STAFFCODE",
     "STAFF_COMMANDS",
     "START_WORDS",
+    "SWAP",
     "TRANSFER",
     "UNBIND",
     "WAIT",
@@ -144,6 +146,9 @@ APPOINT = CommandWords("appoint", zh=("约",), en=("appoint",))
 WAIT = CommandWords("wait", zh=("等待",), en=("wait",))
 RESUME = CommandWords("resume", zh=("继续",), en=("resume",))
 SEVERITY = CommandWords("severity", zh=("等级",), en=("severity",))
+# The duty roster: `值班 今天`, `换班 张师傅 李师傅 12-08` (handlers/roster.py).
+DUTY = CommandWords("duty", zh=("值班",), en=("duty",))
+SWAP = CommandWords("swap", zh=("换班",), en=("swap",))
 
 # Every staff command, in the order help lists them. Each has exactly one handler module's
 # declared route (`handlers.build_handlers` refuses to build otherwise).
@@ -167,6 +172,8 @@ STAFF_COMMANDS: tuple[CommandWords, ...] = (
     WAIT,
     RESUME,
     SEVERITY,
+    DUTY,
+    SWAP,
     HELP,
 )
 
@@ -224,7 +231,7 @@ ABOUT_BOT = frozenset(
 # Departments and staff roles
 
 DepartmentValue = Literal["engineering", "cleaning", "security", "greening", "customer_service"]
-RoleValue = Literal["clerk", "engineer", "cleaner", "guard", "gardener", "supervisor"]
+RoleValue = Literal["clerk", "engineer", "cleaner", "guard", "gardener", "supervisor", "manager"]
 
 # What staff write after `转派 R-0012` and what a manager writes in a staff sheet's department
 # column: one table, so a word that works in one works in the other.
@@ -283,6 +290,10 @@ ROLE_WORDS: Mapping[str, RoleValue] = MappingProxyType(
         "绿化": "gardener",
         "supervisor": "supervisor",
         "主管": "supervisor",
+        "manager": "manager",
+        "经理": "manager",
+        "项目经理": "manager",
+        "物业经理": "manager",
     }
 )
 

@@ -38,6 +38,32 @@ HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "c
 HTML_TAGS |= {"span", "tg-spoiler", "blockquote", "tg-emoji"}
 _TAG = re.compile(r"<(/?)([A-Za-z][\w-]*)[^>]*>|<")
 _AMP = re.compile(r"&(?!(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);)")
+# A text mention in HTML parse mode: a link to a user by id (Telegram's `text_mention` entity).
+_TEXT_MENTION = re.compile(r'<a href="tg://user\?id=(\d+)">(.*?)</a>', re.DOTALL)
+
+
+def _utf16(text: str) -> int:
+    """A length as Telegram counts entity offsets: in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def text_mentions(text: str, parse_mode: str | None) -> list[dict[str, Any]]:
+    """The `text_mention` entities Telegram makes of `<a href="tg://user?id=…">` links."""
+    if parse_mode != "HTML":
+        return []
+    entities = []
+    for match in _TEXT_MENTION.finditer(text):
+        before = html.unescape(_TAG.sub("", text[: match.start()]))
+        shown = html.unescape(_TAG.sub("", match.group(2)))
+        entities.append(
+            {
+                "type": "text_mention",
+                "offset": _utf16(before),
+                "length": _utf16(shown),
+                "user": {"id": int(match.group(1)), "is_bot": False, "first_name": shown},
+            }
+        )
+    return entities
 
 
 @dataclass
@@ -238,6 +264,9 @@ class FakeBotApi:
                 "error_code": 400,
                 "description": "Bad Request: message text is empty",
             }
+        entities = text_mentions(str(params["text"]), params.get("parse_mode"))
+        if entities:
+            return self._new_message(params, text=shown, entities=entities)
         return self._new_message(params, text=shown)
 
     async def _sendPhoto(self, params: dict[str, Any], files: list[str]) -> Any:
@@ -278,6 +307,7 @@ class FakeBotApi:
                 "content and reply markup are exactly the same",
             }
         message["text"] = shown
+        message["entities"] = text_mentions(str(params["text"]), params.get("parse_mode"))
         message["edit_date"] = int(self.now.timestamp())
         if markup:
             message["reply_markup"] = markup

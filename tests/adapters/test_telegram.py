@@ -42,12 +42,14 @@ from bot.adapters.telegram import (
 from bot.app import App, start_parts
 from bot.config import Settings, SettingsError, load_settings
 from bot.core.channel import SendError
+from bot.core.desk import escalate_overdue
 from bot.core.notifier import Audience, Notice, Notifier
 from bot.core.types import (
     Attachment,
     Button,
     ChatRef,
     IncomingMessage,
+    Mention,
     OutgoingMessage,
     Platform,
     SentMessage,
@@ -59,7 +61,9 @@ from models import (
     CodePurpose,
     Delivery,
     DeliveryStatus,
+    Department,
     Dialog,
+    DutyShift,
     OneTimeCode,
     Owner,
     Staff,
@@ -732,6 +736,70 @@ async def test_an_owners_markup_is_escaped_and_shown_as_written(tg: TelegramDesk
     assert tg.api.messages[(GROUP_ID, int(sent.message_id))]["text"] == (
         "a < b && c > d *_not markdown_*"
     )
+
+
+# ---- mentions -------------------------------------------------------------------------------
+
+EMERGENCY = "救命！电梯困人了，5栋的电梯卡在8楼，里面有老人"
+
+
+def mentioned(message: dict[str, Any]) -> list[tuple[str, int]]:
+    """Who a message's text mentions, as Telegram shows them: (the mention's text, user id)."""
+    text = message["text"].encode("utf-16-le")
+    return [
+        (
+            text[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le"),
+            e["user"]["id"],
+        )
+        for e in message.get("entities", [])
+        if e["type"] == "text_mention"
+    ]
+
+
+async def test_an_urgent_card_mentions_the_person_on_duty_by_their_telegram_user_id(
+    tg: TelegramDesk,
+) -> None:
+    zhang = tg.desk.staff["zhang"]
+    await link(ZHANG, staff=zhang)
+    await DutyShift.create(
+        estate=tg.desk.estate,
+        department=Department.ENGINEERING,
+        staff=zhang,
+        starts_at=tg.desk.clock.now() - timedelta(hours=1),
+        ends_at=tg.desk.clock.now() + timedelta(hours=8),
+    )
+
+    await tg.receive(tg.updates.message(GROUP, LI, EMERGENCY))
+
+    [card] = tg.api.sent_to(STAFF_ID)
+    assert card["text"].startswith("【紧急】请值班人员立即处理：@张工\n")
+    assert mentioned(card) == [("@张工", ZHANG["id"])]
+    [call] = tg.api.of("sendMessage", STAFF_ID)
+    assert call["parse_mode"] == "HTML"
+    assert f'<a href="tg://user?id={ZHANG["id"]}">@张工</a>' in call["text"]
+
+    # Past its 5 minutes nobody has claimed it: the first escalation, a delivery, mentions him.
+    notifier = Notifier(tg.desk.services.hub, tg.desk.clock, sleep=tg.clock.sleep)
+    at = tg.desk.clock.now() + timedelta(minutes=6)
+    assert await escalate_overdue(at, tg.desk.services, notifier) == 1
+    alert = tg.api.sent_to(STAFF_ID)[-1]
+    assert alert["text"].endswith("请值班人员立即处理：@张工")
+    assert mentioned(alert) == [("@张工", ZHANG["id"])]
+    # And privately, without a mention of himself.
+    [private] = tg.api.sent_to(ZHANG["id"])
+    assert "已超时" in private["text"] and mentioned(private) == []
+
+
+async def test_mentions_are_links_only_for_numeric_user_ids_and_the_rest_is_escaped(
+    tg: TelegramDesk,
+) -> None:
+    text = "<b>@张工 & @张工程师</b> @王芳"
+    mentions = (Mention("@张工", "2001"), Mention("@张工程师", "2002"), Mention("@王芳", "wx-9"))
+    await tg.channel.send(OutgoingMessage(chat=group_ref(STAFF_ID), text=text, mentions=mentions))
+
+    [message] = tg.api.sent_to(STAFF_ID)
+    assert message["text"] == text  # shown as written: the owner's markup is not markup
+    assert mentioned(message) == [("@张工", 2001), ("@张工程师", 2002)]
 
 
 # ---- chats -----------------------------------------------------------------------------------

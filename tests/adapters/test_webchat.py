@@ -680,6 +680,24 @@ async def test_the_history_survives_a_restart(web: WebDesk) -> None:
     assert kept.id == sent.message_id and kept.text == "停水通知（已更新）" and kept.edited
 
 
+async def test_an_urgent_card_names_the_paged_people_for_the_page_to_highlight(
+    web: WebDesk,
+) -> None:
+    owner, staff = await web.page(), await web.page()
+    await owner.pick("owner", web.owner.id)
+    await staff.pick("staff", web.engineer.id)  # binds the page's account to 张工
+
+    await owner.say("owners-demo", "救命！电梯困人了，5栋的电梯卡在8楼，里面有老人")
+
+    card = await staff.bot_says("staff-demo", "【紧急】")
+    assert card["text"].startswith("【紧急】请值班人员立即处理：@张工")
+    assert card["mentions"] == [{"name": "@张工", "id": f"staff-{web.engineer.id}"}]
+    # Kept with the message: a page opened later, or after a restart, highlights them too.
+    restarted = WebChat(web.webchat.router, web.data_dir)
+    kept = next(m for m in restarted.log.messages("staff-demo") if m.id == card["id"])
+    assert kept.mentions == card["mentions"]
+
+
 async def test_notices_reach_the_pages_of_their_chat_only(web: WebDesk) -> None:
     owner, neighbour = await web.page(), await web.page()
     await owner.pick("owner", web.owner.id)

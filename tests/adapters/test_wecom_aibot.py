@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -21,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from bot.adapters.wecom import WeComChannel, WeComConfig
 from bot.adapters.wecom_aibot import AIBotConfig, WeComAIBotChannel
 from bot.core.codes import issue_code
+from bot.core.desk import escalate_overdue
 from bot.core.types import ChatRef, Mention, OutgoingMessage, Platform
 from models import (
     Chat,
@@ -384,6 +386,26 @@ async def test_an_urgent_ticket_mentions_the_staff_on_duty_by_userid(rig: Rig) -
     assert "<@" not in line["body"]["markdown"]["content"].replace("<@zhanggong>", "")
 
 
+async def test_an_escalation_mentions_the_person_on_duty_by_userid(rig: Rig) -> None:
+    ticket, _ = await card_in_group(rig)
+    start = rig.desk.clock.now()
+
+    # Past its 15 minutes nobody has it: the first step alerts whoever is on duty (张工).
+    at = start + timedelta(minutes=27)
+    assert await escalate_overdue(at, rig.desk.services, rig.desk.notifier) == 1
+
+    alert = await rig.fake.wait_for(
+        lambda f: (
+            f.get("cmd") == "aibot_send_msg"
+            and f["body"]["chatid"] == GROUP
+            and "已超时 12 分钟" in json.dumps(f["body"], ensure_ascii=False)
+        )
+    )
+    content = json.dumps(alert["body"], ensure_ascii=False)
+    assert ticket.number in content and "<@zhanggong>" in content
+    assert await escalate_overdue(at, rig.desk.services, rig.desk.notifier) == 0
+
+
 async def test_a_private_message_is_an_ordinary_private_message(rig: Rig) -> None:
     req_id = await rig.fake.push_text("lihua", REPAIR)
 
@@ -558,6 +580,44 @@ async def test_a_robot_message_names_the_mentioned_in_its_mentioned_list(desk: D
     [call] = api.to("webhook/send")
     assert call.body["text"]["mentioned_list"] == ["zhanggong"]
     assert call.body["text"]["content"].startswith("紧急：R-0001")
+
+
+async def test_an_escalation_to_a_robot_staff_chat_names_the_on_duty_in_mentioned_list(
+    desk: Desk,
+) -> None:
+    api = FakeWeChatApi(clock=desk.clock)
+    server = await serve(api.app())
+
+    async def no_wait(seconds: float) -> None:
+        desk.clock.advance(seconds=seconds)
+
+    channel = WeComChannel(
+        WeComConfig(api_base_url=api_base(server), robots={"demo/staff-robot": "KEY"}),
+        desk.router,
+        desk.services,
+        sleep=no_wait,
+    )
+    desk.services.hub.add(channel)
+    await Chat.create(
+        platform=Platform.WECOM,
+        chat_id="demo/staff-robot",
+        kind=ChatKind.STAFF,
+        estate=desk.estate,
+    )
+    await ChatIdentity.create(
+        platform=Platform.WECOM, user_id="zhanggong", staff_id=desk.staff["zhang"].id
+    )
+    try:
+        await desk.say(REPAIR)
+        start = desk.clock.now()
+        api.calls.clear()
+        assert await escalate_overdue(start + timedelta(minutes=16), desk.services, desk.notifier)
+    finally:
+        await channel.stop()
+        await server.close()
+    [call] = [c for c in api.to("webhook/send") if "已超时" in c.body["text"]["content"]]
+    assert call.body["text"]["mentioned_list"] == ["zhanggong"]
+    assert call.body["text"]["content"].endswith("请值班人员立即处理：@张工")
 
 
 async def test_another_connection_taking_over_leaves_this_one_closed(rig: Rig) -> None:

@@ -38,7 +38,7 @@ def test_upgrade_then_demo_then_estates(
     assert cli.main(["estates"]) == 0
     listing = capsys.readouterr().out
     assert listing.startswith("demo\t阳光花园")
-    assert "units=200" in listing and "owners=180" in listing and "staff=12" in listing
+    assert "units=200" in listing and "owners=180" in listing and "staff=13" in listing
 
 
 def test_import_of_a_bad_folder_says_why_and_writes_nothing(
@@ -95,3 +95,30 @@ def test_understand_writes_the_location_of_a_common_place(sqlite_store: Path) ->
     row = json.loads(out.getvalue())
     assert row["intent"] == "repair" and row["unit"] is None
     assert row["location"] == {"building": "5", "place": "lift"}
+
+
+def test_steps_are_shown_set_and_a_bad_value_changes_nothing(
+    sqlite_store: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["demo"]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["escalation", "--estate", "demo"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown == [
+        "demo: escalation steps 0,30,120 (minutes after a breach)",
+        "  +0 min: holder",
+        "  +30 min: supervisor",
+        "  +120 min: manager",
+    ]
+
+    assert cli.main(["escalation", "--estate", "demo", "--steps", "60, 0，15"]) == 0
+    assert capsys.readouterr().out.startswith("demo: escalation steps 0,15,60 ")
+
+    assert cli.main(["escalation", "--estate", "demo", "--steps", "0,-5"]) == 1
+    assert "minutes such as 0,30,120" in capsys.readouterr().err
+    assert cli.main(["escalation", "--estate", "nowhere"]) == 1
+    assert "no estate 'nowhere'" in capsys.readouterr().err
+    assert cli.main(["escalation", "--estate", "demo"]) == 0
+    assert capsys.readouterr().out.startswith("demo: escalation steps 0,15,60 ")

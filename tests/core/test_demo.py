@@ -92,6 +92,7 @@ async def test_the_demo_estate_has_the_promised_shape(store: str) -> None:
     assert jobs[(StaffRole.GUARD, Department.SECURITY)] >= 2
     assert jobs[(StaffRole.GARDENER, Department.GREENING)] >= 1
     assert jobs[(StaffRole.SUPERVISOR, Department.CUSTOMER_SERVICE)] >= 1
+    assert jobs[(StaffRole.MANAGER, Department.CUSTOMER_SERVICE)] == 1
 
     faq = Counter(entry.language for entry in await FaqEntry.filter(estate_id=estate.id))
     assert faq == {"zh": 15, "en": 15}

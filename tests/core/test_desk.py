@@ -6,14 +6,24 @@ import asyncio
 from datetime import timedelta
 
 from bot.core.context import Outbound, send_outbox
-from bot.core.desk import card_messages, close_unrated, escalate_overdue, render_card
-from bot.core.types import OutgoingMessage, SentMessage
+from bot.core.desk import (
+    card_messages,
+    close_unrated,
+    escalate_overdue,
+    late_words,
+    render_card,
+)
+from bot.core.i18n import Catalogues
+from bot.core.types import Mention, OutgoingMessage, SentMessage
 from models import (
     Delivery,
     DeliveryStatus,
+    Department,
+    DutyShift,
     Escalation,
     EventKind,
     Rating,
+    StaffRole,
     Ticket,
     TicketCard,
     TicketEvent,
@@ -22,56 +32,123 @@ from models import (
 )
 from models.lifecycle import claim_ticket, rate_ticket, record_answer, resolve_ticket
 from tests.desk import STAFF, Desk
+from tests.factories import make_staff
 from tests.staffdesk import bind_staff, edits, report, staff_texts
 
 
-async def test_escalation_fires_once_per_breach_and_again_each_interval(desk: Desk) -> None:
-    await bind_staff("u-chen", desk.staff["chen"])
-    ticket = await report(desk)  # on site promised by +15 minutes, escalation every 60
+async def test_staged_escalation_alerts_duty_then_supervisor_then_manager_once_each(
+    desk: Desk,
+) -> None:
+    estate = desk.estate
+    liu = await make_staff(estate, "刘主管", StaffRole.SUPERVISOR, Department.ENGINEERING)
+    wang = await make_staff(estate, "王经理", StaffRole.MANAGER, Department.CUSTOMER_SERVICE)
+    for user, member in (("u-zhang", desk.staff["zhang"]), ("u-liu", liu), ("u-wang", wang)):
+        await bind_staff(user, member)
     start = desk.clock.now()
+    await DutyShift.create(
+        estate=estate,
+        department=Department.ENGINEERING,
+        staff=desk.staff["zhang"],
+        starts_at=start - timedelta(hours=1),
+        ends_at=start + timedelta(hours=8),
+    )
+    ticket = await report(desk)  # on site promised by +15 minutes; steps +0, +30 min, +2 h
     desk.channel.clear()
     services = desk.services
 
-    assert (
-        await escalate_overdue(start + timedelta(minutes=15), services, desk.notifier) == 0
-    )  # not yet past
+    async def run(after: timedelta) -> int:
+        return await escalate_overdue(start + after, services, desk.notifier)
+
+    assert await run(timedelta(minutes=15)) == 0  # not yet past
     assert desk.channel.sent == []
 
-    assert await escalate_overdue(start + timedelta(minutes=16), services, desk.notifier) == 1
+    # Step 1, seconds after the breach: whoever is on duty for engineering (nobody holds it).
+    assert await run(timedelta(minutes=15, seconds=20)) == 1
     [alert] = staff_texts(desk)
-    assert alert.startswith("⚠ 工单 R-0001 已超过承诺的响应时限（11-23 10:15），已超时 1 分钟")
-    assert "无人接单" in alert and "@陈主管" in alert
-    [private] = desk.channel.texts(desk.private("u-chen").chat_id)
+    assert alert.startswith("⚠ 工单 R-0001 已超过承诺的响应时限（11-23 10:15），刚刚超时。")
+    assert "0 分钟" not in alert and "负责人：无人接单" in alert
+    assert alert.endswith("请值班人员立即处理：@张工")
+    [message] = desk.channel.to(STAFF.chat_id)
+    assert message.mentions == (Mention("@张工", "u-zhang"),)
+    [private] = desk.channel.texts(desk.private("u-zhang").chat_id)
     assert "R-0001" in private and "@" not in private
+    assert desk.channel.texts(desk.private("u-liu").chat_id) == []
 
-    # Run again (a second tick, or a second process): nothing new.
-    assert await escalate_overdue(start + timedelta(minutes=17), services, desk.notifier) == 0
-    assert await escalate_overdue(start + timedelta(minutes=74), services, desk.notifier) == 0
+    # Run again and again (ticks, or a second process): nothing new until the next step.
+    for minutes in (16, 30, 44):
+        assert await run(timedelta(minutes=minutes)) == 0
     assert len(staff_texts(desk)) == 1
 
-    # One interval later it is still late: a second alert, once.
-    assert await escalate_overdue(start + timedelta(minutes=75), services, desk.notifier) == 1
-    assert "已超时 60 分钟" in staff_texts(desk)[-1]
-    twice = await asyncio.gather(
-        escalate_overdue(start + timedelta(minutes=80), services, desk.notifier),
-        escalate_overdue(start + timedelta(minutes=80), services, desk.notifier),
-    )
-    assert sum(twice) == 0
-    levels = [e.level for e in await Escalation.filter(ticket_id=ticket.id).order_by("id")]
-    assert levels == [0, 1]
-    escalated = await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.ESCALATED)
-    assert [e.data["breach"] for e in escalated] == ["response", "response"]
+    # Step 2, 30 minutes late: the engineering supervisor, not the customer-service one.
+    assert await run(timedelta(minutes=45)) == 1
+    second = staff_texts(desk)[-1]
+    assert "已超时 30 分钟" in second and second.endswith("请部门主管跟进：@刘主管")
+    assert desk.channel.to(STAFF.chat_id)[-1].mentions == (Mention("@刘主管", "u-liu"),)
+    assert len(desk.channel.texts(desk.private("u-liu").chat_id)) == 1
+    assert desk.channel.texts(desk.private("u-chen").chat_id) == []
 
-    # Claimed: it owes no response any more, but still owes being done within 24 hours.
-    await claim_ticket(ticket.id, desk.staff["zhang"], start + timedelta(minutes=90))
-    assert await escalate_overdue(start + timedelta(minutes=140), services, desk.notifier) == 0
+    # Step 3, two hours late: the estate manager; then nothing more, however long it stays late.
+    assert await run(timedelta(hours=2, minutes=15)) == 1
+    third = staff_texts(desk)[-1]
+    assert "已超时 2 小时。" in third and third.endswith("请项目经理跟进：@王经理")
+    twice = await asyncio.gather(run(timedelta(hours=5)), run(timedelta(hours=5)))
+    assert sum(twice) == 0 and await run(timedelta(hours=9)) == 0
+    assert len(staff_texts(desk)) == 3
+    levels = [e.level for e in await Escalation.filter(ticket_id=ticket.id).order_by("id")]
+    assert levels == [0, 1, 2]
+    escalated = await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.ESCALATED)
+    assert [(e.data["stage"], e.data["to"]) for e in escalated] == [
+        ("duty", ["张工"]),
+        ("supervisor", ["刘主管"]),
+        ("manager", ["王经理"]),
+    ]
+    # Each alert is a delivery recorded once: the staff chat and each person privately.
+    assert await Delivery.filter(kind="escalation").count() == 6
+    assert await Delivery.filter(kind="escalation", status=DeliveryStatus.SENT).count() == 6
+
+    # Claimed: it owes no response any more, but still owes being done within 24 hours; that
+    # breach starts its own steps, the first alerting the holder.
+    await claim_ticket(ticket.id, desk.staff["zhang"], start + timedelta(hours=9, minutes=1))
     desk.channel.clear()
-    assert (
-        await escalate_overdue(start + timedelta(hours=24, minutes=1), services, desk.notifier)
-        == 1
-    )
+    assert await run(timedelta(hours=24, minutes=1)) == 1
     [late] = staff_texts(desk)
-    assert "完成时限" in late and "负责人：张工" in late
+    assert "完成时限" in late and "已超时 1 分钟" in late and "负责人：张工" in late
+    assert late.endswith("请负责人立即处理：@张工")
+
+
+async def test_escalation_steps_come_from_the_estate_and_a_late_run_raises_each_due_step(
+    desk: Desk,
+) -> None:
+    desk.estate.escalation_steps = "0, 10"
+    await desk.estate.save()
+    await report(desk)
+    start = desk.clock.now()
+    desk.channel.clear()
+
+    # The job did not run for an hour: both steps are due, each raised once, in order.
+    assert await escalate_overdue(start + timedelta(hours=1), desk.services, desk.notifier) == 2
+    first, second = staff_texts(desk)
+    assert "已超时 45 分钟" in first and "请值班人员立即处理：@张工" in first
+    assert "请部门主管跟进：@陈主管" in second  # engineering has no supervisor: any supervisor
+    assert await escalate_overdue(start + timedelta(hours=9), desk.services, desk.notifier) == 0
+
+
+def test_how_late_is_said_in_words_that_make_sense() -> None:
+    catalogues = Catalogues()
+    zh = [
+        late_words(catalogues, "zh", timedelta(seconds=s))
+        for s in (1, 59, 60, 12 * 60 + 59, 60 * 60, 125 * 60)
+    ]
+    assert zh == [
+        "刚刚超时",
+        "刚刚超时",
+        "已超时 1 分钟",
+        "已超时 12 分钟",
+        "已超时 1 小时",
+        "已超时 2 小时 5 分钟",
+    ]
+    assert late_words(catalogues, "en", timedelta(minutes=12)) == "12 min late"
+    assert late_words(catalogues, "en", timedelta(seconds=5)) == "just now"
 
 
 async def test_two_processes_escalating_at_once_alert_once(desk: Desk) -> None:
@@ -180,10 +257,10 @@ async def test_send_outbox_edits_runs_callbacks_and_survives_a_failed_send(desk:
     assert len(seen) == 1
 
 
-async def test_a_supervisor_alert_whose_first_send_fails_is_retried_and_sent_once(
+async def test_an_escalation_alert_whose_first_send_fails_is_retried_and_sent_once(
     desk: Desk,
 ) -> None:
-    await bind_staff("u-chen", desk.staff["chen"])
+    await bind_staff("u-zhang", desk.staff["zhang"])
     await report(desk)
     start = desk.clock.now()
     desk.channel.clear()
@@ -191,7 +268,7 @@ async def test_a_supervisor_alert_whose_first_send_fails_is_retried_and_sent_onc
 
     assert await escalate_overdue(start + timedelta(minutes=16), desk.services, desk.notifier) == 1
     alerts = await Delivery.filter(kind="escalation").order_by("id")
-    assert len(alerts) == 2  # the staff chat, and the supervisor privately
+    assert len(alerts) == 2  # the staff chat, and the person on duty privately
     [waiting] = [a for a in alerts if a.status is DeliveryStatus.PENDING]
     assert waiting.attempts == 1 and "far end is down" in waiting.last_error
     assert len(desk.channel.sent) == 1
@@ -200,7 +277,7 @@ async def test_a_supervisor_alert_whose_first_send_fails_is_retried_and_sent_onc
     assert (await desk.notifier.deliver()).sent == 1
     assert (await desk.notifier.deliver()).sent == 0
     assert len(staff_texts(desk)) == 1
-    assert len(desk.channel.texts(desk.private("u-chen").chat_id)) == 1
+    assert len(desk.channel.texts(desk.private("u-zhang").chat_id)) == 1
     assert await Delivery.filter(kind="escalation", status=DeliveryStatus.SENT).count() == 2
 
 

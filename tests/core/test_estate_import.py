@@ -506,7 +506,7 @@ async def test_unknown_sheets_and_unreadable_files_are_refused(tmp_path: Path) -
             "业主信息",
             0,
             "unknown sheet; expected one of units / owners / staff / bills / faq / hours"
-            " / closed_days / targets",
+            " / closed_days / targets / roster",
         )
     ]
     broken = tmp_path / "broken.xlsx"

@@ -51,17 +51,21 @@ async def test_a_new_ticket_posts_a_card_without_the_phone(desk: Desk) -> None:
     assert any("R-0001" in text for text in desk.channel.texts(OWNERS.chat_id))
 
 
-async def test_an_urgent_card_says_so_first_and_mentions_everyone_on_duty(desk: Desk) -> None:
+async def test_an_urgent_card_pages_its_departments_staff_when_nobody_is_rostered(
+    desk: Desk,
+) -> None:
     off = await make_staff(desk.estate, "刘师傅", StaffRole.ENGINEER, Department.ENGINEERING)
     off.on_duty = False
     await off.save()
+    await make_staff(desk.estate, "赵阿姨", StaffRole.CLEANER, Department.CLEANING)
 
     await report(desk, "救命！电梯困人了，5栋的电梯卡在8楼，里面有老人")
 
     [card] = [m for m in desk.channel.to(STAFF.chat_id) if "R-0001" in m.text]
     first, second = card.text.splitlines()[:2]
-    assert first.startswith("【紧急】") and "@张工" in first and "@陈主管" in first
-    assert "刘师傅" not in card.text
+    # Nobody is on the roster: the engineering staff marked on duty, not the whole estate.
+    assert first == "【紧急】请值班人员立即处理：@张工"
+    assert "刘师傅" not in card.text and "赵阿姨" not in card.text and "陈主管" not in card.text
     assert second.startswith("【R-0001】")
 
 

@@ -1,6 +1,7 @@
-"""Two Guanjia processes run the same bills job on one PostgreSQL store at the same moment:
-every owner gets their bill once. (SQLite in memory cannot be shared by two processes: the test
-runs only when GUANJIA_TEST_POSTGRES is set, as `.ci/run` sets it.)"""
+"""Two Guanjia processes run the same job on one PostgreSQL store at the same moment: every
+owner gets their bill once, every stage of every escalation is raised and sent once. (SQLite in
+memory cannot be shared by two processes: the tests run only when GUANJIA_TEST_POSTGRES is set,
+as `.ci/run` sets it.)"""
 
 from __future__ import annotations
 
@@ -9,15 +10,27 @@ import json
 import os
 import sys
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from models import ChatIdentity, Delivery, DeliveryStatus, Platform
+from bot.core.channel import ChannelHub
+from bot.core.desk import escalate_overdue
+from models import (
+    ChatIdentity,
+    Delivery,
+    DeliveryStatus,
+    Department,
+    DutyShift,
+    Escalation,
+    Platform,
+    StaffRole,
+)
 from scheduler.jobs import push_bills
 from tests.conftest import POSTGRES_URL
-from tests.factories import make_owner, make_unit
+from tests.factories import make_owner, make_staff, make_ticket, make_unit
 from tests.scheduler.conftest import Estate4Jobs, at
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,3 +82,73 @@ async def test_two_processes_racing_on_postgresql_send_each_bill_once(
     assert ours + theirs["sent"] == len(users) == 123
     assert await Delivery.filter(kind="bill", status=DeliveryStatus.SENT).count() == 123
     print(f"this process sent {ours}, the other {theirs['sent']}")
+
+
+@pytest.mark.server_store
+async def test_two_processes_escalating_on_postgresql_raise_each_stage_once(
+    jobs_estate: Estate4Jobs, store: str
+) -> None:
+    assert store == "postgres"
+    e = jobs_estate
+    people = {
+        "u-zhang": await make_staff(e.estate, "张工", StaffRole.ENGINEER, Department.ENGINEERING),
+        "u-liu": await make_staff(
+            e.estate, "刘主管", StaffRole.SUPERVISOR, Department.ENGINEERING
+        ),
+        "u-sun": await make_staff(
+            e.estate, "孙经理", StaffRole.MANAGER, Department.CUSTOMER_SERVICE
+        ),
+    }
+    for user, member in people.items():
+        await ChatIdentity.create(platform=Platform.WEBCHAT, user_id=user, staff_id=member.id)
+    opened = at(date(2026, 12, 1))
+    for n in range(30):
+        await make_ticket(e.estate, opened, message_id=f"m{n}")
+    # Three hours after: every ticket's response (15 minutes) is late past all three steps.
+    moment = opened + timedelta(hours=3)
+    await DutyShift.create(
+        estate=e.estate,
+        department=Department.ENGINEERING,
+        staff=people["u-zhang"],
+        starts_at=opened,
+        ends_at=opened + timedelta(hours=12),
+    )
+    e.time.set(moment)
+    hub = ChannelHub()
+    hub.add(e.channel)
+    services = SimpleNamespace(catalogues=e.services.catalogues, hub=hub)
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.scheduler.escalation_racer",
+        POSTGRES_URL,
+        moment.isoformat(),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert other.stdin is not None and other.stdout is not None
+    try:
+        assert (await asyncio.wait_for(other.stdout.readline(), 60)).strip() == b"ready"
+        other.stdin.write(b"go\n")
+        await other.stdin.drain()
+        ours = await escalate_overdue(moment, services, e.notifier)  # type: ignore[arg-type]
+        theirs = json.loads(await asyncio.wait_for(other.stdout.readline(), 60))
+        assert await asyncio.wait_for(other.wait(), 60) == 0
+    finally:
+        if other.returncode is None:
+            other.kill()
+            await other.wait()
+    assert ours + theirs["raised"] == 30 * 3
+    assert await Escalation.all().count() == 90
+    sent = [(m.chat.chat_id, m.text) for m in e.channel.sent] + [
+        (chat, text) for chat, text in theirs["sent"]
+    ]
+    # Each stage once in the staff chat and once privately to its person: nothing doubled.
+    assert len(sent) == len(set(sent)) == 180
+    assert Counter(chat for chat, _ in sent) == Counter(
+        {"staff": 90, "u-zhang": 30, "u-liu": 30, "u-sun": 30}
+    )
+    assert await Delivery.filter(kind="escalation", status=DeliveryStatus.SENT).count() == 180
+    print(f"this process raised {ours}, the other {theirs['raised']}")

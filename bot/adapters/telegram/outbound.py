@@ -1,11 +1,16 @@
-"""What the Telegram channel sends, and how: HTML-escaped text, inline keyboards, quoted
-replies, photos and files (`TelegramSender`), and how a failed call is read.
+"""What the Telegram channel sends, and how: HTML-escaped text with real mentions, inline
+keyboards, quoted replies, photos and files (`TelegramSender`), and how a failed call is read.
+
+A message's mentions (`OutgoingMessage.mentions`: a staff member's `@name` and their Telegram
+user id) become text mentions, `<a href="tg://user?id=…">@name</a>`, which notify the person even
+without a public username; everything else of the text is escaped.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -25,7 +30,15 @@ from telegram.error import (
 from bot.adapters.telegram.limits import NOTICE, NoticeSend, fit, retry_seconds, split_text
 from bot.core import chats
 from bot.core.channel import SendError
-from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, Platform, SentMessage
+from bot.core.types import (
+    Attachment,
+    Button,
+    ChatRef,
+    Mention,
+    OutgoingMessage,
+    Platform,
+    SentMessage,
+)
 
 log = logging.getLogger("guanjia.telegram")
 
@@ -35,6 +48,27 @@ T = TypeVar("T")
 def html_text(text: str) -> str:
     """Text for parse_mode HTML: we write no markup, so every `<`, `>` and `&` is escaped."""
     return html.escape(text, quote=False)
+
+
+def mention_html(text: str, mentions: Sequence[Mention] = ()) -> str:
+    """Text for parse_mode HTML with each mention's `@name` a text mention of its Telegram user
+    (a numeric id); the rest is escaped as `html_text` does. Longer names are matched first, so
+    `@张工程师` is never taken for `@张工`."""
+    users = {m.name: m.user_id for m in mentions if m.name and m.user_id.isdigit()}
+    if not users:
+        return html_text(text)
+    pattern = re.compile(
+        "|".join(re.escape(name) for name in sorted(users, key=len, reverse=True))
+    )
+    out: list[str] = []
+    last = 0
+    for match in pattern.finditer(text):
+        out.append(html_text(text[last : match.start()]))
+        name = match.group(0)
+        out.append(f'<a href="tg://user?id={users[name]}">{html_text(name)}</a>')
+        last = match.end()
+    out.append(html_text(text[last:]))
+    return "".join(out)
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
@@ -91,7 +125,7 @@ class TelegramSender:
                 "send_message",
                 partial(
                     self._send_text,
-                    text=chunk,
+                    text=mention_html(chunk, message.mentions),
                     markup=markup if index == len(chunks) - 1 else None,
                     reply=reply if index == 0 else None,
                     limit=limit,
@@ -126,7 +160,7 @@ class TelegramSender:
 
     async def edit(self, sent: SentMessage, message: OutgoingMessage) -> SentMessage:
         """Replace a message's text and buttons; one that cannot be edited is sent anew."""
-        text = html_text(fit(message.text))
+        text = mention_html(fit(message.text), message.mentions)
         markup = keyboard(message.buttons)
 
         async def call(chat_id: int) -> bool:
@@ -163,9 +197,10 @@ class TelegramSender:
         reply: ReplyParameters | None,
         limit: NoticeSend | None = None,
     ) -> Message:
+        # `text` is HTML already (`mention_html`).
         return await self.bot().send_message(
             chat_id,
-            html_text(text),
+            text,
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
             reply_parameters=reply,

@@ -272,7 +272,7 @@
       const quoted = message.quote.name || t("ui.bot_name");
       bubble.append(el("div", "quote", quoted + ": " + message.quote.text));
     }
-    if (message.text) bubble.append(withLinks("text", message.text));
+    if (message.text) bubble.append(withLinks("text", message.text, message.mentions || []));
     const photos = el("div", "photos");
     for (const photo of message.photos) {
       if (photo.url) {
@@ -321,11 +321,31 @@
   // Web addresses in a message (the console's sign-in link) can be opened: each becomes a link
   // whose text and href are the address itself; everything else stays plain text.
   const LINK = /https?:\/\/[^\s<>"'，。！？、）】]+/g;
-  function withLinks(className, text) {
+  // The text's mentions of people (`@张工`) highlighted; the page's own person's the most.
+  function appendMentioned(node, text, mentions) {
+    const names = mentions.map((m) => m.name).filter(Boolean).sort((a, b) => b.length - a.length);
+    if (!names.length) {
+      node.append(document.createTextNode(text));
+      return;
+    }
+    const escaped = names.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+    const pattern = new RegExp(escaped.join("|"), "g");
+    let last = 0;
+    for (const match of text.matchAll(pattern)) {
+      if (match.index > last) node.append(document.createTextNode(text.slice(last, match.index)));
+      const who = mentions.find((m) => m.name === match[0]);
+      const me = state.me && who && who.id === state.me.user_id;
+      node.append(el("span", "mention" + (me ? " me" : ""), match[0]));
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) node.append(document.createTextNode(text.slice(last)));
+  }
+
+  function withLinks(className, text, mentions = []) {
     const node = el("div", className);
     let last = 0;
     for (const match of text.matchAll(LINK)) {
-      if (match.index > last) node.append(document.createTextNode(text.slice(last, match.index)));
+      if (match.index > last) appendMentioned(node, text.slice(last, match.index), mentions);
       const link = el("a", null, match[0]);
       link.href = match[0];
       link.target = "_blank";
@@ -333,7 +353,7 @@
       node.append(link);
       last = match.index + match[0].length;
     }
-    if (last < text.length) node.append(document.createTextNode(text.slice(last)));
+    if (last < text.length) appendMentioned(node, text.slice(last), mentions);
     return node;
   }
 
