@@ -3,7 +3,9 @@
 `install()` wraps every method of tortoise's SQLite and asyncpg clients (and their transaction
 wrappers) that sends something to the database: the `execute_*` methods and `begin`, `commit`,
 `rollback` and the savepoints. A call made from inside another counted call (a subclass's method
-calling its parent's) counts once. `COUNTER.total` is how many there were since the start.
+calling its parent's) counts once. `COUNTER.total` is how many there were since the start;
+`track()` in a task counts that task's own apart (a context variable, so tasks side by side do
+not mix).
 
 Kept apart from the benchmark so that it can be swapped for `models/querycount.py` when that
 exists; nothing else imports it.
@@ -31,6 +33,8 @@ METHODS = (
 )
 
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("_inside", default=False)
+# The round trips of the work running in this context (a task and the tasks it starts).
+_cell: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("_cell", default=None)
 
 
 class Counter:
@@ -50,6 +54,9 @@ def _wrap(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
         if _inside.get():
             return await method(*args, **kwargs)
         COUNTER.total += 1
+        cell = _cell.get()
+        if cell is not None:
+            cell[0] += 1
         token = _inside.set(True)
         try:
             return await method(*args, **kwargs)
@@ -58,6 +65,14 @@ def _wrap(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
 
     counted.__wrapped_roundtrip__ = True  # type: ignore[attr-defined]
     return counted
+
+
+def track() -> list[int]:
+    """Count the round trips of the current task (and of the tasks it starts) apart: the
+    returned cell's one item is their number."""
+    cell = [0]
+    _cell.set(cell)
+    return cell
 
 
 def install() -> Counter:
