@@ -4,7 +4,7 @@
 usage: python benchmarks/load.py [--backend sqlite|postgres] [--database URL]
        [--rates 15,50,125,200] [--duration 20] [--tickets 0|100000|1000000] [--owners 2580]
        [--mode inprocess|websocket] [--url ws://127.0.0.1:8080/webchat/ws] [--pid PID]
-       [--messages N] [--trace] [--seed 1] [--keep] [--json]
+       [--pages 300] [--messages N] [--trace] [--seed 1] [--seed-only] [--no-seed] [--json]
 
 The store is set up first: EMPTIED (PostgreSQL: `DROP SCHEMA public CASCADE; CREATE SCHEMA
 public`, so give a database that is yours to empty, by default
@@ -31,8 +31,8 @@ its time without waiting for earlier ones to be answered (open loop):
   channel (which keeps counts only); its reply latency is from its scheduled arrival to
   `handle` returning, which is after its replies were sent. 60 % are in the owner's private
   chat with the bot, 40 % in the owner group (half of those addressed `@管家`).
-* `--mode websocket`: a running `guanjia run` on the same store (start it after this script
-  has seeded, e.g. with `--keep` and then a second run with `--no-seed`) is driven through its
+* `--mode websocket`: a running `guanjia run` on the same store (seed it first with
+  `--seed-only`, start `guanjia run` on it, then run this with `--no-seed`) is driven through its
   web chat's public protocol (docs/webchat-protocol.md): one page per owner that is used, each
   picks its owner; a message is a `say` in that owner's private chat, sent by an idle page (one
   with no message awaiting its first answer, and quiet for 0.5 s since); its latency is from
@@ -702,11 +702,17 @@ class Pages:
 
         origin = "http://" + self.url.split("//", 1)[1].split("/", 1)[0]
         self.session = aiohttp.ClientSession()
+        connects: list[float] = []
+        sizes: list[int] = []
         for owner_id, _ in self.owners[:count]:
+            began = time.perf_counter()
             socket = await self.session.ws_connect(
                 self.url, headers={"Origin": origin}, max_msg_size=64 * 1024 * 1024
             )
-            welcome = json.loads((await socket.receive()).data)
+            data = (await socket.receive()).data
+            connects.append(time.perf_counter() - began)
+            sizes.append(len(data.encode()))
+            welcome = json.loads(data)
             assert welcome["type"] == "welcome", welcome
             await socket.send_json({"type": "pick", "role": "owner", "id": owner_id})
             while True:
@@ -724,6 +730,10 @@ class Pages:
             }
             page["reader"] = asyncio.create_task(self._read(page))
             self.pages.append(page)
+        print(
+            f"pages: {len(connects)} connected; connect to welcome p50 "
+            f"{percentile(connects, 0.5) * 1000:.1f} ms, welcome frame {max(sizes):,} bytes"
+        )
 
     async def _read(self, page: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
@@ -809,8 +819,10 @@ async def main(args: argparse.Namespace) -> list[Outcome]:
         print(
             f"store: {url.split('@')[-1]}  units: {await Unit.filter(estate_id=estate.id).count()}"
         )
+        results: list[Outcome] = []
+        if args.seed_only:
+            return results
         rates = [float(r) for r in args.rates.split(",")]
-        results = []
         print(HEADER)
         if args.mode == "inprocess":
             runner = InProcess(owners, rng)
@@ -847,6 +859,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=300, help="web chat pages (websocket)")
     parser.add_argument("--pid", type=int, help="the server's process id (websocket)")
     parser.add_argument("--no-seed", action="store_true", help="use the store as it is")
+    parser.add_argument("--seed-only", action="store_true", help="seed the store, then stop")
     parser.add_argument("--trace", action="store_true", help="tracemalloc growth (in-process)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
@@ -863,7 +876,4 @@ if __name__ == "__main__":
     outcomes = asyncio.run(main(arguments))
     if arguments.json:
         print(json.dumps([o.__dict__ for o in outcomes]))
-    print(
-        f"load average after: {os.getloadavg()}  p50 mean: "
-        f"{statistics.fmean([o.p50 for o in outcomes]) * 1000:.1f} ms"
-    )
+    print(f"load average after: {os.getloadavg()}")
