@@ -49,8 +49,9 @@ process that handles them before and after, and the store's round trips per answ
 (the mean over the messages answered, each counted in its own task by a wrapper around the
 tortoise clients' execute methods: `benchmarks/roundtrips.py`; in-process only).
 
-`--trace` takes tracemalloc snapshots after the first tenth of the messages and at the end and
-prints the 25 source lines whose memory grew most (in-process only).
+`--soak N` instead handles N messages in process, `--concurrency` at a time (closed loop: for
+memory, not latency), printing the resident memory after every tenth; with `--trace`, tracemalloc
+snapshots after the first tenth and at the end give the 25 source lines whose memory grew most.
 """
 
 from __future__ import annotations
@@ -622,7 +623,7 @@ class InProcess:
             addressed=addressed,
         )
 
-    async def run(self, rate: float, duration: float, limit: int | None, trace: bool) -> Outcome:
+    async def run(self, rate: float, duration: float, limit: int | None) -> Outcome:
         times = arrivals(rate, duration, limit, self.rng)
         gc.collect()
         rss0 = rss_mb()
@@ -631,9 +632,6 @@ class InProcess:
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.05
         pending: set[asyncio.Task] = set()
-        snapshot: tracemalloc.Snapshot | None = None
-        if trace:
-            tracemalloc.start(8)
 
         trips: list[int] = []
         last = [start]
@@ -652,7 +650,7 @@ class InProcess:
             trips.append(cell[0])
             last[0] = max(last[0], done)
 
-        for n, offset in enumerate(times):
+        for offset in times:
             at = start + offset
             delay = at - loop.time()
             if delay > 0:
@@ -660,26 +658,61 @@ class InProcess:
             task = asyncio.create_task(one(at))
             pending.add(task)
             task.add_done_callback(pending.discard)
-            if trace and snapshot is None and n >= len(times) // 10 and not pending - {task}:
-                gc.collect()
-                snapshot = tracemalloc.take_snapshot()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
-                asyncio.gather(*pending, return_exceptions=True), timeout=max(60, duration)
+                asyncio.gather(*pending, return_exceptions=True), timeout=max(30, duration)
             )
         # Achieved: answered messages over the time from the first arrival to the last answer
         # (at least the time the arrivals spanned).
         span = max(last[0], start + (times[-1] if times else 0.0)) - start
         gc.collect()
-        if trace:
-            final = tracemalloc.take_snapshot()
-            tracemalloc.stop()
-            if snapshot is not None:
-                print("memory grown most, by source line (tracemalloc):")
-                for stat in final.compare_to(snapshot, "lineno")[:25]:
-                    print("  ", stat)
         per = statistics.fmean(trips) if trips else None
         return outcome(rate, len(times), latencies, failed, span, (rss0, rss_mb()), per)
+
+    async def soak(self, count: int, concurrency: int, trace: bool) -> None:
+        """Handle `count` messages, `concurrency` at a time (closed loop), printing the resident
+        memory every tenth; with `trace`, what grew from the first tenth to the end."""
+        if trace:
+            tracemalloc.start(1)
+        step = max(1, count // 10)
+        done = 0
+        snapshot: tracemalloc.Snapshot | None = None
+        began = time.perf_counter()
+        gc.collect()
+        print(f"memory soak: {count:,} messages, {concurrency} at a time")
+        print(f"  after {0:>7,} messages: {rss_mb():6.1f} MB resident")
+
+        async def worker(share: int) -> None:
+            nonlocal done
+            for _ in range(share):
+                await self.router.handle(self.message(), self.channel)
+                done += 1
+
+        while done < count:
+            batch = min(step, count - done)
+            shares = [
+                batch // concurrency + (1 if i < batch % concurrency else 0)
+                for i in range(concurrency)
+            ]
+            await asyncio.gather(*(worker(n) for n in shares if n))
+            gc.collect()
+            traced = ""
+            if trace:
+                current, _ = tracemalloc.get_traced_memory()
+                traced = f", {current / 1e6:6.1f} MB traced"
+                if snapshot is None:
+                    snapshot = tracemalloc.take_snapshot()
+            print(
+                f"  after {done:>7,} messages: {rss_mb():6.1f} MB resident{traced}"
+                f" ({done / (time.perf_counter() - began):.1f} msg/s)",
+                flush=True,
+            )
+        if trace and snapshot is not None:
+            final = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+            print("grown most from the first tenth to the end, by source line (tracemalloc):")
+            for stat in final.compare_to(snapshot, "lineno")[:25]:
+                print("  ", stat)
 
 
 # -- WebSocket ---------------------------------------------------------------------------------
@@ -824,10 +857,12 @@ async def main(args: argparse.Namespace) -> list[Outcome]:
             return results
         rates = [float(r) for r in args.rates.split(",")]
         print(HEADER)
-        if args.mode == "inprocess":
+        if args.soak:
+            await InProcess(owners, rng).soak(args.soak, args.concurrency, args.trace)
+        elif args.mode == "inprocess":
             runner = InProcess(owners, rng)
             for rate in rates:
-                result = await runner.run(rate, args.duration, args.messages, args.trace)
+                result = await runner.run(rate, args.duration, args.messages)
                 results.append(result)
                 print(result.line(), flush=True)
         else:
@@ -860,7 +895,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pid", type=int, help="the server's process id (websocket)")
     parser.add_argument("--no-seed", action="store_true", help="use the store as it is")
     parser.add_argument("--seed-only", action="store_true", help="seed the store, then stop")
-    parser.add_argument("--trace", action="store_true", help="tracemalloc growth (in-process)")
+    parser.add_argument("--trace", action="store_true", help="tracemalloc growth (with --soak)")
+    parser.add_argument("--soak", type=int, help="memory soak: this many messages, closed loop")
+    parser.add_argument("--concurrency", type=int, default=4, help="messages at a time (--soak)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     return parser.parse_args(argv)
