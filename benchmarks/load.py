@@ -740,7 +740,10 @@ class Pages:
         import aiohttp
 
         origin = "http://" + self.url.split("//", 1)[1].split("/", 1)[0]
-        self.session = aiohttp.ClientSession()
+        # One connection per page: aiohttp's default pool stops at 100.
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=120)
+        )
         connects: list[float] = []
         sizes: list[int] = []
         for owner_id, _ in self.owners[:count]:
