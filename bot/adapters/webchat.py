@@ -20,13 +20,15 @@ the loopback names (to the server's public names, `HttpServer.hosts`, when serve
 socket needs such a `Host` and `Origin`, so a script with no `Origin`, or a page on another name
 that resolves here (DNS rebinding), is refused.
 
-The chats' messages are kept in memory (the last `HISTORY_LIMIT` per chat) and appended to
-`<data dir>/webchat/history/<chat>.jsonl`, so a page opened later, or after a restart, shows them.
+The chats' messages are kept in memory (the last `HISTORY_LIMIT` per chat, for the `CHATS_KEPT`
+chats used most recently) and appended to `<data dir>/webchat/history/<chat>.jsonl`, so a page
+opened later, or after a restart, shows them. The `welcome` frame lists a page of the demo
+estate's owners, not all of them; a page searches and pages the rest with `people` frames.
 Photos are saved under `<data dir>/webchat/uploads/` and referred to as `Attachment("photo",
 "webchat:<file name>")`.
 
-The WebSocket protocol (JSON text frames: `pick`, `say`, `press`, `lang` in; `welcome`,
-`picked`, `message`, `edit`, `toast`, `lang`, `error` out) is documented in
+The WebSocket protocol (JSON text frames: `pick`, `say`, `press`, `lang`, `people` in;
+`welcome`, `picked`, `people`, `message`, `edit`, `toast`, `lang`, `error` out) is documented in
 `docs/webchat-protocol.md`, a public interface: change it only together with that page.
 """
 
@@ -40,7 +42,7 @@ import json
 import logging
 import re
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,7 @@ from bot.core import chats
 from bot.core.channel import Hearing, NoticeMeta, SendError
 from bot.core.chats import ChatKind, Estate
 from bot.core.context import Services
-from bot.core.demo import DEMO_CODE, demo_people, demo_person
+from bot.core.demo import DEMO_CODE, OWNERS_PAGE, demo_people, demo_person
 from bot.core.i18n import LANGUAGES, Catalogues
 from bot.core.router import Router
 from bot.core.types import (
@@ -75,7 +77,12 @@ MAX_PHOTO_BYTES = 5 * 1024 * 1024
 MAX_FRAME = 8 * 1024 * 1024
 # No frame of the protocol nests deeper than this; a deeper one is refused as malformed.
 MAX_DEPTH = 4
+# The longest search a `people` frame may carry.
+MAX_QUERY = 64
 HISTORY_LIMIT = 200
+# How many chats' recent messages are held in memory at once (the most recently used); another
+# chat's are read back from its history file when it is next shown.
+CHATS_KEPT = 256
 # Button payloads only staff may press, wherever they appear (the staff desk's card buttons).
 STAFF_PAYLOADS = frozenset({"claim", "transfer", "transfer_to", "close", "approve", "refuse"})
 PHOTO_PREFIX = "webchat:"
@@ -136,12 +143,19 @@ class LoggedMessage:
 
 
 class ChatLog:
-    """The recent messages of every web chat, in memory and (when given a folder) on disk."""
+    """The recent messages of every web chat, in memory and (when given a folder) on disk.
 
-    def __init__(self, folder: Path | None, limit: int = HISTORY_LIMIT) -> None:
+    Memory holds the last `limit` messages of at most `chats` chats, the most recently used;
+    a chat let go of is read back from its file when it is next asked for (with no folder, its
+    messages are gone), so memory stays bounded however many people write."""
+
+    def __init__(
+        self, folder: Path | None, limit: int = HISTORY_LIMIT, chats: int = CHATS_KEPT
+    ) -> None:
         self.folder = folder
         self.limit = limit
-        self._chats: dict[str, deque[LoggedMessage]] = {}
+        self.chats = chats
+        self._chats: OrderedDict[str, deque[LoggedMessage]] = OrderedDict()
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -188,9 +202,18 @@ class ChatLog:
 
     def messages(self, chat_id: str) -> deque[LoggedMessage]:
         """The recent messages of a chat, oldest first."""
-        if chat_id not in self._chats:
-            self._chats[chat_id] = self._load(chat_id)
-        return self._chats[chat_id]
+        kept = self._chats.get(chat_id)
+        if kept is not None:
+            self._chats.move_to_end(chat_id)
+            return kept
+        kept = self._chats[chat_id] = self._load(chat_id)
+        while len(self._chats) > self.chats:
+            self._chats.popitem(last=False)
+        return kept
+
+    def held(self) -> dict[str, int]:
+        """How many messages each chat held in memory has (what memory holds, for checks)."""
+        return {chat_id: len(messages) for chat_id, messages in self._chats.items()}
 
     def add(self, message: LoggedMessage) -> None:
         """Add a message to its chat."""
@@ -281,11 +304,6 @@ def _image_extension(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return None
-
-
-def _natural(label: str) -> list[Any]:
-    """A sort key that puts 3-2-501 before 12-1-101."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
 
 
 class WebChat:
@@ -526,6 +544,7 @@ class WebChat:
                 "say": self._say,
                 "press": self._press,
                 "lang": self._lang,
+                "people": self._people,
             }.get(kind if isinstance(kind, str) else "")
             if act is None:
                 raise Refusal("unknown_type")
@@ -735,20 +754,17 @@ class WebChat:
 
     async def _welcome(self) -> dict[str, Any]:
         # The demo estate's people only: no directory of anyone else goes to a page that signed
-        # in as nobody.
+        # in as nobody. And only a page of its owners: an estate of thousands is searched and
+        # paged with `people` frames, not sent whole to every page that connects.
         estates = []
         for people in await demo_people():
-            estate, staff = people.estate, people.staff
-            listed = []
-            for owner, units in people.owners:
-                labels = sorted(units, key=_natural)
-                listed.append({"id": owner.id, "name": owner.name, "units": labels})
-            listed.sort(key=lambda o: (_natural(o["units"][0]) if o["units"] else [], o["id"]))
             estates.append(
                 {
-                    "code": estate.code,
-                    "name": estate.name,
-                    "owners": listed,
+                    "code": people.estate.code,
+                    "name": people.estate.name,
+                    "owners": [asdict(owner) for owner in people.owners],
+                    "owners_total": people.total,
+                    "owners_page": OWNERS_PAGE,
                     "staff": [
                         {
                             "id": member.id,
@@ -756,7 +772,7 @@ class WebChat:
                             "department": str(member.department),
                             "role": str(member.role),
                         }
-                        for member in staff
+                        for member in people.staff
                     ],
                 }
             )
@@ -768,6 +784,25 @@ class WebChat:
             "limits": {"text": MAX_TEXT, "photo_bytes": MAX_PHOTO_BYTES},
             "demo": {"estate": DEMO_CODE, "public": self.public},
         }
+
+    async def _people(self, page: Page, frame: dict[str, Any]) -> None:
+        """A page of the demo estate's owners matching a search, for the picker."""
+        query, offset = frame.get("query", ""), frame.get("offset", 0)
+        if not isinstance(query, str) or len(query) > MAX_QUERY:
+            raise Refusal("bad_request")
+        if type(offset) is not int or offset < 0:
+            raise Refusal("bad_request")
+        found = await demo_people(query, offset)
+        await page.push(
+            {
+                "type": "people",
+                "ref": frame.get("ref"),
+                "query": query,
+                "offset": offset,
+                "owners": [asdict(owner) for person in found for owner in person.owners],
+                "total": sum(person.total for person in found),
+            }
+        )
 
     def _page_texts(self, lang: str) -> dict[str, str]:
         """The page's words in a language, `{field}` placeholders kept for the page to fill."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import calendar
 import json
 import random
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,6 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from bot.core.estate_import import (
@@ -208,26 +210,81 @@ async def load_demo(today: date) -> Estate:
     return await Estate.get(code=DEMO_CODE)
 
 
+# How many owners a page of the web chat's picker lists at a time.
+OWNERS_PAGE = 50
+
+
+@dataclass(frozen=True)
+class DemoOwner:
+    """An owner of the demo estate as the web chat's picker lists them: with their units'
+    labels, in natural order."""
+
+    id: int
+    name: str
+    units: list[str]
+
+
 @dataclass(frozen=True)
 class DemoPeople:
-    """Whom the web chat demo lets a page speak as: the demo estate's owners (with the labels of
-    their units) and its active staff."""
+    """Whom the web chat demo lets a page speak as: a page of the demo estate's owners (with
+    the labels of their units) that match a search, how many match in all, and its active
+    staff."""
 
     estate: Estate
-    owners: list[tuple[Owner, list[str]]]
+    owners: list[DemoOwner]
+    total: int
     staff: list[Staff]
 
 
-async def demo_people() -> list[DemoPeople]:
-    """The demo estate's people (none when it is not in the store)."""
+def _natural(label: str) -> list[Any]:
+    """A sort key that puts 3-2-501 before 12-1-101."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
+
+
+async def demo_people(
+    query: str = "", offset: int = 0, limit: int = OWNERS_PAGE
+) -> list[DemoPeople]:
+    """The demo estate's people (none when it is not in the store): at most `limit` of its
+    owners from `offset`, in the order of their first unit, those whose name or a unit's label
+    contains `query` (ignoring case) when one is given.
+
+    The owners are read as plain (id, name, unit label) rows, not as objects with their units:
+    one light query (about 10 ms for 2,580 owners), whatever the page."""
     found: list[DemoPeople] = []
+    needle = query.strip().lower()
     for estate in await Estate.filter(code=DEMO_CODE):
-        owners = await Owner.filter(estate_id=estate.id).prefetch_related("units")
+        # Plain rows: tortoise's values_list over the join costs ten times as much here.
+        _, rows = await connections.get("default").execute_query(
+            "SELECT o.id, o.name, u.label FROM owner o"
+            " LEFT JOIN owner_unit ou ON ou.owner_id = o.id"
+            " LEFT JOIN unit u ON u.id = ou.unit_id"
+            f" WHERE o.estate_id = {int(estate.id)}"
+        )
+        names: dict[int, str] = {}
+        units: dict[int, list[str]] = {}
+        for row in rows:
+            owner_id, name, label = row["id"], row["name"], row["label"]
+            names[owner_id] = name
+            labels = units.setdefault(owner_id, [])
+            if label is not None:
+                labels.append(label)
+        owners = []
+        for owner_id, name in names.items():
+            labels = sorted(units[owner_id], key=_natural)
+            if (
+                needle
+                and needle not in name.lower()
+                and not any(needle in label.lower() for label in labels)
+            ):
+                continue
+            owners.append(DemoOwner(owner_id, name, labels))
+        owners.sort(key=lambda o: (_natural(o.units[0]) if o.units else [], o.id))
         staff = await Staff.filter(estate_id=estate.id, active=True).order_by("id")
         found.append(
             DemoPeople(
                 estate=estate,
-                owners=[(owner, [unit.label for unit in owner.units]) for owner in owners],
+                owners=owners[offset : offset + limit],
+                total=len(owners),
                 staff=list(staff),
             )
         )

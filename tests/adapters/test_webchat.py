@@ -29,10 +29,18 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.adapters.http import HttpServer
-from bot.adapters.webchat import MAX_FRAME, MAX_PHOTO_BYTES, WebChat
+from bot.adapters.webchat import (
+    CHATS_KEPT,
+    HISTORY_LIMIT,
+    MAX_FRAME,
+    MAX_PHOTO_BYTES,
+    WebChat,
+)
 from bot.core.channel import Channel, ChannelHub
 from bot.core.clock import FixedClock
 from bot.core.context import Services
+from bot.core.demo import OWNERS_PAGE
+from bot.core.estate_import import EstateData, OwnerRow, UnitRow, write_estate
 from bot.core.i18n import Catalogues
 from bot.core.router import Router
 from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
@@ -774,3 +782,95 @@ async def test_a_staff_page_uses_the_staff_commands_in_its_private_chat(web: Web
 
     assert await Ticket.all().count() == 1
     assert (await Ticket.get()).department is Department.CLEANING
+
+
+def _thousands(count: int) -> EstateData:
+    """`count` owners, one flat each, in buildings 10 to 39 (beside the fixture's 3 and 5)."""
+    units = [
+        UnitRow(str(10 + n // 100), "1", f"{n % 100 // 4 + 1}{n % 4 + 1:02d}")
+        for n in range(count)
+    ]
+    owners = [
+        OwnerRow(name=f"业主{n}", phone=f"137{n:08d}", units=(unit.label,))
+        for n, unit in enumerate(units)
+    ]
+    return EstateData(units=units, owners=owners)
+
+
+async def test_an_estate_of_thousands_gets_a_bounded_welcome_and_is_searched_page_by_page(
+    web: WebDesk,
+) -> None:
+    await write_estate(_thousands(3000), "demo")
+    page = await web.page()
+    [estate] = page.frames[0]["estates"]
+    # A page, not the directory: the first owners by unit, and how many there are in all.
+    assert len(estate["owners"]) == OWNERS_PAGE == estate["owners_page"]
+    assert estate["owners_total"] == 3002
+    first = estate["owners"]
+    assert first[0] == {"id": web.owner.id, "name": "李华", "units": ["3-2-501"]}
+    assert first[1]["units"] == ["5-1-1202"] and first[2]["units"] == ["10-1-101"]
+    assert len(json.dumps(page.frames[0], ensure_ascii=False)) < 40_000
+    # The next page continues where the first stopped.
+    await page.send({"type": "people", "offset": OWNERS_PAGE, "ref": 1})
+    more = await page.of_type("people")
+    assert more["ref"] == 1 and more["total"] == 3002 and more["offset"] == OWNERS_PAGE
+    assert len(more["owners"]) == OWNERS_PAGE
+    assert not {o["id"] for o in more["owners"]} & {o["id"] for o in first}
+    assert more["owners"][0]["units"] == ["10-1-1301"]
+    # A search by unit or by name finds an owner far beyond the first page, who can be picked.
+    await page.send({"type": "people", "query": "39-1-2504", "ref": 2})
+    found = await page.of_type("people")
+    assert [o["units"] for o in found["owners"]] == [["39-1-2504"]] and found["total"] == 1
+    await page.send({"type": "people", "query": "业主1234", "ref": 3})
+    named = await page.of_type("people")
+    assert [o["name"] for o in named["owners"]] == ["业主1234"]
+    picked_id = found["owners"][0]["id"]
+    await page.send({"type": "pick", "role": "owner", "id": picked_id})
+    assert (await page.of_type("picked"))["me"]["id"] == picked_id
+    # The last page holds what is left; past the end there is nothing.
+    await page.send({"type": "people", "offset": 3000, "ref": 4})
+    assert len((await page.of_type("people"))["owners"]) == 2
+    await page.send({"type": "people", "offset": 5000, "ref": 5})
+    assert (await page.of_type("people"))["owners"] == []
+
+
+async def test_a_bad_people_frame_is_refused(web: WebDesk) -> None:
+    page = await web.page()
+    for frame in (
+        {"type": "people", "offset": -1},
+        {"type": "people", "offset": "2"},
+        {"type": "people", "offset": True},
+        {"type": "people", "query": 5},
+        {"type": "people", "query": "x" * 65},
+    ):
+        await page.send(frame)
+        assert (await page.error())["code"] == "bad_request"
+    # The page goes on.
+    await page.send({"type": "people", "query": "李华"})
+    assert [o["id"] for o in (await page.of_type("people"))["owners"]] == [web.owner.id]
+
+
+async def test_the_chat_log_holds_a_bounded_number_of_chats_each_with_a_bounded_history(
+    web: WebDesk,
+) -> None:
+    log = web.webchat.log
+    people = CHATS_KEPT + 40
+    for round_ in range(3):
+        for n in range(people):
+            chat = web.webchat.private_chat(f"owner-{n}")
+            await web.webchat.send(OutgoingMessage(chat=chat, text=f"第{round_}条 to {n}"))
+    for n in range(HISTORY_LIMIT + 30):
+        await web.webchat.send(
+            OutgoingMessage(chat=ChatRef(Platform.WEBCHAT, "owners-demo", True), text=f"群{n}")
+        )
+    held = log.held()
+    assert len(held) == CHATS_KEPT
+    assert max(held.values()) == HISTORY_LIMIT == held["owners-demo"]
+    # A chat let go of is read back from its file, whole, when it is shown again.
+    assert "private:owner-0" not in held
+    assert [m.text for m in log.messages("private:owner-0")] == [
+        "第0条 to 0",
+        "第1条 to 0",
+        "第2条 to 0",
+    ]
+    assert len(log.held()) == CHATS_KEPT

@@ -30,7 +30,7 @@ from bot.core.channel import ChannelHub
 from bot.core.clock import FixedClock
 from bot.core.console import ConsoleConfig, session_key
 from bot.core.context import Services
-from bot.core.demo import load_demo
+from bot.core.demo import OWNERS_PAGE, demo_people, load_demo
 from bot.core.i18n import Catalogues
 from bot.core.router import Router
 from handlers import build_handlers
@@ -266,3 +266,38 @@ async def test_a_repair_from_report_to_rating_in_chromium(served: Served, chromi
     assert errors == []
     sizes = {name: (OUTPUT / name).stat().st_size for name in SCREENSHOTS}
     assert all(size > 10_000 for size in sizes.values()), sizes
+
+
+async def test_the_picker_pages_and_searches_owners_through_the_server_in_chromium(
+    served: Served, chromium: str
+) -> None:
+    expect.set_options(timeout=WAIT_MS)
+    errors: list[str] = []
+    # The demo's last owner by unit is beyond the welcome frame's first page.
+    people = await demo_people()
+    [everyone] = await demo_people(limit=people[0].total)
+    last = everyone.owners[-1]
+    assert people[0].total > OWNERS_PAGE and last.id not in {o.id for o in people[0].owners}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(served.url)
+            owners = page.locator('#people button[data-role="owner"]')
+            more = page.locator("#people button.more")
+            await expect(owners).to_have_count(OWNERS_PAGE)
+            await expect(more).to_contain_text(str(people[0].total - OWNERS_PAGE))
+            # "More" brings the next page from the server.
+            await more.click()
+            await expect(owners).to_have_count(min(2 * OWNERS_PAGE, people[0].total))
+            # A search by unit asks the server, which finds who is on no page shown yet.
+            await page.fill("#search", last.units[0])
+            target = page.locator(f'#people button[data-role="owner"][data-id="{last.id}"]')
+            await expect(target).to_have_count(1)
+            await expect(owners).to_have_count(1)
+            await target.click()
+            await expect(page.locator("#me")).to_have_text(last.name)
+        finally:
+            await browser.close()
+    assert errors == []

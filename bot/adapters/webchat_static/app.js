@@ -12,6 +12,11 @@
     lang: localStorage.getItem("guanjia.lang") || null,
     estates: [],
     estate: null,
+    // The owners the picker shows: a page at a time from the server, for the current search.
+    owners: [],
+    ownersTotal: 0,
+    ownersQuery: "",
+    peopleRef: 0,
     role: "owner",
     me: null,
     chats: [], // [{id, kind}]
@@ -96,7 +101,11 @@
       const saved = JSON.parse(localStorage.getItem("guanjia.me") || "null");
       const code = saved && saved.estate;
       state.estate = state.estates.find((e) => e.code === code) || state.estates[0] || null;
-      if (saved && state.estate && findPerson(saved.role, saved.id)) {
+      state.owners = state.estate ? state.estate.owners : [];
+      state.ownersTotal = state.estate ? state.estate.owners_total : 0;
+      state.ownersQuery = "";
+      // An owner saved earlier may be beyond the first page: the server says whether they exist.
+      if (saved && state.estate && (saved.role === "owner" || findPerson(saved.role, saved.id))) {
         send({ type: "pick", role: saved.role, id: saved.id });
       } else {
         showPicker();
@@ -153,8 +162,18 @@
       }
       renderChatList();
     },
+    people(frame) {
+      if (frame.ref !== state.peopleRef) return; // an answer to an older search
+      state.owners = frame.offset ? state.owners.concat(frame.owners) : frame.owners;
+      state.ownersTotal = frame.total;
+      state.ownersQuery = frame.query;
+      if (app.dataset.view === "picker") renderPicker();
+    },
     lang() {},
-    error(frame) { toast(frame.text); },
+    error(frame) {
+      toast(frame.text);
+      if (!state.me && app.dataset.view !== "picker") showPicker();
+    },
     toast(frame) { toast(frame.text); },
   };
 
@@ -162,15 +181,23 @@
 
   function findPerson(role, id) {
     if (!state.estate) return null;
-    const list = role === "staff" ? state.estate.staff : state.estate.owners;
+    const list = role === "staff" ? state.estate.staff : state.owners;
     return list.find((p) => p.id === id) || null;
   }
 
   function showPicker() {
     app.dataset.view = "picker";
     $("search").value = "";
+    if (state.ownersQuery) askPeople("", 0);
     renderPicker();
     $("search").focus();
+  }
+
+  // Owners are searched and paged by the server (`people` frames): an estate of thousands is
+  // never sent whole.
+  function askPeople(query, offset) {
+    state.peopleRef += 1;
+    send({ type: "people", query, offset, ref: state.peopleRef });
   }
 
   function renderPicker() {
@@ -189,7 +216,8 @@
     const people = $("people");
     const items = [];
     if (state.estate) {
-      const list = state.role === "staff" ? state.estate.staff : state.estate.owners;
+      const staff = state.role === "staff";
+      const list = staff ? state.estate.staff : state.owners;
       for (const person of list) {
         const detail = state.role === "staff"
           ? t("department." + person.department) + " · " + t("role." + person.role)
@@ -212,6 +240,15 @@
         items.push(item);
         if (items.length >= 300) break;
       }
+      const more = state.ownersTotal - state.owners.length;
+      if (!staff && more > 0) {
+        const button = el("button", "more", t("ui.more_people", { count: more }));
+        button.type = "button";
+        button.addEventListener("click", () => askPeople(state.ownersQuery, state.owners.length));
+        const item = el("li");
+        item.append(button);
+        items.push(item);
+      }
     }
     if (!items.length) {
       items.push(el("li", "empty", state.estates.length ? t("ui.no_match") : t("ui.no_demo")));
@@ -219,13 +256,21 @@
     people.replaceChildren(...items);
   }
 
-  $("search").addEventListener("input", renderPicker);
+  $("search").addEventListener("input", () => {
+    if (state.role === "owner") askPeople($("search").value.trim(), 0);
+    renderPicker();
+  });
   $("estate").addEventListener("change", (event) => {
     state.estate = state.estates.find((e) => e.code === event.target.value) || null;
     renderPicker();
   });
   for (const tab of document.querySelectorAll(".tab")) {
-    tab.addEventListener("click", () => { state.role = tab.dataset.role; renderPicker(); });
+    tab.addEventListener("click", () => {
+      state.role = tab.dataset.role;
+      const query = $("search").value.trim();
+      if (state.role === "owner" && query !== state.ownersQuery) askPeople(query, 0);
+      renderPicker();
+    });
   }
 
   // ---- the chats --------------------------------------------------------------------------
