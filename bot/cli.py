@@ -81,6 +81,16 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import an estate from a workbook or a folder of CSV files."""
     from bot.core.estate_import import ImportFailed, import_estate
 
+    if args.template is not None:
+        from bot.core.estate_template import write_template
+
+        write_template(Path(args.template), args.lang)
+        print(f"wrote the estate workbook template to {args.template}")
+        return 0
+    if args.file is None or args.estate is None:
+        print("guanjia import: give FILE and --estate CODE (or --template FILE)", file=sys.stderr)
+        return 2
+
     async def work() -> int:
         try:
             report = await import_estate(Path(args.file), args.estate, args.name)
@@ -504,9 +514,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="load the demo estate").set_defaults(func=cmd_demo)
 
     imp = sub.add_parser("import", help="import an estate from .xlsx or a folder of .csv")
-    imp.add_argument("file", help="an .xlsx workbook or a folder of .csv files")
-    imp.add_argument("--estate", required=True, help="the estate's code (created if missing)")
+    imp.add_argument("file", nargs="?", help="an .xlsx workbook or a folder of .csv files")
+    imp.add_argument("--estate", help="the estate's code (created if missing)")
     imp.add_argument("--name", default=None, help="the estate's name, when it is created")
+    imp.add_argument(
+        "--template",
+        metavar="FILE",
+        help="write an empty workbook with every sheet, its headers and example rows, and stop",
+    )
+    imp.add_argument(
+        "--lang", choices=("zh", "en"), default="zh", help="the template's language (zh)"
+    )
     imp.set_defaults(func=cmd_import)
 
     sub.add_parser("estates", help="list the estates in the store").set_defaults(func=cmd_estates)

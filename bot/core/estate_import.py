@@ -196,6 +196,9 @@ SHEETS: dict[str, tuple[str, ...]] = {
     "roster": ("roster", "值班表", "值班", "排班", "duty"),
 }
 
+# Sheets read by people, not by the import (the template's notes).
+NOTES_SHEETS = frozenset({"说明", "notes", "readme"})
+
 # Accepted headers per kind and field, compared after `_header_key`: English, Chinese, others.
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "units": {
@@ -1477,6 +1480,8 @@ def _read_sheets(sheets: Iterable[_Sheet], read: _Read, limits: ImportLimits) ->
                 first = next(rows, None)
                 if first is None or (_blank(first[1]) and all(_blank(row) for _, row in rows)):
                     continue  # an empty sheet, such as Excel's default one
+                if _clean(sheet.stem).lower() in NOTES_SHEETS:
+                    continue  # the template's notes, for the person filling it in
                 kind = _kind_of(sheet.stem)
                 if kind is None:
                     accepted = " / ".join(names[0] for names in SHEETS.values())

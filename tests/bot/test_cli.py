@@ -122,3 +122,15 @@ def test_steps_are_shown_set_and_a_bad_value_changes_nothing(
     assert "no estate 'nowhere'" in capsys.readouterr().err
     assert cli.main(["escalation", "--estate", "demo"]) == 0
     assert capsys.readouterr().out.startswith("demo: escalation steps 0,15,60 ")
+
+
+def test_import_template_writes_a_workbook_that_imports_as_it_is(
+    sqlite_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = sqlite_store / "estate.xlsx"
+    assert cli.main(["import", "--template", str(path)]) == 0
+    assert f"template to {path}" in capsys.readouterr().out
+    assert cli.main(["import", str(path), "--estate", "sample", "--name", "示例小区"]) == 0
+    assert "imported into sample" in capsys.readouterr().out
+    assert cli.main(["import", str(path)]) == 2
+    assert "--estate" in capsys.readouterr().err

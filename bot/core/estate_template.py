@@ -1,0 +1,170 @@
+"""The estate workbook's template: every sheet the import reads (`estate_import.SHEETS`), its
+headers in the manager's language (`estate_import.COLUMNS`), one or two example rows, and a notes
+sheet. The example rows import as they are, so the template is also a worked example (a test
+imports it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from bot.core.estate_import import COLUMNS, KINDS, SHEETS
+
+__all__ = ["EXAMPLES", "NOTES_SHEET", "header", "sheet_title", "write_template"]
+
+# The example rows, by kind and field: consistent with each other (the owner's flat is in the
+# units sheet, the roster's people in the staff sheet) and written as a manager would write them.
+EXAMPLES: dict[str, list[dict[str, str]]] = {
+    "units": [
+        {
+            "building": "3",
+            "entrance": "2",
+            "room": "501",
+            "floor_area": "89.5",
+            "warranty_end": "2027-06-30",
+        },
+        {
+            "building": "5",
+            "entrance": "1",
+            "room": "1202",
+            "floor_area": "120",
+            "warranty_end": "2027-06-30",
+        },
+    ],
+    "owners": [
+        {"owner_name": "李华", "phone": "13800138000", "units": "3-2-501", "language": "zh"},
+        {"owner_name": "John Smith", "phone": "", "units": "5-1-1202", "language": "en"},
+    ],
+    "staff": [
+        {"name": "张师傅", "role": "工程", "department": "工程部", "phone": "13900139000"},
+        {"name": "王主管", "role": "主管", "department": "客服部", "phone": ""},
+    ],
+    "bills": [
+        {
+            "unit": "3-2-501",
+            "period": "2026-12",
+            "item": "物业费",
+            "amount": "268.50",
+            "due_date": "2026-12-31",
+        },
+    ],
+    "faq": [
+        {
+            "question": "物业办公时间是几点？",
+            "answer": "工作日 8:30–17:30，节假日值班电话 0755-88880000。",
+            "language": "zh",
+        },
+    ],
+    "hours": [
+        {"weekday": day, "opens": "08:30", "closes": "17:30"}
+        for day in ("周一", "周二", "周三", "周四", "周五")
+    ],
+    "closed_days": [{"day": "2026-12-31", "reason": "年终盘点"}],
+    "targets": [
+        {
+            "kind": "报修",
+            "urgent": "否",
+            "severity": "",
+            "respond_minutes": "15",
+            "resolve_minutes": "1440",
+            "office_time": "是",
+        },
+        {
+            "kind": "报修",
+            "urgent": "是",
+            "severity": "",
+            "respond_minutes": "5",
+            "resolve_minutes": "240",
+            "office_time": "否",
+        },
+        {
+            "kind": "投诉",
+            "urgent": "否",
+            "severity": "严重",
+            "respond_minutes": "30",
+            "resolve_minutes": "480",
+            "office_time": "否",
+        },
+    ],
+    "roster": [
+        {
+            "date": "2026-12-08",
+            "start": "08:00",
+            "end": "20:00",
+            "department": "工程部",
+            "name": "张师傅",
+        },
+        {
+            "date": "2026-12-08",
+            "start": "20:00",
+            "end": "08:00",
+            "department": "客服部",
+            "name": "王主管",
+        },
+    ],
+}
+
+NOTES_SHEET = {"zh": "说明", "en": "notes"}
+_NOTES = {
+    "zh": (
+        "每张表的第一行是表头，请勿改动；示例行可以删掉或改写。",
+        "房屋：楼栋、单元（可空）、房号；业主表的“房屋”写 3-2-501 这样的房号，多套用逗号分隔。",
+        "办公时间、休息日、服务时限、值班表可以不填：不填则沿用默认的服务标准。",
+        "服务时限按分钟；“按办公时间”为“是”时，只在办公时间内计时（紧急工单始终全天计时）。",
+        "值班表的结束时间早于或等于开始时间，表示到次日。",
+        "导入：guanjia import 文件.xlsx --estate 小区代码",
+    ),
+    "en": (
+        "Row 1 of each sheet is its header: keep it; the example rows may be deleted or changed.",
+        "Units: building, entrance (may be empty), room; an owner's units are written 3-2-501, "
+        "several separated by commas.",
+        "Office hours, closed days, targets and the roster may be left empty: the default "
+        "service standard then applies.",
+        "Targets are in minutes; office_time 'yes' counts only office hours (urgent tickets "
+        "always run round the clock).",
+        "A roster shift whose end is at or before its start ends the next day.",
+        "Import: guanjia import FILE.xlsx --estate CODE",
+    ),
+}
+
+
+def _chinese(words: tuple[str, ...]) -> str | None:
+    return next((word for word in words if any("\u4e00" <= ch <= "\u9fff" for ch in word)), None)
+
+
+def sheet_title(kind: str, lang: str = "zh") -> str:
+    """The sheet's name in the template: its first Chinese name, or the kind in English."""
+    return (_chinese(SHEETS[kind]) if lang == "zh" else None) or kind
+
+
+def header(kind: str, field: str, lang: str = "zh") -> str:
+    """A column's header in the template: its first Chinese name, or the field in English."""
+    return (_chinese(COLUMNS[kind][field]) if lang == "zh" else None) or field
+
+
+def write_template(path: Path, lang: str = "zh") -> None:
+    """Write the template workbook (`lang` "zh" or "en") to `path`."""
+    book = Workbook()
+    notes = book.active
+    assert notes is not None
+    notes.title = NOTES_SHEET[lang]
+    for line in _NOTES[lang]:
+        notes.append([line])
+    notes.column_dimensions["A"].width = 100
+    bold = Font(bold=True)
+    for kind in KINDS:
+        sheet = book.create_sheet(sheet_title(kind, lang))
+        fields = list(COLUMNS[kind])
+        sheet.append([header(kind, field, lang) for field in fields])
+        for cell in sheet[1]:
+            cell.font = bold
+        for example in EXAMPLES[kind]:
+            sheet.append([example.get(field, "") for field in fields])
+        sheet.freeze_panes = "A2"
+        for index in range(len(fields)):
+            sheet.column_dimensions[chr(ord("A") + index)].width = 16
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
