@@ -49,8 +49,8 @@ each filled in with places, flats, times and words drawn at random.
 Printed per offered rate: messages sent and answered, the achieved rate (answered / time from
 the first arrival to the last answer), reply latency p50/p95/p99, the resident memory of the
 process that handles them before and after, and the store's round trips per answered message
-(the mean over the messages answered, each counted in its own task by a wrapper around the
-tortoise clients' execute methods: `benchmarks/roundtrips.py`; in-process only).
+(the mean over the messages answered, each counted in its own task by `models.querycount`, at
+the drivers; in-process only).
 
 `--soak N` instead handles N messages in process, `--concurrency` at a time (closed loop: for
 memory, not latency), printing the resident memory after every tenth; with `--trace`, tracemalloc
@@ -82,10 +82,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from roundtrips import install as install_counter  # noqa: E402
-from roundtrips import track  # noqa: E402
 from tortoise.connection import get_connection  # noqa: E402
 
 from bot.core.channel import ChannelHub, Hearing, NoticeMeta  # noqa: E402
@@ -109,6 +106,7 @@ from models import (  # noqa: E402
     TicketCounter,
     Unit,
 )
+from models.querycount import count_queries  # noqa: E402
 from models.store import close_store, open_store  # noqa: E402
 
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/bench_load"
@@ -601,7 +599,6 @@ class InProcess:
         self.owners = owners
         self.rng = rng
         self.ids = itertools.count(1)
-        self.counter = install_counter()
 
     def message(self) -> IncomingMessage:
         owner_id, _ = self.owners[self.rng.randrange(len(self.owners))]
@@ -644,16 +641,16 @@ class InProcess:
         async def one(at: float) -> None:
             nonlocal failed
             message = self.message()
-            cell = track()
             try:
                 async with gate:
-                    await self.router.handle(message, self.channel)
+                    with count_queries() as counted:
+                        await self.router.handle(message, self.channel)
             except Exception:
                 failed += 1
                 return
             done = loop.time()
             latencies.append(done - at)
-            trips.append(cell[0])
+            trips.append(counted.total)
             last[0] = max(last[0], done)
 
         for offset in times:
