@@ -9,18 +9,9 @@ Tortoise 1.1's SQLite AlterField would rebuild each table and drop its unique_to
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from models.enums import Platform
+from models.migration_ops import DescribeEnumField
 from tortoise import fields
 from tortoise.indexes import Index
-
-
-class DescribeEnumField(ops.AlterField):
-    """An AlterField that changes the migration state only (the column is as it was)."""
-
-    async def database_forward(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
-        return None
-
-    async def database_backward(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
-        return None
 
 
 class Migration(migrations.Migration):

@@ -8,19 +8,11 @@ SQLite AlterField would rebuild the table and drop its unique-together constrain
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from models.enums import Department, StaffRole
+from models.migration_ops import DescribeEnumField
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
 
-
-class DescribeEnumField(ops.AlterField):
-    """An AlterField that changes the migration state only (the column is as it was)."""
-
-    async def database_forward(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
-        return None
-
-    async def database_backward(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
-        return None
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0016_ticket_features')]
