@@ -13,7 +13,7 @@ from bot.core.calendar import parse_appointment, promised_times
 from bot.core.context import Context
 from bot.core.promises import local_time, resolve_due
 from handlers.routes import Routes, StaffCommand
-from handlers.staff import _ticket_from
+from handlers.staff import ticket_from
 from models import Estate, Severity, Ticket, TicketKind
 from models.lifecycle import (
     IllegalTransition,
@@ -33,7 +33,7 @@ def _cannot(ctx: Context, ticket: Ticket) -> None:
 async def appoint_command(ctx: Context, rest: str) -> None:
     """`约 R-0012 明天15:00`: the owner expects staff then; the completion clock waits till
     then, and the owner is reminded before."""
-    found = await _ticket_from(ctx, rest, "calendar.appoint_usage", need_text=True)
+    found = await ticket_from(ctx, rest, "calendar.appoint_usage", need_text=True)
     if found is None:
         return
     ticket, written = found
@@ -57,7 +57,7 @@ async def appoint_command(ctx: Context, rest: str) -> None:
 
 async def wait_command(ctx: Context, rest: str) -> None:
     """`等待 R-0012`: waiting for the owner; the completion clock stops until `继续`."""
-    found = await _ticket_from(ctx, rest, "calendar.wait_usage")
+    found = await ticket_from(ctx, rest, "calendar.wait_usage")
     if found is None:
         return
     ticket, _ = found
@@ -73,7 +73,7 @@ async def wait_command(ctx: Context, rest: str) -> None:
 
 async def resume_command(ctx: Context, rest: str) -> None:
     """`继续 R-0012`: the completion clock runs again, moved on by the time it waited."""
-    found = await _ticket_from(ctx, rest, "calendar.resume_usage")
+    found = await ticket_from(ctx, rest, "calendar.resume_usage")
     if found is None:
         return
     ticket, _ = found
@@ -90,7 +90,7 @@ async def resume_command(ctx: Context, rest: str) -> None:
 
 async def severity_command(ctx: Context, rest: str) -> None:
     """`等级 C-0003 严重`: a complaint's severity, and the promised times that follow."""
-    found = await _ticket_from(ctx, rest, "calendar.severity_usage", need_text=True)
+    found = await ticket_from(ctx, rest, "calendar.severity_usage", need_text=True)
     if found is None:
         return
     ticket, written = found

@@ -542,7 +542,7 @@ async def needs_look(ctx: Context) -> None:
 # --- Commands ------------------------------------------------------------------------------
 
 
-async def _ticket_from(
+async def ticket_from(
     ctx: Context, rest: str, usage: str, *, need_text: bool = False
 ) -> tuple[Ticket, str] | None:
     """The ticket the command's first word names (in the staff member's estate), and the rest;
@@ -611,7 +611,7 @@ async def mine_command(ctx: Context, rest: str) -> None:
 
 async def reply_command(ctx: Context, rest: str) -> None:
     """`reply R-0012 text`: the owner (every reporter) gets it where they reported."""
-    found = await _ticket_from(ctx, rest, "desk.reply_usage", need_text=True)
+    found = await ticket_from(ctx, rest, "desk.reply_usage", need_text=True)
     if found is None:
         return
     ticket, text = found
@@ -624,7 +624,7 @@ async def reply_command(ctx: Context, rest: str) -> None:
 
 async def note_command(ctx: Context, rest: str) -> None:
     """`note R-0012 text`: an internal note, never shown to the owner."""
-    found = await _ticket_from(ctx, rest, "desk.note_usage", need_text=True)
+    found = await ticket_from(ctx, rest, "desk.note_usage", need_text=True)
     if found is None:
         return
     ticket, text = found
@@ -635,7 +635,7 @@ async def note_command(ctx: Context, rest: str) -> None:
 
 async def close_command(ctx: Context, rest: str) -> None:
     """`close R-0012 result`: resolve it; the owner gets the result and the rating buttons."""
-    found = await _ticket_from(ctx, rest, "desk.close_usage", need_text=True)
+    found = await ticket_from(ctx, rest, "desk.close_usage", need_text=True)
     if found is None:
         return
     ticket, result = found
@@ -669,7 +669,7 @@ def _tell(ctx: Context, outcome: desk_actions.DeskOutcome) -> None:
 
 async def reopen_command(ctx: Context, rest: str) -> None:
     """`reopen R-0012 [reason]`: back in the queue (二次派单), with new promised times."""
-    found = await _ticket_from(ctx, rest, "desk.reopen_usage")
+    found = await ticket_from(ctx, rest, "desk.reopen_usage")
     if found is None:
         return
     ticket, reason = found
@@ -693,7 +693,7 @@ async def reopen_command(ctx: Context, rest: str) -> None:
 
 async def transfer_command(ctx: Context, rest: str) -> None:
     """`transfer R-0012 cleaning`: move it to another department."""
-    found = await _ticket_from(ctx, rest, "desk.transfer_usage")
+    found = await ticket_from(ctx, rest, "desk.transfer_usage")
     if found is None:
         return
     ticket, written = found
