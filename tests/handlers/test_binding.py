@@ -276,7 +276,7 @@ async def test_only_a_supervisor_issues_staff_codes_and_unbinds_staff(desk: Desk
     await desk.say("员工码 陈主管", "u-zhang", STAFF)
     await desk.say("解绑 陈主管", "u-zhang", STAFF)
 
-    assert staff_texts(desk) == ["只有主管可以这样操作，没有任何改动。"] * 2
+    assert staff_texts(desk) == ["只有主管或项目经理可以这样操作，没有任何改动。"] * 2
     assert await OneTimeCode.all().count() == 0
     assert (await identity("u-chen")).staff_id == desk.staff["chen"].id
 

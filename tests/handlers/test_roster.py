@@ -165,7 +165,7 @@ async def test_the_estate_manager_may_use_the_supervisors_commands(desk: Desk) -
     await bind_staff("u-zhang", desk.staff["zhang"])
 
     await desk.say("员工码 张工", "u-zhang", STAFF)
-    assert staff_texts(desk)[-1] == "只有主管可以这样操作，没有任何改动。"
+    assert staff_texts(desk)[-1] == "只有主管或项目经理可以这样操作，没有任何改动。"
     await desk.say("员工码 张工", "u-sun", STAFF)
 
     assert await OneTimeCode.filter(staff_id=desk.staff["zhang"].id).count() == 1

@@ -201,7 +201,7 @@ async def test_supervisor_commands_keep_their_permissions_in_private(desk: Desk)
     chen = await private_of(desk, Platform.TELEGRAM, "chen-1", staff=desk.staff["chen"])
 
     await zhang.say("员工码 张工")
-    assert zhang.last() == "只有主管可以这样操作，没有任何改动。"
+    assert zhang.last() == "只有主管或项目经理可以这样操作，没有任何改动。"
     assert await OneTimeCode.all().count() == 0
 
     await chen.say("员工码 张工")
