@@ -22,7 +22,7 @@ from bot.core.calendar import (
     promised_times,
 )
 from bot.core.nlu import Understanding
-from bot.core.promises import late, paused_for
+from bot.core.promises import counted_on, late, paused_for
 from bot.core.severity import suggest_severity
 from models import (
     ClosedDay,
@@ -243,28 +243,46 @@ async def test_an_appointment_pauses_the_completion_clock(store: str) -> None:
     # Two hours in, staff agree a visit for the day after tomorrow, 10:00 UTC.
     visit = opened + timedelta(days=2, hours=8)
     ticket = await pause_ticket(
-        ticket.id, "staff:1", opened + timedelta(hours=2), until=visit, appointment=visit
+        ticket.id,
+        "staff:1",
+        opened + timedelta(hours=2),
+        until=visit,
+        appointment=visit,
+        elapsed=counted_on(CALENDAR),
     )
     # Past the promised time but before the visit: not late, the clock stopped.
-    assert not late(ticket, due + timedelta(hours=5)).resolve
+    assert not late(ticket, due + timedelta(hours=5), CALENDAR).resolve
     # The clock restarts at the visit: it had run 2 hours, 22 are left.
-    assert paused_for(ticket, visit + timedelta(hours=1)) == visit - (opened + timedelta(hours=2))
-    assert not late(ticket, visit + timedelta(hours=21)).resolve
-    assert late(ticket, visit + timedelta(hours=23)).resolve
+    assert paused_for(ticket, visit + timedelta(hours=1), CALENDAR) == visit - (
+        opened + timedelta(hours=2)
+    )
+    assert not late(ticket, visit + timedelta(hours=21), CALENDAR).resolve
+    assert late(ticket, visit + timedelta(hours=23), CALENDAR).resolve
     # The response promise is not paused: nobody took it in 15 minutes.
-    assert late(ticket, opened + timedelta(hours=1)).response
+    assert late(ticket, opened + timedelta(hours=1), CALENDAR).response
 
 
 async def test_waiting_for_the_owner_until_restarted_keeps_the_paused_time(store: str) -> None:
     estate = await make_estate()
     opened = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     ticket = await make_ticket(estate, now=opened)
-    ticket = await pause_ticket(ticket.id, "staff:1", opened + timedelta(hours=1))
-    assert not late(ticket, opened + timedelta(days=10)).resolve  # waits as long as it takes
-    resumed = await resume_ticket(ticket.id, "staff:1", opened + timedelta(hours=31))
+    ticket = await pause_ticket(
+        ticket.id, "staff:1", opened + timedelta(hours=1), elapsed=counted_on(CALENDAR)
+    )
+    assert not late(
+        ticket, opened + timedelta(days=10), CALENDAR
+    ).resolve  # waits as long as it takes
+    resumed = await resume_ticket(
+        ticket.id, "staff:1", opened + timedelta(hours=31), elapsed=counted_on(CALENDAR)
+    )
     assert resumed is not None and resumed.paused_seconds == 30 * 3600
     assert resumed.status is TicketStatus.OPEN
-    assert not late(resumed, opened + timedelta(hours=53)).resolve
-    assert late(resumed, opened + timedelta(hours=55)).resolve
+    assert not late(resumed, opened + timedelta(hours=53), CALENDAR).resolve
+    assert late(resumed, opened + timedelta(hours=55), CALENDAR).resolve
     # Restarting a running clock changes nothing.
-    assert await resume_ticket(ticket.id, "staff:1", opened + timedelta(hours=32)) is None
+    assert (
+        await resume_ticket(
+            ticket.id, "staff:1", opened + timedelta(hours=32), elapsed=counted_on(CALENDAR)
+        )
+        is None
+    )
