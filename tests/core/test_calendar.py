@@ -22,13 +22,14 @@ from bot.core.calendar import (
     promised_times,
 )
 from bot.core.nlu import Understanding
-from bot.core.promises import counted_on, late, paused_for
+from bot.core.promises import counted_on, elapsed, late, moved_on, paused_for, resolve_due
 from bot.core.severity import suggest_severity
 from models import (
     ClosedDay,
     OfficeHours,
     ServiceTarget,
     Severity,
+    Ticket,
     TicketKind,
     TicketStatus,
 )
@@ -37,6 +38,7 @@ from tests.factories import make_estate, make_ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = ServiceCalendar()  # Monday to Friday, 08:30 to 17:30, Shanghai
+HOUR = timedelta(hours=1)
 
 
 def local(*parts: int) -> datetime:
@@ -260,6 +262,32 @@ async def test_an_appointment_pauses_the_completion_clock(store: str) -> None:
     assert late(ticket, visit + timedelta(hours=23), CALENDAR).resolve
     # The response promise is not paused: nobody took it in 15 minutes.
     assert late(ticket, opened + timedelta(hours=1), CALENDAR).response
+
+
+def test_a_pause_of_an_office_time_ticket_counts_office_hours_only() -> None:
+    # Due Thursday 2 April 2026, 17:15; waiting from 17:00 to Tuesday 7 April 10:00, over
+    # 清明 (Saturday 4 to Monday 6 April): 15 minutes were left when it stopped.
+    thursday, tuesday = local(2026, 4, 2, 17, 0), local(2026, 4, 7, 10, 0)
+    ticket = Ticket(
+        office_time=True,
+        due_resolve_at=local(2026, 4, 2, 17, 15),
+        paused_seconds=0,
+        paused_at=thursday,
+        paused_until=None,
+    )
+    # Thursday 17:00-17:30, Friday's 9 hours, Tuesday 08:30-10:00: 11 office hours.
+    assert elapsed(ticket, thursday, tuesday, CALENDAR) == timedelta(hours=11)
+    assert paused_for(ticket, tuesday, CALENDAR) == timedelta(hours=11)
+    assert resolve_due(ticket, tuesday, CALENDAR) == local(2026, 4, 7, 10, 15)
+    # A deadline at closing time moves into the next open day; nothing paused moves nothing.
+    assert moved_on(ticket, local(2026, 4, 3, 17, 30), HOUR, CALENDAR) == local(2026, 4, 7, 9, 30)
+    assert moved_on(ticket, local(2026, 4, 3, 17, 30), timedelta(), CALENDAR) == local(
+        2026, 4, 3, 17, 30
+    )
+    # Round the clock, the same pause counts every hour of it.
+    wall = Ticket(office_time=False, due_resolve_at=ticket.due_resolve_at, paused_seconds=0)
+    assert elapsed(wall, thursday, tuesday, CALENDAR) == tuesday - thursday
+    assert moved_on(wall, wall.due_resolve_at, HOUR, CALENDAR) == local(2026, 4, 2, 18, 15)
 
 
 async def test_waiting_for_the_owner_until_restarted_keeps_the_paused_time(store: str) -> None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.core.calendar import ServiceCalendar, load_calendar
+from bot.core.console import BoardFilter, board, promised_done_by
 from bot.core.desk import escalate_overdue
 from bot.core.promises import late
 from models import EventKind, ServiceTarget, Severity, Ticket, TicketEvent, TicketKind
@@ -206,6 +207,14 @@ async def test_a_wait_over_a_weekend_costs_an_office_time_ticket_only_office_hou
     assert not late(resumed, datetime(2026, 4, 13, 11, 25, tzinfo=SHANGHAI), estate).resolve
     assert late(resumed, datetime(2026, 4, 13, 11, 35, tzinfo=SHANGHAI), estate).resolve
     assert "04-13 11:30 前处理完成" in card_text(desk, "R-0001")
+    # The console's board counts the same deadline.
+    shown = await board(
+        desk.staff["zhang"], BoardFilter(), datetime(2026, 4, 13, 11, 25, tzinfo=SHANGHAI)
+    )
+    assert [t.number for t in shown.tickets] == ["R-0001"] and shown.overdue_count == 0
+    assert promised_done_by(resumed, desk.clock.now(), shown.calendar) == datetime(
+        2026, 4, 13, 11, 30, tzinfo=SHANGHAI
+    )
     # The escalation counts the same deadline.
     desk.channel.clear()
     before = datetime(2026, 4, 13, 11, 29, tzinfo=SHANGHAI)
