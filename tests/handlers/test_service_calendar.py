@@ -62,6 +62,16 @@ def card_text(desk: Desk, number: str) -> str:
     return latest[-1].text
 
 
+async def leak_reported(desk: Desk, **later: float) -> Ticket:
+    """张工 is bound to the staff chat and 李 to her home; the clock moves on by `later` and she
+    reports a leak."""
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    desk.clock.advance(**later)
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    return await Ticket.get(number="R-0001")
+
+
 async def calendar(desk: Desk) -> ServiceCalendar:
     """The desk's estate's calendar (the default hours), as the desk reads it."""
     return await load_calendar(desk.estate)
@@ -130,9 +140,7 @@ async def test_an_appointment_pauses_the_completion_clock_and_resume_restarts_it
     office: Desk,
 ) -> None:
     desk = office
-    await bind_staff("u-zhang", desk.staff["zhang"])
-    await bind("u-li", desk.owners["li"])
-    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    await leak_reported(desk)
     desk.channel.clear()
 
     # Tuesday 7 April, 09:00: staff agree with the owner to come on Wednesday at 15:00.
@@ -159,9 +167,7 @@ async def test_an_appointment_pauses_the_completion_clock_and_resume_restarts_it
 
 async def test_waiting_for_the_owner_then_resuming(office: Desk) -> None:
     desk = office
-    await bind_staff("u-zhang", desk.staff["zhang"])
-    await bind("u-li", desk.owners["li"])
-    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    await leak_reported(desk)
     desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 09:00
     await desk.say("等待 R-0001", "u-zhang", STAFF)
     assert "等待业主" in staff_texts(desk)[-1]
@@ -181,11 +187,7 @@ async def test_a_wait_over_a_weekend_costs_an_office_time_ticket_only_office_hou
     office: Desk,
 ) -> None:
     desk = office
-    await bind_staff("u-zhang", desk.staff["zhang"])
-    await bind("u-li", desk.owners["li"])
-    desk.clock.advance(days=6, hours=16, minutes=35)  # Friday 10 April, 10:30
-    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
-    ticket = await Ticket.get(number="R-0001")
+    ticket = await leak_reported(desk, days=6, hours=16, minutes=35)  # Friday 10 April, 10:30
     # 8 office hours: 7 on Friday, the last from Monday 08:30.
     assert ticket.due_resolve_at == datetime(2026, 4, 13, 9, 30, tzinfo=SHANGHAI)
     await claim_ticket(ticket.id, desk.staff["zhang"], desk.clock.now())
