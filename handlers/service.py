@@ -11,10 +11,10 @@ import logging
 from bot.core import desk, vocabulary
 from bot.core.calendar import ServiceCalendar, load_calendar, parse_appointment, promised_times
 from bot.core.context import Context
-from bot.core.promises import counted_on, local_time, resolve_due
+from bot.core.promises import counted_on, local_time, recounted_pauses, resolve_due
 from handlers.routes import Routes, StaffCommand
 from handlers.staff import ticket_from
-from models import Estate, Severity, Ticket, TicketKind
+from models import Estate, Severity, Ticket, TicketEvent, TicketKind
 from models.lifecycle import (
     IllegalTransition,
     pause_ticket,
@@ -127,6 +127,11 @@ async def severity_command(ctx: Context, rest: str) -> None:
     promise = await promised_times(
         estate, ticket.kind, ticket.urgent, str(severity), ticket.created_at
     )
+    paused = None
+    if ticket.paused_seconds and promise.office_time != ticket.office_time:
+        # The time it waited was counted on its old clock: count it again on the new one.
+        events = await TicketEvent.filter(ticket_id=ticket.id).order_by("id")
+        paused = recounted_pauses(events, promise.office_time, await load_calendar(estate))
     try:
         changed = await set_severity(
             ticket.id,
@@ -135,6 +140,7 @@ async def severity_command(ctx: Context, rest: str) -> None:
             promise.office_time,
             staff_actor(ctx.staff),
             ctx.now,
+            paused_seconds=paused,
         )
     except IllegalTransition:
         _cannot(ctx, ticket)

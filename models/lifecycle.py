@@ -550,19 +550,24 @@ async def set_severity(
     office_time: bool,
     actor: str,
     now: datetime,
+    paused_seconds: int | None = None,
 ) -> Ticket:
     """Set a handled complaint's severity and the promised times it brings (worked out from when
-    it opened, on the estate's targets)."""
+    it opened, on the estate's targets), and, when they move it on or off office time, the
+    seconds it waited recounted on its new clock (`paused_seconds`; None: unchanged)."""
     handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
+    changes: dict[str, Any] = {
+        "severity": severity,
+        "due_response_at": due[0],
+        "due_resolve_at": due[1],
+        "office_time": office_time,
+    }
+    if paused_seconds is not None:
+        changes["paused_seconds"] = paused_seconds
     async with in_transaction():
         updated = await Ticket.filter(
             id=ticket_id, kind=TicketKind.COMPLAINT, status__in=handled
-        ).update(
-            severity=severity,
-            due_response_at=due[0],
-            due_resolve_at=due[1],
-            office_time=office_time,
-        )
+        ).update(**changes)
         ticket = await Ticket.get(id=ticket_id)
         if not updated:
             raise IllegalTransition(ticket, "set the severity of", ticket.status)

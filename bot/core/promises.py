@@ -21,6 +21,7 @@ weekend or a holiday.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -29,7 +30,7 @@ from babel.dates import format_timedelta
 
 from bot.core.calendar import ServiceCalendar, load_calendar
 from bot.core.i18n import Catalogues
-from models import Estate, Ticket, TicketStatus
+from models import Estate, EventKind, Ticket, TicketEvent, TicketStatus
 from models.lifecycle import Elapsed
 
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
@@ -87,6 +88,48 @@ def paused_for(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> time
         end = now if ticket.paused_until is None else min(now, ticket.paused_until)
         total += elapsed(ticket, ticket.paused_at, end, calendar)
     return total
+
+
+def ended_pauses(events: Iterable[TicketEvent]) -> list[tuple[datetime, datetime]]:
+    """The pauses a ticket's events (in order) record as ended, those `Ticket.paused_seconds`
+    counts, as (start, end), since it was last reopened: a pause ends when the clock is
+    restarted or another pause starts, an appointment's at the appointment at the latest. The
+    pause still running, if any, is not one of them."""
+    spans: list[tuple[datetime, datetime]] = []
+    running: tuple[datetime, datetime | None] | None = None
+    for event in events:
+        if event.kind is EventKind.REOPENED:
+            spans, running = [], None
+            continue
+        if event.kind not in (EventKind.PAUSED, EventKind.RESUMED):
+            continue
+        if running is not None:
+            start, until = running
+            end = event.at if until is None else min(event.at, until)
+            spans.append((start, max(start, end)))
+        until_text = event.data.get("until") if event.kind is EventKind.PAUSED else None
+        running = (
+            (event.at, datetime.fromisoformat(until_text) if until_text else None)
+            if event.kind is EventKind.PAUSED
+            else None
+        )
+    return spans
+
+
+def recounted_pauses(
+    events: Iterable[TicketEvent], office_time: bool, calendar: ServiceCalendar
+) -> int:
+    """The seconds of a ticket's ended pauses (`ended_pauses`) on a clock of `office_time`: for
+    a ticket whose clock changes (a complaint's severity moving it on or off office time), whose
+    stored `paused_seconds` were counted on the other."""
+    return sum(
+        int(
+            (
+                calendar.office_time_between(start, end) if office_time else end - start
+            ).total_seconds()
+        )
+        for start, end in ended_pauses(events)
+    )
 
 
 def needs_calendar(ticket: Ticket) -> bool:

@@ -22,14 +22,25 @@ from bot.core.calendar import (
     promised_times,
 )
 from bot.core.nlu import Understanding
-from bot.core.promises import counted_on, elapsed, late, moved_on, paused_for, resolve_due
+from bot.core.promises import (
+    counted_on,
+    elapsed,
+    ended_pauses,
+    late,
+    moved_on,
+    paused_for,
+    recounted_pauses,
+    resolve_due,
+)
 from bot.core.severity import suggest_severity
 from models import (
     ClosedDay,
+    EventKind,
     OfficeHours,
     ServiceTarget,
     Severity,
     Ticket,
+    TicketEvent,
     TicketKind,
     TicketStatus,
 )
@@ -288,6 +299,28 @@ def test_a_pause_of_an_office_time_ticket_counts_office_hours_only() -> None:
     wall = Ticket(office_time=False, due_resolve_at=ticket.due_resolve_at, paused_seconds=0)
     assert elapsed(wall, thursday, tuesday, CALENDAR) == tuesday - thursday
     assert moved_on(wall, wall.due_resolve_at, HOUR, CALENDAR) == local(2026, 4, 2, 18, 15)
+
+
+def test_the_events_say_which_pauses_ended() -> None:
+    def event(kind: EventKind, hour: int, **data: str) -> TicketEvent:
+        return TicketEvent(kind=kind, at=local(2026, 11, 23, hour, 0), data=data)
+
+    visit = local(2026, 11, 23, 12, 0)
+    events = [
+        event(EventKind.PAUSED, 8),  # replaced by the appointment at 9: ended at 9
+        event(EventKind.PAUSED, 9, until=visit.isoformat()),
+        event(EventKind.CLAIMED, 13),
+        event(EventKind.RESUMED, 14),  # after the visit: that pause ended at the visit
+        event(EventKind.PAUSED, 15),  # still running: not ended
+    ]
+    assert ended_pauses(events) == [
+        (local(2026, 11, 23, 8, 0), local(2026, 11, 23, 9, 0)),
+        (local(2026, 11, 23, 9, 0), visit),
+    ]
+    assert recounted_pauses(events, False, CALENDAR) == 4 * 3600
+    assert recounted_pauses(events, True, CALENDAR) == 3 * 3600 + 30 * 60  # from 08:30
+    # A reopening clears the pauses before it.
+    assert ended_pauses([*events[:4], event(EventKind.REOPENED, 16)]) == []
 
 
 async def test_waiting_for_the_owner_until_restarted_keeps_the_paused_time(store: str) -> None:

@@ -72,6 +72,14 @@ async def leak_reported(desk: Desk, **later: float) -> Ticket:
     return await Ticket.get(number="R-0001")
 
 
+async def complaint_made(desk: Desk, **later: float) -> Ticket:
+    """张工 is bound to the staff chat; the clock moves on by `later` and 王 complains."""
+    desk.clock.advance(**later)
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await desk.say("楼上天天半夜12点还在装修电钻响，物业管不管", "u-wang")
+    return await Ticket.get(kind=TicketKind.COMPLAINT)
+
+
 async def calendar(desk: Desk) -> ServiceCalendar:
     """The desk's estate's calendar (the default hours), as the desk reads it."""
     return await load_calendar(desk.estate)
@@ -228,10 +236,7 @@ async def test_a_wait_over_a_weekend_costs_an_office_time_ticket_only_office_hou
 
 async def test_staff_set_a_complaints_severity_and_its_promise_follows(office: Desk) -> None:
     desk = office
-    desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 7 April, 09:00
-    await bind_staff("u-zhang", desk.staff["zhang"])
-    await desk.say("楼上天天半夜12点还在装修电钻响，物业管不管", "u-wang")
-    complaint = await Ticket.get(kind=TicketKind.COMPLAINT)
+    complaint = await complaint_made(desk, days=3, hours=15, minutes=5)  # Tuesday 7 April, 09:00
     assert complaint.severity == Severity.GENERAL  # the router's suggestion
     assert complaint.due_response_at == datetime(2026, 4, 7, 11, 0, tzinfo=SHANGHAI)
 
@@ -246,6 +251,29 @@ async def test_staff_set_a_complaints_severity_and_its_promise_follows(office: D
     # No row for 重要: the complaint row of any severity applies (office time, 2 hours).
     assert complaint.severity == Severity.IMPORTANT
     assert complaint.due_response_at == datetime(2026, 4, 7, 11, 0, tzinfo=SHANGHAI)
+
+
+async def test_a_severity_that_changes_the_clock_recounts_the_time_waited(office: Desk) -> None:
+    desk = office
+    complaint = await complaint_made(desk, days=6, hours=16, minutes=35)  # Friday 10 April, 10:30
+    assert complaint.office_time
+    desk.clock.advance(hours=6, minutes=30)  # Friday 17:00
+    await desk.say(f"等待 {complaint.number}", "u-zhang", STAFF)
+    desk.clock.advance(days=2, hours=17)  # Monday 10:00
+    await desk.say(f"继续 {complaint.number}", "u-zhang", STAFF)
+    assert (await Ticket.get(id=complaint.id)).paused_seconds == 2 * 3600  # office hours
+
+    # 严重 runs round the clock: the weekend waited counts every hour of it.
+    await desk.say(f"等级 {complaint.number} 严重", "u-zhang", STAFF)
+    serious = await Ticket.get(id=complaint.id)
+    assert not serious.office_time and serious.paused_seconds == 65 * 3600
+    # And back on office time, office hours again; a pause running now is not yet counted.
+    desk.clock.advance(hours=1)
+    await desk.say(f"等待 {complaint.number}", "u-zhang", STAFF)
+    await desk.say(f"等级 {complaint.number} 重要", "u-zhang", STAFF)
+    important = await Ticket.get(id=complaint.id)
+    assert important.office_time and important.paused_seconds == 2 * 3600
+    assert important.paused_at is not None
 
 
 async def test_bad_commands_change_nothing(office: Desk) -> None:
