@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 
 from bot.core import desk, vocabulary
-from bot.core.calendar import parse_appointment, promised_times
+from bot.core.calendar import ServiceCalendar, load_calendar, parse_appointment, promised_times
 from bot.core.context import Context
-from bot.core.promises import local_time, resolve_due
+from bot.core.promises import counted_on, local_time, recounted_pauses, resolve_due
 from handlers.routes import Routes, StaffCommand
 from handlers.staff import ticket_from
-from models import Estate, Severity, Ticket, TicketKind
+from models import Estate, Severity, Ticket, TicketEvent, TicketKind
 from models.lifecycle import (
     IllegalTransition,
     pause_ticket,
@@ -24,6 +24,12 @@ from models.lifecycle import (
 )
 
 log = logging.getLogger(__name__)
+
+
+async def _calendar(estate: Estate, ticket: Ticket) -> ServiceCalendar:
+    """The calendar a pause of the ticket counts on: the estate's when the ticket runs on office
+    time (read even before a first pause, unlike `ticket_calendar`), else none read."""
+    return await load_calendar(estate) if ticket.office_time else ServiceCalendar(estate.timezone)
 
 
 def _cannot(ctx: Context, ticket: Ticket) -> None:
@@ -46,7 +52,12 @@ async def appoint_command(ctx: Context, rest: str) -> None:
         return
     try:
         paused = await pause_ticket(
-            ticket.id, staff_actor(ctx.staff), ctx.now, until=at, appointment=at
+            ticket.id,
+            staff_actor(ctx.staff),
+            ctx.now,
+            until=at,
+            appointment=at,
+            elapsed=counted_on(await _calendar(estate, ticket)),
         )
     except IllegalTransition:
         _cannot(ctx, ticket)
@@ -62,8 +73,14 @@ async def wait_command(ctx: Context, rest: str) -> None:
         return
     ticket, _ = found
     assert ctx.staff is not None
+    estate = await Estate.get(id=ctx.staff.estate_id)
     try:
-        paused = await pause_ticket(ticket.id, staff_actor(ctx.staff), ctx.now)
+        paused = await pause_ticket(
+            ticket.id,
+            staff_actor(ctx.staff),
+            ctx.now,
+            elapsed=counted_on(await _calendar(estate, ticket)),
+        )
     except IllegalTransition:
         _cannot(ctx, ticket)
         return
@@ -79,12 +96,15 @@ async def resume_command(ctx: Context, rest: str) -> None:
     ticket, _ = found
     assert ctx.staff is not None
     estate = await Estate.get(id=ctx.staff.estate_id)
-    resumed = await resume_ticket(ticket.id, staff_actor(ctx.staff), ctx.now)
+    calendar = await _calendar(estate, ticket)
+    resumed = await resume_ticket(
+        ticket.id, staff_actor(ctx.staff), ctx.now, elapsed=counted_on(calendar)
+    )
     if resumed is None:
         ctx.reply("calendar.not_paused", number=ticket.number)
         return
     ctx.outbox.extend(await desk.card_messages(resumed, ctx.services))
-    due = resolve_due(resumed, ctx.now)
+    due = resolve_due(resumed, ctx.now, calendar)
     ctx.reply("calendar.resumed", number=ticket.number, due=local_time(due, estate.timezone))
 
 
@@ -107,6 +127,11 @@ async def severity_command(ctx: Context, rest: str) -> None:
     promise = await promised_times(
         estate, ticket.kind, ticket.urgent, str(severity), ticket.created_at
     )
+    paused = None
+    if ticket.paused_seconds and promise.office_time != ticket.office_time:
+        # The time it waited was counted on its old clock: count it again on the new one.
+        events = await TicketEvent.filter(ticket_id=ticket.id).order_by("id")
+        paused = recounted_pauses(events, promise.office_time, await load_calendar(estate))
     try:
         changed = await set_severity(
             ticket.id,
@@ -115,6 +140,7 @@ async def severity_command(ctx: Context, rest: str) -> None:
             promise.office_time,
             staff_actor(ctx.staff),
             ctx.now,
+            paused_seconds=paused,
         )
     except IllegalTransition:
         _cannot(ctx, ticket)

@@ -12,7 +12,7 @@ and the value is read again, rather than a decision on a stale value being writt
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -477,12 +477,19 @@ async def close_unrated(ticket_id: int, now: datetime) -> Ticket:
 # --- Waiting on the owner, and a complaint's severity ------------------------------------------
 
 
-def _pause_ended(ticket: Ticket, now: datetime) -> int:
-    """The seconds of the ticket's current pause that have passed by `now` (0: not paused)."""
+# How much of a ticket's own clock passes between two moments (`bot.core.promises.elapsed`):
+# office time on its estate's calendar for a ticket on office time, else wall time. The store
+# keeps a pause's length in it (`Ticket.paused_seconds`).
+Elapsed = Callable[[Ticket, datetime, datetime], timedelta]
+
+
+def _pause_ended(ticket: Ticket, now: datetime, elapsed: Elapsed) -> int:
+    """The seconds of the ticket's own clock its current pause has stopped by `now` (0: not
+    paused)."""
     if ticket.paused_at is None:
         return 0
     end = now if ticket.paused_until is None else min(now, ticket.paused_until)
-    return max(0, int((end - ticket.paused_at).total_seconds()))
+    return max(0, int(elapsed(ticket, ticket.paused_at, end).total_seconds()))
 
 
 async def pause_ticket(
@@ -491,16 +498,19 @@ async def pause_ticket(
     now: datetime,
     until: datetime | None = None,
     appointment: datetime | None = None,
+    *,
+    elapsed: Elapsed,
 ) -> Ticket:
     """Stop a handled ticket's completion clock from `now`: until `until` (an appointment with
-    the owner), or until it is restarted. A pause already running ends first, its time kept."""
+    the owner), or until it is restarted. A pause already running ends first, its time kept
+    (counted by `elapsed`, on the ticket's own clock)."""
     handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
     async with in_transaction():
         ticket = await Ticket.filter(id=ticket_id).select_for_update().get()
         if ticket.status not in handled:
             raise IllegalTransition(ticket, "pause", ticket.status)
         changes: dict[str, Any] = {
-            "paused_seconds": ticket.paused_seconds + _pause_ended(ticket, now),
+            "paused_seconds": ticket.paused_seconds + _pause_ended(ticket, now, elapsed),
             "paused_at": now,
             "paused_until": until,
         }
@@ -515,14 +525,16 @@ async def pause_ticket(
     return ticket
 
 
-async def resume_ticket(ticket_id: int, actor: str, now: datetime) -> Ticket | None:
-    """Restart a paused ticket's completion clock; the paused time is kept. None when its clock
-    was running."""
+async def resume_ticket(
+    ticket_id: int, actor: str, now: datetime, *, elapsed: Elapsed
+) -> Ticket | None:
+    """Restart a paused ticket's completion clock; the paused time is kept (counted by
+    `elapsed`, on the ticket's own clock). None when its clock was running."""
     async with in_transaction():
         ticket = await Ticket.filter(id=ticket_id).select_for_update().get()
         if ticket.paused_at is None:
             return None
-        paused = ticket.paused_seconds + _pause_ended(ticket, now)
+        paused = ticket.paused_seconds + _pause_ended(ticket, now, elapsed)
         await Ticket.filter(id=ticket_id).update(
             paused_seconds=paused, paused_at=None, paused_until=None
         )
@@ -538,19 +550,24 @@ async def set_severity(
     office_time: bool,
     actor: str,
     now: datetime,
+    paused_seconds: int | None = None,
 ) -> Ticket:
     """Set a handled complaint's severity and the promised times it brings (worked out from when
-    it opened, on the estate's targets)."""
+    it opened, on the estate's targets), and, when they move it on or off office time, the
+    seconds it waited recounted on its new clock (`paused_seconds`; None: unchanged)."""
     handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
+    changes: dict[str, Any] = {
+        "severity": severity,
+        "due_response_at": due[0],
+        "due_resolve_at": due[1],
+        "office_time": office_time,
+    }
+    if paused_seconds is not None:
+        changes["paused_seconds"] = paused_seconds
     async with in_transaction():
         updated = await Ticket.filter(
             id=ticket_id, kind=TicketKind.COMPLAINT, status__in=handled
-        ).update(
-            severity=severity,
-            due_response_at=due[0],
-            due_resolve_at=due[1],
-            office_time=office_time,
-        )
+        ).update(**changes)
         ticket = await Ticket.get(id=ticket_id)
         if not updated:
             raise IllegalTransition(ticket, "set the severity of", ticket.status)

@@ -67,7 +67,10 @@ class Ticket(Model):
     severity = fields.CharField(max_length=16, default="")
     office_time = fields.BooleanField(default=False)
     # Waiting on the owner stops the completion clock: since when (None: running), until when
-    # (an appointment; None: until staff restart it), and the seconds of earlier pauses.
+    # (an appointment; None: until staff restart it), and the seconds of earlier pauses counted
+    # on the ticket's own clock: office seconds on the estate's calendar when `office_time` (a
+    # wait from Friday 17:00 to Monday 10:00 is 7200 on 08:30-17:30 hours), else wall seconds.
+    # The completion time moves on by as much, on the same clock (`bot/core/promises.py`).
     paused_at = fields.DatetimeField(null=True)
     paused_until = fields.DatetimeField(null=True)
     paused_seconds = fields.IntField(default=0)

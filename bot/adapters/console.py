@@ -361,8 +361,8 @@ class Console:
         rows = [
             {
                 "ticket": ticket,
-                "late": console.is_overdue(ticket, now),
-                "due": console.promised_done_by(ticket, now),
+                "late": console.is_overdue(ticket, now, shown.calendar),
+                "due": console.promised_done_by(ticket, now, shown.calendar),
                 "waiting": console.is_waiting(ticket, now),
                 "where": await ticket_location(ticket, self.catalogues, lang),
             }

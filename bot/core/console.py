@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
+from bot.core.calendar import ServiceCalendar, load_calendar
 from bot.core.logsafe import remember_secret
-from bot.core.promises import is_paused, late, resolve_due
+from bot.core.promises import is_paused, late, needs_calendar, resolve_due
 from models import (
     ApiToken,
     ChatIdentity,
@@ -195,14 +196,16 @@ async def session_key(configured: str, now: datetime) -> bytes:
 NOT_CLOSED = (TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.RESOLVED)
 
 
-def is_overdue(ticket: Ticket, now: datetime) -> bool:
-    """Whether a ticket has missed a promised time (`bot/core/promises.py`'s `late`)."""
-    return bool(late(ticket, now))
+def is_overdue(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> bool:
+    """Whether a ticket has missed a promised time (`bot/core/promises.py`'s `late`, on its
+    estate's `calendar`)."""
+    return bool(late(ticket, now, calendar))
 
 
-def promised_done_by(ticket: Ticket, now: datetime) -> datetime:
-    """When a ticket is due to be done, the time it waited on the owner added."""
-    return resolve_due(ticket, now)
+def promised_done_by(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> datetime:
+    """When a ticket is due to be done, the time it waited on the owner added on its estate's
+    `calendar`."""
+    return resolve_due(ticket, now, calendar)
 
 
 def is_waiting(ticket: Ticket, now: datetime) -> bool:
@@ -228,6 +231,8 @@ class Board:
     tickets: list[Ticket]
     open_count: int
     overdue_count: int
+    # The estate's calendar, read when a ticket's waits count on office time (`needs_calendar`).
+    calendar: ServiceCalendar
 
 
 async def board(staff: Staff, wanted: BoardFilter, now: datetime) -> Board:
@@ -235,6 +240,11 @@ async def board(staff: Staff, wanted: BoardFilter, now: datetime) -> Board:
     estate = await Estate.get(id=staff.estate_id)
     query = visible_tickets(staff).filter(status__in=list(NOT_CLOSED))
     everything = await query
+    calendar = (
+        await load_calendar(estate)
+        if any(needs_calendar(ticket) for ticket in everything)
+        else ServiceCalendar(estate.timezone)
+    )
     if wanted.department is not None:
         query = query.filter(department=wanted.department)
     if wanted.status is not None:
@@ -243,12 +253,13 @@ async def board(staff: Staff, wanted: BoardFilter, now: datetime) -> Board:
         query = query.filter(urgent=wanted.urgent)
     tickets = await query.order_by("-urgent", "created_at", "id").select_related("claimed_by")
     if wanted.overdue:
-        tickets = [ticket for ticket in tickets if is_overdue(ticket, now)]
+        tickets = [ticket for ticket in tickets if is_overdue(ticket, now, calendar)]
     return Board(
         estate=estate,
         tickets=tickets,
         open_count=len(everything),
-        overdue_count=sum(is_overdue(ticket, now) for ticket in everything),
+        overdue_count=sum(is_overdue(ticket, now, calendar) for ticket in everything),
+        calendar=calendar,
     )
 
 

@@ -20,10 +20,11 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.core import roster
+from bot.core.calendar import ServiceCalendar
 from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
-from bot.core.promises import card_promise, late, resolve_due
+from bot.core.promises import card_promise, late, resolve_due, ticket_calendar
 from bot.core.types import Attachment, Button, ChatRef, Mention, OutgoingMessage, SentMessage
 from models import (
     Building,
@@ -296,7 +297,8 @@ async def render_card(
             )
     if ticket.photos:
         lines.append(t("desk.card_photos", count=len(ticket.photos)))
-    lines.append(card_promise(ticket, catalogues, lang, estate.timezone))
+    calendar = await ticket_calendar(ticket, estate)
+    lines.append(card_promise(ticket, catalogues, lang, estate.timezone, calendar))
     status = t(f"desk.status_{ticket.status}")
     if holder is not None:
         lines.append(t("desk.card_status_held", status=status, holder=holder.name))
@@ -509,10 +511,12 @@ async def _responded_since_opened(ticket: Ticket) -> bool:
     return await TicketEvent.exists(ticket_id=ticket.id, kind=EventKind.ANSWERED, at__gte=since)
 
 
-async def breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
-    """The promised times the ticket has passed and still owes (`late`), as alerts:
-    (breach, deadline)."""
-    missed = late(ticket, now)
+async def breaches(
+    ticket: Ticket, now: datetime, calendar: ServiceCalendar
+) -> list[tuple[str, datetime]]:
+    """The promised times the ticket has passed and still owes (`late`, on the estate's
+    `calendar`), as alerts: (breach, deadline)."""
+    missed = late(ticket, now, calendar)
     found: list[tuple[str, datetime]] = []
     # An open ticket nobody has claimed or answered owes a response; when both promises fall
     # at the same moment (a complaint's "answered within 24 hours") one alert says it all.
@@ -524,7 +528,7 @@ async def breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
         found.append((RESPONSE, ticket.due_response_at))
     if missed.resolve:
         # Time waited on the owner moves the completion deadline (and so the breach) on.
-        found.append((RESOLVE, resolve_due(ticket, now)))
+        found.append((RESOLVE, resolve_due(ticket, now, calendar)))
     return found
 
 
@@ -617,7 +621,8 @@ async def escalate_overdue(now: datetime, services: Services, notifier: Notifier
         estate = estates.get(ticket.estate_id) or await Estate.get(id=ticket.estate_id)
         estates[estate.id] = estate
         steps = escalation_steps(estate)
-        for breach, deadline in await breaches(ticket, now):
+        calendar = await ticket_calendar(ticket, estate)
+        for breach, deadline in await breaches(ticket, now, calendar):
             done = set(
                 await Escalation.filter(
                     ticket_id=ticket.id, breach=breach, deadline=deadline

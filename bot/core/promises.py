@@ -10,21 +10,28 @@ desk's escalations (`bot/core/desk.py`'s `breaches`) all ask it.
 
 Waiting on the owner stops the completion clock (`paused_for`): the time a ticket waited for an
 appointment, or for the owner, moves its completion time on by as much (`resolve_due`), and
-while it waits it is never late to complete. A ticket whose promised times run on office time
-(`Ticket.office_time`) is promised absolute times ("工程部将在 04-07 08:45 前响应"): a duration
-would mislead over a weekend or a holiday.
+while it waits it is never late to complete. The time waited counts on the ticket's own clock
+(`elapsed`): office time on the estate's calendar for a ticket on office time, so a wait from
+Friday 17:00 to Monday 10:00 costs it the office hours in between (two, on the default hours)
+and its completion time moves on by as much office time (`moved_on`); wall time for a ticket
+round the clock. A ticket whose promised times run on office time (`Ticket.office_time`)
+is promised absolute times ("工程部将在 04-07 08:45 前响应"): a duration would mislead over a
+weekend or a holiday.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_timedelta
 
+from bot.core.calendar import ServiceCalendar, load_calendar
 from bot.core.i18n import Catalogues
-from models import Ticket, TicketStatus
+from models import Estate, EventKind, Ticket, TicketEvent, TicketStatus
+from models.lifecycle import Elapsed
 
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
 
@@ -43,14 +50,100 @@ def _one_promise(ticket: Ticket) -> bool:
     return ticket.due_response_at == ticket.due_resolve_at
 
 
-def paused_for(ticket: Ticket, now: datetime) -> timedelta:
-    """How long the ticket's completion clock has been stopped by `now`: earlier pauses and the
-    part of the current one that has passed (an appointment's pause ends at the appointment)."""
+def elapsed(
+    ticket: Ticket, start: datetime, end: datetime, calendar: ServiceCalendar
+) -> timedelta:
+    """How much of the ticket's own clock passes from `start` to `end` (never negative): office
+    time on the estate's `calendar` for a ticket on office time, else wall time."""
+    if end <= start:
+        return timedelta()
+    if ticket.office_time:
+        return calendar.office_time_between(start, end)
+    return end - start
+
+
+def counted_on(calendar: ServiceCalendar) -> Elapsed:
+    """How the store counts a pause's length (`models.lifecycle`'s pause and resume): `elapsed`
+    on the estate's `calendar`."""
+    return lambda ticket, start, end: elapsed(ticket, start, end, calendar)
+
+
+def moved_on(ticket: Ticket, due: datetime, by: timedelta, calendar: ServiceCalendar) -> datetime:
+    """`due` moved on by `by` of the ticket's own clock: office time on the estate's `calendar`
+    for a ticket on office time (a deadline at closing time moves into the next open day), else
+    wall time."""
+    if by <= timedelta():
+        return due
+    if ticket.office_time:
+        return calendar.add_office_time(due, by)
+    return due + by
+
+
+def paused_for(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> timedelta:
+    """How long the ticket's completion clock has been stopped by `now`, on its own clock
+    (`elapsed`): earlier pauses (`Ticket.paused_seconds`) and the part of the current one that
+    has passed (an appointment's pause ends at the appointment)."""
     total = timedelta(seconds=ticket.paused_seconds)
     if ticket.paused_at is not None:
         end = now if ticket.paused_until is None else min(now, ticket.paused_until)
-        total += max(timedelta(), end - ticket.paused_at)
+        total += elapsed(ticket, ticket.paused_at, end, calendar)
     return total
+
+
+def ended_pauses(events: Iterable[TicketEvent]) -> list[tuple[datetime, datetime]]:
+    """The pauses a ticket's events (in order) record as ended, those `Ticket.paused_seconds`
+    counts, as (start, end), since it was last reopened: a pause ends when the clock is
+    restarted or another pause starts, an appointment's at the appointment at the latest. The
+    pause still running, if any, is not one of them."""
+    spans: list[tuple[datetime, datetime]] = []
+    running: tuple[datetime, datetime | None] | None = None
+    for event in events:
+        if event.kind is EventKind.REOPENED:
+            spans, running = [], None
+            continue
+        if event.kind not in (EventKind.PAUSED, EventKind.RESUMED):
+            continue
+        if running is not None:
+            start, until = running
+            end = event.at if until is None else min(event.at, until)
+            spans.append((start, max(start, end)))
+        until_text = event.data.get("until") if event.kind is EventKind.PAUSED else None
+        running = (
+            (event.at, datetime.fromisoformat(until_text) if until_text else None)
+            if event.kind is EventKind.PAUSED
+            else None
+        )
+    return spans
+
+
+def recounted_pauses(
+    events: Iterable[TicketEvent], office_time: bool, calendar: ServiceCalendar
+) -> int:
+    """The seconds of a ticket's ended pauses (`ended_pauses`) on a clock of `office_time`: for
+    a ticket whose clock changes (a complaint's severity moving it on or off office time), whose
+    stored `paused_seconds` were counted on the other."""
+    return sum(
+        int(
+            (
+                calendar.office_time_between(start, end) if office_time else end - start
+            ).total_seconds()
+        )
+        for start, end in ended_pauses(events)
+    )
+
+
+def needs_calendar(ticket: Ticket) -> bool:
+    """Whether the ticket's clock needs its estate's calendar: only to count the time it waited
+    on the owner on office time (its promised times are stored worked out)."""
+    return ticket.office_time and (ticket.paused_seconds > 0 or ticket.paused_at is not None)
+
+
+async def ticket_calendar(ticket: Ticket, estate: Estate) -> ServiceCalendar:
+    """The calendar the ticket's clock counts on: its estate's, read from the store, when it
+    needs one (`needs_calendar`); else a default, not read, that nothing will ask."""
+    if needs_calendar(ticket):
+        return await load_calendar(estate)
+    return ServiceCalendar(estate.timezone)
 
 
 def is_paused(ticket: Ticket, now: datetime) -> bool:
@@ -60,9 +153,10 @@ def is_paused(ticket: Ticket, now: datetime) -> bool:
     )
 
 
-def resolve_due(ticket: Ticket, now: datetime) -> datetime:
-    """When the ticket is due to be done, its paused time (by `now`) added."""
-    return ticket.due_resolve_at + paused_for(ticket, now)
+def resolve_due(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> datetime:
+    """When the ticket is due to be done: its promised time moved on, on the estate's
+    `calendar`, by the time it has been paused by `now`."""
+    return moved_on(ticket, ticket.due_resolve_at, paused_for(ticket, now, calendar), calendar)
 
 
 def owner_promise(
@@ -106,13 +200,14 @@ def card_promise(
     catalogues: Catalogues,
     lang: str,
     timezone: str,
+    calendar: ServiceCalendar,
     now: datetime | None = None,
 ) -> str:
     """The card's line of promised times (the same times the owner was told), with the
     complaint's severity, whether they count office time, and a pause for the owner."""
     respond_by = local_time(ticket.due_response_at, timezone)
     at = now or ticket.created_at
-    resolve_by = local_time(resolve_due(ticket, at), timezone)
+    resolve_by = local_time(resolve_due(ticket, at, calendar), timezone)
     if _one_promise(ticket) and not ticket.paused_seconds and ticket.paused_at is None:
         line = catalogues.text(lang, "desk.card_due_answer", answer_by=respond_by)
     else:
@@ -148,12 +243,12 @@ class Late:
         return self.response or self.resolve
 
 
-def late(ticket: Ticket, now: datetime) -> Late:
+def late(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> Late:
     """Which promises a ticket has missed by `now`: a response while nobody has taken it (open),
-    a result while it is not done (open or taken), its paused time added to the time it is due.
-    A resolved or closed ticket owes nothing."""
+    a result while it is not done (open or taken), its paused time added to the time it is due
+    on the estate's `calendar` (`resolve_due`). A resolved or closed ticket owes nothing."""
     return Late(
         response=ticket.status is TicketStatus.OPEN and ticket.due_response_at < now,
         resolve=ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
-        and resolve_due(ticket, now) < now,
+        and resolve_due(ticket, now, calendar) < now,
     )

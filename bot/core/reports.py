@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.calendar import ServiceCalendar, load_calendar, pick_target, promise_on
 from bot.core.i18n import Catalogues
-from bot.core.promises import late, paused_for
+from bot.core.promises import late, moved_on, paused_for
 from models import (
     Department,
     Estate,
@@ -354,10 +354,11 @@ def _outcomes(
     """Whether the ticket's first promises were kept: the response, and the completion with the
     time it waited on the owner (by when it was done, or by now) added."""
     respond_by, resolve_by = _first_promise(rules, ticket)
-    paused = paused_for(ticket, history.first_resolved_at or now)
+    paused = paused_for(ticket, history.first_resolved_at or now, rules.calendar)
+    resolve_by = moved_on(ticket, resolve_by, paused, rules.calendar)
     return (
         _kept(history.first_claim_at, respond_by, now),
-        _kept(history.first_resolved_at, resolve_by + paused, now),
+        _kept(history.first_resolved_at, resolve_by, now),
     )
 
 
@@ -395,7 +396,7 @@ def _figures(
         resolves.append(resolve)
         ratings.extend(history.ratings)
         if ticket.status not in DONE:
-            missed = late(ticket, now)
+            missed = late(ticket, now, rules.calendar)
             still_open.append(
                 OpenTicket(
                     number=ticket.number,

@@ -22,13 +22,25 @@ from bot.core.calendar import (
     promised_times,
 )
 from bot.core.nlu import Understanding
-from bot.core.promises import late, paused_for
+from bot.core.promises import (
+    counted_on,
+    elapsed,
+    ended_pauses,
+    late,
+    moved_on,
+    paused_for,
+    recounted_pauses,
+    resolve_due,
+)
 from bot.core.severity import suggest_severity
 from models import (
     ClosedDay,
+    EventKind,
     OfficeHours,
     ServiceTarget,
     Severity,
+    Ticket,
+    TicketEvent,
     TicketKind,
     TicketStatus,
 )
@@ -37,6 +49,7 @@ from tests.factories import make_estate, make_ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = ServiceCalendar()  # Monday to Friday, 08:30 to 17:30, Shanghai
+HOUR = timedelta(hours=1)
 
 
 def local(*parts: int) -> datetime:
@@ -243,28 +256,94 @@ async def test_an_appointment_pauses_the_completion_clock(store: str) -> None:
     # Two hours in, staff agree a visit for the day after tomorrow, 10:00 UTC.
     visit = opened + timedelta(days=2, hours=8)
     ticket = await pause_ticket(
-        ticket.id, "staff:1", opened + timedelta(hours=2), until=visit, appointment=visit
+        ticket.id,
+        "staff:1",
+        opened + timedelta(hours=2),
+        until=visit,
+        appointment=visit,
+        elapsed=counted_on(CALENDAR),
     )
     # Past the promised time but before the visit: not late, the clock stopped.
-    assert not late(ticket, due + timedelta(hours=5)).resolve
+    assert not late(ticket, due + timedelta(hours=5), CALENDAR).resolve
     # The clock restarts at the visit: it had run 2 hours, 22 are left.
-    assert paused_for(ticket, visit + timedelta(hours=1)) == visit - (opened + timedelta(hours=2))
-    assert not late(ticket, visit + timedelta(hours=21)).resolve
-    assert late(ticket, visit + timedelta(hours=23)).resolve
+    assert paused_for(ticket, visit + timedelta(hours=1), CALENDAR) == visit - (
+        opened + timedelta(hours=2)
+    )
+    assert not late(ticket, visit + timedelta(hours=21), CALENDAR).resolve
+    assert late(ticket, visit + timedelta(hours=23), CALENDAR).resolve
     # The response promise is not paused: nobody took it in 15 minutes.
-    assert late(ticket, opened + timedelta(hours=1)).response
+    assert late(ticket, opened + timedelta(hours=1), CALENDAR).response
+
+
+def test_a_pause_of_an_office_time_ticket_counts_office_hours_only() -> None:
+    # Due Thursday 2 April 2026, 17:15; waiting from 17:00 to Tuesday 7 April 10:00, over
+    # 清明 (Saturday 4 to Monday 6 April): 15 minutes were left when it stopped.
+    thursday, tuesday = local(2026, 4, 2, 17, 0), local(2026, 4, 7, 10, 0)
+    ticket = Ticket(
+        office_time=True,
+        due_resolve_at=local(2026, 4, 2, 17, 15),
+        paused_seconds=0,
+        paused_at=thursday,
+        paused_until=None,
+    )
+    # Thursday 17:00-17:30, Friday's 9 hours, Tuesday 08:30-10:00: 11 office hours.
+    assert elapsed(ticket, thursday, tuesday, CALENDAR) == timedelta(hours=11)
+    assert paused_for(ticket, tuesday, CALENDAR) == timedelta(hours=11)
+    assert resolve_due(ticket, tuesday, CALENDAR) == local(2026, 4, 7, 10, 15)
+    # A deadline at closing time moves into the next open day; nothing paused moves nothing.
+    assert moved_on(ticket, local(2026, 4, 3, 17, 30), HOUR, CALENDAR) == local(2026, 4, 7, 9, 30)
+    assert moved_on(ticket, local(2026, 4, 3, 17, 30), timedelta(), CALENDAR) == local(
+        2026, 4, 3, 17, 30
+    )
+    # Round the clock, the same pause counts every hour of it.
+    wall = Ticket(office_time=False, due_resolve_at=ticket.due_resolve_at, paused_seconds=0)
+    assert elapsed(wall, thursday, tuesday, CALENDAR) == tuesday - thursday
+    assert moved_on(wall, wall.due_resolve_at, HOUR, CALENDAR) == local(2026, 4, 2, 18, 15)
+
+
+def test_the_events_say_which_pauses_ended() -> None:
+    def event(kind: EventKind, hour: int, **data: str) -> TicketEvent:
+        return TicketEvent(kind=kind, at=local(2026, 11, 23, hour, 0), data=data)
+
+    visit = local(2026, 11, 23, 12, 0)
+    events = [
+        event(EventKind.PAUSED, 8),  # replaced by the appointment at 9: ended at 9
+        event(EventKind.PAUSED, 9, until=visit.isoformat()),
+        event(EventKind.CLAIMED, 13),
+        event(EventKind.RESUMED, 14),  # after the visit: that pause ended at the visit
+        event(EventKind.PAUSED, 15),  # still running: not ended
+    ]
+    assert ended_pauses(events) == [
+        (local(2026, 11, 23, 8, 0), local(2026, 11, 23, 9, 0)),
+        (local(2026, 11, 23, 9, 0), visit),
+    ]
+    assert recounted_pauses(events, False, CALENDAR) == 4 * 3600
+    assert recounted_pauses(events, True, CALENDAR) == 3 * 3600 + 30 * 60  # from 08:30
+    # A reopening clears the pauses before it.
+    assert ended_pauses([*events[:4], event(EventKind.REOPENED, 16)]) == []
 
 
 async def test_waiting_for_the_owner_until_restarted_keeps_the_paused_time(store: str) -> None:
     estate = await make_estate()
     opened = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     ticket = await make_ticket(estate, now=opened)
-    ticket = await pause_ticket(ticket.id, "staff:1", opened + timedelta(hours=1))
-    assert not late(ticket, opened + timedelta(days=10)).resolve  # waits as long as it takes
-    resumed = await resume_ticket(ticket.id, "staff:1", opened + timedelta(hours=31))
+    ticket = await pause_ticket(
+        ticket.id, "staff:1", opened + timedelta(hours=1), elapsed=counted_on(CALENDAR)
+    )
+    assert not late(
+        ticket, opened + timedelta(days=10), CALENDAR
+    ).resolve  # waits as long as it takes
+    resumed = await resume_ticket(
+        ticket.id, "staff:1", opened + timedelta(hours=31), elapsed=counted_on(CALENDAR)
+    )
     assert resumed is not None and resumed.paused_seconds == 30 * 3600
     assert resumed.status is TicketStatus.OPEN
-    assert not late(resumed, opened + timedelta(hours=53)).resolve
-    assert late(resumed, opened + timedelta(hours=55)).resolve
+    assert not late(resumed, opened + timedelta(hours=53), CALENDAR).resolve
+    assert late(resumed, opened + timedelta(hours=55), CALENDAR).resolve
     # Restarting a running clock changes nothing.
-    assert await resume_ticket(ticket.id, "staff:1", opened + timedelta(hours=32)) is None
+    assert (
+        await resume_ticket(
+            ticket.id, "staff:1", opened + timedelta(hours=32), elapsed=counted_on(CALENDAR)
+        )
+        is None
+    )

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.core.calendar import promised_times
+from bot.core.calendar import load_calendar, promised_times
 from bot.core.i18n import Catalogues
+from bot.core.promises import counted_on
 from bot.core.reports import OnTime, OnTimeBy, month_report, render_text
 from models import (
     Department,
@@ -63,16 +64,20 @@ async def test_on_time_per_department_and_staff_with_pauses_excluded(store: str)
     first = await opened(estate, TicketKind.REPAIR, Department.ENGINEERING, friday)
     assert first.due_response_at == local(2026, 11, 9, 8, 45)
     await claim_ticket(first.id, zhang, local(2026, 11, 9, 8, 40))
-    # Waiting on the owner from Monday 09:00 to an appointment on Tuesday 10:00 (25 hours).
+    # Waiting on the owner from Monday 09:00 to an appointment on Tuesday 16:00: 31 hours, 16
+    # of them office hours (Monday 09:00-17:30, Tuesday 08:30-16:00).
     await pause_ticket(
         first.id,
         "staff:1",
         local(2026, 11, 9, 9, 0),
-        until=local(2026, 11, 10, 10, 0),
-        appointment=local(2026, 11, 10, 10, 0),
+        until=local(2026, 11, 10, 16, 0),
+        appointment=local(2026, 11, 10, 16, 0),
+        elapsed=counted_on(await load_calendar(estate)),
     )
-    # Done Tuesday 17:00: past Monday 16:30, but within it plus the 25 hours paused.
-    await resolve_ticket(first.id, zhang, "换了水管", local(2026, 11, 10, 17, 0))
+    # Done Wednesday 10:00: past Monday 16:30, but within it moved on by the 16 office hours
+    # paused (the 7 hours 30 minutes left run from Tuesday 16:00 to Wednesday 14:30). Counted
+    # in wall time, as it once was, it would be late (Monday 16:30 + 31 hours: Tuesday 23:30).
+    await resolve_ticket(first.id, zhang, "换了水管", local(2026, 11, 11, 10, 0))
 
     # A second repair, taken late by 李工 and done late.
     second = await opened(

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.core.calendar import ServiceCalendar
 from bot.core.console import is_overdue
 from bot.core.desk import RESOLVE, RESPONSE, breaches
 from bot.core.promises import Late, late
@@ -14,6 +15,7 @@ from models import Ticket, TicketStatus
 from tests.factories import make_estate, make_ticket
 
 MINUTE = timedelta(minutes=1)
+CALENDAR = ServiceCalendar()  # the tickets run round the clock: it counts nothing
 
 
 async def _ticket(now: datetime, status: TicketStatus) -> Ticket:
@@ -45,15 +47,17 @@ async def test_a_ticket_is_late_for_what_it_still_owes(
     after_response = ticket.due_response_at + MINUTE
     after_resolve = ticket.due_resolve_at + MINUTE
 
-    assert late(ticket, on_time) == Late(False, False) and not late(ticket, on_time)
-    assert late(ticket, after_response) == expected_after_response
-    assert late(ticket, after_resolve) == expected_after_resolve
+    assert late(ticket, on_time, CALENDAR) == Late(False, False) and not late(
+        ticket, on_time, CALENDAR
+    )
+    assert late(ticket, after_response, CALENDAR) == expected_after_response
+    assert late(ticket, after_resolve, CALENDAR) == expected_after_resolve
     for moment in (on_time, after_response, after_resolve):
-        missed = late(ticket, moment)
+        missed = late(ticket, moment, CALENDAR)
         # The console's board says late exactly when a promise is missed.
-        assert is_overdue(ticket, moment) is bool(missed)
+        assert is_overdue(ticket, moment, CALENDAR) is bool(missed)
         # The desk's escalations alert only for missed promises (and every missed result).
-        alerts = {breach for breach, _ in await breaches(ticket, moment)}
+        alerts = {breach for breach, _ in await breaches(ticket, moment, CALENDAR)}
         owed = {
             kind for kind, owes in ((RESPONSE, missed.response), (RESOLVE, missed.resolve)) if owes
         }

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.core.calendar import ServiceCalendar, load_calendar
+from bot.core.console import BoardFilter, board, promised_done_by
 from bot.core.desk import escalate_overdue
 from bot.core.promises import late
 from models import EventKind, ServiceTarget, Severity, Ticket, TicketEvent, TicketKind
@@ -60,6 +62,29 @@ def card_text(desk: Desk, number: str) -> str:
     return latest[-1].text
 
 
+async def leak_reported(desk: Desk, **later: float) -> Ticket:
+    """张工 is bound to the staff chat and 李 to her home; the clock moves on by `later` and she
+    reports a leak."""
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    desk.clock.advance(**later)
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    return await Ticket.get(number="R-0001")
+
+
+async def complaint_made(desk: Desk, **later: float) -> Ticket:
+    """张工 is bound to the staff chat; the clock moves on by `later` and 王 complains."""
+    desk.clock.advance(**later)
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await desk.say("楼上天天半夜12点还在装修电钻响，物业管不管", "u-wang")
+    return await Ticket.get(kind=TicketKind.COMPLAINT)
+
+
+async def calendar(desk: Desk) -> ServiceCalendar:
+    """The desk's estate's calendar (the default hours), as the desk reads it."""
+    return await load_calendar(desk.estate)
+
+
 def owner_texts(desk: Desk) -> list[str]:
     return [m.text for m in desk.channel.sent if m.chat != STAFF]
 
@@ -80,7 +105,7 @@ async def test_a_repair_on_friday_1755_before_a_holiday_is_promised_tuesday(offi
     card = card_text(desk, "R-0001")
     assert "承诺：04-07 08:45 前响应，04-07 16:30 前处理完成（按办公时间计）" in card.splitlines()
     # Not late over the holiday weekend.
-    assert not late(ticket, datetime(2026, 4, 6, 20, 0, tzinfo=SHANGHAI))
+    assert not late(ticket, datetime(2026, 4, 6, 20, 0, tzinfo=SHANGHAI), await calendar(desk))
 
 
 async def test_an_emergency_at_0300_runs_round_the_clock(office: Desk) -> None:
@@ -123,9 +148,7 @@ async def test_an_appointment_pauses_the_completion_clock_and_resume_restarts_it
     office: Desk,
 ) -> None:
     desk = office
-    await bind_staff("u-zhang", desk.staff["zhang"])
-    await bind("u-li", desk.owners["li"])
-    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    await leak_reported(desk)
     desk.channel.clear()
 
     # Tuesday 7 April, 09:00: staff agree with the owner to come on Wednesday at 15:00.
@@ -138,20 +161,21 @@ async def test_an_appointment_pauses_the_completion_clock_and_resume_restarts_it
     assert "已约在 04-08 15:00" in staff_texts(desk)[-1]
     card = card_text(desk, "R-0001")
     assert "已约 04-08 15:00，计时暂停" in card
+    estate = await calendar(desk)
     # Past Tuesday 16:30, when it was due, it is not late: the clock waits for the visit.
-    assert not late(ticket, datetime(2026, 4, 8, 9, 0, tzinfo=SHANGHAI)).resolve
-    # From the visit, the 7 hours 30 minutes left run on (wall time): late after 22:30.
-    assert not late(ticket, datetime(2026, 4, 8, 22, 25, tzinfo=SHANGHAI)).resolve
-    assert late(ticket, datetime(2026, 4, 8, 22, 35, tzinfo=SHANGHAI)).resolve
+    assert not late(ticket, datetime(2026, 4, 8, 9, 0, tzinfo=SHANGHAI), estate).resolve
+    # From the visit the 7 hours 30 minutes of office time left run on, on office time: 2 hours
+    # 30 minutes on Wednesday, 5 on Thursday from 08:30; not through Wednesday night.
+    assert not late(ticket, datetime(2026, 4, 8, 22, 35, tzinfo=SHANGHAI), estate).resolve
+    assert not late(ticket, datetime(2026, 4, 9, 13, 25, tzinfo=SHANGHAI), estate).resolve
+    assert late(ticket, datetime(2026, 4, 9, 13, 35, tzinfo=SHANGHAI), estate).resolve
     kinds = [e.kind for e in await TicketEvent.filter(ticket_id=ticket.id).order_by("id")]
     assert kinds[-1] is EventKind.PAUSED
 
 
 async def test_waiting_for_the_owner_then_resuming(office: Desk) -> None:
     desk = office
-    await bind_staff("u-zhang", desk.staff["zhang"])
-    await bind("u-li", desk.owners["li"])
-    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    await leak_reported(desk)
     desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 09:00
     await desk.say("等待 R-0001", "u-zhang", STAFF)
     assert "等待业主" in staff_texts(desk)[-1]
@@ -159,19 +183,60 @@ async def test_waiting_for_the_owner_then_resuming(office: Desk) -> None:
     await desk.say("继续 R-0001", "u-zhang", STAFF)
     ticket = await Ticket.get(number="R-0001")
     assert ticket.paused_at is None and ticket.paused_seconds == 2 * 3600
-    assert "现应在 04-07 18:30 前处理完成" in staff_texts(desk)[-1]
+    # Due Tuesday 16:30, moved on by 2 office hours: the hour to 17:30, then Wednesday's first.
+    assert "现应在 04-08 09:30 前处理完成" in staff_texts(desk)[-1]
     # Resuming again changes nothing and says so.
     await desk.say("继续 R-0001", "u-zhang", STAFF)
     assert "没有暂停计时" in staff_texts(desk)[-1]
     assert (await Ticket.get(number="R-0001")).paused_seconds == 2 * 3600
 
 
+async def test_a_wait_over_a_weekend_costs_an_office_time_ticket_only_office_hours(
+    office: Desk,
+) -> None:
+    desk = office
+    ticket = await leak_reported(desk, days=6, hours=16, minutes=35)  # Friday 10 April, 10:30
+    # 8 office hours: 7 on Friday, the last from Monday 08:30.
+    assert ticket.due_resolve_at == datetime(2026, 4, 13, 9, 30, tzinfo=SHANGHAI)
+    await claim_ticket(ticket.id, desk.staff["zhang"], desk.clock.now())
+
+    desk.clock.advance(hours=6, minutes=30)  # Friday 17:00: the owner is away for the weekend
+    await desk.say("等待 R-0001", "u-zhang", STAFF)
+    # Not late to complete on Monday 09:35, past the promise, while it waits.
+    estate = await calendar(desk)
+    waiting = await Ticket.get(number="R-0001")
+    assert not late(waiting, datetime(2026, 4, 13, 9, 35, tzinfo=SHANGHAI), estate).resolve
+    desk.clock.advance(days=2, hours=17)  # Monday 13 April, 10:00
+    await desk.say("继续 R-0001", "u-zhang", STAFF)
+
+    resumed = await Ticket.get(number="R-0001")
+    # 65 hours waited, 2 of them office hours: Friday 17:00-17:30 and Monday 08:30-10:00.
+    assert resumed.paused_seconds == 2 * 3600
+    # The 1 hour 30 minutes that were left when it stopped run from Monday 10:00.
+    assert "现应在 04-13 11:30 前处理完成" in staff_texts(desk)[-1]
+    assert not late(resumed, datetime(2026, 4, 13, 11, 25, tzinfo=SHANGHAI), estate).resolve
+    assert late(resumed, datetime(2026, 4, 13, 11, 35, tzinfo=SHANGHAI), estate).resolve
+    assert "04-13 11:30 前处理完成" in card_text(desk, "R-0001")
+    # The console's board counts the same deadline.
+    shown = await board(
+        desk.staff["zhang"], BoardFilter(), datetime(2026, 4, 13, 11, 25, tzinfo=SHANGHAI)
+    )
+    assert [t.number for t in shown.tickets] == ["R-0001"] and shown.overdue_count == 0
+    assert promised_done_by(resumed, desk.clock.now(), shown.calendar) == datetime(
+        2026, 4, 13, 11, 30, tzinfo=SHANGHAI
+    )
+    # The escalation counts the same deadline.
+    desk.channel.clear()
+    before = datetime(2026, 4, 13, 11, 29, tzinfo=SHANGHAI)
+    assert await escalate_overdue(before, desk.services, desk.notifier) == 0
+    after = datetime(2026, 4, 13, 11, 31, tzinfo=SHANGHAI)
+    assert await escalate_overdue(after, desk.services, desk.notifier) == 1
+    assert "04-13 11:30" in staff_texts(desk)[0]
+
+
 async def test_staff_set_a_complaints_severity_and_its_promise_follows(office: Desk) -> None:
     desk = office
-    desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 7 April, 09:00
-    await bind_staff("u-zhang", desk.staff["zhang"])
-    await desk.say("楼上天天半夜12点还在装修电钻响，物业管不管", "u-wang")
-    complaint = await Ticket.get(kind=TicketKind.COMPLAINT)
+    complaint = await complaint_made(desk, days=3, hours=15, minutes=5)  # Tuesday 7 April, 09:00
     assert complaint.severity == Severity.GENERAL  # the router's suggestion
     assert complaint.due_response_at == datetime(2026, 4, 7, 11, 0, tzinfo=SHANGHAI)
 
@@ -186,6 +251,29 @@ async def test_staff_set_a_complaints_severity_and_its_promise_follows(office: D
     # No row for 重要: the complaint row of any severity applies (office time, 2 hours).
     assert complaint.severity == Severity.IMPORTANT
     assert complaint.due_response_at == datetime(2026, 4, 7, 11, 0, tzinfo=SHANGHAI)
+
+
+async def test_a_severity_that_changes_the_clock_recounts_the_time_waited(office: Desk) -> None:
+    desk = office
+    complaint = await complaint_made(desk, days=6, hours=16, minutes=35)  # Friday 10 April, 10:30
+    assert complaint.office_time
+    desk.clock.advance(hours=6, minutes=30)  # Friday 17:00
+    await desk.say(f"等待 {complaint.number}", "u-zhang", STAFF)
+    desk.clock.advance(days=2, hours=17)  # Monday 10:00
+    await desk.say(f"继续 {complaint.number}", "u-zhang", STAFF)
+    assert (await Ticket.get(id=complaint.id)).paused_seconds == 2 * 3600  # office hours
+
+    # 严重 runs round the clock: the weekend waited counts every hour of it.
+    await desk.say(f"等级 {complaint.number} 严重", "u-zhang", STAFF)
+    serious = await Ticket.get(id=complaint.id)
+    assert not serious.office_time and serious.paused_seconds == 65 * 3600
+    # And back on office time, office hours again; a pause running now is not yet counted.
+    desk.clock.advance(hours=1)
+    await desk.say(f"等待 {complaint.number}", "u-zhang", STAFF)
+    await desk.say(f"等级 {complaint.number} 重要", "u-zhang", STAFF)
+    important = await Ticket.get(id=complaint.id)
+    assert important.office_time and important.paused_seconds == 2 * 3600
+    assert important.paused_at is not None
 
 
 async def test_bad_commands_change_nothing(office: Desk) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.core.calendar import ServiceCalendar
+from bot.core.promises import counted_on
 from models import Delivery, DeliveryStatus, Platform, Ticket, TicketReporter, TicketStatus
 from models.lifecycle import pause_ticket, resolve_ticket
 from scheduler import jobs
 from tests.factories import make_staff, make_ticket
 from tests.scheduler.conftest import SHANGHAI, STAFF_CHAT, Estate4Jobs, at
+
+WALL = counted_on(ServiceCalendar())  # the tickets run round the clock: pauses in wall time
 
 
 async def test_an_appointment_is_reminded_once_two_hours_before(jobs_estate: Estate4Jobs) -> None:
@@ -26,10 +30,10 @@ async def test_an_appointment_is_reminded_once_two_hours_before(jobs_estate: Est
         at=opened,
     )
     visit = at(date(2026, 11, 24), 15)
-    await pause_ticket(leak.id, "staff:1", opened, until=visit, appointment=visit)
+    await pause_ticket(leak.id, "staff:1", opened, until=visit, appointment=visit, elapsed=WALL)
     # Another ticket's appointment was dealt with before: nobody is reminded of it.
     done = await make_ticket(e.estate, opened, message_id="m2")
-    await pause_ticket(done.id, "staff:1", opened, until=visit, appointment=visit)
+    await pause_ticket(done.id, "staff:1", opened, until=visit, appointment=visit, elapsed=WALL)
     await resolve_ticket(done.id, await make_staff(e.estate, "张师傅"), "好了", opened)
 
     sent_at: dict[str, list[str]] = {}
@@ -62,12 +66,12 @@ async def test_a_new_appointment_is_reminded_anew(jobs_estate: Estate4Jobs) -> N
     opened = at(date(2026, 11, 23), 9)
     leak = await make_ticket(e.estate, opened)
     first = at(date(2026, 11, 23), 15)
-    await pause_ticket(leak.id, "staff:1", opened, until=first, appointment=first)
+    await pause_ticket(leak.id, "staff:1", opened, until=first, appointment=first, elapsed=WALL)
     e.time.set(first - timedelta(hours=1))
     await jobs.remind_appointments(first - timedelta(hours=1), e.services, e.notifier)
     # The owner was out: staff set another visit for the next day.
     second = at(date(2026, 11, 24), 10)
-    await pause_ticket(leak.id, "staff:1", first, until=second, appointment=second)
+    await pause_ticket(leak.id, "staff:1", first, until=second, appointment=second, elapsed=WALL)
     e.time.set(second - timedelta(hours=1))
     await jobs.remind_appointments(second - timedelta(hours=1), e.services, e.notifier)
     texts = [m.text for m in e.to("owners")]
