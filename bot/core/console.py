@@ -305,9 +305,9 @@ async def actor_names(actors: Iterable[str]) -> dict[str, str]:
             name = owner.name if owner else None
         elif kind in platforms:
             # The register's name of whom the account is bound to, else the name it shows.
-            identity = await ChatIdentity.get_or_none(
-                platform=kind, user_id=ident
-            ).select_related("owner", "staff")
+            identity = await ChatIdentity.get_or_none(platform=kind, user_id=ident).select_related(
+                "owner", "staff"
+            )
             if identity is not None:
                 person = identity.owner or identity.staff
                 name = person.name if person else identity.display_name or None
