@@ -1,4 +1,6 @@
-"""The staff console: the ticket board, each ticket's page, and the staff actions, behind sign-in.
+"""The staff console: the ticket board, the history with its search, the Excel export of either
+list, each ticket's page (its timeline in words), the staff actions, and the owners with no chat
+account bound, behind sign-in. At a phone's width each list is a column of cards (CSS only).
 
 Served by the shared `HttpServer` as a sub-application under `/console/`, with its own session
 cookie. Staff sign in with the one-time link the bot sends to their bound chat account (`/login`

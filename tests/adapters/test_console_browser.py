@@ -4,7 +4,7 @@ web chat's browser test drives it).
 The desk's estate is served by the real `HttpServer` on a loopback port with the real store. A
 supervisor signs in by the one-time link `/login` brings, on a phone (390×844): the board's
 tickets are cards, not a wide table, and nothing scrolls sideways; the history is searched and
-its list exported, and the downloaded workbook read back. On a desktop the same list is a
+its list exported, and the downloaded workbook read back; a ticket's page is its timeline. On a desktop the same list is a
 table. Screenshots are saved in `test-output/console/`. The test fails, never skips, when
 Chromium is missing.
 """
@@ -132,6 +132,18 @@ async def test_the_board_on_a_phone_searches_and_exports_in_chromium(
             assert [row[0] for row in rows[1:]] == [leak.number]
             assert rows[1][6] == leak.text and rows[1][10] == "满意"
 
+            # The ticket's page tells its story in words, in order, with who and when.
+            await found.locator("a").first.click()
+            entries = page.locator("#timeline li")
+            await expect(entries).to_have_count(5)
+            kinds = await entries.evaluate_all("items => items.map(e => e.dataset.event)")
+            assert kinds == ["opened", "claimed", "resolved", "rated", "closed"]
+            await expect(entries.nth(0)).to_contain_text("2026-11-21 10:00")
+            await expect(entries.nth(0)).to_contain_text("李华")
+            await expect(entries.nth(2)).to_contain_text("已更换水管接头")
+            await expect(entries.nth(3)).to_contain_text("满意")
+            await page.screenshot(path=str(OUTPUT / "ticket-phone.png"), full_page=True)
+
             # On a desktop the same list is a table.
             desktop = await browser.new_context(viewport={"width": 1200, "height": 800})
             wide_page = await desktop.new_page()
@@ -145,4 +157,4 @@ async def test_the_board_on_a_phone_searches_and_exports_in_chromium(
             await browser.close()
     assert errors == []
     sizes = {p.name: p.stat().st_size for p in OUTPUT.glob("*.png")}
-    assert len(sizes) == 3 and all(size > 10_000 for size in sizes.values()), sizes
+    assert len(sizes) == 4 and all(size > 10_000 for size in sizes.values()), sizes
