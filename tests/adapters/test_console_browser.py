@@ -4,9 +4,9 @@ web chat's browser test drives it).
 The desk's estate is served by the real `HttpServer` on a loopback port with the real store. A
 supervisor signs in by the one-time link `/login` brings, on a phone (390×844): the board's
 tickets are cards, not a wide table, and nothing scrolls sideways; the history is searched and
-its list exported, and the downloaded workbook read back; a ticket's page is its timeline. On a desktop the same list is a
-table. Screenshots are saved in `test-output/console/`. The test fails, never skips, when
-Chromium is missing.
+its list exported, and the downloaded workbook read back; a ticket's page is its timeline. On a
+desktop the same list is a table. Screenshots are saved in `test-output/console/`. The test
+fails, never skips, when Chromium is missing.
 """
 
 from __future__ import annotations
