@@ -50,6 +50,7 @@ from bot.core.console import (
     BoardFilter,
     ConsoleConfig,
     Department,
+    Estate,
     HistoryFilter,
     Staff,
     Ticket,
@@ -80,31 +81,9 @@ MAX_TEXT = 4000
 ACTIONS = ("claim", "reply", "close", "transfer")
 PhotoUrl = Callable[[str], str | None]
 # The columns of the board (tickets not closed) and of the history, as shown and exported.
-BOARD_COLUMNS = (
-    "number",
-    "kind",
-    "department",
-    "status",
-    "unit",
-    "reporter",
-    "text",
-    "created",
-    "due",
-    "claimed_by",
-)
-HISTORY_COLUMNS = (
-    "number",
-    "kind",
-    "department",
-    "status",
-    "unit",
-    "reporter",
-    "text",
-    "created",
-    "done",
-    "claimed_by",
-    "rated",
-)
+_LISTED = ("number", "kind", "department", "status", "unit", "reporter", "text", "created")
+BOARD_COLUMNS = (*_LISTED, "due", "claimed_by")
+HISTORY_COLUMNS = (*_LISTED, "done", "claimed_by", "rated")
 # How far back the history looks when no range is given.
 HISTORY_DAYS = 30
 # What a list shows of a ticket's text (its page and the export have all of it).
@@ -512,32 +491,53 @@ class Console:
             )
         return rows
 
-    async def _board(self, request: web.Request) -> web.StreamResponse:
-        """The not-closed tickets the staff member sees, filtered."""
-        session, staff = await self._signed_in(request)
-        supervisor = console.is_supervisor(staff)
-        wanted = self._board_filter(request, session, staff)
+    async def _list(
+        self,
+        request: web.Request,
+        session: aiohttp_session.Session,
+        staff: Staff,
+        estate: Estate,
+        view: str,
+        tickets: Sequence[Ticket],
+        **context: Any,
+    ) -> web.Response:
+        """A list of tickets (the board's or the history's) with its filters and export link."""
         now = self.clock.now()
-        shown = await console.board(staff, wanted, now)
+        tz = ZoneInfo(estate.timezone)
+        columns = BOARD_COLUMNS if view == "open" else HISTORY_COLUMNS
         lang = self._lang(request, session)
-        tz = ZoneInfo(shown.estate.timezone)
-        rows = await self._rows(shown.tickets, BOARD_COLUMNS, lang, tz, now)
         return self._render(
             request,
             session,
             "board.html",
             staff=staff,
             tz=tz,
-            view="open",
-            estate=shown.estate,
-            supervisor=supervisor,
-            columns=BOARD_COLUMNS,
-            rows=rows,
+            view=view,
+            estate=estate,
+            supervisor=console.is_supervisor(staff),
+            columns=columns,
+            rows=await self._rows(tickets, columns, lang, tz, now),
             short=SHORT_TEXT,
-            open_count=shown.open_count,
-            overdue_count=shown.overdue_count,
             unbound=await self._unbound_count(staff),
             departments=[d.value for d in Department],
+            this_month=now.astimezone(tz).strftime("%Y-%m"),
+            **context,
+        )
+
+    async def _board(self, request: web.Request) -> web.StreamResponse:
+        """The not-closed tickets the staff member sees, filtered."""
+        session, staff = await self._signed_in(request)
+        wanted = self._board_filter(request, session, staff)
+        shown = await console.board(staff, wanted, self.clock.now())
+        return await self._list(
+            request,
+            session,
+            staff,
+            shown.estate,
+            "open",
+            shown.tickets,
+            open_count=shown.open_count,
+            overdue_count=shown.overdue_count,
             statuses=[s.value for s in console.NOT_CLOSED],
             chosen={
                 "department": wanted.department.value if wanted.department else "",
@@ -546,7 +546,6 @@ class Console:
                 "overdue": wanted.overdue,
             },
             export_url=f"{PREFIX}/export?{urlencode({**request.query, 'view': 'open'})}",
-            this_month=now.astimezone(tz).strftime("%Y-%m"),
         )
 
     async def _unbound_count(self, staff: Staff) -> int | None:
@@ -559,14 +558,11 @@ class Console:
         """Every ticket the staff member sees, closed ones too, opened in a range of days and
         matching a search; newest first, a page at a time."""
         session, staff = await self._signed_in(request)
-        now = self.clock.now()
         estate = await console.staff_estate(staff)
-        tz = ZoneInfo(estate.timezone)
-        wanted = self._history_filter(request, session, staff, now.astimezone(tz).date())
+        today = self.clock.now().astimezone(ZoneInfo(estate.timezone)).date()
+        wanted = self._history_filter(request, session, staff, today)
         page = request.query.get("page", "1")
         shown = await console.history(staff, wanted, int(page) if page.isdigit() else 1)
-        lang = self._lang(request, session)
-        rows = await self._rows(shown.tickets, HISTORY_COLUMNS, lang, tz, now)
         chosen = {
             "since": wanted.since.isoformat(),
             "until": wanted.until.isoformat(),
@@ -575,26 +571,18 @@ class Console:
             "status": wanted.status.value if wanted.status else "",
         }
         kept = {key: value for key, value in chosen.items() if value}
-        return self._render(
+        return await self._list(
             request,
             session,
-            "board.html",
-            staff=staff,
-            tz=tz,
-            view="history",
-            estate=estate,
-            supervisor=console.is_supervisor(staff),
-            columns=HISTORY_COLUMNS,
-            rows=rows,
-            short=SHORT_TEXT,
+            staff,
+            estate,
+            "history",
+            shown.tickets,
             page=shown.page,
             page_url=lambda number: f"{PREFIX}/history?{urlencode({**kept, 'page': number})}",
-            unbound=await self._unbound_count(staff),
-            departments=[d.value for d in Department],
             statuses=[s.value for s in TicketStatus],
             chosen=chosen,
             export_url=f"{PREFIX}/export?{urlencode({**kept, 'view': 'history'})}",
-            this_month=now.astimezone(tz).strftime("%Y-%m"),
         )
 
     async def _export(self, request: web.Request) -> web.StreamResponse:

@@ -56,6 +56,7 @@ __all__ = [
     "BoardFilter",
     "ConsoleConfig",
     "Department",
+    "Estate",
     "History",
     "HistoryFilter",
     "Page",
