@@ -365,7 +365,7 @@ def _local_bounds(wanted: HistoryFilter, zone: ZoneInfo) -> tuple[datetime, date
     return start, end
 
 
-async def _history_query(staff: Staff, estate: Estate, wanted: HistoryFilter) -> QuerySet[Ticket]:
+def _history_query(staff: Staff, estate: Estate, wanted: HistoryFilter) -> QuerySet[Ticket]:
     """The tickets a history filter selects. They are read through the (estate, opened at)
     index: the date range bounds what the search reads, whatever it looks for."""
     start, end = _local_bounds(wanted, ZoneInfo(estate.timezone))
@@ -382,17 +382,15 @@ async def _history_query(staff: Staff, estate: Estate, wanted: HistoryFilter) ->
             | Q(text__icontains=needle)
             | Q(location_unknown__icontains=needle)
         )
-        # The estate's units and owners are few beside its tickets: found first, by id.
-        units = await Unit.filter(estate_id=estate.id, label__icontains=needle).values_list(
-            "id", flat=True
+        # The estate's units and owners whose label or name has it, as subqueries (an estate
+        # may have more units than a statement may have parameters).
+        units = Unit.filter(estate_id=estate.id, label__icontains=needle).values("id")
+        owners = Owner.filter(estate_id=estate.id, name__icontains=needle).values("id")
+        matches |= (
+            Q(unit_id__in=Subquery(units))
+            | Q(reporter_unit_id__in=Subquery(units))
+            | Q(owner_id__in=Subquery(owners))
         )
-        owners = await Owner.filter(estate_id=estate.id, name__icontains=needle).values_list(
-            "id", flat=True
-        )
-        if units:
-            matches |= Q(unit_id__in=list(units)) | Q(reporter_unit_id__in=list(units))
-        if owners:
-            matches |= Q(owner_id__in=list(owners))
         query = query.filter(matches)
     return query
 
@@ -405,7 +403,7 @@ def _pages(total: int, per_page: int, wanted: int) -> Page:
 async def history(staff: Staff, wanted: HistoryFilter, page: int) -> History:
     """A page of the tickets, closed ones too, a staff member sees, newest first."""
     estate = await Estate.get(id=staff.estate_id)
-    query = await _history_query(staff, estate, wanted)
+    query = _history_query(staff, estate, wanted)
     shown = _pages(await query.count(), HISTORY_PAGE, page)
     tickets = (
         await query.order_by("-created_at", "-id")
@@ -420,7 +418,7 @@ async def history_for_export(staff: Staff, wanted: HistoryFilter) -> list[Ticket
     """Every ticket a history filter selects, newest first; None when there are more than
     EXPORT_MAX (the range should be narrowed)."""
     estate = await Estate.get(id=staff.estate_id)
-    query = await _history_query(staff, estate, wanted)
+    query = _history_query(staff, estate, wanted)
     tickets = await (
         query.order_by("-created_at", "-id").limit(EXPORT_MAX + 1).select_related("claimed_by")
     )
@@ -460,7 +458,6 @@ class UnboundOwner:
 
     id: int
     name: str
-    phone: str
     units: list[str]
 
 
@@ -492,7 +489,6 @@ async def unbound_owners(estate_id: int, page: int) -> tuple[list[UnboundOwner],
         UnboundOwner(
             owner.id,
             owner.name,
-            owner.phone,
             sorted((unit.label for unit in owner.units), key=_natural),
         )
         for owner in owners

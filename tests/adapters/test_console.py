@@ -754,3 +754,21 @@ async def test_the_board_counts_owners_with_no_chat_and_lists_them(served: Serve
     board = await (await served.client.get("/console/")).text()
     assert "未绑定" not in board
     assert (await served.client.get("/console/owners/unbound")).status == 403
+
+
+async def test_an_engineers_history_and_export_hold_their_department_only(
+    served: Served,
+) -> None:
+    desk = served.desk
+    leak = await report(desk)
+    trash = await report(desk, "5栋1单元1202 楼道垃圾好几天没人清理了，很臭", sender="u-wang")
+    assert trash.department is not Department.ENGINEERING
+    await sign_in(served, "u-zhang", desk.staff["zhang"])
+    # Asking for another department changes nothing: an engineer's scope is their own.
+    wanted = {"department": trash.department.value}
+    page = await (await served.client.get("/console/history", params=wanted)).text()
+    assert numbers_on(page) == [leak.number]
+    for view in ("history", "open"):
+        answer = await served.client.get("/console/export", params={**wanted, "view": view})
+        sheet = load_workbook(io.BytesIO(await answer.read())).active
+        assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == [leak.number]
