@@ -848,7 +848,7 @@ def timeline(
             lines.append(t("console.timeline.transferred", **moved))
             if data.get("reason"):
                 lines.append(_word(data["reason"]))
-        elif kind == "rated" and str(data.get("rating", "")) in "12345":
+        elif kind == "rated" and str(data.get("rating")) in ("1", "2", "3", "4", "5"):
             lines.append(t(f"desk.rating_{data['rating']}"))
         elif kind == "reopened" and data.get("reason"):
             reason = _word(data["reason"])
