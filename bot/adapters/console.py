@@ -1,4 +1,6 @@
-"""The staff console: the ticket board, each ticket's page, and the staff actions, behind sign-in.
+"""The staff console: the ticket board, the history with its search, the Excel export of either
+list, each ticket's page (its timeline in words), the staff actions, and the owners with no chat
+account bound, behind sign-in. At a phone's width each list is a column of cards (CSS only).
 
 Served by the shared `HttpServer` as a sub-application under `/console/`, with its own session
 cookie. Staff sign in with the one-time link the bot sends to their bound chat account (`/login`
@@ -29,8 +31,9 @@ import asyncio
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -43,10 +46,20 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from bot.adapters.http import HttpServer
 from bot.core import console, desk_actions
-from bot.core.console import BoardFilter, ConsoleConfig, Department, Staff, Ticket, TicketStatus
+from bot.core.console import (
+    BoardFilter,
+    ConsoleConfig,
+    Department,
+    Estate,
+    HistoryFilter,
+    Staff,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 from bot.core.context import Services
 from bot.core.desk import ticket_location
-from bot.core.i18n import LANGUAGES
+from bot.core.i18n import LANGUAGES, Catalogues
 from bot.core.reports import (
     BadMonth,
     month_report,
@@ -67,6 +80,38 @@ COOKIE = "guanjia_console"
 MAX_TEXT = 4000
 ACTIONS = ("claim", "reply", "close", "transfer")
 PhotoUrl = Callable[[str], str | None]
+# The columns of the board (tickets not closed) and of the history, as shown and exported.
+_LISTED = ("number", "kind", "department", "status", "unit", "reporter", "text", "created")
+BOARD_COLUMNS = (*_LISTED, "due", "claimed_by")
+HISTORY_COLUMNS = (*_LISTED, "done", "claimed_by", "rated")
+# How far back the history looks when no range is given.
+HISTORY_DAYS = 30
+# What a list shows of a ticket's text (its page and the export have all of it).
+SHORT_TEXT = 80
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass
+class Row:
+    """A ticket as a list shows it: each column's value (words, or a local time), and marks."""
+
+    ticket: Ticket
+    values: dict[str, str | datetime | None]
+    late: bool = False
+    waiting: bool = False
+
+
+@dataclass
+class Entry:
+    """One moment of a ticket's timeline: when, who, what happened, and what it said."""
+
+    kind: str
+    at: datetime
+    who: str
+    what: str
+    lines: list[str] = field(default_factory=list)
+    photos: list[str] = field(default_factory=list)
+    unseen_photos: int = 0
 
 
 class Console:
@@ -121,6 +166,9 @@ class Console:
         app.add_routes(
             [
                 web.get("/", self._board),
+                web.get("/history", self._history),
+                web.get("/export", self._export),
+                web.get("/owners/unbound", self._unbound),
                 web.get("/login", self._login_page),
                 web.post("/login", self._login),
                 web.post("/logout", self._logout),
@@ -335,12 +383,12 @@ class Console:
 
     # -- the board ------------------------------------------------------------------------------
 
-    async def _board(self, request: web.Request) -> web.StreamResponse:
-        """The not-closed tickets the staff member sees, filtered."""
-        session, staff = await self._signed_in(request)
-        supervisor = console.is_supervisor(staff)
+    def _board_filter(
+        self, request: web.Request, session: aiohttp_session.Session, staff: Staff
+    ) -> BoardFilter:
+        """The board's filter from the query; a value out of its choices is a 400."""
         query = request.query
-        department = query.get("department", "") if supervisor else ""
+        department = query.get("department", "") if console.is_supervisor(staff) else ""
         status = query.get("status", "")
         urgent = query.get("urgent", "")
         if department and department not in {d.value for d in Department}:
@@ -349,46 +397,254 @@ class Console:
             raise self._error(request, session, 400, "console.bad_filter", name="status")
         if urgent not in ("", "yes", "no"):
             raise self._error(request, session, 400, "console.bad_filter", name="urgent")
-        wanted = BoardFilter(
+        return BoardFilter(
             department=Department(department) if department else None,
             status=TicketStatus(status) if status else None,
             urgent=None if not urgent else urgent == "yes",
             overdue=query.get("overdue", "") == "1",
         )
-        now = self.clock.now()
-        shown = await console.board(staff, wanted, now)
-        lang = self._lang(request, session)
-        rows = [
-            {
-                "ticket": ticket,
-                "late": console.is_overdue(ticket, now, shown.calendar),
-                "due": console.promised_done_by(ticket, now, shown.calendar),
-                "waiting": console.is_waiting(ticket, now),
-                "where": await ticket_location(ticket, self.catalogues, lang),
+
+    def _history_filter(
+        self,
+        request: web.Request,
+        session: aiohttp_session.Session,
+        staff: Staff,
+        today: date,
+    ) -> HistoryFilter:
+        """The history's filter from the query: a range of local dates (the last 30 days when
+        none is given), a search, a department and a status; a bad value is a 400."""
+        query = request.query
+        department = query.get("department", "") if console.is_supervisor(staff) else ""
+        status = query.get("status", "")
+        if department and department not in {d.value for d in Department}:
+            raise self._error(request, session, 400, "console.bad_filter", name="department")
+        if status and status not in {s.value for s in TicketStatus}:
+            raise self._error(request, session, 400, "console.bad_filter", name="status")
+        days: dict[str, date] = {}
+        for name, default in (("since", today - timedelta(days=HISTORY_DAYS)), ("until", today)):
+            written = query.get(name, "").strip()
+            try:
+                days[name] = date.fromisoformat(written) if written else default
+            except ValueError:
+                raise self._error(
+                    request, session, 400, "console.bad_date", date=written[:20]
+                ) from None
+        if days["since"] > days["until"]:
+            raise self._error(
+                request,
+                session,
+                400,
+                "console.bad_range",
+                since=days["since"].isoformat(),
+                until=days["until"].isoformat(),
+            )
+        return HistoryFilter(
+            since=days["since"],
+            until=days["until"],
+            search=safe_text(query.get("q", "")).strip(),
+            department=Department(department) if department else None,
+            status=TicketStatus(status) if status else None,
+        )
+
+    async def _rows(
+        self,
+        tickets: Sequence[Ticket],
+        columns: Sequence[str],
+        lang: str,
+        estate: Estate,
+        now: datetime,
+    ) -> list[Row]:
+        """The tickets as a list shows and exports them: each column in words or local time."""
+
+        def t(key: str, **fields: object) -> str:
+            return self.catalogues.text(lang, key, **fields)
+
+        def local(moment: datetime | None) -> datetime | None:
+            return moment.astimezone(tz) if moment else None
+
+        tz = ZoneInfo(estate.timezone)
+        calendar = await console.calendar_for(estate, tickets)
+        rows = []
+        places = await console.locations(tickets, self.catalogues, lang)
+        for ticket, where in zip(tickets, places, strict=True):
+            due = console.promised_done_by(ticket, now, calendar)
+            every: dict[str, str | datetime | None] = {
+                "number": ticket.number,
+                "kind": t(f"console.kind.{ticket.kind.value}"),
+                "department": t(f"department.{ticket.department.value}"),
+                "status": t(f"console.status.{ticket.status.value}"),
+                "unit": where,
+                "reporter": ticket.reporter_name,
+                "text": ticket.text,
+                "created": local(ticket.created_at),
+                "due": local(due),
+                "done": local(ticket.closed_at or ticket.resolved_at),
+                "claimed_by": ticket.claimed_by.name if ticket.claimed_by else "",
+                "rated": t(f"desk.rating_{ticket.rating}") if ticket.rating else "",
             }
-            for ticket in shown.tickets
-        ]
-        tz = ZoneInfo(shown.estate.timezone)
+            live = ticket.status is not TicketStatus.CLOSED
+            rows.append(
+                Row(
+                    ticket=ticket,
+                    values={key: every[key] for key in columns},
+                    late=live and console.is_overdue(ticket, now, calendar),
+                    waiting=live and console.is_waiting(ticket, now),
+                )
+            )
+        return rows
+
+    async def _list(
+        self,
+        request: web.Request,
+        session: aiohttp_session.Session,
+        staff: Staff,
+        estate: Estate,
+        view: str,
+        tickets: Sequence[Ticket],
+        **context: Any,
+    ) -> web.Response:
+        """A list of tickets (the board's or the history's) with its filters and export link."""
+        now = self.clock.now()
+        tz = ZoneInfo(estate.timezone)
+        columns = BOARD_COLUMNS if view == "open" else HISTORY_COLUMNS
+        lang = self._lang(request, session)
         return self._render(
             request,
             session,
             "board.html",
             staff=staff,
             tz=tz,
-            estate=shown.estate,
-            supervisor=supervisor,
-            rows=rows,
+            view=view,
+            estate=estate,
+            supervisor=console.is_supervisor(staff),
+            columns=columns,
+            rows=await self._rows(tickets, columns, lang, estate, now),
+            short=SHORT_TEXT,
+            unbound=await self._unbound_count(staff),
+            departments=[d.value for d in Department],
+            this_month=now.astimezone(tz).strftime("%Y-%m"),
+            **context,
+        )
+
+    async def _board(self, request: web.Request) -> web.StreamResponse:
+        """The not-closed tickets the staff member sees, filtered."""
+        session, staff = await self._signed_in(request)
+        wanted = self._board_filter(request, session, staff)
+        shown = await console.board(staff, wanted, self.clock.now())
+        return await self._list(
+            request,
+            session,
+            staff,
+            shown.estate,
+            "open",
+            shown.tickets,
             open_count=shown.open_count,
             overdue_count=shown.overdue_count,
-            departments=[d.value for d in Department],
             statuses=[s.value for s in console.NOT_CLOSED],
             chosen={
-                "department": department,
-                "status": status,
-                "urgent": urgent,
+                "department": wanted.department.value if wanted.department else "",
+                "status": wanted.status.value if wanted.status else "",
+                "urgent": request.query.get("urgent", ""),
                 "overdue": wanted.overdue,
             },
-            this_month=now.astimezone(tz).strftime("%Y-%m"),
+            export_url=f"{PREFIX}/export?{urlencode({**request.query, 'view': 'open'})}",
+        )
+
+    async def _unbound_count(self, staff: Staff) -> int | None:
+        """How many owners have no chat account bound, for who may list them (else None)."""
+        if not console.may_see_owners(staff):
+            return None
+        return await console.unbound_count(staff.estate_id)
+
+    async def _history(self, request: web.Request) -> web.StreamResponse:
+        """Every ticket the staff member sees, closed ones too, opened in a range of days and
+        matching a search; newest first, a page at a time."""
+        session, staff = await self._signed_in(request)
+        estate = await console.staff_estate(staff)
+        today = self.clock.now().astimezone(ZoneInfo(estate.timezone)).date()
+        wanted = self._history_filter(request, session, staff, today)
+        page = request.query.get("page", "1")
+        shown = await console.history(staff, wanted, int(page) if page.isdigit() else 1)
+        chosen = {
+            "since": wanted.since.isoformat(),
+            "until": wanted.until.isoformat(),
+            "q": wanted.search,
+            "department": wanted.department.value if wanted.department else "",
+            "status": wanted.status.value if wanted.status else "",
+        }
+        kept = {key: value for key, value in chosen.items() if value}
+        return await self._list(
+            request,
+            session,
+            staff,
+            estate,
+            "history",
+            shown.tickets,
+            page=shown.page,
+            page_url=lambda number: f"{PREFIX}/history?{urlencode({**kept, 'page': number})}",
+            statuses=[s.value for s in TicketStatus],
+            chosen=chosen,
+            export_url=f"{PREFIX}/export?{urlencode({**kept, 'view': 'history'})}",
+        )
+
+    async def _export(self, request: web.Request) -> web.StreamResponse:
+        """The list a board or history page shows, every row of it, as an Excel workbook."""
+        session, staff = await self._signed_in(request)
+        now = self.clock.now()
+        estate = await console.staff_estate(staff)
+        tz = ZoneInfo(estate.timezone)
+        lang = self._lang(request, session)
+        today = now.astimezone(tz).date()
+        if request.query.get("view") == "history":
+            wanted = self._history_filter(request, session, staff, today)
+            found = await console.history_for_export(staff, wanted)
+            if found is None:
+                raise self._error(
+                    request, session, 400, "console.export_too_big", limit=console.EXPORT_MAX
+                )
+            tickets, columns = found, HISTORY_COLUMNS
+            name = f"{wanted.since.isoformat()}_{wanted.until.isoformat()}"
+        else:
+            wanted_open = self._board_filter(request, session, staff)
+            tickets = (await console.board(staff, wanted_open, now)).tickets
+            columns, name = BOARD_COLUMNS, today.isoformat()
+        rows = await self._rows(tickets, columns, lang, estate, now)
+        t = self.catalogues.text
+        content = await asyncio.to_thread(
+            console.export_workbook,
+            t(lang, "console.export_sheet"),
+            [t(lang, f"console.col_{key}") for key in columns],
+            [[row.values[key] for key in columns] for row in rows],
+        )
+        filename = f"tickets-{_file_part(estate.code)}-{name}.xlsx"
+        log.info("console: staff %s exported %d tickets", staff.id, len(rows))
+        return web.Response(
+            body=content,
+            headers={
+                hdrs.CONTENT_TYPE: XLSX,
+                hdrs.CONTENT_DISPOSITION: f'attachment; filename="{filename}"',
+            },
+        )
+
+    async def _unbound(self, request: web.Request) -> web.StreamResponse:
+        """The owners with no chat account bound (they get no bills or notices): unit and
+        name, for staff to invite; supervisors and the front desk only."""
+        session, staff = await self._signed_in(request)
+        if not console.may_see_owners(staff):
+            log.info("refused the unbound owners to staff %s", staff.id)
+            raise self._error(request, session, 403, "console.owners_not_yours")
+        page = request.query.get("page", "1")
+        owners, shown = await console.unbound_owners(
+            staff.estate_id, int(page) if page.isdigit() else 1
+        )
+        return self._render(
+            request,
+            session,
+            "unbound.html",
+            staff=staff,
+            owners=owners,
+            page=shown,
+            page_url=lambda number: f"{PREFIX}/owners/unbound?{urlencode({'page': number})}",
         )
 
     # -- one ticket -----------------------------------------------------------------------------
@@ -409,29 +665,17 @@ class Console:
         estate = await console.staff_estate(staff)
         events = await console.ticket_events(ticket)
         names = await console.actor_names(event.actor for event in events)
-        system = self.catalogues.text(lang, "console.system")
-        photos = [self.photo_url(ref) for ref in ticket.photos] if self.photo_url else []
+        tz = ZoneInfo(estate.timezone)
         live = ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
         return self._render(
             request,
             session,
             "ticket.html",
             staff=staff,
-            tz=ZoneInfo(estate.timezone),
+            tz=tz,
             ticket=ticket,
             where=await ticket_location(ticket, self.catalogues, lang),
-            events=[
-                {
-                    "event": event,
-                    "actor": names.get(event.actor)
-                    or (system if event.actor == "system" else event.actor),
-                    "detail": "; ".join(
-                        f"{key}: {_plain(value)}" for key, value in (event.data or {}).items()
-                    ),
-                }
-                for event in events
-            ],
-            photos=[url for url in photos if url],
+            timeline=timeline(ticket, events, names, self.catalogues, lang, tz, self.photo_url),
             photo_count=len(ticket.photos),
             can_claim=ticket.status is TicketStatus.OPEN,
             can_reply=ticket.status is not TicketStatus.CLOSED,
@@ -539,9 +783,123 @@ _STATUS: Mapping[int, type[web.HTTPException]] = {
 }
 
 
-def _plain(value: Any) -> str:
-    if isinstance(value, str):
-        return value
+def _file_part(code: str) -> str:
+    """An estate's code as a safe part of a file name."""
+    return "".join(c for c in code if c.isascii() and (c.isalnum() or c in "-_")) or "estate"
+
+
+def _word(value: object) -> str:
+    """A value of an event's data as plain text (never a repr)."""
     if isinstance(value, list | tuple):
-        return ", ".join(_plain(v) for v in value)
-    return str(value)
+        return ", ".join(_word(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def timeline(
+    ticket: Ticket,
+    events: Sequence[TicketEvent],
+    names: Mapping[str, str],
+    catalogues: Catalogues,
+    lang: str,
+    tz: ZoneInfo,
+    photo_url: PhotoUrl | None,
+) -> list[Entry]:
+    """A ticket's events as a timeline in words: who (a name), when (local time), what happened
+    and what was said; the photos with the report or the event that added them."""
+
+    def t(key: str, **fields: object) -> str:
+        return catalogues.text(lang, key, **fields)
+
+    def local(iso: object) -> str:
+        try:
+            return datetime.fromisoformat(str(iso)).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            return ""
+
+    # The photos the report came with, then each addition's, in the order they were kept.
+    added = sum(
+        int(e.data.get("count", 0)) for e in events if e.kind.value == "photos_added" and e.data
+    )
+    photos = list(ticket.photos)
+    first = max(0, len(photos) - added)
+    batches = {"opened": photos[:first]}
+    rest = photos[first:]
+    reporter = f"{ticket.source_platform.value}:{ticket.reporter_id}"
+    entries = []
+    for event in events:
+        kind, data = event.kind.value, dict(event.data or {})
+        who = names.get(event.actor)
+        if who is None:
+            if event.actor == "system":
+                who = t("console.system")
+            elif event.actor == reporter and ticket.reporter_name:
+                who = ticket.reporter_name
+            else:
+                who = t("console.timeline.owner")
+        lines: list[str] = []
+        if kind in ("opened", "joined", "noted", "answered", "made_urgent") and data.get("text"):
+            lines.append(_word(data["text"]))
+        elif kind == "resolved" and data.get("result"):
+            lines.append(_word(data["result"]))
+        elif kind == "transferred":
+            moved = {}
+            for end in ("from", "to"):
+                value = _word(data.get(end))
+                known = value in {d.value for d in Department}
+                moved[end] = t(f"department.{value}") if known else value
+            lines.append(t("console.timeline.transferred", **moved))
+            if data.get("reason"):
+                lines.append(_word(data["reason"]))
+        elif kind == "rated" and str(data.get("rating")) in ("1", "2", "3", "4", "5"):
+            lines.append(t(f"desk.rating_{data['rating']}"))
+        elif kind == "reopened" and data.get("reason"):
+            reason = _word(data["reason"])
+            lines.append(t("console.timeline.poor_rating") if reason == "poor rating" else reason)
+        elif kind == "closed":
+            rated = "rated" if data.get("rated") else "unrated"
+            lines.append(t(f"console.timeline.closed_{rated}"))
+        elif kind == "escalated":
+            breach = _word(data.get("breach"))
+            if breach in ("response", "resolve"):
+                breach = t(f"desk.breach_{breach}")
+            lines.append(
+                t(
+                    "console.timeline.escalated",
+                    breach=breach,
+                    level=_word(data.get("level")),
+                    deadline=local(data.get("deadline")),
+                    to=_word(data.get("to")) or "-",
+                )
+            )
+        elif kind == "paused":
+            until = local(data["until"]) if data.get("until") else ""
+            lines.append(
+                t("console.timeline.paused_until", until=until)
+                if until
+                else t("console.timeline.paused")
+            )
+        elif kind == "resumed":
+            minutes = int(data.get("paused_seconds", 0) or 0) // 60
+            lines.append(t("console.timeline.resumed", minutes=minutes))
+        elif kind == "severity" and data.get("severity"):
+            lines.append(t(f"severity.{_word(data['severity'])}"))
+        refs: list[str] = []
+        if kind == "opened":
+            refs = batches.pop("opened", [])
+        elif kind == "photos_added":
+            count = int(data.get("count", 0) or 0)
+            refs, rest = rest[:count], rest[count:]
+            lines.append(t("console.timeline.photos", count=count))
+        urls = [url for url in (photo_url(ref) if photo_url else None for ref in refs) if url]
+        entries.append(
+            Entry(
+                kind=kind,
+                at=event.at.astimezone(tz),
+                who=who,
+                what=t(f"console.event.{kind}"),
+                lines=lines,
+                photos=urls,
+                unseen_photos=len(refs) - len(urls),
+            )
+        )
+    return entries

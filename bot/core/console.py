@@ -13,20 +13,27 @@ department (`visible_tickets`).
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from bot.core.calendar import ServiceCalendar, load_calendar
+from bot.core.desk import location_text
+from bot.core.i18n import Catalogues
 from bot.core.logsafe import remember_secret
 from bot.core.promises import is_paused, late, needs_calendar, resolve_due
 from models import (
     ApiToken,
+    Building,
     ChatIdentity,
     Department,
     Estate,
@@ -38,30 +45,46 @@ from models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    Unit,
 )
 
 __all__ = [
+    "EXPORT_MAX",
+    "HISTORY_PAGE",
     "NOT_CLOSED",
     "SESSION_KEY_NAME",
     "Board",
     "BoardFilter",
     "ConsoleConfig",
     "Department",
+    "Estate",
+    "History",
+    "HistoryFilter",
+    "Page",
     "Staff",
     "Ticket",
+    "TicketEvent",
     "TicketStatus",
+    "UnboundOwner",
     "actor_names",
     "board",
     "console_staff",
+    "export_workbook",
+    "history",
+    "history_for_export",
     "is_overdue",
     "is_supervisor",
     "is_waiting",
     "issue_login_token",
+    "locations",
+    "may_see_owners",
     "promised_done_by",
     "redeem_login_token",
     "session_key",
     "staff_estate",
     "ticket_events",
+    "unbound_count",
+    "unbound_owners",
     "visible_ticket",
     "visible_tickets",
 ]
@@ -235,16 +258,20 @@ class Board:
     calendar: ServiceCalendar
 
 
+async def calendar_for(estate: Estate, tickets: Iterable[Ticket]) -> ServiceCalendar:
+    """The estate's calendar, read from the store only when one of `tickets`' waits counts on
+    office time (`needs_calendar`); otherwise one that only knows the estate's time zone."""
+    if any(needs_calendar(ticket) for ticket in tickets):
+        return await load_calendar(estate)
+    return ServiceCalendar(estate.timezone)
+
+
 async def board(staff: Staff, wanted: BoardFilter, now: datetime) -> Board:
     """The not-closed tickets a staff member sees, urgent first, narrowed by `wanted`."""
     estate = await Estate.get(id=staff.estate_id)
     query = visible_tickets(staff).filter(status__in=list(NOT_CLOSED))
     everything = await query
-    calendar = (
-        await load_calendar(estate)
-        if any(needs_calendar(ticket) for ticket in everything)
-        else ServiceCalendar(estate.timezone)
-    )
+    calendar = await calendar_for(estate, everything)
     if wanted.department is not None:
         query = query.filter(department=wanted.department)
     if wanted.status is not None:
@@ -279,7 +306,8 @@ async def ticket_events(ticket: Ticket) -> list[TicketEvent]:
 
 
 async def actor_names(actors: Iterable[str]) -> dict[str, str]:
-    """Readable names of event actors: `staff:<id>`, `owner:<id>`, `<platform>:<user id>`."""
+    """Readable names of event actors: `staff:<id>`, `owner:<id>`, `<platform>:<user id>` (the
+    owner or staff member the account is bound to, else the name the account shows)."""
     names: dict[str, str] = {}
     platforms = {p.value for p in Platform}
     for actor in set(actors):
@@ -292,8 +320,237 @@ async def actor_names(actors: Iterable[str]) -> dict[str, str]:
             owner = await Owner.get_or_none(id=int(ident))
             name = owner.name if owner else None
         elif kind in platforms:
-            identity = await ChatIdentity.get_or_none(platform=kind, user_id=ident)
-            name = identity.display_name if identity and identity.display_name else None
+            # The register's name of whom the account is bound to, else the name it shows.
+            identity = await ChatIdentity.get_or_none(platform=kind, user_id=ident).select_related(
+                "owner", "staff"
+            )
+            if identity is not None:
+                person = identity.owner or identity.staff
+                name = person.name if person else identity.display_name or None
         if name:
             names[actor] = name
     return names
+
+
+# -- the history: every ticket, closed ones too, by when it was opened -------------------------
+
+# Tickets on a page of the history, owners on a page of the unbound list.
+HISTORY_PAGE = 50
+OWNERS_PAGE = 200
+# The most rows an export writes: more is refused, with the advice to narrow the range.
+EXPORT_MAX = 10_000
+# A search longer than this is cut (nobody types more to find a ticket).
+MAX_SEARCH = 64
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """The history narrowed to tickets opened from `since` to `until` (local dates, both
+    included), and to those whose number, reporter, owner, unit or text contains `search`."""
+
+    since: date
+    until: date
+    search: str = ""
+    department: Department | None = None
+    status: TicketStatus | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which page of how many (from 1)."""
+
+    number: int
+    count: int
+    total: int
+
+
+@dataclass(frozen=True)
+class History:
+    """A page of the tickets a staff member's history lists, newest first."""
+
+    estate: Estate
+    tickets: list[Ticket]
+    page: Page
+
+
+def _local_bounds(wanted: HistoryFilter, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The moments the filter's local dates start and end (the day after `until` begins)."""
+    start = datetime.combine(wanted.since, time(), zone)
+    end = datetime.combine(wanted.until + timedelta(days=1), time(), zone)
+    return start, end
+
+
+def _history_query(staff: Staff, estate: Estate, wanted: HistoryFilter) -> QuerySet[Ticket]:
+    """The tickets a history filter selects. They are read through the (estate, opened at)
+    index: the date range bounds what the search reads, whatever it looks for."""
+    start, end = _local_bounds(wanted, ZoneInfo(estate.timezone))
+    query = visible_tickets(staff).filter(created_at__gte=start, created_at__lt=end)
+    if wanted.department is not None:
+        query = query.filter(department=wanted.department)
+    if wanted.status is not None:
+        query = query.filter(status=wanted.status)
+    needle = " ".join(wanted.search.split())[:MAX_SEARCH]
+    if needle:
+        matches = (
+            Q(number__icontains=needle)
+            | Q(reporter_name__icontains=needle)
+            | Q(text__icontains=needle)
+            | Q(location_unknown__icontains=needle)
+        )
+        # The estate's units and owners whose label or name has it, as subqueries (an estate
+        # may have more units than a statement may have parameters).
+        units = Unit.filter(estate_id=estate.id, label__icontains=needle).values("id")
+        owners = Owner.filter(estate_id=estate.id, name__icontains=needle).values("id")
+        matches |= (
+            Q(unit_id__in=Subquery(units))
+            | Q(reporter_unit_id__in=Subquery(units))
+            | Q(owner_id__in=Subquery(owners))
+        )
+        query = query.filter(matches)
+    return query
+
+
+def _pages(total: int, per_page: int, wanted: int) -> Page:
+    count = max(1, -(-total // per_page))
+    return Page(number=min(max(1, wanted), count), count=count, total=total)
+
+
+async def history(staff: Staff, wanted: HistoryFilter, page: int) -> History:
+    """A page of the tickets, closed ones too, a staff member sees, newest first."""
+    estate = await Estate.get(id=staff.estate_id)
+    query = _history_query(staff, estate, wanted)
+    shown = _pages(await query.count(), HISTORY_PAGE, page)
+    tickets = (
+        await query.order_by("-created_at", "-id")
+        .offset((shown.number - 1) * HISTORY_PAGE)
+        .limit(HISTORY_PAGE)
+        .select_related("claimed_by")
+    )
+    return History(estate=estate, tickets=tickets, page=shown)
+
+
+async def history_for_export(staff: Staff, wanted: HistoryFilter) -> list[Ticket] | None:
+    """Every ticket a history filter selects, newest first; None when there are more than
+    EXPORT_MAX (the range should be narrowed)."""
+    estate = await Estate.get(id=staff.estate_id)
+    query = _history_query(staff, estate, wanted)
+    tickets = await (
+        query.order_by("-created_at", "-id").limit(EXPORT_MAX + 1).select_related("claimed_by")
+    )
+    return None if len(tickets) > EXPORT_MAX else tickets
+
+
+async def locations(tickets: Sequence[Ticket], catalogues: Catalogues, lang: str) -> list[str]:
+    """Where each ticket's fault is, in words (as its card says), in two queries for a list."""
+    if not tickets:
+        return []
+    unit_ids = {ticket.unit_id for ticket in tickets if ticket.unit_id}
+    labels = dict(await Unit.filter(id__in=list(unit_ids)).values_list("id", "label"))
+    buildings = set(
+        await Building.filter(estate_id=tickets[0].estate_id).values_list("name", flat=True)
+    )
+    return [
+        location_text(
+            catalogues,
+            lang,
+            unit=labels.get(ticket.unit_id) if ticket.unit_id else None,
+            place=ticket.location_place,
+            building=ticket.location_building,
+            unknown=ticket.location_unknown,
+            known_building=ticket.location_building is None
+            or ticket.location_building in buildings,
+        )
+        for ticket in tickets
+    ]
+
+
+# -- owners who will not hear: no chat account bound -------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnboundOwner:
+    """An owner with no chat account bound (bills and notices do not reach them)."""
+
+    id: int
+    name: str
+    units: list[str]
+
+
+def may_see_owners(staff: Staff) -> bool:
+    """Whether a staff member may list the owners to invite: supervisors and the front desk."""
+    return is_supervisor(staff) or staff.department is Department.CUSTOMER_SERVICE
+
+
+def _unbound(estate_id: int) -> QuerySet[Owner]:
+    bound = ChatIdentity.filter(owner_id__isnull=False).values("owner_id")
+    return Owner.filter(estate_id=estate_id).exclude(id__in=Subquery(bound))
+
+
+async def unbound_count(estate_id: int) -> int:
+    """How many of an estate's owners have no chat account bound."""
+    return await _unbound(estate_id).count()
+
+
+def _natural(label: str) -> list[Any]:
+    """A unit label's sort key: 3-2-501 before 12-1-101."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in label.split("-")]
+
+
+async def unbound_owners(estate_id: int, page: int) -> tuple[list[UnboundOwner], Page]:
+    """A page of an estate's owners with no chat account bound, in the order of their first
+    unit."""
+    owners = await _unbound(estate_id).prefetch_related("units")
+    found = [
+        UnboundOwner(
+            owner.id,
+            owner.name,
+            sorted((unit.label for unit in owner.units), key=_natural),
+        )
+        for owner in owners
+    ]
+    found.sort(key=lambda o: (not o.units, _natural(o.units[0]) if o.units else [], o.id))
+    shown = _pages(len(found), OWNERS_PAGE, page)
+    first = (shown.number - 1) * OWNERS_PAGE
+    return found[first : first + OWNERS_PAGE], shown
+
+
+# -- the export -------------------------------------------------------------------------------
+
+
+def export_workbook(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """An .xlsx of one sheet: the headers in bold, frozen and filtered, then the rows as given
+    (times already local, text kept as text: an owner's "=…" is not a formula)."""
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title[:31]
+    sheet.append(list(headers))
+    widths = [max(8, len(str(head)) * 2) for head in headers]
+    for values in rows:
+        cells = []
+        for index, value in enumerate(values):
+            if isinstance(value, datetime):
+                value = value.replace(tzinfo=None)
+            elif isinstance(value, str):
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)
+                widths[index] = min(60, max(widths[index], len(value) + 2))
+            cells.append(value)
+        sheet.append(cells)
+        for cell in sheet[sheet.max_row]:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+            elif isinstance(cell.value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{sheet.max_row}"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

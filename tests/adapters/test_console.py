@@ -8,30 +8,49 @@ follows it. Time is the desk's FixedClock, moved forward, never slept on.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from openpyxl import load_workbook
 
-from bot.adapters.console import COOKIE, Console
+from bot.adapters.console import COOKIE, XLSX, Console
 from bot.adapters.http import HttpServer
-from bot.core.console import ConsoleConfig, session_key
+from bot.core.calendar import ServiceCalendar
+from bot.core.console import HISTORY_PAGE, ConsoleConfig, session_key
+from bot.core.promises import counted_on
 from models import (
     ApiToken,
     ChatIdentity,
     Department,
     EventKind,
     LoginToken,
+    Platform,
+    Rating,
     Staff,
     StaffRole,
     Ticket,
     TicketEvent,
+    TicketKind,
     TicketStatus,
+)
+from models.lifecycle import (
+    add_note,
+    add_photos,
+    claim_ticket,
+    open_ticket,
+    pause_ticket,
+    rate_ticket,
+    resolve_ticket,
+    resume_ticket,
+    transfer_ticket,
 )
 from tests.desk import OWNERS, STAFF, Desk, bind
 from tests.factories import make_staff
@@ -47,6 +66,11 @@ SECURITY = {
 }
 
 
+def photo_link(ref: str) -> str | None:
+    """Where the console finds a photo: the web chat's (`webchat:`) only."""
+    return f"/photos/{ref.removeprefix('webchat:')}" if ref.startswith("webchat:") else None
+
+
 @dataclass
 class Served:
     """The console on a loopback port, beside the desk's router."""
@@ -60,7 +84,9 @@ async def served(desk: Desk) -> AsyncIterator[Served]:
     """The console of the desk's estate, served on loopback."""
     server = HttpServer(host="127.0.0.1", port=0)
     key = await session_key("", desk.clock.now())
-    Console(desk.services, ConsoleConfig(), key).mount_on(server)
+    # The web chat's photos are shown (a link to them); others are counted.
+    console = Console(desk.services, ConsoleConfig(), key, photo_url=photo_link)
+    console.mount_on(server)
     client = TestClient(TestServer(server.app, host="127.0.0.1"))
     await client.start_server()
     try:
@@ -484,3 +510,272 @@ async def test_the_board_shows_the_due_time_moved_by_a_pause_and_the_severity(
     assert "11-24 12:00" in row  # two hours waited, two hours later
     complaint = board[board.index('data-ticket="C-0001"') :]
     assert "一般" in complaint[: complaint.index("</tr>")]
+
+
+# -- the history, the timeline, the export, the owners to invite --------------------------------
+
+
+async def opened_at(desk: Desk, when: datetime, text: str, sender: str = "u-li") -> Ticket:
+    """A report made at `when` (the desk's clock moved there and back)."""
+    moved = (when - desk.clock.now()).total_seconds()
+    desk.clock.advance(seconds=moved)
+    try:
+        return await report(desk, text, sender)
+    finally:
+        desk.clock.advance(seconds=-moved)
+
+
+async def closed(desk: Desk, ticket: Ticket, result: str, rating: Rating) -> Ticket:
+    """Claimed, resolved and rated by its owner (closed, or reopened by a poor rating)."""
+    zhang = desk.staff["zhang"]
+    at = desk.clock.now()
+    await claim_ticket(ticket.id, zhang, at)
+    await resolve_ticket(ticket.id, zhang, result, at + timedelta(hours=1))
+    owner = await ticket.owner if ticket.owner_id else None
+    actor = f"owner:{owner.id}" if owner else "webchat:u-li"
+    return await rate_ticket(ticket.id, rating, actor, at + timedelta(hours=2))
+
+
+def numbers_on(html: str) -> list[str]:
+    """The ticket numbers a list shows, in order."""
+    return re.findall(r'data-ticket="([^"]+)"', html)
+
+
+async def test_the_history_finds_closed_tickets_by_dates_and_search(served: Served) -> None:
+    desk = served.desk
+    now = desk.clock.now()  # Monday 2026-11-23 10:00 in Shanghai
+    await bind("u-li", desk.owners["li"])
+    await bind("u-wang", desk.owners["wang"])
+    old = await opened_at(desk, now - timedelta(days=40), "3栋2单元501 卫生间地漏堵了")
+    leak = await opened_at(desk, now - timedelta(days=3), "3栋2单元501 厨房水管漏水了")
+    lift = await opened_at(
+        desk, now - timedelta(days=1), "5栋1单元1202 电梯按钮坏了", sender="u-wang"
+    )
+    await closed(desk, leak, "已更换水管接头", Rating.SATISFIED)
+    await sign_in(served, "u-chen", desk.staff["chen"])
+
+    # The open board has no closed ticket; the history has it, newest first, the last 30 days.
+    board = await (await served.client.get("/console/")).text()
+    assert leak.number not in numbers_on(board) and lift.number in numbers_on(board)
+    page = await served.client.get("/console/history")
+    html = await page.text()
+    assert page.status == 200
+    assert numbers_on(html) == [lift.number, leak.number]
+    row = html[html.index(f'data-ticket="{leak.number}"') :]
+    row = row[: row.index("</tr>")]
+    assert "已关闭" in row and "满意" in row and "张工" in row
+    assert 'value="2026-10-24"' in html and 'value="2026-11-23"' in html  # the default range
+
+    # A wider range reaches back; a search narrows by number, owner, unit and text.
+    wide = {"since": "2026-10-01", "until": "2026-11-23"}
+    for query, found in (
+        ({}, [lift.number, leak.number, old.number]),
+        ({"q": old.number}, [old.number]),
+        ({"q": "王芳"}, [lift.number]),  # the owner's name
+        ({"q": "3-2-501"}, [leak.number, old.number]),  # the unit
+        ({"q": "地漏"}, [old.number]),  # the text
+        ({"q": "  电梯  "}, [lift.number]),
+        ({"q": "没有这回事"}, []),
+        ({"status": "closed"}, [leak.number]),
+        ({"department": "cleaning"}, []),
+        ({"since": "2026-10-14", "until": "2026-10-14"}, [old.number]),  # one local day
+    ):
+        shown = await (
+            await served.client.get("/console/history", params={**wide, **query})
+        ).text()
+        assert numbers_on(shown) == found, query
+
+    # Bad input: a clear page, nothing else.
+    for query, words in (
+        ({"since": "2026-13-01"}, "2026-13-01"),
+        ({"since": "2026-11-20", "until": "2026-11-01"}, "晚于"),
+        ({"status": "gone"}, "status"),
+    ):
+        bad = await served.client.get("/console/history", params=query)
+        assert bad.status == 400 and words in await bad.text(), query
+
+
+async def test_the_history_pages_fifty_at_a_time(served: Served) -> None:
+    desk = served.desk
+    now = desk.clock.now()
+    for i in range(HISTORY_PAGE + 5):
+        await open_ticket(
+            estate=desk.estate,
+            kind=TicketKind.REPAIR,
+            department=Department.ENGINEERING,
+            text=f"第{i}号 路灯不亮",
+            platform=Platform.WEBCHAT,
+            chat_id="owners",
+            message_id=f"m-{i}",
+            reporter_id="u-li",
+            now=now - timedelta(minutes=i),
+        )
+    await sign_in(served, "u-chen", served.desk.staff["chen"])
+    first = await (await served.client.get("/console/history", params={"q": "路灯"})).text()
+    assert len(numbers_on(first)) == HISTORY_PAGE and "共 55 张" in first
+    assert "第 1 / 2 页" in first and 'id="previous"' not in first
+    found = re.search(r'id="next"|href="([^"]+)" id="next"', first)
+    assert found is not None and found.group(1)
+    second = await (await served.client.get(found.group(1).replace("&amp;", "&"))).text()
+    assert len(numbers_on(second)) == 5 and "第 2 / 2 页" in second
+    assert not set(numbers_on(first)) & set(numbers_on(second))
+    # A page past the last shows the last.
+    beyond = await served.client.get("/console/history", params={"q": "路灯", "page": "9"})
+    assert numbers_on(await beyond.text()) == numbers_on(second)
+
+
+async def test_the_export_is_the_filtered_list_as_a_workbook(served: Served) -> None:
+    desk = served.desk
+    now = desk.clock.now()
+    leak = await opened_at(desk, now - timedelta(days=3), "3栋2单元501 厨房水管漏水了")
+    await opened_at(desk, now - timedelta(days=1), "5栋1单元1202 电梯按钮坏了", sender="u-wang")
+    formula = await opened_at(desk, now - timedelta(hours=2), "=1+1 3栋2单元501 水管又漏了")
+    await closed(desk, leak, "已更换水管接头", Rating.VERY_SATISFIED)
+    await sign_in(served, "u-chen", desk.staff["chen"])
+
+    page = await (await served.client.get("/console/history", params={"q": "漏"})).text()
+    found = re.search(r'id="export" href="([^"]+)"', page)
+    assert found is not None
+    answer = await served.client.get(found.group(1).replace("&amp;", "&"))
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith(XLSX)
+    assert "attachment" in answer.headers["Content-Disposition"]
+    assert ".xlsx" in answer.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(await answer.read())).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == (
+        "编号", "类型", "部门", "状态", "房号", "报告人", "内容", "报告时间", "完成时间",
+        "处理人", "评价",
+    )  # fmt: skip
+    # As the page lists them, newest first; times local (10:00 in Shanghai, 02:00 UTC).
+    assert [row[0] for row in rows[1:]] == numbers_on(page) == [formula.number, leak.number]
+    done = rows[2]
+    assert done[1:7] == ("报修", "工程部", "已关闭", "3-2-501", "u-li", leak.text)
+    assert done[7] == datetime(2026, 11, 20, 10, 0)  # reported 3 days ago
+    assert done[8] == datetime(2026, 11, 23, 12, 0)  # closed by the rating, today 12:00
+    assert done[9:] == ("张工", "非常满意")
+    assert rows[1][6] == formula.text  # an owner's "=…" stays text
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:K3"
+
+    # The open board's export has the board's columns, and English headers in English.
+    board = await served.client.get("/console/export", params={"lang": "en"})
+    sheet = load_workbook(io.BytesIO(await board.read())).active
+    header = next(sheet.iter_rows(values_only=True))
+    assert header[0] == "Number" and len(header) == 10 and sheet.max_row == 3
+
+
+async def test_the_timeline_tells_the_story_in_words(served: Served) -> None:
+    desk = served.desk
+    await bind("u-li", desk.owners["li"])
+    ticket = await report(desk)
+    await add_photos(
+        ticket.id, ["webchat:leak.png", "wechat:media-1"], "webchat:u-li", desk.clock.now()
+    )
+    desk.clock.advance(minutes=5)
+    csrf = await sign_in(served, "u-zhang", desk.staff["zhang"])
+    assert (await act(served, ticket, "claim", csrf)).status == 303
+    desk.clock.advance(minutes=5)
+    await add_note(ticket.id, f"staff:{desk.staff['zhang'].id}", "需要带扳手", desk.clock.now())
+    assert (await act(served, ticket, "reply", csrf, text="师傅十分钟到")).status == 303
+    desk.clock.advance(hours=1)
+    assert (await act(served, ticket, "close", csrf, text="已更换水管接头")).status == 303
+    desk.clock.advance(minutes=30)
+    await rate_ticket(
+        ticket.id, Rating.SATISFIED, f"owner:{desk.owners['li'].id}", desk.clock.now()
+    )
+
+    html = await (await served.client.get(f"/console/tickets/{ticket.id}")).text()
+    timeline = html[html.index('id="timeline"') :]
+    entries = re.findall(
+        r'<li class="entry [^"]+" data-event="([^"]+)">(.*?)</li>', timeline, re.S
+    )
+    kinds = [kind for kind, _ in entries]
+    assert kinds == [
+        "opened", "photos_added", "claimed", "noted", "answered", "resolved", "rated", "closed",
+    ]  # fmt: skip
+    said = {kind: " ".join(re.sub(r"<[^>]+>", " ", body).split()) for kind, body in entries}
+    assert "2026-11-23 10:00" in said["opened"] and "李华" in said["opened"]
+    assert "厨房水管漏水了" in said["opened"]
+    assert "补充了 2 张照片" in said["photos_added"]
+    assert 'src="/photos/leak.png"' in dict(entries)["photos_added"]
+    assert "1 张照片在聊天中查看" in said["photos_added"]
+    assert "接单 · 张工" in said["claimed"] and "2026-11-23 10:05" in said["claimed"]
+    assert "需要带扳手" in said["noted"] and "师傅十分钟到" in said["answered"]
+    assert "已更换水管接头" in said["resolved"] and "2026-11-23 11:10" in said["resolved"]
+    assert "评价 · 李华" in said["rated"] and "满意" in said["rated"]
+    assert "业主已评价" in said["closed"]
+    # Never the store's raw data.
+    for raw in ("text:", "result:", "rating:", "count:", "rated:", "owner:", "webchat:"):
+        assert raw not in timeline, raw
+
+
+WALL = counted_on(ServiceCalendar())  # waits counted in wall time
+
+
+async def test_the_timeline_words_transfers_escalations_and_pauses(served: Served) -> None:
+    desk = served.desk
+    ticket = await report(desk)
+    chen = desk.staff["chen"]
+    now = desk.clock.now()
+    await transfer_ticket(ticket.id, Department.CLEANING, f"staff:{chen.id}", now, "不是水管问题")
+    await pause_ticket(
+        ticket.id, f"staff:{chen.id}", now, until=now + timedelta(hours=5), elapsed=WALL
+    )
+    await resume_ticket(ticket.id, f"staff:{chen.id}", now + timedelta(hours=1), elapsed=WALL)
+    await TicketEvent.create(
+        ticket_id=ticket.id,
+        kind=EventKind.ESCALATED,
+        actor="system",
+        at=now + timedelta(hours=2),
+        data={"breach": "response", "level": 1, "stage": "supervisor", "to": ["陈主管"],
+              "deadline": (now + timedelta(minutes=30)).isoformat()},
+    )  # fmt: skip
+    await sign_in(served, "u-chen", chen)
+    html = await (await served.client.get(f"/console/tickets/{ticket.id}")).text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html[html.index('id="timeline"') :]).split())
+    assert "从工程部转派至保洁部" in text and "不是水管问题" in text
+    assert "暂停计时至 2026-11-23 15:00" in text and "已暂停 60 分钟" in text
+    assert "响应超时（2026-11-23 10:30），第 1 级上报：陈主管" in text
+    assert "超时上报 · 系统" in text
+    english = await (await served.client.get(f"/console/tickets/{ticket.id}?lang=en")).text()
+    assert "from engineering to cleaning" in english and "step 1: 陈主管" in english
+
+
+async def test_the_board_counts_owners_with_no_chat_and_lists_them(served: Served) -> None:
+    desk = served.desk
+    await bind("u-li", desk.owners["li"])  # 李华 is bound; 王芳 and John Smith are not
+    await sign_in(served, "u-chen", desk.staff["chen"])
+    board = await (await served.client.get("/console/")).text()
+    assert "2 位业主未绑定聊天账号" in board and 'href="/console/owners/unbound"' in board
+    page = await served.client.get("/console/owners/unbound")
+    html = await page.text()
+    assert page.status == 200
+    listed = re.findall(
+        r"<tr data-owner=\"\d+\">\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td>", html
+    )
+    assert listed == [("3-1-501", "John Smith"), ("5-1-1202, 7-1-302", "王芳")]
+    assert "申请绑定" in html
+
+    # An engineer neither sees the count nor the list.
+    await sign_in(served, "u-zhang", desk.staff["zhang"])
+    board = await (await served.client.get("/console/")).text()
+    assert "未绑定" not in board
+    assert (await served.client.get("/console/owners/unbound")).status == 403
+
+
+async def test_an_engineers_history_and_export_hold_their_department_only(
+    served: Served,
+) -> None:
+    desk = served.desk
+    leak = await report(desk)
+    trash = await report(desk, "5栋1单元1202 楼道垃圾好几天没人清理了，很臭", sender="u-wang")
+    assert trash.department is not Department.ENGINEERING
+    await sign_in(served, "u-zhang", desk.staff["zhang"])
+    # Asking for another department changes nothing: an engineer's scope is their own.
+    wanted = {"department": trash.department.value}
+    page = await (await served.client.get("/console/history", params=wanted)).text()
+    assert numbers_on(page) == [leak.number]
+    for view in ("history", "open"):
+        answer = await served.client.get("/console/export", params={**wanted, "view": view})
+        sheet = load_workbook(io.BytesIO(await answer.read())).active
+        assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == [leak.number]

@@ -217,7 +217,7 @@ async def test_a_repair_from_report_to_rating_in_chromium(served: Served, chromi
             await board.screenshot(path=str(OUTPUT / "console.png"), full_page=True)
             # The ticket's own page, with its history and what can be done.
             await row.locator("a").first.click()
-            await expect(board.locator('tr[data-event="claimed"]')).to_be_visible()
+            await expect(board.locator('#timeline [data-event="claimed"]')).to_be_visible()
             await expect(board.locator("#close")).to_be_visible()
             await board.close()
             await open_chat(staff, "staff-demo")
