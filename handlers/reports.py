@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 
 from bot.core import vocabulary
 from bot.core.channel import sends_local
@@ -76,11 +75,7 @@ async def report_command(ctx: Context, month: str) -> None:
     directory = report_directory(ctx.services.reports_dir, report)
     # Drawing the chart and writing the workbook take a moment: keep the event loop free.
     files = await asyncio.to_thread(
-        partial(write_report_files, prepared_by=staff.name),
-        report,
-        catalogues,
-        ctx.lang,
-        directory,
+        write_report_files, report, catalogues, ctx.lang, directory, prepared_by=staff.name
     )
     log.info("report %s %s for staff %s: %s", estate.code, month, staff.id, directory)
     chat = ctx.message.chat

@@ -8,6 +8,7 @@ follows it. Time is the desk's FixedClock, moved forward, never slept on.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from openpyxl import load_workbook
 
 from bot.adapters.console import COOKIE, Console
 from bot.adapters.http import HttpServer
@@ -275,7 +277,11 @@ async def test_an_engineer_sees_their_department_a_supervisor_the_estate(served:
     workbook = await served.client.post("/console/report", data={"csrf": chief, "month": month})
     assert workbook.status == 200
     assert "attachment" in workbook.headers["Content-Disposition"]
-    assert (await workbook.read())[:2] == b"PK"  # an .xlsx is a zip
+    data = await workbook.read()
+    assert data[:2] == b"PK"  # an .xlsx is a zip
+    # The 投诉月度汇总表, prepared by the supervisor who downloaded it, the chart inside.
+    summary = load_workbook(io.BytesIO(data))["汇总"]
+    assert summary["F2"].value == "陈主管" and len(summary._images) == 1
     bad = await served.client.post("/console/report", data={"csrf": chief, "month": "soon"})
     assert bad.status == 400
 
