@@ -1015,15 +1015,12 @@ def _header_block(sheet: Any, book: _Book, title: str, width: int) -> None:
     from openpyxl.styles import Alignment, Font
 
     report = book.report
-    sheet.cell(
-        1,
-        1,
-        _cell(
-            book.t("report.book.title", estate=report.estate_name, month=report.month, sheet=title)
-        ),
+    heading = book.t(
+        "report.book.title", estate=report.estate_name, month=report.month, sheet=title
     )
-    sheet.cell(1, 1).font = Font(bold=True, size=14)
-    sheet.cell(1, 1).alignment = Alignment(horizontal="center")
+    cell = _put(sheet, 1, 1, heading)
+    cell.font = Font(bold=True, size=14)
+    cell.alignment = Alignment(horizontal="center")
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(width, 2))
     generated = report.generated_at.strftime("%Y-%m-%d %H:%M")
     pairs = (
@@ -1034,9 +1031,21 @@ def _header_block(sheet: Any, book: _Book, title: str, width: int) -> None:
         ("report.book.generated", f"{generated} ({report.timezone})"),
     )
     for index, (key, value) in enumerate(pairs):
-        label = sheet.cell(2, 1 + 2 * index, book.t(key))
-        label.font = Font(bold=True)
-        sheet.cell(2, 2 + 2 * index, _cell(value))
+        _put(sheet, 2, 1 + 2 * index, book.t(key)).font = Font(bold=True)
+        _put(sheet, 2, 2 + 2 * index, value)
+
+
+def _put(sheet: Any, row: int, column: int, value: object) -> Any:
+    """Write a value into a cell as `_cell` makes it; a text that starts with "=" (an owner's,
+    an estate's name) stays text, never a formula."""
+    cell = sheet.cell(row, column, _cell(value))
+    if cell.data_type == "f":
+        cell.data_type = "s"
+    elif isinstance(cell.value, datetime):
+        cell.number_format = "yyyy-mm-dd hh:mm"
+    elif isinstance(value, float):
+        cell.number_format = "0%"
+    return cell
 
 
 def _table(
@@ -1057,14 +1066,7 @@ def _table(
     for values in rows:
         row_number += 1
         for column, value in enumerate(values, start=1):
-            cell = sheet.cell(row_number, column, _cell(value))
-            # An owner's text that starts with "=" must stay text, not become a formula.
-            if cell.data_type == "f":
-                cell.data_type = "s"
-            elif isinstance(cell.value, datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm"
-            elif isinstance(value, float):
-                cell.number_format = "0%"
+            _put(sheet, row_number, column, value)
     last = get_column_letter(len(keys))
     sheet.auto_filter.ref = f"A{HEADER_ROW}:{last}{row_number}"
     sheet.freeze_panes = f"A{HEADER_ROW + 1}"

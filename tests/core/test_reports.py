@@ -582,6 +582,18 @@ async def test_workbook_in_english(estate: Estate, catalogues: Catalogues) -> No
     assert rows_from(book["Complaint summary"], 5)[0][9:] == ("no", "satisfied")
 
 
+async def test_names_that_look_like_formulas_stay_text(store: str, catalogues: Catalogues) -> None:
+    estate = await make_estate("eq")
+    estate.name = "=1+1 花园"
+    await estate.save()
+    report = await month_report(estate, MONTH, AS_OF)
+    book = load_workbook(io.BytesIO(workbook_bytes(report, catalogues, "zh", prepared_by="=A1")))
+    summary = book["汇总"]
+    assert (summary["A1"].value, summary["A1"].data_type) == ("=1+1 花园 2026-11 汇总", "s")
+    assert (summary["B2"].value, summary["B2"].data_type) == ("=1+1 花园", "s")
+    assert (summary["F2"].value, summary["F2"].data_type) == ("=A1", "s")
+
+
 @pytest.mark.parametrize(
     ("today", "weeks", "last_day"),
     [
