@@ -1104,20 +1104,25 @@ def _summary_rows(book: _Book) -> list[list[object]]:
         count = sum(1 for row in reported if row.department is department)
         if count:
             add("department", t(f"department.{department}"), [count])
-    categories: dict[str, int] = {}
+    # Every category, in a fixed order, zeros too: a repair's urgency, a complaint's severity.
+    severities = [str(severity) for severity in Severity]
+    categories: dict[tuple[TicketKind, str], int] = {
+        (TicketKind.REPAIR, "urgent"): 0,
+        (TicketKind.REPAIR, "ordinary"): 0,
+        **{(TicketKind.COMPLAINT, severity): 0 for severity in severities},
+        (TicketKind.COMPLAINT, "unrated"): 0,
+    }
     for row in reported:
         if row.kind is TicketKind.REPAIR:
-            category = t("report.category.urgent" if row.urgent else "report.category.ordinary")
+            key = (row.kind, "urgent" if row.urgent else "ordinary")
         else:
-            category = (
-                t(f"severity.{row.severity}")
-                if row.severity in {str(s) for s in Severity}
-                else t("report.category.unrated")
-            )
-        item = t("report.item", a=kinds[row.kind], b=category)
-        categories[item] = categories.get(item, 0) + 1
-    for item, count in categories.items():
-        add("category", item, [count])
+            key = (row.kind, row.severity if row.severity in severities else "unrated")
+        categories[key] += 1
+    for (kind, category), count in categories.items():
+        label = t(
+            f"severity.{category}" if category in severities else f"report.category.{category}"
+        )
+        add("category", t("report.item", a=kinds[kind], b=label), [count])
     response, resolve = t("report.col.response"), t("report.col.resolve_rate")
     for figures in report.figures():
         kind = kinds[figures.kind]

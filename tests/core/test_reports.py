@@ -38,6 +38,7 @@ from models import (
     Platform,
     Rating,
     Staff,
+    Ticket,
     TicketKind,
     TicketStatus,
 )
@@ -47,6 +48,7 @@ from models.lifecycle import (
     pause_ticket,
     rate_ticket,
     resolve_ticket,
+    set_severity,
     staff_actor,
 )
 from tests.factories import make_estate
@@ -325,6 +327,7 @@ async def paused_estate(estate: Estate) -> Estate:
     Opened 11-06 09:00 in engineering, claimed by 张工 09:05, paused at 09:10 for an appointment
     11-07 15:00, done 11-07 16:00 and rated 满意. Done 31 hours after opening, it would be late
     against its 24 hours; less the 29 h 50 min it waited, it took 1 h 10 min: on time.
+    And C-0003 graded 严重 by 陈主管 on 11-21 09:00, its promised times kept as they were.
     """
     zhang = await Staff.get(estate_id=estate.id, name="张工")
     li = await Owner.get(estate_id=estate.id, name="李华")
@@ -349,6 +352,10 @@ async def paused_estate(estate: Estate) -> Estate:
     await resolve_ticket(ticket.id, zhang, "调整滑轮", at(11, 7, 16))
     await rate_ticket(ticket.id, Rating.SATISFIED, f"owner:{li.id}", at(11, 7, 18))
     assert ticket.number == "R-0009"
+    trash = await Ticket.get(estate_id=estate.id, number="C-0003")
+    chen = await Staff.get(estate_id=estate.id, name="陈主管")
+    due = (trash.due_response_at, trash.due_resolve_at)
+    await set_severity(trash.id, "serious", due, False, staff_actor(chen), at(11, 21, 9))
     return estate
 
 
@@ -414,10 +421,15 @@ async def test_workbook_summary_figures(paused_estate: Estate, catalogues: Catal
         ("秩序维护部", 2),
         ("客服部", 1),
     ]
-    # R-0004 was urgent; no complaint has been graded.
-    assert by_item[("按类别", "报修·紧急")][0] == 1
-    assert by_item[("按类别", "报修·一般")][0] == 7
-    assert by_item[("按类别", "投诉·未分级")][0] == 3
+    # R-0004 was urgent; C-0003 is 严重, the others ungraded. Every category shows, in order.
+    assert [(item, cells[0]) for (group, item), cells in by_item.items() if group == "按类别"] == [
+        ("报修·紧急", 1),
+        ("报修·一般", 7),
+        ("投诉·严重", 1),
+        ("投诉·重要", 0),
+        ("投诉·一般", 0),
+        ("投诉·未分级", 2),
+    ]
     # On time: the month's figures (see test_repair_figures_by_hand) and R-0009, on site in 5
     # minutes and done in time once its pause is left out: response 5 of 7, done 5 of 6.
     assert by_item[("及时率", "报修·响应")] == (None, "5/7", pytest.approx(5 / 7))
