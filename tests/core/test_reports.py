@@ -12,7 +12,9 @@ from matplotlib.image import imread
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.core.calendar import load_calendar
 from bot.core.i18n import Catalogues
+from bot.core.promises import counted_on
 from bot.core.reports import (
     BadMonth,
     ComplaintRow,
@@ -347,7 +349,12 @@ async def paused_estate(estate: Estate) -> Estate:
     await claim_ticket(ticket.id, zhang, at(11, 6, 9, 5))
     appointment = at(11, 7, 15)
     await pause_ticket(
-        ticket.id, staff_actor(zhang), at(11, 6, 9, 10), until=appointment, appointment=appointment
+        ticket.id,
+        staff_actor(zhang),
+        at(11, 6, 9, 10),
+        until=appointment,
+        appointment=appointment,
+        elapsed=counted_on(await load_calendar(estate)),
     )
     await resolve_ticket(ticket.id, zhang, "调整滑轮", at(11, 7, 16))
     await rate_ticket(ticket.id, Rating.SATISFIED, f"owner:{li.id}", at(11, 7, 18))
