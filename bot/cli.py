@@ -206,7 +206,14 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         report = await month_report(estate, month, now)
         default_out = report_directory(settings.data_dir / "reports", report)
         out = Path(args.out) if args.out else default_out
-        files = write_report_files(report, catalogues, lang, out)
+        files = write_report_files(
+            report,
+            catalogues,
+            lang,
+            out,
+            prepared_by=args.prepared_by,
+            approved_by=args.approved_by,
+        )
         print(render_text(report, catalogues, lang))
         print()
         print(f"chart: {files.chart}")
@@ -549,6 +556,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default=None, help="folder for the files (data/reports/CODE/MONTH)")
     rep.add_argument("--lang", choices=("zh", "en"), default=None, help="the report's language")
     rep.add_argument("--at", default=None, help="count as of this ISO time (default: now)")
+    rep.add_argument(
+        "--prepared-by", default="", help="the name in the workbook's 编制 (prepared by) cell"
+    )
+    rep.add_argument(
+        "--approved-by",
+        default="",
+        help="the name in its 审核 (approved by) cell; blank to sign",
+    )
     rep.set_defaults(func=cmd_report)
 
     chats = sub.add_parser("chats", help="the group chats Guanjia serves")

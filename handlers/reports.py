@@ -1,9 +1,11 @@
 """The staff desk's month report (`report month 2026-11` / `报表 2026-11`): text, chart, workbook.
 
 The command is declared in `ROUTES`; the staff desk runs it for the estate's staff. This module
-reads the month, checks who asks and where (again: `report_command` stands on its own), builds
-the report, writes its chart and workbook under `Services.reports_dir`, and answers
-with one message carrying the text, the chart as a photo and the workbook as a file.
+reads the month, checks who asks and where (again: `report_command` stands on its own; only a
+supervisor or the estate manager gets the report), builds the report, writes its chart and
+workbook under `Services.reports_dir`, and answers with one message carrying the text, the chart
+as a photo and the workbook as a file, where the chat's channel can send them; where it cannot
+(`sends_local`), the text says where to get them instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import logging
 
 from bot.core import vocabulary
+from bot.core.channel import sends_local
 from bot.core.context import Context
 from bot.core.reports import (
     BadMonth,
@@ -43,11 +46,16 @@ async def report_typed(ctx: Context, rest: str) -> None:
 
 
 async def report_command(ctx: Context, month: str) -> None:
-    """Answer a staff member's request for a month's report; anyone else is refused."""
+    """Answer a supervisor's or the estate manager's request for a month's report; other staff
+    and anyone else are refused."""
     staff, estate = ctx.staff, ctx.estate
     if staff is None or estate is None or staff.estate_id != estate.id:
         log.info("report refused: %s is not staff of this estate", ctx.message.sender_id)
         ctx.reply("report.staff_only")
+        return
+    if not staff.role.supervises:
+        log.info("report refused: staff %s is a %s, not a supervisor", staff.id, staff.role)
+        ctx.reply("report.supervisors_only")
         return
     if ctx.in_group and not ctx.in_staff_chat:
         # The complaint table names owners: it never goes to an owners' group.
@@ -66,15 +74,35 @@ async def report_command(ctx: Context, month: str) -> None:
     catalogues = ctx.services.catalogues
     directory = report_directory(ctx.services.reports_dir, report)
     # Drawing the chart and writing the workbook take a moment: keep the event loop free.
-    files = await asyncio.to_thread(write_report_files, report, catalogues, ctx.lang, directory)
+    files = await asyncio.to_thread(
+        write_report_files, report, catalogues, ctx.lang, directory, prepared_by=staff.name
+    )
     log.info("report %s %s for staff %s: %s", estate.code, month, staff.id, directory)
+    chat = ctx.message.chat
+    photo, workbook = (
+        sends_local(ctx.channel, chat, "photo"),
+        sends_local(ctx.channel, chat, "file"),
+    )
+    text = render_text(report, catalogues, ctx.lang)
+    missing = {(False, False): "both", (True, False): "workbook", (False, True): "chart"}
+    if (photo, workbook) in missing:
+        what = missing[(photo, workbook)]
+        log.info("report %s %s: %s cannot send the %s", estate.code, month, chat.platform, what)
+        text += "\n\n" + catalogues.text(
+            ctx.lang,
+            "report.files_elsewhere",
+            what=catalogues.text(ctx.lang, f"report.files_elsewhere.{what}"),
+            section=catalogues.text(ctx.lang, "console.report_title"),
+            estate=estate.code,
+            month=month,
+        )
     ctx.outbox.append(
         OutgoingMessage(
-            chat=ctx.message.chat,
-            text=render_text(report, catalogues, ctx.lang),
+            chat=chat,
+            text=text,
             reply_to=ctx.message.message_id if ctx.in_group else None,
-            photos=(Attachment("photo", str(files.chart)),),
-            attachments=(Attachment("file", str(files.workbook)),),
+            photos=(Attachment("photo", str(files.chart)),) if photo else (),
+            attachments=(Attachment("file", str(files.workbook)),) if workbook else (),
         )
     )
 

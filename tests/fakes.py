@@ -21,6 +21,8 @@ class FakeChannel:
     # What the notifier said of each notice it sent (in the order of its sends).
     notices: list[tuple[str, NoticeMeta]] = field(default_factory=list)
     fail_sends: int = 0
+    # The kinds of local file ("photo", "file") it says it delivers (see `sends_local`).
+    local_kinds: tuple[str, ...] = ("photo", "file")
     # What of a group's messages reaches the bot (a private chat's always do).
     group_hearing: Hearing = Hearing.EVERYTHING
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -52,6 +54,10 @@ class FakeChannel:
     def hears(self, chat: ChatRef) -> Hearing:
         """What of a chat's messages reaches the bot: `group_hearing` for a group."""
         return self.group_hearing if chat.is_group else Hearing.EVERYTHING
+
+    def sends_local(self, chat: ChatRef, kind: str) -> bool:
+        """Whether it delivers a local file of `kind`, as `local_kinds` says."""
+        return kind in self.local_kinds
 
     def to(self, chat_id: str) -> list[OutgoingMessage]:
         """What was sent to one chat."""

@@ -762,7 +762,7 @@ class Console:
         report = await month_report(estate, month, now)
         directory = report_directory(self.services.reports_dir, report)
         files = await asyncio.to_thread(
-            write_report_files, report, self.catalogues, lang, directory
+            write_report_files, report, self.catalogues, lang, directory, prepared_by=staff.name
         )
         log.info("console: report %s %s for staff %s", estate.code, month, staff.id)
         return web.FileResponse(

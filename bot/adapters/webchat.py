@@ -297,6 +297,24 @@ def photo_url(ref: str) -> str | None:
     return None
 
 
+def _local_path(ref: str) -> Path | None:
+    """The local file a photo's ref names (a report's chart), or None for an uploaded photo or
+    another platform's id (those never hold a path separator)."""
+    if ref.startswith(PHOTO_PREFIX) or ("/" not in ref and "\\" not in ref):
+        return None
+    return Path(ref)
+
+
+def _read_image(path: Path) -> bytes:
+    """A local image's bytes, or nothing when it is missing or larger than a page takes."""
+    try:
+        if path.stat().st_size > MAX_PHOTO_BYTES:
+            return b""
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 def _image_extension(data: bytes) -> str | None:
     for magic, extension in _IMAGE_TYPES:
         if data.startswith(magic):
@@ -409,6 +427,7 @@ class WebChat:
         """Show a message of the bot in a chat, live in every page that shows it."""
         if not message.chat.chat_id:
             raise SendError("a web chat message needs a chat id")
+        message = await self._shown_photos(message)
         logged = self._logged(message, f"b-{uuid.uuid4().hex[:16]}")
         self.log.add(logged)
         await self._broadcast(logged.chat, {"type": "message", "chat": logged.chat}, logged)
@@ -435,6 +454,31 @@ class WebChat:
     def hears(self, chat: ChatRef) -> Hearing:
         """Everything: every page's messages, in every chat, come to the router."""
         return Hearing.EVERYTHING
+
+    def sends_local(self, chat: ChatRef, kind: str) -> bool:
+        """A local image (a report's chart) is shown in the page; a file (a workbook) is not
+        offered for download here."""
+        return kind == "photo"
+
+    async def _shown_photos(self, message: OutgoingMessage) -> OutgoingMessage:
+        """The message with its local image files (a report's chart) copied to the uploads, so
+        that the page shows them as it shows an owner's photo, not as a broken "[图片]"."""
+        if not any(_local_path(photo.ref) for photo in message.photos):
+            return message
+        photos = []
+        for photo in message.photos:
+            path = _local_path(photo.ref)
+            if path is None:
+                photos.append(photo)
+                continue
+            data = await asyncio.to_thread(_read_image, path)
+            extension = _image_extension(data) if data else None
+            if extension is None:
+                log.warning("not an image file, not shown in the web chat: %s", photo.ref)
+                continue
+            saved = PHOTO_PREFIX + await self._save_photo(data, extension)
+            photos.append(Attachment("photo", saved))
+        return replace(message, photos=tuple(photos))
 
     def _logged(self, message: OutgoingMessage, message_id: str) -> LoggedMessage:
         return LoggedMessage(

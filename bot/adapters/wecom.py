@@ -494,6 +494,11 @@ class WeComChannel:
         app group chat (`appchat`) are never delivered to the app, and a robot only posts."""
         return Hearing.NOTHING if chat.is_group else Hearing.EVERYTHING
 
+    def sends_local(self, chat: ChatRef, kind: str) -> bool:
+        """The app uploads a local image or file as media and sends it to a person or an app
+        group chat (`_send_files`); a group robot posts text only."""
+        return kind in ("photo", "file") and chat.chat_id not in self.config.robots
+
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Send to a robot group, an app group chat or a person."""
         captured = await self.runner.intercept(message)

@@ -107,3 +107,12 @@ class ChannelHub:
     def platforms(self) -> list[Platform]:
         """The platforms with a running channel."""
         return list(self._channels)
+
+
+def sends_local(channel: object, chat: ChatRef, kind: str) -> bool:
+    """Whether `channel` delivers a local file of `kind` to `chat`: "photo" (an image shown in
+    the chat, a report's chart) or "file" (a document, a report's workbook). A channel says so
+    with a `sends_local(chat, kind)` method; one without delivers neither, and whoever sends
+    says in text where to get them."""
+    says = getattr(channel, "sends_local", None)
+    return bool(says(chat, kind)) if callable(says) else False

@@ -32,6 +32,7 @@ from models import (
     EventKind,
     Rating,
     ServiceTarget,
+    Severity,
     Staff,
     Ticket,
     TicketEvent,
@@ -51,6 +52,7 @@ __all__ = [
     "ReportFiles",
     "TicketRow",
     "WeekCount",
+    "chart_figure",
     "chart_png",
     "cjk_font",
     "month_bounds",
@@ -173,6 +175,11 @@ class KindFigures:
     # Every rating the owners gave, in order, including a poor one that reopened the ticket.
     ratings: tuple[int, ...]
     reopened_by_rating: int
+    # Revisits: the tickets resolved at least once, and how many of those the owner rated.
+    resolved_once: int = 0
+    rated: int = 0
+    # Tickets reopened at least once, by a poor rating or by staff.
+    reopened: int = 0
 
     @property
     def average_rating(self) -> float | None:
@@ -189,12 +196,24 @@ class KindFigures:
         """The share of ratings that were 不满意 or 极不满意."""
         return self.poor_ratings / len(self.ratings) if self.ratings else None
 
+    @property
+    def revisit(self) -> OnTime:
+        """The revisit rate (回访率): of the tickets resolved, how many the owner rated."""
+        return OnTime(kept=self.rated, due=self.resolved_once)
+
+    @property
+    def satisfaction(self) -> OnTime:
+        """The satisfaction rate (满意率): of the ratings given, how many were 满意 or better."""
+        good = sum(1 for rating in self.ratings if rating >= Rating.SATISFIED)
+        return OnTime(kept=good, due=len(self.ratings))
+
 
 @dataclass(frozen=True)
 class ComplaintRow:
-    """One row of the complaint summary table (投诉月度汇总表); it never holds a phone number."""
+    """One row of the complaint summary table (投诉月度汇总表); it never holds a phone number.
+    Its times are in the estate's time zone; `overdue` is None while no promise has fallen due."""
 
-    date: date
+    opened_at: datetime
     number: str
     owner: str
     unit: str
@@ -202,6 +221,9 @@ class ComplaintRow:
     department: Department
     result: str
     rating: int | None
+    handler: str = ""
+    resolved_at: datetime | None = None
+    overdue: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -223,17 +245,26 @@ class TicketRow:
     rating: int | None
     result: str
     reopen_count: int
+    handler: str = ""
+    overdue: bool | None = None
+    severity: str = ""
 
 
 @dataclass(frozen=True)
 class WeekCount:
-    """Repair and complaint tickets opened in one ISO week of the month, per department."""
+    """Repair and complaint tickets opened in one ISO week of the month (up to the day the
+    report is taken), per department."""
 
     year: int
     week: int
     first_day: date
     last_day: date
-    counts: Mapping[Department, int]
+    repairs: Mapping[Department, int]
+    complaints: Mapping[Department, int]
+
+    def of(self, kind: TicketKind) -> Mapping[Department, int]:
+        """The week's counts of one kind."""
+        return self.repairs if kind is TicketKind.REPAIR else self.complaints
 
 
 @dataclass(frozen=True)
@@ -270,6 +301,7 @@ class _History:
     # Who first took it and who first resolved it ("staff:<id>", or another actor).
     first_claim_by: str | None = None
     first_resolved_by: str | None = None
+    last_resolved_by: str | None = None
     claimed_in: set[Department] = field(default_factory=set)
     ratings: list[int] = field(default_factory=list)
     poor_rated: bool = False
@@ -316,6 +348,7 @@ def _history(ticket: Ticket, events: Sequence[TicketEvent]) -> _History:
             if not held:
                 claim(event.at, event.actor)
             held = False
+            history.last_resolved_by = event.actor
             if history.first_resolved_at is None:
                 history.first_resolved_at = event.at
                 history.first_resolved_by = event.actor
@@ -419,6 +452,13 @@ def _figures(
         resolve=_on_time(resolves),
         ratings=tuple(ratings),
         reopened_by_rating=sum(1 for ticket in mine if histories[ticket.id].poor_rated),
+        resolved_once=sum(1 for t in mine if histories[t.id].first_resolved_at is not None),
+        rated=sum(
+            1
+            for t in mine
+            if histories[t.id].first_resolved_at is not None and histories[t.id].ratings
+        ),
+        reopened=sum(1 for ticket in mine if ticket.reopen_count > 0),
     )
 
 
@@ -461,28 +501,36 @@ def _by_whom(
 
 
 def _weeks(
-    start: datetime, end: datetime, tickets: Sequence[Ticket], tz: ZoneInfo
+    start: datetime, end: datetime, tickets: Sequence[Ticket], tz: ZoneInfo, now: datetime
 ) -> tuple[WeekCount, ...]:
+    """The month's ISO weeks up to today (a week to come has nothing to draw), with the repairs
+    and the complaints opened in each, per department."""
     days: dict[tuple[int, int], list[date]] = {}
-    day = start.date()
-    while day < end.date():
+    day, today = start.date(), now.astimezone(tz).date()
+    while day < end.date() and day <= today:
         iso = day.isocalendar()
         days.setdefault((iso.year, iso.week), []).append(day)
         day += timedelta(days=1)
-    counts: dict[tuple[int, int], dict[Department, int]] = {key: {} for key in days}
+    counts: dict[tuple[int, int, TicketKind], dict[Department, int]] = {}
     for ticket in tickets:
         if ticket.kind not in REPORTED_KINDS:
             continue
         iso = ticket.created_at.astimezone(tz).date().isocalendar()
-        week = counts[(iso.year, iso.week)]
+        week = counts.setdefault((iso.year, iso.week, ticket.kind), {})
         week[ticket.department] = week.get(ticket.department, 0) + 1
+
+    def of(year: int, week: int, kind: TicketKind) -> dict[Department, int]:
+        found = counts.get((year, week, kind), {})
+        return {d: found[d] for d in Department if d in found}
+
     return tuple(
         WeekCount(
             year=year,
             week=week,
             first_day=dates[0],
             last_day=dates[-1],
-            counts={d: counts[(year, week)][d] for d in Department if d in counts[(year, week)]},
+            repairs=of(year, week, TicketKind.REPAIR),
+            complaints=of(year, week, TicketKind.COMPLAINT),
         )
         for (year, week), dates in days.items()
     )
@@ -495,6 +543,22 @@ def _owner_name(ticket: Ticket) -> str:
 
 def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
     return value.astimezone(tz) if value is not None else None
+
+
+def _handler(ticket: Ticket, history: _History, staff_names: Mapping[str, str]) -> str:
+    """Who handled the ticket: who last resolved it, else who holds it now, else nobody."""
+    name = staff_names.get(history.last_resolved_by or "")
+    if name is not None:
+        return name
+    return ticket.claimed_by.name if ticket.claimed_by else ""
+
+
+def _overdue(outcomes: tuple[bool | None, bool | None]) -> bool | None:
+    """Whether a promise was missed (response or completion), None while none has fallen due
+    and none was missed."""
+    if False in outcomes:
+        return True
+    return None if None in outcomes else False
 
 
 async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport:
@@ -535,9 +599,16 @@ async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport
         f"staff:{member.id}": member.name for member in await Staff.filter(estate_id=estate.id)
     }
     by_department, by_staff = _by_whom(rules, tickets, histories, staff_names, now)
+    overdue = {
+        ticket.id: _overdue(_outcomes(rules, ticket, histories[ticket.id], now))
+        for ticket in tickets
+    }
+    handlers = {
+        ticket.id: _handler(ticket, histories[ticket.id], staff_names) for ticket in tickets
+    }
     complaints = tuple(
         ComplaintRow(
-            date=ticket.created_at.astimezone(tz).date(),
+            opened_at=ticket.created_at.astimezone(tz),
             number=ticket.number,
             owner=_owner_name(ticket),
             unit=ticket.unit.label if ticket.unit else "",
@@ -545,6 +616,9 @@ async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport
             department=ticket.department,
             result=ticket.result,
             rating=ticket.rating,
+            handler=handlers[ticket.id],
+            resolved_at=_local(ticket.resolved_at, tz),
+            overdue=overdue[ticket.id],
         )
         for ticket in tickets
         if ticket.kind is TicketKind.COMPLAINT
@@ -566,6 +640,10 @@ async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport
             rating=ticket.rating,
             result=ticket.result,
             reopen_count=ticket.reopen_count,
+            handler=handlers[ticket.id],
+            # An enquiry promises nothing the report counts.
+            overdue=overdue[ticket.id] if ticket.kind in REPORTED_KINDS else None,
+            severity=ticket.severity,
         )
         for ticket in tickets
     )
@@ -579,7 +657,7 @@ async def month_report(estate: Estate, month: str, now: datetime) -> MonthReport
         repair=_figures(rules, TicketKind.REPAIR, tickets, histories, now),
         complaint=_figures(rules, TicketKind.COMPLAINT, tickets, histories, now),
         complaints=complaints,
-        weeks=_weeks(start, end, tickets, tz),
+        weeks=_weeks(start, end, tickets, tz, now),
         tickets=rows,
         by_department=by_department,
         by_staff=by_staff,
@@ -725,7 +803,7 @@ def render_text(report: MonthReport, catalogues: Catalogues, lang: str) -> str:
             t(
                 lang,
                 "report.complaint_line",
-                date=row.date.strftime("%m-%d"),
+                date=row.opened_at.strftime("%m-%d"),
                 owner=row.owner or "-",
                 unit=row.unit or "-",
                 content=_short(row.content, TEXT_CONTENT_CHARS),
@@ -768,30 +846,31 @@ def chart_lang(lang: str) -> tuple[str, str | None]:
     return lang, font
 
 
-def chart_png(report: MonthReport, catalogues: Catalogues, lang: str = "zh") -> bytes:
-    """A bar chart (PNG) of the month's tickets per department per ISO week."""
-    # Imported here: matplotlib is slow to import and only reports need it.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.font_manager import FontProperties
+def _week_bars(
+    axes: Any,
+    report: MonthReport,
+    kind: TicketKind,
+    catalogues: Catalogues,
+    lang: str,
+    props: Any,
+) -> None:
+    """One kind's tickets per department per week, as grouped bars on `axes`."""
     from matplotlib.ticker import MaxNLocator
 
-    lang, font = chart_lang(lang)
-    props = FontProperties(family=[font, "DejaVu Sans"]) if font else FontProperties()
     t = catalogues.text
-    departments = [d for d in Department if any(week.counts.get(d) for week in report.weeks)]
-    figure = Figure(figsize=(9, 5), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    positions = list(range(len(report.weeks)))
+    weeks = report.weeks
+    departments = [d for d in Department if any(week.of(kind).get(d) for week in weeks)]
+    positions = list(range(len(weeks)))
     width = 0.8 / max(len(departments), 1)
     for index, department in enumerate(departments):
         offset = (index - (len(departments) - 1) / 2) * width
         axes.bar(
             [x + offset for x in positions],
-            [week.counts.get(department, 0) for week in report.weeks],
+            [week.of(kind).get(department, 0) for week in weeks],
             width=width,
             label=t(lang, f"department.{department}"),
+            # A department keeps its colour in both charts.
+            color=f"C{list(Department).index(department)}",
         )
     axes.set_xticks(positions)
     axes.set_xticklabels(
@@ -803,37 +882,74 @@ def chart_png(report: MonthReport, catalogues: Catalogues, lang: str = "zh") -> 
                 first=week.first_day.strftime("%m-%d"),
                 last=week.last_day.strftime("%m-%d"),
             )
-            for week in report.weeks
+            for week in weeks
         ],
         fontproperties=props,
     )
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylim(bottom=0)
     axes.set_ylabel(t(lang, "report.chart.ylabel"), fontproperties=props)
-    axes.set_title(
-        t(lang, "report.chart.title", estate=report.estate_name, month=report.month),
-        fontproperties=props,
-    )
+    axes.set_title(t(lang, f"report.chart.kind.{kind}"), fontproperties=props)
     if departments:
-        # Below the axes, in one row, so that it never hides a bar.
-        figure.legend(prop=props, loc="outside lower center", ncols=len(departments))
+        # To the right of the axes, so that it never hides a bar.
+        axes.legend(prop=props, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         axes.text(
             0.5,
             0.5,
-            t(lang, "report.chart.empty"),
+            t(lang, f"report.chart.empty.{kind}"),
             transform=axes.transAxes,
             ha="center",
             fontproperties=props,
         )
+
+
+def chart_figure(report: MonthReport, catalogues: Catalogues, lang: str = "zh") -> Any:
+    """The chart as a matplotlib Figure: the month's tickets per department per ISO week up to
+    the day the report is taken, the repairs above, the complaints below, each on its own axes."""
+    # Imported here: matplotlib is slow to import and only reports need it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    lang, font = chart_lang(lang)
+    props = FontProperties(family=[font, "DejaVu Sans"]) if font else FontProperties()
+    figure = Figure(figsize=(9, 7), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    for axes, kind in zip(figure.subplots(2, 1), REPORTED_KINDS, strict=True):
+        _week_bars(axes, report, kind, catalogues, lang, props)
+    figure.suptitle(
+        catalogues.text(lang, "report.chart.title", estate=report.estate_name, month=report.month),
+        fontproperties=props,
+    )
+    return figure
+
+
+def chart_png(report: MonthReport, catalogues: Catalogues, lang: str = "zh") -> bytes:
+    """The chart (`chart_figure`) as a PNG."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    chart_figure(report, catalogues, lang).savefig(buffer, format="png")
     return buffer.getvalue()
 
 
 # -- workbook -----------------------------------------------------------------------------------
 
+SUMMARY_COLUMNS = ("group", "item", "count", "ratio", "rate")
+COMPLAINT_COLUMNS = (
+    "seq",
+    "opened",
+    "owner",
+    "unit",
+    "text",
+    "department",
+    "handler",
+    "result",
+    "resolved",
+    "overdue",
+    "rating",
+)
 TICKET_COLUMNS = (
+    "seq",
     "number",
     "kind",
     "department",
@@ -846,13 +962,20 @@ TICKET_COLUMNS = (
     "claimed",
     "resolved",
     "closed",
-    "rating",
+    "handler",
     "result",
+    "overdue",
+    "rating",
     "reopened",
 )
-COMPLAINT_COLUMNS = ("date", "owner", "unit", "content", "department", "result", "rating")
-_WIDTHS = {"text": 40, "content": 40, "result": 30, "created": 17, "claimed": 17}
-_WIDTHS.update(resolved=17, closed=17, owner=14, unit=12, department=14, status=14, date=12)
+_WIDTHS = {"text": 40, "result": 30, "created": 17, "claimed": 17, "opened": 17, "item": 24}
+_WIDTHS.update(resolved=17, closed=17, owner=14, unit=12, department=14, status=14, group=14)
+_WIDTHS.update(seq=6, handler=12, overdue=10, rating=12, ratio=12, rate=10, number=10)
+# Every sheet: a title row, the header block, a blank row, then the table's header row.
+HEADER_ROW = 4
+# The chart on the summary sheet, to the right of its table, at this size in pixels.
+CHART_ANCHOR = "G4"
+CHART_WIDTH = 720
 
 
 def _cell(value: object) -> object:
@@ -867,47 +990,227 @@ def _cell(value: object) -> object:
     return value
 
 
-def _sheet(sheet: Any, headers: Sequence[str], keys: Sequence[str], rows: Iterable[list]) -> None:
+@dataclass(frozen=True)
+class _Book:
+    """What every sheet of one workbook shares: the report, its language, the header block."""
+
+    report: MonthReport
+    catalogues: Catalogues
+    lang: str
+    prepared_by: str
+    approved_by: str
+
+    def t(self, key: str, **fields: object) -> str:
+        return self.catalogues.text(self.lang, key, **fields)
+
+    def yes_no(self, value: bool | None) -> str:
+        """是 / 否, or 未到期 while nothing has fallen due."""
+        if value is None:
+            return self.t("report.not_due")
+        return self.t("report.yes" if value else "report.no")
+
+
+def _header_block(sheet: Any, book: _Book, title: str, width: int) -> None:
+    """The title row and the header block (estate, month, prepared and approved by, when)."""
+    from openpyxl.styles import Alignment, Font
+
+    report = book.report
+    heading = book.t(
+        "report.book.title", estate=report.estate_name, month=report.month, sheet=title
+    )
+    cell = _put(sheet, 1, 1, heading)
+    cell.font = Font(bold=True, size=14)
+    cell.alignment = Alignment(horizontal="center")
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(width, 2))
+    generated = report.generated_at.strftime("%Y-%m-%d %H:%M")
+    pairs = (
+        ("report.book.estate", report.estate_name),
+        ("report.book.month", report.month),
+        ("report.book.prepared", book.prepared_by),
+        ("report.book.approved", book.approved_by),
+        ("report.book.generated", f"{generated} ({report.timezone})"),
+    )
+    for index, (key, value) in enumerate(pairs):
+        _put(sheet, 2, 1 + 2 * index, book.t(key)).font = Font(bold=True)
+        _put(sheet, 2, 2 + 2 * index, value)
+
+
+def _put(sheet: Any, row: int, column: int, value: object) -> Any:
+    """Write a value into a cell as `_cell` makes it; a text that starts with "=" (an owner's,
+    an estate's name) stays text, never a formula."""
+    cell = sheet.cell(row, column, _cell(value))
+    if cell.data_type == "f":
+        cell.data_type = "s"
+    elif isinstance(cell.value, datetime):
+        cell.number_format = "yyyy-mm-dd hh:mm"
+    elif isinstance(value, float):
+        cell.number_format = "0%"
+    return cell
+
+
+def _table(
+    sheet: Any, book: _Book, title: str, keys: Sequence[str], rows: Iterable[Sequence[object]]
+) -> None:
+    """A sheet that files well: the header block, the table under it, each column its width,
+    a filter on the table, its header frozen and repeated on every printed page, A4 landscape
+    fitted to the page's width."""
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    sheet.append(list(headers))
-    for cell in sheet[1]:
+    _header_block(sheet, book, title, len(keys))
+    for column, key in enumerate(keys, start=1):
+        cell = sheet.cell(HEADER_ROW, column, book.t(f"report.col.{key}"))
         cell.font = Font(bold=True)
+        sheet.column_dimensions[get_column_letter(column)].width = _WIDTHS.get(key, 10)
+    row_number = HEADER_ROW
     for values in rows:
-        sheet.append([_cell(value) for value in values])
-        for cell in sheet[sheet.max_row]:
-            # An owner's text that starts with "=" must stay text, not become a formula.
-            if cell.data_type == "f":
-                cell.data_type = "s"
-            elif isinstance(cell.value, datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm"
-            elif isinstance(cell.value, date):
-                cell.number_format = "yyyy-mm-dd"
-    for index, key in enumerate(keys, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(key, 10)
-    sheet.freeze_panes = "A2"
+        row_number += 1
+        for column, value in enumerate(values, start=1):
+            _put(sheet, row_number, column, value)
+    last = get_column_letter(len(keys))
+    sheet.auto_filter.ref = f"A{HEADER_ROW}:{last}{row_number}"
+    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
+    sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
 
 
-def workbook_bytes(report: MonthReport, catalogues: Catalogues, lang: str) -> bytes:
-    """An .xlsx of every ticket of the month, and a second sheet with the complaint summary."""
+def _rate_cells(book: _Book, on_time: OnTime) -> list[object]:
+    """The count, kept/due and share columns of a rate (the share as a number, or 暂无)."""
+    rate = on_time.rate
+    return [
+        None,
+        f"{on_time.kept}/{on_time.due}",
+        rate if rate is not None else book.t("report.rate_none"),
+    ]
+
+
+def _summary_rows(book: _Book) -> list[list[object]]:
+    """The summary sheet's rows: (group, item, count, kept/due, share)."""
+    report, t = book.report, book.t
+    kinds = {kind: t(f"report.kind.{kind}") for kind in TicketKind}
+    rows: list[list[object]] = []
+
+    def add(group: str, item: str, cells: list[object]) -> None:
+        rows.append([t(f"report.group.{group}"), item, *cells])
+
+    for kind in TicketKind:
+        add("kind", kinds[kind], [sum(1 for row in report.tickets if row.kind is kind)])
+    reported = [row for row in report.tickets if row.kind in REPORTED_KINDS]
+    for department in Department:
+        count = sum(1 for row in reported if row.department is department)
+        if count:
+            add("department", t(f"department.{department}"), [count])
+    # Every category, in a fixed order, zeros too: a repair's urgency, a complaint's severity.
+    severities = [str(severity) for severity in Severity]
+    categories: dict[tuple[TicketKind, str], int] = {
+        (TicketKind.REPAIR, "urgent"): 0,
+        (TicketKind.REPAIR, "ordinary"): 0,
+        **{(TicketKind.COMPLAINT, severity): 0 for severity in severities},
+        (TicketKind.COMPLAINT, "unrated"): 0,
+    }
+    for row in reported:
+        if row.kind is TicketKind.REPAIR:
+            key = (row.kind, "urgent" if row.urgent else "ordinary")
+        else:
+            key = (row.kind, row.severity if row.severity in severities else "unrated")
+        categories[key] += 1
+    for (kind, category), count in categories.items():
+        label = t(
+            f"severity.{category}" if category in severities else f"report.category.{category}"
+        )
+        add("category", t("report.item", a=kinds[kind], b=label), [count])
+    response, resolve = t("report.col.response"), t("report.col.resolve_rate")
+    for figures in report.figures():
+        kind = kinds[figures.kind]
+        add("on_time", t("report.item", a=kind, b=response), _rate_cells(book, figures.response))
+        add("on_time", t("report.item", a=kind, b=resolve), _rate_cells(book, figures.resolve))
+    for group, people, departments in (
+        ("on_time_department", report.by_department, True),
+        ("on_time_staff", report.by_staff, False),
+    ):
+        for person in people:
+            name = t(f"department.{person.name}") if departments else person.name
+            add(group, t("report.item", a=name, b=response), _rate_cells(book, person.response))
+            add(group, t("report.item", a=name, b=resolve), _rate_cells(book, person.resolve))
+    for figures in report.figures():
+        add("revisit", kinds[figures.kind], _rate_cells(book, figures.revisit))
+    for figures in report.figures():
+        add("satisfaction", kinds[figures.kind], _rate_cells(book, figures.satisfaction))
+    for figures in report.figures():
+        add("reopened", kinds[figures.kind], [figures.reopened])
+    return rows
+
+
+def _embed_chart(sheet: Any, chart: bytes) -> None:
+    from openpyxl.drawing.image import Image
+
+    image = Image(io.BytesIO(chart))
+    scale = CHART_WIDTH / image.width
+    image.width, image.height = CHART_WIDTH, round(image.height * scale)
+    sheet.add_image(image, CHART_ANCHOR)
+
+
+def workbook_bytes(
+    report: MonthReport,
+    catalogues: Catalogues,
+    lang: str,
+    *,
+    prepared_by: str = "",
+    approved_by: str = "",
+    chart: bytes | None = None,
+) -> bytes:
+    """The 投诉月度汇总表 as an .xlsx to file: the summary (with the chart), the complaint
+    summary, and every ticket of the month; each sheet opens with the header block."""
     from openpyxl import Workbook
 
-    t = catalogues.text
-    book = Workbook()
-    tickets = book.active
-    tickets.title = t(lang, "report.sheet.tickets")
-    _sheet(
+    book = _Book(report, catalogues, lang, prepared_by, approved_by)
+    t = book.t
+    workbook = Workbook()
+    summary = workbook.active
+    summary.title = t("report.sheet.summary")
+    _table(summary, book, summary.title, SUMMARY_COLUMNS, _summary_rows(book))
+    _embed_chart(summary, chart if chart is not None else chart_png(report, catalogues, lang))
+    complaints = workbook.create_sheet(t("report.sheet.complaints"))
+    _table(
+        complaints,
+        book,
+        complaints.title,
+        COMPLAINT_COLUMNS,
+        (
+            [
+                index,
+                row.opened_at,
+                row.owner,
+                row.unit,
+                row.content,
+                t(f"department.{row.department}"),
+                row.handler,
+                row.result,
+                row.resolved_at,
+                book.yes_no(row.overdue),
+                _rating_text(row.rating, catalogues, lang),
+            ]
+            for index, row in enumerate(report.complaints, start=1)
+        ),
+    )
+    tickets = workbook.create_sheet(t("report.sheet.tickets"))
+    _table(
         tickets,
-        [t(lang, f"report.col.{key}") for key in TICKET_COLUMNS],
+        book,
+        tickets.title,
         TICKET_COLUMNS,
         (
             [
+                index,
                 row.number,
-                t(lang, f"report.kind.{row.kind}"),
-                t(lang, f"department.{row.department}"),
-                t(lang, "report.yes" if row.urgent else "report.no"),
-                t(lang, f"report.status.{row.status}"),
+                t(f"report.kind.{row.kind}"),
+                t(f"department.{row.department}"),
+                t("report.yes" if row.urgent else "report.no"),
+                t(f"report.status.{row.status}"),
                 row.unit,
                 row.owner,
                 row.text,
@@ -915,33 +1218,17 @@ def workbook_bytes(report: MonthReport, catalogues: Catalogues, lang: str) -> by
                 row.claimed_at,
                 row.resolved_at,
                 row.closed_at,
-                row.rating,
+                row.handler,
                 row.result,
+                book.yes_no(row.overdue) if row.kind in REPORTED_KINDS else "",
+                _rating_text(row.rating, catalogues, lang),
                 row.reopen_count,
             ]
-            for row in report.tickets
-        ),
-    )
-    summary = book.create_sheet(t(lang, "report.sheet.complaints"))
-    _sheet(
-        summary,
-        [t(lang, f"report.col.{key}") for key in COMPLAINT_COLUMNS],
-        COMPLAINT_COLUMNS,
-        (
-            [
-                row.date,
-                row.owner,
-                row.unit,
-                row.content,
-                t(lang, f"department.{row.department}"),
-                row.result,
-                _rating_text(row.rating, catalogues, lang),
-            ]
-            for row in report.complaints
+            for index, row in enumerate(report.tickets, start=1)
         ),
     )
     buffer = io.BytesIO()
-    book.save(buffer)
+    workbook.save(buffer)
     return buffer.getvalue()
 
 
@@ -976,12 +1263,23 @@ def _write_atomically(path: Path, content: bytes) -> None:
 
 
 def write_report_files(
-    report: MonthReport, catalogues: Catalogues, lang: str, directory: Path
+    report: MonthReport,
+    catalogues: Catalogues,
+    lang: str,
+    directory: Path,
+    *,
+    prepared_by: str = "",
+    approved_by: str = "",
 ) -> ReportFiles:
-    """Write the chart (PNG) and the workbook (XLSX) of a report into `directory`."""
+    """Write the chart (PNG) and the workbook (XLSX) of a report into `directory`; the
+    workbook's header block names who prepared it and who approves it (blank to sign)."""
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{_file_code(report)}-{report.month}"
     files = ReportFiles(chart=directory / f"{stem}.png", workbook=directory / f"{stem}.xlsx")
-    _write_atomically(files.chart, chart_png(report, catalogues, lang))
-    _write_atomically(files.workbook, workbook_bytes(report, catalogues, lang))
+    chart = chart_png(report, catalogues, lang)
+    _write_atomically(files.chart, chart)
+    book = workbook_bytes(
+        report, catalogues, lang, prepared_by=prepared_by, approved_by=approved_by, chart=chart
+    )
+    _write_atomically(files.workbook, book)
     return files

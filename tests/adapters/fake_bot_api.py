@@ -95,6 +95,8 @@ class FakeBotApi:
         self.now = now
         self.calls: list[ApiCall] = []
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        # The bytes of each file uploaded over HTTP (`serve_bot_api`), by its file name.
+        self.uploads: dict[str, bytes] = {}
         self._failures: dict[str, deque[Failure]] = defaultdict(deque)
         self._ids = itertools.count(5000)
         self._updates: list[dict[str, Any]] = []
@@ -362,16 +364,31 @@ def serve_bot_api(api: FakeBotApi, token: str = TOKEN) -> web.Application:
             )
         form = await request.post()
         params: dict[str, Any] = {}
+        files: list[str] = []
         for name, value in form.items():
+            if isinstance(value, web.FileField):
+                # An upload (multipart/form-data), as PTB sends a local photo or document.
+                files.append(value.filename)
+                api.uploads[value.filename] = value.file.read()
+                continue
             text = str(value)
             # PTB sends JSON-encoded values, but strings as they are.
             try:
                 params[name] = json.loads(text) if name != "text" else text
             except ValueError:
                 params[name] = text
-        status, body = await api.answer(request.match_info["method"], params, str(request.url))
+        method = request.match_info["method"]
+        status, body = await api.answer(method, params, str(request.url), files)
         return web.json_response(body, status=status)
 
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", call)
     return app
+
+
+async def bot_api_on_loopback(api: FakeBotApi) -> tuple[web.AppRunner, int]:
+    """`serve_bot_api` started on a free loopback port: its runner (to clean up) and port."""
+    runner = web.AppRunner(serve_bot_api(api))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, runner.addresses[0][1]

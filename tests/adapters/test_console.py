@@ -301,7 +301,11 @@ async def test_an_engineer_sees_their_department_a_supervisor_the_estate(served:
     workbook = await served.client.post("/console/report", data={"csrf": chief, "month": month})
     assert workbook.status == 200
     assert "attachment" in workbook.headers["Content-Disposition"]
-    assert (await workbook.read())[:2] == b"PK"  # an .xlsx is a zip
+    data = await workbook.read()
+    assert data[:2] == b"PK"  # an .xlsx is a zip
+    # The 投诉月度汇总表, prepared by the supervisor who downloaded it, the chart inside.
+    summary = load_workbook(io.BytesIO(data))["汇总"]
+    assert summary["F2"].value == "陈主管" and len(summary._images) == 1
     bad = await served.client.post("/console/report", data={"csrf": chief, "month": "soon"})
     assert bad.status == 400
 

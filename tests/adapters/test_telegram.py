@@ -21,7 +21,6 @@ from typing import Any
 import aiohttp
 import pytest
 import telegram.ext._aioratelimiter as aioratelimiter
-from aiohttp import web
 from telegram import Update, User
 from telegram.error import TimedOut
 
@@ -80,7 +79,7 @@ from tests.adapters.fake_bot_api import (
     TOKEN,
     FakeBotApi,
     FakeRequest,
-    serve_bot_api,
+    bot_api_on_loopback,
 )
 from tests.conftest import StoreOpener
 from tests.desk import Desk
@@ -263,6 +262,21 @@ def telegram_channel(desk: Desk, api: FakeBotApi, **config: str) -> TelegramChan
         desk.services,
         request=request,
         get_updates_request=request,
+    )
+
+
+def loopback_channel(desk: Desk, port: int) -> TelegramChannel:
+    """The channel in webhook mode (nothing polls), its Bot API calls going over HTTP to a
+    self-hosted Bot API server on loopback at `port`."""
+    return TelegramChannel(
+        TelegramConfig(
+            TOKEN,
+            webhook_url="https://guanjia.example.com/telegram/hook",
+            webhook_secret="s3cret",
+            api_base_url=f"http://127.0.0.1:{port}",
+        ),
+        desk.router,
+        desk.services,
     )
 
 
@@ -1068,21 +1082,8 @@ async def test_a_self_hosted_bot_api_server_is_reached_over_http(
     desk: Desk, instant: InstantAsyncio
 ) -> None:
     api = FakeBotApi(desk.clock.now())
-    runner = web.AppRunner(serve_bot_api(api))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    channel = TelegramChannel(
-        TelegramConfig(
-            TOKEN,
-            webhook_url="https://guanjia.example.com/telegram/hook",
-            webhook_secret="s3cret",
-            api_base_url=f"http://127.0.0.1:{port}",
-        ),
-        desk.router,
-        desk.services,
-    )
+    runner, port = await bot_api_on_loopback(api)
+    channel = loopback_channel(desk, port)
     try:
         await channel.start()
         assert channel.bot.username == BOT_USERNAME and channel.bot.id == BOT_ID
@@ -1181,9 +1182,7 @@ async def test_the_app_starts_the_channel_when_a_token_is_set(
         platform=Platform.TELEGRAM, chat_id=str(GROUP_ID), kind=ChatKind.OWNERS, estate=desk.estate
     )
     api = FakeBotApi(desk.clock.now())
-    runner = web.AppRunner(serve_bot_api(api))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    runner, port = await bot_api_on_loopback(api)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path,
@@ -1192,7 +1191,7 @@ async def test_the_app_starts_the_channel_when_a_token_is_set(
         telegram_bot_token=TOKEN,
         telegram_webhook_url="https://guanjia.example.com/telegram/webhook",
         telegram_webhook_secret="s3cret",
-        telegram_api_base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/bot",
+        telegram_api_base_url=f"http://127.0.0.1:{port}/bot",
     )
     app = App(settings=settings, services=desk.services, router=desk.router)
     try:

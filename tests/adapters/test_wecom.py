@@ -21,7 +21,7 @@ from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.adapters.wecom import WeComChannel, WeComConfig
-from bot.core.channel import SendError
+from bot.core.channel import SendError, sends_local
 from bot.core.types import Attachment, Button, ChatRef, OutgoingMessage, Platform
 from models import (
     CallbackNonce,
@@ -531,3 +531,13 @@ async def test_a_report_chart_and_workbook_are_uploaded_to_the_staff_chat(
     assert [s.body["msgtype"] for s in sends] == ["text", "image", "file"]
     assert sends[1].body["image"] == {"media_id": "MEDIA-1"}
     assert sends[2].body["file"] == {"media_id": "MEDIA-2"}
+
+
+def test_the_app_says_it_sends_files_and_a_robot_that_it_does_not(rig: Rig) -> None:
+    # What `报表` reads to attach the chart and workbook or say where to get them.
+    app_group = ChatRef(Platform.WECOM, STAFF_CHAT, is_group=True)
+    person = ChatRef(Platform.WECOM, "lihua", is_group=False)
+    robot = ChatRef(Platform.WECOM, ROBOT_CHAT, is_group=True)
+    for kind in ("photo", "file"):
+        assert sends_local(rig.channel, app_group, kind) and sends_local(rig.channel, person, kind)
+        assert not sends_local(rig.channel, robot, kind)

@@ -53,7 +53,9 @@ def test_report_prints_text_and_writes_files(
     assert f"workbook: {folder / 'demo-2026-11.xlsx'}" in out.splitlines()
     assert (tmp_path / folder / "demo-2026-11.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     book = load_workbook(tmp_path / folder / "demo-2026-11.xlsx")
-    assert book["工单明细"]["A2"].value == "R-0002"
+    assert book["工单明细"]["B5"].value == "R-0002"
+    # Nobody named: the 编制 and 审核 cells are left to fill in by hand.
+    assert (book["汇总"]["F2"].value, book["汇总"]["H2"].value) == (None, None)
 
 
 def test_report_into_a_folder_in_english(
@@ -61,12 +63,20 @@ def test_report_into_a_folder_in_english(
 ) -> None:
     out_dir = tmp_path / "exports"
     argv = ["report", "--estate", "demo", "--month", "2026-11", "--at", AS_OF]
-    code = main([*argv, "--out", str(out_dir), "--lang", "en"])
+    names = ["--prepared-by", "Chen", "--approved-by", "Zhou"]
+    code = main([*argv, "--out", str(out_dir), "--lang", "en", *names])
 
     out = capsys.readouterr().out
     assert code == 0
     assert "Complaints: 3 received, 2 dispatched, 2 done, 1 still open" in out
     assert sorted(p.name for p in out_dir.iterdir()) == ["demo-2026-11.png", "demo-2026-11.xlsx"]
+    summary = load_workbook(out_dir / "demo-2026-11.xlsx")["Summary"]
+    assert [summary[cell].value for cell in ("E2", "F2", "G2", "H2")] == [
+        "Prepared by",
+        "Chen",
+        "Approved by",
+        "Zhou",
+    ]
     assert not (tmp_path / "data" / "reports").exists()
 
 

@@ -47,11 +47,11 @@ def the_report(desk: Desk) -> OutgoingMessage:
     return message
 
 
-async def test_staff_get_the_report_in_the_staff_chat(month_desk: Desk) -> None:
+async def test_a_supervisor_gets_the_report_in_the_staff_chat(month_desk: Desk) -> None:
     desk = month_desk
-    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind_staff("u-chen", desk.staff["chen"])
 
-    asked = await desk.say("报表 2026-11", "u-zhang", STAFF)
+    asked = await desk.say("报表 2026-11", "u-chen", STAFF)
 
     reply = the_report(desk)
     assert reply.chat == STAFF and reply.reply_to == asked.message_id
@@ -67,9 +67,13 @@ async def test_staff_get_the_report_in_the_staff_chat(month_desk: Desk) -> None:
     assert reply.attachments == (Attachment("file", str(workbook)),)
     assert written(desk) == [chart, workbook]
     assert chart.read_bytes().startswith(PNG_SIGNATURE)
-    assert imread(str(chart)).shape[:2] == (500, 900)
+    assert imread(str(chart)).shape[:2] == (700, 900)
     book = load_workbook(workbook)
-    assert [len(list(sheet.iter_rows())) for sheet in book] == [1 + 11, 1 + 3]
+    assert book.sheetnames == ["汇总", "投诉月度汇总表", "工单明细"]
+    # Prepared by the supervisor who asked; 3 complaints and 11 tickets under the header rows.
+    assert book["汇总"]["F2"].value == "陈主管"
+    assert [book[name].max_row for name in ("投诉月度汇总表", "工单明细")] == [4 + 3, 4 + 11]
+    assert len(book["汇总"]._images) == 1
 
 
 async def test_english_command_and_reply(month_desk: Desk) -> None:
@@ -81,7 +85,11 @@ async def test_english_command_and_reply(month_desk: Desk) -> None:
     reply = the_report(desk)
     assert reply.text.startswith("Estate demo: repairs and complaints, 2026-11")
     assert "Complaints: 3 received, 2 dispatched, 2 done, 1 still open" in reply.text
-    assert load_workbook(reply.attachments[0].ref).sheetnames == ["Tickets", "Complaint summary"]
+    assert load_workbook(reply.attachments[0].ref).sheetnames == [
+        "Summary",
+        "Complaint summary",
+        "Tickets",
+    ]
 
 
 @pytest.mark.parametrize("who", ["unbound", "owner", "other estate's staff"])
@@ -108,13 +116,65 @@ async def test_anyone_else_in_the_staff_chat_is_refused(month_desk: Desk, who: s
 @pytest.mark.parametrize("month", ["2026-13", "十一月", "2026-11-01"])
 async def test_a_bad_month_is_refused(month_desk: Desk, month: str) -> None:
     desk = month_desk
-    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind_staff("u-chen", desk.staff["chen"])
 
-    await desk.say(f"报表 {month}", "u-zhang", STAFF)
+    await desk.say(f"报表 {month}", "u-chen", STAFF)
 
     reply = the_report(desk)
     assert not reply.photos and not reply.attachments and "受理" not in reply.text
     assert written(desk) == []
+
+
+@pytest.mark.parametrize("member", ["张工", "刘师傅", "孙客服"])
+async def test_other_staff_are_told_to_ask_a_supervisor(month_desk: Desk, member: str) -> None:
+    desk = month_desk
+    await bind_staff("u-member", await Staff.get(estate_id=desk.estate.id, name=member))
+
+    await desk.say("报表 2026-11", "u-member", STAFF)
+
+    reply = the_report(desk)
+    assert reply.text == desk.services.catalogues.text("zh", "report.supervisors_only")
+    assert not reply.photos and not reply.attachments
+    assert written(desk) == []
+
+
+async def test_the_manager_gets_it_too(month_desk: Desk) -> None:
+    desk = month_desk
+    manager = await make_staff(desk.estate, "周经理", StaffRole.MANAGER)
+    await bind_staff("u-zhou", manager)
+
+    await desk.say("报表 2026-11", "u-zhou", STAFF)
+
+    reply = the_report(desk)
+    assert [a.kind for a in reply.photos + reply.attachments] == ["photo", "file"]
+
+
+@pytest.mark.parametrize(
+    ("kinds", "photos", "files", "what"),
+    [
+        ((), 0, 0, "图表和 Excel 表"),
+        (("photo",), 1, 0, "Excel 表"),
+        (("file",), 0, 1, "图表"),
+    ],
+)
+async def test_a_channel_that_cannot_send_files_says_where_to_get_them(
+    month_desk: Desk, kinds: tuple[str, ...], photos: int, files: int, what: str
+) -> None:
+    desk = month_desk
+    desk.channel.local_kinds = kinds
+    await bind_staff("u-chen", desk.staff["chen"])
+
+    await desk.say("报表 2026-11", "u-chen", STAFF)
+
+    reply = the_report(desk)
+    assert (len(reply.photos), len(reply.attachments)) == (photos, files)
+    last = reply.text.splitlines()[-1]
+    assert last == (
+        f"此渠道无法发送{what}。请私聊我发送“登录”打开员工后台，在“月度报表”处下载，"
+        "或在服务器上运行 guanjia report --estate demo --month 2026-11。"
+    )
+    # The files are written all the same, for the console and the server.
+    assert len(written(desk)) == 2
 
 
 # report_command's own checks, on a context as the router builds it: the staff desk checks some
@@ -166,7 +226,7 @@ async def test_months_the_command_refuses(
     month_desk: Desk, month: str, key: str, fields: dict[str, str]
 ) -> None:
     desk = month_desk
-    ctx = await context(desk, "u-zhang", STAFF, desk.staff["zhang"])
+    ctx = await context(desk, "u-chen", STAFF, desk.staff["chen"])
     await report_command(ctx, month)
     assert only_text(ctx) == desk.services.catalogues.text("zh", key, **fields)
     assert written(desk) == []
@@ -185,7 +245,7 @@ async def test_the_command_refuses_non_staff(month_desk: Desk) -> None:
 
 async def test_never_in_an_owners_group(month_desk: Desk) -> None:
     desk = month_desk
-    ctx = await context(desk, "u-zhang", OWNERS, desk.staff["zhang"])
+    ctx = await context(desk, "u-chen", OWNERS, desk.staff["chen"])
     await report_command(ctx, "2026-11")
     assert only_text(ctx) == desk.services.catalogues.text("zh", "report.staff_chat_only")
     assert written(desk) == []
@@ -193,8 +253,8 @@ async def test_never_in_an_owners_group(month_desk: Desk) -> None:
 
 async def test_staff_in_private_get_it_there(month_desk: Desk) -> None:
     desk = month_desk
-    private = desk.private("u-zhang")
-    ctx = await context(desk, "u-zhang", private, desk.staff["zhang"])
+    private = desk.private("u-chen")
+    ctx = await context(desk, "u-chen", private, desk.staff["chen"])
     await report_command(ctx, "2026/11")
     [message] = ctx.outbox
     assert isinstance(message, OutgoingMessage)

@@ -356,6 +356,11 @@ class TelegramChannel:
         the bot's message reaches it even with privacy mode on)."""
         return Hearing.EVERYTHING
 
+    def sends_local(self, chat: ChatRef, kind: str) -> bool:
+        """A local image goes as a photo (`send_photo`), a file as a document (`send_document`),
+        to any chat, from the allowed folders (the reports' among them)."""
+        return kind in ("photo", "file")
+
     async def send_notice(self, message: OutgoingMessage, notice: NoticeMeta) -> SentMessage:
         """Send a notice (private or to a group) the notifier paces and retries: the limiter
         neither retries it nor holds other calls for it."""
