@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import re
 import unicodedata
@@ -51,7 +52,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -60,8 +61,10 @@ from xml.etree import ElementTree
 from xml.parsers import expat
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.cell import range_boundaries
+from openpyxl.utils.datetime import from_excel
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
@@ -101,6 +104,7 @@ from models import (
 __all__ = [
     "COLUMNS",
     "DEFAULT_LIMITS",
+    "HEADER_SEARCH_ROWS",
     "MAX_CELL_CHARS",
     "MAX_COLUMNS",
     "MAX_FILE_BYTES",
@@ -185,10 +189,34 @@ _MAX_ROW_PROBLEMS = 10
 
 # Accepted sheet (or CSV file stem) names per kind, compared case-insensitively.
 SHEETS: dict[str, tuple[str, ...]] = {
-    "units": ("units", "房屋", "单元", "buildings"),
-    "owners": ("owners", "业主"),
-    "staff": ("staff", "员工", "工作人员"),
-    "bills": ("bills", "账单"),
+    "units": ("units", "房屋", "单元", "buildings", "房屋档案", "房屋信息", "房产", "房间"),
+    "owners": (
+        "owners",
+        "业主",
+        "业主档案",
+        "业主信息",
+        "业主名册",
+        "业主清单",
+        "业主资料",
+        "住户",
+        "住户档案",
+        "住户信息",
+        "业主信息表",
+        "业主档案表",
+    ),
+    "staff": ("staff", "员工", "工作人员", "员工信息", "员工名单", "人员"),
+    "bills": (
+        "bills",
+        "账单",
+        "欠费明细",
+        "欠费",
+        "欠费清单",
+        "收费明细",
+        "应收明细",
+        "账单明细",
+        "缴费明细",
+        "物业费",
+    ),
     "faq": ("faq", "常见问题"),
     "hours": ("hours", "office_hours", "office hours", "calendar", "办公时间", "服务日历"),
     "closed_days": ("closed_days", "closed days", "休息日", "闭馆日"),
@@ -199,37 +227,66 @@ SHEETS: dict[str, tuple[str, ...]] = {
 # Sheets read by people, not by the import (the template's notes).
 NOTES_SHEETS = frozenset({"说明", "notes", "readme"})
 
+_FLOOR_AREA = ("floor_area", "建筑面积", "area", "面积", "房屋面积")
+_WARRANTY_END = (
+    "warranty_end",
+    "保修截止",
+    "保修截止日期",
+    "保修到期",
+    "保修期至",
+    "保修到期日",
+    "保修期到",
+    "保修截止日",
+)
+_PHONE_HEADERS = (
+    "phone",
+    "电话",
+    "mobile",
+    "手机",
+    "手机号",
+    "联系电话",
+    "手机号码",
+    "电话号码",
+    "联系方式",
+)
+
 # Accepted headers per kind and field, compared after `_header_key`: English, Chinese, others.
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "units": {
         "building": ("building", "楼栋", "楼号", "楼栋号"),
         "entrance": ("entrance", "单元", "单元号"),
         "room": ("room", "房号", "房间号", "门牌号"),
-        "floor_area": ("floor_area", "建筑面积", "area", "面积"),
-        "warranty_end": ("warranty_end", "保修截止", "保修截止日期", "保修到期"),
+        "floor_area": _FLOOR_AREA,
+        "warranty_end": _WARRANTY_END,
     },
     "owners": {
-        "owner_name": ("owner_name", "业主姓名", "name", "owner", "业主", "姓名"),
-        "phone": ("phone", "电话", "mobile", "手机", "手机号", "联系电话"),
-        "units": ("units", "房屋", "unit", "房号"),
+        "owner_name": ("owner_name", "业主姓名", "name", "owner", "业主", "姓名", "业主名称"),
+        "phone": _PHONE_HEADERS,
+        "units": ("units", "房屋", "unit", "房号", "房屋编号", "房间", "楼栋单元房号"),
         "language": ("language", "语言", "lang"),
+        # An owner register with its units (业主档案): the units it names are created from it.
+        "building": ("building", "楼栋", "楼号", "楼栋号", "栋号", "楼"),
+        "entrance": ("entrance", "单元", "单元号"),
+        "room": ("room", "房号", "房间号", "门牌号", "室"),
+        "floor_area": _FLOOR_AREA,
+        "warranty_end": _WARRANTY_END,
     },
     "staff": {
         "name": ("name", "姓名"),
         "role": ("role", "岗位", "职务"),
         "department": ("department", "部门"),
-        "phone": ("phone", "电话", "mobile", "手机", "联系电话"),
+        "phone": _PHONE_HEADERS,
     },
     "bills": {
-        "unit": ("unit", "房屋"),
+        "unit": ("unit", "房屋", "房屋编号"),
         "building": ("building", "楼栋", "楼号"),
         "entrance": ("entrance", "单元"),
         "room": ("room", "房号"),
-        "period": ("period", "账期", "月份"),
-        "item": ("item", "项目", "收费项目"),
-        "amount": ("amount", "金额", "应收金额"),
-        "due_date": ("due_date", "到期日", "缴费截止日"),
-        "paid_at": ("paid_at", "缴费时间", "支付时间"),
+        "period": ("period", "账期", "月份", "所属月份", "费用月份", "计费月份"),
+        "item": ("item", "项目", "收费项目", "费用项目", "费项"),
+        "amount": ("amount", "金额", "应收金额", "欠费金额", "应缴金额", "应收", "欠费"),
+        "due_date": ("due_date", "到期日", "缴费截止日", "截止日期", "缴费期限", "应缴日期"),
+        "paid_at": ("paid_at", "缴费时间", "支付时间", "缴费日期"),
     },
     "faq": {
         "question": ("question", "问题"),
@@ -363,12 +420,41 @@ _MAX_CENTS = 2**63 - 1
 _MAX_AREA = Decimal("999999.99")  # the column holds 8 digits, 2 of them decimals
 _UNIT_SEPARATORS = re.compile(r"[,，;；、\s]+")
 _PERIOD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
-_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
-_MOMENT = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+# A day as managers write it: 2025-06-30, 2025/6/30, 2025.6.30, 2025年6月30日 (and 20250630).
+_DAY = r"(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?|(\d{2})(\d{2}))"
+_DATE = re.compile(_DAY)
+_MOMENT = re.compile(_DAY + r"(?:\s*[ T]\s*(\d{1,2})[:：](\d{2})(?:[:：](\d{2}))?)?")
+# Excel keeps a date as a number of days: a number cell in this range is one (1954 to 2173).
+_FIRST_SERIAL, _LAST_SERIAL = 20_000, 100_000
+_PHONE_EXTENSION = re.compile(r"\s*(?:转|分机|ext\.?|x|#)\s*(\d{1,6})\s*$", re.IGNORECASE)
+# What a register writes for "no phone".
+_NO_PHONE = frozenset({"无", "没有", "暂无", "-", "--", "—", "/", "n/a", "na", "none", "空"})
 _CLOCK = re.compile(r"(\d{1,2})\s*[:：点]\s*(\d{1,2}|半)?\s*分?")
-_PHONE = re.compile(r"\+?[\d\- ()]{5,25}")
-# Columns a manager may keep for themselves; they are not imported.
-_IGNORED_COLUMNS = frozenset({"note", "notes", "remark", "remarks", "comment", "备注", "说明"})
+# Columns a manager keeps for themselves, read past in silence: numbering, notes, and dates the
+# store has no place for (a unit's handover date). Any other unknown column is skipped with a
+# warning (`ImportReport.warnings`): a register has many columns the import has no use for, and
+# a column it needs but cannot recognise is reported missing all the same.
+_IGNORED_COLUMNS = frozenset(
+    {
+        "note",
+        "notes",
+        "remark",
+        "remarks",
+        "comment",
+        "备注",
+        "说明",
+        "序号",
+        "no",
+        "no.",
+        "#",
+        "交房日期",
+        "交付日期",
+        "入住日期",
+        "收房日期",
+    }
+)
+# Rows above the header a sheet may have (a title, the estate's name, a date).
+HEADER_SEARCH_ROWS = 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,6 +516,8 @@ class ImportReport:
     closed_days: int = 0
     targets: int = 0
     roster: int = 0
+    # What was read past without stopping the import: columns it does not know.
+    warnings: tuple[RowError, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,6 +552,8 @@ class OwnerRow:
     language: str = "zh"
     sheet: str = "owners"
     row: int = 0
+    # The units as an owner register describes them (floor area, warranty), to create them.
+    unit_rows: tuple[UnitRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -575,8 +665,20 @@ def _clean(value: str) -> str:
 
 def parse_unit_label(raw: str) -> str | None:
     """The normalised label of ``3-2-501`` or ``12-1801`` (with or without 栋/单元/室), or None."""
-    parts = split_unit_label(raw)
+    parts = _split_unit(raw)
     return unit_label(*parts) if parts is not None else None
+
+
+# A unit written out without dashes, as a register may: 3栋2单元501室, 12号楼1801.
+_UNIT_WORDS = re.compile(r"(\w+?(?:栋|幢|座|号楼))\s*(?:(\w+?单元)\s*)?(\w+?)室?", re.UNICODE)
+
+
+def _split_unit(raw: str) -> tuple[str, str | None, str] | None:
+    parts = split_unit_label(raw)
+    if parts is None and (match := _UNIT_WORDS.fullmatch(_clean(raw))):
+        written = "-".join(part for part in match.groups() if part)
+        parts = split_unit_label(written)
+    return parts
 
 
 def _header_key(value: object) -> str:
@@ -604,6 +706,62 @@ def _text(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value).strip()
+
+
+def _moment(raw: object) -> datetime | None:
+    """A cell as a wall-clock moment: a date or time cell, an Excel date serial, or text in one
+    of the forms of `_MOMENT`; None when it is none of these (or no such day)."""
+    if isinstance(raw, datetime):
+        return raw.replace(tzinfo=None)
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        if not _FIRST_SERIAL <= raw < _LAST_SERIAL:
+            return None
+        moment = from_excel(raw)
+        return moment.replace(microsecond=0) if isinstance(moment, datetime) else None
+    text = _clean(str(raw))
+    if text.isdigit() and len(text) == 5:
+        return _moment(int(text))
+    match = _MOMENT.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, month8, day8, hour, minute, second = match.groups()
+    try:
+        return datetime(
+            int(year),
+            int(month or month8),
+            int(day or day8),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+        )
+    except ValueError:
+        return None
+
+
+def normalize_phone(raw: str) -> str | None:
+    """A phone number as stored: a mobile's 11 digits, a landline with its area code
+    (``0755-88880000``), an extension after 转 (``0755-88880000转8001``); None when it is not
+    a number in mainland China or abroad (``12345``)."""
+    text = _clean(raw)
+    extension = ""
+    if match := _PHONE_EXTENSION.search(text):
+        extension, text = match[1], text[: match.start()]
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    extension = extension or (number.extension or "")
+    if number.country_code != 86:
+        formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    else:
+        national = phonenumbers.national_significant_number(number)
+        area = phonenumbers.length_of_geographical_area_code(number)
+        formatted = f"0{national[:area]}-{national[area:]}" if area else national
+    return f"{formatted}转{extension}" if extension else formatted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -679,35 +837,22 @@ class _Cells:
             if required:
                 self.bad(name, "missing")
             return None
-        if isinstance(raw, datetime):
-            return raw.date()
-        if isinstance(raw, date):
-            return raw
-        match = _DATE.fullmatch(_clean(str(raw)))
-        try:
-            if match is None:
-                raise ValueError
-            return date(*(int(part) for part in match.groups()))
-        except ValueError:
+        moment = _moment(raw)
+        if moment is not None and isinstance(raw, datetime | float):
+            return moment.date()  # a date cell, or a serial, with a time of day as well
+        if moment is None or moment.time() != time(0):
             self.bad(name, f"not a date (YYYY-MM-DD): {_text(raw)!r}")
             return None
+        return moment.date()
 
     def moment(self, name: str) -> datetime | None:
         raw = self._raw(name)
         if raw is None:
             return None
-        if isinstance(raw, datetime):
-            return raw.replace(tzinfo=None)
-        if isinstance(raw, date):
-            return datetime(raw.year, raw.month, raw.day)
-        match = _MOMENT.fullmatch(_clean(str(raw)))
-        try:
-            if match is None:
-                raise ValueError
-            return datetime(*(int(part) for part in match.groups() if part is not None))
-        except ValueError:
+        moment = _moment(raw)
+        if moment is None:
             self.bad(name, f"not a date or time (YYYY-MM-DD [HH:MM]): {_text(raw)!r}")
-            return None
+        return moment
 
     def clock_time(self, name: str) -> time | None:
         """A time of day: a time cell, or "8:00", "08:00", "8点", "8点30"; "24:00" is midnight."""
@@ -745,9 +890,13 @@ class _Cells:
 
     def phone(self, name: str) -> str:
         value = _clean(self.text(name))
-        if value and not _PHONE.fullmatch(value):
+        if not value or value.lower() in _NO_PHONE:
+            return ""
+        phone = normalize_phone(value)
+        if phone is None:
             self.bad(name, f"not a phone number: {value!r}")
-        return re.sub(r"[\s\-()]", "", value)
+            return ""
+        return phone
 
     def language(self, name: str) -> str:
         return self.choice(name, LANGUAGES, required=False) or "zh"
@@ -813,16 +962,26 @@ def _unit_row(cells: _Cells, sheet: str, row: int) -> UnitRow:
 def _owner_row(cells: _Cells, sheet: str, row: int) -> OwnerRow:
     name = cells.text("owner_name", required=True, max_length=64)
     phone = cells.phone("phone")
-    labels: list[str] = []
-    for raw in _UNIT_SEPARATORS.split(cells.text("units", required=True)):
-        if not raw:
-            continue
-        label = parse_unit_label(raw)
-        if label is None:
-            cells.bad("units", f"not a unit such as 3-2-501 or 12-1801: {raw!r}")
-        elif label not in labels:
-            labels.append(label)
-    return OwnerRow(name, phone, tuple(labels), cells.language("language"), sheet, row)
+    area = cells.decimal("floor_area")
+    if area is not None and not Decimal(0) < area <= _MAX_AREA:
+        cells.bad("floor_area", f"not a floor area in m²: {area}")
+    warranty_end = cells.day("warranty_end")
+    units: list[UnitRow] = []
+    if "building" in cells.headers:
+        units.append(UnitRow(*cells.place("building", "entrance", "room"), area, warranty_end))
+    else:
+        for raw in _UNIT_SEPARATORS.split(cells.text("units", required=True)):
+            if not raw:
+                continue
+            parts = _split_unit(raw)
+            if parts is None:
+                cells.bad("units", f"not a unit such as 3-2-501 or 12-1801: {raw!r}")
+            else:
+                units.append(UnitRow(*parts, area, warranty_end))
+    units = list({unit.label: unit for unit in units}.values())
+    rows = tuple(replace(unit, sheet=sheet, row=row) for unit in units)
+    labels = tuple(unit.label for unit in units)
+    return OwnerRow(name, phone, labels, cells.language("language"), sheet, row, rows)
 
 
 def _staff_row(cells: _Cells, sheet: str, row: int) -> StaffRow:
@@ -935,14 +1094,32 @@ _ROW_PARSERS = {
 }
 
 
+def _aliases(kind: str) -> dict[str, str]:
+    """Header key → field for a kind (a later field wins a shared alias: 房号 is a room)."""
+    return {_header_key(alias): name for name, names in COLUMNS[kind].items() for alias in names}
+
+
+def _header_score(kind: str, values: Row) -> int:
+    """How many cells of a row are headers of the kind: the header row is the best row."""
+    aliases = _aliases(kind)
+    return sum(
+        1
+        for value in values
+        if value is not None and str(value).strip() and _header_key(value) in aliases
+    )
+
+
 def _header(
-    kind: str, sheet: str, header: Iterable[object], errors: list[RowError]
+    kind: str, sheet: str, header: Row, row: int, errors: list[RowError], warnings: list[RowError]
 ) -> dict[int, str] | None:
-    """Column index → field, or None (with the errors recorded) when the header is wrong."""
-    aliases = {
-        _header_key(alias): name for name, names in COLUMNS[kind].items() for alias in names
-    }
+    """Column index → field, or None (with the errors recorded) when the header is wrong.
+
+    An unknown column is skipped with a warning, unless a column the kind needs is missing:
+    then it is most likely that column, misspelt, and it is an error too.
+    """
+    aliases = _aliases(kind)
     columns: dict[int, str] = {}
+    unknown: list[RowError] = []
     ok = True
     for index, value in enumerate(header):
         if value is None or not str(value).strip():
@@ -951,22 +1128,32 @@ def _header(
         if name is None and _header_key(value) in _IGNORED_COLUMNS:
             continue
         if name is None:
-            errors.append(RowError(sheet, 1, f"unknown column {str(value).strip()!r}"))
-            ok = False
+            unknown.append(RowError(sheet, row, f"unknown column {str(value).strip()!r}"))
         elif name in columns.values():
-            errors.append(RowError(sheet, 1, f"column {str(value).strip()!r} appears twice"))
+            errors.append(RowError(sheet, row, f"column {str(value).strip()!r} appears twice"))
             ok = False
         else:
             columns[index] = name
-    present = set(columns.values())
-    for name in _REQUIRED[kind]:
-        if name not in present:
-            errors.append(RowError(sheet, 1, f"missing column {_names(kind, name)}"))
+    if kind == "owners" and "building" not in columns.values():
+        # No building column: 房号 holds whole units (3-2-501), as the owners sheet always had.
+        columns = {i: "units" if name == "room" else name for i, name in columns.items()}
+        if list(columns.values()).count("units") > 1:
+            errors.append(RowError(sheet, row, f"column {_names(kind, 'units')} appears twice"))
             ok = False
+    present = set(columns.values())
+    missing = [name for name in _REQUIRED[kind] if name not in present]
+    if kind == "owners" and "building" in present:
+        missing = [name for name in missing if name != "units"]
+        if "room" not in present:
+            missing.append("room")
+    absent = [RowError(sheet, row, f"missing column {_names(kind, name)}") for name in missing]
     if kind == "bills" and "unit" not in present and not {"building", "room"} <= present:
-        missing = f"{_names(kind, 'unit')}, or {_names(kind, 'building')} and room"
-        errors.append(RowError(sheet, 1, f"missing column {missing}"))
-        ok = False
+        either = f"{_names(kind, 'unit')}, or {_names(kind, 'building')} and room"
+        absent.append(RowError(sheet, row, f"missing column {either}"))
+    if absent:
+        errors.extend(unknown + absent)
+        return None
+    warnings.extend(unknown)
     return columns if ok else None
 
 
@@ -1435,6 +1622,9 @@ class _Read:
     loose_units: set[str] | None = field(default_factory=set)
     rows: int = 0
     refused: bool = False
+    warnings: list[RowError] = field(default_factory=list)
+    # The units an owner register names, by label: created when there is no units sheet.
+    register_units: dict[str, UnitRow] = field(default_factory=dict)
 
 
 def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
@@ -1477,12 +1667,15 @@ def _read_sheets(sheets: Iterable[_Sheet], read: _Read, limits: ImportLimits) ->
         try:
             with closing(sheet.rows):  # a sheet left part read closes its file at once
                 rows = _numbered(sheet.name, sheet.rows, limits)
-                first = next(rows, None)
-                if first is None or (_blank(first[1]) and all(_blank(row) for _, row in rows)):
-                    continue  # an empty sheet, such as Excel's default one
+                head = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
+                if all(_blank(values) for _, values in head):
+                    first = next(((n, v) for n, v in rows if not _blank(v)), None)
+                    if first is None:
+                        continue  # an empty sheet, such as Excel's default one
+                    head = [first]
                 if _clean(sheet.stem).lower() in NOTES_SHEETS:
                     continue  # the template's notes, for the person filling it in
-                kind = _kind_of(sheet.stem)
+                kind = _kind_of(sheet.stem) or _kind_by_header(head)
                 if kind is None:
                     accepted = " / ".join(names[0] for names in SHEETS.values())
                     reason = f"unknown sheet; expected one of {accepted}"
@@ -1492,10 +1685,46 @@ def _read_sheets(sheets: Iterable[_Sheet], read: _Read, limits: ImportLimits) ->
                     read.errors.append(RowError(sheet.name, 0, reason))
                 else:
                     seen[kind] = sheet.name
-                    _parse_sheet(kind, sheet.name, first[1], rows, read, limits)
+                    at = _header_at(kind, head)
+                    rest = itertools.chain(head[at + 1 :], rows)
+                    _parse_sheet(kind, sheet.name, head[at], rest, read, limits)
         except _Unreadable as unreadable:
             read.errors.append(unreadable.error)
+    if "units" not in seen:
+        # An owner register (业主档案) is the only list of units the workbook has.
+        read.data.units.extend(read.register_units.values())
     return seen
+
+
+def _header_at(kind: str, head: list[tuple[int, Row]]) -> int:
+    """Where the header row is among a sheet's first rows: the first row that names the most
+    columns of the kind, below any title rows; the first row that is not blank if none does."""
+    scores = [_header_score(kind, values) for _, values in head]
+    if max(scores, default=0) > 0:
+        return scores.index(max(scores))
+    return next(i for i, (_, values) in enumerate(head) if not _blank(values))
+
+
+def _kind_by_header(head: list[tuple[int, Row]]) -> str | None:
+    """The kind a sheet with a name of its own (Sheet1) holds, by its header: the kind whose
+    needed columns one of its first rows has, naming the most columns; None if none has them."""
+    best: tuple[int, str] | None = None
+    for kind in KINDS:
+        for _, values in head:
+            fields = {
+                name
+                for value in values
+                if value is not None
+                and (name := _aliases(kind).get(_header_key(value))) is not None
+            }
+            needed = set(_REQUIRED[kind])
+            if kind == "owners" and "building" in fields:
+                needed = {"owner_name", "building", "room"}
+            elif kind == "owners":
+                fields = {"units" if name == "room" else name for name in fields}
+            if needed <= fields and (best is None or len(fields) > best[0]):
+                best = (len(fields), kind)
+    return best[1] if best else None
 
 
 def read_estate(
@@ -1509,16 +1738,17 @@ def read_estate(
 def _parse_sheet(
     kind: str,
     sheet: str,
-    header: Row,
+    numbered_header: tuple[int, Row],
     rows: Iterator[tuple[int, Row]],
     read: _Read,
     limits: ImportLimits,
 ) -> None:
     """Add the sheet's good rows to the data read, and a `RowError` for each other.
 
-    A wrong header stops the sheet at row 1: the rest of it is never read.
+    A wrong header stops the sheet at its header: the rest of it is never read.
     """
-    columns = _header(kind, sheet, header, read.errors)
+    header_row, header = numbered_header
+    columns = _header(kind, sheet, header, header_row, read.errors, read.warnings)
     if columns is None:
         if kind == "units":
             read.loose_units = None
@@ -1534,11 +1764,16 @@ def _parse_sheet(
         parsed = _ROW_PARSERS[kind](cells, sheet, number)
         if not cells.problems:
             target.append(parsed)
+            if isinstance(parsed, OwnerRow):
+                for unit in parsed.unit_rows:
+                    read.register_units.setdefault(unit.label, unit)
             continue
         read.errors.append(RowError(sheet, number, "; ".join(cells.problems)))
-        if isinstance(parsed, UnitRow) and parsed.building and parsed.room:
-            if read.loose_units is not None:
+        if read.loose_units is not None:
+            if isinstance(parsed, UnitRow) and parsed.building and parsed.room:
                 read.loose_units.add(parsed.label)
+            elif isinstance(parsed, OwnerRow):
+                read.loose_units.update(parsed.units)
         if len(read.errors) >= limits.max_problems:
             reason = f"stopped reading after {limits.max_problems} problems"
             raise _Refused(RowError(sheet, number, reason))
@@ -1981,4 +2216,5 @@ async def import_estate(
         existing = await _Existing.load(await Estate.get_or_none(code=estate_code))
         more = _check(read.data, existing, read.loose_units)
         raise ImportFailed(_sorted(read.errors + more))
-    return await write_estate(read.data, estate_code, estate_name)
+    report = await write_estate(read.data, estate_code, estate_name)
+    return replace(report, warnings=tuple(read.warnings))

@@ -13,7 +13,7 @@ from openpyxl.styles import Font
 
 from bot.core.estate_import import COLUMNS, KINDS, SHEETS
 
-__all__ = ["EXAMPLES", "NOTES_SHEET", "header", "sheet_title", "write_template"]
+__all__ = ["EXAMPLES", "FIELDS", "NOTES_SHEET", "header", "sheet_title", "write_template"]
 
 # The example rows, by kind and field: consistent with each other (the owner's flat is in the
 # units sheet, the roster's people in the staff sheet) and written as a manager would write them.
@@ -131,6 +131,11 @@ _NOTES = {
 }
 
 
+# The columns of each sheet, where the template has fewer than the import reads: the owners
+# sheet names whole units (3-2-501); an owner register's 楼栋/单元/房号 columns are read too.
+FIELDS: dict[str, tuple[str, ...]] = {"owners": ("owner_name", "phone", "units", "language")}
+
+
 def _chinese(words: tuple[str, ...]) -> str | None:
     return next((word for word in words if any("\u4e00" <= ch <= "\u9fff" for ch in word)), None)
 
@@ -157,7 +162,7 @@ def write_template(path: Path, lang: str = "zh") -> None:
     bold = Font(bold=True)
     for kind in KINDS:
         sheet = book.create_sheet(sheet_title(kind, lang))
-        fields = list(COLUMNS[kind])
+        fields = list(FIELDS.get(kind, COLUMNS[kind]))
         sheet.append([header(kind, field, lang) for field in fields])
         for cell in sheet[1]:
             cell.font = bold

@@ -1,0 +1,183 @@
+"""The registers managers already keep: one 业主档案 sheet of owners with their units, under a
+title row, with 序号 and columns of their own; 欠费明细 with bills; dates and phone numbers as
+they are written in China."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from bot.core.estate_import import ImportFailed, import_estate, normalize_phone, read_estate
+from models import Bill, Estate, Owner, Unit
+
+REGISTER_HEADER = [
+    "序号",
+    "楼栋",
+    "单元",
+    "房号",
+    "业主姓名",
+    "联系电话",
+    "建筑面积(㎡)",
+    "交房日期",
+    "保修期至",
+    "身份证号",
+]
+
+
+def register_rows() -> list[list[Any]]:
+    return [
+        ["阳光花园业主档案（2026年12月）", None, None, None, None, None, None, None, None, None],
+        [None] * 10,
+        REGISTER_HEADER,
+        [
+            1,
+            "3栋",
+            "2单元",
+            "501",
+            "张三",
+            "138 0013 8000",
+            89.5,
+            "2024年6月30日",
+            "2029年6月30日",
+            "x",
+        ],
+        [2, "3栋", "2单元", "501", "李梅", "无", 89.5, None, "2029/6/30", None],
+        [3, "3", "2", "502", "王五", "0755-8888 0000 转 8001", "126.8", None, "2029.6.30", None],
+        [4, "12号楼", None, "1801", "赵六", None, None, None, datetime(2029, 6, 30), None],
+        [5, "12", None, "1802", "钱七", "+86 139 0013 9000", None, None, 47299, None],
+    ]
+
+
+def write_book(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
+    book = openpyxl.Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+ARREARS = [
+    ["欠费明细表"],
+    ["房屋", "所属月份", "收费项目", "欠费金额", "截止日期"],
+    ["3-2-501", "2026年11月", "物业费", 250.6, "2026年11月30日"],
+    ["12-1801", "2026-11", "停车费", "300", 46356],
+]
+
+
+async def test_an_owner_register_under_a_title_row_creates_units_and_owners(
+    store: str, tmp_path: Path
+) -> None:
+    path = write_book(tmp_path / "档案.xlsx", {"业主档案": register_rows(), "欠费明细": ARREARS})
+
+    report = await import_estate(path, "sunny", "阳光花园")
+
+    assert (report.units, report.owners, report.bills) == (4, 5, 2)
+    # 身份证号 is not the import's: skipped, and said so; 序号 and 交房日期 in silence.
+    assert [(w.sheet, w.row, w.reason) for w in report.warnings] == [
+        ("业主档案", 3, "unknown column '身份证号'")
+    ]
+    estate = await Estate.get(code="sunny")
+    units = {u.label: u for u in await Unit.filter(estate=estate)}
+    assert set(units) == {"3-2-501", "3-2-502", "12-1801", "12-1802"}
+    assert units["3-2-501"].floor_area == Decimal("89.50")
+    assert units["3-2-502"].warranty_end == date(2029, 6, 30)
+    assert units["12-1801"].warranty_end == date(2029, 6, 30)
+    assert units["12-1802"].warranty_end == date(2029, 6, 30)  # Excel's serial 47299
+    phones = dict(await Owner.filter(estate=estate).values_list("name", "phone"))
+    assert phones == {
+        "张三": "13800138000",
+        "李梅": "",
+        "王五": "0755-88880000转8001",
+        "赵六": "",
+        "钱七": "13900139000",
+    }
+    owners_of_501 = await units["3-2-501"].owners.all().values_list("name", flat=True)
+    assert sorted(owners_of_501) == ["张三", "李梅"]
+    bills = await Bill.filter(unit__estate=estate).order_by("amount_cents")
+    assert [(b.period, b.amount_cents, b.due_date) for b in bills] == [
+        ("2026-11", 25060, date(2026, 11, 30)),
+        ("2026-11", 30000, date(2026, 11, 30)),
+    ]
+
+
+async def test_a_register_with_combined_units_and_its_own_sheet_name(
+    store: str, tmp_path: Path
+) -> None:
+    rows = [
+        ["业主花名册"],
+        ["序号", "房号", "姓名", "手机"],
+        [1, "3-2-501", "张三", "13800138000"],
+        [2, "3栋2单元502室", "王五", "13800138001"],
+    ]
+    path = write_book(tmp_path / "花名册.xlsx", {"Sheet1": rows})
+
+    report = await import_estate(path, "sunny")
+
+    assert (report.units, report.owners) == (2, 2)
+    labels = await Unit.filter(estate__code="sunny").values_list("label", flat=True)
+    assert sorted(labels) == ["3-2-501", "3-2-502"]
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["2025年6月30日", "2025/6/30", "2025.6.30", "2025-06-30", 45838, datetime(2025, 6, 30)],
+)
+def test_every_date_form_is_read(tmp_path: Path, written: object) -> None:
+    rows = [["楼栋", "房号", "保修期至"], ["3", "501", written]]
+    data, errors = read_estate(write_book(tmp_path / "u.xlsx", {"房屋": rows}))
+    assert errors == []
+    assert data.units[0].warranty_end == date(2025, 6, 30)
+
+
+@pytest.mark.parametrize("written", ["2025年13月1日", "30/6/2025", "明年", 12])
+def test_what_is_not_a_date_is_refused(tmp_path: Path, written: object) -> None:
+    rows = [["楼栋", "房号", "保修期至"], ["3", "501", written]]
+    _, errors = read_estate(write_book(tmp_path / "u.xlsx", {"房屋": rows}))
+    assert [(e.row, e.reason.split(":")[0]) for e in errors] == [(2, "保修期至")]
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("13800138000", "13800138000"),
+        ("138-0013-8000", "13800138000"),
+        ("+86 138 0013 8000", "13800138000"),
+        ("0755-8888 0000", "0755-88880000"),
+        ("010-12345678", "010-12345678"),
+        ("0755-8888 0000 转 8001", "0755-88880000转8001"),
+        ("0755-88880000分机8001", "0755-88880000转8001"),
+        ("+852 9123 4567", "+85291234567"),
+    ],
+)
+def test_phone_numbers_are_checked_and_stored_alike(written: str, stored: str) -> None:
+    assert normalize_phone(written) == stored
+
+
+@pytest.mark.parametrize("written", ["12345", "1380013800", "call me", "88880000"])
+def test_what_is_not_a_phone_number_is_refused(tmp_path: Path, written: str) -> None:
+    assert normalize_phone(written) is None
+    rows = [["业主姓名", "电话", "房屋"], ["张三", written, "3-2-501"]]
+    _, errors = read_estate(write_book(tmp_path / "o.xlsx", {"业主": rows}))
+    assert [e.reason for e in errors] == [f"电话: not a phone number: {written!r}"]
+
+
+@pytest.mark.parametrize("written", ["无", "", None, "-", "暂无"])
+def test_no_phone_is_an_empty_phone(tmp_path: Path, written: str | None) -> None:
+    rows = [["业主姓名", "电话", "房屋"], ["张三", written, "3-2-501"]]
+    data, errors = read_estate(write_book(tmp_path / "o.xlsx", {"业主": rows}))
+    assert errors == [] and data.owners[0].phone == ""
+
+
+async def test_a_register_of_headers_only_is_refused(store: str, tmp_path: Path) -> None:
+    path = write_book(tmp_path / "empty.xlsx", {"业主档案": register_rows()[:3]})
+    with pytest.raises(ImportFailed):
+        await import_estate(path, "sunny")
+    assert not await Estate.exists(code="sunny")
