@@ -55,6 +55,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TextIO, TypeVar
 from xml.etree import ElementTree
@@ -71,6 +72,7 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from bot.core.i18n import Catalogues
 from bot.core.roster import ShiftRow, shift_instants
 from bot.core.vocabulary import (
     DEPARTMENT_WORDS,
@@ -134,6 +136,7 @@ __all__ = [
     "normalize_room",
     "parse_unit_label",
     "read_estate",
+    "render_report",
     "write_estate",
 ]
 
@@ -461,17 +464,84 @@ HEADER_SEARCH_ROWS = 10
 # Results and errors
 
 
+@cache
+def _catalogues() -> Catalogues:
+    return Catalogues()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem as a message of the catalogues (``import.<key>``, with ``import.<key>.do``
+    saying what to do when there is one), and the column (its header) it is in, if one."""
+
+    key: str
+    fields: tuple[tuple[str, object], ...] = ()
+    column: str = ""
+
+    def text(self, catalogues: Catalogues, lang: str, *, advice: bool = True) -> str:
+        """The problem in `lang`, with what to do about it unless `advice` is false."""
+        key = f"import.{self.key}"
+        text = catalogues.text(lang, key, **dict(self.fields))
+        if self.column:
+            text = catalogues.text(lang, "import.in_column", column=self.column, text=text)
+        if advice and f"{key}.do" in catalogues.keys(catalogues.language(lang)):
+            stop = "。" if catalogues.language(lang) == "zh" else ". "
+            text += stop + catalogues.text(lang, f"{key}.do", **dict(self.fields))
+        return text
+
+
+def _problem(key: str, in_column: str = "", **fields: object) -> Problem:
+    return Problem(key, tuple(fields.items()), in_column)
+
+
 @dataclass(frozen=True)
 class RowError:
-    """One problem in the input: the sheet (or CSV file), its row as the person sees it, why."""
+    """One problem in the input: the sheet (or CSV file), its row as the person sees it, why.
+
+    `reason` is in English, for logs and tests; `problems` say it again as messages, so that
+    `render` can say it in the manager's language, by column, with what to do.
+    """
 
     sheet: str
     row: int
     reason: str
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def of(cls, sheet: str, row: int, *problems: Problem) -> RowError:
+        """The error of these problems, its English reason written from the catalogues."""
+        catalogues = _catalogues()
+        reason = "; ".join(
+            (f"{problem.column}: " if problem.column else "")
+            + catalogues.text("en", f"import.{problem.key}", **dict(problem.fields))
+            for problem in problems
+        )
+        return cls(sheet, row, reason, problems)
 
     def __str__(self) -> str:
         where = f"{self.sheet}, row {self.row}" if self.row else self.sheet
         return f"{where}: {self.reason}"
+
+    def render(self, catalogues: Catalogues, lang: str) -> str:
+        """Where and what, in `lang`, with what to do."""
+        if self.row:
+            where = catalogues.text(lang, "import.where.row", sheet=self.sheet, row=self.row)
+        else:
+            where = catalogues.text(lang, "import.where.file", sheet=self.sheet)
+        if not self.problems:
+            return f"{where}: {self.reason}"
+        separator = "；" if catalogues.language(lang) == "zh" else "; "
+        texts = separator.join(problem.text(catalogues, lang) for problem in self.problems)
+        return f"{where}{'：' if catalogues.language(lang) == 'zh' else ': '}{texts}"
+
+
+def _error(sheet: str, row: int, key: str, **fields: object) -> RowError:
+    return RowError.of(sheet, row, _problem(key, **fields))
+
+
+def _limit(sheet: str, row: int, reason: str) -> RowError:
+    """A limit passed (or a file built to pass one), said in English inside the message."""
+    return _error(sheet, row, "file.limit", detail=reason)
 
 
 class ImportFailed(Exception):
@@ -481,6 +551,13 @@ class ImportFailed(Exception):
         self.errors = errors
         lines = "\n".join(f"  {error}" for error in errors)
         super().__init__(f"import failed, nothing was written ({len(errors)} problems):\n{lines}")
+
+    def render(self, catalogues: Catalogues, lang: str, file: str) -> str:
+        """The problems in `lang`, one a line, under a heading."""
+        heading = catalogues.text(lang, "import.failed", file=file, count=len(self.errors))
+        return "\n".join(
+            [heading, *(f"  {error.render(catalogues, lang)}" for error in self.errors)]
+        )
 
 
 @dataclass(frozen=True)
@@ -518,6 +595,36 @@ class ImportReport:
     roster: int = 0
     # What was read past without stopping the import: columns it does not know.
     warnings: tuple[RowError, ...] = ()
+
+
+_REPORT_COUNTS = (
+    "units",
+    "units_reused",
+    "owners",
+    "staff",
+    "bills",
+    "faq",
+    "office_hours",
+    "closed_days",
+    "targets",
+    "roster",
+)
+
+
+def render_report(report: ImportReport, catalogues: Catalogues, lang: str) -> str:
+    """What an import wrote, in `lang`, and below it the columns it read past."""
+    counts = [
+        catalogues.text(lang, f"import.count.{name}", n=n)
+        for name in _REPORT_COUNTS
+        if (n := getattr(report, name))
+    ]
+    key = "import.done_new" if report.estate_created else "import.done"
+    separator = catalogues.text(lang, "report.list_sep")
+    lines = [catalogues.text(lang, key, estate=report.estate_code, counts=separator.join(counts))]
+    if report.warnings:
+        lines.append(catalogues.text(lang, "import.warnings"))
+        lines.extend(f"  {warning.render(catalogues, lang)}" for warning in report.warnings)
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -774,7 +881,7 @@ class _Cells:
     def __init__(self, values: dict[str, object], headers: dict[str, str]) -> None:
         self.values = values
         self.headers = headers
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
 
     def _raw(self, name: str) -> object | None:
         value = self.values.get(name)
@@ -782,18 +889,18 @@ class _Cells:
             return None
         return value
 
-    def bad(self, name: str, message: str) -> None:
+    def bad(self, name: str, key: str, **fields: object) -> None:
         if len(self.problems) < _MAX_ROW_PROBLEMS:
-            self.problems.append(f"{self.headers.get(name, name)}: {message}")
+            self.problems.append(_problem(f"cell.{key}", self.headers.get(name, name), **fields))
         elif len(self.problems) == _MAX_ROW_PROBLEMS:
-            self.problems.append("and more")
+            self.problems.append(_problem("cell.more"))
 
     def text(self, name: str, *, required: bool = False, max_length: int | None = None) -> str:
         value = _text(self._raw(name))
         if not value and required:
             self.bad(name, "missing")
         elif max_length is not None and len(value) > max_length:
-            self.bad(name, f"longer than {max_length} characters")
+            self.bad(name, "too_long", max=max_length)
         return value
 
     def choice(self, name: str, table: dict[str, E], *, required: bool = True) -> E | None:
@@ -801,7 +908,7 @@ class _Cells:
         if not text:
             return None
         if text not in table:
-            self.bad(name, f"unknown value {text!r}")
+            self.bad(name, "unknown_value", value=repr(text))
             return None
         return table[text]
 
@@ -812,7 +919,7 @@ class _Cells:
                 self.bad(name, "missing")
             return None
         if isinstance(raw, bool | date):
-            self.bad(name, f"not a number: {_text(raw)!r}")
+            self.bad(name, "not_number", value=repr(_text(raw)))
             return None
         text = repr(raw) if isinstance(raw, float) else _clean(str(raw))
         text = re.sub(r"^[¥$]|元$|,|\s", "", text)
@@ -821,13 +928,13 @@ class _Cells:
             if not number.is_finite():
                 raise InvalidOperation
             if number != number.quantize(_CENT):
-                self.bad(name, f"more than 2 decimals: {_text(raw)!r}")
+                self.bad(name, "decimals", value=repr(_text(raw)))
                 return None
         except InvalidOperation:
-            self.bad(name, f"not a number: {_text(raw)!r}")
+            self.bad(name, "not_number", value=repr(_text(raw)))
             return None
         if number < 0:
-            self.bad(name, f"negative: {_text(raw)!r}")
+            self.bad(name, "negative", value=repr(_text(raw)))
             return None
         return number
 
@@ -841,7 +948,7 @@ class _Cells:
         if moment is not None and isinstance(raw, datetime | float):
             return moment.date()  # a date cell, or a serial, with a time of day as well
         if moment is None or moment.time() != time(0):
-            self.bad(name, f"not a date (YYYY-MM-DD): {_text(raw)!r}")
+            self.bad(name, "not_date", value=repr(_text(raw)))
             return None
         return moment.date()
 
@@ -851,7 +958,7 @@ class _Cells:
             return None
         moment = _moment(raw)
         if moment is None:
-            self.bad(name, f"not a date or time (YYYY-MM-DD [HH:MM]): {_text(raw)!r}")
+            self.bad(name, "not_moment", value=repr(_text(raw)))
         return moment
 
     def clock_time(self, name: str) -> time | None:
@@ -872,7 +979,7 @@ class _Cells:
                 return time(0)
             if hour < 24 and minute < 60:
                 return time(hour, minute)
-        self.bad(name, f"not a time of day (HH:MM): {_text(raw)!r}")
+        self.bad(name, "not_time_of_day", value=repr(_text(raw)))
         return None
 
     def period(self, name: str) -> str | None:
@@ -884,7 +991,7 @@ class _Cells:
             return f"{raw.year:04d}-{raw.month:02d}"
         match = _PERIOD.fullmatch(_clean(str(raw)))
         if match is None or not 1 <= int(match.group(2)) <= 12:
-            self.bad(name, f"not a period (YYYY-MM): {_text(raw)!r}")
+            self.bad(name, "not_period", value=repr(_text(raw)))
             return None
         return f"{match.group(1)}-{int(match.group(2)):02d}"
 
@@ -894,7 +1001,7 @@ class _Cells:
             return ""
         phone = normalize_phone(value)
         if phone is None:
-            self.bad(name, f"not a phone number: {value!r}")
+            self.bad(name, "not_phone", value=repr(value))
             return ""
         return phone
 
@@ -915,7 +1022,7 @@ class _Cells:
             return round(raw * 24 * 60)
         match = _CLOCK.fullmatch(_clean(str(raw)))
         if match is None or int(match[1]) > 24 or int(match[2]) > 59:
-            self.bad(name, f"not a time (HH:MM): {_text(raw)!r}")
+            self.bad(name, "not_time", value=repr(_text(raw)))
             return None
         return min(int(match[1]) * 60 + int(match[2]), 24 * 60)
 
@@ -925,7 +1032,7 @@ class _Cells:
         if number is None:
             return 0
         if number != number.to_integral_value() or not 0 < number <= _MAX_TARGET_MINUTES:
-            self.bad(name, f"not a whole number of minutes from 1 to {_MAX_TARGET_MINUTES}")
+            self.bad(name, "not_minutes", max=_MAX_TARGET_MINUTES)
             return 0
         return int(number)
 
@@ -942,7 +1049,7 @@ class _Cells:
         ):
             value = normalize(self.text(name, required=required))
             if len(value) > 16:
-                self.bad(name, "longer than 16 characters")
+                self.bad(name, "too_long", max=16)
             parts.append(value)
         return parts[0], parts[1] or None, parts[2]
 
@@ -955,7 +1062,7 @@ def _unit_row(cells: _Cells, sheet: str, row: int) -> UnitRow:
     building, entrance, room = cells.place("building", "entrance", "room")
     area = cells.decimal("floor_area")
     if area is not None and not Decimal(0) < area <= _MAX_AREA:
-        cells.bad("floor_area", f"not a floor area in m²: {area}")
+        cells.bad("floor_area", "not_area", value=area)
     return UnitRow(building, entrance, room, area, cells.day("warranty_end"), sheet, row)
 
 
@@ -964,7 +1071,7 @@ def _owner_row(cells: _Cells, sheet: str, row: int) -> OwnerRow:
     phone = cells.phone("phone")
     area = cells.decimal("floor_area")
     if area is not None and not Decimal(0) < area <= _MAX_AREA:
-        cells.bad("floor_area", f"not a floor area in m²: {area}")
+        cells.bad("floor_area", "not_area", value=area)
     warranty_end = cells.day("warranty_end")
     units: list[UnitRow] = []
     if "building" in cells.headers:
@@ -975,7 +1082,7 @@ def _owner_row(cells: _Cells, sheet: str, row: int) -> OwnerRow:
                 continue
             parts = _split_unit(raw)
             if parts is None:
-                cells.bad("units", f"not a unit such as 3-2-501 or 12-1801: {raw!r}")
+                cells.bad("units", "not_unit", value=repr(raw))
             else:
                 units.append(UnitRow(*parts, area, warranty_end))
     units = list({unit.label: unit for unit in units}.values())
@@ -1000,7 +1107,7 @@ def _bill_row(cells: _Cells, sheet: str, row: int) -> BillRow:
     if raw:
         label = parse_unit_label(raw)
         if label is None:
-            cells.bad("unit", f"not a unit such as 3-2-501 or 12-1801: {raw!r}")
+            cells.bad("unit", "not_unit", value=repr(raw))
     elif "building" in cells.headers:
         label = unit_label(*cells.place("building", "entrance", "room"))
     else:
@@ -1010,7 +1117,7 @@ def _bill_row(cells: _Cells, sheet: str, row: int) -> BillRow:
     amount = cells.decimal("amount", required=True)
     cents = int(amount * 100) if amount is not None else 0
     if cents > _MAX_CENTS:
-        cells.bad("amount", "too large")
+        cells.bad("amount", "too_large")
     return BillRow(
         label or "",
         period or "",
@@ -1033,7 +1140,7 @@ def _hours_row(cells: _Cells, sheet: str, row: int) -> HoursRow:
     weekday = cells.choice("weekday", WEEKDAYS)
     opens, closes = cells.clock("opens"), cells.clock("closes")
     if opens is not None and closes is not None and closes <= opens:
-        cells.bad("closes", "not after the opening time")
+        cells.bad("closes", "closes_early")
     return HoursRow(weekday or 0, opens or 0, closes or 0, sheet, row)
 
 
@@ -1047,11 +1154,11 @@ def _target_row(cells: _Cells, sheet: str, row: int) -> TargetRow:
     urgent = cells.yes_no("urgent")
     severity = cells.choice("severity", SEVERITIES, required=False) or ""
     if severity and kind is not None and kind is not TicketKind.COMPLAINT:
-        cells.bad("severity", "only complaints have a severity")
+        cells.bad("severity", "severity_kind")
     respond = cells.minutes("respond_minutes")
     resolve = cells.minutes("resolve_minutes")
     if respond and resolve and resolve < respond:
-        cells.bad("resolve_minutes", "shorter than the time to respond")
+        cells.bad("resolve_minutes", "resolve_short")
     return TargetRow(
         kind or TicketKind.REPAIR,
         urgent,
@@ -1128,9 +1235,11 @@ def _header(
         if name is None and _header_key(value) in _IGNORED_COLUMNS:
             continue
         if name is None:
-            unknown.append(RowError(sheet, row, f"unknown column {str(value).strip()!r}"))
+            unknown.append(
+                _error(sheet, row, "header.unknown_column", column=repr(str(value).strip()))
+            )
         elif name in columns.values():
-            errors.append(RowError(sheet, row, f"column {str(value).strip()!r} appears twice"))
+            errors.append(_error(sheet, row, "header.twice", column=repr(str(value).strip())))
             ok = False
         else:
             columns[index] = name
@@ -1138,7 +1247,7 @@ def _header(
         # No building column: 房号 holds whole units (3-2-501), as the owners sheet always had.
         columns = {i: "units" if name == "room" else name for i, name in columns.items()}
         if list(columns.values()).count("units") > 1:
-            errors.append(RowError(sheet, row, f"column {_names(kind, 'units')} appears twice"))
+            errors.append(_error(sheet, row, "header.twice", column=_names(kind, "units")))
             ok = False
     present = set(columns.values())
     missing = [name for name in _REQUIRED[kind] if name not in present]
@@ -1146,10 +1255,10 @@ def _header(
         missing = [name for name in missing if name != "units"]
         if "room" not in present:
             missing.append("room")
-    absent = [RowError(sheet, row, f"missing column {_names(kind, name)}") for name in missing]
+    absent = [_error(sheet, row, "header.missing", column=_names(kind, name)) for name in missing]
     if kind == "bills" and "unit" not in present and not {"building", "room"} <= present:
-        either = f"{_names(kind, 'unit')}, or {_names(kind, 'building')} and room"
-        absent.append(RowError(sheet, row, f"missing column {either}"))
+        unit, building = _names(kind, "unit"), _names(kind, "building")
+        absent.append(_error(sheet, row, "header.missing_unit", unit=unit, building=building))
     if absent:
         errors.extend(unknown + absent)
         return None
@@ -1226,13 +1335,13 @@ def _numbered(sheet: str, rows: Iterable[Row], limits: ImportLimits) -> Iterator
     """The rows with their numbers as the person sees them, stopped at the first past a limit."""
     for number, values in enumerate(rows, start=1):
         if number > limits.max_rows:
-            raise _Refused(RowError(sheet, number, f"more than {limits.max_rows} rows"))
+            raise _Refused(_limit(sheet, number, f"more than {limits.max_rows} rows"))
         if len(values) > limits.max_columns:
-            raise _Refused(RowError(sheet, number, f"more than {limits.max_columns} columns"))
+            raise _Refused(_limit(sheet, number, f"more than {limits.max_columns} columns"))
         for value in values:
             if isinstance(value, str) and len(value) > limits.max_cell_chars:
                 reason = f"a cell longer than {limits.max_cell_chars} characters"
-                raise _Refused(RowError(sheet, number, reason))
+                raise _Refused(_limit(sheet, number, reason))
         yield number, values
 
 
@@ -1455,8 +1564,9 @@ class _WorkbookReader(ExcelReader):
 
 
 def _stopped(exc: _PartError, where: str) -> _Stop:
-    error = RowError(where, exc.row, exc.reason)
-    return _Refused(error) if exc.limit else _Unreadable(error)
+    if exc.limit:
+        return _Refused(_limit(where, exc.row, exc.reason))
+    return _Unreadable(_limit(where, exc.row, exc.reason))
 
 
 def _sheet_titles(reader: ExcelReader) -> dict[str, str]:
@@ -1473,17 +1583,17 @@ def _open_workbook(path: Path, limits: ImportLimits) -> Iterator[Workbook]:
     size = path.stat().st_size
     if size > limits.max_file_bytes:
         reason = f"larger than {_size(limits.max_file_bytes)} ({_size(size)})"
-        raise _Refused(RowError(path.name, 0, reason))
+        raise _Refused(_limit(path.name, 0, reason))
     try:
         archive = _GuardedArchive(path, limits)
     except _UNREADABLE as exc:
-        raise _Unreadable(RowError(path.name, 0, f"cannot read the workbook: {exc}")) from None
+        raise _Unreadable(_error(path.name, 0, "file.unreadable_workbook", detail=exc)) from None
     with archive:
         unzipped = sum(info.file_size for info in archive.infolist())
         if unzipped > limits.max_unzipped_bytes:
             limit = _size(limits.max_unzipped_bytes)
             reason = f"unpacks to more than {limit} ({_size(unzipped)})"
-            raise _Refused(RowError(path.name, 0, reason))
+            raise _Refused(_limit(path.name, 0, reason))
         reader = None
         try:
             reader = _WorkbookReader(path, archive)
@@ -1493,7 +1603,9 @@ def _open_workbook(path: Path, limits: ImportLimits) -> Iterator[Workbook]:
             where = titles.get(exc.part, path.name) if exc.part else path.name
             raise _stopped(exc, where) from None
         except _UNREADABLE as exc:
-            raise _Unreadable(RowError(path.name, 0, f"cannot read the workbook: {exc}")) from None
+            raise _Unreadable(
+                _error(path.name, 0, "file.unreadable_workbook", detail=exc)
+            ) from None
         yield reader.wb
 
 
@@ -1501,7 +1613,7 @@ def _xlsx_sheets(workbook: Workbook, file: str, limits: ImportLimits) -> list[_S
     """The worksheets, after checking the sizes they declare."""
     worksheets = workbook.worksheets
     if len(worksheets) > limits.max_sheets:
-        raise _Refused(RowError(file, 0, f"more than {limits.max_sheets} sheets"))
+        raise _Refused(_limit(file, 0, f"more than {limits.max_sheets} sheets"))
     for sheet in worksheets:
         # A sheet's <dimension>, when it has one, refuses a big sheet before a row is read; it
         # can be missing or wrong, so the rows are counted as they stream all the same, and
@@ -1509,10 +1621,10 @@ def _xlsx_sheets(workbook: Workbook, file: str, limits: ImportLimits) -> list[_S
         rows, columns = sheet.max_row, sheet.max_column
         if rows is not None and rows > limits.max_rows:
             reason = f"more than {limits.max_rows} rows (the sheet says {rows})"
-            raise _Refused(RowError(sheet.title, 0, reason))
+            raise _Refused(_limit(sheet.title, 0, reason))
         if columns is not None and columns > limits.max_columns:
             reason = f"more than {limits.max_columns} columns (the sheet says {columns})"
-            raise _Refused(RowError(sheet.title, 0, reason))
+            raise _Refused(_limit(sheet.title, 0, reason))
         sheet.reset_dimensions()
     return [_Sheet(sheet.title, sheet.title, _worksheet_rows(sheet)) for sheet in worksheets]
 
@@ -1523,7 +1635,7 @@ def _worksheet_rows(sheet: ReadOnlyWorksheet) -> Iterator[Row]:
     except _PartError as exc:
         raise _stopped(exc, sheet.title) from None
     except _UNREADABLE as exc:
-        raise _Unreadable(RowError(sheet.title, 0, f"cannot read the sheet: {exc}")) from None
+        raise _Unreadable(_error(sheet.title, 0, "file.unreadable_sheet", detail=exc)) from None
 
 
 # --- .csv: one file per kind
@@ -1546,7 +1658,7 @@ def _csv_sheets(folder: Path, limits: ImportLimits) -> list[_Sheet]:
         if file.is_file() and file.suffix.lower() == ".csv"
     ]
     if len(files) > limits.max_sheets:
-        raise _Refused(RowError(folder.name, 0, f"more than {limits.max_sheets} .csv files"))
+        raise _Refused(_limit(folder.name, 0, f"more than {limits.max_sheets} .csv files"))
     return [_Sheet(file.name, file.stem, _csv_rows(file, limits)) for file in files]
 
 
@@ -1574,7 +1686,7 @@ class _CsvLines:
         self.chars += len(line)
         if self.chars > self.max_chars:
             reason = f"a row longer than {self.max_chars} characters"
-            raise _Refused(RowError(self.name, self.row, reason))
+            raise _Refused(_limit(self.name, self.row, reason))
         return line
 
     def next_row(self) -> None:
@@ -1587,7 +1699,7 @@ def _csv_rows(file: Path, limits: ImportLimits) -> Iterator[Row]:
     size = file.stat().st_size
     if size > limits.max_file_bytes:
         reason = f"larger than {_size(limits.max_file_bytes)} ({_size(size)})"
-        raise _Refused(RowError(file.name, 0, reason))
+        raise _Refused(_limit(file.name, 0, reason))
     with file.open(encoding="utf-8-sig", newline="") as handle:
         lines = _CsvLines(handle, file.name, limits)
         try:
@@ -1595,13 +1707,14 @@ def _csv_rows(file: Path, limits: ImportLimits) -> Iterator[Row]:
                 lines.next_row()
                 yield tuple(record)
         except UnicodeDecodeError:
-            reason = "not UTF-8 text (save it as CSV UTF-8)"
-            raise _Unreadable(RowError(file.name, 0, reason)) from None
+            raise _Unreadable(_error(file.name, 0, "file.not_utf8")) from None
         except csv.Error as exc:
             if str(exc).startswith("field larger than field limit"):
                 reason = f"a cell longer than {limits.max_cell_chars} characters"
-                raise _Refused(RowError(file.name, lines.row, reason)) from None
-            raise _Unreadable(RowError(file.name, lines.row, f"cannot read: {exc}")) from None
+                raise _Refused(_limit(file.name, lines.row, reason)) from None
+            raise _Unreadable(
+                _error(file.name, lines.row, "file.unreadable", detail=exc)
+            ) from None
 
 
 # --- both
@@ -1639,8 +1752,7 @@ def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
                 sheets = _xlsx_sheets(workbook, path.name, limits)
                 seen = _read_sheets(sheets, read, limits)
         else:
-            reason = "not an .xlsx workbook or a folder of .csv files"
-            read.errors.append(RowError(path.name, 0, reason))
+            read.errors.append(_error(path.name, 0, "file.not_xlsx"))
             return read
     except _Stop as stop:
         read.errors.append(stop.error)
@@ -1648,15 +1760,8 @@ def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
         return read
     if not read.errors and not read.rows:
         # Importing nothing would look like success: an empty file is a mistake worth naming.
-        if seen:
-            reason = "nothing to import: the sheets have a header row and no rows under it"
-        elif sheets:
-            reason = "nothing to import: every sheet is empty"
-        else:
-            reason = (
-                "no units, owners, staff, bills, faq, roster, hours, closed_days or targets sheet"
-            )
-        read.errors.append(RowError(path.name, 0, reason))
+        key = "file.header_only" if seen else "file.empty" if sheets else "file.no_sheet"
+        read.errors.append(_error(path.name, 0, key))
     return read
 
 
@@ -1678,11 +1783,14 @@ def _read_sheets(sheets: Iterable[_Sheet], read: _Read, limits: ImportLimits) ->
                 kind = _kind_of(sheet.stem) or _kind_by_header(head)
                 if kind is None:
                     accepted = " / ".join(names[0] for names in SHEETS.values())
-                    reason = f"unknown sheet; expected one of {accepted}"
-                    read.errors.append(RowError(sheet.name, 0, reason))
+                    chinese = " / ".join(names[1] for names in SHEETS.values())
+                    unknown = _error(
+                        sheet.name, 0, "sheet.unknown", accepted=accepted, accepted_zh=chinese
+                    )
+                    read.errors.append(unknown)
                 elif kind in seen:
-                    reason = f"a second {kind} sheet (the first is {seen[kind]})"
-                    read.errors.append(RowError(sheet.name, 0, reason))
+                    second = _error(sheet.name, 0, "sheet.second", kind=kind, first=seen[kind])
+                    read.errors.append(second)
                 else:
                     seen[kind] = sheet.name
                     at = _header_at(kind, head)
@@ -1768,15 +1876,16 @@ def _parse_sheet(
                 for unit in parsed.unit_rows:
                     read.register_units.setdefault(unit.label, unit)
             continue
-        read.errors.append(RowError(sheet, number, "; ".join(cells.problems)))
+        read.errors.append(RowError.of(sheet, number, *cells.problems))
         if read.loose_units is not None:
             if isinstance(parsed, UnitRow) and parsed.building and parsed.room:
                 read.loose_units.add(parsed.label)
             elif isinstance(parsed, OwnerRow):
                 read.loose_units.update(parsed.units)
         if len(read.errors) >= limits.max_problems:
-            reason = f"stopped reading after {limits.max_problems} problems"
-            raise _Refused(RowError(sheet, number, reason))
+            raise _Refused(
+                _error(sheet, number, "file.too_many_problems", max=limits.max_problems)
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1840,45 +1949,43 @@ def _check(
         | ClosedDayRow
         | TargetRow
         | RosterRow,
-        reason: str,
+        key: str,
+        **fields: object,
     ) -> None:
-        errors.append(RowError(row.sheet, row.row, reason))
+        errors.append(_error(row.sheet, row.row, f"check.{key}", **fields))
 
     weekdays: dict[int, HoursRow] = {}
     for hours in data.hours:
         if hours.weekday in weekdays:
-            bad(
-                hours,
-                f"a second row for the same weekday (also row {weekdays[hours.weekday].row})",
-            )
+            bad(hours, "dup_weekday", first=weekdays[hours.weekday].row)
         weekdays.setdefault(hours.weekday, hours)
     days: dict[date, ClosedDayRow] = {}
     for closed in data.closed_days:
         if closed.day in days:
-            bad(closed, f"duplicate day {closed.day} (also row {days[closed.day].row})")
+            bad(closed, "dup_day", day=closed.day, first=days[closed.day].row)
         days.setdefault(closed.day, closed)
     targets: dict[tuple[str, bool, str], TargetRow] = {}
     for target in data.targets:
         key = (str(target.kind), target.urgent, target.severity)
         if key in targets:
-            bad(target, f"a second target for the same case (also row {targets[key].row})")
+            bad(target, "dup_target", first=targets[key].row)
         targets.setdefault(key, target)
 
     units: dict[str, UnitRow] = {}
     for unit in data.units:
         label = unit.label
         if len(label) > 48:
-            bad(unit, f"unit {label} has a label longer than 48 characters")
+            bad(unit, "label_long", unit=label)
         elif label in units:
-            bad(unit, f"duplicate unit {label} (also row {units[label].row})")
+            bad(unit, "dup_unit", unit=label, first=units[label].row)
         elif label in existing.units:
             stored = existing.units[label]
             if unit.floor_area is not None and stored.floor_area is not None:
                 if Decimal(stored.floor_area) != unit.floor_area:
-                    bad(unit, f"unit {label} exists with floor area {stored.floor_area}")
+                    bad(unit, "unit_area", unit=label, area=stored.floor_area)
             if unit.warranty_end is not None and stored.warranty_end is not None:
                 if stored.warranty_end != unit.warranty_end:
-                    bad(unit, f"unit {label} exists with warranty end {stored.warranty_end}")
+                    bad(unit, "unit_warranty", unit=label, day=stored.warranty_end)
         units.setdefault(label, unit)
     known = set(units) | set(existing.units) | set(loose_units or ())
 
@@ -1889,46 +1996,41 @@ def _check(
     for owner in data.owners:
         key = (owner.name, owner.phone)
         if key in owners:
-            bad(owner, f"duplicate owner {owner.name} (also row {owners[key].row})")
+            bad(owner, "dup_owner", name=owner.name, first=owners[key].row)
         elif key in existing.owners:
-            bad(owner, f"owner {owner.name} with this phone already exists")
+            bad(owner, "owner_exists", name=owner.name)
         owners.setdefault(key, owner)
         for label in owner.units:
             if missing(label):
-                bad(owner, f"unit {label} does not exist")
+                bad(owner, "no_unit", unit=label)
 
     staff: dict[str, StaffRow] = {}
     for member in data.staff:
         if member.name in staff:
-            bad(
-                member, f"duplicate staff member {member.name} (also row {staff[member.name].row})"
-            )
+            bad(member, "dup_staff", name=member.name, first=staff[member.name].row)
         elif member.name in existing.staff:
-            bad(member, f"staff member {member.name} already exists")
+            bad(member, "staff_exists", name=member.name)
         staff.setdefault(member.name, member)
 
     bills: dict[tuple[str, str, str], BillRow] = {}
     for bill in data.bills:
         key = (bill.unit, bill.period, str(bill.item))
         if missing(bill.unit):
-            bad(bill, f"unit {bill.unit} does not exist")
+            bad(bill, "no_unit", unit=bill.unit)
         elif key in bills:
-            bad(
-                bill,
-                f"duplicate {bill.item} bill of {bill.unit} for {bill.period}"
-                f" (also row {bills[key].row})",
-            )
+            first = bills[key].row
+            bad(bill, "dup_bill", item=bill.item, unit=bill.unit, period=bill.period, first=first)
         elif key in existing.bills:
-            bad(bill, f"{bill.item} bill of {bill.unit} for {bill.period} already exists")
+            bad(bill, "bill_exists", item=bill.item, unit=bill.unit, period=bill.period)
         bills.setdefault(key, bill)
 
     faq: dict[tuple[str, str], FaqRow] = {}
     for entry in data.faq:
         key = (entry.language, entry.question)
         if key in faq:
-            bad(entry, f"duplicate question (also row {faq[key].row})")
+            bad(entry, "dup_question", first=faq[key].row)
         elif key in existing.faq:
-            bad(entry, "this question already exists")
+            bad(entry, "question_exists")
         faq.setdefault(key, entry)
 
     shifts: dict[tuple[str, datetime], RosterRow] = {}
@@ -1936,11 +2038,11 @@ def _check(
         starts_at, _ = shift_instants(shift, existing.timezone)
         key = (shift.name, starts_at)
         if shift.name not in staff and shift.name not in existing.staff:
-            bad(shift, f"staff member {shift.name} is neither in the staff sheet nor the estate")
+            bad(shift, "shift_staff", name=shift.name)
         elif key in shifts:
-            bad(shift, f"duplicate shift of {shift.name} (also row {shifts[key].row})")
+            bad(shift, "dup_shift", name=shift.name, first=shifts[key].row)
         elif key in existing.roster:
-            bad(shift, f"{shift.name}'s shift at this time already exists")
+            bad(shift, "shift_exists", name=shift.name)
         shifts.setdefault(key, shift)
     return errors
 
