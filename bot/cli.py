@@ -80,6 +80,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import an estate from a workbook or a folder of CSV files."""
     from bot.core.estate_import import ImportFailed, import_estate, render_report
+    from bot.core.estate_update import render_update, update_estate
     from bot.core.i18n import Catalogues
 
     if args.template is not None:
@@ -95,8 +96,16 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     catalogues = Catalogues(default=settings.default_language)
     lang = args.lang or settings.default_language
 
+    if args.dry_run and not args.update:
+        print("guanjia import: --dry-run goes with --update", file=sys.stderr)
+        return 2
+
     async def work() -> int:
         try:
+            if args.update:
+                update = await update_estate(Path(args.file), args.estate, dry_run=args.dry_run)
+                print(render_update(update, catalogues, lang))
+                return 0
             report = await import_estate(Path(args.file), args.estate, args.name)
         except ImportFailed as failed:
             print(failed.render(catalogues, lang, args.file), file=sys.stderr)
@@ -525,6 +534,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--template",
         metavar="FILE",
         help="write an empty workbook with every sheet, its headers and example rows, and stop",
+    )
+    imp.add_argument(
+        "--update",
+        action="store_true",
+        help="merge into the existing estate: phones, new and departed owners, a month's bills",
+    )
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --update: print what would change and write nothing",
     )
     imp.add_argument(
         "--lang",

@@ -290,6 +290,8 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "amount": ("amount", "金额", "应收金额", "欠费金额", "应缴金额", "应收", "欠费"),
         "due_date": ("due_date", "到期日", "缴费截止日", "截止日期", "缴费期限", "应缴日期"),
         "paid_at": ("paid_at", "缴费时间", "支付时间", "缴费日期"),
+        # The bill's own number: what a re-import (--update) finds it by.
+        "number": ("number", "账单编号", "单号", "账单号", "编号", "单据号", "票据号"),
     },
     "faq": {
         "question": ("question", "问题"),
@@ -687,6 +689,7 @@ class BillRow:
     paid_at: datetime | None = None
     sheet: str = "bills"
     row: int = 0
+    number: str = ""
 
 
 @dataclass(frozen=True)
@@ -1127,6 +1130,7 @@ def _bill_row(cells: _Cells, sheet: str, row: int) -> BillRow:
         cells.moment("paid_at"),
         sheet,
         row,
+        cells.text("number", max_length=32),
     )
 
 
@@ -2208,6 +2212,7 @@ async def write_estate(
                 amount_cents=row.amount_cents,
                 due_date=row.due_date,
                 paid_at=row.paid_at.replace(tzinfo=zone) if row.paid_at else None,
+                number=row.number,
             )
             for row in data.bills
         ]

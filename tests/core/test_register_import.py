@@ -13,6 +13,8 @@ import openpyxl
 import pytest
 
 from bot.core.estate_import import ImportFailed, import_estate, normalize_phone, read_estate
+from bot.core.estate_update import update_estate
+from bot.core.i18n import Catalogues
 from models import Bill, Estate, Owner, Unit
 
 REGISTER_HEADER = [
@@ -181,3 +183,129 @@ async def test_a_register_of_headers_only_is_refused(store: str, tmp_path: Path)
     with pytest.raises(ImportFailed):
         await import_estate(path, "sunny")
     assert not await Estate.exists(code="sunny")
+
+
+# Updating: next month's register and bills -----------------------------------------------------
+
+
+def month_register() -> list[list[Any]]:
+    """The register a month on: 张三's phone changed, 赵六 sold 12-1801 to 孙八."""
+    rows = register_rows()
+    rows[3][5] = "139 0013 9001"  # 张三
+    del rows[6]  # 赵六
+    rows.append([6, "12", None, "1801", "孙八", "13700137000", None, None, None, None])
+    return rows
+
+
+BILLS_NOVEMBER = [
+    ["单号", "房屋", "所属月份", "收费项目", "应收金额", "截止日期", "缴费时间"],
+    ["B-1101", "3-2-501", "2026-11", "物业费", 250.6, "2026-11-30", None],
+    ["B-1102", "3-2-502", "2026-11", "物业费", 320, "2026-11-30", "2026-11-20 10:00"],
+    ["B-1103", "12-1801", "2026-11", "停车费", 300, "2026-11-30", None],
+]
+
+
+def december_bills() -> list[list[Any]]:
+    """November's again (one unpaid amount corrected, one paid one different) and December's."""
+    rows = [list(row) for row in BILLS_NOVEMBER]
+    rows[1][4] = 260.6  # unpaid: corrected
+    rows[2][4] = 330  # paid: reported, not changed
+    rows.append(["B-1201", "3-2-501", "2026-12", "物业费", 250.6, "2026-12-31", None])
+    return rows
+
+
+async def owners_by_name(code: str) -> dict[str, tuple[str, bool]]:
+    rows = await Owner.filter(estate__code=code).values_list("name", "phone", "active")
+    return {name: (phone, active) for name, phone, active in rows}
+
+
+async def store_snapshot(code: str) -> tuple[object, ...]:
+    owners = (
+        await Owner.filter(estate__code=code).order_by("id").values_list("name", "phone", "active")
+    )
+    bills = (
+        await Bill.filter(unit__estate__code=code)
+        .order_by("id")
+        .values_list("number", "amount_cents", "paid_at")
+    )
+    units = await Unit.filter(estate__code=code).order_by("id").values_list("label", flat=True)
+    return tuple(owners), tuple(bills), tuple(units)
+
+
+async def test_an_update_merges_next_months_register_and_bills(store: str, tmp_path: Path) -> None:
+    first = write_book(
+        tmp_path / "11月.xlsx", {"业主档案": register_rows(), "欠费明细": BILLS_NOVEMBER}
+    )
+    await import_estate(first, "sunny")
+    second = write_book(
+        tmp_path / "12月.xlsx", {"业主档案": month_register(), "欠费明细": december_bills()}
+    )
+
+    # A dry run says what would change and writes nothing.
+    before = await store_snapshot("sunny")
+    dry = await update_estate(second, "sunny", dry_run=True)
+    assert await store_snapshot("sunny") == before
+    assert [row.name for row in dry.new_owners] == ["孙八"]
+    assert [(c.name, c.phone_before, c.phone) for c in dry.owners_changed] == [
+        ("张三", "13800138000", "13900139001")
+    ]
+    assert [name for _, name, _ in dry.owners_gone] == ["赵六"]
+    assert dry.owners_unchanged == 3
+    assert [(b.unit, b.period) for b in dry.new_bills] == [("3-2-501", "2026-12")]
+    assert [(b.unit, b.amount_before, b.amount, b.paid) for b in dry.bills_changed] == [
+        ("3-2-501", 25060, 26060, False),
+        ("3-2-502", 32000, 33000, True),
+    ]
+    assert dry.bills_unchanged == 1
+
+    done = await update_estate(second, "sunny")
+
+    assert done.written is not None and done.written.owners == 1 and done.written.bills == 1
+    owners = await owners_by_name("sunny")
+    assert owners["张三"] == ("13900139001", True)
+    assert owners["赵六"] == ("", False)  # kept, inactive
+    assert owners["孙八"] == ("13700137000", True)
+    assert owners["李梅"] == ("", True)
+    # 孙八 owns the same unit as before (reused), and 赵六 still has it in their history.
+    unit = await Unit.get(estate__code="sunny", label="12-1801")
+    assert sorted(await unit.owners.all().values_list("name", flat=True)) == ["孙八", "赵六"]
+    assert await Unit.filter(estate__code="sunny").count() == 4
+    amounts = dict(
+        await Bill.filter(unit__estate__code="sunny").values_list("number", "amount_cents")
+    )
+    assert amounts == {"B-1101": 26060, "B-1102": 32000, "B-1103": 30000, "B-1201": 25060}
+
+    # The same file again changes nothing.
+    before = await store_snapshot("sunny")
+    again = await update_estate(second, "sunny")
+    assert await store_snapshot("sunny") == before
+    assert (again.new_owners, again.owners_changed, again.owners_gone, again.new_bills) == (
+        [],
+        [],
+        [],
+        [],
+    )
+    assert [b.paid for b in again.bills_changed] == [True]  # still reported, still not changed
+
+
+async def test_bills_without_a_number_are_matched_by_unit_item_and_period(
+    store: str, tmp_path: Path
+) -> None:
+    await import_estate(write_book(tmp_path / "a.xlsx", {"业主档案": register_rows()}), "sunny")
+    bills = [row[1:] for row in BILLS_NOVEMBER]
+    path = write_book(tmp_path / "b.xlsx", {"账单": bills})
+    first = await update_estate(path, "sunny")
+    assert len(first.new_bills) == 3 and first.owners_gone == []  # no owners sheet: none left
+    again = await update_estate(path, "sunny")
+    assert again.new_bills == [] and again.bills_unchanged == 3 and again.bills_changed == []
+    assert await Bill.filter(unit__estate__code="sunny").count() == 3
+
+
+async def test_a_re_import_without_update_says_to_use_it(store: str, tmp_path: Path) -> None:
+    path = write_book(tmp_path / "a.xlsx", {"业主档案": register_rows()})
+    await import_estate(path, "sunny")
+    with pytest.raises(ImportFailed) as failed:
+        await import_estate(path, "sunny")
+    rendered = failed.value.render(Catalogues(), "zh", "a.xlsx")
+    assert "「业主档案」第 4 行：业主 张三（同一电话）已导入过。" in rendered
+    assert "如要更新已导入的业主档案，请加 --update 重新导入。" in rendered
