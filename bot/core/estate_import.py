@@ -3,11 +3,23 @@ duty roster, and the service calendar: office hours, closed days and promised-ti
 
 The input is an ``.xlsx`` workbook with one sheet per kind, or a folder of ``.csv`` files (one per
 kind, UTF-8 with or without a BOM). Sheet, file and column names may be English or Chinese (see
-`SHEETS` and `COLUMNS`); any sheet may be absent; row 1 of each sheet is its header.
+`SHEETS` and `COLUMNS`), and a sheet named otherwise is taken by its header; any sheet may be
+absent. The header is the row among a sheet's first `HEADER_SEARCH_ROWS` that names the most
+known columns, so title rows above it are passed over. Columns in `_IGNORED_COLUMNS` (序号, 备注,
+交房日期) are read past; other unknown columns are skipped with a warning (`ImportReport.warnings`),
+unless a needed column is missing, when they are errors too.
+
+An owners sheet may be an owner register (业主档案): with 楼栋/单元/房号 columns (or a combined
+房号 such as ``3-2-501``), floor area and warranty date, it names the units, which are created
+from it when the workbook has no units sheet. Dates may be written 2025-06-30, 2025/6/30,
+2025.6.30 or 2025年6月30日, or be date cells or Excel date serials; phone numbers are checked
+and normalised with ``phonenumbers`` (`normalize_phone`).
 
 It is all or nothing. Every row is parsed and checked first, against the file and against what the
 store already holds for the estate; each problem becomes a `RowError` (sheet, row number as the
-person sees it, reason) and if there is any, `ImportFailed` is raised and nothing is written.
+person sees it, reason in English, and the same as messages of ``locales/`` by column with what
+to do, which `RowError.render` says in the manager's language) and if there is any,
+`ImportFailed` is raised and nothing is written.
 Otherwise everything is written in one transaction by `write_estate`, which the demo estate uses
 too.
 
@@ -19,7 +31,8 @@ defaults; see `bot/core/calendar.py`). They are written last, in one transaction
 Re-importing: a unit that already exists in the estate is reused (a floor area or warranty date
 given for it must match the stored one); an owner with the same name and phone, a staff member
 with the same name, a bill with the same unit, period and item, and an FAQ entry with the same
-language and question are duplicates, and so errors. An existing estate keeps its name.
+language and question are duplicates, and so errors (whose message says to use ``--update``,
+`bot.core.estate_update`). An existing estate keeps its name.
 
 Building, entrance and room are normalised by the functions the NLU's unit parser uses
 (`bot.core.vocabulary`: ``3栋`` and ``03`` are ``3``, ``b座`` is ``B``, ``2单元`` is ``2``,
@@ -35,8 +48,8 @@ stream, so a file that lies about its size is stopped at the limit all the same.
 read with openpyxl's read-only mode, and every XML part openpyxl opens passes through a
 `_PartGuard` first, since openpyxl builds a whole row, the whole shared-strings table and, for a
 sheet without a ``<dimension>`` element, a scan of the whole sheet before anything could count
-them. A header with an error stops its sheet at row 1; a file without a single row to import is
-refused.
+them. A header with an error stops its sheet at its header; a file without a single row to
+import is refused.
 """
 
 from __future__ import annotations
