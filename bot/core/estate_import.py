@@ -5,9 +5,9 @@ The input is an ``.xlsx`` workbook with one sheet per kind, or a folder of ``.cs
 kind, UTF-8 with or without a BOM). Sheet, file and column names may be English or Chinese (see
 `SHEETS` and `COLUMNS`), and a sheet named otherwise is taken by its header; any sheet may be
 absent. The header is the row among a sheet's first `HEADER_SEARCH_ROWS` that names the most
-known columns, so title rows above it are passed over. Columns in `_IGNORED_COLUMNS` (序号, 备注,
-交房日期) are read past; other unknown columns are skipped with a warning (`ImportReport.warnings`),
-unless a needed column is missing, when they are errors too.
+known columns, so title rows above it are passed over. Columns in `_IGNORED_COLUMNS` (序号,
+备注, 交房日期) are read past; other unknown columns are skipped with a warning
+(`ImportReport.warnings`), unless a needed column is missing, when they are errors too.
 
 An owners sheet may be an owner register (业主档案): with 楼栋/单元/房号 columns (or a combined
 房号 such as ``3-2-501``), floor area and warranty date, it names the units, which are created
