@@ -9,13 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 
 from bot.core.estate_import import ImportFailed, import_estate, normalize_phone, read_estate
 from bot.core.estate_update import update_estate
 from bot.core.i18n import Catalogues
 from models import Bill, Estate, Owner, Unit
+from tests.core.test_estate_import import write_workbook
 
 REGISTER_HEADER = [
     "序号",
@@ -55,17 +55,6 @@ def register_rows() -> list[list[Any]]:
     ]
 
 
-def write_book(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
-    book = openpyxl.Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
-    for title, rows in sheets.items():
-        sheet = book.create_sheet(title)
-        for row in rows:
-            sheet.append(row)
-    book.save(path)
-    return path
-
-
 ARREARS = [
     ["欠费明细表"],
     ["房屋", "所属月份", "收费项目", "欠费金额", "截止日期"],
@@ -77,7 +66,9 @@ ARREARS = [
 async def test_an_owner_register_under_a_title_row_creates_units_and_owners(
     store: str, tmp_path: Path
 ) -> None:
-    path = write_book(tmp_path / "档案.xlsx", {"业主档案": register_rows(), "欠费明细": ARREARS})
+    path = write_workbook(
+        tmp_path / "档案.xlsx", {"业主档案": register_rows(), "欠费明细": ARREARS}
+    )
 
     report = await import_estate(path, "sunny", "阳光花园")
 
@@ -119,7 +110,7 @@ async def test_a_register_with_combined_units_and_its_own_sheet_name(
         [1, "3-2-501", "张三", "13800138000"],
         [2, "3栋2单元502室", "王五", "13800138001"],
     ]
-    path = write_book(tmp_path / "花名册.xlsx", {"Sheet1": rows})
+    path = write_workbook(tmp_path / "花名册.xlsx", {"Sheet1": rows})
 
     report = await import_estate(path, "sunny")
 
@@ -134,7 +125,7 @@ async def test_a_register_with_combined_units_and_its_own_sheet_name(
 )
 def test_every_date_form_is_read(tmp_path: Path, written: object) -> None:
     rows = [["楼栋", "房号", "保修期至"], ["3", "501", written]]
-    data, errors = read_estate(write_book(tmp_path / "u.xlsx", {"房屋": rows}))
+    data, errors = read_estate(write_workbook(tmp_path / "u.xlsx", {"房屋": rows}))
     assert errors == []
     assert data.units[0].warranty_end == date(2025, 6, 30)
 
@@ -142,7 +133,7 @@ def test_every_date_form_is_read(tmp_path: Path, written: object) -> None:
 @pytest.mark.parametrize("written", ["2025年13月1日", "30/6/2025", "明年", 12])
 def test_what_is_not_a_date_is_refused(tmp_path: Path, written: object) -> None:
     rows = [["楼栋", "房号", "保修期至"], ["3", "501", written]]
-    _, errors = read_estate(write_book(tmp_path / "u.xlsx", {"房屋": rows}))
+    _, errors = read_estate(write_workbook(tmp_path / "u.xlsx", {"房屋": rows}))
     assert [(e.row, e.reason.split(":")[0]) for e in errors] == [(2, "保修期至")]
 
 
@@ -167,19 +158,19 @@ def test_phone_numbers_are_checked_and_stored_alike(written: str, stored: str) -
 def test_what_is_not_a_phone_number_is_refused(tmp_path: Path, written: str) -> None:
     assert normalize_phone(written) is None
     rows = [["业主姓名", "电话", "房屋"], ["张三", written, "3-2-501"]]
-    _, errors = read_estate(write_book(tmp_path / "o.xlsx", {"业主": rows}))
+    _, errors = read_estate(write_workbook(tmp_path / "o.xlsx", {"业主": rows}))
     assert [e.reason for e in errors] == [f"电话: not a phone number: {written!r}"]
 
 
 @pytest.mark.parametrize("written", ["无", "", None, "-", "暂无"])
 def test_no_phone_is_an_empty_phone(tmp_path: Path, written: str | None) -> None:
     rows = [["业主姓名", "电话", "房屋"], ["张三", written, "3-2-501"]]
-    data, errors = read_estate(write_book(tmp_path / "o.xlsx", {"业主": rows}))
+    data, errors = read_estate(write_workbook(tmp_path / "o.xlsx", {"业主": rows}))
     assert errors == [] and data.owners[0].phone == ""
 
 
 async def test_a_register_of_headers_only_is_refused(store: str, tmp_path: Path) -> None:
-    path = write_book(tmp_path / "empty.xlsx", {"业主档案": register_rows()[:3]})
+    path = write_workbook(tmp_path / "empty.xlsx", {"业主档案": register_rows()[:3]})
     with pytest.raises(ImportFailed):
         await import_estate(path, "sunny")
     assert not await Estate.exists(code="sunny")
@@ -233,11 +224,11 @@ async def store_snapshot(code: str) -> tuple[object, ...]:
 
 
 async def test_an_update_merges_next_months_register_and_bills(store: str, tmp_path: Path) -> None:
-    first = write_book(
+    first = write_workbook(
         tmp_path / "11月.xlsx", {"业主档案": register_rows(), "欠费明细": BILLS_NOVEMBER}
     )
     await import_estate(first, "sunny")
-    second = write_book(
+    second = write_workbook(
         tmp_path / "12月.xlsx", {"业主档案": month_register(), "欠费明细": december_bills()}
     )
 
@@ -291,9 +282,11 @@ async def test_an_update_merges_next_months_register_and_bills(store: str, tmp_p
 async def test_bills_without_a_number_are_matched_by_unit_item_and_period(
     store: str, tmp_path: Path
 ) -> None:
-    await import_estate(write_book(tmp_path / "a.xlsx", {"业主档案": register_rows()}), "sunny")
+    await import_estate(
+        write_workbook(tmp_path / "a.xlsx", {"业主档案": register_rows()}), "sunny"
+    )
     bills = [row[1:] for row in BILLS_NOVEMBER]
-    path = write_book(tmp_path / "b.xlsx", {"账单": bills})
+    path = write_workbook(tmp_path / "b.xlsx", {"账单": bills})
     first = await update_estate(path, "sunny")
     assert len(first.new_bills) == 3 and first.owners_gone == []  # no owners sheet: none left
     again = await update_estate(path, "sunny")
@@ -302,7 +295,7 @@ async def test_bills_without_a_number_are_matched_by_unit_item_and_period(
 
 
 async def test_a_re_import_without_update_says_to_use_it(store: str, tmp_path: Path) -> None:
-    path = write_book(tmp_path / "a.xlsx", {"业主档案": register_rows()})
+    path = write_workbook(tmp_path / "a.xlsx", {"业主档案": register_rows()})
     await import_estate(path, "sunny")
     with pytest.raises(ImportFailed) as failed:
         await import_estate(path, "sunny")
