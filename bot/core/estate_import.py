@@ -158,6 +158,7 @@ __all__ = [
     "parse_unit_label",
     "read_estate",
     "render_report",
+    "render_warnings",
     "write_estate",
 ]
 
@@ -504,12 +505,15 @@ class Problem:
     def text(self, catalogues: Catalogues, lang: str, *, advice: bool = True) -> str:
         """The problem in `lang`, with what to do about it unless `advice` is false."""
         key = f"import.{self.key}"
-        text = catalogues.text(lang, key, **dict(self.fields))
+        fields = dict(self.fields)
+        if "item" in fields:  # a bill item, by its name in the language
+            fields["item"] = catalogues.text(lang, f"bill.{fields['item']}")
+        text = catalogues.text(lang, key, **fields)
         if self.column:
             text = catalogues.text(lang, "import.in_column", column=self.column, text=text)
         if advice and f"{key}.do" in catalogues.keys(catalogues.language(lang)):
             stop = "。" if catalogues.language(lang) == "zh" else ". "
-            text += stop + catalogues.text(lang, f"{key}.do", **dict(self.fields))
+            text += stop + catalogues.text(lang, f"{key}.do", **fields)
         return text
 
 
@@ -644,10 +648,16 @@ def render_report(report: ImportReport, catalogues: Catalogues, lang: str) -> st
     key = "import.done_new" if report.estate_created else "import.done"
     separator = catalogues.text(lang, "report.list_sep")
     lines = [catalogues.text(lang, key, estate=report.estate_code, counts=separator.join(counts))]
-    if report.warnings:
-        lines.append(catalogues.text(lang, "import.warnings"))
-        lines.extend(f"  {warning.render(catalogues, lang)}" for warning in report.warnings)
+    lines.extend(render_warnings(report.warnings, catalogues, lang))
     return "\n".join(lines)
+
+
+def render_warnings(warnings: Sequence[RowError], catalogues: Catalogues, lang: str) -> list[str]:
+    """The lines saying what was read past and not imported; none when nothing was."""
+    if not warnings:
+        return []
+    heading = catalogues.text(lang, "import.warnings")
+    return [heading, *(f"  {warning.render(catalogues, lang)}" for warning in warnings)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1785,7 +1795,12 @@ def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
         return read
     if not read.errors and not read.rows:
         # Importing nothing would look like success: an empty file is a mistake worth naming.
-        key = "file.header_only" if seen else "file.empty" if sheets else "file.no_sheet"
+        if seen:
+            key = "file.header_only"
+        elif sheets and not read.warnings:  # no sheet was read past as of no kind
+            key = "file.empty"
+        else:
+            key = "file.no_sheet"
         read.errors.append(_error(path.name, 0, key))
     return read
 
@@ -1808,11 +1823,15 @@ def _read_sheets(sheets: Iterable[_Sheet], read: _Read, limits: ImportLimits) ->
                 kind = _kind_of(sheet.stem) or _kind_by_header(head)
                 if kind is None:
                     accepted = " / ".join(names[0] for names in SHEETS.values())
-                    chinese = " / ".join(names[1] for names in SHEETS.values())
+                    chinese = " / ".join(
+                        next(name for name in names if not name.isascii())
+                        for names in SHEETS.values()
+                    )
+                    # A register's other sheets (统计, 车位): read past, and said so.
                     unknown = _error(
                         sheet.name, 0, "sheet.unknown", accepted=accepted, accepted_zh=chinese
                     )
-                    read.errors.append(unknown)
+                    read.warnings.append(unknown)
                 elif kind in seen:
                     second = _error(sheet.name, 0, "sheet.second", kind=kind, first=seen[kind])
                     read.errors.append(second)

@@ -38,12 +38,14 @@ from bot.core.estate_import import (
     ImportLimits,
     ImportReport,
     OwnerRow,
+    RowError,
     UnitRow,
     _check,
     _error,
     _Existing,
     _read,
     _sorted,
+    render_warnings,
     write_estate,
 )
 from bot.core.i18n import Catalogues
@@ -99,6 +101,8 @@ class UpdateReport:
     bills_changed: list[BillChange] = field(default_factory=list)
     bills_unchanged: int = 0
     written: ImportReport | None = None
+    # What was read past: unknown columns and sheets.
+    warnings: list[RowError] = field(default_factory=list)
 
     @property
     def paid_bills_differing(self) -> list[BillChange]:
@@ -236,7 +240,7 @@ async def update_estate(
     if read.refused:
         raise ImportFailed(_sorted(read.errors))
     data = read.data
-    report = UpdateReport(estate_code, dry_run)
+    report = UpdateReport(estate_code, dry_run, warnings=read.warnings)
     file_units = list(data.units)
     await _plan_units(data, estate, report)
     new_owners = _plan_owners(data.owners, await _stored_owners(estate), report)
@@ -378,4 +382,5 @@ def render_update(report: UpdateReport, catalogues: Catalogues, lang: str) -> st
             bills=report.bills_unchanged,
         )
     )
+    lines.extend(render_warnings(report.warnings, catalogues, lang))
     return "\n".join(lines)

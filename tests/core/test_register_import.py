@@ -66,16 +66,21 @@ ARREARS = [
 async def test_an_owner_register_under_a_title_row_creates_units_and_owners(
     store: str, tmp_path: Path
 ) -> None:
-    path = write_workbook(
-        tmp_path / "档案.xlsx", {"业主档案": register_rows(), "欠费明细": ARREARS}
-    )
+    sheets = {"业主档案": register_rows(), "欠费明细": ARREARS, "统计": [["楼栋数", 2]]}
+    path = write_workbook(tmp_path / "档案.xlsx", sheets)
 
     report = await import_estate(path, "sunny", "阳光花园")
 
     assert (report.units, report.owners, report.bills) == (4, 5, 2)
-    # 身份证号 is not the import's: skipped, and said so; 序号 and 交房日期 in silence.
+    # 身份证号 is not the import's: skipped, and said so; 序号 and 交房日期 in silence; a sheet
+    # of its own (统计) is read past too.
     assert [(w.sheet, w.row, w.reason) for w in report.warnings] == [
-        ("业主档案", 3, "unknown column '身份证号'")
+        ("业主档案", 3, "unknown column '身份证号'"),
+        (
+            "统计",
+            0,
+            "not imported: neither its name nor its header is of a sheet the import reads",
+        ),
     ]
     estate = await Estate.get(code="sunny")
     units = {u.label: u for u in await Unit.filter(estate=estate)}
@@ -242,6 +247,7 @@ async def test_an_update_merges_next_months_register_and_bills(store: str, tmp_p
     ]
     assert [name for _, name, _ in dry.owners_gone] == ["赵六"]
     assert dry.owners_unchanged == 3
+    assert [warning.reason for warning in dry.warnings] == ["unknown column '身份证号'"]
     assert [(b.unit, b.period) for b in dry.new_bills] == [("3-2-501", "2026-12")]
     assert [(b.unit, b.amount_before, b.amount, b.paid) for b in dry.bills_changed] == [
         ("3-2-501", 25060, 26060, False),
