@@ -135,13 +135,15 @@ def _plan_owners(
     """Match the rows to stored owners into `report`; the rows that are new owners."""
     matched: set[int] = set()
     new: list[OwnerRow] = []
+    by_name: dict[str, list[_StoredOwner]] = {}
+    for owner in stored:
+        by_name.setdefault(owner.name, []).append(owner)
     for row in rows:
         owner = next(
             (
                 owner
-                for owner in stored
+                for owner in by_name.get(row.name, [])
                 if owner.id not in matched
-                and owner.name == row.name
                 and (set(row.units) & owner.units or (row.phone and row.phone == owner.phone))
             ),
             None,
