@@ -308,3 +308,14 @@ async def test_a_re_import_without_update_says_to_use_it(store: str, tmp_path: P
     rendered = failed.value.render(Catalogues(), "zh", "a.xlsx")
     assert "「业主档案」第 4 行：业主 张三（同一电话）已导入过。" in rendered
     assert "如要更新已导入的业主档案，请加 --update 重新导入。" in rendered
+
+
+async def test_an_update_of_an_estate_not_imported_is_refused(store: str, tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / "a.xlsx", {"业主档案": register_rows()})
+    with pytest.raises(ImportFailed) as failed:
+        await update_estate(path, "nowhere", dry_run=True)
+    assert [error.reason for error in failed.value.errors] == [
+        "there is no estate nowhere to update"
+    ]
+    assert "请先不加 --update 导入" in failed.value.render(Catalogues(), "zh", "a.xlsx")
+    assert not await Estate.exists(code="nowhere")
