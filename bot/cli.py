@@ -79,25 +79,38 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import an estate from a workbook or a folder of CSV files."""
-    from bot.core.estate_import import ImportFailed, import_estate
+    from bot.core.estate_import import ImportFailed, import_estate, render_report
+    from bot.core.estate_update import render_update, update_estate
+    from bot.core.i18n import Catalogues
 
     if args.template is not None:
         from bot.core.estate_template import write_template
 
-        write_template(Path(args.template), args.lang)
+        write_template(Path(args.template), args.lang or "zh")
         print(f"wrote the estate workbook template to {args.template}")
         return 0
     if args.file is None or args.estate is None:
         print("guanjia import: give FILE and --estate CODE (or --template FILE)", file=sys.stderr)
         return 2
 
+    catalogues = Catalogues(default=settings.default_language)
+    lang = args.lang or settings.default_language
+
+    if args.dry_run and not args.update:
+        print("guanjia import: --dry-run goes with --update", file=sys.stderr)
+        return 2
+
     async def work() -> int:
         try:
+            if args.update:
+                update = await update_estate(Path(args.file), args.estate, dry_run=args.dry_run)
+                print(render_update(update, catalogues, lang))
+                return 0
             report = await import_estate(Path(args.file), args.estate, args.name)
         except ImportFailed as failed:
-            print(f"{args.file}: {failed}", file=sys.stderr)
+            print(failed.render(catalogues, lang, args.file), file=sys.stderr)
             return 1
-        print(f"imported into {args.estate}: {report}")
+        print(render_report(report, catalogues, lang))
         return 0
 
     return _with_store(settings, work)
@@ -530,7 +543,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="write an empty workbook with every sheet, its headers and example rows, and stop",
     )
     imp.add_argument(
-        "--lang", choices=("zh", "en"), default="zh", help="the template's language (zh)"
+        "--update",
+        action="store_true",
+        help="merge into the existing estate: phones, new and departed owners, a month's bills",
+    )
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --update: print what would change and write nothing",
+    )
+    imp.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default=None,
+        help="the language of the template and of the messages (the settings' language)",
     )
     imp.set_defaults(func=cmd_import)
 

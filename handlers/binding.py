@@ -118,7 +118,8 @@ def _same_name(a: str, b: str) -> bool:
 
 
 async def _unit_owners(unit: Unit) -> list[Owner]:
-    return await unit.owners.all().order_by("id")
+    """The unit's owners on the register (not those an update marked inactive)."""
+    return await unit.owners.filter(active=True).order_by("id")
 
 
 # --- In private: codes and requests --------------------------------------------------------

@@ -20,6 +20,9 @@ class Bill(Model):
     amount_cents = fields.BigIntField()
     due_date = fields.DateField()
     paid_at = fields.DatetimeField(null=True)
+    # The bill's own number in the company's billing system, when the import had one ("" if
+    # not): what a re-import matches it by.
+    number = fields.CharField(max_length=32, default="")
 
     class Meta:
         table = "bill"

@@ -112,6 +112,9 @@ class Owner(Model):
     name = fields.CharField(max_length=64)
     phone = fields.CharField(max_length=32, default="")
     language = fields.CharField(max_length=8, default="zh")
+    # False once a register imported with --update no longer lists them (moved out, sold): kept
+    # with their tickets and bills, but sent no bills or notices.
+    active = fields.BooleanField(default=True)
     units: fields.ManyToManyRelation[Unit] = fields.ManyToManyField(
         "models.Unit", related_name="owners", through="owner_unit"
     )

@@ -79,11 +79,12 @@ def _instructions(estate: Estate, lang: str, catalogues: Catalogues) -> str:
 
 
 async def _bound_owners(unit_ids: Iterable[int]) -> dict[int, list[tuple[ChatIdentity, Owner]]]:
-    """For each unit, the chat accounts bound to its owners (an owner may have several)."""
+    """For each unit, the chat accounts bound to its active owners (an owner may have several;
+    one a register no longer lists is inactive and hears nothing)."""
     unit_ids = list(unit_ids)
     if not unit_ids:
         return {}
-    pairs = await Owner.filter(units__id__in=unit_ids).values_list("id", "units__id")
+    pairs = await Owner.filter(units__id__in=unit_ids, active=True).values_list("id", "units__id")
     owner_ids = {owner_id for owner_id, _ in pairs}
     owners = {owner.id: owner for owner in await Owner.filter(id__in=owner_ids)}
     identities: dict[int, list[ChatIdentity]] = defaultdict(list)

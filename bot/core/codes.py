@@ -368,7 +368,7 @@ async def bind_with_code(code: OneTimeCode, identity: ChatIdentity) -> Owner | S
     owner = await Owner.get_or_none(id=code.owner_id) if code.owner_id else None
     if owner is None:
         unit = await Unit.get(id=code.unit_id)
-        owners = await unit.owners.all().order_by("id")
+        owners = await unit.owners.filter(active=True).order_by("id")
         if len(owners) == 1:
             owner = owners[0]
         else:

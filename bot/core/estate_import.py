@@ -3,11 +3,23 @@ duty roster, and the service calendar: office hours, closed days and promised-ti
 
 The input is an ``.xlsx`` workbook with one sheet per kind, or a folder of ``.csv`` files (one per
 kind, UTF-8 with or without a BOM). Sheet, file and column names may be English or Chinese (see
-`SHEETS` and `COLUMNS`); any sheet may be absent; row 1 of each sheet is its header.
+`SHEETS` and `COLUMNS`), and a sheet named otherwise is taken by its header; any sheet may be
+absent. The header is the row among a sheet's first `HEADER_SEARCH_ROWS` that names the most
+known columns, so title rows above it are passed over. Columns in `_IGNORED_COLUMNS` (序号,
+备注, 交房日期) are read past; other unknown columns are skipped with a warning
+(`ImportReport.warnings`), unless a needed column is missing, when they are errors too.
+
+An owners sheet may be an owner register (业主档案): with 楼栋/单元/房号 columns (or a combined
+房号 such as ``3-2-501``), floor area and warranty date, it names the units, which are created
+from it when the workbook has no units sheet. Dates may be written 2025-06-30, 2025/6/30,
+2025.6.30 or 2025年6月30日, or be date cells or Excel date serials; phone numbers are checked
+and normalised with ``phonenumbers`` (`normalize_phone`).
 
 It is all or nothing. Every row is parsed and checked first, against the file and against what the
 store already holds for the estate; each problem becomes a `RowError` (sheet, row number as the
-person sees it, reason) and if there is any, `ImportFailed` is raised and nothing is written.
+person sees it, reason in English, and the same as messages of ``locales/`` by column with what
+to do, which `RowError.render` says in the manager's language) and if there is any,
+`ImportFailed` is raised and nothing is written.
 Otherwise everything is written in one transaction by `write_estate`, which the demo estate uses
 too.
 
@@ -19,7 +31,8 @@ defaults; see `bot/core/calendar.py`). They are written last, in one transaction
 Re-importing: a unit that already exists in the estate is reused (a floor area or warranty date
 given for it must match the stored one); an owner with the same name and phone, a staff member
 with the same name, a bill with the same unit, period and item, and an FAQ entry with the same
-language and question are duplicates, and so errors. An existing estate keeps its name.
+language and question are duplicates, and so errors (whose message says to use ``--update``,
+`bot.core.estate_update`). An existing estate keeps its name.
 
 Building, entrance and room are normalised by the functions the NLU's unit parser uses
 (`bot.core.vocabulary`: ``3栋`` and ``03`` are ``3``, ``b座`` is ``B``, ``2单元`` is ``2``,
@@ -35,14 +48,15 @@ stream, so a file that lies about its size is stopped at the limit all the same.
 read with openpyxl's read-only mode, and every XML part openpyxl opens passes through a
 `_PartGuard` first, since openpyxl builds a whole row, the whole shared-strings table and, for a
 sheet without a ``<dimension>`` element, a scan of the whole sheet before anything could count
-them. A header with an error stops its sheet at row 1; a file without a single row to import is
-refused.
+them. A header with an error stops its sheet at its header; a file without a single row to
+import is refused.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import re
 import unicodedata
@@ -51,23 +65,27 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TextIO, TypeVar
 from xml.etree import ElementTree
 from xml.parsers import expat
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.cell import range_boundaries
+from openpyxl.utils.datetime import from_excel
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from bot.core.i18n import Catalogues
 from bot.core.roster import ShiftRow, shift_instants
 from bot.core.vocabulary import (
     DEPARTMENT_WORDS,
@@ -101,6 +119,10 @@ from models import (
 __all__ = [
     "COLUMNS",
     "DEFAULT_LIMITS",
+    "DEPARTMENTS",
+    "HEADER_SEARCH_ROWS",
+    "ITEMS",
+    "LANGUAGES",
     "MAX_CELL_CHARS",
     "MAX_COLUMNS",
     "MAX_FILE_BYTES",
@@ -109,7 +131,12 @@ __all__ = [
     "MAX_SHEETS",
     "MAX_UNZIPPED_BYTES",
     "MAX_XML_ELEMENTS",
+    "ROLES",
+    "SEVERITIES",
     "SHEETS",
+    "TICKET_KINDS",
+    "WEEKDAYS",
+    "YES_NO",
     "BillRow",
     "ClosedDayRow",
     "EstateData",
@@ -130,6 +157,8 @@ __all__ = [
     "normalize_room",
     "parse_unit_label",
     "read_estate",
+    "render_report",
+    "render_warnings",
     "write_estate",
 ]
 
@@ -185,10 +214,34 @@ _MAX_ROW_PROBLEMS = 10
 
 # Accepted sheet (or CSV file stem) names per kind, compared case-insensitively.
 SHEETS: dict[str, tuple[str, ...]] = {
-    "units": ("units", "房屋", "单元", "buildings"),
-    "owners": ("owners", "业主"),
-    "staff": ("staff", "员工", "工作人员"),
-    "bills": ("bills", "账单"),
+    "units": ("units", "房屋", "单元", "buildings", "房屋档案", "房屋信息", "房产", "房间"),
+    "owners": (
+        "owners",
+        "业主",
+        "业主档案",
+        "业主信息",
+        "业主名册",
+        "业主清单",
+        "业主资料",
+        "住户",
+        "住户档案",
+        "住户信息",
+        "业主信息表",
+        "业主档案表",
+    ),
+    "staff": ("staff", "员工", "工作人员", "员工信息", "员工名单", "人员"),
+    "bills": (
+        "bills",
+        "账单",
+        "欠费明细",
+        "欠费",
+        "欠费清单",
+        "收费明细",
+        "应收明细",
+        "账单明细",
+        "缴费明细",
+        "物业费",
+    ),
     "faq": ("faq", "常见问题"),
     "hours": ("hours", "office_hours", "office hours", "calendar", "办公时间", "服务日历"),
     "closed_days": ("closed_days", "closed days", "休息日", "闭馆日"),
@@ -199,37 +252,68 @@ SHEETS: dict[str, tuple[str, ...]] = {
 # Sheets read by people, not by the import (the template's notes).
 NOTES_SHEETS = frozenset({"说明", "notes", "readme"})
 
+_FLOOR_AREA = ("floor_area", "建筑面积", "area", "面积", "房屋面积")
+_WARRANTY_END = (
+    "warranty_end",
+    "保修截止",
+    "保修截止日期",
+    "保修到期",
+    "保修期至",
+    "保修到期日",
+    "保修期到",
+    "保修截止日",
+)
+_PHONE_HEADERS = (
+    "phone",
+    "电话",
+    "mobile",
+    "手机",
+    "手机号",
+    "联系电话",
+    "手机号码",
+    "电话号码",
+    "联系方式",
+)
+
 # Accepted headers per kind and field, compared after `_header_key`: English, Chinese, others.
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "units": {
         "building": ("building", "楼栋", "楼号", "楼栋号"),
         "entrance": ("entrance", "单元", "单元号"),
         "room": ("room", "房号", "房间号", "门牌号"),
-        "floor_area": ("floor_area", "建筑面积", "area", "面积"),
-        "warranty_end": ("warranty_end", "保修截止", "保修截止日期", "保修到期"),
+        "floor_area": _FLOOR_AREA,
+        "warranty_end": _WARRANTY_END,
     },
     "owners": {
-        "owner_name": ("owner_name", "业主姓名", "name", "owner", "业主", "姓名"),
-        "phone": ("phone", "电话", "mobile", "手机", "手机号", "联系电话"),
-        "units": ("units", "房屋", "unit", "房号"),
+        "owner_name": ("owner_name", "业主姓名", "name", "owner", "业主", "姓名", "业主名称"),
+        "phone": _PHONE_HEADERS,
+        "units": ("units", "房屋", "unit", "房号", "房屋编号", "房间", "楼栋单元房号"),
         "language": ("language", "语言", "lang"),
+        # An owner register with its units (业主档案): the units it names are created from it.
+        "building": ("building", "楼栋", "楼号", "楼栋号", "栋号", "楼"),
+        "entrance": ("entrance", "单元", "单元号"),
+        "room": ("room", "房号", "房间号", "门牌号", "室"),
+        "floor_area": _FLOOR_AREA,
+        "warranty_end": _WARRANTY_END,
     },
     "staff": {
         "name": ("name", "姓名"),
         "role": ("role", "岗位", "职务"),
         "department": ("department", "部门"),
-        "phone": ("phone", "电话", "mobile", "手机", "联系电话"),
+        "phone": _PHONE_HEADERS,
     },
     "bills": {
-        "unit": ("unit", "房屋"),
+        "unit": ("unit", "房屋", "房屋编号"),
         "building": ("building", "楼栋", "楼号"),
         "entrance": ("entrance", "单元"),
         "room": ("room", "房号"),
-        "period": ("period", "账期", "月份"),
-        "item": ("item", "项目", "收费项目"),
-        "amount": ("amount", "金额", "应收金额"),
-        "due_date": ("due_date", "到期日", "缴费截止日"),
-        "paid_at": ("paid_at", "缴费时间", "支付时间"),
+        "period": ("period", "账期", "月份", "所属月份", "费用月份", "计费月份"),
+        "item": ("item", "项目", "收费项目", "费用项目", "费项"),
+        "amount": ("amount", "金额", "应收金额", "欠费金额", "应缴金额", "应收", "欠费"),
+        "due_date": ("due_date", "到期日", "缴费截止日", "截止日期", "缴费期限", "应缴日期"),
+        "paid_at": ("paid_at", "缴费时间", "支付时间", "缴费日期"),
+        # The bill's own number: what a re-import (--update) finds it by.
+        "number": ("number", "账单编号", "单号", "账单号", "编号", "单据号", "票据号"),
     },
     "faq": {
         "question": ("question", "问题"),
@@ -363,29 +447,128 @@ _MAX_CENTS = 2**63 - 1
 _MAX_AREA = Decimal("999999.99")  # the column holds 8 digits, 2 of them decimals
 _UNIT_SEPARATORS = re.compile(r"[,，;；、\s]+")
 _PERIOD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
-_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
-_MOMENT = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+# A day as managers write it: 2025-06-30, 2025/6/30, 2025.6.30, 2025年6月30日 (and 20250630).
+_DAY = r"(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?|(\d{2})(\d{2}))"
+_DATE = re.compile(_DAY)
+_MOMENT = re.compile(_DAY + r"(?:\s*[ T]\s*(\d{1,2})[:：](\d{2})(?:[:：](\d{2}))?)?")
+# Excel keeps a date as a number of days: a number cell in this range is one (1954 to 2173).
+_FIRST_SERIAL, _LAST_SERIAL = 20_000, 100_000
+_PHONE_EXTENSION = re.compile(r"\s*(?:转|分机|ext\.?|x|#)\s*(\d{1,6})\s*$", re.IGNORECASE)
+# What a register writes for "no phone".
+_NO_PHONE = frozenset({"无", "没有", "暂无", "-", "--", "—", "/", "n/a", "na", "none", "空"})
 _CLOCK = re.compile(r"(\d{1,2})\s*[:：点]\s*(\d{1,2}|半)?\s*分?")
-_PHONE = re.compile(r"\+?[\d\- ()]{5,25}")
-# Columns a manager may keep for themselves; they are not imported.
-_IGNORED_COLUMNS = frozenset({"note", "notes", "remark", "remarks", "comment", "备注", "说明"})
+# Columns a manager keeps for themselves, read past in silence: numbering, notes, and dates the
+# store has no place for (a unit's handover date). Any other unknown column is skipped with a
+# warning (`ImportReport.warnings`): a register has many columns the import has no use for, and
+# a column it needs but cannot recognise is reported missing all the same.
+_IGNORED_COLUMNS = frozenset(
+    {
+        "note",
+        "notes",
+        "remark",
+        "remarks",
+        "comment",
+        "备注",
+        "说明",
+        "序号",
+        "no",
+        "no.",
+        "#",
+        "交房日期",
+        "交付日期",
+        "入住日期",
+        "收房日期",
+    }
+)
+# Rows above the header a sheet may have (a title, the estate's name, a date).
+HEADER_SEARCH_ROWS = 10
 
 
 # ---------------------------------------------------------------------------------------------
 # Results and errors
 
 
+@cache
+def _catalogues() -> Catalogues:
+    return Catalogues()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem as a message of the catalogues (``import.<key>``, with ``import.<key>.do``
+    saying what to do when there is one), and the column (its header) it is in, if one."""
+
+    key: str
+    fields: tuple[tuple[str, object], ...] = ()
+    column: str = ""
+
+    def text(self, catalogues: Catalogues, lang: str, *, advice: bool = True) -> str:
+        """The problem in `lang`, with what to do about it unless `advice` is false."""
+        key = f"import.{self.key}"
+        fields = dict(self.fields)
+        if "item" in fields:  # a bill item, by its name in the language
+            fields["item"] = catalogues.text(lang, f"bill.{fields['item']}")
+        text = catalogues.text(lang, key, **fields)
+        if self.column:
+            text = catalogues.text(lang, "import.in_column", column=self.column, text=text)
+        if advice and f"{key}.do" in catalogues.keys(catalogues.language(lang)):
+            stop = "。" if catalogues.language(lang) == "zh" else ". "
+            text += stop + catalogues.text(lang, f"{key}.do", **fields)
+        return text
+
+
+def _problem(key: str, in_column: str = "", **fields: object) -> Problem:
+    return Problem(key, tuple(fields.items()), in_column)
+
+
 @dataclass(frozen=True)
 class RowError:
-    """One problem in the input: the sheet (or CSV file), its row as the person sees it, why."""
+    """One problem in the input: the sheet (or CSV file), its row as the person sees it, why.
+
+    `reason` is in English, for logs and tests; `problems` say it again as messages, so that
+    `render` can say it in the manager's language, by column, with what to do.
+    """
 
     sheet: str
     row: int
     reason: str
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def of(cls, sheet: str, row: int, *problems: Problem) -> RowError:
+        """The error of these problems, its English reason written from the catalogues."""
+        catalogues = _catalogues()
+        reason = "; ".join(
+            (f"{problem.column}: " if problem.column else "")
+            + catalogues.text("en", f"import.{problem.key}", **dict(problem.fields))
+            for problem in problems
+        )
+        return cls(sheet, row, reason, problems)
 
     def __str__(self) -> str:
         where = f"{self.sheet}, row {self.row}" if self.row else self.sheet
         return f"{where}: {self.reason}"
+
+    def render(self, catalogues: Catalogues, lang: str) -> str:
+        """Where and what, in `lang`, with what to do."""
+        if self.row:
+            where = catalogues.text(lang, "import.where.row", sheet=self.sheet, row=self.row)
+        else:
+            where = catalogues.text(lang, "import.where.file", sheet=self.sheet)
+        if not self.problems:
+            return f"{where}: {self.reason}"
+        separator = "；" if catalogues.language(lang) == "zh" else "; "
+        texts = separator.join(problem.text(catalogues, lang) for problem in self.problems)
+        return f"{where}{'：' if catalogues.language(lang) == 'zh' else ': '}{texts}"
+
+
+def _error(sheet: str, row: int, key: str, **fields: object) -> RowError:
+    return RowError.of(sheet, row, _problem(key, **fields))
+
+
+def _limit(sheet: str, row: int, reason: str) -> RowError:
+    """A limit passed (or a file built to pass one), said in English inside the message."""
+    return _error(sheet, row, "file.limit", detail=reason)
 
 
 class ImportFailed(Exception):
@@ -395,6 +578,13 @@ class ImportFailed(Exception):
         self.errors = errors
         lines = "\n".join(f"  {error}" for error in errors)
         super().__init__(f"import failed, nothing was written ({len(errors)} problems):\n{lines}")
+
+    def render(self, catalogues: Catalogues, lang: str, file: str) -> str:
+        """The problems in `lang`, one a line, under a heading."""
+        heading = catalogues.text(lang, "import.failed", file=file, count=len(self.errors))
+        return "\n".join(
+            [heading, *(f"  {error.render(catalogues, lang)}" for error in self.errors)]
+        )
 
 
 @dataclass(frozen=True)
@@ -430,6 +620,44 @@ class ImportReport:
     closed_days: int = 0
     targets: int = 0
     roster: int = 0
+    # What was read past without stopping the import: columns it does not know.
+    warnings: tuple[RowError, ...] = ()
+
+
+_REPORT_COUNTS = (
+    "units",
+    "units_reused",
+    "owners",
+    "staff",
+    "bills",
+    "faq",
+    "office_hours",
+    "closed_days",
+    "targets",
+    "roster",
+)
+
+
+def render_report(report: ImportReport, catalogues: Catalogues, lang: str) -> str:
+    """What an import wrote, in `lang`, and below it the columns it read past."""
+    counts = [
+        catalogues.text(lang, f"import.count.{name}", n=n)
+        for name in _REPORT_COUNTS
+        if (n := getattr(report, name))
+    ]
+    key = "import.done_new" if report.estate_created else "import.done"
+    separator = catalogues.text(lang, "report.list_sep")
+    lines = [catalogues.text(lang, key, estate=report.estate_code, counts=separator.join(counts))]
+    lines.extend(render_warnings(report.warnings, catalogues, lang))
+    return "\n".join(lines)
+
+
+def render_warnings(warnings: Sequence[RowError], catalogues: Catalogues, lang: str) -> list[str]:
+    """The lines saying what was read past and not imported; none when nothing was."""
+    if not warnings:
+        return []
+    heading = catalogues.text(lang, "import.warnings")
+    return [heading, *(f"  {warning.render(catalogues, lang)}" for warning in warnings)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,6 +692,8 @@ class OwnerRow:
     language: str = "zh"
     sheet: str = "owners"
     row: int = 0
+    # The units as an owner register describes them (floor area, warranty), to create them.
+    unit_rows: tuple[UnitRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -490,6 +720,7 @@ class BillRow:
     paid_at: datetime | None = None
     sheet: str = "bills"
     row: int = 0
+    number: str = ""
 
 
 @dataclass(frozen=True)
@@ -575,8 +806,20 @@ def _clean(value: str) -> str:
 
 def parse_unit_label(raw: str) -> str | None:
     """The normalised label of ``3-2-501`` or ``12-1801`` (with or without 栋/单元/室), or None."""
-    parts = split_unit_label(raw)
+    parts = _split_unit(raw)
     return unit_label(*parts) if parts is not None else None
+
+
+# A unit written out without dashes, as a register may: 3栋2单元501室, 12号楼1801.
+_UNIT_WORDS = re.compile(r"(\w+?(?:栋|幢|座|号楼))\s*(?:(\w+?单元)\s*)?(\w+?)室?", re.UNICODE)
+
+
+def _split_unit(raw: str) -> tuple[str, str | None, str] | None:
+    parts = split_unit_label(raw)
+    if parts is None and (match := _UNIT_WORDS.fullmatch(_clean(raw))):
+        written = "-".join(part for part in match.groups() if part)
+        parts = split_unit_label(written)
+    return parts
 
 
 def _header_key(value: object) -> str:
@@ -606,6 +849,62 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+def _moment(raw: object) -> datetime | None:
+    """A cell as a wall-clock moment: a date or time cell, an Excel date serial, or text in one
+    of the forms of `_MOMENT`; None when it is none of these (or no such day)."""
+    if isinstance(raw, datetime):
+        return raw.replace(tzinfo=None)
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        if not _FIRST_SERIAL <= raw < _LAST_SERIAL:
+            return None
+        moment = from_excel(raw)
+        return moment.replace(microsecond=0) if isinstance(moment, datetime) else None
+    text = _clean(str(raw))
+    if text.isdigit() and len(text) == 5:
+        return _moment(int(text))
+    match = _MOMENT.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, month8, day8, hour, minute, second = match.groups()
+    try:
+        return datetime(
+            int(year),
+            int(month or month8),
+            int(day or day8),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+        )
+    except ValueError:
+        return None
+
+
+def normalize_phone(raw: str) -> str | None:
+    """A phone number as stored: a mobile's 11 digits, a landline with its area code
+    (``0755-88880000``), an extension after 转 (``0755-88880000转8001``); None when it is not
+    a number in mainland China or abroad (``12345``)."""
+    text = _clean(raw)
+    extension = ""
+    if match := _PHONE_EXTENSION.search(text):
+        extension, text = match[1], text[: match.start()]
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    extension = extension or (number.extension or "")
+    if number.country_code != 86:
+        formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    else:
+        national = phonenumbers.national_significant_number(number)
+        area = phonenumbers.length_of_geographical_area_code(number)
+        formatted = f"0{national[:area]}-{national[area:]}" if area else national
+    return f"{formatted}转{extension}" if extension else formatted
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading one row's cells
 
@@ -616,7 +915,7 @@ class _Cells:
     def __init__(self, values: dict[str, object], headers: dict[str, str]) -> None:
         self.values = values
         self.headers = headers
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
 
     def _raw(self, name: str) -> object | None:
         value = self.values.get(name)
@@ -624,18 +923,18 @@ class _Cells:
             return None
         return value
 
-    def bad(self, name: str, message: str) -> None:
+    def bad(self, name: str, key: str, **fields: object) -> None:
         if len(self.problems) < _MAX_ROW_PROBLEMS:
-            self.problems.append(f"{self.headers.get(name, name)}: {message}")
+            self.problems.append(_problem(f"cell.{key}", self.headers.get(name, name), **fields))
         elif len(self.problems) == _MAX_ROW_PROBLEMS:
-            self.problems.append("and more")
+            self.problems.append(_problem("cell.more"))
 
     def text(self, name: str, *, required: bool = False, max_length: int | None = None) -> str:
         value = _text(self._raw(name))
         if not value and required:
             self.bad(name, "missing")
         elif max_length is not None and len(value) > max_length:
-            self.bad(name, f"longer than {max_length} characters")
+            self.bad(name, "too_long", max=max_length)
         return value
 
     def choice(self, name: str, table: dict[str, E], *, required: bool = True) -> E | None:
@@ -643,7 +942,7 @@ class _Cells:
         if not text:
             return None
         if text not in table:
-            self.bad(name, f"unknown value {text!r}")
+            self.bad(name, "unknown_value", value=repr(text))
             return None
         return table[text]
 
@@ -654,7 +953,7 @@ class _Cells:
                 self.bad(name, "missing")
             return None
         if isinstance(raw, bool | date):
-            self.bad(name, f"not a number: {_text(raw)!r}")
+            self.bad(name, "not_number", value=repr(_text(raw)))
             return None
         text = repr(raw) if isinstance(raw, float) else _clean(str(raw))
         text = re.sub(r"^[¥$]|元$|,|\s", "", text)
@@ -663,13 +962,13 @@ class _Cells:
             if not number.is_finite():
                 raise InvalidOperation
             if number != number.quantize(_CENT):
-                self.bad(name, f"more than 2 decimals: {_text(raw)!r}")
+                self.bad(name, "decimals", value=repr(_text(raw)))
                 return None
         except InvalidOperation:
-            self.bad(name, f"not a number: {_text(raw)!r}")
+            self.bad(name, "not_number", value=repr(_text(raw)))
             return None
         if number < 0:
-            self.bad(name, f"negative: {_text(raw)!r}")
+            self.bad(name, "negative", value=repr(_text(raw)))
             return None
         return number
 
@@ -679,35 +978,22 @@ class _Cells:
             if required:
                 self.bad(name, "missing")
             return None
-        if isinstance(raw, datetime):
-            return raw.date()
-        if isinstance(raw, date):
-            return raw
-        match = _DATE.fullmatch(_clean(str(raw)))
-        try:
-            if match is None:
-                raise ValueError
-            return date(*(int(part) for part in match.groups()))
-        except ValueError:
-            self.bad(name, f"not a date (YYYY-MM-DD): {_text(raw)!r}")
+        moment = _moment(raw)
+        if moment is not None and isinstance(raw, datetime | float):
+            return moment.date()  # a date cell, or a serial, with a time of day as well
+        if moment is None or moment.time() != time(0):
+            self.bad(name, "not_date", value=repr(_text(raw)))
             return None
+        return moment.date()
 
     def moment(self, name: str) -> datetime | None:
         raw = self._raw(name)
         if raw is None:
             return None
-        if isinstance(raw, datetime):
-            return raw.replace(tzinfo=None)
-        if isinstance(raw, date):
-            return datetime(raw.year, raw.month, raw.day)
-        match = _MOMENT.fullmatch(_clean(str(raw)))
-        try:
-            if match is None:
-                raise ValueError
-            return datetime(*(int(part) for part in match.groups() if part is not None))
-        except ValueError:
-            self.bad(name, f"not a date or time (YYYY-MM-DD [HH:MM]): {_text(raw)!r}")
-            return None
+        moment = _moment(raw)
+        if moment is None:
+            self.bad(name, "not_moment", value=repr(_text(raw)))
+        return moment
 
     def clock_time(self, name: str) -> time | None:
         """A time of day: a time cell, or "8:00", "08:00", "8点", "8点30"; "24:00" is midnight."""
@@ -727,7 +1013,7 @@ class _Cells:
                 return time(0)
             if hour < 24 and minute < 60:
                 return time(hour, minute)
-        self.bad(name, f"not a time of day (HH:MM): {_text(raw)!r}")
+        self.bad(name, "not_time_of_day", value=repr(_text(raw)))
         return None
 
     def period(self, name: str) -> str | None:
@@ -739,15 +1025,19 @@ class _Cells:
             return f"{raw.year:04d}-{raw.month:02d}"
         match = _PERIOD.fullmatch(_clean(str(raw)))
         if match is None or not 1 <= int(match.group(2)) <= 12:
-            self.bad(name, f"not a period (YYYY-MM): {_text(raw)!r}")
+            self.bad(name, "not_period", value=repr(_text(raw)))
             return None
         return f"{match.group(1)}-{int(match.group(2)):02d}"
 
     def phone(self, name: str) -> str:
         value = _clean(self.text(name))
-        if value and not _PHONE.fullmatch(value):
-            self.bad(name, f"not a phone number: {value!r}")
-        return re.sub(r"[\s\-()]", "", value)
+        if not value or value.lower() in _NO_PHONE:
+            return ""
+        phone = normalize_phone(value)
+        if phone is None:
+            self.bad(name, "not_phone", value=repr(value))
+            return ""
+        return phone
 
     def language(self, name: str) -> str:
         return self.choice(name, LANGUAGES, required=False) or "zh"
@@ -766,7 +1056,7 @@ class _Cells:
             return round(raw * 24 * 60)
         match = _CLOCK.fullmatch(_clean(str(raw)))
         if match is None or int(match[1]) > 24 or int(match[2]) > 59:
-            self.bad(name, f"not a time (HH:MM): {_text(raw)!r}")
+            self.bad(name, "not_time", value=repr(_text(raw)))
             return None
         return min(int(match[1]) * 60 + int(match[2]), 24 * 60)
 
@@ -776,7 +1066,7 @@ class _Cells:
         if number is None:
             return 0
         if number != number.to_integral_value() or not 0 < number <= _MAX_TARGET_MINUTES:
-            self.bad(name, f"not a whole number of minutes from 1 to {_MAX_TARGET_MINUTES}")
+            self.bad(name, "not_minutes", max=_MAX_TARGET_MINUTES)
             return 0
         return int(number)
 
@@ -793,7 +1083,7 @@ class _Cells:
         ):
             value = normalize(self.text(name, required=required))
             if len(value) > 16:
-                self.bad(name, "longer than 16 characters")
+                self.bad(name, "too_long", max=16)
             parts.append(value)
         return parts[0], parts[1] or None, parts[2]
 
@@ -806,23 +1096,33 @@ def _unit_row(cells: _Cells, sheet: str, row: int) -> UnitRow:
     building, entrance, room = cells.place("building", "entrance", "room")
     area = cells.decimal("floor_area")
     if area is not None and not Decimal(0) < area <= _MAX_AREA:
-        cells.bad("floor_area", f"not a floor area in m²: {area}")
+        cells.bad("floor_area", "not_area", value=area)
     return UnitRow(building, entrance, room, area, cells.day("warranty_end"), sheet, row)
 
 
 def _owner_row(cells: _Cells, sheet: str, row: int) -> OwnerRow:
     name = cells.text("owner_name", required=True, max_length=64)
     phone = cells.phone("phone")
-    labels: list[str] = []
-    for raw in _UNIT_SEPARATORS.split(cells.text("units", required=True)):
-        if not raw:
-            continue
-        label = parse_unit_label(raw)
-        if label is None:
-            cells.bad("units", f"not a unit such as 3-2-501 or 12-1801: {raw!r}")
-        elif label not in labels:
-            labels.append(label)
-    return OwnerRow(name, phone, tuple(labels), cells.language("language"), sheet, row)
+    area = cells.decimal("floor_area")
+    if area is not None and not Decimal(0) < area <= _MAX_AREA:
+        cells.bad("floor_area", "not_area", value=area)
+    warranty_end = cells.day("warranty_end")
+    units: list[UnitRow] = []
+    if "building" in cells.headers:
+        units.append(UnitRow(*cells.place("building", "entrance", "room"), area, warranty_end))
+    else:
+        for raw in _UNIT_SEPARATORS.split(cells.text("units", required=True)):
+            if not raw:
+                continue
+            parts = _split_unit(raw)
+            if parts is None:
+                cells.bad("units", "not_unit", value=repr(raw))
+            else:
+                units.append(UnitRow(*parts, area, warranty_end))
+    units = list({unit.label: unit for unit in units}.values())
+    rows = tuple(replace(unit, sheet=sheet, row=row) for unit in units)
+    labels = tuple(unit.label for unit in units)
+    return OwnerRow(name, phone, labels, cells.language("language"), sheet, row, rows)
 
 
 def _staff_row(cells: _Cells, sheet: str, row: int) -> StaffRow:
@@ -841,7 +1141,7 @@ def _bill_row(cells: _Cells, sheet: str, row: int) -> BillRow:
     if raw:
         label = parse_unit_label(raw)
         if label is None:
-            cells.bad("unit", f"not a unit such as 3-2-501 or 12-1801: {raw!r}")
+            cells.bad("unit", "not_unit", value=repr(raw))
     elif "building" in cells.headers:
         label = unit_label(*cells.place("building", "entrance", "room"))
     else:
@@ -851,7 +1151,7 @@ def _bill_row(cells: _Cells, sheet: str, row: int) -> BillRow:
     amount = cells.decimal("amount", required=True)
     cents = int(amount * 100) if amount is not None else 0
     if cents > _MAX_CENTS:
-        cells.bad("amount", "too large")
+        cells.bad("amount", "too_large")
     return BillRow(
         label or "",
         period or "",
@@ -861,6 +1161,7 @@ def _bill_row(cells: _Cells, sheet: str, row: int) -> BillRow:
         cells.moment("paid_at"),
         sheet,
         row,
+        cells.text("number", max_length=32),
     )
 
 
@@ -874,7 +1175,7 @@ def _hours_row(cells: _Cells, sheet: str, row: int) -> HoursRow:
     weekday = cells.choice("weekday", WEEKDAYS)
     opens, closes = cells.clock("opens"), cells.clock("closes")
     if opens is not None and closes is not None and closes <= opens:
-        cells.bad("closes", "not after the opening time")
+        cells.bad("closes", "closes_early")
     return HoursRow(weekday or 0, opens or 0, closes or 0, sheet, row)
 
 
@@ -888,11 +1189,11 @@ def _target_row(cells: _Cells, sheet: str, row: int) -> TargetRow:
     urgent = cells.yes_no("urgent")
     severity = cells.choice("severity", SEVERITIES, required=False) or ""
     if severity and kind is not None and kind is not TicketKind.COMPLAINT:
-        cells.bad("severity", "only complaints have a severity")
+        cells.bad("severity", "severity_kind")
     respond = cells.minutes("respond_minutes")
     resolve = cells.minutes("resolve_minutes")
     if respond and resolve and resolve < respond:
-        cells.bad("resolve_minutes", "shorter than the time to respond")
+        cells.bad("resolve_minutes", "resolve_short")
     return TargetRow(
         kind or TicketKind.REPAIR,
         urgent,
@@ -935,14 +1236,32 @@ _ROW_PARSERS = {
 }
 
 
+def _aliases(kind: str) -> dict[str, str]:
+    """Header key → field for a kind (a later field wins a shared alias: 房号 is a room)."""
+    return {_header_key(alias): name for name, names in COLUMNS[kind].items() for alias in names}
+
+
+def _header_score(kind: str, values: Row) -> int:
+    """How many cells of a row are headers of the kind: the header row is the best row."""
+    aliases = _aliases(kind)
+    return sum(
+        1
+        for value in values
+        if value is not None and str(value).strip() and _header_key(value) in aliases
+    )
+
+
 def _header(
-    kind: str, sheet: str, header: Iterable[object], errors: list[RowError]
+    kind: str, sheet: str, header: Row, row: int, errors: list[RowError], warnings: list[RowError]
 ) -> dict[int, str] | None:
-    """Column index → field, or None (with the errors recorded) when the header is wrong."""
-    aliases = {
-        _header_key(alias): name for name, names in COLUMNS[kind].items() for alias in names
-    }
+    """Column index → field, or None (with the errors recorded) when the header is wrong.
+
+    An unknown column is skipped with a warning, unless a column the kind needs is missing:
+    then it is most likely that column, misspelt, and it is an error too.
+    """
+    aliases = _aliases(kind)
     columns: dict[int, str] = {}
+    unknown: list[RowError] = []
     ok = True
     for index, value in enumerate(header):
         if value is None or not str(value).strip():
@@ -951,22 +1270,34 @@ def _header(
         if name is None and _header_key(value) in _IGNORED_COLUMNS:
             continue
         if name is None:
-            errors.append(RowError(sheet, 1, f"unknown column {str(value).strip()!r}"))
-            ok = False
+            unknown.append(
+                _error(sheet, row, "header.unknown_column", column=repr(str(value).strip()))
+            )
         elif name in columns.values():
-            errors.append(RowError(sheet, 1, f"column {str(value).strip()!r} appears twice"))
+            errors.append(_error(sheet, row, "header.twice", column=repr(str(value).strip())))
             ok = False
         else:
             columns[index] = name
-    present = set(columns.values())
-    for name in _REQUIRED[kind]:
-        if name not in present:
-            errors.append(RowError(sheet, 1, f"missing column {_names(kind, name)}"))
+    if kind == "owners" and "building" not in columns.values():
+        # No building column: 房号 holds whole units (3-2-501), as the owners sheet always had.
+        columns = {i: "units" if name == "room" else name for i, name in columns.items()}
+        if list(columns.values()).count("units") > 1:
+            errors.append(_error(sheet, row, "header.twice", column=_names(kind, "units")))
             ok = False
+    present = set(columns.values())
+    missing = [name for name in _REQUIRED[kind] if name not in present]
+    if kind == "owners" and "building" in present:
+        missing = [name for name in missing if name != "units"]
+        if "room" not in present:
+            missing.append("room")
+    absent = [_error(sheet, row, "header.missing", column=_names(kind, name)) for name in missing]
     if kind == "bills" and "unit" not in present and not {"building", "room"} <= present:
-        missing = f"{_names(kind, 'unit')}, or {_names(kind, 'building')} and room"
-        errors.append(RowError(sheet, 1, f"missing column {missing}"))
-        ok = False
+        unit, building = _names(kind, "unit"), _names(kind, "building")
+        absent.append(_error(sheet, row, "header.missing_unit", unit=unit, building=building))
+    if absent:
+        errors.extend(unknown + absent)
+        return None
+    warnings.extend(unknown)
     return columns if ok else None
 
 
@@ -1039,13 +1370,13 @@ def _numbered(sheet: str, rows: Iterable[Row], limits: ImportLimits) -> Iterator
     """The rows with their numbers as the person sees them, stopped at the first past a limit."""
     for number, values in enumerate(rows, start=1):
         if number > limits.max_rows:
-            raise _Refused(RowError(sheet, number, f"more than {limits.max_rows} rows"))
+            raise _Refused(_limit(sheet, number, f"more than {limits.max_rows} rows"))
         if len(values) > limits.max_columns:
-            raise _Refused(RowError(sheet, number, f"more than {limits.max_columns} columns"))
+            raise _Refused(_limit(sheet, number, f"more than {limits.max_columns} columns"))
         for value in values:
             if isinstance(value, str) and len(value) > limits.max_cell_chars:
                 reason = f"a cell longer than {limits.max_cell_chars} characters"
-                raise _Refused(RowError(sheet, number, reason))
+                raise _Refused(_limit(sheet, number, reason))
         yield number, values
 
 
@@ -1268,8 +1599,9 @@ class _WorkbookReader(ExcelReader):
 
 
 def _stopped(exc: _PartError, where: str) -> _Stop:
-    error = RowError(where, exc.row, exc.reason)
-    return _Refused(error) if exc.limit else _Unreadable(error)
+    if exc.limit:
+        return _Refused(_limit(where, exc.row, exc.reason))
+    return _Unreadable(_limit(where, exc.row, exc.reason))
 
 
 def _sheet_titles(reader: ExcelReader) -> dict[str, str]:
@@ -1286,17 +1618,17 @@ def _open_workbook(path: Path, limits: ImportLimits) -> Iterator[Workbook]:
     size = path.stat().st_size
     if size > limits.max_file_bytes:
         reason = f"larger than {_size(limits.max_file_bytes)} ({_size(size)})"
-        raise _Refused(RowError(path.name, 0, reason))
+        raise _Refused(_limit(path.name, 0, reason))
     try:
         archive = _GuardedArchive(path, limits)
     except _UNREADABLE as exc:
-        raise _Unreadable(RowError(path.name, 0, f"cannot read the workbook: {exc}")) from None
+        raise _Unreadable(_error(path.name, 0, "file.unreadable_workbook", detail=exc)) from None
     with archive:
         unzipped = sum(info.file_size for info in archive.infolist())
         if unzipped > limits.max_unzipped_bytes:
             limit = _size(limits.max_unzipped_bytes)
             reason = f"unpacks to more than {limit} ({_size(unzipped)})"
-            raise _Refused(RowError(path.name, 0, reason))
+            raise _Refused(_limit(path.name, 0, reason))
         reader = None
         try:
             reader = _WorkbookReader(path, archive)
@@ -1306,7 +1638,9 @@ def _open_workbook(path: Path, limits: ImportLimits) -> Iterator[Workbook]:
             where = titles.get(exc.part, path.name) if exc.part else path.name
             raise _stopped(exc, where) from None
         except _UNREADABLE as exc:
-            raise _Unreadable(RowError(path.name, 0, f"cannot read the workbook: {exc}")) from None
+            raise _Unreadable(
+                _error(path.name, 0, "file.unreadable_workbook", detail=exc)
+            ) from None
         yield reader.wb
 
 
@@ -1314,7 +1648,7 @@ def _xlsx_sheets(workbook: Workbook, file: str, limits: ImportLimits) -> list[_S
     """The worksheets, after checking the sizes they declare."""
     worksheets = workbook.worksheets
     if len(worksheets) > limits.max_sheets:
-        raise _Refused(RowError(file, 0, f"more than {limits.max_sheets} sheets"))
+        raise _Refused(_limit(file, 0, f"more than {limits.max_sheets} sheets"))
     for sheet in worksheets:
         # A sheet's <dimension>, when it has one, refuses a big sheet before a row is read; it
         # can be missing or wrong, so the rows are counted as they stream all the same, and
@@ -1322,10 +1656,10 @@ def _xlsx_sheets(workbook: Workbook, file: str, limits: ImportLimits) -> list[_S
         rows, columns = sheet.max_row, sheet.max_column
         if rows is not None and rows > limits.max_rows:
             reason = f"more than {limits.max_rows} rows (the sheet says {rows})"
-            raise _Refused(RowError(sheet.title, 0, reason))
+            raise _Refused(_limit(sheet.title, 0, reason))
         if columns is not None and columns > limits.max_columns:
             reason = f"more than {limits.max_columns} columns (the sheet says {columns})"
-            raise _Refused(RowError(sheet.title, 0, reason))
+            raise _Refused(_limit(sheet.title, 0, reason))
         sheet.reset_dimensions()
     return [_Sheet(sheet.title, sheet.title, _worksheet_rows(sheet)) for sheet in worksheets]
 
@@ -1336,7 +1670,7 @@ def _worksheet_rows(sheet: ReadOnlyWorksheet) -> Iterator[Row]:
     except _PartError as exc:
         raise _stopped(exc, sheet.title) from None
     except _UNREADABLE as exc:
-        raise _Unreadable(RowError(sheet.title, 0, f"cannot read the sheet: {exc}")) from None
+        raise _Unreadable(_error(sheet.title, 0, "file.unreadable_sheet", detail=exc)) from None
 
 
 # --- .csv: one file per kind
@@ -1359,7 +1693,7 @@ def _csv_sheets(folder: Path, limits: ImportLimits) -> list[_Sheet]:
         if file.is_file() and file.suffix.lower() == ".csv"
     ]
     if len(files) > limits.max_sheets:
-        raise _Refused(RowError(folder.name, 0, f"more than {limits.max_sheets} .csv files"))
+        raise _Refused(_limit(folder.name, 0, f"more than {limits.max_sheets} .csv files"))
     return [_Sheet(file.name, file.stem, _csv_rows(file, limits)) for file in files]
 
 
@@ -1387,7 +1721,7 @@ class _CsvLines:
         self.chars += len(line)
         if self.chars > self.max_chars:
             reason = f"a row longer than {self.max_chars} characters"
-            raise _Refused(RowError(self.name, self.row, reason))
+            raise _Refused(_limit(self.name, self.row, reason))
         return line
 
     def next_row(self) -> None:
@@ -1400,7 +1734,7 @@ def _csv_rows(file: Path, limits: ImportLimits) -> Iterator[Row]:
     size = file.stat().st_size
     if size > limits.max_file_bytes:
         reason = f"larger than {_size(limits.max_file_bytes)} ({_size(size)})"
-        raise _Refused(RowError(file.name, 0, reason))
+        raise _Refused(_limit(file.name, 0, reason))
     with file.open(encoding="utf-8-sig", newline="") as handle:
         lines = _CsvLines(handle, file.name, limits)
         try:
@@ -1408,13 +1742,14 @@ def _csv_rows(file: Path, limits: ImportLimits) -> Iterator[Row]:
                 lines.next_row()
                 yield tuple(record)
         except UnicodeDecodeError:
-            reason = "not UTF-8 text (save it as CSV UTF-8)"
-            raise _Unreadable(RowError(file.name, 0, reason)) from None
+            raise _Unreadable(_error(file.name, 0, "file.not_utf8")) from None
         except csv.Error as exc:
             if str(exc).startswith("field larger than field limit"):
                 reason = f"a cell longer than {limits.max_cell_chars} characters"
-                raise _Refused(RowError(file.name, lines.row, reason)) from None
-            raise _Unreadable(RowError(file.name, lines.row, f"cannot read: {exc}")) from None
+                raise _Refused(_limit(file.name, lines.row, reason)) from None
+            raise _Unreadable(
+                _error(file.name, lines.row, "file.unreadable", detail=exc)
+            ) from None
 
 
 # --- both
@@ -1435,6 +1770,9 @@ class _Read:
     loose_units: set[str] | None = field(default_factory=set)
     rows: int = 0
     refused: bool = False
+    warnings: list[RowError] = field(default_factory=list)
+    # The units an owner register names, by label: created when there is no units sheet.
+    register_units: dict[str, UnitRow] = field(default_factory=dict)
 
 
 def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
@@ -1449,8 +1787,7 @@ def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
                 sheets = _xlsx_sheets(workbook, path.name, limits)
                 seen = _read_sheets(sheets, read, limits)
         else:
-            reason = "not an .xlsx workbook or a folder of .csv files"
-            read.errors.append(RowError(path.name, 0, reason))
+            read.errors.append(_error(path.name, 0, "file.not_xlsx"))
             return read
     except _Stop as stop:
         read.errors.append(stop.error)
@@ -1459,14 +1796,12 @@ def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
     if not read.errors and not read.rows:
         # Importing nothing would look like success: an empty file is a mistake worth naming.
         if seen:
-            reason = "nothing to import: the sheets have a header row and no rows under it"
-        elif sheets:
-            reason = "nothing to import: every sheet is empty"
+            key = "file.header_only"
+        elif sheets and not read.warnings:  # no sheet was read past as of no kind
+            key = "file.empty"
         else:
-            reason = (
-                "no units, owners, staff, bills, faq, roster, hours, closed_days or targets sheet"
-            )
-        read.errors.append(RowError(path.name, 0, reason))
+            key = "file.no_sheet"
+        read.errors.append(_error(path.name, 0, key))
     return read
 
 
@@ -1477,25 +1812,71 @@ def _read_sheets(sheets: Iterable[_Sheet], read: _Read, limits: ImportLimits) ->
         try:
             with closing(sheet.rows):  # a sheet left part read closes its file at once
                 rows = _numbered(sheet.name, sheet.rows, limits)
-                first = next(rows, None)
-                if first is None or (_blank(first[1]) and all(_blank(row) for _, row in rows)):
-                    continue  # an empty sheet, such as Excel's default one
+                head = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
+                if all(_blank(values) for _, values in head):
+                    first = next(((n, v) for n, v in rows if not _blank(v)), None)
+                    if first is None:
+                        continue  # an empty sheet, such as Excel's default one
+                    head = [first]
                 if _clean(sheet.stem).lower() in NOTES_SHEETS:
                     continue  # the template's notes, for the person filling it in
-                kind = _kind_of(sheet.stem)
+                kind = _kind_of(sheet.stem) or _kind_by_header(head)
                 if kind is None:
                     accepted = " / ".join(names[0] for names in SHEETS.values())
-                    reason = f"unknown sheet; expected one of {accepted}"
-                    read.errors.append(RowError(sheet.name, 0, reason))
+                    chinese = " / ".join(
+                        next(name for name in names if not name.isascii())
+                        for names in SHEETS.values()
+                    )
+                    # A register's other sheets (统计, 车位): read past, and said so.
+                    unknown = _error(
+                        sheet.name, 0, "sheet.unknown", accepted=accepted, accepted_zh=chinese
+                    )
+                    read.warnings.append(unknown)
                 elif kind in seen:
-                    reason = f"a second {kind} sheet (the first is {seen[kind]})"
-                    read.errors.append(RowError(sheet.name, 0, reason))
+                    second = _error(sheet.name, 0, "sheet.second", kind=kind, first=seen[kind])
+                    read.errors.append(second)
                 else:
                     seen[kind] = sheet.name
-                    _parse_sheet(kind, sheet.name, first[1], rows, read, limits)
+                    at = _header_at(kind, head)
+                    rest = itertools.chain(head[at + 1 :], rows)
+                    _parse_sheet(kind, sheet.name, head[at], rest, read, limits)
         except _Unreadable as unreadable:
             read.errors.append(unreadable.error)
+    if "units" not in seen:
+        # An owner register (业主档案) is the only list of units the workbook has.
+        read.data.units.extend(read.register_units.values())
     return seen
+
+
+def _header_at(kind: str, head: list[tuple[int, Row]]) -> int:
+    """Where the header row is among a sheet's first rows: the first row that names the most
+    columns of the kind, below any title rows; the first row that is not blank if none does."""
+    scores = [_header_score(kind, values) for _, values in head]
+    if max(scores, default=0) > 0:
+        return scores.index(max(scores))
+    return next(i for i, (_, values) in enumerate(head) if not _blank(values))
+
+
+def _kind_by_header(head: list[tuple[int, Row]]) -> str | None:
+    """The kind a sheet with a name of its own (Sheet1) holds, by its header: the kind whose
+    needed columns one of its first rows has, naming the most columns; None if none has them."""
+    best: tuple[int, str] | None = None
+    for kind in KINDS:
+        for _, values in head:
+            fields = {
+                name
+                for value in values
+                if value is not None
+                and (name := _aliases(kind).get(_header_key(value))) is not None
+            }
+            needed = set(_REQUIRED[kind])
+            if kind == "owners" and "building" in fields:
+                needed = {"owner_name", "building", "room"}
+            elif kind == "owners":
+                fields = {"units" if name == "room" else name for name in fields}
+            if needed <= fields and (best is None or len(fields) > best[0]):
+                best = (len(fields), kind)
+    return best[1] if best else None
 
 
 def read_estate(
@@ -1509,16 +1890,17 @@ def read_estate(
 def _parse_sheet(
     kind: str,
     sheet: str,
-    header: Row,
+    numbered_header: tuple[int, Row],
     rows: Iterator[tuple[int, Row]],
     read: _Read,
     limits: ImportLimits,
 ) -> None:
     """Add the sheet's good rows to the data read, and a `RowError` for each other.
 
-    A wrong header stops the sheet at row 1: the rest of it is never read.
+    A wrong header stops the sheet at its header: the rest of it is never read.
     """
-    columns = _header(kind, sheet, header, read.errors)
+    header_row, header = numbered_header
+    columns = _header(kind, sheet, header, header_row, read.errors, read.warnings)
     if columns is None:
         if kind == "units":
             read.loose_units = None
@@ -1534,14 +1916,20 @@ def _parse_sheet(
         parsed = _ROW_PARSERS[kind](cells, sheet, number)
         if not cells.problems:
             target.append(parsed)
+            if isinstance(parsed, OwnerRow):
+                for unit in parsed.unit_rows:
+                    read.register_units.setdefault(unit.label, unit)
             continue
-        read.errors.append(RowError(sheet, number, "; ".join(cells.problems)))
-        if isinstance(parsed, UnitRow) and parsed.building and parsed.room:
-            if read.loose_units is not None:
+        read.errors.append(RowError.of(sheet, number, *cells.problems))
+        if read.loose_units is not None:
+            if isinstance(parsed, UnitRow) and parsed.building and parsed.room:
                 read.loose_units.add(parsed.label)
+            elif isinstance(parsed, OwnerRow):
+                read.loose_units.update(parsed.units)
         if len(read.errors) >= limits.max_problems:
-            reason = f"stopped reading after {limits.max_problems} problems"
-            raise _Refused(RowError(sheet, number, reason))
+            raise _Refused(
+                _error(sheet, number, "file.too_many_problems", max=limits.max_problems)
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1605,45 +1993,43 @@ def _check(
         | ClosedDayRow
         | TargetRow
         | RosterRow,
-        reason: str,
+        key: str,
+        **fields: object,
     ) -> None:
-        errors.append(RowError(row.sheet, row.row, reason))
+        errors.append(_error(row.sheet, row.row, f"check.{key}", **fields))
 
     weekdays: dict[int, HoursRow] = {}
     for hours in data.hours:
         if hours.weekday in weekdays:
-            bad(
-                hours,
-                f"a second row for the same weekday (also row {weekdays[hours.weekday].row})",
-            )
+            bad(hours, "dup_weekday", first=weekdays[hours.weekday].row)
         weekdays.setdefault(hours.weekday, hours)
     days: dict[date, ClosedDayRow] = {}
     for closed in data.closed_days:
         if closed.day in days:
-            bad(closed, f"duplicate day {closed.day} (also row {days[closed.day].row})")
+            bad(closed, "dup_day", day=closed.day, first=days[closed.day].row)
         days.setdefault(closed.day, closed)
     targets: dict[tuple[str, bool, str], TargetRow] = {}
     for target in data.targets:
         key = (str(target.kind), target.urgent, target.severity)
         if key in targets:
-            bad(target, f"a second target for the same case (also row {targets[key].row})")
+            bad(target, "dup_target", first=targets[key].row)
         targets.setdefault(key, target)
 
     units: dict[str, UnitRow] = {}
     for unit in data.units:
         label = unit.label
         if len(label) > 48:
-            bad(unit, f"unit {label} has a label longer than 48 characters")
+            bad(unit, "label_long", unit=label)
         elif label in units:
-            bad(unit, f"duplicate unit {label} (also row {units[label].row})")
+            bad(unit, "dup_unit", unit=label, first=units[label].row)
         elif label in existing.units:
             stored = existing.units[label]
             if unit.floor_area is not None and stored.floor_area is not None:
                 if Decimal(stored.floor_area) != unit.floor_area:
-                    bad(unit, f"unit {label} exists with floor area {stored.floor_area}")
+                    bad(unit, "unit_area", unit=label, area=stored.floor_area)
             if unit.warranty_end is not None and stored.warranty_end is not None:
                 if stored.warranty_end != unit.warranty_end:
-                    bad(unit, f"unit {label} exists with warranty end {stored.warranty_end}")
+                    bad(unit, "unit_warranty", unit=label, day=stored.warranty_end)
         units.setdefault(label, unit)
     known = set(units) | set(existing.units) | set(loose_units or ())
 
@@ -1654,46 +2040,41 @@ def _check(
     for owner in data.owners:
         key = (owner.name, owner.phone)
         if key in owners:
-            bad(owner, f"duplicate owner {owner.name} (also row {owners[key].row})")
+            bad(owner, "dup_owner", name=owner.name, first=owners[key].row)
         elif key in existing.owners:
-            bad(owner, f"owner {owner.name} with this phone already exists")
+            bad(owner, "owner_exists", name=owner.name)
         owners.setdefault(key, owner)
         for label in owner.units:
             if missing(label):
-                bad(owner, f"unit {label} does not exist")
+                bad(owner, "no_unit", unit=label)
 
     staff: dict[str, StaffRow] = {}
     for member in data.staff:
         if member.name in staff:
-            bad(
-                member, f"duplicate staff member {member.name} (also row {staff[member.name].row})"
-            )
+            bad(member, "dup_staff", name=member.name, first=staff[member.name].row)
         elif member.name in existing.staff:
-            bad(member, f"staff member {member.name} already exists")
+            bad(member, "staff_exists", name=member.name)
         staff.setdefault(member.name, member)
 
     bills: dict[tuple[str, str, str], BillRow] = {}
     for bill in data.bills:
         key = (bill.unit, bill.period, str(bill.item))
         if missing(bill.unit):
-            bad(bill, f"unit {bill.unit} does not exist")
+            bad(bill, "no_unit", unit=bill.unit)
         elif key in bills:
-            bad(
-                bill,
-                f"duplicate {bill.item} bill of {bill.unit} for {bill.period}"
-                f" (also row {bills[key].row})",
-            )
+            first = bills[key].row
+            bad(bill, "dup_bill", item=bill.item, unit=bill.unit, period=bill.period, first=first)
         elif key in existing.bills:
-            bad(bill, f"{bill.item} bill of {bill.unit} for {bill.period} already exists")
+            bad(bill, "bill_exists", item=bill.item, unit=bill.unit, period=bill.period)
         bills.setdefault(key, bill)
 
     faq: dict[tuple[str, str], FaqRow] = {}
     for entry in data.faq:
         key = (entry.language, entry.question)
         if key in faq:
-            bad(entry, f"duplicate question (also row {faq[key].row})")
+            bad(entry, "dup_question", first=faq[key].row)
         elif key in existing.faq:
-            bad(entry, "this question already exists")
+            bad(entry, "question_exists")
         faq.setdefault(key, entry)
 
     shifts: dict[tuple[str, datetime], RosterRow] = {}
@@ -1701,11 +2082,11 @@ def _check(
         starts_at, _ = shift_instants(shift, existing.timezone)
         key = (shift.name, starts_at)
         if shift.name not in staff and shift.name not in existing.staff:
-            bad(shift, f"staff member {shift.name} is neither in the staff sheet nor the estate")
+            bad(shift, "shift_staff", name=shift.name)
         elif key in shifts:
-            bad(shift, f"duplicate shift of {shift.name} (also row {shifts[key].row})")
+            bad(shift, "dup_shift", name=shift.name, first=shifts[key].row)
         elif key in existing.roster:
-            bad(shift, f"{shift.name}'s shift at this time already exists")
+            bad(shift, "shift_exists", name=shift.name)
         shifts.setdefault(key, shift)
     return errors
 
@@ -1871,6 +2252,7 @@ async def write_estate(
                 amount_cents=row.amount_cents,
                 due_date=row.due_date,
                 paid_at=row.paid_at.replace(tzinfo=zone) if row.paid_at else None,
+                number=row.number,
             )
             for row in data.bills
         ]
@@ -1981,4 +2363,5 @@ async def import_estate(
         existing = await _Existing.load(await Estate.get_or_none(code=estate_code))
         more = _check(read.data, existing, read.loose_units)
         raise ImportFailed(_sorted(read.errors + more))
-    return await write_estate(read.data, estate_code, estate_name)
+    report = await write_estate(read.data, estate_code, estate_name)
+    return replace(report, warnings=tuple(read.warnings))

@@ -6,14 +6,40 @@ imports it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.core.estate_import import COLUMNS, KINDS, SHEETS
+from bot.core.estate_import import (
+    COLUMNS,
+    DEPARTMENTS,
+    ITEMS,
+    KINDS,
+    LANGUAGES,
+    ROLES,
+    SEVERITIES,
+    SHEETS,
+    TICKET_KINDS,
+    WEEKDAYS,
+    YES_NO,
+)
+from bot.core.i18n import Catalogues
 
-__all__ = ["EXAMPLES", "NOTES_SHEET", "header", "sheet_title", "write_template"]
+__all__ = [
+    "CHOICES",
+    "EXAMPLES",
+    "FIELDS",
+    "NOTES_SHEET",
+    "choices",
+    "header",
+    "sheet_title",
+    "write_template",
+]
 
 # The example rows, by kind and field: consistent with each other (the owner's flat is in the
 # units sheet, the roster's people in the staff sheet) and written as a manager would write them.
@@ -115,7 +141,10 @@ _NOTES = {
         "办公时间、休息日、服务时限、值班表可以不填：不填则沿用默认的服务标准。",
         "服务时限按分钟；“按办公时间”为“是”时，只在办公时间内计时（紧急工单始终全天计时）。",
         "值班表的结束时间早于或等于开始时间，表示到次日。",
+        "带下拉列表的列（岗位、部门、项目、类型、是/否等）请从列表中选择。",
+        "也可以直接导入已有的业主档案：一张表，含楼栋/单元/房号/业主姓名/联系电话等列，表头上方可有标题行。",
         "导入：guanjia import 文件.xlsx --estate 小区代码",
+        "每月更新（电话变更、新业主、迁出业主、新账单）：加 --update，先加 --dry-run 预览。",
     ),
     "en": (
         "Row 1 of each sheet is its header: keep it; the example rows may be deleted or changed.",
@@ -126,9 +155,84 @@ _NOTES = {
         "Targets are in minutes; office_time 'yes' counts only office hours (urgent tickets "
         "always run round the clock).",
         "A roster shift whose end is at or before its start ends the next day.",
+        "Columns with a drop-down list (role, department, item, kind, yes/no…): pick from it.",
+        "An owner register you already keep imports as it is: one sheet with building, entrance,"
+        " room, owner name and phone columns, title rows above the header allowed.",
         "Import: guanjia import FILE.xlsx --estate CODE",
+        "Each month (new phones, new or departed owners, new bills): add --update, and first"
+        " --dry-run to preview.",
     ),
 }
+
+
+# The columns of each sheet, where the template has fewer than the import reads: the owners
+# sheet names whole units (3-2-501); an owner register's 楼栋/单元/房号 columns are read too.
+FIELDS: dict[str, tuple[str, ...]] = {"owners": ("owner_name", "phone", "units", "language")}
+
+
+# The columns whose cells are one of a few words, and the importer's table of them.
+CHOICES: dict[tuple[str, str], Mapping[str, object]] = {
+    ("owners", "language"): LANGUAGES,
+    ("staff", "role"): ROLES,
+    ("staff", "department"): DEPARTMENTS,
+    ("bills", "item"): ITEMS,
+    ("faq", "language"): LANGUAGES,
+    ("hours", "weekday"): WEEKDAYS,
+    ("targets", "kind"): TICKET_KINDS,
+    ("targets", "urgent"): YES_NO,
+    ("targets", "severity"): SEVERITIES,
+    ("targets", "office_time"): YES_NO,
+    ("roster", "department"): DEPARTMENTS,
+}
+# Rows a choice column's drop-down list covers below the header.
+CHOICE_ROWS = 2000
+
+
+def choices(kind: str, field: str, lang: str = "zh") -> list[str]:
+    """The words a choice column's drop-down list offers, each one the import reads: one per
+    value in Chinese (a department as 工程部, a weekday as 周一), and for the English template
+    the English word first and then the Chinese one (the example rows are in Chinese)."""
+    table = CHOICES.get((kind, field))
+    if table is None:
+        return []
+    if table is LANGUAGES:
+        return list(dict.fromkeys(LANGUAGES.values()))  # the codes the example rows use
+    words: dict[object, list[str]] = {}
+    for word, value in table.items():
+        words.setdefault(value, []).append(word)
+    chinese, english = [], []
+    for candidates in words.values():
+        written = [word for word in candidates if _chinese((word,))]
+        preferred = [word for word in written if word.endswith("部") or word.startswith("周")]
+        chinese.append((preferred or written or candidates)[0])
+        spelled = [word for word in candidates if word.isascii() and len(word) > 1]
+        english.append((spelled or candidates)[0])
+    return chinese if lang == "zh" else english + chinese
+
+
+def _validate(
+    sheet: Worksheet, kind: str, fields: list[str], lang: str, catalogues: Catalogues
+) -> None:
+    """A drop-down list on each choice column, refusing other words."""
+    for index, field in enumerate(fields, start=1):
+        offered = choices(kind, field, lang)
+        if not offered:
+            continue
+        validation = DataValidation(
+            type="list",
+            formula1='"' + ",".join(offered) + '"',
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle=catalogues.text(lang, "import.template.choose_title"),
+            error=catalogues.text(
+                lang,
+                "import.template.choose",
+                words=" ".join(offered),
+            ),
+        )
+        letter = get_column_letter(index)
+        validation.add(f"{letter}2:{letter}{CHOICE_ROWS + 1}")
+        sheet.add_data_validation(validation)
 
 
 def _chinese(words: tuple[str, ...]) -> str | None:
@@ -155,16 +259,18 @@ def write_template(path: Path, lang: str = "zh") -> None:
         notes.append([line])
     notes.column_dimensions["A"].width = 100
     bold = Font(bold=True)
+    catalogues = Catalogues()
     for kind in KINDS:
         sheet = book.create_sheet(sheet_title(kind, lang))
-        fields = list(COLUMNS[kind])
+        fields = list(FIELDS.get(kind, COLUMNS[kind]))
         sheet.append([header(kind, field, lang) for field in fields])
         for cell in sheet[1]:
             cell.font = bold
         for example in EXAMPLES[kind]:
             sheet.append([example.get(field, "") for field in fields])
+        _validate(sheet, kind, fields, lang, catalogues)
         sheet.freeze_panes = "A2"
         for index in range(len(fields)):
-            sheet.column_dimensions[chr(ord("A") + index)].width = 16
+            sheet.column_dimensions[get_column_letter(index + 1)].width = 16
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)

@@ -52,8 +52,12 @@ def test_import_of_a_bad_folder_says_why_and_writes_nothing(
         encoding="utf-8",
     )
     assert cli.main(["import", str(folder), "--estate", "e1"]) == 1
+    err = capsys.readouterr().err  # in the settings' language, with what to do
+    assert err.startswith("导入失败，未写入任何数据：")
+    assert "「bills.csv」第 2 行：房屋 9-9-999 不存在。请在房屋表中添加该房屋，或改正房号。" in err
+    assert cli.main(["import", str(folder), "--estate", "e1", "--lang", "en"]) == 1
     err = capsys.readouterr().err
-    assert "9-9-999" in err and "row 2" in err
+    assert "bills.csv, row 2: unit 9-9-999 does not exist. Add it to the units sheet" in err
     assert cli.main(["estates"]) == 0
     assert "holds no estate" in capsys.readouterr().out
 
@@ -131,6 +135,61 @@ def test_import_template_writes_a_workbook_that_imports_as_it_is(
     assert cli.main(["import", "--template", str(path)]) == 0
     assert f"template to {path}" in capsys.readouterr().out
     assert cli.main(["import", str(path), "--estate", "sample", "--name", "示例小区"]) == 0
-    assert "imported into sample" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("已新建小区 sample 并导入：新建房屋 2 套，业主 2 人，员工 2 人")
+    assert "ImportReport" not in out
     assert cli.main(["import", str(path)]) == 2
     assert "--estate" in capsys.readouterr().err
+
+
+def test_import_of_a_register_with_headers_only_is_refused_in_the_managers_language(
+    sqlite_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "业主档案"
+    sheet.append(["阳光花园业主档案"])
+    sheet.append(["序号", "楼栋", "单元", "房号", "业主姓名", "联系电话"])
+    path = sqlite_store / "empty.xlsx"
+    book.save(path)
+
+    assert cli.main(["import", str(path), "--estate", "e1"]) == 1
+    err = capsys.readouterr().err
+    assert "没有可导入的数据：表格只有表头，下面没有数据行。请在表头下面填写数据。" in err
+    assert cli.main(["estates"]) == 0
+    assert "holds no estate" in capsys.readouterr().out
+
+
+def test_import_update_dry_run_prints_what_would_change_and_writes_nothing(
+    sqlite_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from openpyxl import Workbook
+
+    def register(path: Path, rows: list[list[object]]) -> Path:
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.title = "业主档案"
+        sheet.append(["序号", "楼栋", "单元", "房号", "业主姓名", "联系电话"])
+        for row in rows:
+            sheet.append(row)
+        book.save(path)
+        return path
+
+    first = register(sqlite_store / "a.xlsx", [[1, 3, 2, 501, "张三", "13800138000"]])
+    assert cli.main(["import", str(first), "--estate", "e1"]) == 0
+    assert "已新建小区 e1 并导入：新建房屋 1 套，业主 1 人" in capsys.readouterr().out
+    second = register(sqlite_store / "b.xlsx", [[1, 3, 2, 501, "张三", "13900139000"]])
+
+    assert cli.main(["import", str(second), "--estate", "e1", "--update", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("试运行（--dry-run，未写入）：e1 将有以下变更：")
+    assert "电话变更：1 人\n    张三 3-2-501: 13800138000 → 13900139000" in out
+    assert cli.main(["import", str(second), "--estate", "e1", "--update", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Changed in e1:\n  phones changed: 1")
+    assert cli.main(["import", str(second), "--estate", "e1", "--update"]) == 0
+    assert "未变：业主 1 人，账单 0 条" in capsys.readouterr().out

@@ -19,6 +19,7 @@ from openpyxl.worksheet._reader import WorkSheetParser
 from tortoise import connections
 
 from bot.core.estate_import import (
+    HEADER_SEARCH_ROWS,
     MAX_ROWS,
     ImportFailed,
     ImportLimits,
@@ -500,15 +501,10 @@ async def test_problems_of_every_sheet_are_reported_together(store: str, tmp_pat
 
 
 async def test_unknown_sheets_and_unreadable_files_are_refused(tmp_path: Path) -> None:
-    path = write_workbook(tmp_path / "odd.xlsx", {"业主信息": [["业主姓名"], ["张三"]]})
-    assert read_estate(path)[1] == [
-        RowError(
-            "业主信息",
-            0,
-            "unknown sheet; expected one of units / owners / staff / bills / faq / hours"
-            " / closed_days / targets / roster",
-        )
-    ]
+    # A sheet of no kind is read past (with a warning); with nothing else, nothing is imported.
+    path = write_workbook(tmp_path / "odd.xlsx", {"车辆": [["车牌"], ["粤B12345"]]})
+    reason = "no units, owners, staff, bills, faq, roster, hours, closed_days or targets sheet"
+    assert read_estate(path)[1] == [RowError("odd.xlsx", 0, reason)]
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"not a zip file")
     [error] = read_estate(broken)[1]
@@ -708,7 +704,8 @@ def test_a_header_error_is_reported_without_reading_the_rest(
         RowError("units", 1, "unknown column '金钱'"),
         RowError("units", 1, "missing column 'room' (房号)"),
     ]
-    assert rows_parsed.count == 1  # the header, and nothing under it
+    # The rows the header is looked for in (below a title), and nothing under them.
+    assert rows_parsed.count == HEADER_SEARCH_ROWS
 
 
 DIMENSION = b'<dimension ref="A1:B3"/>'
