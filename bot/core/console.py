@@ -483,7 +483,7 @@ def may_see_owners(staff: Staff) -> bool:
 
 def _unbound(estate_id: int) -> QuerySet[Owner]:
     bound = ChatIdentity.filter(owner_id__isnull=False).values("owner_id")
-    return Owner.filter(estate_id=estate_id).exclude(id__in=Subquery(bound))
+    return Owner.filter(estate_id=estate_id, active=True).exclude(id__in=Subquery(bound))
 
 
 async def unbound_count(estate_id: int) -> int:

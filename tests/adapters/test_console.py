@@ -32,6 +32,7 @@ from models import (
     Department,
     EventKind,
     LoginToken,
+    Owner,
     Platform,
     Rating,
     Staff,
@@ -759,6 +760,13 @@ async def test_the_board_counts_owners_with_no_chat_and_lists_them(served: Serve
     )
     assert listed == [("3-1-501", "John Smith"), ("5-1-1202, 7-1-302", "王芳")]
     assert "申请绑定" in html
+
+    # An owner the register no longer lists (moved out) is not one to invite.
+    await Owner.filter(id=desk.owners["wang"].id).update(active=False)
+    board = await (await served.client.get("/console/")).text()
+    assert "1 位业主未绑定聊天账号" in board
+    html = await (await served.client.get("/console/owners/unbound")).text()
+    assert "John Smith" in html and "王芳" not in html
 
     # An engineer neither sees the count nor the list.
     await sign_in(served, "u-zhang", desk.staff["zhang"])
