@@ -199,7 +199,9 @@ def scan(text: str, *, soft: bool = True) -> Signals:
 def _scan(lex: Lexicon, text: str, *, soft: bool = True) -> Signals:
     if not text or not text.strip():
         return _NONE
-    norm = _CJK_LATIN.sub(" ", unicodedata.normalize("NFKC", text[:_MAX_TEXT]))
+    norm = unicodedata.normalize("NFKC", text[:_MAX_TEXT])
+    if _LATIN.search(norm) is not None:  # else there is no Latin letter to set apart
+        norm = _CJK_LATIN.sub(" ", norm)
     lower = norm.lower()
     # A Chinese phrase is tried on clauses with Chinese in them, an English one on clauses with
     # a Latin letter; and a group none of whose required texts (its gate) is in the message is
