@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 
-from bot.core.nlu import DEFAULT_CORPUS_DIR, units
+from bot.core.nlu import units
 from bot.core.nlu.units import Unit, cn_to_int, normalize_text, parse_unit, scan_units
+
+from .conftest import corpus_texts
 
 # (text, (building, entrance, room))
 WRITTEN_FORMS: list[tuple[str, tuple[str, str | None, str]]] = [
@@ -257,12 +257,7 @@ def test_the_lookahead_on_a_components_first_character_changes_no_match() -> Non
     and on random text of digits, letters, Chinese numerals, marks and the letters that (?i:)
     takes for ASCII ones."""
     alone = re.compile(units._COMPONENT_ALTERNATIVES)
-    texts = [
-        normalize_text(json.loads(line)["text"])
-        for path in sorted(Path(DEFAULT_CORPUS_DIR).glob("*.jsonl"))
-        for line in path.open(encoding="utf-8")
-        if line.strip()
-    ]
+    texts = [normalize_text(t) for t in corpus_texts()]
     texts += [form for form, _ in WRITTEN_FORMS]
     rng = random.Random(20261206)
     alphabet = (

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import re
 import unicodedata
 from pathlib import Path
 
 import pytest
 
-from bot.core.nlu import DEFAULT_CORPUS_DIR, NLU, urgency
+from bot.core.nlu import NLU, urgency
 from bot.core.nlu.regex_text import needs_char
 from bot.core.nlu.urgency import (
     HARD_KINDS,
@@ -24,6 +23,8 @@ from bot.core.nlu.urgency import (
     urgent_signals,
 )
 from bot.core.nlu.urgency_lexicon import lexicon, lexicon_path, read_language
+
+from .conftest import corpus_texts
 
 URGENT: list[tuple[str, str]] = [
     # trapped
@@ -428,12 +429,7 @@ def test_trying_only_the_phrases_whose_texts_occur_changes_nothing() -> None:
     assert lex.phrase_bits and lex.gate is not None
     whole = dataclasses.replace(lex, phrase_bits=(), _parts={})
     texts = [t for t, _ in URGENT + HARD + SOFT] + NOT_URGENT + NOT_HARD + NO_SIGNAL
-    texts += [
-        json.loads(line)["text"]
-        for path in sorted(Path(DEFAULT_CORPUS_DIR).glob("*.jsonl"))
-        for line in path.open(encoding="utf-8")
-        if line.strip()
-    ]
+    texts += corpus_texts()
     parted = 0
     for text in texts:
         for soft in (True, False):
@@ -453,12 +449,7 @@ def test_the_merged_gate_opens_the_groups_each_gate_opens() -> None:
     lex = lexicon()
     assert lex.gate is not None
     texts = [t for t, _ in URGENT + HARD + SOFT] + NOT_URGENT + NOT_HARD + NO_SIGNAL
-    texts += [
-        json.loads(line)["text"]
-        for path in sorted(Path(DEFAULT_CORPUS_DIR).glob("*.jsonl"))
-        for line in path.open(encoding="utf-8")
-        if line.strip()
-    ]
+    texts += corpus_texts()
     # Every gate text alone, and each inside other text next to the following one.
     pieces = sorted(
         {
