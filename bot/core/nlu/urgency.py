@@ -34,7 +34,9 @@ flames and sparks still do.
 A Chinese phrase is only tried on clauses with Chinese in them and an English one on clauses
 with a Latin letter; a group none of whose required texts (worked out from its phrases) is in
 the message is skipped, all groups' texts being looked for in one pass over the message
-(:class:`.urgency_lexicon.GroupGate`). Neither changes a result.
+(:class:`.urgency_lexicon.GroupGate`); and a group is tried with only those of its phrases
+whose own required text is there (:meth:`.urgency_lexicon.Lexicon.patterns`). None of these
+changes a result.
 
 :func:`scan` returns the hard and soft kinds found; :func:`urgent_signals` all kinds;
 :func:`hard_signals` the hard ones; :func:`rule_urgent` whether any was found.
