@@ -481,7 +481,7 @@ class Lexicon:
         return sum(1 << i for i, g in enumerate(self.groups) if g.hard)
 
 
-_MAX_PARTS = 20_000  # compiled parts kept; more are compiled again
+_MAX_PARTS = 4096  # compiled parts kept (about 2 KB each); when full, they are compiled again
 
 
 def _alternation(zh: Sequence[str], en: Sequence[str], whole_en: bool) -> str:
