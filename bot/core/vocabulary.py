@@ -399,10 +399,12 @@ def cn_digit_string(s: str) -> str | None:
     return None if value is None else str(value)
 
 
+_DASHES = re.compile(r"[‐‑‒–—―－~～]")
+
+
 def normalize_text(text: str) -> str:
     """NFKC-normalise (full-width digits and letters become ASCII) and unify dashes."""
-    text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"[‐‑‒–—―－~～]", "-", text)
+    return _DASHES.sub("-", unicodedata.normalize("NFKC", text))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,13 +36,13 @@ def segmented(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text the NLU segments from now on (a spy on its features' segmenter that still
     segments: the answers are the NLU's own)."""
     texts: list[str] = []
-    cut = features.cut
+    segment = features.jieba_words
 
     def counting(text: str) -> list[str]:
         texts.append(text)
-        return cut(text)
+        return segment(text)
 
-    monkeypatch.setattr(features, "cut", counting)
+    monkeypatch.setattr(features, "jieba_words", counting)
     return texts
 
 
@@ -94,13 +94,13 @@ async def test_a_report_is_understood_before_its_transaction_begins(
     # Whether a transaction was open each time jieba segmented a text: on SQLite an open one
     # holds the store's only writer lock.
     inside: list[bool] = []
-    cut = features.cut
+    segment = features.jieba_words
 
     def noting(text: str) -> list[str]:
         inside.append(isinstance(connections.get("default"), TransactionalDBClient))
-        return cut(text)
+        return segment(text)
 
-    monkeypatch.setattr(features, "cut", noting)
+    monkeypatch.setattr(features, "jieba_words", noting)
     await desk.say("3号楼电梯坏了，停在5楼不动", "u-a")
 
     assert await Ticket.all().count() == 1  # a repair: classified, checked, opened

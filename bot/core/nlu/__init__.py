@@ -303,6 +303,11 @@ class _Scorer:
         width = self._FRACTION_BITS + max(1, math.ceil(math.log2(biggest + 1))) + 1
         self._width = width + self._HEADROOM_BITS
         self._n_fields = fields.shape[1]
+        # Adding half a field's range to every field makes every field of a sum non-negative,
+        # so each one unpacks on its own by a shift and a mask (no borrow from the next).
+        self._half = 1 << (self._width - 1)
+        self._bias = self._pack([self._half] * self._n_fields)
+        self._shifts = [self._width * i for i in range(self._n_fields)]
         packed = [self._pack([round(v * scale) for v in row]) for row in fields.tolist()]
         self._words: dict[str, int] = {}
         self._grams: dict[str, int] = {}
@@ -320,18 +325,11 @@ class _Scorer:
         return total
 
     def _unpack(self, total: int) -> list[float]:
-        width = self._width
-        mask = (1 << width) - 1
-        half = 1 << (width - 1)
+        biased = total + self._bias
+        mask = (1 << self._width) - 1
+        half = self._half
         scale = float(1 << self._FRACTION_BITS)
-        out = []
-        for _ in range(self._n_fields):
-            field = total & mask
-            if field >= half:
-                field -= 1 << width
-            out.append(field / scale)
-            total = (total - field) >> width
-        return out
+        return [(((biased >> shift) & mask) - half) / scale for shift in self._shifts]
 
     def logits(self, text: str) -> _Logits:
         words, grams = feature_parts(text)
@@ -351,9 +349,9 @@ class _Scorer:
             # Counted once above; a feature seen n times weighs tf = 1 + log n instead.
             extra = math.log(n)
             more = self._unpack(packed)
-            fields[0] += (2.0 * extra + extra * extra) * more[0]
-            for i in range(1, len(fields)):
-                fields[i] += extra * more[i]
+            norm2 = fields[0] + (2.0 * extra + extra * extra) * more[0]
+            fields = [f + extra * m for f, m in zip(fields, more, strict=True)]
+            fields[0] = norm2
         norm2 = fields[0]
         if norm2 > 0:
             inv = 1.0 / math.sqrt(norm2)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import operator
 import re
 import unicodedata
-from itertools import filterfalse
+from itertools import compress, filterfalse
 
-from .segment import cut
+from .segment import jieba_words
 
 __all__ = ["FEATURE_VERSION", "MAX_FEATURE_CHARS", "feature_parts", "featurize", "normalize"]
 
@@ -40,19 +40,20 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _punct_only(word: str) -> bool:
-    """A word of punctuation or underscores only (no feature); answers kept per word."""
-    known = _PUNCT_CACHE.get(word)
-    if known is None:
-        known = _PUNCT_ONLY.match(word) is not None
-        if len(_PUNCT_CACHE) >= _CACHE_SIZE:
-            _PUNCT_CACHE.clear()
-        _PUNCT_CACHE[word] = known
-    return known
+class _WordCache(dict[str, bool]):
+    """word → whether it is a feature (not punctuation, underscores or whitespace only): a
+    lookup in C for a word seen before, worked out on a miss (the answers kept per word)."""
+
+    def __missing__(self, word: str) -> bool:
+        if len(self) >= _CACHE_SIZE:
+            self.clear()
+        keep = _PUNCT_ONLY.match(word) is None
+        self[word] = keep
+        return keep
 
 
 _CACHE_SIZE = 50_000
-_PUNCT_CACHE: dict[str, bool] = {}
+_IS_FEATURE = _WordCache()
 
 
 def feature_parts(text: str) -> tuple[list[str], list[str]]:
@@ -62,7 +63,9 @@ def feature_parts(text: str) -> tuple[list[str], list[str]]:
     norm = normalize(text)
     if not norm:
         return [], []
-    words = [w for w in cut(norm) if w != " " and not _punct_only(w)]
+    # jieba's words, whitespace included, which _PUNCT_ONLY drops with the punctuation.
+    every = jieba_words(norm)
+    words = list(compress(every, map(_IS_FEATURE.__getitem__, every)))
     chars = norm.replace(" ", "_")
     # Single Latin letters and digits say nothing; single Chinese characters do.
     grams = list(filterfalse(str.isascii, chars))

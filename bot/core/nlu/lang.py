@@ -24,14 +24,38 @@ Lang = Literal["zh", "en", "mixed"]
 
 _MAX_TEXT = 4000
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_STRIP = re.compile(
-    r"@\S+"  # mentions, with a Chinese or English name
-    r"|https?://\S+|www\.\S+"  # links
-    r"|[\w.+-]+@[\w-]+\.[\w.]+"  # e-mail
+# What is stripped before the words are counted, as (alternative, a text it needs): an
+# alternative whose needed text is not in a message cannot match it, and is left out of the
+# pattern used on that message (with the others in the same order, the result is the same);
+# the e-mail and code alternatives cost the most, trying every position of every word.
+_STRIP_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"@\S+", ("@",)),  # mentions, with a Chinese or English name
+    (r"https?://\S+", ("http",)),  # links
+    (r"www\.\S+", ("www.",)),
+    (r"[\w.+-]+@[\w-]+\.[\w.]+", ("@",)),  # e-mail
     # unit expressions: B座, 3栋, 5号楼, 2单元, 1202室, 3#楼, 十二栋
-    r"|[A-Za-z0-9一二三四五六七八九十零两]{1,6}\s*(?:号楼|栋|幢|座|单元|室|号房|#楼)"
-    r"|[A-Za-z]*\d[A-Za-z0-9]*"  # codes with digits: B2, 5G, 20240315XXXX
+    (
+        r"[A-Za-z0-9一二三四五六七八九十零两]{1,6}\s*(?:号楼|栋|幢|座|单元|室|号房|#楼)",
+        ("号楼", "栋", "幢", "座", "单元", "室", "号房", "#楼"),
+    ),
+    (r"[A-Za-z]*\d[A-Za-z0-9]*", ()),  # codes with digits: B2, 5G, 20240315XXXX
 )
+_DIGIT = re.compile(r"\d")
+_STRIP_VARIANTS: dict[tuple[bool, ...], re.Pattern[str] | None] = {}
+
+
+def _strip_pattern(text: str) -> re.Pattern[str] | None:
+    """The strip pattern with only the alternatives that can match ``text`` (None: none can)."""
+    key = tuple(
+        (any(n in text for n in needs) if needs else _DIGIT.search(text) is not None)
+        for _, needs in _STRIP_PARTS
+    )
+    if key not in _STRIP_VARIANTS:  # at most 2⁶ patterns, each compiled once
+        parts = [rx for (rx, _), can in zip(_STRIP_PARTS, key, strict=True) if can]
+        _STRIP_VARIANTS[key] = re.compile("|".join(parts)) if parts else None
+    return _STRIP_VARIANTS[key]
+
+
 # Latin words that Chinese writers use inside Chinese (lower-cased).
 _LOANWORDS = frozenset(
     """
@@ -44,17 +68,32 @@ _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _ANY_LATIN = re.compile(r"[A-Za-z]")
 
 
+def _is_english_word(w: str) -> bool:
+    low = w.lower()
+    if low in _LOANWORDS:
+        return False
+    if w.isupper() and len(w) <= 4 and low not in {"help", "pls", "now", "asap"}:
+        return False  # acronyms: KTV, SUV, JJ, AA
+    return not (len(w) == 1 and low not in {"i", "a"})
+
+
+# Each word's answer, kept (a pure function of the word); cleared when it grows too big.
+_WORD_CACHE: dict[str, bool] = {}
+_CACHE_SIZE = 50_000
+
+
 def _english_words(text: str) -> list[str]:
     words = []
+    cache = _WORD_CACHE
     for w in _WORD.findall(text):
-        low = w.lower()
-        if low in _LOANWORDS:
-            continue
-        if w.isupper() and len(w) <= 4 and low not in {"help", "pls", "now", "asap"}:
-            continue  # acronyms: KTV, SUV, JJ, AA
-        if len(w) == 1 and low not in {"i", "a"}:
-            continue
-        words.append(w)
+        english = cache.get(w)
+        if english is None:
+            english = _is_english_word(w)
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[w] = english
+        if english:
+            words.append(w)
     return words
 
 
@@ -66,7 +105,8 @@ def detect_lang(text: str) -> Lang:
     if _ANY_LATIN.search(text) is None:
         # No English word can be found below, and nothing else makes a message English.
         return "zh"
-    stripped = _STRIP.sub(" ", text)
+    strip = _strip_pattern(text)
+    stripped = strip.sub(" ", text) if strip is not None else text
     cjk = len(_CJK.findall(stripped))
     words = _english_words(stripped)
     if cjk and words:

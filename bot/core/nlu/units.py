@@ -112,44 +112,48 @@ _NOT_QTY_AFTER = (
 )
 _KW = r"(?<![A-Za-z])"  # start of an English keyword (also right after a Chinese character)
 
-_COMPONENT = re.compile(
-    "|".join(
-        [
-            # 3-2-501 (building-entrance-room), also 3-2-501室
-            rf"{_LB}(?P<h3b>\d{{1,3}}|[A-Za-z])-(?P<h3e>\d{{1,2}})-(?P<h3r>\d{{3,4}}){_END}"
-            r"(?!\s*(?:元|块|钱|rmb|yuan))",
-            # Chinese building: 3栋, 三号楼, B座, 12幢, 3#楼, 3#
-            rf"(?P<zb>{_B_ID})\s*(?:{_BUILDING_MARK})",
-            # Chinese entrance: 2单元
-            rf"(?P<ze>\d{{1,2}}|{_CN})\s*(?:{_ENTRANCE_MARK})",
-            # English building: Block 3, Blk 3, Tower B, Building 5, Bldg. 5
-            rf"{_KW}(?i:(?:{_BUILDING_WORD})(?![A-Za-z])\.?\s*"
-            r"(?:no\.?\s*)?)"
-            r"(?P<eb>[A-Za-z]\d{0,2}(?![A-Za-z\d])|\d{1,3}[A-Za-z]?(?![A-Za-z\d]))",
-            # English entrance: entrance 2, stairwell 2
-            rf"{_KW}(?i:(?:{_ENTRANCE_WORD})(?![A-Za-z])\.?\s*"
-            r"(?:no\.?\s*)?)(?P<ee>\d{1,2}|[A-Za-z](?![A-Za-z]))",
-            # English floor: floor 12, level 12, 12th floor, 12/F  (kept only to join components)
-            rf"{_KW}(?i:(?:floor|level|lvl|fl)\b\.?\s*\d{{1,3}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s*"
-            r"(?:floor|fl\b|/f\b))",
-            # English room: Room 501, Rm 1202, Flat 12B, Apt 1801, Unit 1502, #05-01
-            rf"{_KW}(?i:(?:{_ROOM_WORD})(?![A-Za-z])\.?\s*"
-            r"(?:no\.?\s*)?#?\s*)"
-            rf"(?P<er>{_ROOM_ID})(?![A-Za-z0-9_\-])",
-            r"(?<![A-Za-z0-9_#])#\s*(?P<hr>\d{1,3}-\d{1,4}|\d{2,5}[A-Za-z]?)(?![A-Za-z0-9_\-])",
-            # Chinese floor: 12楼, 十二层 (not 号楼)
-            rf"(?P<zf>\d{{1,3}}|{_CN})\s*[楼层](?![道梯下上顶房])",
-            # Chinese room with a marker: 501室, 1202房, 五零一室, 502号
-            rf"(?P<zr>[A-Za-z]?\d{{1,5}}[A-Za-z]?|{_CN})\s*(?:{_ROOM_MARK})",
-            rf"(?<![月\d])(?P<zr2>\d{{3,5}}|{_CNC}{{3,5}})\s*号(?![楼栋线门院位车机口柜桶床座])",
-            # Hyphen pair: 1-1202 (entrance-room after a building; else building-room)
-            rf"{_LB}(?P<h2a>\d{{1,3}}|[A-Za-z])-(?P<h2b>\d{{3,4}}){_END}" + _NOT_QTY_AFTER,
-            # Bare room number (only ever used next to a building)
-            rf"(?<![A-Za-z0-9_\-/.@])(?<!\d:)(?P<bare>\d{{3,5}}[A-Za-z]?){_END}" + _NOT_ROOM_AFTER,
-            rf"(?P<barecn>{_CNC}{{3,8}})" + _NOT_ROOM_AFTER,
-        ]
-    )
+_COMPONENT_ALTERNATIVES = "|".join(
+    [
+        # 3-2-501 (building-entrance-room), also 3-2-501室
+        rf"{_LB}(?P<h3b>\d{{1,3}}|[A-Za-z])-(?P<h3e>\d{{1,2}})-(?P<h3r>\d{{3,4}}){_END}"
+        r"(?!\s*(?:元|块|钱|rmb|yuan))",
+        # Chinese building: 3栋, 三号楼, B座, 12幢, 3#楼, 3#
+        rf"(?P<zb>{_B_ID})\s*(?:{_BUILDING_MARK})",
+        # Chinese entrance: 2单元
+        rf"(?P<ze>\d{{1,2}}|{_CN})\s*(?:{_ENTRANCE_MARK})",
+        # English building: Block 3, Blk 3, Tower B, Building 5, Bldg. 5
+        rf"{_KW}(?i:(?:{_BUILDING_WORD})(?![A-Za-z])\.?\s*"
+        r"(?:no\.?\s*)?)"
+        r"(?P<eb>[A-Za-z]\d{0,2}(?![A-Za-z\d])|\d{1,3}[A-Za-z]?(?![A-Za-z\d]))",
+        # English entrance: entrance 2, stairwell 2
+        rf"{_KW}(?i:(?:{_ENTRANCE_WORD})(?![A-Za-z])\.?\s*"
+        r"(?:no\.?\s*)?)(?P<ee>\d{1,2}|[A-Za-z](?![A-Za-z]))",
+        # English floor: floor 12, level 12, 12th floor, 12/F  (kept only to join components)
+        rf"{_KW}(?i:(?:floor|level|lvl|fl)\b\.?\s*\d{{1,3}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s*"
+        r"(?:floor|fl\b|/f\b))",
+        # English room: Room 501, Rm 1202, Flat 12B, Apt 1801, Unit 1502, #05-01
+        rf"{_KW}(?i:(?:{_ROOM_WORD})(?![A-Za-z])\.?\s*"
+        r"(?:no\.?\s*)?#?\s*)"
+        rf"(?P<er>{_ROOM_ID})(?![A-Za-z0-9_\-])",
+        r"(?<![A-Za-z0-9_#])#\s*(?P<hr>\d{1,3}-\d{1,4}|\d{2,5}[A-Za-z]?)(?![A-Za-z0-9_\-])",
+        # Chinese floor: 12楼, 十二层 (not 号楼)
+        rf"(?P<zf>\d{{1,3}}|{_CN})\s*[楼层](?![道梯下上顶房])",
+        # Chinese room with a marker: 501室, 1202房, 五零一室, 502号
+        rf"(?P<zr>[A-Za-z]?\d{{1,5}}[A-Za-z]?|{_CN})\s*(?:{_ROOM_MARK})",
+        rf"(?<![月\d])(?P<zr2>\d{{3,5}}|{_CNC}{{3,5}})\s*号(?![楼栋线门院位车机口柜桶床座])",
+        # Hyphen pair: 1-1202 (entrance-room after a building; else building-room)
+        rf"{_LB}(?P<h2a>\d{{1,3}}|[A-Za-z])-(?P<h2b>\d{{3,4}}){_END}" + _NOT_QTY_AFTER,
+        # Bare room number (only ever used next to a building)
+        rf"(?<![A-Za-z0-9_\-/.@])(?<!\d:)(?P<bare>\d{{3,5}}[A-Za-z]?){_END}" + _NOT_ROOM_AFTER,
+        rf"(?P<barecn>{_CNC}{{3,8}})" + _NOT_ROOM_AFTER,
+    ]
 )
+# Every alternative's match starts with one of these: a digit, a Latin letter (and "ſ", "ı" and
+# the Kelvin sign, which the English words' (?i:…) takes for s, i and k), "#" or a Chinese
+# numeral. Looking ahead for one lets the scan pass every other position at once instead of
+# trying the alternatives there one by one; the matches are the same.
+_COMPONENT_STARTS = "[\\dA-Za-z\u017f\u0131\u212a#零〇○一二三四五六七八九十百千两幺]"
+_COMPONENT = re.compile(f"(?={_COMPONENT_STARTS})(?:{_COMPONENT_ALTERNATIVES})")
 
 # A hyphen pair right after these is a parking space number, not a flat.
 _PARKING_BEFORE = re.compile(

@@ -34,7 +34,9 @@ flames and sparks still do.
 A Chinese phrase is only tried on clauses with Chinese in them and an English one on clauses
 with a Latin letter; a group none of whose required texts (worked out from its phrases) is in
 the message is skipped, all groups' texts being looked for in one pass over the message
-(:class:`.urgency_lexicon.GroupGate`). Neither changes a result.
+(:class:`.urgency_lexicon.GroupGate`); and a group is tried with only those of its phrases
+whose own required text is there (:meth:`.urgency_lexicon.Lexicon.patterns`). None of these
+changes a result.
 
 :func:`scan` returns the hard and soft kinds found; :func:`urgent_signals` all kinds;
 :func:`hard_signals` the hard ones; :func:`rule_urgent` whether any was found.
@@ -157,21 +159,22 @@ def _kind_excluded(lex: Lexicon, group: Group, clause: str, planned: bool, nuisa
 def _clause_signals(
     lex: Lexicon,
     clause: str,
-    groups: Iterable[Group],
+    groups: Iterable[tuple[Group, re.Pattern[str] | None, re.Pattern[str] | None]],
     nuisance: bool,
     found: set[tuple[str, bool]],
 ) -> Iterable[tuple[str, bool]]:
-    """(kind, hard) for every group that fires in this clause (and was not ``found`` yet)."""
+    """(kind, hard) for every group that fires in this clause (and was not ``found`` yet);
+    ``groups``: each group with its Chinese and English patterns."""
     zh_ok = _CJK.search(clause) is not None
     en_ok = _LATIN.search(clause) is not None
     if not (zh_ok or en_ok):
         return
     state: tuple[bool, bool] | None = None  # computed once, when a pattern first matches
-    for group in groups:
+    for group, zh, en in groups:
         key = (group.kind, group.hard)
         if key in found:
             continue
-        tried = (group.zh if zh_ok else None, group.en if en_ok else None)
+        tried = (zh if zh_ok else None, en if en_ok else None)
         if not _first_live_match(lex, clause, group.kind, tried):
             continue
         if state is None:
@@ -198,34 +201,46 @@ def scan(text: str, *, soft: bool = True) -> Signals:
 def _scan(lex: Lexicon, text: str, *, soft: bool = True) -> Signals:
     if not text or not text.strip():
         return _NONE
-    norm = _CJK_LATIN.sub(" ", unicodedata.normalize("NFKC", text[:_MAX_TEXT]))
+    norm = unicodedata.normalize("NFKC", text[:_MAX_TEXT])
+    if _LATIN.search(norm) is not None:  # else there is no Latin letter to set apart
+        norm = _CJK_LATIN.sub(" ", norm)
     lower = norm.lower()
     # A Chinese phrase is tried on clauses with Chinese in them, an English one on clauses with
     # a Latin letter; and a group none of whose required texts (its gate) is in the message is
     # not tried at all.
     if lex.gate is not None:
         # All the gates in one pass over the text (a bit mask over lex.groups).
-        mask = lex.gate.groups(lower)
-        groups = [g for i, g in enumerate(lex.groups) if mask >> i & 1 and (soft or g.hard)]
+        # Above the groups' bits, the phrases': a group is tried with those phrases only.
+        found_texts = lex.gate.groups(lower)
+        mask = found_texts & (lex.group_mask if soft else lex.hard_mask)
+        groups = []
+        while mask:  # the set bits, lowest first: the groups in lexicon order
+            low = mask & -mask
+            i = low.bit_length() - 1
+            groups.append((lex.groups[i], *lex.patterns(i, found_texts)))
+            mask ^= low
     else:
         groups = [
-            g
+            (g, g.zh, g.en)
             for g in lex.groups
             if (soft or g.hard) and (g.gate is None or g.gate.search(lower) is not None)
         ]
     if not groups:
         return _NONE
-    nuisance = lex.lists["cooking_or_smoking"].search(norm) is not None
+    # Cooking or smoking only matters to smoke and fire (not searched for when neither is tried).
+    nuisance = any(g.smoke or g.kind == "fire" for g, _, _ in groups) and (
+        lex.lists["cooking_or_smoking"].search(norm) is not None
+    )
     if nuisance:
-        groups = [g for g in groups if not g.smoke]
-    found_hard: set[str] = set()
-    found_soft: set[str] = set()
-    for clause in [c for c in lex.clause_split.split(norm) if c and c.strip()]:
-        found = {(k, True) for k in found_hard} | {(k, False) for k in found_soft}
-        for kind, is_hard in _clause_signals(lex, clause, groups, nuisance, found):
-            (found_hard if is_hard else found_soft).add(kind)
-    if not found_hard and not found_soft:
+        groups = [tried for tried in groups if not tried[0].smoke]
+    found: set[tuple[str, bool]] = set()  # (kind, hard)
+    for clause in lex.clause_split.split(norm):
+        if clause and clause.strip():
+            found.update(_clause_signals(lex, clause, groups, nuisance, found))
+    if not found:
         return _NONE
+    found_hard = {kind for kind, hard in found if hard}
+    found_soft = {kind for kind, hard in found if not hard}
     return Signals(
         hard=tuple(k for k in SIGNALS if k in found_hard),
         soft=tuple(k for k in SIGNALS if k in found_soft and k not in found_hard),

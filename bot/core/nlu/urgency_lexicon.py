@@ -23,7 +23,8 @@ import re
 import threading
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -358,6 +359,9 @@ class Group:
     zh: re.Pattern[str] | None
     en: re.Pattern[str] | None
     unless: re.Pattern[str] | None
+    # The phrases ``zh`` and ``en`` are the alternation of, in order.
+    zh_phrases: tuple[str, ...] = ()
+    en_phrases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -369,7 +373,8 @@ class GroupGate:
     their first two characters, so a message costs one set intersection with its characters,
     one with its character pairs, and a substring test for each text whose first pair occurs
     (an Aho-Corasick-like prefilter). The answer is a bit mask over ``Lexicon.groups``: the same
-    groups as searching each group's own gate, in a fraction of the time.
+    groups as searching each group's own gate, in a fraction of the time; and above the groups'
+    bits, one bit for each of their phrases whose own texts occur (``Lexicon.phrase_bits``).
     """
 
     always: int  # groups without a gate
@@ -420,6 +425,63 @@ class Lexicon:
     clause_split: re.Pattern[str]
     # All the groups' gates in one index; None: every group is tried with its own gate.
     gate: GroupGate | None = None
+    # Where each group's phrases are in the gate's mask: the first bit, and the mask of them
+    # all (its Chinese phrases, then its English ones); empty: the gate has no phrase bits.
+    phrase_bits: tuple[tuple[int, int], ...] = ()
+    # The patterns of a part of a group's phrases, by (group, the part's bits), compiled on
+    # first use.
+    _parts: dict[tuple[int, int], tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @cached_property
+    def group_mask(self) -> int:
+        """The bits of ``GroupGate.groups``'s mask that stand for the groups."""
+        return (1 << len(self.groups)) - 1
+
+    def patterns(
+        self, index: int, mask: int
+    ) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        """Group ``index``'s Chinese and English patterns, each with only the phrases the
+        gate's ``mask`` says may match (None: none may), in their order: an alternation
+        matches the same with or without alternatives that match nowhere, only sooner."""
+        if not self.phrase_bits:
+            group = self.groups[index]
+            return group.zh, group.en
+        at, every = self.phrase_bits[index]
+        key = (index, mask >> at & every)
+        found = self._parts.get(key)
+        if found is None:
+            found = self._part(*key)
+            if len(self._parts) >= _MAX_PARTS:
+                self._parts.clear()
+            self._parts[key] = found
+        return found
+
+    def _part(
+        self, index: int, chosen: int
+    ) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        group = self.groups[index]
+        out: list[re.Pattern[str] | None] = []
+        for whole, phrases in ((group.zh, group.zh_phrases), (group.en, group.en_phrases)):
+            every = (1 << len(phrases)) - 1
+            mine, chosen = chosen & every, chosen >> len(phrases)
+            if mine == every:
+                out.append(whole)
+            elif mine:
+                picked = [p for i, p in enumerate(phrases) if mine >> i & 1]
+                out.append(re.compile("|".join(f"(?:{p})" for p in picked), _FLAGS))
+            else:
+                out.append(None)
+        return out[0], out[1]
+
+    @cached_property
+    def hard_mask(self) -> int:
+        """The bit mask of the hard groups (over ``groups``, as ``GroupGate.groups``)."""
+        return sum(1 << i for i, g in enumerate(self.groups) if g.hard)
+
+
+_MAX_PARTS = 4096  # compiled parts kept (about 2 KB each); when full, they are compiled again
 
 
 def _alternation(zh: Sequence[str], en: Sequence[str], whole_en: bool) -> str:
@@ -481,6 +543,8 @@ def build_lexicon(files: Mapping[str, Path]) -> Lexicon:
             by_id.setdefault(s.id, {})[d.lang] = s
     groups = []
     needed = []
+    phrase_needed: list[frozenset[str] | None] = []  # each phrase's texts, in group order
+    phrase_bits: list[tuple[int, int]] = []  # (first bit, all bits) of each group's phrases
     for sid, parts in by_id.items():
         first_lang, first = next(iter(parts.items()))
         for lang, other in parts.items():
@@ -502,6 +566,9 @@ def build_lexicon(files: Mapping[str, Path]) -> Lexicon:
             unless.get("zh", ()), unless.get("en", ()), bool(en and en.whole_words)
         )
         needed.append(_needed([*phrases.get("zh", ()), *phrases.get("en", ())]))
+        ordered = [*phrases.get("zh", ()), *phrases.get("en", ())]  # as Lexicon._part reads
+        phrase_bits.append((len(phrase_needed), (1 << len(ordered)) - 1))
+        phrase_needed.extend(_needed([p]) for p in ordered)
         groups.append(
             Group(
                 id=sid,
@@ -513,8 +580,12 @@ def build_lexicon(files: Mapping[str, Path]) -> Lexicon:
                 zh=re.compile(zh_part, _FLAGS) if zh_part else None,
                 en=re.compile(en_part, _FLAGS) if en_part else None,
                 unless=re.compile(unless_rx, _FLAGS) if unless_rx else None,
+                zh_phrases=tuple(phrases.get("zh", ())),
+                en_phrases=tuple(phrases.get("en", ())),
             )
         )
+    # The phrases' bits come after the groups' in the gate's mask.
+    phrase_bits = [(len(groups) + at, every) for at, every in phrase_bits]
 
     lists = {name: _compile(both(lambda d, n=name: d.lists.get(n, ()))) for name in CLAUSE_LISTS}
     lists["blocking"] = _compile(
@@ -531,7 +602,8 @@ def build_lexicon(files: Mapping[str, Path]) -> Lexicon:
         over_for_kind=over_for_kind,
         negation=_compile(negation),
         clause_split=re.compile(_SENTENCE_ENDS + (f"|{breaks}" if breaks else ""), _FLAGS),
-        gate=GroupGate.build(needed),
+        gate=GroupGate.build(needed + phrase_needed),
+        phrase_bits=tuple(phrase_bits),
     )
 
 

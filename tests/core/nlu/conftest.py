@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.nlu import DEFAULT_CORPUS_DIR
+
 # (text, intent, urgent, department)
 TINY: dict[str, list[tuple[str, str, bool, str | None]]] = {
     "zh_repair.jsonl": [
@@ -92,6 +94,16 @@ TINY: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("good morning everyone", "other", False, None),
     ],
 }
+
+
+def corpus_texts() -> list[str]:
+    """Every message of the package's training corpus, in file order."""
+    return [
+        json.loads(line)["text"]
+        for path in sorted(Path(DEFAULT_CORPUS_DIR).glob("*.jsonl"))
+        for line in path.open(encoding="utf-8")
+        if line.strip()
+    ]
 
 
 def write_corpus(directory: Path, extra: dict[str, list[tuple]] | None = None) -> Path:

@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 
 import pytest
 
-from bot.core.nlu import DEFAULT_CORPUS_DIR, to_simplified
+from bot.core.nlu import to_simplified
 from bot.core.nlu.features import feature_parts, featurize, normalize
 from bot.core.nlu.segment import cut, jieba_words, reference
+
+from .conftest import corpus_texts
 
 
 def _jieba(text: str) -> list[str]:
     return reference().lcut(text, HMM=True)
 
 
-def _corpus_texts() -> list[str]:
-    return [
-        json.loads(line)["text"]
-        for path in sorted(Path(DEFAULT_CORPUS_DIR).glob("*.jsonl"))
-        for line in path.open(encoding="utf-8")
-        if line.strip()
-    ]
-
-
 def test_every_corpus_message_is_cut_as_jieba_cuts_it() -> None:
-    texts = _corpus_texts()
+    texts = corpus_texts()
     assert len(texts) > 1000
     for text in texts:
         # As typed, and as the features see it (simplified, normalised).

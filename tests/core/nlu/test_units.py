@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
-from bot.core.nlu.units import Unit, cn_to_int, parse_unit, scan_units
+from bot.core.nlu import units
+from bot.core.nlu.units import Unit, cn_to_int, normalize_text, parse_unit, scan_units
+
+from .conftest import corpus_texts
 
 # (text, (building, entrance, room))
 WRITTEN_FORMS: list[tuple[str, tuple[str, str | None, str]]] = [
@@ -243,3 +249,30 @@ def test_scan_units_tells_where_the_unit_and_the_other_buildings_are() -> None:
 @pytest.mark.parametrize("text", ["1500房租太贵了 我是8栋的", "工单 #12345 已提交, Block 7 的"])
 def test_markers_that_are_not_flats_written_apart(text: str) -> None:
     assert parse_unit(text) is None
+
+
+def test_the_lookahead_on_a_components_first_character_changes_no_match() -> None:
+    """The component scan looks ahead for a character a component can start with before
+    trying its alternatives: every match is the one the alternatives alone give, on the corpus
+    and on random text of digits, letters, Chinese numerals, marks and the letters that (?i:)
+    takes for ASCII ones."""
+    alone = re.compile(units._COMPONENT_ALTERNATIVES)
+    texts = [normalize_text(t) for t in corpus_texts()]
+    texts += [form for form, _ in WRITTEN_FORMS]
+    rng = random.Random(20261206)
+    alphabet = (
+        "0123456789aBksSKLfFrRtTuU-#/ .:号楼栋座单元室房层一二三五十百两ſıK月车位 Block Room Unit"
+    )
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 30))) for _ in range(5000)]
+    words = ["block", "BLK", "stair", "ſtair", "Suite", "ſuite", "floor", "3rd", "#05-01"]
+    texts += [" ".join(rng.choices([*words, "5", "12", "1202"], k=4)) for _ in range(500)]
+
+    def found(pattern: re.Pattern[str], text: str) -> list[tuple[int, int, dict[str, str | None]]]:
+        return [(m.start(), m.end(), m.groupdict()) for m in pattern.finditer(text)]
+
+    matched = 0
+    for text in texts:
+        expected = found(alone, text)
+        assert found(units._COMPONENT, text) == expected, text
+        matched += bool(expected)
+    assert matched > 1000

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import re
 import unicodedata
 from pathlib import Path
 
 import pytest
 
-from bot.core.nlu import DEFAULT_CORPUS_DIR, NLU, urgency
+from bot.core.nlu import NLU, urgency
 from bot.core.nlu.regex_text import needs_char
 from bot.core.nlu.urgency import (
     HARD_KINDS,
@@ -24,6 +23,8 @@ from bot.core.nlu.urgency import (
     urgent_signals,
 )
 from bot.core.nlu.urgency_lexicon import lexicon, lexicon_path, read_language
+
+from .conftest import corpus_texts
 
 URGENT: list[tuple[str, str]] = [
     # trapped
@@ -420,18 +421,35 @@ def test_gates_do_not_change_results() -> None:
     assert all(g.gate is not None for g in lex.groups)
 
 
+def test_trying_only_the_phrases_whose_texts_occur_changes_nothing() -> None:
+    """A group is tried with only the phrases whose own gate texts are in the message (one
+    pattern per such part, compiled on first use): on every corpus message and the test
+    texts, the signals are those of the group's whole patterns, and parts are used."""
+    lex = lexicon()
+    assert lex.phrase_bits and lex.gate is not None
+    whole = dataclasses.replace(lex, phrase_bits=(), _parts={})
+    texts = [t for t, _ in URGENT + HARD + SOFT] + NOT_URGENT + NOT_HARD + NO_SIGNAL
+    texts += corpus_texts()
+    parted = 0
+    for text in texts:
+        for soft in (True, False):
+            assert urgency._scan(lex, text, soft=soft) == urgency._scan(whole, text, soft=soft)
+        mask = lex.gate.groups(unicodedata.normalize("NFKC", text).lower())
+        parted += sum(
+            lex.patterns(i, mask) != (g.zh, g.en)
+            for i, g in enumerate(lex.groups)
+            if mask >> i & 1
+        )
+    assert parted > len(texts)  # most opened groups are tried with a part of their phrases
+
+
 def test_the_merged_gate_opens_the_groups_each_gate_opens() -> None:
     """All the groups' gates in one pass (GroupGate) open exactly the groups whose own gate
     matches, on every corpus message and on texts built from the gates' own texts."""
     lex = lexicon()
     assert lex.gate is not None
     texts = [t for t, _ in URGENT + HARD + SOFT] + NOT_URGENT + NOT_HARD + NO_SIGNAL
-    texts += [
-        json.loads(line)["text"]
-        for path in sorted(Path(DEFAULT_CORPUS_DIR).glob("*.jsonl"))
-        for line in path.open(encoding="utf-8")
-        if line.strip()
-    ]
+    texts += corpus_texts()
     # Every gate text alone, and each inside other text next to the following one.
     pieces = sorted(
         {
