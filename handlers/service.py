@@ -105,7 +105,7 @@ async def severity_command(ctx: Context, rest: str) -> None:
         return
     severity = Severity(value)
     promise = await promised_times(
-        estate, ticket.kind, ticket.urgent, str(severity), ticket.created_at
+        estate, ticket.kind, ticket.urgent, str(severity), ticket.created_at, ctx.services.cache
     )
     try:
         changed = await set_severity(
