@@ -110,7 +110,8 @@ class Statement:
 
     sql: str
     values: list[Any]
-    # In `together`: a one-row INSERT made only when the first statement returned a row.
+    # In `together`: made only when the first statement returned a row (a one-row INSERT, or
+    # an UPDATE or DELETE with a WHERE).
     after_first: bool = False
 
     def then(self, tail: str) -> Statement:
@@ -187,13 +188,30 @@ def _postgres(statement: Statement, start: int, dependent: bool = False) -> tupl
             sql.append(f"${start + len(values) - 1}")
         sql.append(part)
     text = "".join(sql)
-    if dependent:
-        head, found, rest = text.partition(" VALUES (")
-        row, closed, tail = rest.partition(")")
-        if not (found and closed and head.startswith("INSERT INTO ")) or tail.startswith(","):
-            raise ValueError(f"only a one-row INSERT can depend on the first: {statement.sql}")
-        text = f'{head} SELECT {row} FROM "s0"{tail}'
-    return text, values
+    if not dependent:
+        return text, values
+    if text.startswith("INSERT INTO "):
+        head, _, rest = text.partition(" VALUES (")
+        row, _, tail = rest.partition(")")
+        return f'{head} SELECT {row} FROM "s0"{tail}', values
+    head, _, rest = text.partition(" WHERE ")
+    condition, returning, tail = rest.partition(" RETURNING ")
+    return f'{head} WHERE ({condition}) AND EXISTS (SELECT 1 FROM "s0"){returning}{tail}', values
+
+
+def _check_dependent(statement: Statement) -> None:
+    """A statement that depends on the first of a `together` is a one-row INSERT, or an UPDATE
+    or DELETE with a WHERE (and takes `FIRST_ID` only if an INSERT)."""
+    sql = statement.sql
+    if sql.startswith("INSERT INTO "):
+        _, found, rest = sql.partition(" VALUES (")
+        _, closed, tail = rest.partition(")")
+        if found and closed and not tail.lstrip().startswith(","):
+            return
+    elif sql.startswith(("UPDATE ", "DELETE ")) and " WHERE " in sql:
+        if FIRST_ID not in statement.values:
+            return
+    raise ValueError(f"this statement cannot depend on the first of a together: {sql}")
 
 
 async def run(model: type[Model], statement: Statement) -> list[dict[str, Any]]:
@@ -213,7 +231,8 @@ async def together(
 
     A one-row INSERT may take the id of the row the first statement returned (`FIRST_ID`, with
     the first `RETURNING id`, or `*`): it inserts nothing when the first returned no row (an
-    `ON CONFLICT DO NOTHING` that did nothing), as does a statement made `if_first`.
+    `ON CONFLICT DO NOTHING` that did nothing), as does a statement made `if_first` (a one-row
+    INSERT, or an UPDATE or DELETE with a WHERE).
     `count_first`: each row returned says in `FIRST_COUNT` how many rows the first statement
     returned (whether a dedup INSERT inserted).
 
@@ -224,6 +243,9 @@ async def together(
     """
     if not statements:
         return []
+    for statement in statements[1:]:
+        if statement.dependent:
+            _check_dependent(statement)
     client = _client(model)
     if client.capabilities.dialect == "postgres":
         if len(statements) == 1 and not count_first:
