@@ -173,6 +173,8 @@ async def start_parts(app: App) -> None:
             ", ".join(sorted(settings.public_host_names)),
         )
     log.info("channels running: %s", ", ".join(app.services.hub.platforms) or "none")
+    # The channels registered their chats as they started: nothing read before that is kept.
+    app.services.cache.invalidate()
     recovery = Recovery(app.router, alone=settings.database_url.startswith("sqlite"))
     await recovery.start()
     app.started.append(recovery)

@@ -12,8 +12,8 @@ How stale it can be:
 - A change made through this process's own code is seen by the next message: whatever writes
   those rows calls `invalidate` (`import_estate` given the cache; a staff command through
   `Context.reference_changed`: `/register`, an announcement of an outage and its cancelling),
-  and again after its transaction commits, so that a message that read the old rows meanwhile
-  cannot keep them.
+  and again once its transaction ended, so that what a message read meanwhile (the old rows,
+  or the new ones before a rollback) is not kept.
 - A change made by another process (`guanjia import` while `guanjia run` runs, a second process
   behind one address, an edit straight in the database) is seen at most `CACHE_TTL` after it
   committed. A chat whose platform moved it to a new id (a Telegram group that became a

@@ -152,13 +152,19 @@ class Router:
                 message.chat,
                 log_excerpt(message.text),
             )
+            self._forget_changed(ctx)
             await journal.release(message)
             await self._apologise(message, channel, ctx)
             return None
-        for estate_id in ctx.changed_estates if ctx is not None else ():
-            self.services.cache.invalidate(estate_id)  # what was read before the commit
+        self._forget_changed(ctx)
         await self._flush(ctx, kept)
         return ctx.toast if ctx is not None else None
+
+    def _forget_changed(self, ctx: Context | None) -> None:
+        """Once the transaction ended: forget again what the cache may have read of the rows
+        the message changed (before its commit, or of its rolled-back writes)."""
+        for estate_id in ctx.changed_estates if ctx is not None else ():
+            self.services.cache.invalidate(estate_id)
 
     async def recover(self, *, starting_alone: bool = False) -> tuple[int, int]:
         """Finish what a process that stopped had taken on: send the replies it committed but
