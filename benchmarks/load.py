@@ -92,6 +92,7 @@ from bot.core.demo import DEMO_CODE  # noqa: E402
 from bot.core.estate_import import EstateData, OwnerRow, StaffRow, UnitRow, write_estate  # noqa: E402
 from bot.core.i18n import Catalogues  # noqa: E402
 from bot.core.nlu import NLU  # noqa: E402
+from bot.core.reference import EstateCache  # noqa: E402
 from bot.core.router import Router  # noqa: E402
 from bot.core.types import ChatRef, IncomingMessage, OutgoingMessage, Platform, SentMessage  # noqa: E402
 from handlers import build_handlers  # noqa: E402
@@ -592,7 +593,10 @@ class InProcess:
         self.channel = Recorder()
         hub = ChannelHub()
         hub.add(self.channel)
-        services = Services(nlu=nlu, catalogues=Catalogues(), clock=SystemClock(), hub=hub)
+        clock = SystemClock()
+        services = Services(
+            nlu=nlu, catalogues=Catalogues(), clock=clock, hub=hub, cache=EstateCache(clock)
+        )
         handlers = build_handlers()
         services.ticket_opened.extend(handlers.ticket_opened)
         self.router = Router(services, handlers)

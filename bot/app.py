@@ -28,6 +28,7 @@ from bot.core.context import Services
 from bot.core.i18n import Catalogues
 from bot.core.logsafe import Redactor, install_redaction
 from bot.core.nlu import NLU
+from bot.core.reference import EstateCache
 from bot.core.router import Router
 from handlers import build_handlers
 from models import Estate
@@ -104,11 +105,13 @@ def console_config(settings: Settings) -> ConsoleConfig:
 async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     """Build the services and the router on an open store."""
     nlu = await asyncio.to_thread(NLU.load, settings.nlu_model_file)
+    clock = clock or SystemClock()
     services = Services(
         nlu=nlu,
         catalogues=Catalogues(default=settings.default_language),
-        clock=clock or SystemClock(),
+        clock=clock,
         hub=ChannelHub(),
+        cache=EstateCache(clock),
         reports_dir=settings.data_dir / "reports",
     )
     handlers = build_handlers(console_config(settings))
@@ -170,6 +173,8 @@ async def start_parts(app: App) -> None:
             ", ".join(sorted(settings.public_host_names)),
         )
     log.info("channels running: %s", ", ".join(app.services.hub.platforms) or "none")
+    # The channels registered their chats as they started: nothing read before that is kept.
+    app.services.cache.invalidate()
     recovery = Recovery(app.router, alone=settings.database_url.startswith("sqlite"))
     await recovery.start()
     app.started.append(recovery)

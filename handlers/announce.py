@@ -120,6 +120,8 @@ async def _schedule(ctx: Context, args: str) -> None:
             text=text,
             created_at=ctx.now,
         )
+    if outages:
+        ctx.reference_changed(ctx.estate.id)
     answer = ctx.text(
         "announce.scheduled",
         id=announcement.id,
@@ -200,6 +202,7 @@ async def _cancel(ctx: Context, number: str) -> None:
         await Incident.filter(announcement_id=int(number), cancelled_at__isnull=True).update(
             cancelled_at=ctx.now
         )
+        ctx.reference_changed(ctx.estate.id)
     ctx.reply("announce.cancelled" if cancelled else "announce.not_found", id=number)
 
 

@@ -220,7 +220,7 @@ async def request_command(ctx: Context) -> bool:
             Button(catalogues.text(lang, "binding.button_refuse"), f"refuse:{request.id}"),
         ),
     )
-    for chat in await staff_chats(unit.estate_id):
+    for chat in await staff_chats(unit.estate_id, ctx.services.cache):
         message = OutgoingMessage(chat=group_ref(chat), text=text, buttons=buttons)
         ctx.outbox.append(Outbound(message))
     ctx.reply("binding.request_sent", unit=unit.label)
@@ -556,6 +556,7 @@ async def register_command(ctx: Context) -> bool:
     if not redemption.ok:
         _refuse_code(ctx, redemption)
         return True
+    ctx.reference_changed()  # the chat may have moved from one estate or kind to another
     estate = await Estate.get(id=chat.estate_id)
     log.info("registered %s as the %s chat of %s", chat_ref, chat.kind, estate.code)
     key = (

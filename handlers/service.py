@@ -125,7 +125,7 @@ async def severity_command(ctx: Context, rest: str) -> None:
         return
     severity = Severity(value)
     promise = await promised_times(
-        estate, ticket.kind, ticket.urgent, str(severity), ticket.created_at
+        estate, ticket.kind, ticket.urgent, str(severity), ticket.created_at, ctx.services.cache
     )
     paused = None
     if ticket.paused_seconds and promise.office_time != ticket.office_time:

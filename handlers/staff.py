@@ -294,7 +294,9 @@ async def ticket_opened(ctx: Context, ticket: Ticket) -> None:
     assert ctx.estate is not None
     home = None
     if ticket.reporter_unit_id is not None:
-        home = await Unit.get(id=ticket.reporter_unit_id)
+        home = ctx.units_read.get(ticket.reporter_unit_id) or await Unit.get(
+            id=ticket.reporter_unit_id
+        )
     owner = ctx.owner if ctx.owner is not None and ctx.owner.id == ticket.owner_id else None
     if owner is None and ticket.owner_id is not None:
         owner = await Owner.get(id=ticket.owner_id)
@@ -527,7 +529,7 @@ async def needs_look(ctx: Context) -> None:
         confidence=round(u.confidence * 100),
         text=ctx.message.text[:500],
     )
-    chats = await desk.staff_chats(ctx.estate.id)
+    chats = await desk.staff_chats(ctx.estate.id, ctx.services.cache)
     for chat in chats:
         ctx.outbox.append(Outbound(OutgoingMessage(chat=desk.group_ref(chat), text=text)))
     log.info(

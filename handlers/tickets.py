@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.core import desk
-from bot.core.calendar import load_calendar, promised_times
+from bot.core.calendar import promised_times
 from bot.core.context import Context, Outbound, Remember
 from bot.core.dialogs import DialogKind, keep_photos, open_dialog, start_dialog, take_photos
 from bot.core.incidents import match_incident, outage_kind_reported
@@ -117,6 +117,7 @@ async def place_of(ctx: Context) -> Placed:
     assert ctx.understanding is not None and ctx.estate is not None
     u = ctx.understanding
     homes = await owner_units(ctx.owner)
+    ctx.units_read.update((unit.id, unit) for unit in homes)
     named = await estate_unit(ctx.estate.id, u.unit) if u.unit else None
     home = named if named in homes else (homes[0] if len(homes) == 1 else None)
     location: Location | None = u.location
@@ -321,7 +322,9 @@ async def _open_or_join(
         same = await add_photos(same.id, refs, _actor(ctx), ctx.now)
     made_urgent = None
     if u.urgent and not same.urgent:
-        urgent = await promised_times(ctx.estate, same.kind, True, same.severity, ctx.now)
+        urgent = await promised_times(
+            ctx.estate, same.kind, True, same.severity, ctx.now, ctx.services.cache
+        )
         made_urgent = await make_urgent(
             same.id, _actor(ctx), ctx.now, text=message.text, respond_by=urgent.respond_by
         )
@@ -361,7 +364,7 @@ async def _answered_by_incident(ctx: Context, placed: Placed) -> bool:
     if kind is None:
         return False
     building = placed.building or await building_of(placed.unit or placed.reporter_unit)
-    incident = await match_incident(ctx.estate.id, kind, building, ctx.now)
+    incident = await match_incident(ctx.estate.id, kind, building, ctx.now, ctx.services.cache)
     if incident is None:
         return False
     message = ctx.message
@@ -409,7 +412,7 @@ async def incident_cards(incident: Incident, ctx: Context) -> list[Outbound]:
         count=asked,
     )
     entries: list[Outbound] = []
-    for chat in await desk.staff_chats(incident.estate_id):
+    for chat in await desk.staff_chats(incident.estate_id, ctx.services.cache):
         ref = desk.group_ref(chat)
         key = f"{ref.platform}:{ref.chat_id}"
         sent_id = incident.cards.get(key)
@@ -443,7 +446,7 @@ async def open_from_message(
         if kind is TicketKind.COMPLAINT
         else ""
     )
-    promise = await promised_times(ctx.estate, kind, urgent, severity, ctx.now)
+    promise = await promised_times(ctx.estate, kind, urgent, severity, ctx.now, ctx.services.cache)
     ticket = await open_ticket(
         estate=ctx.estate,
         severity=severity,
@@ -502,7 +505,7 @@ async def reply_ticket_opened(ctx: Context, ticket: Ticket, placed: Placed) -> N
     promise = owner_promise(ticket, ctx.services.catalogues, ctx.lang, timezone)
     if ticket.office_time and not ticket.urgent:
         # Out of hours, the owner hears when the office will look at it.
-        calendar = await load_calendar(ctx.estate)
+        calendar = await ctx.services.cache.calendar(ctx.estate)
         if not calendar.is_open(ticket.created_at):
             opening = calendar.next_opening(ticket.created_at)
             if opening is not None:

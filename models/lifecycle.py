@@ -30,7 +30,14 @@ from models.enums import (
     TicketStatus,
 )
 from models.estate import Estate, Owner, Staff, Unit
-from models.statements import atomic, insert_ignoring
+from models.statements import (
+    FIRST_ID,
+    Statement,
+    atomic,
+    insert_ignoring,
+    insert_statement,
+    together,
+)
 from models.ticket import Ticket, TicketCounter, TicketEvent, TicketReporter
 
 SYSTEM = "system"
@@ -86,6 +93,24 @@ async def _next_number(estate: Estate, kind: TicketKind) -> str:
     raise RuntimeError(f"could not number a {kind} ticket of estate {estate.code}")
 
 
+def _event_statement(
+    ticket_id: Any, kind: EventKind, actor: str, now: datetime, text: str
+) -> Statement:
+    """The INSERT of a ticket's event whose data is its text (`FIRST_ID` may be the ticket)."""
+    return insert_statement(
+        TicketEvent,
+        [
+            {
+                "ticket_id": ticket_id,
+                "kind": kind,
+                "actor": actor,
+                "at": now,
+                "data": {"text": text},
+            }
+        ],
+    )
+
+
 async def _event(
     ticket: Ticket, kind: EventKind, actor: str, now: datetime, **data: Any
 ) -> TicketEvent:
@@ -129,46 +154,61 @@ async def open_ticket(
     respond_by, resolve_by = due or due_times(estate, kind, urgent, now)
     async with atomic():
         number = await _next_number(estate, kind)
-        ticket = await Ticket.create(
-            estate_id=estate.id,
-            number=number,
-            kind=kind,
-            department=department,
-            urgent=urgent,
-            status=TicketStatus.OPEN,
-            owner_id=owner.id if owner else None,
-            unit_id=unit.id if unit else None,
-            location_place=location_place,
-            location_building=location_building,
-            location_unknown=location_unknown[:48],
-            reporter_unit_id=reporter_unit.id if reporter_unit else None,
-            source_platform=platform,
-            source_chat_id=chat_id,
-            source_message_id=message_id,
-            reporter_id=reporter_id,
-            reporter_name=reporter_name,
-            language=language,
-            text=text,
-            photos=list(photos),
-            features=list(features) if features is not None else None,
-            created_at=now,
-            due_response_at=respond_by,
-            due_resolve_at=resolve_by,
-            severity=severity,
-            office_time=office_time,
+        values: dict[str, Any] = {
+            "estate_id": estate.id,
+            "number": number,
+            "kind": kind,
+            "department": department,
+            "urgent": urgent,
+            "status": TicketStatus.OPEN,
+            "owner_id": owner.id if owner else None,
+            "unit_id": unit.id if unit else None,
+            "location_place": location_place,
+            "location_building": location_building,
+            "location_unknown": location_unknown[:48],
+            "reporter_unit_id": reporter_unit.id if reporter_unit else None,
+            "source_platform": platform,
+            "source_chat_id": chat_id,
+            "source_message_id": message_id,
+            "reporter_id": reporter_id,
+            "reporter_name": reporter_name,
+            "language": language,
+            "text": text,
+            "photos": list(photos),
+            "features": list(features) if features is not None else None,
+            "created_at": now,
+            "due_response_at": respond_by,
+            "due_resolve_at": resolve_by,
+            "severity": severity,
+            "office_time": office_time,
+        }
+        # The ticket, its first reporter and its `opened` event: one round trip, no read-back.
+        rows = await together(
+            Ticket,
+            [
+                insert_statement(Ticket, [values]).then("RETURNING *"),
+                insert_statement(
+                    TicketReporter,
+                    [
+                        {
+                            "ticket_id": FIRST_ID,
+                            "platform": platform,
+                            "chat_id": chat_id,
+                            "user_id": reporter_id,
+                            "message_id": message_id,
+                            "language": language,
+                            "name": reporter_name[:128],
+                            "text": text,
+                            "at": now,
+                        }
+                    ],
+                ),
+                _event_statement(
+                    FIRST_ID, EventKind.OPENED, f"{platform}:{reporter_id}", now, text
+                ),
+            ],
         )
-        await TicketReporter.create(
-            ticket_id=ticket.id,
-            platform=platform,
-            chat_id=chat_id,
-            user_id=reporter_id,
-            message_id=message_id,
-            language=language,
-            name=reporter_name[:128],
-            text=text,
-            at=now,
-        )
-        await _event(ticket, EventKind.OPENED, f"{platform}:{reporter_id}", now, text=text)
+        ticket = Ticket._init_from_db(**rows[0])
     return ticket
 
 
@@ -187,22 +227,32 @@ async def join_ticket(
     """Add a further owner's report of the same fault; False if this owner had reported it."""
     async with atomic():
         # The unique reporter row decides it, also against the same owner's report a moment ago.
-        added = await insert_ignoring(
+        # With its `joined` event, in one round trip: no event when the reporter was there.
+        added = await together(
             TicketReporter,
-            ticket_id=ticket.id,
-            platform=platform,
-            chat_id=chat_id,
-            user_id=user_id,
-            message_id=message_id,
-            language=language,
-            name=name[:128],
-            text=text,
-            at=now,
+            [
+                insert_statement(
+                    TicketReporter,
+                    [
+                        {
+                            "ticket_id": ticket.id,
+                            "platform": platform,
+                            "chat_id": chat_id,
+                            "user_id": user_id,
+                            "message_id": message_id,
+                            "language": language,
+                            "name": name[:128],
+                            "text": text,
+                            "at": now,
+                        }
+                    ],
+                ).then("ON CONFLICT DO NOTHING RETURNING id"),
+                _event_statement(
+                    ticket.id, EventKind.JOINED, f"{platform}:{user_id}", now, text
+                ).if_first(),
+            ],
         )
-        if added is None:
-            return False
-        await _event(ticket, EventKind.JOINED, f"{platform}:{user_id}", now, text=text)
-    return True
+    return bool(added)
 
 
 @dataclass(frozen=True)

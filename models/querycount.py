@@ -80,6 +80,14 @@ def _wrap_asyncpg(name: str, call: Callable[..., Awaitable[Any]]) -> Callable[..
     return counted
 
 
+def _statements_text(args: tuple[Any, ...]) -> str:
+    """The text of statements run together in one hop (`models.statements.together`)."""
+    for arg in args:
+        if isinstance(arg, list | tuple) and arg and all(hasattr(a, "sql") for a in arg):
+            return " ; ".join(str(a.sql) for a in arg)
+    return ""
+
+
 def _wrap_aiosqlite(call: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     # Every aiosqlite call (execute, execute_fetchall, commit …) is one hop to the connection's
     # worker thread and back through `Connection._execute(fn, *args)`.
@@ -87,8 +95,9 @@ def _wrap_aiosqlite(call: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
         count = _counting.get()
         if count is not None:
-            text = args[0] if args and isinstance(args[0], str) else ""
-            count.add(_first_word(args, getattr(fn, "__name__", "call")), text)
+            text = args[0] if args and isinstance(args[0], str) else _statements_text(args)
+            words = text.split(None, 1)
+            count.add(words[0].upper() if words else getattr(fn, "__name__", "call"), text)
         return await call(self, fn, *args, **kwargs)
 
     counted.__guanjia_counted__ = True  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from bot.core.context import Services
 from bot.core.i18n import Catalogues
 from bot.core.nlu import NLU
 from bot.core.notifier import Notifier
+from bot.core.reference import EstateCache
 from bot.core.router import Router
 from bot.core.types import Attachment, ChatRef, IncomingMessage, Platform
 from handlers import build_handlers
@@ -221,7 +222,9 @@ async def build_desk(nlu: NLU, now: datetime) -> Desk:
     hub = ChannelHub()
     hub.add(channel)
     clock = FixedClock(now)
-    services = Services(nlu=nlu, catalogues=Catalogues(), clock=clock, hub=hub)
+    services = Services(
+        nlu=nlu, catalogues=Catalogues(), clock=clock, hub=hub, cache=EstateCache(clock)
+    )
     handlers = build_handlers()
     services.ticket_opened.extend(handlers.ticket_opened)
     router = Router(services, handlers)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from bot.core.codes import issue_code
 from bot.core.types import OutgoingMessage, SentMessage
-from models import ChatIdentity, Platform, Staff, Ticket
+from models import ChatIdentity, ChatKind, CodePurpose, Estate, Platform, Staff, Ticket
 from tests.desk import STAFF, Desk
+
+
+async def register_code(estate: Estate, kind: ChatKind, now: datetime) -> str:
+    """A one-time code that makes a group the estate's chat of `kind` (`/register CODE`)."""
+    code = await issue_code(
+        estate, CodePurpose.REGISTER_CHAT, created_by="cli", now=now, chat_kind=kind
+    )
+    return code.code
 
 
 async def bind_staff(user: str, staff: Staff) -> ChatIdentity:

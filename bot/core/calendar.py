@@ -23,11 +23,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
 from models import ClosedDay, Estate, OfficeHours, ServiceTarget, Severity, Ticket, TicketKind
+
+if TYPE_CHECKING:
+    from bot.core.reference import EstateCache
 
 log = logging.getLogger(__name__)
 
@@ -291,11 +295,21 @@ def promise_on(calendar: ServiceCalendar, target: Target, start: datetime) -> Pr
 
 
 async def promised_times(
-    estate: Estate, kind: TicketKind, urgent: bool, severity: str, start: datetime
+    estate: Estate,
+    kind: TicketKind,
+    urgent: bool,
+    severity: str,
+    start: datetime,
+    cache: EstateCache | None = None,
 ) -> Promise:
-    """A ticket's promised times: the estate's target on the estate's calendar."""
-    target = await target_for(estate, kind, urgent, severity)
-    calendar = await load_calendar(estate) if target.office_time else ServiceCalendar()
+    """A ticket's promised times: the estate's target on the estate's calendar (read through
+    `cache` when there is one, else from the store)."""
+    if cache is not None:
+        target = pick_target(estate, await cache.targets(estate.id), kind, urgent, severity)
+        calendar = await cache.calendar(estate) if target.office_time else ServiceCalendar()
+    else:
+        target = await target_for(estate, kind, urgent, severity)
+        calendar = await load_calendar(estate) if target.office_time else ServiceCalendar()
     return promise_on(calendar, target, start)
 
 

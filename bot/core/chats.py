@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -47,6 +46,7 @@ from models import (
     TicketCard,
     TicketReporter,
 )
+from models.statements import Statement, run, upsert_statement
 
 __all__ = [
     "CHAT_KEYED",
@@ -209,21 +209,20 @@ async def bind_identity(
     return identity
 
 
+def saw_statement(platform: Platform, chat_id: str, at: datetime) -> Statement:
+    """The statement that records a person wrote in their private chat at `at` (an upsert that
+    keeps the later moment): for running together with others (the router's dedup)."""
+    return upsert_statement(
+        ReplyWindow,
+        key=("platform", "chat_id"),
+        values={"platform": platform, "chat_id": chat_id, "last_seen_at": at},
+        update=("last_seen_at",),
+    ).then('WHERE "reply_window"."last_seen_at" < excluded."last_seen_at"')
+
+
 async def saw(platform: Platform, chat_id: str, at: datetime) -> None:
     """Record that a person wrote in their private chat at `at` (a later record is kept)."""
-    # One UPDATE for a person seen before (every message on the router's path); the INSERT
-    # only for a first message.
-    for _ in range(2):
-        if await ReplyWindow.filter(
-            platform=platform, chat_id=chat_id, last_seen_at__lt=at
-        ).update(last_seen_at=at):
-            return
-        try:
-            async with in_transaction():  # a savepoint: a lost race leaves the caller's intact
-                await ReplyWindow.create(platform=platform, chat_id=chat_id, last_seen_at=at)
-            return
-        except IntegrityError:
-            continue  # a row is there (as late, or made a moment ago): the UPDATE decides
+    await run(ReplyWindow, saw_statement(platform, chat_id, at))
 
 
 async def last_seen(platform: Platform, chat_id: str) -> datetime | None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.core.channel import Channel, ChannelHub, SendError
 from bot.core.clock import Clock
 from bot.core.i18n import Catalogues
+from bot.core.reference import EstateCache
 from bot.core.types import Button, ChatRef, IncomingMessage, OutgoingMessage, SentMessage
 from models import (
     Chat,
@@ -25,12 +26,14 @@ from models import (
     Dialog,
     Estate,
     Incident,
+    OutboxMessage,
     Owner,
     Staff,
     Ticket,
     TicketCard,
+    Unit,
 )
-from models.statements import upsert
+from models.statements import Statement, delete_ids, run, together, upsert_statement
 
 if TYPE_CHECKING:
     from bot.core.dialogs import DialogKind
@@ -67,21 +70,26 @@ class Outbound:
     remember: Remember | None = None
 
 
+def _card_statement(remember: Remember, sent: SentMessage) -> Statement:
+    """The statement that keeps a ticket card's message id (`ticket_card`)."""
+    return upsert_statement(
+        TicketCard,
+        key=("ticket_id", "platform", "chat_id"),
+        values={
+            "ticket_id": int(remember.data["ticket"]),
+            "platform": sent.chat.platform,
+            "chat_id": sent.chat.chat_id,
+            "message_id": sent.message_id,
+        },
+        update=("message_id",),
+    )
+
+
 async def remember_sent(remember: Remember, sent: SentMessage) -> None:
     """Record what a sent message is for: the one place that knows every `Remember` kind."""
     kind, data = remember.kind, remember.data
     if kind == "ticket_card":
-        await upsert(
-            TicketCard,
-            key=("ticket_id", "platform", "chat_id"),
-            values={
-                "ticket_id": int(data["ticket"]),
-                "platform": sent.chat.platform,
-                "chat_id": sent.chat.chat_id,
-                "message_id": sent.message_id,
-            },
-            update=("message_id",),
-        )
+        await run(TicketCard, _card_statement(remember, sent))
     elif kind == "dialog_prompt":
         dialog = await Dialog.get_or_none(id=int(data["dialog"]))
         if dialog is not None:
@@ -101,11 +109,19 @@ async def send_outbox(
     hub: ChannelHub,
     entries: Sequence[OutgoingMessage | Outbound],
     via: Channel | None = None,
+    *,
+    forget: Sequence[int] = (),
 ) -> int:
     """Send (or edit) each entry through `via` or the hub's channel of its platform. Each send
     stands alone: one that fails, for whatever reason, is logged with its chat and the rest still
-    go. Returns how many went out."""
+    go. Returns how many went out.
+
+    `forget`: the ids of the entries' rows in the journal's outbox, deleted once they were all
+    tried, in the same round trip as the ticket cards' message ids are kept.
+    """
     sent_count = 0
+    # The ticket cards' message ids, by card (the last send of a card wins).
+    cards: dict[tuple[str, str, str], Statement] = {}
     for entry in entries:
         outbound = entry if isinstance(entry, Outbound) else Outbound(entry)
         message = outbound.message
@@ -127,12 +143,23 @@ async def send_outbox(
             continue
         sent_count += 1
         try:
-            if outbound.remember is not None:
-                await remember_sent(outbound.remember, sent)
+            remember = outbound.remember
+            if remember is not None and remember.kind == "ticket_card":
+                key = (str(remember.data["ticket"]), str(sent.chat.platform), sent.chat.chat_id)
+                cards[key] = _card_statement(remember, sent)
+            elif remember is not None:
+                await remember_sent(remember, sent)
             if outbound.after_send is not None:
                 await outbound.after_send(sent)
         except Exception:  # the message is out; losing its bookkeeping must not stop the rest
             log.exception("after sending to %s", message.chat)
+    statements = [*cards.values()]
+    if forget:
+        statements.append(delete_ids(OutboxMessage, forget))
+    try:
+        await together(TicketCard, statements)
+    except Exception:  # the messages are out; a card may be posted again rather than edited
+        log.exception("could not keep the cards' message ids or forget the sent replies")
     return sent_count
 
 
@@ -144,6 +171,9 @@ class Services:
     catalogues: Catalogues
     clock: Clock
     hub: ChannelHub
+    # The rows of estates that rarely change (the estate, its calendar, targets, buildings,
+    # staff chats and announced outages), kept for a short while (`bot/core/reference.py`).
+    cache: EstateCache
     # Called, inside the message's transaction, for every ticket a handler opens.
     ticket_opened: list[TicketListener] = field(default_factory=list)
     # Built FAQ indexes by (estate id, language): (the entries they were built from, the index).
@@ -207,10 +237,19 @@ class Context:
     # (platform, chat, user) whose open dialog was looked for and found absent while handling
     # this message (`open_dialog` need not ask again; `start_dialog` forgets it).
     no_dialog: set[tuple[str, str, str]] = field(default_factory=set)
+    # Units this message read (by id): a ticket's card need not read them again.
+    units_read: dict[int, Unit] = field(default_factory=dict)
+    # Estates whose cached rows this message changed (None: any), forgotten again after the
+    # commit (`reference_changed`).
+    changed_estates: set[int | None] = field(default_factory=set)
     # The sender's open dialog as read with the context, taken by the first `open_dialog`.
     prefetched_dialogs: dict[tuple[str, str, str], Dialog] = field(default_factory=dict)
-    # Whether an estate (id) has a building (name), as asked once (`desk.building_known`).
-    buildings_known: dict[tuple[int, str], bool] = field(default_factory=dict)
+
+    def reference_changed(self, estate_id: int | None = None) -> None:
+        """Say the message changed rows the `EstateCache` keeps (a chat's registration, an
+        outage): forgotten now, and again once the transaction committed."""
+        self.services.cache.invalidate(estate_id)
+        self.changed_estates.add(estate_id)
 
     def understood(self, text: str) -> Understanding:
         """The NLU's understanding of `text` (cleaned), worked out before the transaction when

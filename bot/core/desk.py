@@ -25,6 +25,7 @@ from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
 from bot.core.promises import card_promise, late, resolve_due, ticket_calendar
+from bot.core.reference import EstateCache
 from bot.core.types import Attachment, Button, ChatRef, Mention, OutgoingMessage, SentMessage
 from models import (
     Building,
@@ -94,8 +95,10 @@ def group_ref(chat: Chat) -> ChatRef:
     return ChatRef(Platform(chat.platform), chat.chat_id, is_group=True)
 
 
-async def staff_chats(estate_id: int) -> list[Chat]:
-    """The estate's staff chats, on every platform."""
+async def staff_chats(estate_id: int, cache: EstateCache | None = None) -> list[Chat]:
+    """An estate's staff chats, oldest first (from the cache, when there is one)."""
+    if cache is not None:
+        return list(await cache.staff_chats(estate_id))
     return await Chat.filter(estate_id=estate_id, kind=ChatKind.STAFF).order_by("id")
 
 
@@ -179,14 +182,11 @@ def location_text(
 
 
 async def building_known(ctx: Context, estate_id: int, name: str | None) -> bool:
-    """Whether an estate has a building of this name (no name: nothing to doubt), asked of
-    the store once per message."""
+    """Whether an estate has a building of this name (no name: nothing to doubt), from the
+    estate's cached building names."""
     if name is None:
         return True
-    key = (estate_id, name)
-    if key not in ctx.buildings_known:
-        ctx.buildings_known[key] = await Building.exists(estate_id=estate_id, name=name)
-    return ctx.buildings_known[key]
+    return name in await ctx.services.cache.buildings(estate_id)
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,7 @@ async def card_messages(
         }
     )
     entries: list[Outbound] = []
-    for chat in await staff_chats(ticket.estate_id):
+    for chat in await staff_chats(ticket.estate_id, services.cache):
         ref = group_ref(chat)
         message = OutgoingMessage(
             chat=ref,
@@ -418,7 +418,7 @@ async def urgent_alerts(ticket: Ticket, services: Services) -> list[Outbound]:
         mentions=mentions(duty),
     )
     entries: list[Outbound] = []
-    for chat in await staff_chats(ticket.estate_id):
+    for chat in await staff_chats(ticket.estate_id, services.cache):
         ref = group_ref(chat)
         named = await platform_mentions(duty, ref.platform)
         entries.append(Outbound(OutgoingMessage(chat=ref, text=text, mentions=named)))
@@ -483,7 +483,7 @@ async def _supervisor_recipients(
     chiefs = await supervisors(estate_id)
     lang = services.catalogues.default
     recipients: list[tuple[Platform, str, str, bool]] = []
-    for chat in await staff_chats(estate_id):
+    for chat in await staff_chats(estate_id, services.cache):
         text = compose(lang)
         if chiefs:
             text += "\n" + services.catalogues.text(
@@ -689,7 +689,7 @@ async def people_notices(
     each of them privately on every running platform they have an account on."""
     lang = services.catalogues.default
     notices: list[Notice] = []
-    for chat in await staff_chats(estate_id):
+    for chat in await staff_chats(estate_id, services.cache):
         ref = group_ref(chat)
         text = compose(lang)
         if people:

@@ -171,6 +171,5 @@ async def run_and_send(
     async with in_transaction():
         outcome = await action()
         kept = await journal.keep_outbox(outcome.outbox, now)
-    await send_outbox(services.hub, outcome.outbox)
-    await journal.forget_sent(kept)
+    await send_outbox(services.hub, outcome.outbox, forget=kept)
     return outcome

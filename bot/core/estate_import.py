@@ -86,6 +86,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from bot.core.i18n import Catalogues
+from bot.core.reference import EstateCache
 from bot.core.roster import ShiftRow, shift_instants
 from bot.core.vocabulary import (
     DEPARTMENT_WORDS,
@@ -2197,11 +2198,16 @@ async def _bulk_in_chunks(
 
 
 async def write_estate(
-    data: EstateData, estate_code: str, estate_name: str | None = None
+    data: EstateData,
+    estate_code: str,
+    estate_name: str | None = None,
+    *,
+    cache: EstateCache | None = None,
 ) -> ImportReport:
     """Check `data` against the store, then write it a chunk per transaction, so that a running
     Guanjia keeps answering; all or nothing: a failure takes back what was written. Or
-    ImportFailed."""
+    ImportFailed. `cache`: this process's cache of estates' rows, told once the writing ended
+    (another process's sees the import within `reference.CACHE_TTL`)."""
     if not 0 < len(estate_code) <= 32:
         raise ValueError(f"an estate code has 1 to 32 characters: {estate_code!r}")
     estate = await Estate.get_or_none(code=estate_code)
@@ -2287,6 +2293,10 @@ async def write_estate(
         log.warning("import of %s failed half way: taking back what it wrote", estate_code)
         await undo.run()
         raise
+    finally:
+        if cache is not None:
+            # Whatever a message read between the chunks is read again.
+            cache.invalidate(estate.id if estate is not None else None)
     reused = len({row.label for row in data.units} & set(existing.units))
     return ImportReport(
         estate_code=estate_code,
@@ -2353,8 +2363,10 @@ async def import_estate(
     estate_name: str | None = None,
     *,
     limits: ImportLimits = DEFAULT_LIMITS,
+    cache: EstateCache | None = None,
 ) -> ImportReport:
-    """Import a workbook or CSV folder into the estate (created if missing), all or nothing."""
+    """Import a workbook or CSV folder into the estate (created if missing), all or nothing;
+    `cache`: this process's cache of estates' rows (see `write_estate`)."""
     read = _read(path, limits)
     if read.refused:
         raise ImportFailed(_sorted(read.errors))
@@ -2363,5 +2375,5 @@ async def import_estate(
         existing = await _Existing.load(await Estate.get_or_none(code=estate_code))
         more = _check(read.data, existing, read.loose_units)
         raise ImportFailed(_sorted(read.errors + more))
-    report = await write_estate(read.data, estate_code, estate_name)
+    report = await write_estate(read.data, estate_code, estate_name, cache=cache)
     return replace(report, warnings=tuple(read.warnings))

@@ -13,10 +13,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.core.vocabulary import building_name
 from models import Incident
+
+if TYPE_CHECKING:
+    from bot.core.reference import EstateCache
 
 __all__ = ["KINDS", "Outage", "match_incident", "outage_kind_reported", "parse_outages"]
 
@@ -177,10 +181,24 @@ def outage_kind_reported(text: str) -> str | None:
 
 
 async def match_incident(
-    estate_id: int, kind: str, building: str | None, now: datetime
+    estate_id: int,
+    kind: str,
+    building: str | None,
+    now: datetime,
+    cache: EstateCache | None = None,
 ) -> Incident | None:
     """The estate's announced incident of this kind under way now for this building (or for
-    the whole estate), if there is one."""
+    the whole estate), if there is one. With a `cache`, the row is read only when there is."""
+    if cache is not None:
+        for outage in await cache.outages(estate_id):
+            if (
+                outage.kind == kind
+                and outage.starts_at <= now + EARLY
+                and outage.ends_at >= now
+                and (outage.building is None or outage.building == building)
+            ):
+                return await Incident.get_or_none(id=outage.id, cancelled_at__isnull=True)
+        return None
     candidates = await Incident.filter(
         estate_id=estate_id,
         kind=kind,

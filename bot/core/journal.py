@@ -4,7 +4,8 @@ A message is *accepted* the moment an owner can see it was taken (the web chat s
 group, a platform was told "received" for it). Before that moment, `accept` writes it to the
 journal (`InboundMessage`), claimed by this process for a while. The router handles it and, in
 the same transaction as everything it changes, marks it done (`finish`) and writes the replies
-it will send (`keep_outbox`); after the commit the replies go out and their rows are deleted.
+it will send (`keep_outbox`; both in one round trip: `finish_with_outbox`); after the commit the
+replies go out and their rows are deleted (`send_outbox(…, forget=ids)`).
 
 A process that dies leaves either a journal row still pending or reply rows still there. Once
 their claim has lapsed, any process's `recover` takes them over with a compare-and-set on the
@@ -36,14 +37,22 @@ from bot.core.types import (
     SentMessage,
 )
 from models import InboundMessage, InboundStatus, OutboxMessage, Platform
-from models.statements import insert_ignoring, insert_many
+from models.statements import (
+    Statement,
+    insert_ignoring,
+    insert_many,
+    insert_statement,
+    run,
+    together,
+    update_statement,
+)
 
 __all__ = [
     "CLAIM",
     "KEEP_DONE",
     "accept",
     "finish",
-    "forget_sent",
+    "finish_with_outbox",
     "keep_outbox",
     "message_from_json",
     "message_to_json",
@@ -140,11 +149,36 @@ async def accept(message: IncomingMessage, now: datetime) -> bool:
     return bool(taken)
 
 
+def _finish_statement(message: IncomingMessage, now: datetime) -> Statement:
+    return update_statement(
+        InboundMessage,
+        where={**_key(message), "status": InboundStatus.PENDING},
+        values={"status": InboundStatus.DONE, "handled_at": now, "claimed_until": None},
+    )
+
+
 async def finish(message: IncomingMessage, now: datetime) -> None:
     """Mark a message handled (call it inside the transaction that handles it)."""
-    await InboundMessage.filter(**_key(message), status=InboundStatus.PENDING).update(
-        status=InboundStatus.DONE, handled_at=now, claimed_until=None
+    await run(InboundMessage, _finish_statement(message, now))
+
+
+async def finish_with_outbox(
+    message: IncomingMessage, entries: Sequence[OutgoingMessage | Outbound], now: datetime
+) -> list[int]:
+    """Write a message's replies (`keep_outbox`) and mark it handled (`finish`), in one round
+    trip (call it inside the transaction that handled it); returns the replies' rows' ids."""
+    rows = _outbox_rows(entries, now)
+    if not rows:
+        await finish(message, now)
+        return []
+    kept = await together(
+        OutboxMessage,
+        [
+            insert_statement(OutboxMessage, rows).then("RETURNING id"),
+            _finish_statement(message, now),
+        ],
     )
+    return sorted(int(row["id"]) for row in kept)
 
 
 async def release(message: IncomingMessage) -> None:
@@ -218,14 +252,9 @@ def outbound_from_json(data: dict[str, Any]) -> Outbound:
     )
 
 
-async def keep_outbox(entries: Sequence[OutgoingMessage | Outbound], now: datetime) -> list[int]:
-    """Write a message's replies (call it inside the transaction that made them); returns the
-    rows' ids, to forget once they were sent.
-
-    An entry with an `after_send` callback is not kept: a callback is not data, and such an
-    entry holds what the store must not (a console sign-in link, whose token is kept only as a
-    hash). It is sent once after the commit like the others, and never resent by recovery.
-    """
+def _outbox_rows(
+    entries: Sequence[OutgoingMessage | Outbound], now: datetime
+) -> list[dict[str, Any]]:
     rows = []
     for entry in entries:
         if isinstance(entry, Outbound) and entry.after_send is not None:
@@ -240,13 +269,18 @@ async def keep_outbox(entries: Sequence[OutgoingMessage | Outbound], now: dateti
                 "claimed_until": now + CLAIM,
             }
         )
-    return await insert_many(OutboxMessage, rows)
+    return rows
 
 
-async def forget_sent(ids: Sequence[int]) -> None:
-    """Delete the rows of replies that went out (or were tried: a refused send is not retried)."""
-    if ids:
-        await OutboxMessage.filter(id__in=list(ids)).delete()
+async def keep_outbox(entries: Sequence[OutgoingMessage | Outbound], now: datetime) -> list[int]:
+    """Write a message's replies (call it inside the transaction that made them); returns the
+    rows' ids, to forget once they were sent.
+
+    An entry with an `after_send` callback is not kept: a callback is not data, and such an
+    entry holds what the store must not (a console sign-in link, whose token is kept only as a
+    hash). It is sent once after the commit like the others, and never resent by recovery.
+    """
+    return await insert_many(OutboxMessage, _outbox_rows(entries, now))
 
 
 # --- Recovery --------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from bot.core.logsafe import log_excerpt
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
 from models import Chat, ChatIdentity, ChatKind, Estate, Owner, SeenMessage, Staff
 from models.lookup import read_context
-from models.statements import insert_ignoring
+from models.statements import Statement, insert_statement
 
 if TYPE_CHECKING:
     from bot.core.nlu import Understanding
@@ -132,7 +132,6 @@ class Router:
             async with in_transaction():
                 ctx = await self._context(message, channel)
                 ctx.early.update(early)
-                await self._remember(message)
                 if refusal is not None:
                     log.info("refused message %s: %s", message.message_id, refusal)
                     if not ctx.in_group or message.addressed or message.payload is not None:
@@ -140,8 +139,7 @@ class Router:
                 else:
                     await self._dispatch(ctx)
                 # What it answers, and that it was handled, commit with what it changed.
-                kept = await journal.keep_outbox(ctx.outbox, ctx.now)
-                await journal.finish(message, ctx.now)
+                kept = await journal.finish_with_outbox(message, ctx.outbox, ctx.now)
         except _Duplicate:
             log.info("dropped a message seen before: %s %s", message.chat, message.message_id)
             await journal.finish(message, self.services.clock.now())
@@ -154,12 +152,19 @@ class Router:
                 message.chat,
                 log_excerpt(message.text),
             )
+            self._forget_changed(ctx)
             await journal.release(message)
             await self._apologise(message, channel, ctx)
             return None
-        await self._flush(ctx)
-        await journal.forget_sent(kept)
+        self._forget_changed(ctx)
+        await self._flush(ctx, kept)
         return ctx.toast if ctx is not None else None
+
+    def _forget_changed(self, ctx: Context | None) -> None:
+        """Once the transaction ended: forget again what the cache may have read of the rows
+        the message changed (before its commit, or of its rolled-back writes)."""
+        for estate_id in ctx.changed_estates if ctx is not None else ():
+            self.services.cache.invalidate(estate_id)
 
     async def recover(self, *, starting_alone: bool = False) -> tuple[int, int]:
         """Finish what a process that stopped had taken on: send the replies it committed but
@@ -214,23 +219,38 @@ class Router:
             return "ignore" if not message.text else "input.unreadable"
         return None
 
-    async def _remember(self, message: IncomingMessage) -> None:
-        seen = await insert_ignoring(
+    @staticmethod
+    def _remembering(message: IncomingMessage) -> list[Statement]:
+        """The router's dedup row (first: it decides), and in a private chat the reply window's
+        opening (WeChat's 48 hours open again with this message), run with the context read."""
+        seen = insert_statement(
             SeenMessage,
-            platform=message.chat.platform,
-            chat_id=message.chat.chat_id,
-            message_id=message.message_id,
-            at=message.received_at,
+            [
+                {
+                    "platform": message.chat.platform,
+                    "chat_id": message.chat.chat_id,
+                    "message_id": message.message_id,
+                    "at": message.received_at,
+                }
+            ],
+        ).then("ON CONFLICT DO NOTHING RETURNING id")
+        if message.chat.is_group:
+            return [seen]
+        window = chats.saw_statement(
+            message.chat.platform, message.chat.chat_id, message.received_at
         )
-        if seen is None:
-            raise _Duplicate
-        if not message.chat.is_group:
-            # The platform's reply window (WeChat's 48 hours) opens again with this message.
-            await chats.saw(message.chat.platform, message.chat.chat_id, message.received_at)
+        return [seen, window.if_first()]
 
     async def _context(self, message: IncomingMessage, channel: Channel) -> Context:
-        # Who, where, and what they were asked: one query.
-        found = await read_context(message.chat.platform, message.sender_id, message.chat.chat_id)
+        # Who, where, and what they were asked: one query, in the round trip of the dedup.
+        found = await read_context(
+            message.chat.platform,
+            message.sender_id,
+            message.chat.chat_id,
+            before=self._remembering(message),
+        )
+        if not found.first_count:
+            raise _Duplicate
         identity = found.identity
         if identity is None:
             identity, _ = await ChatIdentity.get_or_create(
@@ -265,18 +285,17 @@ class Router:
             ctx.prefetched_dialogs[key] = found.dialog
         return ctx
 
-    @staticmethod
     async def _estate(
-        chat: Chat | None, owner: Owner | None, staff: Staff | None, in_group: bool
+        self, chat: Chat | None, owner: Owner | None, staff: Staff | None, in_group: bool
     ) -> Estate | None:
         if chat is not None and chat.estate_id is not None:
             return chat.estate  # read with the chat
         if in_group:
             return None  # a group belongs to an estate only by being registered
         if owner is not None:
-            return await Estate.get(id=owner.estate_id)
+            return await self.services.cache.estate(owner.estate_id)
         if staff is not None:
-            return await Estate.get(id=staff.estate_id)
+            return await self.services.cache.estate(staff.estate_id)
         # A deployment with a single estate needs no binding to know where a message belongs.
         estates = await Estate.all().limit(2)
         return estates[0] if len(estates) == 1 else None
@@ -426,7 +445,7 @@ class Router:
             return
         await self.handlers.intents[intent](ctx)
 
-    async def _flush(self, ctx: Context | None) -> None:
+    async def _flush(self, ctx: Context | None, kept: list[int]) -> None:
         if ctx is None:
             return
         # The sender's answer goes first: it never waits for the staff chats' cards (their
@@ -438,7 +457,7 @@ class Router:
                 (entry.message if isinstance(entry, Outbound) else entry).chat != here
             ),
         )
-        await send_outbox(self.services.hub, first, ctx.channel)
+        await send_outbox(self.services.hub, first, ctx.channel, forget=kept)
 
     async def _apologise(
         self, message: IncomingMessage, channel: Channel, ctx: Context | None

@@ -42,6 +42,7 @@ from bot.core.context import Services
 from bot.core.demo import OWNERS_PAGE
 from bot.core.estate_import import EstateData, OwnerRow, UnitRow, write_estate
 from bot.core.i18n import Catalogues
+from bot.core.reference import EstateCache
 from bot.core.router import Router
 from bot.core.types import ChatRef, OutgoingMessage, Platform, SentMessage
 from handlers import build_handlers
@@ -168,7 +169,9 @@ async def web(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterator[W
         estate, "陈主管", StaffRole.SUPERVISOR, Department.CUSTOMER_SERVICE
     )
     clock = FixedClock(now)
-    services = Services(nlu=nlu, catalogues=Catalogues(), clock=clock, hub=ChannelHub())
+    services = Services(
+        nlu=nlu, catalogues=Catalogues(), clock=clock, hub=ChannelHub(), cache=EstateCache(clock)
+    )
     handlers = build_handlers()
     services.ticket_opened.extend(handlers.ticket_opened)
     router = Router(services, handlers)

@@ -32,6 +32,7 @@ from bot.core.console import ConsoleConfig, session_key
 from bot.core.context import Services
 from bot.core.demo import OWNERS_PAGE, demo_people, load_demo
 from bot.core.i18n import Catalogues
+from bot.core.reference import EstateCache
 from bot.core.router import Router
 from handlers import build_handlers
 from models import EventKind, Owner, Staff, Ticket, TicketEvent, TicketStatus, Unit
@@ -91,7 +92,10 @@ async def served(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterato
     owner = await Owner.filter(units__id=unit.id).order_by("id").first()
     engineer = await Staff.get(estate_id=estate.id, name="张师傅")
     assert owner is not None
-    services = Services(nlu=nlu, catalogues=Catalogues(), clock=FixedClock(now), hub=ChannelHub())
+    clock = FixedClock(now)
+    services = Services(
+        nlu=nlu, catalogues=Catalogues(), clock=clock, hub=ChannelHub(), cache=EstateCache(clock)
+    )
     # The port is chosen first: the console's sign-in links name it.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

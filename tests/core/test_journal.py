@@ -43,6 +43,7 @@ def restarted(desk: Desk, channel: FakeChannel) -> Router:
         catalogues=desk.services.catalogues,
         clock=desk.clock,
         hub=hub,
+        cache=desk.services.cache,
     )
     services.ticket_opened.extend(desk.router.handlers.ticket_opened)
     return Router(services, desk.router.handlers)

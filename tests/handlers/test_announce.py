@@ -14,6 +14,7 @@ from bot.core.clock import FixedClock
 from bot.core.context import Context, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Notifier
+from bot.core.reference import EstateCache
 from bot.core.types import ChatRef, IncomingMessage, Platform
 from handlers.announce import announce_command
 from models import (
@@ -49,6 +50,7 @@ class Desk:
             catalogues=Catalogues(),
             clock=self.clock,
             hub=self.hub,
+            cache=EstateCache(self.clock),
         )
 
     async def say(self, args: str, *, as_staff: bool = True, chat: ChatRef = STAFF_CHAT) -> str:

@@ -28,7 +28,7 @@ from models import (
 from tests.conftest import StoreOpener
 from tests.desk import OWNERS, ROOT, STAFF, Desk
 from tests.factories import make_owner
-from tests.staffdesk import bind_staff, payloads, report, staff_texts
+from tests.staffdesk import bind_staff, payloads, register_code, report, staff_texts
 
 CODE = re.compile(r"[A-Z2-9]{8}")
 
@@ -307,16 +307,10 @@ async def test_register_makes_a_group_the_estates_staff_chat(desk: Desk) -> None
     assert await Chat.get_or_none(chat_id="new-staff-room") is None
     assert "不正确" in desk.channel.texts("new-staff-room")[-1]
     desk.channel.clear()
-    code = await issue_code(
-        desk.estate,
-        CodePurpose.REGISTER_CHAT,
-        created_by="cli",
-        now=desk.clock.now(),
-        chat_kind=ChatKind.STAFF,
-    )
+    code = await register_code(desk.estate, ChatKind.STAFF, desk.clock.now())
     group = ChatRef(Platform.WEBCHAT, "new-staff-room", is_group=True)
 
-    await desk.say(f"/register {code.code}", "u-boss", group)
+    await desk.say(f"/register {code}", "u-boss", group)
 
     chat = await Chat.get(chat_id="new-staff-room")
     assert chat.kind is ChatKind.STAFF and chat.estate_id == desk.estate.id
@@ -325,7 +319,7 @@ async def test_register_makes_a_group_the_estates_staff_chat(desk: Desk) -> None
     await report(desk)
     assert any("R-0001" in t for t in desk.channel.texts("new-staff-room"))
 
-    await desk.say(f"/register {code.code}", "u-boss", ChatRef(Platform.WEBCHAT, "g2", True))
+    await desk.say(f"/register {code}", "u-boss", ChatRef(Platform.WEBCHAT, "g2", True))
     assert "已经用过" in desk.channel.texts("g2")[0]
     assert await Chat.get_or_none(chat_id="g2") is None
 

@@ -13,6 +13,7 @@ import pytest
 from bot.core.channel import ChannelHub
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Notifier
+from bot.core.reference import EstateCache
 from bot.core.types import OutgoingMessage, Platform
 from models import Bill, BillItem, Chat, ChatIdentity, ChatKind, Estate, Unit
 from tests.factories import make_estate, make_owner, make_unit
@@ -111,5 +112,5 @@ async def jobs_estate(store: str, now: datetime) -> Estate4Jobs:
     hub = ChannelHub()
     hub.add(channel)
     notifier = Notifier(hub=hub, clock=time, sleep=time.sleep)
-    services = SimpleNamespace(catalogues=Catalogues())
+    services = SimpleNamespace(catalogues=Catalogues(), cache=EstateCache(time))
     return Estate4Jobs(estate, units, channel, time, notifier, services)

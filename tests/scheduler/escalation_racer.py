@@ -17,6 +17,7 @@ from bot.core.channel import ChannelHub
 from bot.core.desk import escalate_overdue
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Notifier
+from bot.core.reference import EstateCache
 from bot.core.types import Platform
 from models.store import close_store, open_store
 from tests.notice_fakes import FakeTime, ScriptedChannel
@@ -31,7 +32,7 @@ async def race(url: str, moment: datetime) -> None:
         hub = ChannelHub()
         hub.add(channel)
         notifier = Notifier(hub=hub, clock=time, sleep=time.sleep)
-        services = SimpleNamespace(catalogues=Catalogues(), hub=hub)
+        services = SimpleNamespace(catalogues=Catalogues(), hub=hub, cache=EstateCache(time))
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
         raised = await escalate_overdue(moment, services, notifier)  # type: ignore[arg-type]
