@@ -15,7 +15,9 @@ from bot.config import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from bot.core.groupsend import TaskLine
+    from bot.core.i18n import Catalogues
     from bot.core.notifier import DeliverySummary
+    from bot.core.owners import EstateUnbound
 
 log = logging.getLogger("guanjia")
 
@@ -365,6 +367,75 @@ def cmd_notices_run(settings: Settings, args: argparse.Namespace) -> int:
             f"{args.kind} as at {at.isoformat()}: {queued} new notice(s) queued; the running "
             "Guanjia sends them within a minute (`guanjia notices status` shows them)"
         )
+        if args.kind in PRIVATE_OWNER_NOTICES:
+            from bot.core.owners import unbound_owners
+
+            for found in await unbound_owners():
+                print(format_unbound(found, services.catalogues, settings.default_language))
+        return 0
+
+    return _with_store(settings, work)
+
+
+# The notice jobs that write to owners privately: an owner with no chat account bound misses them.
+PRIVATE_OWNER_NOTICES = frozenset({"bills", "arrears", "warranty"})
+# How many unbound owners `guanjia notices run` lists before "and N more".
+UNBOUND_SHOWN = 10
+
+
+def format_unbound(
+    found: EstateUnbound, catalogues: Catalogues, lang: str, shown: int = UNBOUND_SHOWN
+) -> str:
+    """How many of an estate's owners have no chat account bound, the first `shown` of them
+    (unit, name), how many more, and how to export them all."""
+    estate = found.estate
+    if not found.unbound:
+        return catalogues.text(
+            lang, "owners.unbound.none", estate=estate.name, owners=found.owners
+        )
+    separator = catalogues.text(lang, "owners.unbound.unit_sep")
+    lines = [
+        catalogues.text(
+            lang,
+            "owners.unbound.summary",
+            estate=estate.name,
+            owners=found.owners,
+            count=len(found.unbound),
+        )
+    ]
+    for owner in found.unbound[:shown]:
+        units = separator.join(owner.units) or catalogues.text(lang, "owners.unbound.no_unit")
+        lines.append(catalogues.text(lang, "owners.unbound.line", units=units, name=owner.name))
+    if len(found.unbound) > shown:
+        more = len(found.unbound) - shown
+        lines.append(catalogues.text(lang, "owners.unbound.more", count=more))
+    lines.append(catalogues.text(lang, "owners.unbound.hint", code=estate.code))
+    return "\n".join(lines)
+
+
+def cmd_owners_unbound(settings: Settings, args: argparse.Namespace) -> int:
+    """List an estate's owners with no chat account bound, or export them (`--out FILE.xlsx`)."""
+    from bot.core.i18n import Catalogues
+    from bot.core.owners import unbound_owners, write_unbound_workbook
+
+    catalogues = Catalogues(default=settings.default_language)
+    lang = args.lang or settings.default_language
+
+    async def work() -> int:
+        found = await unbound_owners(args.estate)
+        if not found:
+            print(
+                f"guanjia owners unbound: no estate {args.estate!r}; `guanjia estates` lists them",
+                file=sys.stderr,
+            )
+            return 1
+        (estate,) = found
+        if args.out is None:
+            print(format_unbound(estate, catalogues, lang, shown=len(estate.unbound)))
+            return 0
+        out = Path(args.out)
+        write_unbound_workbook(estate, out, catalogues, lang)
+        print(catalogues.text(lang, "owners.unbound.written", count=len(estate.unbound), path=out))
         return 0
 
     return _with_store(settings, work)
@@ -632,6 +703,17 @@ def build_parser() -> argparse.ArgumentParser:
     notices_status = notices_sub.add_parser("status", help="sent, pending, failed, unknown")
     notices_status.add_argument("--limit", type=int, default=20, help="failed rows to list")
     notices_status.set_defaults(func=cmd_notices_status)
+    owners = sub.add_parser("owners", help="an estate's owners")
+    owners_sub = owners.add_subparsers(dest="owners", required=True)
+    unbound = owners_sub.add_parser(
+        "unbound", help="the owners with no chat account bound (they get no private notice)"
+    )
+    unbound.add_argument("--estate", required=True, help="the estate's code")
+    unbound.add_argument("--out", default=None, help="write them to this .xlsx (else print them)")
+    unbound.add_argument(
+        "--lang", choices=("zh", "en"), default=None, help="the language (DEFAULT_LANGUAGE)"
+    )
+    unbound.set_defaults(func=cmd_owners_unbound)
     wecom = sub.add_parser(
         "wecom", help="WeCom: customer groups (客户群) for 客户群群发, and 微信客服 contact links"
     )

@@ -22,7 +22,6 @@ from __future__ import annotations
 import calendar
 import json
 import random
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -43,6 +42,7 @@ from bot.core.estate_import import (
     UnitRow,
     write_estate,
 )
+from bot.core.owners import natural_key
 from models import BillItem, Department, Estate, Owner, Staff, StaffRole
 
 __all__ = ["DEMO_CODE", "demo_data", "load_demo"]
@@ -236,11 +236,6 @@ class DemoPeople:
     staff: list[Staff]
 
 
-def _natural(label: str) -> list[Any]:
-    """A sort key that puts 3-2-501 before 12-1-101."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
-
-
 async def demo_people(
     query: str = "", offset: int = 0, limit: int = OWNERS_PAGE
 ) -> list[DemoPeople]:
@@ -270,7 +265,7 @@ async def demo_people(
                 labels.append(label)
         owners = []
         for owner_id, name in names.items():
-            labels = sorted(units[owner_id], key=_natural)
+            labels = sorted(units[owner_id], key=natural_key)
             if (
                 needle
                 and needle not in name.lower()
@@ -278,7 +273,7 @@ async def demo_people(
             ):
                 continue
             owners.append(DemoOwner(owner_id, name, labels))
-        owners.sort(key=lambda o: (_natural(o.units[0]) if o.units else [], o.id))
+        owners.sort(key=lambda o: (natural_key(o.units[0]) if o.units else [], o.id))
         staff = await Staff.filter(estate_id=estate.id, active=True).order_by("id")
         found.append(
             DemoPeople(
