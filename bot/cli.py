@@ -747,9 +747,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"guanjia: {exc}", file=sys.stderr)
         return 2
     from bot.app import configure_logging
+    from models.store import StoreUnavailable
 
     configure_logging(settings)
-    return int(args.func(settings, args))
+    try:
+        return int(args.func(settings, args))
+    except StoreUnavailable as exc:
+        # A store that cannot be reached or opened is a setting to fix, not a bug: one line.
+        print(f"guanjia: {exc} (DATABASE_URL)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
