@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Settings, SettingsError, load_settings
 
@@ -20,6 +20,49 @@ if TYPE_CHECKING:
     from bot.core.owners import EstateUnbound
 
 log = logging.getLogger("guanjia")
+
+
+class StepBar:
+    """A progress bar of named steps on standard error (tqdm), shown only on a terminal: it
+    appears at the first step, each step moves it on and names what is being done, and
+    `close` fills it. Its label and step names are the `progress.*` texts of the catalogues."""
+
+    def __init__(
+        self,
+        key: str,
+        steps: Sequence[str],
+        catalogues: Catalogues,
+        lang: str,
+        file: TextIO | None = None,
+    ) -> None:
+        self.key, self.steps = key, steps
+        self.catalogues, self.lang = catalogues, lang
+        self.file = file
+        self._bar: Any = None
+
+    def __call__(self, step: str) -> None:
+        """Step `step` begins."""
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(
+                total=len(self.steps),
+                desc=self.catalogues.text(self.lang, self.key),
+                file=self.file or sys.stderr,
+                disable=None,  # off when the file is not a terminal
+                bar_format="{desc}: {bar:20} {n_fmt}/{total_fmt}{postfix} [{elapsed}]",
+            )
+        else:
+            self._bar.update(1)
+        self._bar.set_postfix_str(self.catalogues.text(self.lang, f"{self.key}.{step}"))
+
+    def close(self) -> None:
+        """Fill the bar and end its line (nothing when no step began)."""
+        if self._bar is not None:
+            self._bar.update(self._bar.total - self._bar.n)
+            self._bar.set_postfix_str("")
+            self._bar.close()
+            self._bar = None
 
 
 def _with_store(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
@@ -144,15 +187,33 @@ def cmd_estates(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_nlu_train(settings: Settings, args: argparse.Namespace) -> int:
-    """Build the NLU model from the corpus (only when stale with --if-stale)."""
+    """Build the NLU model from the corpus (only when stale with --if-stale), with a progress
+    bar on a terminal."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from bot.core.i18n import Catalogues
+    from bot.core.nlu.train import TRAIN_STAGES
+
+    lang = settings.default_language
+    bar = StepBar("progress.nlu", TRAIN_STAGES, Catalogues(default=lang), lang)
+    # Log lines go above the bar, not through it.
+    with logging_redirect_tqdm():
+        return _nlu_train(settings, args, bar)
+
+
+def _nlu_train(settings: Settings, args: argparse.Namespace, bar: StepBar) -> int:
     from bot.core.nlu import DEFAULT_CORPUS_DIR, NLU, train_model
 
     path = settings.nlu_model_file
-    if args.if_stale:
-        nlu = NLU.load(path)
-        print(f"NLU model ready at {path} ({nlu.fingerprint[:12]})")
-        return 0
-    report = train_model(DEFAULT_CORPUS_DIR, path)
+    try:
+        if args.if_stale:
+            nlu = NLU.load(path, progress=bar)
+            bar.close()  # before the line below
+            print(f"NLU model ready at {path} ({nlu.fingerprint[:12]})")
+            return 0
+        report = train_model(DEFAULT_CORPUS_DIR, path, progress=bar)
+    finally:
+        bar.close()
     print(json.dumps(report, ensure_ascii=False, indent=1, default=str))
     print(f"NLU model written to {path}")
     return 0
@@ -218,17 +279,23 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         catalogues = Catalogues(default=settings.default_language)
         lang = args.lang or settings.default_language
-        report = await month_report(estate, month, now)
-        default_out = report_directory(settings.data_dir / "reports", report)
-        out = Path(args.out) if args.out else default_out
-        files = write_report_files(
-            report,
-            catalogues,
-            lang,
-            out,
-            prepared_by=args.prepared_by,
-            approved_by=args.approved_by,
-        )
+        bar = StepBar("progress.report", ("figures", "files"), catalogues, lang)
+        try:
+            bar("figures")
+            report = await month_report(estate, month, now)
+            default_out = report_directory(settings.data_dir / "reports", report)
+            out = Path(args.out) if args.out else default_out
+            bar("files")
+            files = write_report_files(
+                report,
+                catalogues,
+                lang,
+                out,
+                prepared_by=args.prepared_by,
+                approved_by=args.approved_by,
+            )
+        finally:
+            bar.close()
         print(render_text(report, catalogues, lang))
         print()
         print(f"chart: {files.chart}")

@@ -4,6 +4,7 @@ each run in its own process as a user does."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -16,6 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import LOG_FORMAT, ZonedFormatter
+from bot.cli import StepBar
+from bot.core.i18n import Catalogues
+from bot.core.nlu.train import TRAIN_STAGES
 from tests.bot.test_run import ROOT, free_port
 
 
@@ -116,3 +120,31 @@ def test_other_commands_say_it_in_one_line_too(command: tuple[str, ...], tmp_pat
     check_one_line(
         guanjia(tmp_path, *command, DATABASE_URL=f"sqlite://{tmp_path}/a-folder"), "is a folder"
     )
+
+
+class Terminal(io.StringIO):
+    """What a terminal receives (tqdm draws only on one)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_step_bar_draws_on_a_terminal_only() -> None:
+    catalogues = Catalogues()
+    shown = Terminal()
+    bar = StepBar("progress.report", ("figures", "files"), catalogues, "zh", file=shown)
+    assert shown.getvalue() == ""  # nothing before the first step
+    bar("figures")
+    assert "生成月报" in shown.getvalue() and "0/2, 统计工单" in shown.getvalue()
+    bar("files")
+    assert "1/2, 生成图表和工作簿" in shown.getvalue()
+    bar.close()
+    assert shown.getvalue().rstrip().endswith("2/2 [00:00]")
+    bar.close()  # twice is harmless
+
+    hidden = io.StringIO()  # a pipe or a file: `make run > log`, CI
+    quiet = StepBar("progress.nlu", TRAIN_STAGES, catalogues, "en", file=hidden)
+    for stage in TRAIN_STAGES:
+        quiet(stage)
+    quiet.close()
+    assert hidden.getvalue() == ""
