@@ -438,7 +438,8 @@ def cmd_notices_run(settings: Settings, args: argparse.Namespace) -> int:
             from bot.core.owners import unbound_owners
 
             for found in await unbound_owners():
-                print(format_unbound(found, services.catalogues, settings.default_language))
+                if found.owners:  # an estate with no owner yet has nobody to miss
+                    print(format_unbound(found, services.catalogues, settings.default_language))
         return 0
 
     return _with_store(settings, work)

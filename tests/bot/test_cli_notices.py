@@ -212,6 +212,15 @@ def test_a_bill_run_says_who_will_not_hear_and_the_export_lists_them(
 
 
 def test_a_run_when_everyone_is_bound_says_so(store_file: str) -> None:
+    async def add_empty_estate() -> None:
+        await open_store(store_file)
+        try:
+            await make_estate("moon")
+        finally:
+            await close_store()
+
+    asyncio.run(add_empty_estate())
     run = guanjia(store_file, "notices", "run", "arrears", "--at", "2026-12-01T09:00")
     assert run.returncode == 0, run.stderr
     assert "Estate demo：1 位业主都已绑定聊天账号。" in run.stdout
+    assert "Estate moon" not in run.stdout  # no owner yet: nobody to miss
