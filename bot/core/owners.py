@@ -78,27 +78,14 @@ async def unbound_owners(estate_code: str | None = None) -> list[EstateUnbound]:
 def write_unbound_workbook(
     found: EstateUnbound, path: Path, catalogues: Catalogues, lang: str
 ) -> None:
-    """One sheet: unit, name, phone of each unbound owner, with a filter and a frozen header."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    """One sheet: unit, name, phone of each unbound owner, with a filter and a frozen header
+    (the console's export: what owners wrote stays text, never a formula)."""
+    from bot.core.console import export_workbook
 
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None  # a new workbook has its sheet
-    sheet.title = catalogues.text(lang, "owners.unbound.sheet")
-    headers = [
-        catalogues.text(lang, f"owners.unbound.column.{name}")
-        for name in ("unit", "name", "phone")
-    ]
-    sheet.append(headers)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    columns = ("unit", "name", "phone")
+    headers = [catalogues.text(lang, f"owners.unbound.column.{name}") for name in columns]
     separator = catalogues.text(lang, "owners.unbound.unit_sep")
-    for owner in found.unbound:
-        sheet.append([separator.join(owner.units), owner.name, owner.phone])
-    for column, width in zip("ABC", (18, 16, 18), strict=True):
-        sheet.column_dimensions[column].width = width
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = f"A1:C{max(1, len(found.unbound) + 1)}"
+    rows = [(separator.join(owner.units), owner.name, owner.phone) for owner in found.unbound]
+    title = catalogues.text(lang, "owners.unbound.sheet")
     path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
+    path.write_bytes(export_workbook(title, headers, rows))

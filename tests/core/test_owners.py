@@ -21,7 +21,7 @@ async def test_unbound_owners_by_unit_then_exported(store: str, tmp_path: Path) 
     li = await make_owner(estate, "李华", low)
     await make_owner(estate, "王芳", high, low, phone="13800000001")
     await make_owner(estate, "赵磊", phone="13800000002")  # no unit on record
-    await make_owner(estate, "何欣怡", second)
+    await make_owner(estate, '=HYPERLINK("http://x")', second)  # text, not a formula
     await make_owner(other, "Moon Owner", await make_unit(other, "1", "1", "101"))
     await ChatIdentity.create(platform=Platform.WEBCHAT, user_id="u-li", owner=li)
     # An account bound to nobody, or to staff, binds no owner.
@@ -31,7 +31,7 @@ async def test_unbound_owners_by_unit_then_exported(store: str, tmp_path: Path) 
     assert found.estate.code == "sun" and found.owners == 4
     assert [(o.units, o.name, o.phone) for o in found.unbound] == [
         (("3-2-501", "12-1-101"), "王芳", "13800000001"),
-        (("3-2-502",), "何欣怡", ""),
+        (("3-2-502",), '=HYPERLINK("http://x")', ""),
         ((), "赵磊", "13800000002"),
     ]
     assert [e.estate.code for e in await unbound_owners()] == ["sun", "moon"]
@@ -44,10 +44,11 @@ async def test_unbound_owners_by_unit_then_exported(store: str, tmp_path: Path) 
     assert [[c.value for c in row] for row in sheet.iter_rows()] == [
         ["房号", "业主姓名", "联系电话"],
         ["3-2-501、12-1-101", "王芳", "13800000001"],
-        ["3-2-502", "何欣怡", None],
+        ["3-2-502", '=HYPERLINK("http://x")', None],
         [None, "赵磊", "13800000002"],
     ]
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:C4"
+    assert sheet["B3"].data_type == "s" and sheet["A1"].font.b
 
     write_unbound_workbook(found, out, Catalogues(), "en")
     sheet = load_workbook(out).active
