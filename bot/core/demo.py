@@ -224,6 +224,24 @@ def _roster(content: dict[str, Any], today: date) -> list[RosterRow]:
     return shifts
 
 
+def _sell(content: dict[str, Any], owned: list[UnitRow]) -> None:
+    """Give the units the bot's own examples name (``3-2-501 厨房水管漏水``) an owner of their
+    own: each one left unsold by the shuffle swaps places with the last unit that has a single
+    owner, so the numbers of owners, shared and unsold units stay as they are."""
+    single = content["owners"] - content["co_owned_units"]  # owned[:single]: first units
+    occupied = single + content["second_units"]
+    labels = [unit.label for unit in owned]
+    spare = single - 1
+    for label in content["always_sold"]:
+        at = labels.index(label)
+        if at >= occupied:
+            while labels[spare] in content["always_sold"]:
+                spare -= 1
+            owned[at], owned[spare] = owned[spare], owned[at]
+            labels[at], labels[spare] = labels[spare], labels[at]
+            spare -= 1
+
+
 def demo_data(today: date) -> EstateData:
     """The demo estate's rows laid out for `today`; the same day always gives the same rows."""
     content = _content()
@@ -231,6 +249,7 @@ def demo_data(today: date) -> EstateData:
     units = _units(content, today)
     owned = list(units)
     rng.shuffle(owned)
+    _sell(content, owned)
     hours, targets = _calendar(content)
     return EstateData(
         units=units,

@@ -14,6 +14,7 @@ from tortoise import connections
 
 from bot.core.calendar import target_for
 from bot.core.demo import DEMO_CODE, demo_data, load_demo
+from bot.core.i18n import Catalogues
 from bot.core.roster import on_duty_at
 from models import (
     Bill,
@@ -210,3 +211,6 @@ async def test_the_readme_walkthrough_owner_lives_where_she_reports(store: str) 
     )
     assert name in owners
     assert f"{label[0]}栋{label[2]}单元{label[4:]} 厨房水管漏水了" in README
+    # The bot's own examples report at 3-2-501 (`3栋2单元501 厨房水管漏水`): someone lives there.
+    assert "3栋2单元501 厨房水管漏水" in Catalogues().text("zh", "wechat.welcome")
+    assert await Owner.filter(estate_id=estate.id, units__label="3-2-501").count() == 1
