@@ -213,4 +213,8 @@ async def test_the_readme_walkthrough_owner_lives_where_she_reports(store: str) 
     assert f"{label[0]}栋{label[2]}单元{label[4:]} 厨房水管漏水了" in README
     # The bot's own examples report at 3-2-501 (`3栋2单元501 厨房水管漏水`): someone lives there.
     assert "3栋2单元501 厨房水管漏水" in Catalogues().text("zh", "wechat.welcome")
-    assert await Owner.filter(estate_id=estate.id, units__label="3-2-501").count() == 1
+    there = await Owner.filter(estate_id=estate.id, units__label="3-2-501").values_list(
+        "name", flat=True
+    )
+    said = re.search(r"name 3-2-501: in the demo (\S+) lives there", " ".join(README.split()))
+    assert said is not None and there == [said.group(1)]
