@@ -30,7 +30,8 @@ class UnboundOwner:
 
 @dataclass(frozen=True)
 class EstateUnbound:
-    """An estate's owners in all, and those of them no chat account is bound to, by unit."""
+    """An estate's current owners in all (not those marked moved out), and those of them no
+    chat account is bound to, by unit."""
 
     estate: Estate
     owners: int
@@ -58,11 +59,11 @@ async def unbound_owners(estate_code: str | None = None) -> list[EstateUnbound]:
                 "owner_id", flat=True
             )
         )
-        owners = await Owner.filter(estate_id=estate.id).values_list("id", "name", "phone")
+        # An owner the register marks moved out (inactive) is no one to invite.
+        current = Owner.filter(estate_id=estate.id, active=True)
+        owners = await current.values_list("id", "name", "phone")
         labels: dict[int, list[str]] = {}
-        pairs = await Owner.filter(estate_id=estate.id, units__id__isnull=False).values_list(
-            "id", "units__label"
-        )
+        pairs = await current.filter(units__id__isnull=False).values_list("id", "units__label")
         for owner_id, label in pairs:
             labels.setdefault(owner_id, []).append(label)
         unbound = [

@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 
 from bot.core.i18n import Catalogues
 from bot.core.owners import unbound_owners, write_unbound_workbook
-from models import ChatIdentity, Platform
+from models import ChatIdentity, Owner, Platform
 from tests.factories import make_estate, make_owner, make_unit
 
 
@@ -21,6 +21,8 @@ async def test_unbound_owners_by_unit_then_exported(store: str, tmp_path: Path) 
     li = await make_owner(estate, "李华", low)
     await make_owner(estate, "王芳", high, low, phone="13800000001")
     await make_owner(estate, "赵磊", phone="13800000002")  # no unit on record
+    gone = await make_owner(estate, "钱多多", high)
+    await Owner.filter(id=gone.id).update(active=False)  # moved out: no one to invite
     await make_owner(estate, '=HYPERLINK("http://x")', second)  # text, not a formula
     await make_owner(other, "Moon Owner", await make_unit(other, "1", "1", "101"))
     await ChatIdentity.create(platform=Platform.WEBCHAT, user_id="u-li", owner=li)
