@@ -8,7 +8,9 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from bot.adapters.console import Console
 from bot.adapters.http import HttpServer
@@ -66,13 +68,31 @@ class App:
     started: list[Stoppable] = field(default_factory=list)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class ZonedFormatter(logging.Formatter):
+    """Log times in the deployment's time zone (TIMEZONE), as cards and notices show them,
+    with its UTC offset: `2026-12-07 09:30:00,250 +0800`."""
+
+    def __init__(self, fmt: str, zone: ZoneInfo) -> None:
+        super().__init__(fmt)
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, self.zone)
+        if datefmt:
+            return moment.strftime(datefmt)
+        return f"{moment:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d} {moment:%z}"
+
+
 def configure_logging(settings: Settings) -> None:
-    """Plain, timestamped log lines on standard error, with every secret taken out."""
+    """Plain, timestamped log lines on standard error, in TIMEZONE, with every secret taken
+    out."""
     redactor = install_redaction(Redactor(settings.secret_values()))
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(ZonedFormatter(LOG_FORMAT, settings.tz))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     if redactor.too_short:
         log.warning(
             "secrets shorter than %d characters cannot be redacted from the logs: %s",

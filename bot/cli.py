@@ -9,15 +9,60 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from bot.core.groupsend import TaskLine
+    from bot.core.i18n import Catalogues
     from bot.core.notifier import DeliverySummary
+    from bot.core.owners import EstateUnbound
 
 log = logging.getLogger("guanjia")
+
+
+class StepBar:
+    """A progress bar of named steps on standard error (tqdm), shown only on a terminal: it
+    appears at the first step, each step moves it on and names what is being done, and
+    `close` fills it. Its label and step names are the `progress.*` texts of the catalogues."""
+
+    def __init__(
+        self,
+        key: str,
+        steps: Sequence[str],
+        catalogues: Catalogues,
+        lang: str,
+        file: TextIO | None = None,
+    ) -> None:
+        self.key, self.steps = key, steps
+        self.catalogues, self.lang = catalogues, lang
+        self.file = file
+        self._bar: Any = None
+
+    def __call__(self, step: str) -> None:
+        """Step `step` begins."""
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(
+                total=len(self.steps),
+                desc=self.catalogues.text(self.lang, self.key),
+                file=self.file or sys.stderr,
+                disable=None,  # off when the file is not a terminal
+                bar_format="{desc}: {bar:20} {n_fmt}/{total_fmt}{postfix} [{elapsed}]",
+            )
+        else:
+            self._bar.update(1)
+        self._bar.set_postfix_str(self.catalogues.text(self.lang, f"{self.key}.{step}"))
+
+    def close(self) -> None:
+        """Fill the bar and end its line (nothing when no step began)."""
+        if self._bar is not None:
+            self._bar.update(self._bar.total - self._bar.n)
+            self._bar.set_postfix_str("")
+            self._bar.close()
+            self._bar = None
 
 
 def _with_store(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
@@ -142,15 +187,33 @@ def cmd_estates(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_nlu_train(settings: Settings, args: argparse.Namespace) -> int:
-    """Build the NLU model from the corpus (only when stale with --if-stale)."""
+    """Build the NLU model from the corpus (only when stale with --if-stale), with a progress
+    bar on a terminal."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from bot.core.i18n import Catalogues
+    from bot.core.nlu.train import TRAIN_STAGES
+
+    lang = settings.default_language
+    bar = StepBar("progress.nlu", TRAIN_STAGES, Catalogues(default=lang), lang)
+    # Log lines go above the bar, not through it.
+    with logging_redirect_tqdm():
+        return _nlu_train(settings, args, bar)
+
+
+def _nlu_train(settings: Settings, args: argparse.Namespace, bar: StepBar) -> int:
     from bot.core.nlu import DEFAULT_CORPUS_DIR, NLU, train_model
 
     path = settings.nlu_model_file
-    if args.if_stale:
-        nlu = NLU.load(path)
-        print(f"NLU model ready at {path} ({nlu.fingerprint[:12]})")
-        return 0
-    report = train_model(DEFAULT_CORPUS_DIR, path)
+    try:
+        if args.if_stale:
+            nlu = NLU.load(path, progress=bar)
+            bar.close()  # before the line below
+            print(f"NLU model ready at {path} ({nlu.fingerprint[:12]})")
+            return 0
+        report = train_model(DEFAULT_CORPUS_DIR, path, progress=bar)
+    finally:
+        bar.close()
     print(json.dumps(report, ensure_ascii=False, indent=1, default=str))
     print(f"NLU model written to {path}")
     return 0
@@ -216,17 +279,23 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         catalogues = Catalogues(default=settings.default_language)
         lang = args.lang or settings.default_language
-        report = await month_report(estate, month, now)
-        default_out = report_directory(settings.data_dir / "reports", report)
-        out = Path(args.out) if args.out else default_out
-        files = write_report_files(
-            report,
-            catalogues,
-            lang,
-            out,
-            prepared_by=args.prepared_by,
-            approved_by=args.approved_by,
-        )
+        bar = StepBar("progress.report", ("figures", "files"), catalogues, lang)
+        try:
+            bar("figures")
+            report = await month_report(estate, month, now)
+            default_out = report_directory(settings.data_dir / "reports", report)
+            out = Path(args.out) if args.out else default_out
+            bar("files")
+            files = write_report_files(
+                report,
+                catalogues,
+                lang,
+                out,
+                prepared_by=args.prepared_by,
+                approved_by=args.approved_by,
+            )
+        finally:
+            bar.close()
         print(render_text(report, catalogues, lang))
         print()
         print(f"chart: {files.chart}")
@@ -365,6 +434,76 @@ def cmd_notices_run(settings: Settings, args: argparse.Namespace) -> int:
             f"{args.kind} as at {at.isoformat()}: {queued} new notice(s) queued; the running "
             "Guanjia sends them within a minute (`guanjia notices status` shows them)"
         )
+        if args.kind in PRIVATE_OWNER_NOTICES:
+            from bot.core.owners import unbound_owners
+
+            for found in await unbound_owners():
+                if found.owners:  # an estate with no owner yet has nobody to miss
+                    print(format_unbound(found, services.catalogues, settings.default_language))
+        return 0
+
+    return _with_store(settings, work)
+
+
+# The notice jobs that write to owners privately: an owner with no chat account bound misses them.
+PRIVATE_OWNER_NOTICES = frozenset({"bills", "arrears", "warranty"})
+# How many unbound owners `guanjia notices run` lists before "and N more".
+UNBOUND_SHOWN = 10
+
+
+def format_unbound(
+    found: EstateUnbound, catalogues: Catalogues, lang: str, shown: int = UNBOUND_SHOWN
+) -> str:
+    """How many of an estate's owners have no chat account bound, the first `shown` of them
+    (unit, name), how many more, and how to export them all."""
+    estate = found.estate
+    if not found.unbound:
+        return catalogues.text(
+            lang, "owners.unbound.none", estate=estate.name, owners=found.owners
+        )
+    separator = catalogues.text(lang, "owners.unbound.unit_sep")
+    lines = [
+        catalogues.text(
+            lang,
+            "owners.unbound.summary",
+            estate=estate.name,
+            owners=found.owners,
+            count=len(found.unbound),
+        )
+    ]
+    for owner in found.unbound[:shown]:
+        units = separator.join(owner.units) or catalogues.text(lang, "owners.unbound.no_unit")
+        lines.append(catalogues.text(lang, "owners.unbound.line", units=units, name=owner.name))
+    if len(found.unbound) > shown:
+        more = len(found.unbound) - shown
+        lines.append(catalogues.text(lang, "owners.unbound.more", count=more))
+    lines.append(catalogues.text(lang, "owners.unbound.hint", code=estate.code))
+    return "\n".join(lines)
+
+
+def cmd_owners_unbound(settings: Settings, args: argparse.Namespace) -> int:
+    """List an estate's owners with no chat account bound, or export them (`--out FILE.xlsx`)."""
+    from bot.core.i18n import Catalogues
+    from bot.core.owners import unbound_owners, write_unbound_workbook
+
+    catalogues = Catalogues(default=settings.default_language)
+    lang = args.lang or settings.default_language
+
+    async def work() -> int:
+        found = await unbound_owners(args.estate)
+        if not found:
+            print(
+                f"guanjia owners unbound: no estate {args.estate!r}; `guanjia estates` lists them",
+                file=sys.stderr,
+            )
+            return 1
+        (estate,) = found
+        if args.out is None:
+            print(format_unbound(estate, catalogues, lang, shown=len(estate.unbound)))
+            return 0
+        out = Path(args.out)
+        write_unbound_workbook(estate, out, catalogues, lang)
+        print(catalogues.text(lang, "owners.unbound.written", count=len(estate.unbound), path=out))
         return 0
 
     return _with_store(settings, work)
@@ -632,6 +771,17 @@ def build_parser() -> argparse.ArgumentParser:
     notices_status = notices_sub.add_parser("status", help="sent, pending, failed, unknown")
     notices_status.add_argument("--limit", type=int, default=20, help="failed rows to list")
     notices_status.set_defaults(func=cmd_notices_status)
+    owners = sub.add_parser("owners", help="an estate's owners")
+    owners_sub = owners.add_subparsers(dest="owners", required=True)
+    unbound = owners_sub.add_parser(
+        "unbound", help="the owners with no chat account bound (they get no private notice)"
+    )
+    unbound.add_argument("--estate", required=True, help="the estate's code")
+    unbound.add_argument("--out", default=None, help="write them to this .xlsx (else print them)")
+    unbound.add_argument(
+        "--lang", choices=("zh", "en"), default=None, help="the language (DEFAULT_LANGUAGE)"
+    )
+    unbound.set_defaults(func=cmd_owners_unbound)
     wecom = sub.add_parser(
         "wecom", help="WeCom: customer groups (客户群) for 客户群群发, and 微信客服 contact links"
     )
@@ -665,9 +815,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"guanjia: {exc}", file=sys.stderr)
         return 2
     from bot.app import configure_logging
+    from models.store import StoreUnavailable
 
     configure_logging(settings)
-    return int(args.func(settings, args))
+    try:
+        return int(args.func(settings, args))
+    except StoreUnavailable as exc:
+        # A store that cannot be reached or opened is a setting to fix, not a bug: one line.
+        print(f"guanjia: {exc} (DATABASE_URL)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

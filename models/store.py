@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
+from asyncpg import PostgresError
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
+from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.migrations.executor import MigrationExecutor
 
 log = logging.getLogger(__name__)
@@ -70,9 +74,17 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 def _ensure_sqlite_folder(database_url: str) -> None:
+    """Make the SQLite file's folder, and check the file can be written there: found before
+    the driver's thread starts, a bad path is one plain error (OSError)."""
     if database_url.startswith("sqlite://") and ":memory:" not in database_url:
         path = Path(database_url.removeprefix("sqlite://").split("?", 1)[0])
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder, not a database file")
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            raise PermissionError(f"{path} cannot be written")
+        if not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+            raise PermissionError(f"no file can be created in {path.parent}")
 
 
 async def upgrade_schema() -> int:
@@ -90,13 +102,41 @@ async def upgrade_schema() -> int:
     return len(applied)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached or opened; the message says where and why, in one line."""
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in one line: the driver's message, else the error's kind."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+async def _connect(database_url: str) -> None:
+    """Initialise tortoise and talk to the store once, or StoreUnavailable."""
+    try:
+        _ensure_sqlite_folder(database_url)
+        await Tortoise.init(config=tortoise_config(database_url))
+        connection = get_connection("default")
+        if database_url.startswith("sqlite://"):
+            # Foreign keys are off by default in SQLite; cascades and SET NULL rely on them.
+            await connection.execute_script("PRAGMA foreign_keys = ON")
+        else:
+            await connection.execute_query("SELECT 1")
+    except (OSError, DBConnectionError, OperationalError, PostgresError) as exc:
+        # Refused, unknown host, no such database or role, a path that cannot be a file: the
+        # store was never open, so nothing is half-done.
+        with contextlib.suppress(Exception):
+            await close_store()
+        raise StoreUnavailable(
+            f"cannot open the store {_redact(database_url)}: {_reason(exc)}"
+        ) from exc
+
+
 async def open_store(database_url: str, *, upgrade: bool = True) -> None:
-    """Connect to the store, upgrading its schema first unless told not to."""
-    _ensure_sqlite_folder(database_url)
-    await Tortoise.init(config=tortoise_config(database_url))
-    if database_url.startswith("sqlite://"):
-        # Foreign keys are off by default in SQLite; cascades and SET NULL rely on them.
-        await get_connection("default").execute_script("PRAGMA foreign_keys = ON")
+    """Connect to the store, upgrading its schema first unless told not to; StoreUnavailable
+    when it cannot be reached or opened."""
+    await _connect(database_url)
     if upgrade:
         await upgrade_schema()
     log.info("store open: %s", _redact(database_url))

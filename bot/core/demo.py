@@ -12,7 +12,11 @@ module lays it out relative to `today` and writes it through `write_estate`, lik
 - 12 months of property fees (floor area × 2.80 yuan/m², due on the 15th) up to `today`'s month,
   and parking for 40 units, all paid except 15 owned units that owe their last 2-4 months (the
   current month's is unpaid, not overdue, when its owner's usual pay day has not come yet);
-- the FAQ in Chinese and English, and the payment instructions.
+- the FAQ in Chinese and English, and the payment instructions;
+- the service calendar: office hours (weekdays 08:30-17:30, Saturday mornings), promised times
+  for repairs, complaints and enquiries, and the duty roster (值班表) from the day before `today`
+  to 13 days after: engineering and security by day and by night, customer service in office
+  hours, so that urgent reports page whoever is on duty.
 
 It is deterministic: the shuffles use the seed in the JSON file, and all dates follow `today`.
 """
@@ -22,9 +26,8 @@ from __future__ import annotations
 import calendar
 import json
 import random
-import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
@@ -37,13 +40,17 @@ from bot.core.estate_import import (
     BillRow,
     EstateData,
     FaqRow,
+    HoursRow,
     ImportFailed,
     OwnerRow,
+    RosterRow,
     StaffRow,
+    TargetRow,
     UnitRow,
     write_estate,
 )
-from models import BillItem, Department, Estate, Owner, Staff, StaffRole
+from bot.core.owners import natural_key
+from models import BillItem, Department, Estate, Owner, Staff, StaffRole, TicketKind
 
 __all__ = ["DEMO_CODE", "demo_data", "load_demo"]
 
@@ -164,6 +171,77 @@ def _bills(
     return bills
 
 
+def _time(text: str) -> time:
+    return time.fromisoformat(text)
+
+
+def _minutes(text: str) -> int:
+    at = _time(text)
+    return at.hour * 60 + at.minute
+
+
+def _calendar(content: dict[str, Any]) -> tuple[list[HoursRow], list[TargetRow]]:
+    """The office hours and the promised times."""
+    hours = [
+        HoursRow(
+            weekday=row["weekday"],
+            opens_minute=_minutes(row["opens"]),
+            closes_minute=_minutes(row["closes"]),
+        )
+        for row in content["office_hours"]
+    ]
+    targets = [
+        TargetRow(
+            kind=TicketKind(row["kind"]),
+            urgent=row["urgent"],
+            severity=row["severity"],
+            respond_minutes=row["respond_minutes"],
+            resolve_minutes=row["resolve_minutes"],
+            office_time=row["office_time"],
+        )
+        for row in content["targets"]
+    ]
+    return hours, targets
+
+
+def _roster(content: dict[str, Any], today: date) -> list[RosterRow]:
+    """Each shift of the pattern on each day around `today`, its people taking turns by date."""
+    days = content["roster_days"]
+    shifts = []
+    for offset in range(-days["before"], days["after"] + 1):
+        day = today + timedelta(days=offset)
+        for shift in content["roster"]:
+            names = shift["names"]
+            shifts.append(
+                RosterRow(
+                    day=day,
+                    start=_time(shift["start"]),
+                    end=_time(shift["end"]),
+                    department=Department(shift["department"]),
+                    name=names[day.toordinal() % len(names)],
+                )
+            )
+    return shifts
+
+
+def _sell(content: dict[str, Any], owned: list[UnitRow]) -> None:
+    """Give the units the bot's own examples name (``3-2-501 厨房水管漏水``) an owner of their
+    own: each one left unsold by the shuffle swaps places with the last unit that has a single
+    owner, so the numbers of owners, shared and unsold units stay as they are."""
+    single = content["owners"] - content["co_owned_units"]  # owned[:single]: first units
+    occupied = single + content["second_units"]
+    labels = [unit.label for unit in owned]
+    spare = single - 1
+    for label in content["always_sold"]:
+        at = labels.index(label)
+        if at >= occupied:
+            while labels[spare] in content["always_sold"]:
+                spare -= 1
+            owned[at], owned[spare] = owned[spare], owned[at]
+            labels[at], labels[spare] = labels[spare], labels[at]
+            spare -= 1
+
+
 def demo_data(today: date) -> EstateData:
     """The demo estate's rows laid out for `today`; the same day always gives the same rows."""
     content = _content()
@@ -171,6 +249,8 @@ def demo_data(today: date) -> EstateData:
     units = _units(content, today)
     owned = list(units)
     rng.shuffle(owned)
+    _sell(content, owned)
+    hours, targets = _calendar(content)
     return EstateData(
         units=units,
         owners=_owners(content, owned, rng),
@@ -189,6 +269,9 @@ def demo_data(today: date) -> EstateData:
             for lang in ("zh", "en")
             for entry in content["faq"]
         ],
+        hours=hours,
+        targets=targets,
+        roster=_roster(content, today),
         payment_instructions=content["payment_instructions"]["zh"],
         payment_instructions_en=content["payment_instructions"]["en"],
     )
@@ -236,11 +319,6 @@ class DemoPeople:
     staff: list[Staff]
 
 
-def _natural(label: str) -> list[Any]:
-    """A sort key that puts 3-2-501 before 12-1-101."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
-
-
 async def demo_people(
     query: str = "", offset: int = 0, limit: int = OWNERS_PAGE
 ) -> list[DemoPeople]:
@@ -270,7 +348,7 @@ async def demo_people(
                 labels.append(label)
         owners = []
         for owner_id, name in names.items():
-            labels = sorted(units[owner_id], key=_natural)
+            labels = sorted(units[owner_id], key=natural_key)
             if (
                 needle
                 and needle not in name.lower()
@@ -278,7 +356,7 @@ async def demo_people(
             ):
                 continue
             owners.append(DemoOwner(owner_id, name, labels))
-        owners.sort(key=lambda o: (_natural(o.units[0]) if o.units else [], o.id))
+        owners.sort(key=lambda o: (natural_key(o.units[0]) if o.units else [], o.id))
         staff = await Staff.filter(estate_id=estate.id, active=True).order_by("id")
         found.append(
             DemoPeople(

@@ -10,9 +10,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from bot.config import Settings
-from models import Bill, BillItem, ChatIdentity, Delivery, DeliveryStatus, Platform
+from models import Bill, BillItem, ChatIdentity, Delivery, DeliveryStatus, Estate, Platform
 from models.store import close_store, open_store
 from tests.conftest import StoreOpener
 from tests.factories import make_estate, make_owner, make_unit
@@ -150,3 +151,76 @@ def test_the_command_offers_exactly_the_notice_jobs(capsys: pytest.CaptureFixtur
     usage = capsys.readouterr().out
     offered = usage[usage.index("{") + 1 : usage.index("}")].split(",")
     assert sorted(offered) == sorted(NOTICE_JOBS)
+
+
+def add_unbound_owners(url: str, count: int) -> None:
+    """`count` owners of the estate with no chat account bound, in 1-1-101, 1-1-102, …"""
+
+    async def add() -> None:
+        await open_store(url)
+        try:
+            estate = await Estate.get(code="demo")
+            for k in range(count):
+                unit = await make_unit(estate, "1", "1", f"1{k + 1:02d}")
+                await make_owner(estate, f"业主{k + 1}", unit, phone=f"1380000{k:04d}")
+        finally:
+            await close_store()
+
+    asyncio.run(add())
+
+
+def test_a_bill_run_says_who_will_not_hear_and_the_export_lists_them(
+    store_file: str, tmp_path: Path
+) -> None:
+    add_unbound_owners(store_file, 12)
+    run = guanjia(store_file, "notices", "run", "bills", "--at", "2026-12-01T09:00")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    at = lines.index(
+        "Estate demo：13 位业主中有 12 位未绑定聊天账号，收不到账单、催缴和保修等私信通知："
+    )
+    assert lines[at + 1 : at + 4] == ["  1-1-101 业主1", "  1-1-102 业主2", "  1-1-103 业主3"]
+    assert lines[at + 10] == "  1-1-110 业主10"
+    assert lines[at + 11] == "  ……另有 2 位"
+    assert "guanjia owners unbound --estate demo --out" in lines[at + 12]
+    assert "李华" not in run.stdout  # bound: she hears
+
+    # Group notices reach the groups: no list.
+    greetings = guanjia(store_file, "notices", "run", "greetings", "--at", "2026-12-01T09:00")
+    assert greetings.returncode == 0 and "未绑定" not in greetings.stdout
+
+    out = tmp_path / "unbound.xlsx"
+    export = guanjia(store_file, "owners", "unbound", "--estate", "demo", "--out", str(out))
+    assert export.returncode == 0, export.stderr
+    assert export.stdout.strip() == f"已将 12 位未绑定业主写入 {out}"
+    sheet = load_workbook(out).active
+    assert sheet is not None
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert values[0] == ["房号", "业主姓名", "联系电话"] and len(values) == 13
+    assert values[1] == ["1-1-101", "业主1", "13800000000"]
+    assert values[12] == ["1-1-112", "业主12", "13800000011"]
+
+    listing = guanjia(store_file, "owners", "unbound", "--estate", "demo", "--lang", "en")
+    assert listing.stdout.splitlines()[0] == (
+        "Estate demo: 12 of 13 owners have no chat account bound and get no private notice "
+        "(bills, arrears, warranty):"
+    )
+    assert "  1-1-112 业主12" in listing.stdout  # all of them, without --out
+
+    missing = guanjia(store_file, "owners", "unbound", "--estate", "nowhere", "--out", str(out))
+    assert missing.returncode == 1 and "no estate 'nowhere'" in missing.stderr
+
+
+def test_a_run_when_everyone_is_bound_says_so(store_file: str) -> None:
+    async def add_empty_estate() -> None:
+        await open_store(store_file)
+        try:
+            await make_estate("moon")
+        finally:
+            await close_store()
+
+    asyncio.run(add_empty_estate())
+    run = guanjia(store_file, "notices", "run", "arrears", "--at", "2026-12-01T09:00")
+    assert run.returncode == 0, run.stderr
+    assert "Estate demo：1 位业主都已绑定聊天账号。" in run.stdout
+    assert "Estate moon" not in run.stdout  # no owner yet: nobody to miss

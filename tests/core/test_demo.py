@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from tortoise import connections
 
+from bot.core.calendar import target_for
 from bot.core.demo import DEMO_CODE, demo_data, load_demo
+from bot.core.i18n import Catalogues
+from bot.core.roster import on_duty_at
 from models import (
     Bill,
     BillItem,
     Building,
     Department,
+    DutyShift,
     Entrance,
     Estate,
     FaqEntry,
+    OfficeHours,
     Owner,
     Staff,
     StaffRole,
+    TicketKind,
     Unit,
 )
 
 TODAY = date(2026, 11, 23)
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 NEXT_MONTH = date(2026, 12, 23)
 
 
@@ -156,3 +164,57 @@ async def test_the_demo_is_loaded_only_once(store: str) -> None:
 def test_the_demo_data_is_deterministic() -> None:
     assert demo_data(TODAY) == demo_data(TODAY)
     assert demo_data(TODAY).owners == demo_data(date(2027, 5, 1)).owners
+
+
+async def test_the_demo_has_its_calendar_targets_and_roster(store: str) -> None:
+    estate = await load_demo(TODAY)  # a Monday
+    hours = await OfficeHours.filter(estate_id=estate.id).order_by("weekday")
+    assert [(h.weekday, h.opens_minute, h.closes_minute) for h in hours] == [
+        *[(day, 510, 1050) for day in range(5)],
+        (5, 540, 720),
+    ]
+    repair = await target_for(estate, TicketKind.REPAIR, False, "")
+    assert (repair.respond, repair.resolve) == (timedelta(minutes=15), timedelta(hours=24))
+    urgent = await target_for(estate, TicketKind.REPAIR, True, "")
+    assert (urgent.respond, urgent.resolve) == (timedelta(minutes=5), timedelta(hours=4))
+    enquiry = await target_for(estate, TicketKind.ENQUIRY, False, "")
+    assert enquiry.office_time and enquiry.respond == timedelta(hours=1)
+
+    # Two weeks of shifts from the day before: someone is on duty, by day and by night.
+    assert await DutyShift.filter(estate_id=estate.id).count() == 15 * 5
+    zone = ZoneInfo(estate.timezone)
+    for day in (TODAY - timedelta(days=1), TODAY, TODAY + timedelta(days=13)):
+        noon = datetime.combine(day, time(12), tzinfo=zone)
+        night = datetime.combine(day, time(23), tzinfo=zone)
+        (by_day,) = await on_duty_at(estate.id, Department.ENGINEERING, noon)
+        assert by_day.name in ("张师傅", "刘强")
+        assert [s.name for s in await on_duty_at(estate.id, Department.ENGINEERING, night)] == [
+            "赵磊"
+        ]
+        assert len(await on_duty_at(estate.id, Department.SECURITY, night)) == 1
+        assert len(await on_duty_at(estate.id, Department.CUSTOMER_SERVICE, noon)) == 1
+    mornings = [datetime.combine(TODAY + timedelta(days=k), time(9), zone) for k in range(2)]
+    day_people = set()
+    for morning in mornings:
+        (engineer,) = await on_duty_at(estate.id, Department.ENGINEERING, morning)
+        day_people.add(engineer.name)
+    assert day_people == {"张师傅", "刘强"}  # they take turns
+
+
+async def test_the_readme_walkthrough_owner_lives_where_she_reports(store: str) -> None:
+    found = re.search(r"pick\s+the owner of (\S+) \(search by unit: `\1`, (\S+)\)", README)
+    assert found is not None, "the README's web chat walkthrough names its owner and unit"
+    label, name = found.groups()
+    estate = await load_demo(TODAY)
+    owners = await Owner.filter(estate_id=estate.id, units__label=label).values_list(
+        "name", flat=True
+    )
+    assert name in owners
+    assert f"{label[0]}栋{label[2]}单元{label[4:]} 厨房水管漏水了" in README
+    # The bot's own examples report at 3-2-501 (`3栋2单元501 厨房水管漏水`): someone lives there.
+    assert "3栋2单元501 厨房水管漏水" in Catalogues().text("zh", "wechat.welcome")
+    there = await Owner.filter(estate_id=estate.id, units__label="3-2-501").values_list(
+        "name", flat=True
+    )
+    said = re.search(r"name 3-2-501: in the demo (\S+) lives there", " ".join(README.split()))
+    assert said is not None and there == [said.group(1)]

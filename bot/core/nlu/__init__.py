@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from pathlib import Path
@@ -44,7 +44,7 @@ from .lang import detect_lang
 from .location import PLACES, Location, find_location
 from .model import NLUArtifact, fingerprint, load_artifact, read_corpus_bytes, save_artifact
 from .segment import tokenizer
-from .train import train_artifact, train_model
+from .train import no_progress, train_artifact, train_model
 from .units import Unit, parse_unit, scan_units
 from .urgency import hard_signals, rule_urgent, scan, urgent_signals
 
@@ -136,8 +136,15 @@ class NLU:
         return self.artifact.report
 
     @classmethod
-    def load(cls, model_path: Path | None = None, *, corpus_dir: Path | None = None) -> NLU:
-        """Load the artifact, training (and saving) it first if it is missing or stale.
+    def load(
+        cls,
+        model_path: Path | None = None,
+        *,
+        corpus_dir: Path | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> NLU:
+        """Load the artifact, training (and saving) it first if it is missing or stale (telling
+        `progress` each stage of the training as it begins).
 
         ``model_path`` defaults to ``./data/nlu/model.pkl`` (relative to the working
         directory); ``corpus_dir`` to the package's ``corpus/`` folder. The artifact is stale
@@ -160,7 +167,7 @@ class NLU:
         reason = "missing" if artifact is None else "stale (the corpus changed)"
         log.info("NLU model at %s is %s; training from %s", model_path, reason, corpus_dir)
         try:
-            fresh = train_artifact(corpus_dir)
+            fresh = train_artifact(corpus_dir, progress or no_progress)
         except ValueError:
             if artifact is None:
                 raise

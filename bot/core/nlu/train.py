@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -321,16 +321,27 @@ def _urgent_policy(
     )
 
 
-def train_artifact(corpus_dir: Path) -> NLUArtifact:
-    """Train all models on the corpus and return the artifact (not saved)."""
+# The stages of a training, in order: `train_artifact` names each as it begins it.
+TRAIN_STAGES = ("corpus", "features", "intent", "department", "urgent")
+
+
+def no_progress(stage: str) -> None:
+    """Progress told to nobody."""
+
+
+def train_artifact(corpus_dir: Path, progress: Callable[[str], None] = no_progress) -> NLUArtifact:
+    """Train all models on the corpus and return the artifact (not saved); `progress` is told
+    each of `TRAIN_STAGES` as it begins."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     started = time.perf_counter()
+    progress("corpus")
     corpus_dir = Path(corpus_dir)
     contents = read_corpus_bytes(corpus_dir)
     rows, file_counts = read_corpus(corpus_dir, contents)
     if len({r.intent for r in rows}) < 2:
         raise ValueError(f"corpus at {corpus_dir} needs at least two intents to train on")
+    progress("features")
     # The text the NLU reads at run time: Traditional Chinese converted to Simplified.
     feats = [featurize(to_simplified(r.text)) for r in rows]
     vectorizer = TfidfVectorizer(
@@ -349,6 +360,7 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
     )
 
     # intent
+    progress("intent")
     y_int = [r.intent for r in rows]
     intent_labels = [c for c in INTENTS if c in set(y_int)]
     c_int, int_scores, oof = _choose_c(x, y_int, INTENT_C_GRID, intent_labels)
@@ -367,6 +379,7 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
         intent_head = LinearHead(INTENTS, full, icpt, temperature)
 
     # department, on repair and complaint lines
+    progress("department")
     dep_idx = [
         i for i, r in enumerate(rows) if r.intent in ("repair", "complaint") and r.department
     ]
@@ -395,6 +408,7 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
         dep_head = LinearHead((only,), np.zeros((x.shape[1], 1)), np.zeros(1))
 
     # urgent: classifier + lexicon rules
+    progress("urgent")
     y_urg = [r.urgent for r in rows]
     signals = [scan(r.text) for r in rows]
     rules = [bool(s) for s in signals]
@@ -481,9 +495,12 @@ def train_artifact(corpus_dir: Path) -> NLUArtifact:
     )
 
 
-def train_model(corpus_dir: Path, out_path: Path) -> dict:
-    """Train on ``corpus_dir``, save the artifact to ``out_path`` and return a small report."""
-    artifact = train_artifact(corpus_dir)
+def train_model(
+    corpus_dir: Path, out_path: Path, progress: Callable[[str], None] = no_progress
+) -> dict:
+    """Train on ``corpus_dir``, save the artifact to ``out_path`` and return a small report;
+    `progress` is told each stage as it begins."""
+    artifact = train_artifact(corpus_dir, progress)
     save_artifact(artifact, Path(out_path))
     log.info(
         "NLU model trained on %s rows in %.1fs, saved to %s",

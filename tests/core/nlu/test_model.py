@@ -12,8 +12,10 @@ import pytest
 
 import bot.core.nlu as nlu_pkg
 import bot.core.nlu.model as model_mod
+from bot.core.i18n import Catalogues
 from bot.core.nlu import DEPARTMENTS, INTENTS, NLU, Location, Understanding, Unit, train_model
 from bot.core.nlu.model import MODEL_VERSION, fingerprint, load_artifact
+from bot.core.nlu.train import TRAIN_STAGES
 
 from .conftest import write_corpus
 
@@ -344,3 +346,12 @@ def test_the_plain_python_scores_are_the_exported_models(
         got = nlu.understand(text).scores
         for cls, p in zip(art.intent.classes, expected, strict=True):
             assert got[cls] == pytest.approx(float(p), abs=1e-12), (text, cls)
+
+
+def test_training_names_each_stage_as_it_begins(tiny_corpus: Path, tmp_path: Path) -> None:
+    stages: list[str] = []
+    train_model(tiny_corpus, tmp_path / "model.pkl", progress=stages.append)
+    assert stages == list(TRAIN_STAGES)
+    catalogues = Catalogues()  # each language has the bar's words for each stage
+    for lang in ("zh", "en"):
+        assert {f"progress.nlu.{stage}" for stage in TRAIN_STAGES} <= catalogues.keys(lang)
