@@ -30,6 +30,7 @@ from bot.core.calendar import ServiceCalendar, load_calendar
 from bot.core.desk import location_text
 from bot.core.i18n import Catalogues
 from bot.core.logsafe import remember_secret
+from bot.core.owners import UnboundOwner, estate_unbound
 from bot.core.promises import is_paused, late, needs_calendar, resolve_due
 from models import (
     ApiToken,
@@ -65,7 +66,6 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "TicketStatus",
-    "UnboundOwner",
     "actor_names",
     "board",
     "console_staff",
@@ -467,15 +467,6 @@ async def locations(tickets: Sequence[Ticket], catalogues: Catalogues, lang: str
 # -- owners who will not hear: no chat account bound -------------------------------------------
 
 
-@dataclass(frozen=True)
-class UnboundOwner:
-    """An owner with no chat account bound (bills and notices do not reach them)."""
-
-    id: int
-    name: str
-    units: list[str]
-
-
 def may_see_owners(staff: Staff) -> bool:
     """Whether a staff member may list the owners to invite: supervisors and the front desk."""
     return is_supervisor(staff) or staff.department is Department.CUSTOMER_SERVICE
@@ -491,24 +482,10 @@ async def unbound_count(estate_id: int) -> int:
     return await _unbound(estate_id).count()
 
 
-def _natural(label: str) -> list[Any]:
-    """A unit label's sort key: 3-2-501 before 12-1-101."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in label.split("-")]
-
-
 async def unbound_owners(estate_id: int, page: int) -> tuple[list[UnboundOwner], Page]:
     """A page of an estate's owners with no chat account bound, in the order of their first
-    unit."""
-    owners = await _unbound(estate_id).prefetch_related("units")
-    found = [
-        UnboundOwner(
-            owner.id,
-            owner.name,
-            sorted((unit.label for unit in owner.units), key=_natural),
-        )
-        for owner in owners
-    ]
-    found.sort(key=lambda o: (not o.units, _natural(o.units[0]) if o.units else [], o.id))
+    unit (`bot.core.owners`, which the notice runs and `guanjia owners unbound` read too)."""
+    found = (await estate_unbound(await Estate.get(id=estate_id))).unbound
     shown = _pages(len(found), OWNERS_PAGE, page)
     first = (shown.number - 1) * OWNERS_PAGE
     return found[first : first + OWNERS_PAGE], shown

@@ -15,7 +15,14 @@ from typing import Any
 from bot.core.i18n import Catalogues
 from models import ChatIdentity, Estate, Owner
 
-__all__ = ["EstateUnbound", "UnboundOwner", "unbound_owners", "write_unbound_workbook"]
+__all__ = [
+    "EstateUnbound",
+    "UnboundOwner",
+    "estate_unbound",
+    "natural_key",
+    "unbound_owners",
+    "write_unbound_workbook",
+]
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,7 @@ class UnboundOwner:
     """An owner no chat account is bound to: their units' labels (in natural order), name and
     phone as on the register."""
 
+    id: int
     units: tuple[str, ...]
     name: str
     phone: str
@@ -52,28 +60,30 @@ async def unbound_owners(estate_code: str | None = None) -> list[EstateUnbound]:
     """Each estate's (or the one named's) unbound owners, by their first unit; three queries per
     estate, whatever its size."""
     estates = Estate.all() if estate_code is None else Estate.filter(code=estate_code)
-    found = []
-    for estate in await estates.order_by("id"):
-        bound = set(
-            await ChatIdentity.filter(owner__estate_id=estate.id).values_list(
-                "owner_id", flat=True
-            )
+    return [await estate_unbound(estate) for estate in await estates.order_by("id")]
+
+
+async def estate_unbound(estate: Estate) -> EstateUnbound:
+    """One estate's unbound owners, by their first unit (three queries)."""
+    bound = set(
+        await ChatIdentity.filter(owner__estate_id=estate.id).values_list("owner_id", flat=True)
+    )
+    # An owner the register marks moved out (inactive) is no one to invite.
+    current = Owner.filter(estate_id=estate.id, active=True)
+    owners = await current.values_list("id", "name", "phone")
+    labels: dict[int, list[str]] = {}
+    pairs = await current.filter(units__id__isnull=False).values_list("id", "units__label")
+    for owner_id, label in pairs:
+        labels.setdefault(owner_id, []).append(label)
+    unbound = [
+        UnboundOwner(
+            owner_id, tuple(sorted(labels.get(owner_id, []), key=natural_key)), name, phone
         )
-        # An owner the register marks moved out (inactive) is no one to invite.
-        current = Owner.filter(estate_id=estate.id, active=True)
-        owners = await current.values_list("id", "name", "phone")
-        labels: dict[int, list[str]] = {}
-        pairs = await current.filter(units__id__isnull=False).values_list("id", "units__label")
-        for owner_id, label in pairs:
-            labels.setdefault(owner_id, []).append(label)
-        unbound = [
-            UnboundOwner(tuple(sorted(labels.get(owner_id, []), key=natural_key)), name, phone)
-            for owner_id, name, phone in owners
-            if owner_id not in bound
-        ]
-        unbound.sort(key=_order)
-        found.append(EstateUnbound(estate=estate, owners=len(owners), unbound=unbound))
-    return found
+        for owner_id, name, phone in owners
+        if owner_id not in bound
+    ]
+    unbound.sort(key=_order)
+    return EstateUnbound(estate=estate, owners=len(owners), unbound=unbound)
 
 
 def write_unbound_workbook(
