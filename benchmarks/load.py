@@ -308,7 +308,7 @@ TICKET_COLUMNS = (
     "location_building location_unknown reporter_unit_id source_platform source_chat_id "
     "source_message_id reporter_id reporter_name language text photos claimed_by_id result "
     "rating reopen_count created_at claimed_at resolved_at closed_at due_response_at "
-    "due_resolve_at"
+    "due_resolve_at severity office_time paused_seconds appointment_reminded"
 ).split()
 REPORTER_COLUMNS = "id ticket_id platform chat_id user_id message_id language name text at".split()
 EVENT_COLUMNS = "id ticket_id kind actor at data".split()
@@ -379,6 +379,10 @@ def past_tickets(
                 closed,
                 created + timedelta(minutes=15),
                 created + timedelta(hours=24),
+                "",  # no severity
+                False,  # on the clock round the hour
+                0,  # never paused
+                False,
             )
         )
         reporters.append(
