@@ -159,6 +159,9 @@ async def test_an_appointment_pauses_the_completion_clock_and_resume_restarts_it
     visit = datetime(2026, 4, 8, 15, 0, tzinfo=SHANGHAI)
     assert ticket.appointment_at == visit and ticket.paused_until == visit
     assert "已约在 04-08 15:00" in staff_texts(desk)[-1]
+    # The owner is told the time of the visit, in the group she reported in.
+    [told] = owner_texts(desk)
+    assert "您的工单 R-0001 已约定上门时间：04-08 15:00" in told
     # The card says until when the clock stops, and the completion time moved on by the whole
     # pause (Tuesday 09:00 to the visit: 15 office hours), as it will stand from the visit on.
     card = card_text(desk, "R-0001")
