@@ -38,7 +38,8 @@ def _cannot(ctx: Context, ticket: Ticket) -> None:
 
 async def appoint_command(ctx: Context, rest: str) -> None:
     """`约 R-0012 明天15:00`: the owner expects staff then; the completion clock waits till
-    then, and the owner is reminded before."""
+    then, the owner is told the time now (every reporter, where each reported) and reminded
+    before."""
     found = await ticket_from(ctx, rest, "calendar.appoint_usage", need_text=True)
     if found is None:
         return
@@ -62,8 +63,15 @@ async def appoint_command(ctx: Context, rest: str) -> None:
     except IllegalTransition:
         _cannot(ctx, ticket)
         return
+    when = local_time(at, estate.timezone)
+    catalogues = ctx.services.catalogues
+
+    def told(lang: str) -> str:
+        return catalogues.text(lang, "calendar.appointed_owner", number=ticket.number, at=when)
+
     ctx.outbox.extend(await desk.card_messages(paused, ctx.services))
-    ctx.reply("calendar.appointed", number=ticket.number, at=local_time(at, estate.timezone))
+    ctx.outbox.extend(await desk.reporter_messages(paused, ctx.services, told))
+    ctx.reply("calendar.appointed", number=ticket.number, at=when)
 
 
 async def wait_command(ctx: Context, rest: str) -> None:

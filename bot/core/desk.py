@@ -236,11 +236,13 @@ async def render_card(
     lang: str,
     duty: Sequence[Staff] = (),
     *,
+    now: datetime,
     known: Known | None = None,
 ) -> str:
-    """A ticket card's text: urgent first with the people paged (`duty`: `on_duty`), where the
-    fault is and who reported it (two separate facts), every further report of it, never a
-    phone number.
+    """A ticket card's text as of `now` (the injected clock's time): urgent first with the
+    people paged (`duty`: `on_duty`), where the fault is and who reported it (two separate
+    facts), every further report of it, its promised times with the time waited on the owner
+    (`card_promise`), never a phone number.
 
     `known`: what the message in hand read of it already (see `Known`).
     """
@@ -298,7 +300,7 @@ async def render_card(
     if ticket.photos:
         lines.append(t("desk.card_photos", count=len(ticket.photos)))
     calendar = await ticket_calendar(ticket, estate)
-    lines.append(card_promise(ticket, catalogues, lang, estate.timezone, calendar))
+    lines.append(card_promise(ticket, catalogues, lang, estate.timezone, calendar, now))
     status = t(f"desk.status_{ticket.status}")
     if holder is not None:
         lines.append(t("desk.card_status_held", status=status, holder=holder.name))
@@ -371,8 +373,9 @@ async def card_messages(
         ticket = await Ticket.get(id=ticket.id)  # render what the store holds now
     lang = services.catalogues.default
     urgent = ticket.urgent and ticket.status in (TicketStatus.OPEN, TicketStatus.CLAIMED)
-    duty = await on_duty(ticket, services.clock.now()) if urgent else []
-    text = await render_card(ticket, services.catalogues, lang, duty, known=known)
+    now = services.clock.now()
+    duty = await on_duty(ticket, now) if urgent else []
+    text = await render_card(ticket, services.catalogues, lang, duty, now=now, known=known)
     buttons = card_buttons(ticket, services.catalogues, lang)
     photos = tuple(Attachment("photo", ref) for ref in ticket.photos)
     cards = (

@@ -17,6 +17,11 @@ and its completion time moves on by as much office time (`moved_on`); wall time 
 round the clock. A ticket whose promised times run on office time (`Ticket.office_time`)
 is promised absolute times ("工程部将在 04-07 08:45 前响应"): a duration would mislead over a
 weekend or a holiday.
+
+The staff card is drawn as of the injected clock's time (`card_promise`): while an appointment
+stops the clock it shows the completion time moved on by the whole pause, up to the appointment
+(`card_resolve_due`), and says until when it stops; while the ticket waits for the owner, the
+time moved on by the wait so far, and since when it waits.
 """
 
 from __future__ import annotations
@@ -195,19 +200,49 @@ def owner_promise(
     return text
 
 
+def card_resolve_due(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> datetime:
+    """When the card says the ticket is due to be done, as of `now`: `resolve_due`, but while an
+    appointment stops its clock, moved on by the whole pause up to the appointment (the card is
+    not edited when the appointment comes, and is right from then on). A wait for the owner has
+    no end yet: it counts as far as `now`, and the card is edited when the clock restarts."""
+    if is_paused(ticket, now) and ticket.paused_until is not None:
+        return resolve_due(ticket, ticket.paused_until, calendar)
+    return resolve_due(ticket, now, calendar)
+
+
+def _pause_note(
+    ticket: Ticket, catalogues: Catalogues, lang: str, timezone: str, now: datetime
+) -> str | None:
+    """What the card says of a pause running at `now`: until when its clock stops (the
+    appointment), or since when it waits for the owner (until staff restart it)."""
+    if not is_paused(ticket, now):
+        return None
+    assert ticket.paused_at is not None
+    if ticket.paused_until is not None:
+        return catalogues.text(
+            lang, "calendar.card_appointment", until=local_time(ticket.paused_until, timezone)
+        )
+    return catalogues.text(
+        lang,
+        "calendar.card_waiting",
+        since=local_time(ticket.paused_at, timezone),
+        number=ticket.number,
+    )
+
+
 def card_promise(
     ticket: Ticket,
     catalogues: Catalogues,
     lang: str,
     timezone: str,
     calendar: ServiceCalendar,
-    now: datetime | None = None,
+    now: datetime,
 ) -> str:
-    """The card's line of promised times (the same times the owner was told), with the
-    complaint's severity, whether they count office time, and a pause for the owner."""
+    """The card's line of promised times as of `now` (the same times the owner was told, the
+    completion moved on by the time waited on the owner: `card_resolve_due`), with the
+    complaint's severity, whether they count office time, and a pause running: until when."""
     respond_by = local_time(ticket.due_response_at, timezone)
-    at = now or ticket.created_at
-    resolve_by = local_time(resolve_due(ticket, at, calendar), timezone)
+    resolve_by = local_time(card_resolve_due(ticket, now, calendar), timezone)
     if _one_promise(ticket) and not ticket.paused_seconds and ticket.paused_at is None:
         line = catalogues.text(lang, "desk.card_due_answer", answer_by=respond_by)
     else:
@@ -217,14 +252,9 @@ def card_promise(
         extras.append(catalogues.text(lang, f"severity.{ticket.severity}"))
     if ticket.office_time:
         extras.append(catalogues.text(lang, "calendar.card_office_time"))
-    if ticket.appointment_at is not None and is_paused(ticket, at):
-        extras.append(
-            catalogues.text(
-                lang, "calendar.card_appointment", at=local_time(ticket.appointment_at, timezone)
-            )
-        )
-    elif is_paused(ticket, at):
-        extras.append(catalogues.text(lang, "calendar.card_waiting"))
+    pause = _pause_note(ticket, catalogues, lang, timezone, now)
+    if pause is not None:
+        extras.append(pause)
     if extras:
         line = (
             f"{line} ({', '.join(extras)})" if lang == "en" else f"{line}（{'，'.join(extras)}）"

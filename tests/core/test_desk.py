@@ -223,7 +223,7 @@ async def test_a_card_never_shows_the_phone_and_is_reposted_where_it_was_lost(
     desk: Desk,
 ) -> None:
     ticket = await report(desk)
-    text = await render_card(ticket, desk.services.catalogues, "en")
+    text = await render_card(ticket, desk.services.catalogues, "en", now=desk.clock.now())
     assert text.splitlines()[0] == "[R-0001] Repair · engineering"
     assert "Reported by: u-li (no unit bound)" in text and "13800000001" not in text
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.calendar import ServiceCalendar, load_calendar
 from bot.core.console import BoardFilter, board, promised_done_by
-from bot.core.desk import escalate_overdue
+from bot.core.desk import escalate_overdue, render_card
 from bot.core.promises import late
 from models import EventKind, ServiceTarget, Severity, Ticket, TicketEvent, TicketKind
 from models.lifecycle import claim_ticket
@@ -159,8 +159,16 @@ async def test_an_appointment_pauses_the_completion_clock_and_resume_restarts_it
     visit = datetime(2026, 4, 8, 15, 0, tzinfo=SHANGHAI)
     assert ticket.appointment_at == visit and ticket.paused_until == visit
     assert "已约在 04-08 15:00" in staff_texts(desk)[-1]
+    # The owner is told the time of the visit, in the group she reported in.
+    [told] = owner_texts(desk)
+    assert "您的工单 R-0001 已约定上门时间：04-08 15:00" in told
+    # The card says until when the clock stops, and the completion time moved on by the whole
+    # pause (Tuesday 09:00 to the visit: 15 office hours), as it will stand from the visit on.
     card = card_text(desk, "R-0001")
-    assert "已约 04-08 15:00，计时暂停" in card
+    assert (
+        "承诺：04-07 08:45 前响应，04-09 13:30 前处理完成"
+        "（按办公时间计，计时暂停至约定上门时间 04-08 15:00）"
+    ) in card.splitlines()
     estate = await calendar(desk)
     # Past Tuesday 16:30, when it was due, it is not late: the clock waits for the visit.
     assert not late(ticket, datetime(2026, 4, 8, 9, 0, tzinfo=SHANGHAI), estate).resolve
@@ -171,6 +179,95 @@ async def test_an_appointment_pauses_the_completion_clock_and_resume_restarts_it
     assert late(ticket, datetime(2026, 4, 9, 13, 35, tzinfo=SHANGHAI), estate).resolve
     kinds = [e.kind for e in await TicketEvent.filter(ticket_id=ticket.id).order_by("id")]
     assert kinds[-1] is EventKind.PAUSED
+
+
+def due_line(desk: Desk, number: str) -> str:
+    """The promised-times line of a ticket's latest card."""
+    [line] = [x for x in card_text(desk, number).splitlines() if x.startswith("承诺：")]
+    return line
+
+
+async def test_the_card_keeps_the_appointments_deadline_when_claimed_and_transferred(
+    office: Desk,
+) -> None:
+    desk = office
+    await leak_reported(desk)
+    desk.clock.advance(days=3, hours=15, minutes=5)  # Tuesday 7 April, 09:00
+    await desk.say("约 R-0001 明天15:00", "u-zhang", STAFF)
+    paused = (
+        "承诺：04-07 08:45 前响应，04-09 13:30 前处理完成"
+        "（按办公时间计，计时暂停至约定上门时间 04-08 15:00）"
+    )
+    assert due_line(desk, "R-0001") == paused
+
+    # Re-rendered later, by a claim and a transfer, the card says the same.
+    desk.clock.advance(hours=1)
+    ticket = await Ticket.get(number="R-0001")
+    await desk.press(f"claim:{ticket.id}", "u-zhang", STAFF)
+    assert "状态：处理中（张工）" in card_text(desk, "R-0001")
+    assert due_line(desk, "R-0001") == paused
+    desk.clock.advance(hours=1)
+    await desk.say("转派 R-0001 保洁", "u-zhang", STAFF)
+    assert "保洁" in card_text(desk, "R-0001").splitlines()[0]
+    assert due_line(desk, "R-0001") == paused
+
+    # Restarted at 11:00, two office hours waited: due Wednesday 09:30, and no pause shown.
+    await desk.say("继续 R-0001", "u-zhang", STAFF)
+    assert (
+        due_line(desk, "R-0001")
+        == "承诺：04-07 08:45 前响应，04-08 09:30 前处理完成（按办公时间计）"
+    )
+
+
+async def test_a_wait_moves_the_cards_deadline_by_the_time_waited_so_far(desk: Desk) -> None:
+    """Round the clock (no targets): a repair reported Friday 17:55 is due Saturday 17:55."""
+    await bind_staff("u-zhang", desk.staff["zhang"])
+    await bind("u-li", desk.owners["li"])
+    await desk.say("3栋2单元501 厨房水管漏水了", "u-li")
+    ticket = await Ticket.get(number="R-0001")
+    assert due_line(desk, "R-0001") == "承诺：04-03 18:10 前响应，04-04 17:55 前处理完成"
+
+    desk.clock.advance(hours=1)  # 18:55
+    await desk.say("等待 R-0001", "u-zhang", STAFF)
+    waiting = "（等待业主，04-03 18:55 起计时暂停，至“继续 R-0001”恢复）"
+    assert due_line(desk, "R-0001") == f"承诺：04-03 18:10 前响应，04-04 17:55 前处理完成{waiting}"
+    # Three hours on, the claim's card counts the three hours waited.
+    desk.clock.advance(hours=3)
+    await desk.press(f"claim:{ticket.id}", "u-zhang", STAFF)
+    assert due_line(desk, "R-0001") == f"承诺：04-03 18:10 前响应，04-04 20:55 前处理完成{waiting}"
+    english = await render_card(
+        await Ticket.get(id=ticket.id), desk.services.catalogues, "en", now=desk.clock.now()
+    )
+    assert (
+        "Promised: respond by 04-03 18:10, done by 04-04 20:55 (waiting for the owner, clock "
+        'paused since 04-03 18:55 until "resume R-0001")'
+    ) in english.splitlines()
+
+    desk.clock.advance(hours=1)
+    await desk.say("继续 R-0001", "u-zhang", STAFF)
+    assert due_line(desk, "R-0001") == "承诺：04-03 18:10 前响应，04-04 21:55 前处理完成"
+    assert "现应在 04-04 21:55 前处理完成" in staff_texts(desk)[-1]
+
+
+async def test_an_appointment_on_a_round_the_clock_ticket_on_the_card_in_english(
+    desk: Desk,
+) -> None:
+    await leak_reported(desk)  # Friday 17:55, due Saturday 17:55
+    desk.clock.advance(hours=2, minutes=5)  # 20:00
+    await desk.say("约 R-0001 明天9:00", "u-zhang", STAFF)
+    ticket = await Ticket.get(number="R-0001")
+    # 13 hours to the visit: due Sunday 06:55, whenever the card is drawn before the visit.
+    for later in (0, 6):
+        desk.clock.advance(hours=later)
+        english = await render_card(ticket, desk.services.catalogues, "en", now=desk.clock.now())
+        assert (
+            "Promised: respond by 04-03 18:10, done by 04-05 06:55 "
+            "(clock paused until the visit at 04-04 09:00)"
+        ) in english.splitlines()
+    # After the visit the pause is over: the same time, no pause.
+    desk.clock.advance(hours=8)
+    english = await render_card(ticket, desk.services.catalogues, "en", now=desk.clock.now())
+    assert "Promised: respond by 04-03 18:10, done by 04-05 06:55" in english.splitlines()
 
 
 async def test_waiting_for_the_owner_then_resuming(office: Desk) -> None:
