@@ -31,7 +31,7 @@ from bot.core.desk import location_text
 from bot.core.i18n import Catalogues
 from bot.core.logsafe import remember_secret
 from bot.core.owners import UnboundOwner, estate_unbound
-from bot.core.promises import is_paused, late, needs_calendar, resolve_due
+from bot.core.promises import card_resolve_due, is_paused, late, needs_calendar
 from models import (
     ApiToken,
     Building,
@@ -226,9 +226,10 @@ def is_overdue(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> bool
 
 
 def promised_done_by(ticket: Ticket, now: datetime, calendar: ServiceCalendar) -> datetime:
-    """When a ticket is due to be done, the time it waited on the owner added on its estate's
-    `calendar`."""
-    return resolve_due(ticket, now, calendar)
+    """When a ticket is due to be done, as its staff card says it (`card_resolve_due`): the time
+    it waited on the owner added on its estate's `calendar`, and while an appointment stops its
+    clock, the whole pause up to the appointment."""
+    return card_resolve_due(ticket, now, calendar)
 
 
 def is_waiting(ticket: Ticket, now: datetime) -> bool:

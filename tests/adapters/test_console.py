@@ -506,13 +506,14 @@ async def test_the_board_shows_the_due_time_moved_by_a_pause_and_the_severity(
     board = await (await served.client.get("/console/")).text()
     row = board[board.index(f'data-ticket="{leak.number}"') :]
     row = row[: row.index("</tr>")]
-    # Nothing has waited yet at Monday 10:00; the board says the clock is stopped.
-    assert "11-24 10:00" in row and "暂停计时" in row
+    # The board says the clock is stopped, and (as the card) that the appointment's 29 hours
+    # move the deadline from Tuesday 10:00 to Wednesday 15:00.
+    assert "11-25 15:00" in row and "暂停计时" in row
     desk.clock.advance(hours=2)
     board = await (await served.client.get("/console/")).text()
     row = board[board.index(f'data-ticket="{leak.number}"') :]
     row = row[: row.index("</tr>")]
-    assert "11-24 12:00" in row  # two hours waited, two hours later
+    assert "11-25 15:00" in row  # the same two hours later: the appointment has not moved
     complaint = board[board.index('data-ticket="C-0001"') :]
     assert "一般" in complaint[: complaint.index("</tr>")]
 
