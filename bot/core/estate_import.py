@@ -65,7 +65,7 @@ import re
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
@@ -2242,11 +2242,14 @@ async def write_estate(
     estate_name: str | None = None,
     *,
     cache: EstateCache | None = None,
+    finish: Callable[[], Awaitable[None]] | None = None,
 ) -> ImportReport:
     """Check `data` against the store, then write it a chunk per transaction, so that a running
     Guanjia keeps answering; all or nothing: a failure takes back what was written. Or
     ImportFailed. `cache`: this process's cache of estates' rows, told once the writing ended
-    (another process's sees the import within `reference.CACHE_TTL`)."""
+    (another process's sees the import within `reference.CACHE_TTL`). `finish`: a last step
+    once everything is written (an update links owners to the units it created), taken back
+    with the rest if it fails."""
     if not 0 < len(estate_code) <= 32:
         raise ValueError(f"an estate code has 1 to 32 characters: {estate_code!r}")
     estate = await Estate.get_or_none(code=estate_code)
@@ -2328,6 +2331,8 @@ async def write_estate(
                 )
             await _bulk_in_chunks(DutyShift, roster, undo, estate_id=estate.id)
         await _write_calendar(estate, data)
+        if finish is not None:
+            await finish()
     except BaseException:
         log.warning("import of %s failed half way: taking back what it wrote", estate_code)
         await undo.run()
