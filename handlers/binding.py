@@ -321,6 +321,7 @@ async def _owner_for_request(request: BindingRequest, unit: Unit, identity: Chat
         current = await Owner.get_or_none(id=identity.owner_id)
         if (
             current
+            and current.active
             and current.estate_id == unit.estate_id
             and _same_name(current.name, request.name)
         ):

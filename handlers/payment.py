@@ -58,6 +58,10 @@ async def handle(ctx: Context) -> None:
     """In a group, say it was answered privately, then answer privately; in private, answer."""
     if ctx.owner is None:
         text = ctx.text("payment.unbound")
+    elif not ctx.owner.active:
+        # Moved out (an updated register no longer lists them): the bills of the units they had
+        # are the next owner's.
+        text = ctx.text("payment.not_on_register")
     else:
         text = await bill_summary(ctx, ctx.owner)
     if ctx.in_group:

@@ -98,8 +98,9 @@ async def estate_unit(estate_id: int, written: WrittenUnit) -> Unit | None:
 
 
 async def owner_units(owner: Owner | None) -> list[Unit]:
-    """The units an owner owns, in label order."""
-    if owner is None:
+    """The units an owner owns, in label order: none for one an updated register no longer
+    lists (moved out), whose home it was is someone else's now."""
+    if owner is None or not owner.active:
         return []
     return sorted(await owner.units.all(), key=lambda unit: unit.label)
 

@@ -323,8 +323,8 @@ async def demo_people(
     query: str = "", offset: int = 0, limit: int = OWNERS_PAGE
 ) -> list[DemoPeople]:
     """The demo estate's people (none when it is not in the store): at most `limit` of its
-    owners from `offset`, in the order of their first unit, those whose name or a unit's label
-    contains `query` (ignoring case) when one is given.
+    owners on the register (not those marked inactive) from `offset`, in the order of their first
+    unit, those whose name or a unit's label contains `query` (ignoring case) when one is given.
 
     The owners are read as plain (id, name, unit label) rows, not as objects with their units:
     one light query (about 10 ms for 2,580 owners), whatever the page."""
@@ -336,7 +336,7 @@ async def demo_people(
             "SELECT o.id, o.name, u.label FROM owner o"
             " LEFT JOIN owner_unit ou ON ou.owner_id = o.id"
             " LEFT JOIN unit u ON u.id = ou.unit_id"
-            f" WHERE o.estate_id = {int(estate.id)}"
+            f" WHERE o.estate_id = {int(estate.id)} AND o.active"
         )
         names: dict[int, str] = {}
         units: dict[int, list[str]] = {}
@@ -370,10 +370,11 @@ async def demo_people(
 
 
 async def demo_person(role: str, person_id: int) -> tuple[Owner | Staff, Estate] | None:
-    """An owner or an active staff member of the demo estate, with the estate; None otherwise."""
+    """An active owner (one the register lists) or staff member of the demo estate, with the
+    estate; None otherwise."""
     person: Owner | Staff | None
     if role == "owner":
-        person = await Owner.get_or_none(id=person_id, estate__code=DEMO_CODE)
+        person = await Owner.get_or_none(id=person_id, active=True, estate__code=DEMO_CODE)
     else:
         person = await Staff.get_or_none(id=person_id, active=True, estate__code=DEMO_CODE)
     if person is None:

@@ -49,7 +49,10 @@ read with openpyxl's read-only mode, and every XML part openpyxl opens passes th
 `_PartGuard` first, since openpyxl builds a whole row, the whole shared-strings table and, for a
 sheet without a ``<dimension>`` element, a scan of the whole sheet before anything could count
 them. A header with an error stops its sheet at its header; a file without a single row to
-import is refused.
+import is refused. A limit passed, or a file too broken to read (a damaged zip, an old .xls or
+encrypted workbook, XML no spreadsheet program writes), is a message of its own saying what to
+do (split the file, save it again from Excel or WPS); what the library said, and which part of
+the workbook, goes to the log for the operator (`_Stop.log`).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ import re
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
@@ -567,9 +570,10 @@ def _error(sheet: str, row: int, key: str, **fields: object) -> RowError:
     return RowError.of(sheet, row, _problem(key, **fields))
 
 
-def _limit(sheet: str, row: int, reason: str) -> RowError:
-    """A limit passed (or a file built to pass one), said in English inside the message."""
-    return _error(sheet, row, "file.limit", detail=reason)
+def _limit(sheet: str, row: int, key: str, **fields: object) -> RowError:
+    """A limit passed, or a file too broken (or built) to read: ``import.file.<key>``, which
+    says what to do (split the file, save it again); the technical detail goes to the log."""
+    return _error(sheet, row, f"file.{key}", **fields)
 
 
 class ImportFailed(Exception):
@@ -1314,11 +1318,18 @@ Row = Sequence[object]
 
 
 class _Stop(Exception):
-    """Reading stops here; `error` says where and why."""
+    """Reading stops here; `error` says where and why, `detail` what the operator's log adds
+    (what openpyxl, zipfile, expat or csv said, or which part of the workbook)."""
 
-    def __init__(self, error: RowError) -> None:
+    def __init__(self, error: RowError, detail: object = "") -> None:
         super().__init__(str(error))
         self.error = error
+        self.detail = str(detail)
+
+    def log(self) -> None:
+        """The log line for operators: where, why in English, and the detail when there is one."""
+        detail = f" ({self.detail})" if self.detail else ""
+        log.warning("import stopped reading %s%s", self.error, detail)
 
 
 class _Refused(_Stop):
@@ -1371,13 +1382,12 @@ def _numbered(sheet: str, rows: Iterable[Row], limits: ImportLimits) -> Iterator
     """The rows with their numbers as the person sees them, stopped at the first past a limit."""
     for number, values in enumerate(rows, start=1):
         if number > limits.max_rows:
-            raise _Refused(_limit(sheet, number, f"more than {limits.max_rows} rows"))
+            raise _Refused(_limit(sheet, number, "too_many_rows", max=limits.max_rows))
         if len(values) > limits.max_columns:
-            raise _Refused(_limit(sheet, number, f"more than {limits.max_columns} columns"))
+            raise _Refused(_limit(sheet, number, "too_many_columns", max=limits.max_columns))
         for value in values:
             if isinstance(value, str) and len(value) > limits.max_cell_chars:
-                reason = f"a cell longer than {limits.max_cell_chars} characters"
-                raise _Refused(_limit(sheet, number, reason))
+                raise _Refused(_limit(sheet, number, "cell_too_long", max=limits.max_cell_chars))
         yield number, values
 
 
@@ -1385,13 +1395,25 @@ def _numbered(sheet: str, rows: Iterable[Row], limits: ImportLimits) -> Iterator
 
 
 class _PartError(Exception):
-    """A workbook part passed a limit (or is not XML): raised inside openpyxl as it reads."""
+    """A workbook part passed a limit (or is not XML): raised inside openpyxl as it reads.
+    `key` and `fields` are the message (`_limit`), `detail` is for the log."""
 
-    def __init__(self, part: str | None, row: int, reason: str, *, limit: bool = True) -> None:
-        super().__init__(reason)
+    def __init__(
+        self,
+        part: str | None,
+        row: int,
+        key: str,
+        *,
+        limit: bool = True,
+        detail: str = "",
+        **fields: object,
+    ) -> None:
+        super().__init__(key)
         self.part = part  # None: the workbook as a whole
         self.row = row
-        self.reason = reason
+        self.key = key
+        self.fields = fields
+        self.detail = detail
         self.limit = limit
 
 
@@ -1435,34 +1457,36 @@ class _PartGuard:
         try:
             self.parser.Parse(data, self.done)
         except expat.ExpatError as exc:
-            raise self._error(f"not well-formed XML: {exc}", limit=False) from None
+            raise self._error("bad_xml", limit=False, detail=str(exc)) from None
 
-    def _error(self, reason: str, *, limit: bool = True) -> _PartError:
-        if self.root == "worksheet":
-            return _PartError(self.part, max(self.row, self.rows), reason, limit=limit)
-        return _PartError(self.part, 0, f"{reason} (in {self.part})", limit=limit)
+    def _error(
+        self, key: str, *, limit: bool = True, detail: str = "", **fields: object
+    ) -> _PartError:
+        row = max(self.row, self.rows) if self.root == "worksheet" else 0
+        where = f"in {self.part}: {detail}" if detail else f"in {self.part}"
+        return _PartError(self.part, row, key, limit=limit, detail=where, **fields)
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
         tag = name.rpartition(" ")[2]
         limits = self.limits
         self.depth += 1
         if self.depth > _MAX_XML_DEPTH:
-            raise self._error(f"XML nested more than {_MAX_XML_DEPTH} deep", limit=False)
+            raise self._error("xml_too_deep", limit=False, max=_MAX_XML_DEPTH)
         if self.row_depth:
             self.row_elements += 1
             if self.row_elements > limits.max_columns * _ELEMENTS_PER_CELL:
-                raise self._error(f"more than {limits.max_columns} columns")
+                raise self._error("too_many_columns", max=limits.max_columns)
             if tag == "c" and self.depth == self.row_depth + 1:
                 # As openpyxl places a cell: by its reference, else next to the one before.
                 match = _CELL_REF.fullmatch(attributes.get("r", ""))
                 self.column = _column_number(match[1]) if match else self.column + 1
                 if self.column > limits.max_columns:
-                    raise self._error(f"more than {limits.max_columns} columns")
+                    raise self._error("too_many_columns", max=limits.max_columns)
                 self.text = 0
             return
         self.elements += 1
         if self.elements > limits.max_xml_elements:
-            raise self._error(f"more than {limits.max_xml_elements} XML elements")
+            raise self._error("too_many_elements", max=limits.max_xml_elements)
         if self.root is None:
             self.root = tag
             if tag == "worksheet":
@@ -1475,7 +1499,7 @@ class _PartGuard:
             except (KeyError, ValueError):
                 self.row += 1
             if max(self.row, self.rows) > limits.max_rows:
-                raise self._error(f"more than {limits.max_rows} rows")
+                raise self._error("too_many_rows", max=limits.max_rows)
             self.row_depth = self.depth
             self.row_elements = self.column = self.text = 0
         elif tag == "si" and self.root == "sst":
@@ -1490,11 +1514,11 @@ class _PartGuard:
         if self.row_depth or self.root == "sst":
             self.text += len(data)
             if self.text > self.limits.max_cell_chars:
-                raise self._error(f"a cell longer than {self.limits.max_cell_chars} characters")
+                raise self._error("cell_too_long", max=self.limits.max_cell_chars)
 
     def _doctype(self, *args: object) -> None:
         # Spreadsheet programs never write one, and a DTD is how entity expansion bombs come in.
-        raise self._error("has a DTD, which a spreadsheet does not", limit=False)
+        raise self._error("dtd", limit=False)
 
 
 def _column_number(letters: str) -> int:
@@ -1552,7 +1576,7 @@ class _GuardedArchive(zipfile.ZipFile):
         """Count a worksheet part as openpyxl opens it: it opens each as the workbook loads."""
         self.worksheets.add(part)
         if len(self.worksheets) > self.limits.max_sheets:
-            raise _PartError(None, 0, f"more than {self.limits.max_sheets} sheets")
+            raise _PartError(None, 0, "too_many_sheets", max=self.limits.max_sheets)
 
 
 class _StreamedSheet(ReadOnlyWorksheet):
@@ -1600,9 +1624,8 @@ class _WorkbookReader(ExcelReader):
 
 
 def _stopped(exc: _PartError, where: str) -> _Stop:
-    if exc.limit:
-        return _Refused(_limit(where, exc.row, exc.reason))
-    return _Unreadable(_limit(where, exc.row, exc.reason))
+    stop = _Refused if exc.limit else _Unreadable
+    return stop(_limit(where, exc.row, exc.key, **exc.fields), exc.detail)
 
 
 def _sheet_titles(reader: ExcelReader) -> dict[str, str]:
@@ -1613,23 +1636,36 @@ def _sheet_titles(reader: ExcelReader) -> dict[str, str]:
     return {rel.target: sheet.name for sheet, rel in parser.find_sheets()}
 
 
+# What a file a program stores as an OLE compound document starts with: an old .xls workbook, or
+# an .xlsx with a password to open it (Excel encrypts the whole zip into one).
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _unreadable(path: Path, where: str, exc: BaseException, key: str) -> _Unreadable:
+    """What openpyxl or zipfile could not read, said as what to do about it: an old or encrypted
+    workbook and a broken zip by name, anything else as `key`; the library's words are logged."""
+    if isinstance(exc, zipfile.BadZipFile | zlib.error | EOFError):
+        with path.open("rb") as handle:
+            key = "ole" if handle.read(len(_OLE_MAGIC)) == _OLE_MAGIC else "broken_zip"
+    return _Unreadable(_limit(where, 0, key), f"{type(exc).__name__}: {exc}")
+
+
 @contextmanager
 def _open_workbook(path: Path, limits: ImportLimits) -> Iterator[Workbook]:
     """The workbook, read-only and guarded, once the checks that need no parsing have passed."""
     size = path.stat().st_size
     if size > limits.max_file_bytes:
-        reason = f"larger than {_size(limits.max_file_bytes)} ({_size(size)})"
-        raise _Refused(_limit(path.name, 0, reason))
+        raise _Refused(_too_large(path.name, limits, size))
     try:
         archive = _GuardedArchive(path, limits)
     except _UNREADABLE as exc:
-        raise _Unreadable(_error(path.name, 0, "file.unreadable_workbook", detail=exc)) from None
+        raise _unreadable(path, path.name, exc, "unreadable_workbook") from None
     with archive:
         unzipped = sum(info.file_size for info in archive.infolist())
         if unzipped > limits.max_unzipped_bytes:
-            limit = _size(limits.max_unzipped_bytes)
-            reason = f"unpacks to more than {limit} ({_size(unzipped)})"
-            raise _Refused(_limit(path.name, 0, reason))
+            maximum = _size(limits.max_unzipped_bytes)
+            error = _limit(path.name, 0, "unpacks_too_large", max=maximum, size=_size(unzipped))
+            raise _Refused(error)
         reader = None
         try:
             reader = _WorkbookReader(path, archive)
@@ -1639,39 +1675,42 @@ def _open_workbook(path: Path, limits: ImportLimits) -> Iterator[Workbook]:
             where = titles.get(exc.part, path.name) if exc.part else path.name
             raise _stopped(exc, where) from None
         except _UNREADABLE as exc:
-            raise _Unreadable(
-                _error(path.name, 0, "file.unreadable_workbook", detail=exc)
-            ) from None
+            raise _unreadable(path, path.name, exc, "unreadable_workbook") from None
         yield reader.wb
 
 
-def _xlsx_sheets(workbook: Workbook, file: str, limits: ImportLimits) -> list[_Sheet]:
+def _too_large(name: str, limits: ImportLimits, size: int) -> RowError:
+    return _limit(name, 0, "too_large", max=_size(limits.max_file_bytes), size=_size(size))
+
+
+def _xlsx_sheets(workbook: Workbook, path: Path, limits: ImportLimits) -> list[_Sheet]:
     """The worksheets, after checking the sizes they declare."""
     worksheets = workbook.worksheets
     if len(worksheets) > limits.max_sheets:
-        raise _Refused(_limit(file, 0, f"more than {limits.max_sheets} sheets"))
+        raise _Refused(_limit(path.name, 0, "too_many_sheets", max=limits.max_sheets))
     for sheet in worksheets:
         # A sheet's <dimension>, when it has one, refuses a big sheet before a row is read; it
         # can be missing or wrong, so the rows are counted as they stream all the same, and
         # openpyxl is told to forget it (else it would cut rows off, or pad them, to match).
         rows, columns = sheet.max_row, sheet.max_column
         if rows is not None and rows > limits.max_rows:
-            reason = f"more than {limits.max_rows} rows (the sheet says {rows})"
-            raise _Refused(_limit(sheet.title, 0, reason))
+            error = _limit(sheet.title, 0, "rows_declared", max=limits.max_rows, rows=rows)
+            raise _Refused(error)
         if columns is not None and columns > limits.max_columns:
-            reason = f"more than {limits.max_columns} columns (the sheet says {columns})"
-            raise _Refused(_limit(sheet.title, 0, reason))
+            maximum = limits.max_columns
+            error = _limit(sheet.title, 0, "columns_declared", max=maximum, columns=columns)
+            raise _Refused(error)
         sheet.reset_dimensions()
-    return [_Sheet(sheet.title, sheet.title, _worksheet_rows(sheet)) for sheet in worksheets]
+    return [_Sheet(sheet.title, sheet.title, _worksheet_rows(sheet, path)) for sheet in worksheets]
 
 
-def _worksheet_rows(sheet: ReadOnlyWorksheet) -> Iterator[Row]:
+def _worksheet_rows(sheet: ReadOnlyWorksheet, path: Path) -> Iterator[Row]:
     try:
         yield from sheet.iter_rows(values_only=True)
     except _PartError as exc:
         raise _stopped(exc, sheet.title) from None
     except _UNREADABLE as exc:
-        raise _Unreadable(_error(sheet.title, 0, "file.unreadable_sheet", detail=exc)) from None
+        raise _unreadable(path, sheet.title, exc, "unreadable_sheet") from None
 
 
 # --- .csv: one file per kind
@@ -1694,7 +1733,7 @@ def _csv_sheets(folder: Path, limits: ImportLimits) -> list[_Sheet]:
         if file.is_file() and file.suffix.lower() == ".csv"
     ]
     if len(files) > limits.max_sheets:
-        raise _Refused(_limit(folder.name, 0, f"more than {limits.max_sheets} .csv files"))
+        raise _Refused(_limit(folder.name, 0, "too_many_csv", max=limits.max_sheets))
     return [_Sheet(file.name, file.stem, _csv_rows(file, limits)) for file in files]
 
 
@@ -1721,8 +1760,8 @@ class _CsvLines:
             raise StopIteration
         self.chars += len(line)
         if self.chars > self.max_chars:
-            reason = f"a row longer than {self.max_chars} characters"
-            raise _Refused(_limit(self.name, self.row, reason))
+            error = _limit(self.name, self.row, "csv_row_too_long", max=self.max_chars)
+            raise _Refused(error)
         return line
 
     def next_row(self) -> None:
@@ -1734,8 +1773,7 @@ def _csv_rows(file: Path, limits: ImportLimits) -> Iterator[Row]:
     """The rows of one CSV file, its size checked before it is opened."""
     size = file.stat().st_size
     if size > limits.max_file_bytes:
-        reason = f"larger than {_size(limits.max_file_bytes)} ({_size(size)})"
-        raise _Refused(_limit(file.name, 0, reason))
+        raise _Refused(_too_large(file.name, limits, size))
     with file.open(encoding="utf-8-sig", newline="") as handle:
         lines = _CsvLines(handle, file.name, limits)
         try:
@@ -1746,11 +1784,10 @@ def _csv_rows(file: Path, limits: ImportLimits) -> Iterator[Row]:
             raise _Unreadable(_error(file.name, 0, "file.not_utf8")) from None
         except csv.Error as exc:
             if str(exc).startswith("field larger than field limit"):
-                reason = f"a cell longer than {limits.max_cell_chars} characters"
-                raise _Refused(_limit(file.name, lines.row, reason)) from None
-            raise _Unreadable(
-                _error(file.name, lines.row, "file.unreadable", detail=exc)
-            ) from None
+                error = _limit(file.name, lines.row, "cell_too_long", max=limits.max_cell_chars)
+                raise _Refused(error, exc) from None
+            error = _limit(file.name, lines.row, "unreadable")
+            raise _Unreadable(error, f"{type(exc).__name__}: {exc}") from None
 
 
 # --- both
@@ -1785,12 +1822,13 @@ def _read(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> _Read:
                 seen = _read_sheets(sheets, read, limits)
         elif path.is_file() and path.suffix.lower() == ".xlsx":
             with _open_workbook(path, limits) as workbook:
-                sheets = _xlsx_sheets(workbook, path.name, limits)
+                sheets = _xlsx_sheets(workbook, path, limits)
                 seen = _read_sheets(sheets, read, limits)
         else:
             read.errors.append(_error(path.name, 0, "file.not_xlsx"))
             return read
     except _Stop as stop:
+        stop.log()
         read.errors.append(stop.error)
         read.refused = isinstance(stop, _Refused)
         return read
@@ -1842,6 +1880,7 @@ def _read_sheets(sheets: Iterable[_Sheet], read: _Read, limits: ImportLimits) ->
                     rest = itertools.chain(head[at + 1 :], rows)
                     _parse_sheet(kind, sheet.name, head[at], rest, read, limits)
         except _Unreadable as unreadable:
+            unreadable.log()
             read.errors.append(unreadable.error)
     if "units" not in seen:
         # An owner register (业主档案) is the only list of units the workbook has.
@@ -2203,11 +2242,14 @@ async def write_estate(
     estate_name: str | None = None,
     *,
     cache: EstateCache | None = None,
+    finish: Callable[[], Awaitable[None]] | None = None,
 ) -> ImportReport:
     """Check `data` against the store, then write it a chunk per transaction, so that a running
     Guanjia keeps answering; all or nothing: a failure takes back what was written. Or
     ImportFailed. `cache`: this process's cache of estates' rows, told once the writing ended
-    (another process's sees the import within `reference.CACHE_TTL`)."""
+    (another process's sees the import within `reference.CACHE_TTL`). `finish`: a last step
+    once everything is written (an update links owners to the units it created), taken back
+    with the rest if it fails."""
     if not 0 < len(estate_code) <= 32:
         raise ValueError(f"an estate code has 1 to 32 characters: {estate_code!r}")
     estate = await Estate.get_or_none(code=estate_code)
@@ -2289,6 +2331,8 @@ async def write_estate(
                 )
             await _bulk_in_chunks(DutyShift, roster, undo, estate_id=estate.id)
         await _write_calendar(estate, data)
+        if finish is not None:
+            await finish()
     except BaseException:
         log.warning("import of %s failed half way: taking back what it wrote", estate_code)
         await undo.run()

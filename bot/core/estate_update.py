@@ -4,7 +4,9 @@ into what the store holds instead of added to it.
 
 - An owner row is the owner already in the store with the same name who owns one of the row's
   units (or has the row's phone): a new phone replaces theirs (an empty one keeps it), units the
-  row adds are linked to them, and an owner marked inactive is active again. Any other row is a
+  row adds are linked to them, units it no longer names are unlinked (an owner who moved within
+  the estate, found by their phone, moves with their tickets and chat accounts: nothing of their
+  history goes), and an owner marked inactive is active again. Any other row is a
   new owner. When the file has an owners sheet, an active owner of the estate no row matched has
   left the register (moved out, sold): they are marked inactive, never deleted, so their tickets
   and bills stay and they are sent no bills or notices (`scheduler.jobs`).
@@ -25,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,7 +62,8 @@ SHOWN_ROWS = 5
 
 @dataclass(frozen=True)
 class OwnerChange:
-    """An owner the update changes: their phone (before and after), units added, made active."""
+    """An owner the update changes: their phone (before and after), units added and removed (they
+    moved), made active; `units` are theirs after the update."""
 
     owner_id: int
     name: str
@@ -68,6 +72,7 @@ class OwnerChange:
     phone: str
     units_added: tuple[str, ...] = ()
     reactivated: bool = False
+    units_removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,10 +159,13 @@ def _plan_owners(
         matched.add(owner.id)
         phone = row.phone or owner.phone
         added = tuple(label for label in row.units if label not in owner.units)
-        if phone != owner.phone or added or not owner.active:
-            units = tuple(sorted(owner.units | set(row.units)))
+        # The register lists all of an owner's units (one row an owner): one it no longer names
+        # is no longer theirs.
+        removed = tuple(sorted(owner.units - set(row.units)))
+        if phone != owner.phone or added or removed or not owner.active:
+            units = tuple(sorted(set(row.units)))
             change = OwnerChange(
-                owner.id, owner.name, units, owner.phone, phone, added, not owner.active
+                owner.id, owner.name, units, owner.phone, phone, added, not owner.active, removed
             )
             report.owners_changed.append(change)
         else:
@@ -261,7 +269,8 @@ async def update_estate(
         return report
     await _apply(estate, file_units, report)
     try:
-        report.written = await write_estate(new, estate_code)
+        moves = partial(_move_owners, estate, report)
+        report.written = await write_estate(new, estate_code, finish=moves)
     except BaseException:
         await _undo(report)
         raise
@@ -269,7 +278,8 @@ async def update_estate(
 
 
 async def _apply(estate: Estate, units: list[UnitRow], report: UpdateReport) -> None:
-    """The changes to stored rows, in one transaction."""
+    """The changes to stored rows, in one transaction (the owners' units once the file's new
+    units are written: `_move_owners`)."""
     by_label = {unit.label: unit for unit in units}
     async with in_transaction():
         for label in report.units_changed:
@@ -283,12 +293,8 @@ async def _apply(estate: Estate, units: list[UnitRow], report: UpdateReport) -> 
                 if value is not None
             }
             await Unit.filter(estate_id=estate.id, label=label).update(**changes)
-        stored = {unit.label: unit for unit in await Unit.filter(estate_id=estate.id)}
         for change in report.owners_changed:
             await Owner.filter(id=change.owner_id).update(phone=change.phone, active=True)
-            if change.units_added:
-                owner = await Owner.get(id=change.owner_id)
-                await owner.units.add(*(stored[label] for label in change.units_added))
         gone = [owner_id for owner_id, _, _ in report.owners_gone]
         if gone:
             await Owner.filter(id__in=gone).update(active=False)
@@ -299,8 +305,28 @@ async def _apply(estate: Estate, units: list[UnitRow], report: UpdateReport) -> 
                 )
 
 
+async def _move_owners(estate: Estate, report: UpdateReport) -> None:
+    """Link the owners to the units the file adds for them and unlink them from those it no
+    longer names, in one transaction: the last step of the update's writing, so that a unit the
+    file creates is in the store, and a failure takes it back with the rest."""
+    moving = [
+        change for change in report.owners_changed if change.units_added or change.units_removed
+    ]
+    if not moving:
+        return
+    stored = {unit.label: unit for unit in await Unit.filter(estate_id=estate.id)}
+    async with in_transaction():
+        for change in moving:
+            owner = await Owner.get(id=change.owner_id)
+            if change.units_removed:
+                await owner.units.remove(*(stored[label] for label in change.units_removed))
+            if change.units_added:
+                await owner.units.add(*(stored[label] for label in change.units_added))
+
+
 async def _undo(report: UpdateReport) -> None:
-    """Put back what `_apply` changed (the owners and bills; units keep a corrected area)."""
+    """Put back what `_apply` changed (the owners and bills; units keep a corrected area). The
+    owners' units need nothing: they are moved last, in one transaction (`_move_owners`)."""
     async with in_transaction():
         for change in report.owners_changed:
             await Owner.filter(id=change.owner_id).update(
@@ -352,7 +378,19 @@ def render_update(report: UpdateReport, catalogues: Catalogues, lang: str) -> st
     )
     section(
         "owner_units",
-        [f"{c.name} +{','.join(c.units_added)}" for c in report.owners_changed if c.units_added],
+        [
+            f"{c.name} +{','.join(c.units_added)}"
+            for c in report.owners_changed
+            if c.units_added and not c.units_removed
+        ],
+    )
+    section(
+        "owners_moved",
+        [
+            f"{c.name}: {','.join(c.units_removed)} → {','.join(c.units_added) or '-'}"
+            for c in report.owners_changed
+            if c.units_removed
+        ],
     )
     section("owners_back", [c.name for c in report.owners_changed if c.reactivated])
     section("owners_gone", [f"{name} {','.join(units)}" for _, name, units in report.owners_gone])

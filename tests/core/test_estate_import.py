@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import zipfile
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from bot.core.estate_import import (
     parse_unit_label,
     read_estate,
 )
+from bot.core.i18n import Catalogues
 from models import (
     Bill,
     BillItem,
@@ -509,7 +511,7 @@ async def test_unknown_sheets_and_unreadable_files_are_refused(tmp_path: Path) -
     broken.write_bytes(b"not a zip file")
     [error] = read_estate(broken)[1]
     assert (error.sheet, error.row) == ("broken.xlsx", 0)
-    assert error.reason.startswith("cannot read the workbook")
+    assert error.reason == "not a whole .xlsx workbook: the file is damaged or cut short"
     gbk = tmp_path / "gbk"
     gbk.mkdir()
     (gbk / "业主.csv").write_bytes("业主姓名,电话,房屋\n张三,138,3-2-501\n".encode("gbk"))
@@ -818,13 +820,11 @@ def test_the_shared_strings_of_an_excel_workbook_are_read_within_limits(tmp_path
     # a string too long, or too many, is refused there.
     rows.append(["3", "很长的房号" * 1000])
     long = write_excel_workbook(tmp_path / "long.xlsx", "units", rows)
-    assert read_estate(long)[1] == [
-        RowError("long.xlsx", 0, "a cell longer than 4096 characters (in xl/sharedStrings.xml)")
-    ]
+    assert read_estate(long)[1] == [RowError("long.xlsx", 0, "a cell longer than 4096 characters")]
     rows = [["building", "room"], *([["3", str(n)] for n in range(100, 200)])]
     many = write_excel_workbook(tmp_path / "many.xlsx", "units", rows)
     assert read_estate(many, ImportLimits(max_xml_elements=100))[1] == [
-        RowError("many.xlsx", 0, "more than 100 XML elements (in xl/sharedStrings.xml)")
+        RowError("many.xlsx", 0, "more than 100 XML elements")
     ]
 
 
@@ -840,16 +840,104 @@ def test_a_stream_of_bad_rows_stops_at_the_problem_limit(tmp_path: Path) -> None
     assert errors[5:] == [RowError("units", 6, "stopped reading after 5 problems")]
 
 
-def test_a_workbook_with_a_dtd_is_not_read(tmp_path: Path, rows_parsed: Counter) -> None:
+def test_a_workbook_with_a_dtd_is_not_read(
+    tmp_path: Path, rows_parsed: Counter, caplog: pytest.LogCaptureFixture
+) -> None:
     path = write_workbook(tmp_path / "laughs.xlsx", good_sheets())
     entities = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]>'
     rewrite_part(path, "xl/worksheets/sheet2.xml", lambda xml: entities + xml)
 
-    [error] = read_estate(path)[1]
+    with caplog.at_level(logging.WARNING, logger="bot.core.estate_import"):
+        [error] = read_estate(path)[1]
 
     assert (error.sheet, error.row) == ("房屋", 0)
-    assert error.reason.startswith("has a DTD, which a spreadsheet does not")
+    assert error.reason == "has a DTD, which a spreadsheet does not"
     assert rows_parsed.count == 0
+    # The manager reads what to do in their language; the operator's log names the part.
+    assert error.render(Catalogues(), "zh") == (
+        "「房屋」：工作簿内部含有 DTD，Excel 和 WPS 保存的文件不会有，可能被改动过。"
+        "请用 Excel 或 WPS 打开后重新另存为 .xlsx；文件如是他人发来的，请先确认来源。"
+    )
+    assert (
+        "import stopped reading 房屋: has a DTD, which a spreadsheet does not"
+        " (in xl/worksheets/sheet2.xml)" in caplog.text
+    )
+
+
+def test_a_file_past_a_limit_says_what_to_do_in_the_managers_language(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [UNITS_HEADER, *([["1", str(101 + n)] for n in range(20)])]
+    folder = write_csv_folder(tmp_path / "many", {"units.csv": rows})
+
+    with caplog.at_level(logging.WARNING, logger="bot.core.estate_import"):
+        [error] = read_estate(folder, ImportLimits(max_rows=10))[1]
+
+    catalogues = Catalogues()
+    assert error.render(catalogues, "zh") == (
+        "「units.csv」第 11 行：超过 10 行。"
+        "请把这张表拆成几个文件（每个不超过 10 行，如每栋楼一个），依次导入。"
+    )
+    assert error.render(catalogues, "en") == (
+        "units.csv, row 11: more than 10 rows. Split the sheet into files of at most 10 rows"
+        " each (one per building, say) and import them one after the other."
+    )
+    assert "import stopped reading units.csv, row 11: more than 10 rows" in caplog.text
+    # A sheet that declares more rows than it may have says how to get rid of empty ones.
+    path = write_workbook(tmp_path / "declared.xlsx", {"units": [UNITS_HEADER, [1, 101]]})
+    rewrite_part(
+        path,
+        "xl/worksheets/sheet2.xml",
+        lambda xml: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:B2000000"', xml),
+    )
+    [declared] = read_estate(path)[1]
+    assert declared.render(catalogues, "zh") == (
+        f"「units」：超过 {MAX_ROWS} 行（工作表记录的范围是 2000000 行）。"
+        "如果数据下面是空行，请在 Excel 或 WPS 中选中这些行，删除行后保存；"
+        f"否则请拆成几个文件，每个不超过 {MAX_ROWS} 行。"
+    )
+
+
+def test_a_broken_or_old_workbook_says_so_and_logs_what_zipfile_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    whole = write_workbook(tmp_path / "whole.xlsx", good_sheets()).read_bytes()
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(whole[: len(whole) // 2])  # a download that stopped half way
+    old = tmp_path / "old.xlsx"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1000))  # .xls, or encrypted
+
+    with caplog.at_level(logging.WARNING, logger="bot.core.estate_import"):
+        [broken] = read_estate(cut)[1]
+        [ole] = read_estate(old)[1]
+
+    catalogues = Catalogues()
+    assert broken.render(catalogues, "zh") == (
+        "「cut.xlsx」：不是完整的 .xlsx 工作簿：文件已损坏或不完整。"
+        "请重新下载或复制该文件；仍不行的话，请用 Excel 或 WPS 打开后重新另存为 .xlsx。"
+    )
+    assert ole.render(catalogues, "en") == (
+        "old.xlsx: an old .xls workbook, or one with a password to open it. Remove the password"
+        " to open it, if it has one, and save it as .xlsx in Excel or WPS."
+    )
+    assert "import stopped reading cut.xlsx: not a whole .xlsx workbook" in caplog.text
+    assert "(BadZipFile: File is not a zip file)" in caplog.text
+
+
+def test_a_workbook_part_that_is_not_xml_is_reported_as_damaged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_workbook(tmp_path / "damaged.xlsx", good_sheets())
+    rewrite_part(path, "xl/worksheets/sheet2.xml", lambda xml: xml[: len(xml) // 2])
+
+    with caplog.at_level(logging.WARNING, logger="bot.core.estate_import"):
+        errors = read_estate(path)[1]
+
+    assert [(error.sheet, error.reason) for error in errors] == [
+        ("房屋", "damaged inside: not well-formed XML")
+    ]
+    assert "请用 Excel 或 WPS 打开后重新另存为 .xlsx" in errors[0].render(Catalogues(), "zh")
+    assert "(in xl/worksheets/sheet2.xml: " in caplog.text  # and what expat said
 
 
 async def test_a_workbook_of_headers_only_is_refused(store: str, tmp_path: Path) -> None:

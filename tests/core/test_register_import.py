@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from bot.core import estate_update
 from bot.core.estate_import import ImportFailed, import_estate, normalize_phone, read_estate
-from bot.core.estate_update import update_estate
+from bot.core.estate_update import render_update, update_estate
 from bot.core.i18n import Catalogues
-from models import Bill, Estate, Owner, Unit
+from models import Bill, ChatIdentity, Estate, Owner, Platform, Ticket, Unit
 from tests.core.test_estate_import import write_workbook
+from tests.factories import make_ticket
 
 REGISTER_HEADER = [
     "序号",
@@ -319,3 +321,87 @@ async def test_an_update_of_an_estate_not_imported_is_refused(store: str, tmp_pa
     ]
     assert "请先不加 --update 导入" in failed.value.render(Catalogues(), "zh", "a.xlsx")
     assert not await Estate.exists(code="nowhere")
+
+
+async def owned_units(code: str) -> dict[str, list[str]]:
+    """Each owner's unit labels, by name."""
+    owned: dict[str, list[str]] = {}
+    for owner in await Owner.filter(estate__code=code).order_by("id"):
+        owned[owner.name] = sorted(await owner.units.all().values_list("label", flat=True))
+    return owned
+
+
+def moved_register() -> list[list[Any]]:
+    """The register after two moves within the estate: 钱七 from 12-1802 to 12-1803 (a unit new
+    to the store), 王五 from 3-2-502 into 12-1802; both are found by their phone."""
+    rows = register_rows()
+    rows[5][1:4] = ["12", None, "1802"]
+    rows[5][6] = rows[5][8] = None  # no area or warranty given for 12-1802
+    rows[7][3] = "1803"
+    return rows
+
+
+async def test_an_owner_who_moved_within_the_estate_is_linked_to_the_new_unit_only(
+    store: str, tmp_path: Path, now: datetime
+) -> None:
+    await import_estate(
+        write_workbook(tmp_path / "a.xlsx", {"业主档案": register_rows()}), "sunny"
+    )
+    estate = await Estate.get(code="sunny")
+    qian = await Owner.get(estate=estate, name="钱七")
+    old = await Unit.get(estate=estate, label="12-1802")
+    # What 钱七 did from the old home: a ticket, and a chat account bound to them.
+    ticket = await make_ticket(estate, now)
+    await Ticket.filter(id=ticket.id).update(
+        owner_id=qian.id, unit_id=old.id, reporter_unit_id=old.id
+    )
+    account = await ChatIdentity.create(platform=Platform.WEBCHAT, user_id="q", owner_id=qian.id)
+    path = write_workbook(tmp_path / "b.xlsx", {"业主档案": moved_register()})
+
+    before = await owned_units("sunny")
+    dry = await update_estate(path, "sunny", dry_run=True)
+    assert await owned_units("sunny") == before
+    assert [(c.name, c.units_removed, c.units_added) for c in dry.owners_changed] == [
+        ("王五", ("3-2-502",), ("12-1802",)),
+        ("钱七", ("12-1802",), ("12-1803",)),
+    ]
+    assert (dry.new_owners, dry.owners_gone, dry.new_units) == ([], [], ["12-1803"])
+    summary = render_update(dry, Catalogues(), "zh")
+    assert "换了房屋的业主（已与原房屋解除关联，工单记录保留）：2 人" in summary
+    assert "    钱七: 12-1802 → 12-1803" in summary
+
+    await update_estate(path, "sunny")
+
+    owned = await owned_units("sunny")
+    assert (owned["钱七"], owned["王五"]) == (["12-1803"], ["12-1802"])
+    assert owned["张三"] == ["3-2-501"]  # the others as they were
+    assert await Owner.filter(estate=estate, active=True).count() == 5
+    # The same owner, with their history: the ticket and the chat account are theirs still.
+    again = await Owner.get(estate=estate, name="钱七")
+    assert (again.id, again.active) == (qian.id, True)
+    kept = await Ticket.get(id=ticket.id)
+    assert (kept.owner_id, kept.unit_id) == (qian.id, old.id)
+    assert (await ChatIdentity.get(id=account.id)).owner_id == qian.id
+    # The same file again changes nothing.
+    assert (await update_estate(path, "sunny")).owners_changed == []
+    assert await owned_units("sunny") == owned
+
+
+async def test_a_move_that_fails_to_be_written_is_taken_back(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await import_estate(
+        write_workbook(tmp_path / "a.xlsx", {"业主档案": register_rows()}), "sunny"
+    )
+    before = (await owned_units("sunny"), await store_snapshot("sunny"))
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(estate_update, "_move_owners", broken)
+    path = write_workbook(tmp_path / "b.xlsx", {"业主档案": moved_register()})
+    with pytest.raises(RuntimeError):
+        await update_estate(path, "sunny")
+
+    # 12-1803, written before the move, is taken back with it.
+    assert (await owned_units("sunny"), await store_snapshot("sunny")) == before
