@@ -7,6 +7,7 @@ import io
 import logging
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import openpyxl
@@ -19,6 +20,19 @@ from tests.adapters.test_webchat import WebDesk, web
 __all__ = ["web"]  # the fixture, used by name below
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def shown(web: WebDesk, text: str, kind: str, *refs: str) -> dict[str, Any]:
+    """The bot's message with these photos or files (`kind`), sent to the supervisor's private
+    chat, as a page of that chat receives it."""
+    page = await web.page()
+    await page.pick("staff", web.supervisor.id)
+    chat = web.webchat.private_chat(f"staff-{web.supervisor.id}")
+    assert chat.chat_id == f"private:staff-{web.supervisor.id}"
+    attached = tuple(Attachment(kind, ref) for ref in refs)
+    field = "photos" if kind == "photo" else "attachments"
+    await web.webchat.send(OutgoingMessage(chat=chat, text=text, **{field: attached}))
+    return await page.bot_says(chat.chat_id, text)
 
 
 async def test_a_supervisor_gets_the_chart_and_the_workbook_in_the_staff_chat(
@@ -93,25 +107,16 @@ async def test_only_a_file_offered_is_downloaded_and_only_by_its_own_url(
     # Files that must never be offered: outside the data and reports folders, not local.
     outside = tmp_path_factory.mktemp("elsewhere") / "secret.xlsx"
     outside.write_bytes(named.read_bytes())
-    page = await web.page()
-    await page.pick("staff", web.supervisor.id)
-    chat = web.webchat.private_chat(f"staff-{web.supervisor.id}")
-
     with caplog.at_level(logging.WARNING, logger="guanjia.webchat"):
-        await web.webchat.send(
-            OutgoingMessage(
-                chat=chat,
-                text="文件",
-                attachments=(
-                    Attachment("file", str(named)),
-                    Attachment("file", str(outside)),
-                    Attachment("file", str(web.data_dir / "missing.xlsx")),
-                    Attachment("file", "BQACAgIAAxkBAAIB-telegram"),
-                ),
-            )
+        said = await shown(
+            web,
+            "文件",
+            "file",
+            str(named),
+            str(outside),
+            str(web.data_dir / "missing.xlsx"),
+            "BQACAgIAAxkBAAIB-telegram",
         )
-
-    said = await page.bot_says(chat.chat_id, "文件")
     [offered] = said["files"]
     assert offered["name"] == "投诉_汇总__11月_.xlsx"
     token = offered["url"].split("/")[3]
@@ -163,25 +168,7 @@ async def test_a_bot_photo_that_is_not_an_image_file_is_left_out(
     not_image.write_text("not a picture")
     elsewhere = tmp_path_factory.mktemp("elsewhere") / "chart.png"
     elsewhere.write_bytes(PNG_SIGNATURE + b"\x00" * 64)
-    page = await web.page()
-    await page.pick("staff", web.supervisor.id)
-    mine = f"private:staff-{web.supervisor.id}"
-    chat = web.webchat.private_chat(f"staff-{web.supervisor.id}")
-    assert chat.chat_id == mine
-
-    await web.webchat.send(
-        OutgoingMessage(
-            chat=chat,
-            text="图表",
-            photos=(
-                Attachment("photo", str(not_image)),
-                Attachment("photo", str(elsewhere)),
-                Attachment("photo", "AgAC-telegram"),
-            ),
-        )
-    )
-
-    said = await page.bot_says(mine, "图表")
+    said = await shown(web, "图表", "photo", str(not_image), str(elsewhere), "AgAC-telegram")
     # Another platform's photo stays as it was (the page says "[图片]" for it, as before).
     assert said["photos"] == [{"url": None}]
     assert said["files"] == []
