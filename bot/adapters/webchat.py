@@ -25,7 +25,11 @@ chats used most recently) and appended to `<data dir>/webchat/history/<chat>.jso
 opened later, or after a restart, shows them. The `welcome` frame lists a page of the demo
 estate's owners, not all of them; a page searches and pages the rest with `people` frames.
 Photos are saved under `<data dir>/webchat/uploads/` and referred to as `Attachment("photo",
-"webchat:<file name>")`.
+"webchat:<file name>")`. A bot message's files (a report's workbook, `Attachment("file", <local
+path>)`) are copied to `<data dir>/webchat/files/<random token>/<name>` and offered in the page as
+download links; like a photo's, a file's URL is unguessable and reaches only the pages that show
+its chat. Only files inside the data folder or the reports folder are shown or offered: a ref in
+a message is never a way to read any file of the server.
 
 The WebSocket protocol (JSON text frames: `pick`, `say`, `press`, `lang`, `people` in;
 `welcome`, `picked`, `people`, `message`, `edit`, `toast`, `lang`, `error` out) is documented in
@@ -41,13 +45,15 @@ import contextlib
 import json
 import logging
 import re
+import shutil
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 
 from bot.adapters.http import HostPolicy, HttpServer
 from bot.config import LOOPBACK_NAMES, Settings, is_loopback
@@ -73,6 +79,8 @@ log = logging.getLogger("guanjia.webchat")
 STATIC_DIR = Path(__file__).with_name("webchat_static")
 MAX_TEXT = 4000
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
+# The largest file a bot message offers for download (a month report's workbook is far smaller).
+MAX_FILE_BYTES = 20 * 1024 * 1024
 # Room for a 5 MB photo in base64 (4/3 larger) plus the JSON around it; a bigger frame closes.
 MAX_FRAME = 8 * 1024 * 1024
 # No frame of the protocol nests deeper than this; a deeper one is refused as malformed.
@@ -87,6 +95,16 @@ CHATS_KEPT = 256
 STAFF_PAYLOADS = frozenset({"claim", "transfer", "transfer_to", "close", "approve", "refuse"})
 PHOTO_PREFIX = "webchat:"
 UPLOAD_NAME = r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)"
+# A file offered for download: `<token>/<name>` under the files folder.
+FILE_TOKEN = r"[0-9a-f]{32}"
+FILE_NAME = r"[\w-][\w.-]{0,119}"
+FILE_TYPES = {
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".csv": "text/csv",
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".zip": "application/zip",
+}
 _MENTION = re.compile(r"@\s*(管家|guanjia)", re.IGNORECASE)
 _IMAGE_TYPES = (
     (b"\xff\xd8\xff", "jpg"),
@@ -132,6 +150,8 @@ class LoggedMessage:
     edited: bool = False
     # Who the text's `@name`s are: [{"name": "@张工", "id": <web chat user id>}], highlighted.
     mentions: list[dict[str, str]] = field(default_factory=list)
+    # Files offered for download: [{"file": "<token>/<name>", "name": <name>, "size": <bytes>}].
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     def has_button(self, payload: str) -> dict[str, str] | None:
         """The button with this payload, if the message has one."""
@@ -297,22 +317,57 @@ def photo_url(ref: str) -> str | None:
     return None
 
 
-def _local_path(ref: str) -> Path | None:
-    """The local file a photo's ref names (a report's chart), or None for an uploaded photo or
-    another platform's id (those never hold a path separator)."""
-    if ref.startswith(PHOTO_PREFIX) or ("/" not in ref and "\\" not in ref):
-        return None
-    return Path(ref)
+def file_url(file: str) -> str:
+    """The URL of a file offered in the web chat (`<token>/<name>`)."""
+    token, _, name = file.partition("/")
+    return f"/webchat/files/{token}/{quote(name)}"
 
 
-def _read_image(path: Path) -> bytes:
-    """A local image's bytes, or nothing when it is missing or larger than a page takes."""
+def _is_local(ref: str) -> bool:
+    """Whether a photo's or file's ref names a local file (a report's chart or workbook), not an
+    uploaded photo or another platform's id (those never hold a path separator)."""
+    return not ref.startswith(PHOTO_PREFIX) and ("/" in ref or "\\" in ref)
+
+
+def _within(ref: str, roots: tuple[Path, ...], limit: int) -> Path | None:
+    """The file a local ref names when it is a file inside one of `roots` of at most `limit`
+    bytes; None, with a log line, otherwise."""
     try:
-        if path.stat().st_size > MAX_PHOTO_BYTES:
-            return b""
-        return path.read_bytes()
+        path = Path(ref).resolve()
+        if not path.is_file() or not any(path.is_relative_to(root) for root in roots):
+            log.warning("not shown in the web chat: %s is not a file Guanjia may show", ref)
+            return None
+        if path.stat().st_size > limit:
+            log.warning("not shown in the web chat: %s is larger than %d bytes", ref, limit)
+            return None
+    except (OSError, ValueError):
+        log.warning("not shown in the web chat: %s cannot be read", ref)
+        return None
+    return path
+
+
+def _read_image(ref: str, roots: tuple[Path, ...]) -> bytes:
+    """A local image's bytes, or nothing when it is not one the page may show (see `_within`)."""
+    path = _within(ref, roots, MAX_PHOTO_BYTES)
+    try:
+        return path.read_bytes() if path is not None else b""
     except OSError:
         return b""
+
+
+def _file_name(name: str) -> str:
+    """A file's name as offered: letters, digits, `_`, `-` and `.` only, not hidden, and at
+    most 120 characters with its suffix kept."""
+    safe = re.sub(r"[^\w.-]", "_", name).lstrip(".") or "file"
+    suffix = Path(safe).suffix[:20]
+    return safe if len(safe) <= 120 else safe[: 120 - len(suffix)] + suffix
+
+
+def _disposition(name: str) -> str:
+    """A Content-Disposition that downloads a file by its name (RFC 6266: an ASCII fallback
+    and the UTF-8 name)."""
+    fallback = name.encode("ascii", "replace").decode("ascii").replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
 
 
 def _image_extension(data: bytes) -> str | None:
@@ -338,6 +393,8 @@ class WebChat:
         folder = Path(data_dir) / "webchat" if data_dir is not None else None
         self.log = ChatLog(folder / "history" if folder else None)
         self.uploads = (folder or Path("data/webchat")) / "uploads"
+        self.files = (folder or Path("data/webchat")) / "files"
+        self.data_dir = Path(data_dir) if data_dir is not None else Path("data")
         self.pages: set[Page] = set()
         # The names the page may be reached by; set by `mount` from the server's.
         self.hosts = HostPolicy(())
@@ -378,6 +435,7 @@ class WebChat:
                 web.get("/", self._index),
                 web.get("/webchat/ws", self._socket),
                 web.get(r"/webchat/uploads/{name:" + UPLOAD_NAME + "}", self._upload),
+                web.get(r"/webchat/files/{token:" + FILE_TOKEN + "}/{name}", self._file),
                 web.static("/webchat/static", STATIC_DIR, append_version=False),
             ]
         )
@@ -427,8 +485,8 @@ class WebChat:
         """Show a message of the bot in a chat, live in every page that shows it."""
         if not message.chat.chat_id:
             raise SendError("a web chat message needs a chat id")
-        message = await self._shown_photos(message)
-        logged = self._logged(message, f"b-{uuid.uuid4().hex[:16]}")
+        message, files = await self._shown_photos(message), await self._offered_files(message)
+        logged = self._logged(message, f"b-{uuid.uuid4().hex[:16]}", files)
         self.log.add(logged)
         await self._broadcast(logged.chat, {"type": "message", "chat": logged.chat}, logged)
         return SentMessage(chat=message.chat, message_id=logged.id)
@@ -442,7 +500,8 @@ class WebChat:
         old = self.log.find(sent.chat.chat_id, sent.message_id)
         if old is None:
             return await self.send(message)
-        logged = replace(self._logged(message, old.id), at=old.at, edited=True)
+        message, files = await self._shown_photos(message), await self._offered_files(message)
+        logged = replace(self._logged(message, old.id, files), at=old.at, edited=True)
         self.log.replace(logged)
         await self._broadcast(logged.chat, {"type": "edit", "chat": logged.chat}, logged)
         return sent
@@ -456,22 +515,28 @@ class WebChat:
         return Hearing.EVERYTHING
 
     def sends_local(self, chat: ChatRef, kind: str) -> bool:
-        """A local image (a report's chart) is shown in the page; a file (a workbook) is not
-        offered for download here."""
-        return kind == "photo"
+        """A local image (a report's chart) is shown in the page, a file (a workbook) offered
+        there for download."""
+        return kind in ("photo", "file")
+
+    def _roots(self) -> tuple[Path, ...]:
+        """The folders local files are shown or offered from: the data folder and the reports
+        folder."""
+        return tuple(
+            Path(root).resolve() for root in (self.data_dir, self.router.services.reports_dir)
+        )
 
     async def _shown_photos(self, message: OutgoingMessage) -> OutgoingMessage:
         """The message with its local image files (a report's chart) copied to the uploads, so
         that the page shows them as it shows an owner's photo, not as a broken "[图片]"."""
-        if not any(_local_path(photo.ref) for photo in message.photos):
+        if not any(_is_local(photo.ref) for photo in message.photos):
             return message
         photos = []
         for photo in message.photos:
-            path = _local_path(photo.ref)
-            if path is None:
+            if not _is_local(photo.ref):
                 photos.append(photo)
                 continue
-            data = await asyncio.to_thread(_read_image, path)
+            data = await asyncio.to_thread(_read_image, photo.ref, self._roots())
             extension = _image_extension(data) if data else None
             if extension is None:
                 log.warning("not an image file, not shown in the web chat: %s", photo.ref)
@@ -480,7 +545,44 @@ class WebChat:
             photos.append(Attachment("photo", saved))
         return replace(message, photos=tuple(photos))
 
-    def _logged(self, message: OutgoingMessage, message_id: str) -> LoggedMessage:
+    async def _offered_files(self, message: OutgoingMessage) -> list[dict[str, Any]]:
+        """The message's local files (a report's workbook), each copied to the files folder
+        under a random token, as the page offers them; a file that may not be offered (not
+        local, outside the data and reports folders, too large) is left out with a log line."""
+        offered = []
+        for attachment in message.attachments:
+            if attachment.kind != "file":
+                continue
+            if not _is_local(attachment.ref):
+                log.warning("not a local file, not offered in the web chat: %s", attachment.ref)
+                continue
+            copied = await asyncio.to_thread(self._copy_file, attachment.ref, self._roots())
+            if copied is not None:
+                offered.append(copied)
+        return offered
+
+    def _copy_file(self, ref: str, roots: tuple[Path, ...]) -> dict[str, Any] | None:
+        path = _within(ref, roots, MAX_FILE_BYTES)
+        if path is None:
+            return None
+        name = _file_name(path.name)
+        folder = self.files / uuid.uuid4().hex
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, folder / name)
+        except OSError:
+            log.exception("could not copy %s to the web chat's files; it is not offered", ref)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        return {
+            "file": f"{folder.name}/{name}",
+            "name": name,
+            "size": (folder / name).stat().st_size,
+        }
+
+    def _logged(
+        self, message: OutgoingMessage, message_id: str, files: list[dict[str, Any]]
+    ) -> LoggedMessage:
         return LoggedMessage(
             id=message_id,
             chat=message.chat.chat_id,
@@ -491,6 +593,7 @@ class WebChat:
                 [{"label": b.label, "payload": b.payload} for b in row] for row in message.buttons
             ],
             photos=[p.ref for p in message.photos if p.kind == "photo"],
+            files=files,
             reply_to=message.reply_to,
             mentions=[{"name": m.name, "id": m.user_id} for m in message.mentions],
         )
@@ -510,6 +613,10 @@ class WebChat:
             "text": message.text,
             "buttons": message.buttons,
             "photos": [{"url": photo_url(ref)} for ref in message.photos],
+            "files": [
+                {"url": file_url(f["file"]), "name": f["name"], "size": f["size"]}
+                for f in message.files
+            ],
             "reply_to": message.reply_to,
             "quote": quote,
             "at": message.at,
@@ -547,6 +654,26 @@ class WebChat:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "private, max-age=86400"
         return response
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        """A file a bot message offers, downloaded by its name with its content type; anything
+        else is 404. Its unguessable URL reaches only the pages that show its chat, and it is
+        served only by the names the page is (no DNS rebinding)."""
+        self.hosts.check(request)
+        token, name = request.match_info["token"], request.match_info["name"]
+        path = self.files / token / name
+        if not re.fullmatch(FILE_NAME, name) or not path.is_file():
+            raise web.HTTPNotFound()
+        kind = FILE_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return web.FileResponse(
+            path,
+            headers={
+                hdrs.CONTENT_TYPE: kind,
+                hdrs.CONTENT_DISPOSITION: _disposition(name),
+                "X-Content-Type-Options": "nosniff",
+                hdrs.CACHE_CONTROL: "private, max-age=86400",
+            },
+        )
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         # Only the demo's own page drives it: not another site open in the same browser, not a
@@ -904,6 +1031,7 @@ __all__ = [
     "ChatLog",
     "WebChat",
     "build_webchat",
+    "file_url",
     "owners_chat_id",
     "photo_url",
     "staff_chat_id",

@@ -11,6 +11,7 @@ skips, when Chromium is missing: `.ci/run` installs it.
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import struct
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
@@ -81,6 +83,7 @@ class Served:
     owner: Owner
     owner_unit: str
     engineer: Staff
+    supervisor: Staff
 
 
 @pytest.fixture
@@ -91,10 +94,16 @@ async def served(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterato
     unit = await Unit.get(estate_id=estate.id, label="3-2-502")
     owner = await Owner.filter(units__id=unit.id).order_by("id").first()
     engineer = await Staff.get(estate_id=estate.id, name="张师傅")
+    supervisor = await Staff.get(estate_id=estate.id, name="陈建国")
     assert owner is not None
     clock = FixedClock(now)
     services = Services(
-        nlu=nlu, catalogues=Catalogues(), clock=clock, hub=ChannelHub(), cache=EstateCache(clock)
+        nlu=nlu,
+        catalogues=Catalogues(),
+        clock=clock,
+        hub=ChannelHub(),
+        cache=EstateCache(clock),
+        reports_dir=tmp_path / "reports",
     )
     # The port is chosen first: the console's sign-in links name it.
     with socket.socket() as probe:
@@ -112,7 +121,7 @@ async def served(store: str, nlu, now: datetime, tmp_path: Path) -> AsyncIterato
     Console(services, config, key, photo_url=photo_url).mount_on(server)
     await server.start()
     try:
-        yield Served(server.url, owner, unit.label, engineer)
+        yield Served(server.url, owner, unit.label, engineer, supervisor)
     finally:
         await webchat.stop()
         await server.stop()
@@ -304,4 +313,44 @@ async def test_the_picker_pages_and_searches_owners_through_the_server_in_chromi
             await expect(page.locator("#me")).to_have_text(last.name)
         finally:
             await browser.close()
+    assert errors == []
+
+
+async def test_a_supervisor_downloads_the_month_report_from_the_staff_chat_in_chromium(
+    served: Served, chromium: str, now: datetime
+) -> None:
+    expect.set_options(timeout=WAIT_MS)
+    errors: list[str] = []
+    month = now.strftime("%Y-%m")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(accept_downloads=True)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(served.url)
+            await page.click("#tab-staff")
+            await page.click(
+                f'#people button[data-role="staff"][data-id="{served.supervisor.id}"]'
+            )
+            desk = page.locator('.thread[data-chat="staff-demo"]')
+            await expect(desk).to_be_visible()
+            await page.fill("#input", f"报表 {month}")
+            await page.press("#input", "Enter")
+            report = desk.locator(".msg.bot").filter(has_text="报修与投诉月报").last
+            await expect(report.locator(".photos img")).to_have_count(1)
+            link = report.locator(".files a.file")
+            await expect(link).to_have_count(1)
+            await expect(link).to_contain_text(f"demo-{month}.xlsx")
+            await expect(link).to_have_attribute("download", f"demo-{month}.xlsx")
+            async with page.expect_download() as started:
+                await link.click()
+            download = await started.value
+            assert download.suggested_filename == f"demo-{month}.xlsx"
+            # Read before the browser closes: its downloads go with it.
+            book = openpyxl.load_workbook(io.BytesIO((await download.path()).read_bytes()))
+            await page.screenshot(path=str(OUTPUT / "report.png"))
+        finally:
+            await browser.close()
+    assert book.sheetnames == ["汇总", "投诉月度汇总表", "工单明细"]
+    assert book["汇总"].cell(2, 4).value == month
     assert errors == []

@@ -303,6 +303,13 @@
     return message.from.kind === "bot" ? t("ui.bot_name") : message.from.name;
   }
 
+  function fileSize(bytes) {
+    if (typeof bytes !== "number") return "";
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1048576) return Math.ceil(bytes / 1024) + " KB";
+    return (bytes / 1048576).toFixed(1) + " MB";
+  }
+
   function renderMessage(message) {
     const mine = state.me && message.from.id === state.me.user_id;
     const row = el("div", "msg " + (mine ? "mine" : message.from.kind === "bot" ? "bot" : "other"));
@@ -333,6 +340,18 @@
       }
     }
     bubble.append(photos);
+    // Files the bot offers (a month report's workbook): download links. Older servers send none.
+    const files = el("div", "files");
+    for (const file of message.files || []) {
+      if (!file.url) continue;
+      const link = el("a", "file");
+      link.href = file.url;
+      link.download = file.name;
+      link.title = t("ui.download");
+      link.append(el("span", "file-name", file.name), el("span", "file-size", fileSize(file.size)));
+      files.append(link);
+    }
+    bubble.append(files);
     const buttons = el("div", "buttons");
     for (const line of message.buttons) {
       const rowEl = el("div", "row");
@@ -419,7 +438,8 @@
     const list = state.messages[chatId] || [];
     const last = list[list.length - 1];
     if (!last) return "";
-    const text = last.text || (last.photos.length ? t("ui.photo") : "");
+    const text = last.text || (last.photos.length ? t("ui.photo") : "") ||
+      ((last.files || []).length ? t("ui.file") : "");
     return senderName(last) + ": " + text.replace(/\s+/g, " ");
   }
 
