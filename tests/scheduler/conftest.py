@@ -112,5 +112,5 @@ async def jobs_estate(store: str, now: datetime) -> Estate4Jobs:
     hub = ChannelHub()
     hub.add(channel)
     notifier = Notifier(hub=hub, clock=time, sleep=time.sleep)
-    services = SimpleNamespace(catalogues=Catalogues(), cache=EstateCache(time))
+    services = SimpleNamespace(catalogues=Catalogues(), clock=time, cache=EstateCache(time))
     return Estate4Jobs(estate, units, channel, time, notifier, services)

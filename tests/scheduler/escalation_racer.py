@@ -32,7 +32,9 @@ async def race(url: str, moment: datetime) -> None:
         hub = ChannelHub()
         hub.add(channel)
         notifier = Notifier(hub=hub, clock=time, sleep=time.sleep)
-        services = SimpleNamespace(catalogues=Catalogues(), hub=hub, cache=EstateCache(time))
+        services = SimpleNamespace(
+            catalogues=Catalogues(), hub=hub, clock=time, cache=EstateCache(time)
+        )
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
         raised = await escalate_overdue(moment, services, notifier)  # type: ignore[arg-type]

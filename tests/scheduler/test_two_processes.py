@@ -116,7 +116,9 @@ async def test_two_processes_escalating_on_postgresql_raise_each_stage_once(
     e.time.set(moment)
     hub = ChannelHub()
     hub.add(e.channel)
-    services = SimpleNamespace(catalogues=e.services.catalogues, hub=hub, cache=e.services.cache)
+    services = SimpleNamespace(
+        catalogues=e.services.catalogues, hub=hub, clock=e.services.clock, cache=e.services.cache
+    )
     other = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
