@@ -21,6 +21,7 @@ weekend or a holiday.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,8 +37,10 @@ from models.lifecycle import Elapsed
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
 
 
+@functools.lru_cache(maxsize=256)
 def duration(delta: timedelta, lang: str) -> str:
-    """A promised duration in words ("15分钟", "24 hours"), never rounded up to a larger unit."""
+    """A promised duration in words ("15分钟", "24 hours"), never rounded up to a larger unit
+    (worked out once per duration and language: a ticket's promise names one of a few)."""
     return format_timedelta(delta, threshold=2, locale=LOCALES.get(lang, "zh_CN"))
 
 
