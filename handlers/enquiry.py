@@ -5,14 +5,17 @@ from __future__ import annotations
 from bot.core.context import Context
 from handlers.tickets import open_from_message
 from models import Department, FaqEntry, TicketKind
+from models.statements import fetch
 
 
 async def best_answer(ctx: Context) -> str | None:
     """The FAQ answer closest to the question, in the owner's language when there is one."""
     assert ctx.estate is not None
-    entries = await FaqEntry.filter(estate_id=ctx.estate.id, language=ctx.lang).order_by("id")
+    entries = await fetch(
+        FaqEntry, {"estate_id": ctx.estate.id, "language": ctx.lang}, order_by=["id"]
+    )
     if not entries:
-        entries = await FaqEntry.filter(estate_id=ctx.estate.id).order_by("id")
+        entries = await fetch(FaqEntry, {"estate_id": ctx.estate.id}, order_by=["id"])
     if not entries:
         return None
     key = (ctx.estate.id, ctx.lang)

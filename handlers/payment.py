@@ -9,6 +9,8 @@ from babel.numbers import format_currency
 from bot.core.context import Context
 from models import Bill
 from models.estate import Owner
+from models.lookup import owner_units
+from models.statements import fetch
 
 ARREARS_AFTER = timedelta(days=30)
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
@@ -23,11 +25,12 @@ async def bill_summary(ctx: Context, owner: Owner) -> str:
     """The owner's bound units' unpaid bills, arrears and how to pay, in their language."""
     assert ctx.estate is not None
     today = ctx.now.astimezone(ctx.estate_tz).date()
-    units = sorted(await owner.units.all(), key=lambda unit: unit.label)
+    units = sorted(await owner_units(owner.id), key=lambda unit: unit.label)
     lines: list[str] = []
     total = 0
     for unit in units:
-        bills = await Bill.filter(unit_id=unit.id, paid_at__isnull=True).order_by("period", "item")
+        unpaid = {"unit_id": unit.id, "paid_at": None}
+        bills = await fetch(Bill, unpaid, order_by=["period", "item"])
         for bill in bills:
             total += bill.amount_cents
             overdue = today - bill.due_date > ARREARS_AFTER

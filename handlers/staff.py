@@ -301,7 +301,9 @@ async def ticket_opened(ctx: Context, ticket: Ticket) -> None:
     if owner is None and ticket.owner_id is not None:
         owner = await Owner.get(id=ticket.owner_id)
     building = await desk.building_known(ctx, ctx.estate.id, ticket.location_building)
-    known = desk.Known(ctx.estate, building, opened=True, owner=owner, home=home)
+    known = desk.Known(
+        ctx.estate, building, opened=True, owner=owner, home=home, units=ctx.units_read
+    )
     ctx.outbox.extend(await desk.card_messages(ticket, ctx.services, known=known))
 
 

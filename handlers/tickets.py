@@ -45,9 +45,11 @@ from models import (
     TicketReporter,
     TicketStatus,
     Unit,
+    lookup,
     unit_label,
 )
 from models.lifecycle import IllegalTransition, add_photos, join_ticket, make_urgent, open_ticket
+from models.statements import fetch_one
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ class Placed:
 async def estate_unit(estate_id: int, written: WrittenUnit) -> Unit | None:
     """The estate's unit a written unit names, if it has it (the entrance may be left out)."""
     label = unit_label(written.building, written.entrance, written.room)
-    unit = await Unit.get_or_none(estate_id=estate_id, label=label)
+    unit = await fetch_one(Unit, estate_id=estate_id, label=label)
     if unit is None and written.entrance is None:
         matches = await Unit.filter(
             estate_id=estate_id, building__name=written.building, room=written.room
@@ -102,7 +104,7 @@ async def owner_units(owner: Owner | None) -> list[Unit]:
     lists (moved out), whose home it was is someone else's now."""
     if owner is None or not owner.active:
         return []
-    return sorted(await owner.units.all(), key=lambda unit: unit.label)
+    return sorted(await lookup.owner_units(owner.id), key=lambda unit: unit.label)
 
 
 async def building_of(unit: Unit | None) -> str | None:
@@ -123,11 +125,14 @@ async def place_of(ctx: Context) -> Placed:
     home = named if named in homes else (homes[0] if len(homes) == 1 else None)
     location: Location | None = u.location
     if location is not None and location.unit is not None:
-        unit = await estate_unit(ctx.estate.id, location.unit)
+        # Most often the unit the text names is the fault's: it is not read twice.
+        same = location.unit == u.unit
+        unit = named if same else await estate_unit(ctx.estate.id, location.unit)
         if unit is None:
             written = location.unit
             label = unit_label(written.building, written.entrance, written.room)
             return Placed(unknown=label, written=True, reporter_unit=home)
+        ctx.units_read[unit.id] = unit
         return Placed(unit=unit, written=True, reporter_unit=home)
     if location is not None:
         return Placed(
@@ -241,57 +246,54 @@ async def _same_fault(
     """An open ticket of the same fault at the same place reported within the window."""
     assert ctx.estate is not None
     message = ctx.message
-    query = Ticket.filter(
-        estate_id=ctx.estate.id,
-        kind=kind,
-        department=department,
-        status__in=list(OPEN_STATUSES),
-        created_at__gte=ctx.now - SAME_FAULT_WINDOW,
-    )
+    where: dict[str, object] = {"estate_id": ctx.estate.id, "kind": kind, "department": department}
     threshold = SAME_FAULT_SIMILARITY
-    by_reporter = False
+    reporter = None
     if placed.unit is not None:
-        query = query.filter(unit_id=placed.unit.id)
+        where["unit_id"] = placed.unit.id
     elif placed.unknown:
-        query = query.filter(location_unknown=placed.unknown)
+        where["location_unknown"] = placed.unknown
     elif placed.place is not None:
-        query = query.filter(location_place=placed.place)
+        where["location_place"] = placed.place
+        # No building said: only reports that name none either (NULL).
+        where["location_building"] = placed.building
         if placed.building is None:
-            query = query.filter(location_building__isnull=True)
             threshold = UNPLACED_SIMILARITY
-        else:
-            query = query.filter(location_building=placed.building)
     else:
         # Nothing says where: only the same owner saying it again is the same report.
-        by_reporter = True
-        query = query.filter(
-            unit_id__isnull=True,
-            location_place__isnull=True,
-            location_unknown="",
-            reporters__platform=message.chat.platform,
-            reporters__user_id=message.sender_id,
-        )
+        where.update(unit_id=None, location_place=None, location_unknown="")
+        reporter = (message.chat.platform, message.sender_id)
     # The newest few (by the index's order), compared oldest first (a tie goes to the earlier
-    # report, as it always did).
-    if by_reporter:
-        query = query.distinct()  # the join with the reporters may repeat a ticket
-    newest = await query.order_by("-created_at", "-id").limit(SAME_FAULT_CANDIDATES)
+    # report, as it always did). Rows: only the ticket joined is made a model.
+    newest = await lookup.open_tickets_like(
+        where,
+        OPEN_STATUSES,
+        ctx.now - SAME_FAULT_WINDOW,
+        SAME_FAULT_CANDIDATES,
+        reporter=reporter,
+    )
     if not newest:
         return None
     candidates = newest[::-1]
     nlu = ctx.services.nlu
     entries = []
-    for ticket in candidates:
-        if ticket.features is None:
+    computed: dict[int, list[str]] = {}
+    for row in candidates:
+        features = row.features
+        if features is None:
             # Opened before tickets kept their features: computed once, and kept.
-            ticket.features = nlu.match_features(ticket.text)
-            await Ticket.filter(id=ticket.id).update(features=ticket.features)
-        entries.append((str(ticket.id), ticket.features))
+            features = computed[row.id] = nlu.match_features(row.text)
+            await Ticket.filter(id=row.id).update(features=features)
+        entries.append((str(row.id), features))
     index = nlu.match_index(entries, threshold=threshold)
     best = index.best_for(ctx.match_features())
     if best is None:
         return None
-    return next(t for t in candidates if str(t.id) == best[0])
+    chosen = next(row for row in candidates if str(row.id) == best[0])
+    ticket = chosen.model()
+    if chosen.id in computed:
+        ticket.features = computed[chosen.id]
+    return ticket
 
 
 async def _open_or_join(
@@ -332,7 +334,7 @@ async def _open_or_join(
     # The ticket as this transaction read or changed it, in the estate of the message.
     current = made_urgent or same
     building = await desk.building_known(ctx, ctx.estate.id, current.location_building)
-    known = desk.Known(ctx.estate, building)
+    known = desk.Known(ctx.estate, building, units=ctx.units_read)
     ctx.outbox.extend(await desk.card_messages(current, ctx.services, known=known))
     if made_urgent is not None:
         ctx.outbox.extend(await desk.urgent_alerts(made_urgent, ctx.services))

@@ -5,23 +5,48 @@ bound to), the chat (with its estate) and the sender's open dialog there, each N
 is none: what the router used to read one by one, in one statement of LEFT JOINs, the rows made
 into models the way tortoise makes them from its own queries. The router's dedup INSERT goes in
 the same round trip (`before`).
+
+The other reads here run for many messages too, each by a statement written once rather than
+built by tortoise every time: `owner_units`, the units an owner owns (`owner.units.all()`);
+`on_duty_staff`, the staff whose shifts cover a moment (shifts and staff in one read); and
+`open_tickets_like`, the duplicate check's candidates, the newest open tickets of a fault at a
+place, as rows (the check compares their kept features and makes a model only of the ticket a
+report joins).
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.models import Model
 
-from models.enums import Platform
-from models.estate import Chat, ChatIdentity, Estate, Owner, Staff
+from models.enums import Platform, TicketStatus
+from models.estate import Chat, ChatIdentity, Estate, Owner, Staff, Unit
 from models.messaging import Dialog
-from models.statements import FIRST_COUNT, Statement, together
+from models.roster import DutyShift
+from models.statements import (
+    FIRST_COUNT,
+    Statement,
+    column_and_value,
+    column_of,
+    select,
+    together,
+)
+from models.ticket import Ticket, TicketReporter
 
-__all__ = ["Found", "read_context"]
+__all__ = [
+    "Found",
+    "TicketRow",
+    "on_duty_staff",
+    "open_tickets_like",
+    "owner_units",
+    "read_context",
+]
 
 
 @dataclass(frozen=True)
@@ -53,8 +78,20 @@ _JOINS: tuple[tuple[str, type[Model], str], ...] = (
 )
 
 
-def _sql() -> tuple[str, list[str]]:
-    """The statement (marked `?`), and the order its parameters are given in."""
+@dataclass(frozen=True)
+class _Made:
+    """The statement (marked `?`), the order its parameters are given in, and for each alias
+    the row's keys with the columns they are (`_init_from_db`'s names) and its key column."""
+
+    sql: str
+    order: list[str]
+    keys: dict[str, tuple[tuple[str, str], ...]]
+    pks: dict[str, str]
+
+
+@functools.cache
+def _sql() -> _Made:
+    """The context's statement, made once."""
     order: list[str] = []
 
     def mark(name: str) -> str:
@@ -63,25 +100,26 @@ def _sql() -> tuple[str, list[str]]:
 
     columns = []
     joins = []
+    keys: dict[str, tuple[tuple[str, str], ...]] = {}
+    pks: dict[str, str] = {}
     for alias, model, on in _JOINS:
+        pairs = []
         for column in model._meta.fields_db_projection.values():
             columns.append(f'"{alias}"."{column}" AS "{alias}__{column}"')
+            pairs.append((f"{alias}__{column}", column))
+        keys[alias] = tuple(pairs)
+        pks[alias] = f"{alias}__{model._meta.db_pk_column}"
         # Marks in the order they appear: they are taken by position.
         condition = re.sub(r"\{(platform|user|chat)\}", lambda m: mark(m.group(1)), on)
         joins.append(f'LEFT JOIN "{model._meta.db_table}" "{alias}" ON {condition}')
     sql = f"SELECT {', '.join(columns)} FROM (SELECT 1 AS one) AS base {' '.join(joins)}"
-    return sql, order
+    return _Made(sql, order, keys, pks)
 
 
-_STATEMENT: list[tuple[str, list[str]]] = []  # made once, on first use
-
-
-def _model(row: dict[str, Any], alias: str, model: type[Model]) -> Any:
-    prefix = f"{alias}__"
-    values = {key[len(prefix) :]: value for key, value in row.items() if key.startswith(prefix)}
-    if values.get(model._meta.db_pk_column) is None:
+def _model(row: dict[str, Any], made: _Made, alias: str, model: type[Model]) -> Any:
+    if row.get(made.pks[alias]) is None:
         return None
-    return model._init_from_db(**values)
+    return model._init_from_db(**{column: row[key] for key, column in made.keys[alias]})
 
 
 async def read_context(
@@ -90,16 +128,14 @@ async def read_context(
     """The sender's identity, owner and staff member, the chat and its estate, and the open
     dialog, in one query; `before`: statements run first in the same round trip (a dedup
     INSERT: `Found.first_count` says how many rows the first returned)."""
-    if not _STATEMENT:
-        _STATEMENT.append(_sql())
-    sql, order = _STATEMENT[0]
+    made = _sql()
     given = {"platform": str(platform), "user": user_id, "chat": chat_id}
-    query = Statement(sql, [given[name] for name in order])
+    query = Statement(made.sql, [given[name] for name in made.order])
     rows = await together(
         ChatIdentity, [*before, query], result=len(before), count_first=bool(before)
     )
     row = rows[0]
-    found = {alias: _model(row, alias, model) for alias, model, _ in _JOINS}
+    found = {alias: _model(row, made, alias, model) for alias, model, _ in _JOINS}
     identity, chat = found["i"], found["c"]
     if identity is not None:
         object.__setattr__(identity, "_owner", found["o"])
@@ -115,3 +151,118 @@ async def read_context(
         found["d"],
         first_count=int(row.get(FIRST_COUNT, 0)),
     )
+
+
+@functools.cache
+def _ticket_columns() -> str:
+    return ", ".join(f'"t"."{column}"' for column in Ticket._meta.fields_db_projection.values())
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    """A ticket's row as read (`open_tickets_like`): its id, text and kept features at hand,
+    made a model only when wanted."""
+
+    row: dict[str, Any]
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+    @property
+    def text(self) -> str:
+        return str(self.row["text"])
+
+    @property
+    def features(self) -> list[str] | None:
+        """Its kept features (None: opened before tickets kept them)."""
+        features: list[str] | None = _FEATURES.to_python_value(self.row["features"])
+        return features
+
+    def model(self) -> Ticket:
+        return Ticket._init_from_db(**self.row)
+
+
+_FEATURES = Ticket._meta.fields_map["features"]
+
+
+async def open_tickets_like(
+    where: Mapping[str, Any],
+    statuses: Sequence[TicketStatus],
+    since: datetime,
+    limit: int,
+    reporter: tuple[Platform, str] | None = None,
+) -> list[TicketRow]:
+    """The newest `limit` tickets (by creation, then id) equal to `where` in each field (None:
+    NULL), in one of `statuses`, created at `since` or later, and, with `reporter` (platform,
+    user id), reported by them."""
+    tests: list[str] = []
+    values: list[Any] = []
+    for name, value in where.items():
+        if value is None:
+            tests.append(f'"t"."{column_of(Ticket, name)}" IS NULL')
+            continue
+        column, converted = column_and_value(Ticket, name, value)
+        tests.append(f'"t"."{column}" = ?')
+        values.append(converted)
+    tests.append(f'"t"."{column_of(Ticket, "status")}" IN ({", ".join("?" for _ in statuses)})')
+    values.extend(column_and_value(Ticket, "status", status)[1] for status in statuses)
+    column, converted = column_and_value(Ticket, "created_at", since)
+    tests.append(f'"t"."{column}" >= ?')
+    values.append(converted)
+    if reporter is not None:
+        platform, user_id = reporter
+        tests.append(
+            f'EXISTS (SELECT 1 FROM "{TicketReporter._meta.db_table}" "r" '
+            'WHERE "r"."ticket_id" = "t"."id" AND "r"."platform" = ? AND "r"."user_id" = ?)'
+        )
+        values.append(column_and_value(TicketReporter, "platform", platform)[1])
+        values.append(column_and_value(TicketReporter, "user_id", user_id)[1])
+    sql = (
+        f'SELECT {_ticket_columns()} FROM "{Ticket._meta.db_table}" "t" '
+        f"WHERE {' AND '.join(tests)} "
+        f'ORDER BY "t"."created_at" DESC, "t"."id" DESC LIMIT {int(limit)}'
+    )
+    return [TicketRow(row) for row in await select(Ticket, Statement(sql, values))]
+
+
+@functools.cache
+def _owner_units_sql() -> str:
+    link = Owner._meta.fields_map["units"]
+    columns = ", ".join(f'"u"."{column}"' for column in Unit._meta.fields_db_projection.values())
+    return (
+        f'SELECT {columns} FROM "{Unit._meta.db_table}" "u" '
+        f'JOIN "{link.through}" "l" ON "l"."{link.forward_key}" = "u"."id" '
+        f'WHERE "l"."{link.backward_key}" = ?'
+    )
+
+
+async def owner_units(owner_id: int) -> list[Unit]:
+    """The units an owner owns (in no particular order)."""
+    rows = await select(Unit, Statement(_owner_units_sql(), [owner_id]))
+    return [Unit._init_from_db(**row) for row in rows]
+
+
+@functools.cache
+def _on_duty_sql() -> str:
+    columns = ", ".join(f'"s"."{column}"' for column in Staff._meta.fields_db_projection.values())
+    return (
+        f'SELECT {columns} FROM "{DutyShift._meta.db_table}" "d" '
+        f'JOIN "{Staff._meta.db_table}" "s" ON "s"."id" = "d"."staff_id" '
+        'WHERE "d"."estate_id" = ? AND "d"."department" = ? '
+        'AND "d"."starts_at" <= ? AND "d"."ends_at" > ? '
+        'ORDER BY "d"."starts_at" ASC, "d"."id" ASC'
+    )
+
+
+async def on_duty_staff(estate_id: int, department: str, at: datetime) -> list[Staff]:
+    """The staff member of each of the department's shifts that covers the instant `at`, in
+    shift order (by start, then id): one per shift, active or not."""
+    values = [
+        column_and_value(DutyShift, "estate_id", estate_id)[1],
+        column_and_value(DutyShift, "department", department)[1],
+        column_and_value(DutyShift, "starts_at", at)[1],
+        column_and_value(DutyShift, "ends_at", at)[1],
+    ]
+    rows = await select(DutyShift, Statement(_on_duty_sql(), values))
+    return [Staff._init_from_db(**row) for row in rows]

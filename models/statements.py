@@ -6,6 +6,7 @@
 - `upsert`: INSERT … ON CONFLICT (key) DO UPDATE — `update_or_create` in one statement.
 - `atomic`: a transaction, or nothing when one is open already (no savepoint pair for a block
   whose failure fails the whole transaction anyway).
+- `select`: a query of ours, run and logged as tortoise's own are.
 - `together`: several statements (`Statement`) in one round trip: on PostgreSQL one statement
   whose parts are data-modifying WITH clauses, on SQLite one hop to the driver's thread. A later
   statement may take the id the first one returned (`FIRST_ID`): a ticket and its first rows.
@@ -17,14 +18,15 @@ field's own `to_db_value`, as tortoise's own statements do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.connection import connections
-from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.exceptions import IntegrityError, MultipleObjectsReturned, OperationalError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -33,15 +35,24 @@ __all__ = [
     "FIRST_ID",
     "Statement",
     "atomic",
+    "column_and_value",
+    "column_of",
     "delete_ids",
+    "fetch",
+    "fetch_one",
     "insert_ignoring",
     "insert_many",
     "insert_statement",
+    "select",
+    "select_statement",
     "together",
     "update_statement",
     "upsert",
     "upsert_statement",
 ]
+
+
+M = TypeVar("M", bound=Model)
 
 
 class _FirstId:
@@ -67,13 +78,67 @@ def atomic() -> contextlib.AbstractAsyncContextManager[Any]:
     return in_transaction()
 
 
-def _column_and_value(model: type[Model], name: str, value: Any) -> tuple[str, Any]:
+class _Columns:
+    """What the statement builders need of a model, worked out once per model: each field's
+    column and field by the name a row gives it (a foreign key's by `name` and `name_id`), and
+    the fields a row may leave out that have a default."""
+
+    def __init__(self, model: type[Model]) -> None:
+        meta = model._meta
+        self.table: str = meta.db_table
+        self.by_name: dict[str, tuple[str, Any]] = {}
+        for name in meta.fields_db_projection:
+            field = meta.fields_map[name]
+            self.by_name[name] = (field.source_field or name, field)
+        for name in meta.fk_fields:
+            if f"{name}_id" in self.by_name:
+                self.by_name[name] = self.by_name[f"{name}_id"]
+        self.defaulted: tuple[tuple[str, Any], ...] = tuple(
+            (name, field)
+            for name in meta.fields_db_projection
+            if not ((field := meta.fields_map[name]).pk and field.generated)
+            and field.default is not None
+        )
+        # INSERT texts by (the row's names, how many rows).
+        self.inserts: dict[tuple[tuple[str, ...], int], tuple[str, tuple[Any, ...]]] = {}
+        # SELECT texts by (the names tested, which are tested for NULL, the order, the limit).
+        self.selects: dict[tuple[Any, ...], str] = {}
+        self.every_column = ", ".join(
+            f'"{column}"' for column in meta.fields_db_projection.values()
+        )
+
+
+_COLUMNS: dict[type[Model], _Columns] = {}
+
+
+def _columns(model: type[Model]) -> _Columns:
+    found = _COLUMNS.get(model)
+    if found is None:
+        found = _COLUMNS[model] = _Columns(model)
+    return found
+
+
+def column_and_value(model: type[Model], name: str, value: Any) -> tuple[str, Any]:
+    """A field's column (a foreign key's by `name` or `name_id`), and `value` as the store
+    takes it (through the field's own `to_db_value`, which validates it)."""
+    column, field = _column_and_field(model, name)
+    return column, value if value is FIRST_ID else field.to_db_value(value, None)
+
+
+def column_of(model: type[Model], name: str) -> str:
+    """A field's column (a foreign key's by `name` or `name_id`)."""
+    return _column_and_field(model, name)[0]
+
+
+def _column_and_field(model: type[Model], name: str) -> tuple[str, Any]:
+    found = _columns(model).by_name.get(name)
+    if found is not None:
+        return found
     meta = model._meta
     if name in meta.fk_fields:
         name = f"{name}_id"
     field = meta.fields_map[name]
-    column = field.source_field or name
-    return column, value if value is FIRST_ID else field.to_db_value(value, None)
+    return field.source_field or name, field
 
 
 def _with_defaults(model: type[Model], row: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,9 +146,8 @@ def _with_defaults(model: type[Model], row: Mapping[str, Any]) -> dict[str, Any]
     meta = model._meta
     given = {f"{name}_id" if name in meta.fk_fields else name for name in row}
     full = dict(row)
-    for name in meta.fields_db_projection:
-        field = meta.fields_map[name]
-        if name in given or (field.pk and field.generated) or field.default is None:
+    for name, field in _columns(model).defaulted:
+        if name in given:
             continue
         full[name] = field.default() if callable(field.default) else field.default
     return full
@@ -91,17 +155,24 @@ def _with_defaults(model: type[Model], row: Mapping[str, Any]) -> dict[str, Any]
 
 def _rows_sql(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> Statement:
     rows = [_with_defaults(model, row) for row in rows]
-    names = list(rows[0])
-    columns = [_column_and_value(model, name, rows[0][name])[0] for name in names]
+    names = tuple(rows[0])
+    known = _columns(model)
+    shape = (names, len(rows))
+    made = known.inserts.get(shape)
+    if made is None:
+        columns = [_column_and_field(model, name)[0] for name in names]
+        marks = f"({', '.join('?' for _ in names)})"
+        quoted = ", ".join(f'"{column}"' for column in columns)
+        fields = tuple(_column_and_field(model, name)[1] for name in names)
+        sql = f'INSERT INTO "{known.table}" ({quoted}) VALUES {", ".join(marks for _ in rows)}'
+        made = known.inserts[shape] = (sql, fields)
+    sql, fields = made
     values: list[Any] = []
-    marks = f"({', '.join('?' for _ in names)})"
     for row in rows:
-        values.extend(_column_and_value(model, name, row[name])[1] for name in names)
-    table = model._meta.db_table
-    quoted = ", ".join(f'"{column}"' for column in columns)
-    return Statement(
-        f'INSERT INTO "{table}" ({quoted}) VALUES {", ".join(marks for _ in rows)}', values
-    )
+        for name, field in zip(names, fields, strict=True):
+            value = row[name]
+            values.append(value if value is FIRST_ID else field.to_db_value(value, None))
+    return Statement(sql, values)
 
 
 @dataclass(frozen=True)
@@ -126,7 +197,7 @@ class Statement:
     @property
     def returns(self) -> bool:
         """Whether it returns rows (a SELECT, or a statement with RETURNING)."""
-        return self.sql.lstrip().upper().startswith("SELECT") or " RETURNING " in self.sql
+        return self.sql.lstrip()[:6].upper() == "SELECT" or " RETURNING " in self.sql
 
     @property
     def dependent(self) -> bool:
@@ -143,10 +214,10 @@ def upsert_statement(
     model: type[Model], key: Sequence[str], values: Mapping[str, Any], update: Sequence[str]
 ) -> Statement:
     """Insert a row, or update `update` of the row with the same `key` (a unique key)."""
-    keys = ", ".join(f'"{_column_and_value(model, name, values[name])[0]}"' for name in key)
+    keys = ", ".join(f'"{_column_and_field(model, name)[0]}"' for name in key)
     sets = ", ".join(
         f'"{column}" = excluded."{column}"'
-        for column in (_column_and_value(model, name, values[name])[0] for name in update)
+        for column in (_column_and_field(model, name)[0] for name in update)
     )
     return _rows_sql(model, [values]).then(f"ON CONFLICT ({keys}) DO UPDATE SET {sets}")
 
@@ -155,8 +226,8 @@ def update_statement(
     model: type[Model], where: Mapping[str, Any], values: Mapping[str, Any]
 ) -> Statement:
     """An UPDATE of `values` (None sets NULL) on the rows equal to `where` in each field."""
-    sets = [_column_and_value(model, name, value) for name, value in values.items()]
-    tests = [_column_and_value(model, name, value) for name, value in where.items()]
+    sets = [column_and_value(model, name, value) for name, value in values.items()]
+    tests = [column_and_value(model, name, value) for name, value in where.items()]
     return Statement(
         f'UPDATE "{model._meta.db_table}" SET '
         + ", ".join(f'"{column}" = ?' for column, _ in sets)
@@ -164,6 +235,92 @@ def update_statement(
         + " AND ".join(f'"{column}" = ?' for column, _ in tests),
         [value for _, value in sets] + [value for _, value in tests],
     )
+
+
+def _test(column: str, value: Any) -> str:
+    if value is None:
+        return f'"{column}" IS NULL'
+    if isinstance(value, _MANY):
+        return f'"{column}" IN ({", ".join("?" for _ in value)})' if value else "1 = 0"
+    return f'"{column}" = ?'
+
+
+# Values a `select_statement` tests a field against any of (IN).
+_MANY = (list, tuple, set, frozenset)
+
+
+def select_statement(
+    model: type[Model],
+    where: Mapping[str, Any],
+    *,
+    order_by: Sequence[str] = (),
+    limit: int | None = None,
+    columns: Sequence[str] = (),
+) -> Statement:
+    """A SELECT of every column (or of the fields `columns` names) of the rows equal to `where`
+    in each field (None: NULL; a list, tuple or set: any of its values), in `order_by` order
+    ("-id": descending), at most `limit` of them. Its text is made once per shape; the values
+    go through each field's `to_db_value`."""
+    known = _columns(model)
+    shape = (
+        tuple(where),
+        tuple(
+            None if value is None else len(value) if isinstance(value, _MANY) else 1
+            for value in where.values()
+        ),
+        tuple(order_by),
+        limit,
+        tuple(columns),
+    )
+    sql = known.selects.get(shape)
+    if sql is None:
+        tests = [_test(column_of(model, name), value) for name, value in where.items()]
+        order = [
+            f'"{column_of(model, name.lstrip("-"))}" {"DESC" if name.startswith("-") else "ASC"}'
+            for name in order_by
+        ]
+        selected = (
+            ", ".join(f'"{column_of(model, name)}"' for name in columns)
+            if columns
+            else known.every_column
+        )
+        sql = f'SELECT {selected} FROM "{known.table}"'
+        if tests:
+            sql += f" WHERE {' AND '.join(tests)}"
+        if order:
+            sql += f" ORDER BY {', '.join(order)}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        known.selects[shape] = sql
+    values: list[Any] = []
+    for name, value in where.items():
+        if value is None:
+            continue
+        _, field = _column_and_field(model, name)
+        for one in value if isinstance(value, _MANY) else (value,):
+            values.append(field.to_db_value(one, None))
+    return Statement(sql, values)
+
+
+async def fetch(
+    model: type[M],
+    where: Mapping[str, Any],
+    *,
+    order_by: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[M]:
+    """The models of the rows `select_statement` selects: `Model.filter(**where)` for a query
+    that runs for every message, without tortoise's query building each time."""
+    statement = select_statement(model, where, order_by=order_by, limit=limit)
+    return [model._init_from_db(**row) for row in await select(model, statement)]
+
+
+async def fetch_one(model: type[M], **where: Any) -> M | None:
+    """The row equal to `where` (a unique key) as a model, or None: `Model.get_or_none`."""
+    found = await fetch(model, where, limit=2)
+    if len(found) > 1:
+        raise MultipleObjectsReturned(model)
+    return found[0] if found else None
 
 
 def delete_ids(model: type[Model], ids: Sequence[int]) -> Statement:
@@ -175,28 +332,42 @@ def delete_ids(model: type[Model], ids: Sequence[int]) -> Statement:
 def _postgres(statement: Statement, start: int, dependent: bool = False) -> tuple[str, list[Any]]:
     """The statement with `$n` marks from `start`. A `dependent` one (it takes `FIRST_ID`: a
     one-row INSERT) inserts its row once per row the first statement ("s0") returned."""
-    parts = statement.sql.split("?")
-    if len(parts) != len(statement.values) + 1:
-        raise ValueError(f"{len(statement.values)} values for {len(parts) - 1} marks")
-    sql = [parts[0]]
-    values: list[Any] = []
-    for value, part in zip(statement.values, parts[1:], strict=True):
-        if value is FIRST_ID:
-            sql.append('"s0"."id"')
+    firsts = tuple(i for i, value in enumerate(statement.values) if value is FIRST_ID)
+    text = _postgres_text(statement.sql, len(statement.values), firsts, start, dependent)
+    values = statement.values
+    if firsts:
+        values = [value for value in values if value is not FIRST_ID]
+    return text, values
+
+
+@functools.lru_cache(maxsize=1024)
+def _postgres_text(
+    sql: str, count: int, firsts: tuple[int, ...], start: int, dependent: bool
+) -> str:
+    """`_postgres`'s text, made once per statement text and shape: `count` values, those at
+    `firsts` being `FIRST_ID`."""
+    parts = sql.split("?")
+    if len(parts) != count + 1:
+        raise ValueError(f"{count} values for {len(parts) - 1} marks")
+    made = [parts[0]]
+    mark = start
+    for index, part in enumerate(parts[1:]):
+        if index in firsts:
+            made.append('"s0"."id"')
         else:
-            values.append(value)
-            sql.append(f"${start + len(values) - 1}")
-        sql.append(part)
-    text = "".join(sql)
+            made.append(f"${mark}")
+            mark += 1
+        made.append(part)
+    text = "".join(made)
     if not dependent:
-        return text, values
+        return text
     if text.startswith("INSERT INTO "):
         head, _, rest = text.partition(" VALUES (")
         row, _, tail = rest.partition(")")
-        return f'{head} SELECT {row} FROM "s0"{tail}', values
+        return f'{head} SELECT {row} FROM "s0"{tail}'
     head, _, rest = text.partition(" WHERE ")
     condition, returning, tail = rest.partition(" RETURNING ")
-    return f'{head} WHERE ({condition}) AND EXISTS (SELECT 1 FROM "s0"){returning}{tail}', values
+    return f'{head} WHERE ({condition}) AND EXISTS (SELECT 1 FROM "s0"){returning}{tail}'
 
 
 def _check_dependent(statement: Statement) -> None:
@@ -212,6 +383,15 @@ def _check_dependent(statement: Statement) -> None:
         if FIRST_ID not in statement.values:
             return
     raise ValueError(f"this statement cannot depend on the first of a together: {sql}")
+
+
+async def select(model: type[Model], statement: Statement) -> list[dict[str, Any]]:
+    """Run one query on the store of `model` through its client, as tortoise's own queries go
+    (logged as they are); the rows, keyed by column."""
+    client = _client(model)
+    if client.capabilities.dialect == "postgres":
+        return await client.execute_query_dict(*_postgres(statement, 1))
+    return await client.execute_query_dict(statement.sql, statement.values)
 
 
 async def run(model: type[Model], statement: Statement) -> list[dict[str, Any]]:

@@ -11,8 +11,8 @@ posted once per staff chat and then edited: its platform message id is kept in `
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,7 @@ from models import (
     lifecycle,
 )
 from models.lifecycle import IllegalTransition
+from models.statements import Statement, fetch, fetch_one, select, select_statement
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +132,17 @@ _SAME_USERIDS = {
 async def platform_mentions(staff: Sequence[Staff], platform: Platform) -> tuple[Mention, ...]:
     """Who of `staff` can be @-mentioned by user id on `platform` (those with an account
     there), so that a mention notifies them rather than being text."""
-    found: list[Mention] = []
+    if not staff:
+        return ()
     platforms = _SAME_USERIDS.get(platform, (platform,))
+    # Every one's accounts in one read, oldest first.
+    where = {"staff_id": [member.id for member in staff], "platform": list(platforms)}
+    accounts: dict[int, list[ChatIdentity]] = {}
+    for identity in await fetch(ChatIdentity, where, order_by=["id"]):
+        accounts.setdefault(identity.staff_id, []).append(identity)
+    found: list[Mention] = []
     for member in staff:
-        identities = await ChatIdentity.filter(
-            staff_id=member.id, platform__in=list(platforms)
-        ).order_by("id")
+        identities = accounts.get(member.id, [])
         # The platform's own account first, then the one sharing its user ids.
         identities.sort(key=lambda identity: platforms.index(Platform(identity.platform)))
         if identities:
@@ -202,13 +208,40 @@ class Known:
     opened: bool = False
     owner: Owner | None = None
     home: Unit | None = None
+    # Units the message read in its transaction, by id (`Context.units_read`): the fault's
+    # unit among them is not read again.
+    units: Mapping[int, Unit] = field(default_factory=dict)
+
+
+async def _unit(unit_id: int | None, units: Mapping[int, Unit] | None) -> Unit | None:
+    """The unit with this id: from `units` (read in the transaction already), else the store."""
+    if unit_id is None:
+        return None
+    unit = (units or {}).get(unit_id)
+    return unit if unit is not None else await fetch_one(Unit, id=unit_id)
+
+
+def _reports(ticket_id: int) -> Statement:
+    """A ticket's reports in order, what its card shows of each."""
+    return select_statement(
+        TicketReporter,
+        {"ticket_id": ticket_id},
+        order_by=["id"],
+        columns=["name", "user_id", "text"],
+    )
 
 
 async def ticket_location(
-    ticket: Ticket, catalogues: Catalogues, lang: str, *, known_building: bool | None = None
+    ticket: Ticket,
+    catalogues: Catalogues,
+    lang: str,
+    *,
+    known_building: bool | None = None,
+    units: Mapping[int, Unit] | None = None,
 ) -> str:
-    """Where a ticket's fault is, in words (see `location_text`)."""
-    unit = await Unit.get_or_none(id=ticket.unit_id) if ticket.unit_id else None
+    """Where a ticket's fault is, in words (see `location_text`); `units`: units read in the
+    transaction already, by id."""
+    unit = await _unit(ticket.unit_id, units)
     known = known_building
     if known is None:
         known = ticket.location_building is None or await Building.exists(
@@ -251,11 +284,9 @@ async def render_card(
         estate, owner, home = known.estate, known.owner, known.home
     else:
         estate = known.estate if known is not None else await Estate.get(id=ticket.estate_id)
-        home = (
-            await Unit.get_or_none(id=ticket.reporter_unit_id) if ticket.reporter_unit_id else None
-        )
-        owner = await Owner.get_or_none(id=ticket.owner_id) if ticket.owner_id else None
-    holder = await Staff.get_or_none(id=ticket.claimed_by_id) if ticket.claimed_by_id else None
+        home = await _unit(ticket.reporter_unit_id, known.units if known is not None else None)
+        owner = await fetch_one(Owner, id=ticket.owner_id) if ticket.owner_id else None
+    holder = await fetch_one(Staff, id=ticket.claimed_by_id) if ticket.claimed_by_id else None
 
     def t(key: str, **fields: object) -> str:
         return catalogues.text(lang, key, **fields)
@@ -272,7 +303,13 @@ async def render_card(
         )
     )
     known_building = known.known_building if known is not None else None
-    where = await ticket_location(ticket, catalogues, lang, known_building=known_building)
+    where = await ticket_location(
+        ticket,
+        catalogues,
+        lang,
+        known_building=known_building,
+        units=known.units if known is not None else None,
+    )
     lines.append(t("desk.card_location", where=where or t("desk.card_no_location")))
     # The owner on record, else the name the chat account shows: a name, never a phone number.
     name = owner.name if owner else ticket.reporter_name or ticket.reporter_id
@@ -283,20 +320,17 @@ async def render_card(
     else:
         lines.append(t("desk.card_reporter", name=name))
     lines.append(t("desk.card_text", text=ticket.text))
-    joined = (
-        [] if opened else await TicketReporter.filter(ticket_id=ticket.id).order_by("id").offset(1)
-    )
+    # Every report after the first: only what the card shows of each is read.
+    joined = [] if opened else (await select(TicketReporter, _reports(ticket.id)))[1:]
     if joined:
         lines.append(t("desk.card_reports", count=len(joined) + 1))
         for reporter in joined[-CARD_REPORTS:]:
+            said = str(reporter["text"])
             text = (
-                reporter.text
-                if len(reporter.text) <= CARD_REPORT_CHARS
-                else (reporter.text[: CARD_REPORT_CHARS - 1] + "…")
+                said if len(said) <= CARD_REPORT_CHARS else (said[: CARD_REPORT_CHARS - 1] + "…")
             )
-            lines.append(
-                t("desk.card_report_line", name=reporter.name or reporter.user_id, text=text)
-            )
+            name = reporter["name"] or reporter["user_id"]
+            lines.append(t("desk.card_report_line", name=name, text=text))
     if ticket.photos:
         lines.append(t("desk.card_photos", count=len(ticket.photos)))
     calendar = await ticket_calendar(ticket, estate)
@@ -383,7 +417,7 @@ async def card_messages(
         if known is not None and known.opened
         else {
             (card.platform, card.chat_id): card
-            for card in await TicketCard.filter(ticket_id=ticket.id)
+            for card in await fetch(TicketCard, {"ticket_id": ticket.id})
         }
     )
     entries: list[Outbound] = []

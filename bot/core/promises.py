@@ -26,6 +26,7 @@ time moved on by the wait so far, and since when it waits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,8 +42,10 @@ from models.lifecycle import Elapsed
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
 
 
+@functools.lru_cache(maxsize=256)
 def duration(delta: timedelta, lang: str) -> str:
-    """A promised duration in words ("15分钟", "24 hours"), never rounded up to a larger unit."""
+    """A promised duration in words ("15分钟", "24 hours"), never rounded up to a larger unit
+    (worked out once per duration and language: a ticket's promise names one of a few)."""
     return format_timedelta(delta, threshold=2, locale=LOCALES.get(lang, "zh_CN"))
 
 

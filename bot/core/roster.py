@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 from tortoise.transactions import in_transaction
 
 from models import Department, DutyShift, Estate, Staff, StaffRole
+from models.lookup import on_duty_staff
+from models.statements import fetch
 
 _MONTH_DAY = re.compile(r"(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?")
 _FULL_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?")
@@ -35,19 +37,8 @@ YESTERDAY_WORDS = frozenset({"昨天", "昨日", "yesterday"})
 async def on_duty_at(estate_id: int, department: Department | str, at: datetime) -> list[Staff]:
     """The active staff whose shift for `department` covers the instant `at`, in shift order."""
     at = at.astimezone(UTC)  # SQLite compares the stored text: UTC against UTC
-    shifts = (
-        await DutyShift.filter(
-            estate_id=estate_id,
-            department=Department(department),
-            starts_at__lte=at,
-            ends_at__gt=at,
-        )
-        .order_by("starts_at", "id")
-        .prefetch_related("staff")
-    )
     found: list[Staff] = []
-    for shift in shifts:
-        member: Staff = shift.staff
+    for member in await on_duty_staff(estate_id, Department(department), at):
         if member.active and all(member.id != other.id for other in found):
             found.append(member)
     return found
@@ -55,17 +46,25 @@ async def on_duty_at(estate_id: int, department: Department | str, at: datetime)
 
 async def department_staff(estate_id: int, department: Department | str) -> list[Staff]:
     """The department's active staff marked on duty (the fallback when the roster is empty)."""
-    return await Staff.filter(
-        estate_id=estate_id, department=Department(department), active=True, on_duty=True
-    ).order_by("id")
+    where = {
+        "estate_id": estate_id,
+        "department": Department(department),
+        "active": True,
+        "on_duty": True,
+    }
+    return await fetch(Staff, where, order_by=["id"])
 
 
 async def supervisors(estate_id: int, department: Department | str | None = None) -> list[Staff]:
     """The estate's active supervisors (of `department`, when given)."""
-    query = Staff.filter(estate_id=estate_id, active=True, role=StaffRole.SUPERVISOR)
+    where: dict[str, object] = {
+        "estate_id": estate_id,
+        "active": True,
+        "role": StaffRole.SUPERVISOR,
+    }
     if department is not None:
-        query = query.filter(department=Department(department))
-    return await query.order_by("id")
+        where["department"] = Department(department)
+    return await fetch(Staff, where, order_by=["id"])
 
 
 async def managers(estate_id: int) -> list[Staff]:

@@ -37,7 +37,7 @@ from bot.core.logsafe import log_excerpt
 from bot.core.types import Button, IncomingMessage, OutgoingMessage
 from models import Chat, ChatIdentity, ChatKind, Estate, Owner, SeenMessage, Staff
 from models.lookup import read_context
-from models.statements import Statement, insert_statement
+from models.statements import Statement, insert_statement, run, update_statement
 
 if TYPE_CHECKING:
     from bot.core.nlu import Understanding
@@ -368,7 +368,10 @@ class Router:
         if settles_language(text, understanding.intent, understanding.lang):
             if ctx.identity.language != ctx.lang:
                 ctx.identity.language = ctx.lang
-                await ctx.identity.save(update_fields=["language"])
+                changed = {"language": ctx.lang}
+                await run(
+                    ChatIdentity, update_statement(ChatIdentity, {"id": ctx.identity.id}, changed)
+                )
         quiet_in_group = ctx.in_group and not ctx.message.addressed
         if understanding.intent == "other":
             if not quiet_in_group:

@@ -5,20 +5,25 @@ did; statements that return nothing return nothing."""
 from __future__ import annotations
 
 import pytest
+from tortoise.exceptions import MultipleObjectsReturned
 from tortoise.transactions import in_transaction
 
-from models import Building, Entrance, Estate
+from models import Building, Entrance, Estate, Unit
 from models.querycount import count_queries
 from models.statements import (
     FIRST_COUNT,
     FIRST_ID,
     Statement,
     delete_ids,
+    fetch,
+    fetch_one,
     insert_statement,
+    select,
+    select_statement,
     together,
     update_statement,
 )
-from tests.factories import make_estate
+from tests.factories import make_estate, make_unit
 
 
 def _building(estate: Estate, name: str) -> Statement:
@@ -83,3 +88,42 @@ async def test_a_statement_that_cannot_depend_on_the_first_is_refused(store: str
     with pytest.raises(ValueError, match="cannot depend"):
         await together(Building, [_building(estate, "3"), many])
     assert not await Building.exists(estate_id=estate.id)
+
+
+async def test_fetch_reads_what_filter_reads(store: str) -> None:
+    # The per-message reads written once (`fetch`, `fetch_one`, `select_statement`) select the
+    # rows tortoise's filter selects: equal, NULL, any of a list, in order, at most a limit.
+    estate = await make_estate()
+    other = await make_estate("other")
+    for name in ("B", "A", "C"):
+        await Building.create(estate=estate, name=name)
+    await Building.create(estate=other, name="A")
+    mine = {"estate_id": estate.id}
+    assert [b.name for b in await fetch(Building, mine, order_by=["-name"])] == ["C", "B", "A"]
+    named = {"estate_id": estate.id, "name": ["A", "C"]}
+    assert [b.name for b in await fetch(Building, named, order_by=["name"], limit=1)] == ["A"]
+    expected = await Building.filter(estate_id=estate.id, name__in=["A", "C"]).order_by("id")
+    assert [b.id for b in await fetch(Building, named, order_by=["id"])] == [
+        b.id for b in expected
+    ]
+    assert await fetch(Building, {"estate_id": estate.id, "name": []}) == []
+    a = await fetch_one(Building, estate_id=estate.id, name="A")
+    assert a is not None and a.name == "A" and a.estate_id == estate.id  # type: ignore[attr-defined]
+    assert await fetch_one(Building, estate_id=estate.id, name="Z") is None
+    with pytest.raises(MultipleObjectsReturned):
+        await fetch_one(Building, name="A")
+    walled = await make_unit(estate, "A", "1", "101")
+    open_plan = await make_unit(estate, "A", None, "102")
+    assert [u.id for u in await fetch(Unit, {"entrance_id": None})] == [open_plan.id]
+    assert [u.label for u in await fetch(Unit, {"estate_id": estate.id}, order_by=["id"])] == [
+        walled.label,
+        open_plan.label,
+    ]
+    rows = await select(
+        Building, select_statement(Building, mine, order_by=["name"], columns=["name"])
+    )
+    assert rows == [{"name": "A"}, {"name": "B"}, {"name": "C"}]
+    estate.name = "改名"
+    await estate.save()
+    [again] = await fetch(Estate, {"id": estate.id, "code": "demo"})
+    assert again.name == "改名"
