@@ -456,20 +456,10 @@ async def remind_to_rate(now: datetime, services: NoticeServices, notifier: Noti
             )
             key = f"rating:{ticket.id}:{resolved}:{platform}:{reporter.user_id}"
             buttons = desk.rating_buttons(ticket, catalogues, lang)
-            chat = await Chat.get_or_none(platform=platform, chat_id=reporter.chat_id)
-            if chat is not None and chat.kind is ChatKind.OWNERS:
-                # Reported in an owner group: reminded there, as the resolution was told there.
-                audience, to = Audience.OWNERS, reporter.chat_id
-            elif chat is None or chat.kind is ChatKind.PRIVATE:
-                audience, to = Audience.PRIVATE, reporter.user_id
-            else:
-                log.warning(
-                    "no rating reminder for %s: %s reported from a %s chat",
-                    ticket.number,
-                    reporter.user_id,
-                    chat.kind,
-                )
+            where = await _reporters_chat(reporter, "rating reminder", ticket.number)
+            if where is None:
                 continue
+            audience, to = where
             notices.append(
                 Notice(
                     key=key,
@@ -483,6 +473,22 @@ async def remind_to_rate(now: datetime, services: NoticeServices, notifier: Noti
                 )
             )
     return await notifier.notify(notices, now)
+
+
+async def _reporters_chat(
+    reporter: TicketReporter, what: str, number: str
+) -> tuple[Audience, str] | None:
+    """Where a reminder to a ticket's reporter goes: the owner group they reported in (as the
+    resolution was told there), else their private chat; None (logged) for any other chat."""
+    chat = await Chat.get_or_none(platform=Platform(reporter.platform), chat_id=reporter.chat_id)
+    if chat is not None and chat.kind is ChatKind.OWNERS:
+        return Audience.OWNERS, reporter.chat_id
+    if chat is None or chat.kind is ChatKind.PRIVATE:
+        return Audience.PRIVATE, reporter.user_id
+    log.warning(
+        "no %s for %s: %s reported from a %s chat", what, number, reporter.user_id, chat.kind
+    )
+    return None
 
 
 async def remind_appointments(now: datetime, services: NoticeServices, notifier: Notifier) -> int:
@@ -504,19 +510,10 @@ async def remind_appointments(now: datetime, services: NoticeServices, notifier:
         stamp = ticket.appointment_at.strftime("%Y%m%dT%H%M")
         for reporter in await TicketReporter.filter(ticket_id=ticket.id).order_by("id"):
             platform = Platform(reporter.platform)
-            chat = await Chat.get_or_none(platform=platform, chat_id=reporter.chat_id)
-            if chat is not None and chat.kind is ChatKind.OWNERS:
-                audience, to = Audience.OWNERS, reporter.chat_id
-            elif chat is None or chat.kind is ChatKind.PRIVATE:
-                audience, to = Audience.PRIVATE, reporter.user_id
-            else:
-                log.warning(
-                    "no appointment reminder for %s: %s reported from a %s chat",
-                    ticket.number,
-                    reporter.user_id,
-                    chat.kind,
-                )
+            where = await _reporters_chat(reporter, "appointment reminder", ticket.number)
+            if where is None:
                 continue
+            audience, to = where
             lang = catalogues.language(reporter.language)
             notices.append(
                 Notice(

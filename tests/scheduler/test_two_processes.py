@@ -10,9 +10,11 @@ import json
 import os
 import sys
 from collections import Counter
-from datetime import date, timedelta
+from collections.abc import Coroutine
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,36 @@ from tests.scheduler.conftest import Estate4Jobs, at
 ROOT = Path(__file__).resolve().parents[2]
 
 
+async def race(module: str, moment: datetime, job: Coroutine[Any, Any, int]) -> tuple[int, Any]:
+    """Run `job` here while `tests.scheduler.<module>` runs the same job in another process at
+    `moment`, both let go at once; this process's count and what the other printed (JSON)."""
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        f"tests.scheduler.{module}",
+        POSTGRES_URL,
+        moment.isoformat(),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert other.stdin is not None and other.stdout is not None
+    try:
+        assert (await asyncio.wait_for(other.stdout.readline(), 60)).strip() == b"ready"
+        other.stdin.write(b"go\n")
+        await other.stdin.drain()
+        ours = await job
+        theirs = json.loads(await asyncio.wait_for(other.stdout.readline(), 60))
+        assert await asyncio.wait_for(other.wait(), 60) == 0
+    finally:
+        job.close()  # never awaited when the other process did not start
+        if other.returncode is None:
+            other.kill()
+            await other.wait()
+    return ours, theirs
+
+
 @pytest.mark.server_store
 async def test_two_processes_racing_on_postgresql_send_each_bill_once(
     jobs_estate: Estate4Jobs, store: str
@@ -54,29 +86,7 @@ async def test_two_processes_racing_on_postgresql_send_each_bill_once(
         users.append(f"o{n}")
     moment = at(date(2026, 12, 1))
     e.time.set(moment)
-    other = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.scheduler.racer",
-        POSTGRES_URL,
-        moment.isoformat(),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert other.stdin is not None and other.stdout is not None
-    try:
-        assert (await asyncio.wait_for(other.stdout.readline(), 60)).strip() == b"ready"
-        other.stdin.write(b"go\n")
-        await other.stdin.drain()
-        ours = await push_bills(moment, e.services, e.notifier)
-        theirs = json.loads(await asyncio.wait_for(other.stdout.readline(), 60))
-        assert await asyncio.wait_for(other.wait(), 60) == 0
-    finally:
-        if other.returncode is None:
-            other.kill()
-            await other.wait()
+    ours, theirs = await race("racer", moment, push_bills(moment, e.services, e.notifier))
     received = Counter(m.chat.chat_id for m in e.channel.sent) + Counter(theirs["chats"])
     assert received == Counter({user: 1 for user in users})
     assert ours + theirs["sent"] == len(users) == 123
@@ -119,29 +129,11 @@ async def test_two_processes_escalating_on_postgresql_raise_each_stage_once(
     services = SimpleNamespace(
         catalogues=e.services.catalogues, hub=hub, clock=e.services.clock, cache=e.services.cache
     )
-    other = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.scheduler.escalation_racer",
-        POSTGRES_URL,
-        moment.isoformat(),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
+    ours, theirs = await race(
+        "escalation_racer",
+        moment,
+        escalate_overdue(moment, services, e.notifier),  # type: ignore[arg-type]
     )
-    assert other.stdin is not None and other.stdout is not None
-    try:
-        assert (await asyncio.wait_for(other.stdout.readline(), 60)).strip() == b"ready"
-        other.stdin.write(b"go\n")
-        await other.stdin.drain()
-        ours = await escalate_overdue(moment, services, e.notifier)  # type: ignore[arg-type]
-        theirs = json.loads(await asyncio.wait_for(other.stdout.readline(), 60))
-        assert await asyncio.wait_for(other.wait(), 60) == 0
-    finally:
-        if other.returncode is None:
-            other.kill()
-            await other.wait()
     assert ours + theirs["raised"] == 30 * 3
     assert await Escalation.all().count() == 90
     sent = [(m.chat.chat_id, m.text) for m in e.channel.sent] + [
