@@ -46,6 +46,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from bot.adapters.http import HttpServer
 from bot.core import console, desk_actions
+from bot.core.calendar import ServiceCalendar
 from bot.core.console import (
     BoardFilter,
     ConsoleConfig,
@@ -453,8 +454,10 @@ class Console:
         lang: str,
         estate: Estate,
         now: datetime,
+        calendar: ServiceCalendar | None = None,
     ) -> list[Row]:
-        """The tickets as a list shows and exports them: each column in words or local time."""
+        """The tickets as a list shows and exports them: each column in words or local time
+        (`calendar`: the estate's, when the caller read it already, as the board does)."""
 
         def t(key: str, **fields: object) -> str:
             return self.catalogues.text(lang, key, **fields)
@@ -463,7 +466,8 @@ class Console:
             return moment.astimezone(tz) if moment else None
 
         tz = ZoneInfo(estate.timezone)
-        calendar = await console.calendar_for(estate, tickets)
+        if calendar is None:
+            calendar = await console.calendar_for(estate, tickets)
         rows = []
         places = await console.locations(tickets, self.catalogues, lang)
         for ticket, where in zip(tickets, places, strict=True):
@@ -501,6 +505,7 @@ class Console:
         estate: Estate,
         view: str,
         tickets: Sequence[Ticket],
+        calendar: ServiceCalendar | None = None,
         **context: Any,
     ) -> web.Response:
         """A list of tickets (the board's or the history's) with its filters and export link."""
@@ -518,7 +523,7 @@ class Console:
             estate=estate,
             supervisor=console.is_supervisor(staff),
             columns=columns,
-            rows=await self._rows(tickets, columns, lang, estate, now),
+            rows=await self._rows(tickets, columns, lang, estate, now, calendar),
             short=SHORT_TEXT,
             unbound=await self._unbound_count(staff),
             departments=[d.value for d in Department],
@@ -538,6 +543,7 @@ class Console:
             shown.estate,
             "open",
             shown.tickets,
+            shown.calendar,
             open_count=shown.open_count,
             overdue_count=shown.overdue_count,
             statuses=[s.value for s in console.NOT_CLOSED],
@@ -595,6 +601,7 @@ class Console:
         tz = ZoneInfo(estate.timezone)
         lang = self._lang(request, session)
         today = now.astimezone(tz).date()
+        calendar: ServiceCalendar | None = None  # the board reads it; the history, `_rows`
         if request.query.get("view") == "history":
             wanted = self._history_filter(request, session, staff, today)
             found = await console.history_for_export(staff, wanted)
@@ -606,9 +613,10 @@ class Console:
             name = f"{wanted.since.isoformat()}_{wanted.until.isoformat()}"
         else:
             wanted_open = self._board_filter(request, session, staff)
-            tickets = (await console.board(staff, wanted_open, now)).tickets
+            shown = await console.board(staff, wanted_open, now)
+            tickets, calendar = shown.tickets, shown.calendar
             columns, name = BOARD_COLUMNS, today.isoformat()
-        rows = await self._rows(tickets, columns, lang, estate, now)
+        rows = await self._rows(tickets, columns, lang, estate, now, calendar)
         t = self.catalogues.text
         content = await asyncio.to_thread(
             console.export_workbook,
