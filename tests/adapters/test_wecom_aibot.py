@@ -193,7 +193,8 @@ async def test_two_unanswered_pings_close_the_connection_and_it_reconnects(rig: 
     await sleeps.wake(HEARTBEAT)  # the third beat finds two pings unanswered and closes
     await fake.until(lambda: fake.closes == 1)
     await sleeps.wake(1.0)
-    await fake.until(lambda: fake.subscribes == 2)
+    await fake.until(lambda: fake.subscribes == 2)  # (until fails the test when it times out)
+    assert fake.closes == 1 and fake.connections == 2
 
 
 async def test_a_refused_subscription_is_retried_with_growing_backoff(desk: Desk) -> None:
