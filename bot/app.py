@@ -27,6 +27,7 @@ from bot.core.channel import Channel, ChannelHub
 from bot.core.clock import Clock, SystemClock
 from bot.core.console import ConsoleConfig, session_key
 from bot.core.context import Services
+from bot.core.heap import give_back_freed
 from bot.core.i18n import Catalogues
 from bot.core.logsafe import Redactor, install_redaction
 from bot.core.nlu import NLU
@@ -125,6 +126,8 @@ def console_config(settings: Settings) -> ConsoleConfig:
 async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     """Build the services and the router on an open store."""
     nlu = await asyncio.to_thread(NLU.load, settings.nlu_model_file)
+    # Loading built the segmenter's dictionary and the model through large passing buffers.
+    give_back_freed()
     clock = clock or SystemClock()
     services = Services(
         nlu=nlu,

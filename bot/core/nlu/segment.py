@@ -19,29 +19,40 @@ the words, and so the features and the trained model, stay jieba's:
 - jieba adds a user word's frequency to the dictionary's total even when the word was already
   in the dictionary; jieba-rs replaces it. The total decides close calls (``乱倒`` or ``乱``
   ``倒``), so a word that matches nothing (two private-use characters) makes up the difference.
-- A stretch repeated three times running (急急急) can be cut two ways that score the same, and
-  the two break such ties differently: jieba itself cuts those texts (about 1 in 100).
+- A stretch repeated three times running (急急急) can be cut two ways that score the same, in
+  the dictionary's route or in the hidden Markov model, and the two break such ties
+  differently: jieba's own code cuts those texts (about 1 in 100).
 
-``tests/core/nlu/test_segment.py`` checks the words against jieba's on the corpus and on random
-texts of every kind of character. Measured: the same words for all 6,271 messages of the corpus,
-the labelled sets and the location sets, and for 60,000 random strings but 1 (a string of
-shuffled Han characters where the two hidden Markov models part). The segmenter and jieba are
-both built once per process on first use (about a second); nothing is downloaded.
+jieba's code is used for those texts, but not jieba's dictionary as jieba keeps it: a dict of
+every word and every prefix of a word, about 70 MB in this process. `Frequencies` holds the same
+numbers as two sorted arrays keyed by the strings' hashes (about 7 MB), and jieba's tokenizer
+reads it in place of its dict. jieba-rs's own segmenter is the one ``rjieba`` builds when it is
+imported (its module-level ``cut``), with the domain words added, rather than a second copy.
+
+``tests/core/nlu/test_segment.py`` checks the words against jieba's (jieba itself, with its own
+dictionary) on the corpus and on random texts of every kind of character and of repeated
+stretches, and `Frequencies` against jieba's dict. Measured: the same words for all 6,271
+messages of the corpus, the labelled sets and the location sets, and for 60,000 random strings
+but 1 (a string of shuffled Han characters where the two hidden Markov models part). Both are
+built once per process on first use (about a second); nothing is downloaded.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 
 import jieba
+import numpy as np
 import rjieba
 
-__all__ = ["USERDICT_PATH", "cut", "tokenizer", "userdict_words"]
+__all__ = ["USERDICT_PATH", "Frequencies", "cut", "jieba_words", "tokenizer", "userdict_words"]
 
 USERDICT_PATH: Path = Path(__file__).with_name("userdict.txt")
 
@@ -61,10 +72,83 @@ _REPEATS = re.compile(r"([\u4e00-\u9fd5a-zA-Z0-9+#&._%\-]{1,12})\1\1")
 _SIGNS = re.compile(r"[+#&._%\-]")
 # A word that occurs in no text: it only carries the frequency that makes the totals agree.
 _BALANCE_WORD = "\ue000\ue001"
+# Marks a prefix of a word while the frequencies are gathered (a word's own frequency is >= 0).
+_PREFIX = -1
 
 _lock = threading.Lock()
 _tokenizer: rjieba.Jieba | None = None
-_reference: jieba.Tokenizer | None = None
+_ties: jieba.Tokenizer | None = None
+
+
+def _hash(text: str) -> int:
+    return hash(text.encode("utf-8", "surrogatepass"))
+
+
+class Frequencies:
+    """jieba's ``FREQ``: the frequency of every word of the dictionary, and 0 for every prefix
+    of a word that is not a word itself, looked up as jieba looks it up (``in``, ``[]``,
+    ``get``). Kept as the sorted hashes of the strings and their frequencies, two arrays, with
+    no string kept. The hash is that of the string's UTF-8 bytes: a string's own hash is taken
+    over its stored code units, the same for ``BP`` and ``偂`` (0x5042). Two strings of the same
+    hash would share an entry: with about 500,000 keys and 64-bit hashes, about one chance in
+    10^13 per lookup of a string that is not a key."""
+
+    __slots__ = ("_freqs", "_hashes", "_size")
+
+    def __init__(self, hashes: array[int], freqs: array[int]) -> None:
+        self._hashes = hashes
+        self._freqs = freqs
+        self._size = len(hashes)
+
+    @classmethod
+    def gather(cls, entries: Iterable[tuple[str, int]]) -> Frequencies:
+        """Build from ``(word, frequency)`` in the order jieba adds them: a later entry of a
+        word replaces an earlier one; a prefix that is no word's entry counts 0."""
+        hashes: array[int] = array("q")
+        freqs: array[int] = array("q")
+        for word, freq in entries:
+            hashes.append(_hash(word))
+            freqs.append(freq)
+            for end in range(1, len(word)):
+                hashes.append(_hash(word[:end]))
+                freqs.append(_PREFIX)
+        keys = np.frombuffer(hashes, dtype=np.int64)
+        values = np.frombuffer(freqs, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")  # equal keys stay in the order they came
+        keys, values = keys[order], values[order]
+        # For each key, the last word entry among its entries, if it has one.
+        position = np.arange(len(values))
+        last_word = np.maximum.accumulate(np.where(values != _PREFIX, position, -1))
+        ends = np.flatnonzero(np.append(keys[1:] != keys[:-1], True))
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        found = last_word[ends]
+        result = np.where(found >= starts, values[np.maximum(found, 0)], 0)
+        out_keys: array[int] = array("q")
+        out_keys.frombytes(keys[ends].tobytes())
+        out_freqs: array[int] = array("q")
+        out_freqs.frombytes(result.astype(np.int64).tobytes())
+        return cls(out_keys, out_freqs)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _find(self, key: str) -> int:
+        h = _hash(key)
+        i = bisect_left(self._hashes, h)
+        return i if i < self._size and self._hashes[i] == h else -1
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._find(key) >= 0
+
+    def __getitem__(self, key: str) -> int:
+        i = self._find(key)
+        if i < 0:
+            raise KeyError(key)
+        return self._freqs[i]
+
+    def get(self, key: str, default: int | None = None) -> int | None:
+        i = self._find(key)
+        return self._freqs[i] if i >= 0 else default
 
 
 def userdict_entries() -> list[tuple[str, int]]:
@@ -82,23 +166,44 @@ def userdict_words() -> list[str]:
     return [word for word, _ in userdict_entries()]
 
 
-def _main_dictionary_freqs(words: Iterable[str]) -> dict[str, int]:
-    """The frequencies of ``words`` in jieba's main dictionary (jieba-rs embeds the same file;
-    jieba's package ships it as ``dict.txt``)."""
-    wanted = set(words)
-    found: dict[str, int] = {}
+def _main_dictionary() -> Iterable[tuple[str, int]]:
+    """``(word, frequency)`` of jieba's main dictionary, read as jieba reads it (jieba-rs embeds
+    the same file; jieba's package ships it as ``dict.txt``)."""
     with resources.files("jieba").joinpath("dict.txt").open("r", encoding="utf-8") as f:
         for line in f:
-            word, _, rest = line.partition(" ")
-            if word in wanted:
-                found[word] = int(rest.split()[0])
-    return found
+            word, freq = line.strip().split(" ")[:2]
+            yield word, int(freq)
 
 
-def _build() -> rjieba.Jieba:
-    tk = rjieba.Jieba()
+def _build() -> tuple[rjieba.Jieba, jieba.Tokenizer]:
+    """jieba-rs's segmenter and jieba's own for the ties, both with the domain words."""
     entries = userdict_entries()
-    before = _main_dictionary_freqs(word for word, _ in entries)
+    domain = {word for word, _ in entries}
+    before: dict[str, int] = {}
+    total = 0
+
+    def main_words() -> Iterable[tuple[str, int]]:
+        nonlocal total
+        for word, freq in _main_dictionary():
+            total += freq
+            if word in domain:
+                before[word] = freq
+            yield word, freq
+
+    # jieba's dictionary, then the domain words as ``load_userdict`` adds them.
+    freqs = Frequencies.gather(chain(main_words(), entries))
+    total += sum(freq for _, freq in entries)
+    ties = jieba.Tokenizer()
+    ties.FREQ = freqs  # type: ignore[assignment]  # read only through in, [] and get
+    ties.total = total
+    ties.initialized = True
+    for word, freq in entries:
+        if freq == 0:  # as jieba's add_word: the hidden Markov model must not join it
+            jieba.finalseg.add_force_split(word)
+
+    # rjieba built a segmenter with jieba's dictionary when it was imported (what its module
+    # functions use): the domain words go into that one.
+    tk: rjieba.Jieba = rjieba.cut.__self__  # type: ignore[attr-defined]
     balance = 0
     for word, freq in entries:
         # jieba's total grows by every user word's frequency; jieba-rs's only by the change.
@@ -107,40 +212,24 @@ def _build() -> rjieba.Jieba:
         tk.add_word(word, freq, None)
     if balance:
         tk.add_word(_BALANCE_WORD, balance, None)
-    return tk
-
-
-def _quiet_jieba() -> None:
-    jieba.setLogLevel(logging.WARNING)
-    logging.getLogger("jieba").setLevel(logging.WARNING)
-
-
-def reference() -> jieba.Tokenizer:
-    """jieba itself (a private tokenizer with the domain dictionary), built once: it cuts the
-    texts whose ties jieba-rs breaks differently, and the tests compare against it."""
-    global _reference
-    if _reference is not None:
-        return _reference
-    with _lock:
-        if _reference is None:
-            _quiet_jieba()
-            ref = jieba.Tokenizer()
-            ref.initialize()
-            ref.load_userdict(str(USERDICT_PATH))
-            _reference = ref
-    return _reference
+    return tk, ties
 
 
 def tokenizer() -> rjieba.Jieba:
-    """Return the process-wide segmenter, building it and jieba (once) on first call."""
-    global _tokenizer
+    """Return the process-wide segmenter, building it (and jieba's for the ties) on first call."""
+    global _tokenizer, _ties
     if _tokenizer is not None:
         return _tokenizer
-    reference()
     with _lock:
         if _tokenizer is None:
-            _tokenizer = _build()
+            _tokenizer, _ties = _build()
     return _tokenizer
+
+
+def _tie_cutter() -> jieba.Tokenizer:
+    tokenizer()
+    assert _ties is not None
+    return _ties
 
 
 def _recut_signs(tk: rjieba.Jieba, words: list[str]) -> list[str]:
@@ -163,7 +252,7 @@ def jieba_words(text: str) -> list[str]:
     """jieba's ``lcut(text, HMM=True)``: every word, whitespace included."""
     tk = tokenizer()
     if _REPEATS.search(text) is not None:
-        return reference().lcut(text, HMM=True)
+        return _tie_cutter().lcut(text, HMM=True)
     if _BY_BLOCK.search(text) is None:
         words = tk.cut(text, True)
         return _recut_signs(tk, words) if _SIGNS.search(text) else words
