@@ -167,7 +167,11 @@ class ChatLog:
 
     Memory holds the last `limit` messages of at most `chats` chats, the most recently used;
     a chat let go of is read back from its file when it is next asked for (with no folder, its
-    messages are gone), so memory stays bounded however many people write."""
+    messages are gone), so memory stays bounded however many people write. A message is held
+    as the UTF-8 of its JSON (the text its file line carries), about a quarter of the message
+    as Python objects, and made into a `LoggedMessage` only when shown or looked up: at most
+    256 chats × 200 messages × about 500 bytes. A chat's file is rewritten with only what is
+    kept once it holds twice that many lines, so it stays as short on disk."""
 
     def __init__(
         self, folder: Path | None, limit: int = HISTORY_LIMIT, chats: int = CHATS_KEPT
@@ -175,7 +179,7 @@ class ChatLog:
         self.folder = folder
         self.limit = limit
         self.chats = chats
-        self._chats: OrderedDict[str, deque[LoggedMessage]] = OrderedDict()
+        self._chats: OrderedDict[str, _Recent] = OrderedDict()
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -184,44 +188,56 @@ class ChatLog:
             return None
         return self.folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", chat_id) + ".jsonl")
 
-    def _load(self, chat_id: str) -> deque[LoggedMessage]:
-        messages: dict[str, LoggedMessage] = {}
+    def _load(self, chat_id: str) -> _Recent:
+        messages: dict[str, bytes] = {}
+        lines = 0
         path = self._file(chat_id)
         if path is not None and path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
+                lines += 1
                 try:
                     record = json.loads(line)
-                    data = record["message"]
-                    data["sender"] = Sender(**data["sender"])
-                    message = LoggedMessage(**data)
+                    op, data = record["op"], record["message"]
+                    message = _decode(data)
                 except (ValueError, KeyError, TypeError):
                     log.warning("skipped a damaged line of %s", path)
                     continue
-                if record.get("op") == "edit" and message.id not in messages:
+                if op == "edit" and message.id not in messages:
                     continue
-                messages[message.id] = message
-        recent = deque(list(messages.values())[-self.limit :], maxlen=self.limit)
+                messages[message.id] = _encode_data(data)  # an edit keeps its place
+        recent = _Recent(self.limit)
+        for message_id, data in messages.items():
+            recent.add(message_id, data)
+        recent.lines = lines
         if path is not None and len(messages) > self.limit:
-            # Keep the file as short as what is shown.
-            path.write_text("".join(self._line("add", m) for m in recent), encoding="utf-8")
+            self._rewrite(path, recent)
         return recent
 
-    @staticmethod
-    def _line(op: str, message: LoggedMessage) -> str:
-        return json.dumps({"op": op, "message": asdict(message)}, ensure_ascii=False) + "\n"
+    def _rewrite(self, path: Path, recent: _Recent) -> None:
+        """Keep the file as short as what is shown."""
+        try:
+            path.write_bytes(b"".join(_line(b"add", data) for _, data in recent.entries))
+        except OSError:
+            log.exception("could not rewrite the web chat history %s", path)
+            return
+        recent.lines = len(recent.entries)
 
-    def _append(self, op: str, message: LoggedMessage) -> None:
-        path = self._file(message.chat)
+    def _append(self, chat_id: str, recent: _Recent, op: bytes, data: bytes) -> None:
+        path = self._file(chat_id)
         if path is None:
             return
+        if recent.lines + 1 > 2 * self.limit:
+            self._rewrite(path, recent)  # what is kept already holds this message
+            return
         try:
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(self._line(op, message))
-        except (OSError, ValueError):  # a full disk, or text no file can hold
+            with path.open("ab") as handle:
+                handle.write(_line(op, data))
+        except OSError:  # a full disk
             log.exception("could not write the web chat history to %s", path)
+            return
+        recent.lines += 1
 
-    def messages(self, chat_id: str) -> deque[LoggedMessage]:
-        """The recent messages of a chat, oldest first."""
+    def _recent(self, chat_id: str) -> _Recent:
         kept = self._chats.get(chat_id)
         if kept is not None:
             self._chats.move_to_end(chat_id)
@@ -231,28 +247,77 @@ class ChatLog:
             self._chats.popitem(last=False)
         return kept
 
+    def messages(self, chat_id: str) -> list[LoggedMessage]:
+        """The recent messages of a chat, oldest first."""
+        return [_decode(json.loads(data)) for _, data in self._recent(chat_id).entries]
+
     def held(self) -> dict[str, int]:
         """How many messages each chat held in memory has (what memory holds, for checks)."""
-        return {chat_id: len(messages) for chat_id, messages in self._chats.items()}
+        return {chat_id: len(recent.entries) for chat_id, recent in self._chats.items()}
+
+    def held_bytes(self) -> int:
+        """The size of the messages held in memory, as encoded (for checks)."""
+        return sum(len(data) for recent in self._chats.values() for _, data in recent.entries)
 
     def add(self, message: LoggedMessage) -> None:
         """Add a message to its chat."""
-        self.messages(message.chat).append(message)
-        self._append("add", message)
+        data = _encode(message)
+        recent = self._recent(message.chat)
+        recent.add(message.id, data)
+        self._append(message.chat, recent, b"add", data)
 
     def find(self, chat_id: str, message_id: str) -> LoggedMessage | None:
         """A recent message of a chat by its id."""
-        return next((m for m in self.messages(chat_id) if m.id == message_id), None)
+        for kept_id, data in self._recent(chat_id).entries:
+            if kept_id == message_id:
+                return _decode(json.loads(data))
+        return None
 
     def replace(self, message: LoggedMessage) -> bool:
         """Replace a recent message in place; False when it is no longer kept."""
-        messages = self.messages(message.chat)
-        for index, old in enumerate(messages):
-            if old.id == message.id:
-                messages[index] = message
-                self._append("edit", message)
+        recent = self._recent(message.chat)
+        for index, (kept_id, _) in enumerate(recent.entries):
+            if kept_id == message.id:
+                data = _encode(message)
+                recent.entries[index] = (message.id, data)
+                self._append(message.chat, recent, b"edit", data)
                 return True
         return False
+
+
+class _Recent:
+    """A chat's recent messages held in memory (id and encoded JSON, oldest first), and how
+    many lines its file has."""
+
+    __slots__ = ("entries", "lines")
+
+    def __init__(self, limit: int) -> None:
+        self.entries: deque[tuple[str, bytes]] = deque(maxlen=limit)
+        self.lines = 0
+
+    def add(self, message_id: str, data: bytes) -> None:
+        self.entries.append((message_id, data))
+
+
+def _encode(message: LoggedMessage) -> bytes:
+    return json.dumps(asdict(message), ensure_ascii=False).encode("utf-8")
+
+
+def _encode_data(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+
+def _decode(data: dict[str, Any]) -> LoggedMessage:
+    """A message from its JSON object (raises ValueError, KeyError or TypeError if damaged)."""
+    fields = dict(data)
+    fields["sender"] = Sender(**fields["sender"])
+    return LoggedMessage(**fields)
+
+
+def _line(op: bytes, data: bytes) -> bytes:
+    """A file line: what ``json.dumps({"op": op, "message": ...})`` writes, from the message's
+    JSON as held."""
+    return b'{"op": "' + op + b'", "message": ' + data + b"}\n"
 
 
 @dataclass

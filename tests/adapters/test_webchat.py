@@ -877,3 +877,28 @@ async def test_the_chat_log_holds_a_bounded_number_of_chats_each_with_a_bounded_
         "第2条 to 0",
     ]
     assert len(log.held()) == CHATS_KEPT
+
+
+async def test_a_busy_chats_file_stays_as_short_as_what_is_shown(web: WebDesk) -> None:
+    group = ChatRef(Platform.WEBCHAT, "owners-demo", is_group=True)
+    sent = []
+    for n in range(HISTORY_LIMIT * 5 + 7):
+        sent.append(await web.webchat.send(OutgoingMessage(chat=group, text=f"群消息{n}")))
+        if n % 50 == 0:
+            # An edit of a message still shown keeps its place.
+            await web.webchat.edit(sent[-1], OutgoingMessage(chat=group, text=f"群消息{n}改"))
+    path = web.data_dir / "webchat" / "history" / "owners-demo.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert HISTORY_LIMIT <= len(lines) <= 2 * HISTORY_LIMIT
+    expected = [
+        f"群消息{n}改" if n % 50 == 0 else f"群消息{n}"
+        for n in range(HISTORY_LIMIT * 4 + 7, HISTORY_LIMIT * 5 + 7)
+    ]
+    held = web.webchat.log.messages("owners-demo")
+    assert [m.text for m in held] == expected
+    assert [m.id for m in held] == [s.message_id for s in sent[-HISTORY_LIMIT:]]
+    # After a restart the file gives the same messages, in the same order.
+    restarted = WebChat(web.webchat.router, web.data_dir)
+    assert [m.text for m in restarted.log.messages("owners-demo")] == expected
+    # Held as encoded text, not objects: a few hundred bytes a message.
+    assert web.webchat.log.held_bytes() < HISTORY_LIMIT * 400
