@@ -43,13 +43,13 @@ from models import (
     Ticket,
     TicketKind,
     TicketReporter,
-    TicketStatus,
     Unit,
     lookup,
     unit_label,
 )
 from models.lifecycle import IllegalTransition, add_photos, join_ticket, make_urgent, open_ticket
 from models.statements import fetch_one
+from models.ticket import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ UNPLACED_SIMILARITY = 0.5
 SAME_FAULT_CANDIDATES = 50
 # A photo sent alone this soon after its sender's report belongs to that report.
 PHOTO_WINDOW = timedelta(minutes=10)
-OPEN_STATUSES = (TicketStatus.OPEN, TicketStatus.CLAIMED)
 
 
 @dataclass(frozen=True)
@@ -267,7 +266,6 @@ async def _same_fault(
     # report, as it always did). Rows: only the ticket joined is made a model.
     newest = await lookup.open_tickets_like(
         where,
-        OPEN_STATUSES,
         ctx.now - SAME_FAULT_WINDOW,
         SAME_FAULT_CANDIDATES,
         reporter=reporter,

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
 
 from bot.core import console, reports
 from bot.core import desk as staff_desk
@@ -181,6 +182,68 @@ async def seed(desk_: Desk, now: datetime, count: int, chunk: int = 10_000) -> T
     return ticket
 
 
+async def explain(sql: str, values: list[Any], *, generic: bool = False) -> dict[str, Any]:
+    """PostgreSQL's plan of the statement, run by `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`: its
+    top node. The plan is made for the values given, or with `generic`, without them: the
+    generic plan a prepared statement (asyncpg prepares each) may be run by from its sixth run
+    on."""
+    if not generic:
+        client = get_connection("default")
+        [row] = await client.execute_query_dict(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", values
+        )
+    else:
+        # EXECUTE takes no bound parameters: the values go as literals, of the types the
+        # prepared statement's parameters were given.
+        given = ", ".join(_literal(value) for value in values)
+        async with in_transaction() as connection:
+            await connection.execute_script("SET LOCAL plan_cache_mode = force_generic_plan")
+            await connection.execute_script(f"PREPARE generic_plan AS {sql}")
+            try:
+                [row] = await connection.execute_query_dict(
+                    f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE generic_plan({given})"
+                )
+            finally:
+                await connection.execute_script("DEALLOCATE generic_plan")
+    plan = row["QUERY PLAN"]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    top: dict[str, Any] = plan[0]["Plan"]
+    return top
+
+
+def _literal(value: Any) -> str:
+    """A value as an SQL literal of no type yet (PostgreSQL gives it the parameter's)."""
+    if value is None:
+        return "NULL"
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return "'{}'".format(text.replace("'", "''"))
+
+
+def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """A plan's nodes, the top one first, each before the nodes under it."""
+    found = [plan]
+    for child in plan.get("Plans", []):
+        found.extend(nodes(child))
+    return found
+
+
+def rows_examined(plan: dict[str, Any]) -> dict[str, float]:
+    """How many rows of each growing table a plan run by EXPLAIN ANALYZE looked at: the rows its
+    scans of the table returned and the ones they read and dropped (by a filter or a recheck),
+    in every loop."""
+    examined: dict[str, float] = dict.fromkeys(GROWING, 0.0)
+    for node in nodes(plan):
+        relation = node.get("Relation Name")
+        if relation in GROWING:
+            rows = (
+                node.get("Actual Rows", 0)
+                + node.get("Rows Removed by Filter", 0)
+                + node.get("Rows Removed by Index Recheck", 0)
+            )
+            examined[relation] += rows * node.get("Actual Loops", 1)
+    return examined
+
+
 async def plan_problems(store: str, sql: str, values: list[Any]) -> list[str]:
     """What in the statement's plan reads a growing table whole: a sequential scan, or (on
     PostgreSQL, where the statement is run by EXPLAIN ANALYZE) more than a fifth of its rows
@@ -188,27 +251,13 @@ async def plan_problems(store: str, sql: str, values: list[Any]) -> list[str]:
     estate's tickets by estate alone (every ticket, for a company with one estate)."""
     client = get_connection("default")
     if store == "postgres":
-        [row] = await client.execute_query_dict(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", values)
-        plan = row["QUERY PLAN"]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        problems: list[str] = []
-        examined: dict[str, float] = dict.fromkeys(GROWING, 0.0)
-
-        def walk(node: dict[str, Any]) -> None:
-            relation = node.get("Relation Name")
-            if relation in GROWING:
-                if node.get("Node Type") == "Seq Scan":
-                    problems.append(f"Seq Scan on {relation}")
-                rows = (
-                    node.get("Actual Rows", 0)
-                    + node.get("Rows Removed by Filter", 0)
-                    + node.get("Rows Removed by Index Recheck", 0)
-                )
-                examined[relation] += rows * node.get("Actual Loops", 1)
-            for child in node.get("Plans", []):
-                walk(child)
-
-        walk(plan[0]["Plan"])
+        plan = await explain(sql, values)
+        problems = [
+            f"Seq Scan on {node['Relation Name']}"
+            for node in nodes(plan)
+            if node.get("Relation Name") in GROWING and node.get("Node Type") == "Seq Scan"
+        ]
+        examined = rows_examined(plan)
         for table, rows in examined.items():
             [count] = await client.execute_query_dict(f'SELECT count(*) AS n FROM "{table}"')
             if rows > count["n"] / 5:

@@ -1,0 +1,206 @@
+"""The duplicate check reads a bounded number of tickets on PostgreSQL even when the ticket table
+has never been analyzed (issue 17): a store that starts empty and grows on a server whose
+autovacuum is off has no statistics for the planner to go by, and a plan chosen without them
+once read every ticket of the estate since the window began, for each report.
+
+The store here is migrated into a schema of its own, so its tables are new, as an empty store's
+are: no ANALYZE has run on them (the shared test schema's have been, by other tests, and a
+TRUNCATE keeps the column statistics), and autovacuum, if the server runs it, is off for them.
+The estate holds many tickets within the window, most closed or of other faults; a repair report,
+the same report again, and a report of no place (compared only with its sender's) go through the
+router, and the candidate queries they sent are run by EXPLAIN ANALYZE with the plan made for
+their values and with the generic plan."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from tortoise.connection import get_connection
+
+from bot.core.nlu import NLU
+from handlers.tickets import SAME_FAULT_WINDOW
+from models import Department, Platform, Ticket, TicketKind, TicketReporter, TicketStatus
+from models.store import close_store, open_store
+from tests.conftest import POSTGRES_URL
+from tests.desk import Desk, bind, build_desk
+from tests.queryplans import bind_people, capture, code_paths, explain, nodes, rows_examined
+
+# The schema the new store is migrated into, beside the shared `public` one.
+FRESH_SCHEMA = "guanjia_unanalyzed"
+TICKETS = 20_000
+# The most ticket rows the candidate query may look at: the estate's open tickets of the
+# report's kind and department within the window are fewer (see `seed_window`).
+MOST_EXAMINED = 500
+# The most pages it may read (indexes and tables; about 80 here): a scan that runs through the
+# estate's index entries, or the platform's reporters once per candidate, returning few rows,
+# reads hundreds or thousands.
+MOST_BLOCKS = 250
+
+
+async def _on_server(sql: str) -> None:
+    """Run a statement on the test database, outside the store."""
+    dsn = POSTGRES_URL.replace("postgres://", "postgresql://", 1)
+    connection = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def new_store(store: str) -> AsyncIterator[None]:
+    """A store migrated into a new schema (the shared one is open again afterwards)."""
+    assert store == "postgres"
+    await close_store()
+    await _on_server(
+        f'DROP SCHEMA IF EXISTS "{FRESH_SCHEMA}" CASCADE; CREATE SCHEMA "{FRESH_SCHEMA}"'
+    )
+    try:
+        await open_store(f"{POSTGRES_URL}?schema={FRESH_SCHEMA}")
+        # Nothing analyzes it behind the test's back, on a server that runs autovacuum.
+        await get_connection("default").execute_script(
+            "ALTER TABLE ticket SET (autovacuum_enabled = false); "
+            "ALTER TABLE ticket_reporter SET (autovacuum_enabled = false)"
+        )
+        yield
+    finally:
+        await close_store()
+        await _on_server(f'DROP SCHEMA IF EXISTS "{FRESH_SCHEMA}" CASCADE')
+        await open_store(POSTGRES_URL, upgrade=False)
+
+
+async def seed_window(desk: Desk, now: datetime) -> int:
+    """`TICKETS` tickets of the desk's estate opened over the last two windows, one in twenty
+    open or claimed and the rest resolved or closed, of any kind and department, none at a unit.
+    Returns how many open or claimed repairs for engineering the last window holds."""
+    rng = random.Random(17)
+    start = now - 2 * SAME_FAULT_WINDOW
+    tickets = []
+    for i in range(TICKETS):
+        created = start + (now - start) * i / TICKETS
+        if i % 20 == 0:
+            status = rng.choice((TicketStatus.OPEN, TicketStatus.CLAIMED))
+        else:
+            status = rng.choice((TicketStatus.RESOLVED, TicketStatus.CLOSED))
+        tickets.append(
+            Ticket(
+                estate_id=desk.estate.id,
+                number=f"S-{i:07d}",
+                kind=rng.choice(list(TicketKind)),
+                department=rng.choice(list(Department)),
+                status=status,
+                source_platform=Platform.WEBCHAT,
+                source_chat_id="owners",
+                source_message_id=f"seed-{i}",
+                reporter_id=f"u-{i % 500}",
+                text="楼道灯不亮了",
+                features=[],
+                created_at=created,
+                due_response_at=created + timedelta(hours=2),
+                due_resolve_at=created + timedelta(days=1),
+            )
+        )
+    await Ticket.bulk_create(tickets, batch_size=2000)
+    # Each reported by one owner, as `open_ticket` records them.
+    await TicketReporter.bulk_create(
+        [
+            TicketReporter(
+                ticket_id=ticket_id,
+                platform=Platform.WEBCHAT,
+                chat_id="owners",
+                user_id=reporter,
+                message_id=message,
+                at=created,
+            )
+            for ticket_id, reporter, message, created in await Ticket.filter(
+                estate_id=desk.estate.id
+            ).values_list("id", "reporter_id", "source_message_id", "created_at")
+        ],
+        batch_size=2000,
+    )
+    return await Ticket.filter(
+        estate_id=desk.estate.id,
+        kind=TicketKind.REPAIR,
+        department=Department.ENGINEERING,
+        status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
+        created_at__gte=now - SAME_FAULT_WINDOW,
+    ).count()
+
+
+async def never_analyzed() -> bool:
+    """Whether PostgreSQL has no statistics of the tables the duplicate check reads: no column
+    statistics and no row count (-1), as a new table has."""
+    client = get_connection("default")
+    rows = await client.execute_query_dict(
+        "SELECT c.relname AS name, c.reltuples AS rows, (SELECT count(*) FROM pg_stats s WHERE "
+        "s.schemaname = n.nspname AND s.tablename = c.relname) AS columns FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname IN "
+        "('ticket', 'ticket_reporter')",
+        [FRESH_SCHEMA],
+    )
+    return len(rows) == 2 and all(row["rows"] < 0 and row["columns"] == 0 for row in rows)
+
+
+def blocks(node: dict[str, Any]) -> int:
+    """The pages a plan node (and those under it) read, from the buffer cache or not."""
+    return int(node.get("Shared Hit Blocks", 0)) + int(node.get("Shared Read Blocks", 0))
+
+
+def summary(plan: dict[str, Any]) -> str:
+    return " > ".join(
+        f"{node['Node Type']}"
+        + (f" using {node['Index Name']}" if "Index Name" in node else "")
+        + (f" {node['Scan Direction']}" if "Scan Direction" in node else "")
+        + f" ({node.get('Actual Rows')} rows, {node.get('Rows Removed by Filter', 0)} filtered"
+        f" x {node.get('Actual Loops')}, {blocks(node)} blocks)"
+        for node in nodes(plan)
+    )
+
+
+@pytest.mark.server_store
+async def test_the_duplicate_check_reads_few_tickets_of_a_never_analyzed_table(
+    new_store: None, nlu: NLU, now: datetime
+) -> None:
+    desk = await build_desk(nlu, now)
+    await bind_people(desk)
+    like = await seed_window(desk, now)
+    assert 0 < like < MOST_EXAMINED
+    recent = await Ticket.filter(estate_id=desk.estate.id).order_by("-id").first()
+    assert recent is not None
+
+    await bind("u-wang", desk.owners["wang"])
+    async with capture() as captured:
+        for _name, run in code_paths(desk, recent, now)[:2]:
+            await run()
+        # An owner of two flats who says not which: only their own reports are the same.
+        await desk.say("马桶堵了", "u-wang")
+    # The second report joined the ticket the first opened; the third opened one.
+    assert await Ticket.all().count() == TICKETS + 2
+    candidates = [
+        (sql, values)
+        for sql, values in captured.reads_of_growing_tables()
+        if 'ORDER BY "t"."created_at" DESC' in sql
+    ]
+    # One for a report at a flat, one for a report of no place (by its reporter).
+    assert len(candidates) == 2, "the duplicate check's queries were not captured"
+    assert "EXISTS" in candidates[1][0]
+
+    assert await never_analyzed()
+    for sql, values in candidates:
+        for generic in (False, True):
+            plan = await explain(sql, values, generic=generic)
+            examined = rows_examined(plan)["ticket"]
+            kind = "generic" if generic else "custom"
+            assert examined < MOST_EXAMINED, (
+                f"{kind} plan examined {examined:.0f} tickets: {summary(plan)}\n{sql}\n{values}"
+            )
+            assert blocks(plan) < MOST_BLOCKS, (
+                f"{kind} plan read {blocks(plan)} pages: {summary(plan)}\n{sql}\n{values}"
+            )
+            print(f"{kind}: {summary(plan)}")
+    assert await never_analyzed()
