@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -15,12 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.adapters.console import Console
 from bot.adapters.http import HttpServer
 from bot.adapters.lifecycle import DRAIN_PATIENCE, ChannelBuilder, ChannelLifecycle, WebPart
-from bot.adapters.telegram import build_telegram
 from bot.adapters.webchat import WebChat, build_webchat, photo_url
-from bot.adapters.wechat import build_wechat
-from bot.adapters.wecom import build_wecom
-from bot.adapters.wecom_aibot import build_wecom_aibot
-from bot.adapters.wecom_kf import build_wecom_kf
 from bot.config import Settings
 from bot.core import chats, journal
 from bot.core.channel import Channel, ChannelHub
@@ -39,15 +35,44 @@ from models.store import close_store, open_store
 
 log = logging.getLogger("guanjia")
 
+
+@dataclass(frozen=True)
+class PlatformBuilder:
+    """A platform's channel builder, its adapter imported on first use: only a platform that
+    may be configured loads its SDK (python-telegram-bot about 20 MB, wechatpy with requests
+    about 20 MB). `maybe` is a quick look at the settings; the adapter's own builder decides."""
+
+    module: str
+    name: str
+    maybe: Callable[[Settings], bool]
+
+    def load(self) -> ChannelBuilder:
+        builder: ChannelBuilder = getattr(importlib.import_module(self.module), self.name)
+        return builder
+
+    def __call__(
+        self, settings: Settings, services: Services, router: Router
+    ) -> ChannelLifecycle | None:
+        if not self.maybe(settings):
+            return None
+        return self.load()(settings, services, router)
+
+
 # Every channel, in the order they are mounted and started: the web chat (always), then each
 # platform whose settings are present.
 CHANNELS: tuple[ChannelBuilder, ...] = (
     build_webchat,
-    build_telegram,
-    build_wechat,
-    build_wecom,
-    build_wecom_aibot,
-    build_wecom_kf,
+    PlatformBuilder(
+        "bot.adapters.telegram", "build_telegram", lambda s: bool(s.telegram_bot_token)
+    ),
+    PlatformBuilder("bot.adapters.wechat", "build_wechat", lambda s: s.wechat_enabled),
+    PlatformBuilder(
+        "bot.adapters.wecom", "build_wecom", lambda s: s.wecom_enabled or bool(s.wecom_robot_keys)
+    ),
+    PlatformBuilder(
+        "bot.adapters.wecom_aibot", "build_wecom_aibot", lambda s: s.wecom_aibot_enabled
+    ),
+    PlatformBuilder("bot.adapters.wecom_kf", "build_wecom_kf", lambda s: s.wecom_kf_enabled),
 )
 
 

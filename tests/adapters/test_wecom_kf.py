@@ -576,9 +576,10 @@ def test_settings_name_each_estates_account_and_refuse_half_a_setup(kf_settings:
 
 async def test_the_app_builds_the_channel_from_the_settings(rig: Rig, kf_settings: Path) -> None:
     from bot.adapters.wecom_kf import build_wecom_kf
-    from bot.app import CHANNELS
+    from bot.app import CHANNELS, PlatformBuilder
 
-    assert CHANNELS[-1] is build_wecom_kf
+    last = CHANNELS[-1]
+    assert isinstance(last, PlatformBuilder) and last.load() is build_wecom_kf
     built = build_wecom_kf(Settings(), rig.desk.services, rig.desk.router)
     assert isinstance(built, KfChannel) and built.config.accounts == {"demo": OPEN_KFID}
     assert (
