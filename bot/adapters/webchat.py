@@ -299,18 +299,36 @@ class _Recent:
         self.entries.append((message_id, data))
 
 
-def _encode(message: LoggedMessage) -> bytes:
-    return json.dumps(asdict(message), ensure_ascii=False).encode("utf-8")
+# What a message has unless it says otherwise: left out of the JSON held and written.
+_DEFAULTS: dict[str, Any] = {
+    "buttons": [],
+    "photos": [],
+    "reply_to": None,
+    "edited": False,
+    "mentions": [],
+    "files": [],
+}
+_BOT_SENDER = asdict(BOT)
 
 
 def _encode_data(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+    """The JSON of a message (as `asdict` gives it) without what a message has by default;
+    the bot as sender is left out too."""
+    kept = {k: v for k, v in data.items() if k not in _DEFAULTS or _DEFAULTS[k] != v}
+    if kept.get("sender") == _BOT_SENDER:
+        del kept["sender"]
+    return json.dumps(kept, ensure_ascii=False).encode("utf-8")
+
+
+def _encode(message: LoggedMessage) -> bytes:
+    return _encode_data(asdict(message))
 
 
 def _decode(data: dict[str, Any]) -> LoggedMessage:
     """A message from its JSON object (raises ValueError, KeyError or TypeError if damaged)."""
     fields = dict(data)
-    fields["sender"] = Sender(**fields["sender"])
+    sender = fields.get("sender")
+    fields["sender"] = BOT if sender is None else Sender(**sender)
     return LoggedMessage(**fields)
 
 
