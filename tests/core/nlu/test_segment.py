@@ -11,6 +11,7 @@ import random
 
 import jieba
 import pytest
+import rjieba
 
 from bot.core.nlu import to_simplified
 from bot.core.nlu.features import feature_parts, featurize, normalize
@@ -140,8 +141,6 @@ def test_repeated_stretches_are_cut_as_jieba_cuts_them() -> None:
 
 
 def test_the_segmenter_is_rjiebas_own_with_the_domain_words() -> None:
-    import rjieba
-
     tk = tokenizer()
     assert tk is rjieba.cut.__self__  # type: ignore[attr-defined]
     assert tk.has_word("物业费")
