@@ -73,20 +73,22 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
-from typing import IO, Any, NamedTuple, TextIO, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TextIO, TypeVar
 from xml.etree import ElementTree
 from xml.parsers import expat
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from openpyxl.reader.excel import ExcelReader
-from openpyxl.utils.cell import range_boundaries
-from openpyxl.utils.datetime import from_excel
-from openpyxl.utils.exceptions import InvalidFileException
-from openpyxl.workbook import Workbook
-from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+if TYPE_CHECKING:
+    # openpyxl (with Pillow) is about 7 MB in the process: imported when a workbook is read
+    # (`_xlsx_reading`), not by every process that imports this module (`guanjia run` does, for
+    # the demo estate, and may never read a workbook).
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.workbook import Workbook
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from bot.core.i18n import Catalogues
 from bot.core.reference import EstateCache
@@ -864,6 +866,8 @@ def _moment(raw: object) -> datetime | None:
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         if not _FIRST_SERIAL <= raw < _LAST_SERIAL:
             return None
+        from openpyxl.utils.datetime import from_excel
+
         moment = from_excel(raw)
         return moment.replace(microsecond=0) if isinstance(moment, datetime) else None
     text = _clean(str(raw))
@@ -1343,8 +1347,7 @@ class _Unreadable(_Stop):
 # What openpyxl and zipfile raise for a broken or hostile workbook: a SyntaxError is XML's
 # ParseError, a LookupError a missing part or shared string, an ArithmeticError a date out of
 # range, a RuntimeError an encrypted member.
-_UNREADABLE = (
-    InvalidFileException,
+_UNREADABLE: tuple[type[BaseException], ...] = (
     zipfile.BadZipFile,
     zlib.error,
     LookupError,
@@ -1579,48 +1582,68 @@ class _GuardedArchive(zipfile.ZipFile):
             raise _PartError(None, 0, "too_many_sheets", max=self.limits.max_sheets)
 
 
-class _StreamedSheet(ReadOnlyWorksheet):
-    """openpyxl's read-only worksheet, but opened by reading the head of its part only.
+class _XlsxReading(NamedTuple):
+    """openpyxl's reader as the import reads a workbook, and what it raises for one that is not."""
 
-    openpyxl looks for the ``<dimension>`` element until the end of ``<sheetData>``, so opening a
-    sheet without one (openpyxl's own write-only mode writes none) reads the whole sheet before a
-    single row is asked for, and a wrong header could not be reported at once. The element comes
-    before ``<sheetData>`` or not at all: the search stops there.
-    """
-
-    def _get_size(self) -> None:
-        with self._get_source() as source:
-            for _, element in ElementTree.iterparse(source, events=("start",)):
-                tag = element.tag.rpartition("}")[2]
-                if tag == "sheetData":
-                    return
-                if tag == "dimension":
-                    try:
-                        bounds = range_boundaries(element.get("ref", ""))
-                    except ValueError:
-                        return  # not a range: as good as no dimension
-                    self._min_column, self._min_row, self._max_column, self._max_row = bounds
-                    return
+    reader: type[ExcelReader]
+    unreadable: tuple[type[BaseException], ...]
 
 
-class _WorkbookReader(ExcelReader):
-    """openpyxl's reader, read-only, on the guarded zip, opening worksheets as `_StreamedSheet`."""
+@cache
+def _xlsx_reading() -> _XlsxReading:
+    """Imports openpyxl (once, when a workbook is first read) and makes the import's reader."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.utils.cell import range_boundaries
+    from openpyxl.utils.exceptions import InvalidFileException
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
-    def __init__(self, path: Path, archive: _GuardedArchive) -> None:
-        super().__init__(path, read_only=True, data_only=True, keep_links=False)
-        # The reader opened the file itself: every part is to be read through the guard instead.
-        self.archive.close()
-        self.archive = archive
-        self.valid_files = archive.namelist()
+    class _StreamedSheet(ReadOnlyWorksheet):
+        """openpyxl's read-only worksheet, but opened by reading the head of its part only.
 
-    def read_worksheets(self) -> None:
-        # Chart sheets are left out: they hold nothing to import, and openpyxl would parse their
-        # drawings and charts whole.
-        for sheet, rel in self.parser.find_sheets():
-            if rel.target in self.valid_files and "chartsheet" not in rel.Type:
-                worksheet = _StreamedSheet(self.wb, sheet.name, rel.target, self.shared_strings)
-                worksheet.sheet_state = sheet.state
-                self.wb._sheets.append(worksheet)
+        openpyxl looks for the ``<dimension>`` element until the end of ``<sheetData>``, so
+        opening a sheet without one (openpyxl's own write-only mode writes none) reads the whole
+        sheet before a single row is asked for, and a wrong header could not be reported at once.
+        The element comes before ``<sheetData>`` or not at all: the search stops there.
+        """
+
+        def _get_size(self) -> None:
+            with self._get_source() as source:
+                for _, element in ElementTree.iterparse(source, events=("start",)):
+                    tag = element.tag.rpartition("}")[2]
+                    if tag == "sheetData":
+                        return
+                    if tag == "dimension":
+                        try:
+                            bounds = range_boundaries(element.get("ref", ""))
+                        except ValueError:
+                            return  # not a range: as good as no dimension
+                        self._min_column, self._min_row, self._max_column, self._max_row = bounds
+                        return
+
+    class _WorkbookReader(ExcelReader):
+        """openpyxl's reader, read-only, on the guarded zip, opening worksheets as
+        `_StreamedSheet`."""
+
+        def __init__(self, path: Path, archive: _GuardedArchive) -> None:
+            super().__init__(path, read_only=True, data_only=True, keep_links=False)
+            # The reader opened the file itself: every part is to be read through the guard
+            # instead.
+            self.archive.close()
+            self.archive = archive
+            self.valid_files = archive.namelist()
+
+        def read_worksheets(self) -> None:
+            # Chart sheets are left out: they hold nothing to import, and openpyxl would parse
+            # their drawings and charts whole.
+            for sheet, rel in self.parser.find_sheets():
+                if rel.target in self.valid_files and "chartsheet" not in rel.Type:
+                    worksheet = _StreamedSheet(
+                        self.wb, sheet.name, rel.target, self.shared_strings
+                    )
+                    worksheet.sheet_state = sheet.state
+                    self.wb._sheets.append(worksheet)
+
+    return _XlsxReading(_WorkbookReader, (InvalidFileException, *_UNREADABLE))
 
 
 def _stopped(exc: _PartError, where: str) -> _Stop:
@@ -1666,15 +1689,16 @@ def _open_workbook(path: Path, limits: ImportLimits) -> Iterator[Workbook]:
             maximum = _size(limits.max_unzipped_bytes)
             error = _limit(path.name, 0, "unpacks_too_large", max=maximum, size=_size(unzipped))
             raise _Refused(error)
+        reading = _xlsx_reading()
         reader = None
         try:
-            reader = _WorkbookReader(path, archive)
+            reader = reading.reader(path, archive)
             reader.read()
         except _PartError as exc:
             titles = _sheet_titles(reader) if reader is not None else {}
             where = titles.get(exc.part, path.name) if exc.part else path.name
             raise _stopped(exc, where) from None
-        except _UNREADABLE as exc:
+        except reading.unreadable as exc:
             raise _unreadable(path, path.name, exc, "unreadable_workbook") from None
         yield reader.wb
 
@@ -1709,7 +1733,7 @@ def _worksheet_rows(sheet: ReadOnlyWorksheet, path: Path) -> Iterator[Row]:
         yield from sheet.iter_rows(values_only=True)
     except _PartError as exc:
         raise _stopped(exc, sheet.title) from None
-    except _UNREADABLE as exc:
+    except _xlsx_reading().unreadable as exc:
         raise _unreadable(path, sheet.title, exc, "unreadable_sheet") from None
 
 
