@@ -245,23 +245,37 @@ async def _same_fault(
     """An open ticket of the same fault at the same place reported within the window."""
     assert ctx.estate is not None
     message = ctx.message
-    where: dict[str, object] = {"estate_id": ctx.estate.id, "kind": kind, "department": department}
     threshold = SAME_FAULT_SIMILARITY
     reporter = None
+    # All four place columns, each equal to the place's (None: NULL), in every case: a ticket
+    # is placed by one of them only (`place_of`, `open_from_message`; nothing changes them
+    # later), so the others are empty and this selects the same tickets as comparing the one
+    # alone, while the open tickets' index, which holds them all before the time, reads only
+    # the tickets at the place rather than every open ticket of the fault in the estate.
+    unit_id = None
+    place = building = None
+    unknown = ""
     if placed.unit is not None:
-        where["unit_id"] = placed.unit.id
+        unit_id = placed.unit.id
     elif placed.unknown:
-        where["location_unknown"] = placed.unknown
+        unknown = placed.unknown
     elif placed.place is not None:
-        where["location_place"] = placed.place
         # No building said: only reports that name none either (NULL).
-        where["location_building"] = placed.building
+        place, building = placed.place, placed.building
         if placed.building is None:
             threshold = UNPLACED_SIMILARITY
     else:
         # Nothing says where: only the same owner saying it again is the same report.
-        where.update(unit_id=None, location_place=None, location_unknown="")
         reporter = (message.chat.platform, message.sender_id)
+    where: dict[str, object] = {
+        "estate_id": ctx.estate.id,
+        "kind": kind,
+        "department": department,
+        "unit_id": unit_id,
+        "location_place": place,
+        "location_building": building,
+        "location_unknown": unknown,
+    }
     # The newest few (by the index's order), compared oldest first (a tie goes to the earlier
     # report, as it always did). Rows: only the ticket joined is made a model.
     newest = await lookup.open_tickets_like(

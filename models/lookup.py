@@ -195,12 +195,20 @@ async def open_tickets_like(
     """The newest `limit` open tickets (`OPEN_STATUSES`; by creation, then id) equal to `where`
     in each field (None: NULL), created at `since` or later, and, with `reporter` (platform,
     user id), reported by them. Read through the open tickets' partial index when `where` holds
-    the estate, kind and department: its condition is written here as the index has it."""
+    the estate, kind and department: its condition is written here as the index has it.
+
+    A field that is None is ordered by too, before the time (all its rows are NULL: the order
+    is the same), in the order `where` gives them: PostgreSQL takes `IS NULL` as an index
+    condition but not as fixing the column's place in the index's order, and, without it in
+    the ORDER BY, would read every matching row and sort them rather than stop at `limit`."""
     tests: list[str] = []
     values: list[Any] = []
+    order: list[str] = []
     for name, value in where.items():
         if value is None:
-            tests.append(f'"t"."{column_of(Ticket, name)}" IS NULL')
+            column = column_of(Ticket, name)
+            tests.append(f'"t"."{column}" IS NULL')
+            order.append(f'"t"."{column}" DESC')
             continue
         column, converted = column_and_value(Ticket, name, value)
         tests.append(f'"t"."{column}" = ?')
@@ -222,10 +230,11 @@ async def open_tickets_like(
         )
         values.append(column_and_value(TicketReporter, "platform", platform)[1])
         values.append(column_and_value(TicketReporter, "user_id", user_id)[1])
+    order += ['"t"."created_at" DESC', '"t"."id" DESC']
     sql = (
         f'SELECT {_ticket_columns()} FROM "{Ticket._meta.db_table}" "t" '
         f"WHERE {' AND '.join(tests)} "
-        f'ORDER BY "t"."created_at" DESC, "t"."id" DESC LIMIT {int(limit)}'
+        f"ORDER BY {', '.join(order)} LIMIT {int(limit)}"
     )
     return [TicketRow(row) for row in await select(Ticket, Statement(sql, values))]
 

@@ -97,16 +97,29 @@ class Ticket(Model):
         # Every query that runs per message or per scheduled job reads through one of these
         # (tests/models/test_query_plans.py checks that none of them scans the table).
         indexes = (
-            # The estate's open tickets of a kind and department, newest last: the duplicate
-            # check's candidates (`models.lookup.open_tickets_like`, whose WHERE says
+            # The estate's open tickets of a kind and department at a place, newest last: the
+            # duplicate check's candidates (`models.lookup.open_tickets_like`, whose WHERE says
             # `is_open` as the index does). Only open tickets, and every column the check
             # compares by equality before the time it reads back from, so that its reads are
-            # bounded by the open tickets of the fault even when the planner has no statistics
-            # (a store that grows on a server whose autovacuum is off: one with the estate's
-            # tickets by status or by time read every ticket of the estate since the window).
+            # bounded by the open tickets of the fault at the place even when the planner has
+            # no statistics (a store that grows on a server whose autovacuum is off: one with
+            # the estate's tickets by status or by time read every ticket of the estate since
+            # the window, and one without the place every open ticket of the fault). The check
+            # gives all four place columns, each a value or NULL (`IS NULL` is an index
+            # condition too): a ticket is placed by one of them, the others empty.
             WhereIndex(
-                fields=("estate_id", "kind", "department", "created_at", "id"),
-                name="idx_ticket_open_like",
+                fields=(
+                    "estate_id",
+                    "kind",
+                    "department",
+                    "unit_id",
+                    "location_place",
+                    "location_building",
+                    "location_unknown",
+                    "created_at",
+                    "id",
+                ),
+                name="idx_ticket_open_place",
                 where=is_open('"status"'),
             ),
             # The estate's tickets by status: the staff queue, the console's board.

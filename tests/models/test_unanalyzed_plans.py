@@ -9,7 +9,13 @@ TRUNCATE keeps the column statistics), and autovacuum, if the server runs it, is
 The estate holds many tickets within the window, most closed or of other faults; a repair report,
 the same report again, and a report of no place (compared only with its sender's) go through the
 router, and the candidate queries they sent are run by EXPLAIN ANALYZE with the plan made for
-their values and with the generic plan."""
+their values and with the generic plan.
+
+The candidates are the open tickets of the fault at the report's place: the index holds the
+four place columns before the time, and the check compares all four (those that do not place
+the ticket as NULL or empty). With thousands of open tickets of the same kind and department at
+other places, a report at a flat, at a common place of a building, at one of no building, and
+at a flat the estate does not have each reads about as many tickets as there are at its place."""
 
 from __future__ import annotations
 
@@ -24,7 +30,17 @@ from tortoise.connection import get_connection
 
 from bot.core.nlu import NLU
 from handlers.tickets import SAME_FAULT_WINDOW
-from models import Department, Platform, Ticket, TicketKind, TicketReporter, TicketStatus
+from models import (
+    Building,
+    Department,
+    Platform,
+    Ticket,
+    TicketKind,
+    TicketReporter,
+    TicketStatus,
+    Unit,
+    unit_label,
+)
 from models.store import close_store, open_store
 from tests.conftest import POSTGRES_URL
 from tests.desk import Desk, bind, build_desk
@@ -36,6 +52,10 @@ TICKETS = 20_000
 # The most ticket rows the candidate query may look at: the estate's open tickets of the
 # report's kind and department within the window are fewer (see `seed_window`).
 MOST_EXAMINED = 500
+# Open repairs for engineering within the window at other places than the reports' (other
+# flats, other common places, other buildings, unknown flats, no place), and at each report's.
+ELSEWHERE = 4_000
+AT_PLACE = 6
 # The most pages it may read (indexes and tables; about 80 here): a scan that runs through the
 # estate's index entries, or the platform's reporters once per candidate, returning few rows,
 # reads hundreds or thousands.
@@ -184,7 +204,7 @@ async def test_the_duplicate_check_reads_few_tickets_of_a_never_analyzed_table(
     candidates = [
         (sql, values)
         for sql, values in captured.reads_of_growing_tables()
-        if 'ORDER BY "t"."created_at" DESC' in sql
+        if '"t"."created_at" DESC, "t"."id" DESC LIMIT' in sql
     ]
     # One for a report at a flat, one for a report of no place (by its reporter).
     assert len(candidates) == 2, "the duplicate check's queries were not captured"
@@ -200,6 +220,138 @@ async def test_the_duplicate_check_reads_few_tickets_of_a_never_analyzed_table(
                 f"{kind} plan examined {examined:.0f} tickets: {summary(plan)}\n{sql}\n{values}"
             )
             assert blocks(plan) < MOST_BLOCKS, (
+                f"{kind} plan read {blocks(plan)} pages: {summary(plan)}\n{sql}\n{values}"
+            )
+            print(f"{kind}: {summary(plan)}")
+    assert await never_analyzed()
+
+
+# The reports of the same fault at one place each, with the place: (unit label, place,
+# building, unknown flat) as the ticket keeps them.
+PLACED_REPORTS = (
+    ("3栋2单元501 厨房水管漏水了", ("3-2-501", None, None, "")),
+    ("3号楼电梯坏了", (None, "lift", "3", "")),
+    ("电梯坏了", (None, "lift", None, "")),
+    ("8栋3单元1201 厨房水管漏水了", (None, None, None, "8-3-1201")),
+)
+
+
+async def seed_places(desk: Desk, now: datetime) -> None:
+    """`ELSEWHERE` open or claimed repairs for engineering within the window at other places
+    than `PLACED_REPORTS`', newer than the `AT_PLACE` at each of theirs: a read through the
+    fault's tickets by time alone meets every one of the others first."""
+    rng = random.Random(20)
+    building, _ = await Building.get_or_create(estate_id=desk.estate.id, name="9")
+    await Unit.bulk_create(
+        [
+            Unit(
+                estate_id=desk.estate.id,
+                building_id=building.id,
+                room=str(room),
+                label=unit_label("9", None, str(room)),
+            )
+            for room in range(101, 301)
+        ]
+    )
+    others = await Unit.filter(estate_id=desk.estate.id).exclude(label="3-2-501")
+    places: list[tuple[int | None, str | None, str | None, str]] = []
+    for i in range(ELSEWHERE):
+        match i % 6:
+            case 0 | 1:
+                places.append((rng.choice(others).id, None, None, ""))
+            case 2:
+                # The lift of another building, or another place of building 3.
+                other = rng.choice((("lift", "5"), ("corridor", "3"), ("lift", "9")))
+                places.append((None, *other, ""))
+            case 3:
+                places.append((None, rng.choice(("corridor", "gate", "garage")), None, ""))
+            case 4:
+                places.append((None, None, None, f"8-3-{rng.randrange(100, 1200)}"))
+            case _:
+                places.append((None, None, None, ""))
+    unit = desk.units["3-2-501"]
+    asked = [
+        (unit.id if label else None, place, building_name, unknown)
+        for _text, (label, place, building_name, unknown) in PLACED_REPORTS
+    ]
+    start = now - SAME_FAULT_WINDOW + timedelta(minutes=1)
+    rows = [where for where in asked for _ in range(AT_PLACE)] + places
+    tickets = []
+    for i, (unit_id, place, building_name, unknown) in enumerate(rows):
+        created = start + (now - start) * i / len(rows)
+        tickets.append(
+            Ticket(
+                estate_id=desk.estate.id,
+                number=f"P-{i:07d}",
+                kind=TicketKind.REPAIR,
+                department=Department.ENGINEERING,
+                status=rng.choice((TicketStatus.OPEN, TicketStatus.CLAIMED)),
+                unit_id=unit_id,
+                location_place=place,
+                location_building=building_name,
+                location_unknown=unknown,
+                source_platform=Platform.WEBCHAT,
+                source_chat_id="owners",
+                source_message_id=f"place-{i}",
+                reporter_id=f"u-{i % 500}",
+                text="楼道灯不亮了",
+                features=[],
+                created_at=created,
+                due_response_at=created + timedelta(hours=2),
+                due_resolve_at=created + timedelta(days=1),
+            )
+        )
+    await Ticket.bulk_create(tickets, batch_size=2000)
+
+
+@pytest.mark.server_store
+async def test_the_duplicate_check_reads_only_the_tickets_at_the_place(
+    new_store: None, nlu: NLU, now: datetime
+) -> None:
+    desk = await build_desk(nlu, now)
+    await bind_people(desk)
+    await seed_window(desk, now)
+    await seed_places(desk, now)
+
+    async with capture() as captured:
+        for text, _place in PLACED_REPORTS:
+            await desk.say(text, "u-li")
+    candidates = [
+        (sql, values)
+        for sql, values in captured.reads_of_growing_tables()
+        if '"t"."created_at" DESC, "t"."id" DESC LIMIT' in sql
+    ]
+    assert len(candidates) == len(PLACED_REPORTS), "the check's queries were not captured"
+    # Each report opened a ticket at its place, beside the `AT_PLACE` there.
+    unit = desk.units["3-2-501"]
+    for _text, (label, place, building_name, unknown) in PLACED_REPORTS:
+        assert (
+            await Ticket.filter(
+                estate_id=desk.estate.id,
+                kind=TicketKind.REPAIR,
+                department=Department.ENGINEERING,
+                unit_id=unit.id if label else None,
+                location_place=place,
+                location_building=building_name,
+                location_unknown=unknown,
+                status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED],
+            ).count()
+            == AT_PLACE + 1
+        ), (label, place, building_name, unknown)
+
+    assert await never_analyzed()
+    for sql, values in candidates:
+        for generic in (False, True):
+            plan = await explain(sql, values, generic=generic)
+            examined = rows_examined(plan)["ticket"]
+            kind = "generic" if generic else "custom"
+            assert examined <= AT_PLACE + 1, (
+                f"{kind} plan examined {examined:.0f} tickets: {summary(plan)}\n{sql}\n{values}"
+            )
+            assert any(
+                node.get("Index Name") == "idx_ticket_open_place" for node in nodes(plan)
+            ), f"{kind} plan: {summary(plan)}"
+            assert blocks(plan) < 50, (
                 f"{kind} plan read {blocks(plan)} pages: {summary(plan)}\n{sql}\n{values}"
             )
             print(f"{kind}: {summary(plan)}")
