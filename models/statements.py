@@ -7,6 +7,7 @@
 - `atomic`: a transaction, or nothing when one is open already (no savepoint pair for a block
   whose failure fails the whole transaction anyway).
 - `select`: a query of ours, run and logged as tortoise's own are.
+- `analyze`: PostgreSQL's planner statistics of tables just filled, gathered now.
 - `together`: several statements (`Statement`) in one round trip: on PostgreSQL one statement
   whose parts are data-modifying WITH clauses, on SQLite one hop to the driver's thread. A later
   statement may take the id the first one returned (`FIRST_ID`): a ticket and its first rows.
@@ -34,6 +35,7 @@ __all__ = [
     "FIRST_COUNT",
     "FIRST_ID",
     "Statement",
+    "analyze",
     "atomic",
     "column_and_value",
     "column_of",
@@ -497,3 +499,35 @@ async def upsert(
 ) -> None:
     """Insert a row, or update `update` of the row with the same `key` (a unique key)."""
     await run(model, upsert_statement(model, key, values, update))
+
+
+def tables_of(*models: type[Model]) -> list[str]:
+    """The models' tables and their many-to-many link tables, each once, in order."""
+    tables: list[str] = []
+    for model in models:
+        names = [model._meta.db_table]
+        names += [model._meta.fields_map[name].through for name in sorted(model._meta.m2m_fields)]
+        tables += [name for name in names if name not in tables]
+    return tables
+
+
+async def analyze(*models: type[Model]) -> bool:
+    """On PostgreSQL, gather the planner's statistics of the models' tables (and link tables)
+    now, as autovacuum would some time after they changed much, or never, on a server where it
+    is off. Without them, a table just filled (an estate's units and owners) is planned for as
+    a few pages, and read whole by every look-up: thousands of sequential scans. True when it
+    ran.
+
+    Nothing on SQLite: its planner, without statistics, goes by its rules, which the query-plan
+    tests check, and statistics once gathered stay as they are until the next ANALYZE (SQLite
+    never renews them), while the tickets and deliveries the store grows by are not analyzed
+    (`sqlite_stat1` then holds some tables and not others)."""
+    if not models:
+        return False
+    client = _client(models[0])
+    if client.capabilities.dialect != "postgres":
+        return False
+    await client.execute_script(
+        "ANALYZE " + ", ".join(f'"{table}"' for table in tables_of(*models))
+    )
+    return True
