@@ -177,8 +177,13 @@ class TicketReporter(Model):
     class Meta:
         table = "ticket_reporter"
         unique_together = (("ticket", "platform", "user_id"),)
-        # A sender's recent reports in a chat (photos joining the report they follow).
-        indexes = (("platform", "chat_id", "user_id", "at"),)
+        indexes = (
+            # A sender's recent reports in a chat (photos joining the report they follow).
+            ("platform", "chat_id", "user_id", "at"),
+            # A sender's reports in any chat since a time: the duplicate check of a report
+            # that says no place reads the tickets by these (`lookup.open_tickets_like`).
+            ("platform", "user_id", "at"),
+        )
 
 
 class TicketCounter(Model):
