@@ -195,7 +195,8 @@ async def open_tickets_like(
     """The newest `limit` open tickets (`OPEN_STATUSES`; by creation, then id) equal to `where`
     in each field (None: NULL), created at `since` or later, and, with `reporter` (platform,
     user id), reported by them. Read through the open tickets' partial index when `where` holds
-    the estate, kind and department: its condition is written here as the index has it.
+    the estate, kind and department (its condition is written here as the index has it); with
+    `reporter`, through the reporter's own reports instead (`_reported_by`).
 
     A field that is None is ordered by too, before the time (all its rows are NULL: the order
     is the same), in the order `where` gives them: PostgreSQL takes `IS NULL` as an index
@@ -217,26 +218,50 @@ async def open_tickets_like(
     column, converted = column_and_value(Ticket, "created_at", since)
     tests.append(f'"t"."{column}" >= ?')
     values.append(converted)
-    if reporter is not None:
-        platform, user_id = reporter
-        # Asked of each candidate in turn (the OFFSET keeps PostgreSQL from making it a join):
-        # one look-up by the ticket's reporters' unique index. As a join, a planner without
-        # statistics read the sender's reports through the index by chat, every one of the
-        # platform's, once for each candidate.
-        tests.append(
-            f'EXISTS (SELECT 1 FROM "{TicketReporter._meta.db_table}" "r" '
-            'WHERE "r"."ticket_id" = "t"."id" AND "r"."platform" = ? AND "r"."user_id" = ? '
-            "LIMIT 1 OFFSET 0)"
-        )
-        values.append(column_and_value(TicketReporter, "platform", platform)[1])
-        values.append(column_and_value(TicketReporter, "user_id", user_id)[1])
     order += ['"t"."created_at" DESC', '"t"."id" DESC']
-    sql = (
-        f'SELECT {_ticket_columns()} FROM "{Ticket._meta.db_table}" "t" '
-        f"WHERE {' AND '.join(tests)} "
-        f"ORDER BY {', '.join(order)} LIMIT {int(limit)}"
-    )
+    query = f"WHERE {' AND '.join(tests)} ORDER BY {', '.join(order)} LIMIT {int(limit)}"
+    if reporter is None:
+        sql = f'SELECT {_ticket_columns()} FROM "{Ticket._meta.db_table}" "t" {query}'
+    else:
+        sql, values = _reported_by(reporter, since, query, values)
     return [TicketRow(row) for row in await select(Ticket, Statement(sql, values))]
+
+
+def _reported_by(
+    reporter: tuple[Platform, str], since: datetime, query: str, values: list[Any]
+) -> tuple[str, list[Any]]:
+    """`open_tickets_like`'s statement with a reporter: `query` (its WHERE, ORDER BY and LIMIT
+    on "t", with `values`) run on the tickets the reporter reported since `since`.
+
+    Driven by the sender's own reports, which are few: read through their index by platform,
+    user and time (a reporter row is written when its ticket is opened or joined, so at or
+    after the ticket's creation: `since` bounds them too), each one's ticket read by id (one
+    row per reporter and ticket: the join adds none), and only these tested. The fence (a
+    materialized CTE: outer tests are not pushed into it, on SQLite or PostgreSQL) keeps the
+    ticket's tests from being an index's: PostgreSQL without statistics, estimating a row or
+    so either way, read the open tickets' index in the order asked (no sort), every open
+    ticket of the fault with no place, thousands in a busy estate's window, and looked up the
+    sender's report of each, or found each report's ticket through that whole index."""
+    platform, user_id = reporter
+    tests: list[str] = []
+    found: list[Any] = []
+    for name, value, compare in (
+        ("platform", platform, "="),
+        ("user_id", user_id, "="),
+        ("at", since, ">="),
+    ):
+        column, converted = column_and_value(TicketReporter, name, value)
+        tests.append(f'"r"."{column}" {compare} ?')
+        found.append(converted)
+    ticket_id = column_of(TicketReporter, "ticket")
+    sql = (
+        'WITH "reported" AS MATERIALIZED (SELECT "t".* '
+        f'FROM "{TicketReporter._meta.db_table}" "r" '
+        f'JOIN "{Ticket._meta.db_table}" "t" ON "t"."id" = "r"."{ticket_id}" '
+        f"WHERE {' AND '.join(tests)}) "
+        f'SELECT {_ticket_columns()} FROM "reported" "t" {query}'
+    )
+    return sql, [*found, *values]
 
 
 @functools.cache

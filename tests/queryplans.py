@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core import console, reports
 from bot.core import desk as staff_desk
+from handlers.tickets import SAME_FAULT_WINDOW
 from models import (
     Delivery,
     DeliveryStatus,
@@ -28,6 +29,7 @@ from models import (
     Ticket,
     TicketEvent,
     TicketKind,
+    TicketReporter,
     TicketStatus,
 )
 from scheduler import jobs
@@ -36,6 +38,11 @@ from tests.factories import make_estate
 from tests.staffdesk import bind_staff
 
 CodePath = Callable[[], Awaitable[object]]
+
+# The sender of a report that says no place (an owner of two flats, bound by the test), and
+# how many open tickets with no place they reported within the window (`seed_unplaced`).
+SENDER = "u-wang"
+SENDER_OPEN = 4
 
 # The tables whose full scans grow with the store's age.
 GROWING = ("ticket", "ticket_event", "delivery")
@@ -48,11 +55,11 @@ class Captured:
     statements: list[tuple[str, list[Any]]] = field(default_factory=list)
 
     def reads_of_growing_tables(self) -> list[tuple[str, list[Any]]]:
-        """Each distinct SELECT that reads a growing table."""
+        """Each distinct SELECT (or WITH ... SELECT) that reads a growing table."""
         seen: set[str] = set()
         found = []
         for sql, values in self.statements:
-            if not sql.lstrip().upper().startswith("SELECT") or sql in seen:
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")) or sql in seen:
                 continue
             if any(re.search(rf'(FROM|JOIN) "?{table}"?(\s|$)', sql) for table in GROWING):
                 seen.add(sql)
@@ -301,3 +308,78 @@ async def bind_people(desk: Desk) -> None:
     await bind("u-li", desk.owners["li"])
     await bind_staff("u-chen", desk.staff["chen"])
     await bind_staff("u-zhang", desk.staff["zhang"])
+
+
+async def seed_unplaced(
+    desk: Desk, now: datetime, kind: TicketKind, department: Department, others: int
+) -> int:
+    """`others` open or claimed tickets of `kind` and `department` with no place within the
+    window, each reported by one of 500 other senders, all newer than the `SENDER_OPEN` such
+    tickets `SENDER` reported; and `SENDER`'s tickets that are not candidates: one opened
+    before the window, one closed, one at a flat. Returns how many reports `SENDER` has made
+    within the window."""
+    rng = random.Random(21)
+    start = now - SAME_FAULT_WINDOW + timedelta(minutes=1)
+    unit = desk.units["5-1-1202"]
+    # (reporter, status, unit id, created)
+    rows: list[tuple[str, TicketStatus, int | None, datetime]] = [
+        (SENDER, TicketStatus.OPEN, None, start + timedelta(minutes=i)) for i in range(SENDER_OPEN)
+    ]
+    rows += [
+        (SENDER, TicketStatus.OPEN, None, now - 2 * SAME_FAULT_WINDOW),
+        (SENDER, TicketStatus.CLOSED, None, start + timedelta(minutes=10)),
+        (SENDER, TicketStatus.OPEN, unit.id, start + timedelta(minutes=11)),
+    ]
+    later = start + timedelta(minutes=20)
+    rows += [
+        (
+            f"u-{i % 500}",
+            rng.choice((TicketStatus.OPEN, TicketStatus.CLAIMED)),
+            None,
+            later + (now - later) * i / others,
+        )
+        for i in range(others)
+    ]
+    await Ticket.bulk_create(
+        [
+            Ticket(
+                estate_id=desk.estate.id,
+                number=f"U-{i:07d}",
+                kind=kind,
+                department=department,
+                status=status,
+                unit_id=unit_id,
+                source_platform=Platform.WEBCHAT,
+                source_chat_id="owners",
+                source_message_id=f"unplaced-{i}",
+                reporter_id=reporter,
+                text="楼道灯不亮了",
+                features=[],
+                created_at=created,
+                due_response_at=created + timedelta(hours=2),
+                due_resolve_at=created + timedelta(days=1),
+            )
+            for i, (reporter, status, unit_id, created) in enumerate(rows)
+        ],
+        batch_size=2000,
+    )
+    # Each reported by its opener, as `open_ticket` records them.
+    await TicketReporter.bulk_create(
+        [
+            TicketReporter(
+                ticket_id=ticket_id,
+                platform=Platform.WEBCHAT,
+                chat_id="owners",
+                user_id=reporter,
+                message_id=message,
+                at=created,
+            )
+            for ticket_id, reporter, message, created in await Ticket.filter(
+                number__startswith="U-"
+            ).values_list("id", "reporter_id", "source_message_id", "created_at")
+        ],
+        batch_size=2000,
+    )
+    return await TicketReporter.filter(
+        platform=Platform.WEBCHAT, user_id=SENDER, at__gte=now - SAME_FAULT_WINDOW
+    ).count()
