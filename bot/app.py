@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from tortoise import Tortoise
+
 from bot.adapters.console import Console
 from bot.adapters.http import HttpServer
 from bot.adapters.lifecycle import DRAIN_PATIENCE, ChannelBuilder, ChannelLifecycle, WebPart
@@ -32,6 +34,7 @@ from bot.core.reference import EstateCache
 from bot.core.router import Router
 from handlers import build_handlers
 from models import Estate
+from models.statements import refresh_statistics
 from models.store import close_store, open_store
 
 log = logging.getLogger("guanjia")
@@ -267,7 +270,9 @@ class Drain:
 class Recovery:
     """Finishes what a stopped process had taken on (accepted messages, committed replies): at
     start, then every `every` seconds for processes that die while others run, and forgets
-    handled messages past their redelivery time. Every `trim_every` rounds (every round by
+    handled messages past their redelivery time. On PostgreSQL whose autovacuum is off, it
+    analyzes the tables that changed much since last analyzed (`refresh_statistics`), as
+    autovacuum would. Every `trim_every` rounds (every round by
     default) it also gives the memory freed since back to the system (`heap.give_back_freed`):
     glibc keeps what a busy process freed between blocks still in use, and the resident size
     would otherwise only grow with the traffic's peaks. Between two trims the allocator reuses,
@@ -301,6 +306,13 @@ class Recovery:
             await chats.prune_seen(now)
         except Exception:  # the store may be away: try again next round
             log.exception("recovering accepted messages failed")
+        try:
+            models = Tortoise.apps.get_models_iterable() if Tortoise.apps is not None else ()
+            stale = await refresh_statistics(*models)
+            if stale:
+                log.info("analyzed %s: the server's autovacuum is off", ", ".join(stale))
+        except Exception:
+            log.exception("analyzing the store's changed tables failed")
         self._rounds += 1
         if self._rounds % self.trim_every == 0:
             started = time.perf_counter()

@@ -45,6 +45,7 @@ __all__ = [
     "insert_ignoring",
     "insert_many",
     "insert_statement",
+    "refresh_statistics",
     "select",
     "select_statement",
     "together",
@@ -531,3 +532,39 @@ async def analyze(*models: type[Model]) -> bool:
         "ANALYZE " + ", ".join(f'"{table}"' for table in tables_of(*models))
     )
     return True
+
+
+# What autovacuum analyzes a table after, by PostgreSQL's defaults (autovacuum_analyze_threshold
+# and autovacuum_analyze_scale_factor): this many rows changed, plus this share of its rows.
+ANALYZE_ROWS = 50
+ANALYZE_SHARE = 0.1
+
+
+async def refresh_statistics(*models: type[Model]) -> list[str]:
+    """On PostgreSQL whose autovacuum is off, ANALYZE those of the models' tables that changed
+    by more than autovacuum would analyze them after (`ANALYZE_ROWS` + `ANALYZE_SHARE` of their
+    rows; never analyzed counts as changed by every row); the tables analyzed. Nothing where
+    autovacuum is on (it does this itself) and nothing on SQLite (see `analyze`).
+
+    Without it, a store that starts empty is planned for as it was when each connection first
+    ran a statement: a prepared statement's generic plan is kept until the table's statistics
+    change, and one made while the tickets were a few hundred (the two-column index by estate
+    and time fitting one page, the duplicate check's own index two) read the estate's tickets
+    by time for every report once thousands were open. An ANALYZE gives the planner the rows
+    and invalidates the plans made before it."""
+    if not models:
+        return []
+    client = _client(models[0])
+    if client.capabilities.dialect != "postgres":
+        return []
+    tables = tables_of(*models)
+    rows = await client.execute_query_dict(
+        "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+        "AND relname = ANY($1::text[]) AND NOT current_setting('autovacuum')::boolean "
+        "AND n_mod_since_analyze > $2 + $3 * GREATEST(n_live_tup, 0)",
+        [tables, ANALYZE_ROWS, ANALYZE_SHARE],
+    )
+    stale = [str(row["relname"]) for row in rows]
+    if stale:
+        await client.execute_script("ANALYZE " + ", ".join(f'"{table}"' for table in stale))
+    return stale

@@ -202,7 +202,7 @@ async def explain(sql: str, values: list[Any], *, generic: bool = False) -> dict
     else:
         # EXECUTE takes no bound parameters: the values go as literals, of the types the
         # prepared statement's parameters were given.
-        given = ", ".join(_literal(value) for value in values)
+        given = literals(values)
         async with in_transaction() as connection:
             await connection.execute_script("SET LOCAL plan_cache_mode = force_generic_plan")
             await connection.execute_script(f"PREPARE generic_plan AS {sql}")
@@ -216,6 +216,11 @@ async def explain(sql: str, values: list[Any], *, generic: bool = False) -> dict
     plan = json.loads(plan) if isinstance(plan, str) else plan
     top: dict[str, Any] = plan[0]["Plan"]
     return top
+
+
+def literals(values: list[Any]) -> str:
+    """A statement's values as the argument list of an EXECUTE of it (see `_literal`)."""
+    return ", ".join(_literal(value) for value in values)
 
 
 def _literal(value: Any) -> str:
