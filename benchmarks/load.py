@@ -28,7 +28,8 @@ mean 1/R over DURATION seconds, or until MESSAGES have been drawn) and each mess
 its time without waiting for earlier ones to be answered (open loop):
 
 * `--mode inprocess` (the default): the message goes to `Router.handle` with a recording
-  channel (which keeps counts only), at most WORKERS (32, as the Telegram adapter's
+  channel (which keeps counts only), with `guanjia run`'s recovery round running beside it
+  every 30 s (`bot.app.Recovery`), at most WORKERS (32, as the Telegram adapter's
   `MAX_CONCURRENT_UPDATES`) at once, the others waiting in arrival order; its reply latency is
   from its scheduled arrival to `handle` returning, which is after its replies were sent. With
   no such bound, an offered rate beyond what the process can do makes every message progress
@@ -85,6 +86,7 @@ sys.path.insert(0, str(ROOT))
 
 from tortoise.connection import get_connection  # noqa: E402
 
+from bot.app import Recovery  # noqa: E402
 from bot.core.channel import ChannelHub, Hearing, NoticeMeta  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.context import Services  # noqa: E402
@@ -875,10 +877,17 @@ async def main(args: argparse.Namespace) -> list[Outcome]:
             await InProcess(owners, rng).soak(args.soak, args.concurrency, args.trace)
         elif args.mode == "inprocess":
             runner = InProcess(owners, rng)
-            for rate in rates:
-                result = await runner.run(rate, args.duration, args.messages, args.workers)
-                results.append(result)
-                print(result.line(), flush=True)
+            # What `guanjia run` does beside the messages every 30 s (recovery, pruning, the
+            # planner's statistics where autovacuum is off, giving freed memory back).
+            recovery = Recovery(runner.router, alone=url.startswith("sqlite"))
+            await recovery.start()
+            try:
+                for rate in rates:
+                    result = await runner.run(rate, args.duration, args.messages, args.workers)
+                    results.append(result)
+                    print(result.line(), flush=True)
+            finally:
+                await recovery.stop()
         else:
             pages = Pages(args.url, owners, rng, args.pid)
             await pages.open(args.pages)
