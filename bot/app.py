@@ -272,10 +272,10 @@ class Recovery:
     start, then every `every` seconds for processes that die while others run, and forgets
     handled messages past their redelivery time. On PostgreSQL whose autovacuum is off, it
     analyzes the tables that changed much since last analyzed (`refresh_statistics`), as
-    autovacuum would. Every `trim_every` rounds (every round by
-    default) it also gives the memory freed since back to the system (`heap.give_back_freed`):
-    glibc keeps what a busy process freed between blocks still in use, and the resident size
-    would otherwise only grow with the traffic's peaks. Between two trims the allocator reuses,
+    autovacuum would. Every `trim_every` rounds (every round by default) it also gives the
+    memory freed since back to the system (`heap.give_back_freed`): glibc keeps what a busy
+    process freed between blocks still in use, and the resident size would otherwise only
+    grow with the traffic's peaks. Between two trims the allocator reuses,
     and so touches again, those pages: with a trim every 4th round (2 minutes) the resident
     size rose 10-12 MB before each at 80 msg/s through the web chat."""
 

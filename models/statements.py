@@ -523,15 +523,23 @@ async def analyze(*models: type[Model]) -> bool:
     tests check, and statistics once gathered stay as they are until the next ANALYZE (SQLite
     never renews them), while the tickets and deliveries the store grows by are not analyzed
     (`sqlite_stat1` then holds some tables and not others)."""
-    if not models:
+    client = _postgres_client(models)
+    if client is None:
         return False
-    client = _client(models[0])
-    if client.capabilities.dialect != "postgres":
-        return False
-    await client.execute_script(
-        "ANALYZE " + ", ".join(f'"{table}"' for table in tables_of(*models))
-    )
+    await _analyze(client, tables_of(*models))
     return True
+
+
+def _postgres_client(models: Sequence[type[Model]]) -> BaseDBAsyncClient | None:
+    """The models' client when there are models and it is PostgreSQL's."""
+    if not models:
+        return None
+    client = _client(models[0])
+    return client if client.capabilities.dialect == "postgres" else None
+
+
+async def _analyze(client: BaseDBAsyncClient, tables: Sequence[str]) -> None:
+    await client.execute_script("ANALYZE " + ", ".join(f'"{table}"' for table in tables))
 
 
 # What autovacuum analyzes a table after, by PostgreSQL's defaults (autovacuum_analyze_threshold
@@ -552,19 +560,16 @@ async def refresh_statistics(*models: type[Model]) -> list[str]:
     and time fitting one page, the duplicate check's own index two) read the estate's tickets
     by time for every report once thousands were open. An ANALYZE gives the planner the rows
     and invalidates the plans made before it."""
-    if not models:
+    client = _postgres_client(models)
+    if client is None:
         return []
-    client = _client(models[0])
-    if client.capabilities.dialect != "postgres":
-        return []
-    tables = tables_of(*models)
     rows = await client.execute_query_dict(
         "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
         "AND relname = ANY($1::text[]) AND NOT current_setting('autovacuum')::boolean "
         "AND n_mod_since_analyze > $2 + $3 * GREATEST(n_live_tup, 0)",
-        [tables, ANALYZE_ROWS, ANALYZE_SHARE],
+        [tables_of(*models), ANALYZE_ROWS, ANALYZE_SHARE],
     )
     stale = [str(row["relname"]) for row in rows]
     if stale:
-        await client.execute_script("ANALYZE " + ", ".join(f'"{table}"' for table in stale))
+        await _analyze(client, stale)
     return stale
