@@ -308,6 +308,48 @@ def code_paths(desk: Desk, recent: Ticket, now: datetime) -> list[tuple[str, Cod
     ]
 
 
+def seeded_ticket(
+    estate_id: int, number: str, message: str, reporter: str, created: datetime, **fields: Any
+) -> Ticket:
+    """A ticket as the duplicate check's seeders write it: from the web chat's owner group,
+    about a corridor light (with no features kept), promised within 2 hours and a day of
+    `created`; `fields` say the rest (kind, department, status, place)."""
+    return Ticket(
+        estate_id=estate_id,
+        number=number,
+        source_platform=Platform.WEBCHAT,
+        source_chat_id="owners",
+        source_message_id=message,
+        reporter_id=reporter,
+        text="楼道灯不亮了",
+        features=[],
+        created_at=created,
+        due_response_at=created + timedelta(hours=2),
+        due_resolve_at=created + timedelta(days=1),
+        **fields,
+    )
+
+
+async def report_by_openers(**filters: Any) -> None:
+    """Each ticket `filters` select reported by its opener, as `open_ticket` records them."""
+    await TicketReporter.bulk_create(
+        [
+            TicketReporter(
+                ticket_id=ticket_id,
+                platform=Platform.WEBCHAT,
+                chat_id="owners",
+                user_id=reporter,
+                message_id=message,
+                at=created,
+            )
+            for ticket_id, reporter, message, created in await Ticket.filter(
+                **filters
+            ).values_list("id", "reporter_id", "source_message_id", "created_at")
+        ],
+        batch_size=2000,
+    )
+
+
 async def bind_people(desk: Desk) -> None:
     """Bind the owner and the staff members the code paths act as."""
     await bind("u-li", desk.owners["li"])
@@ -347,44 +389,22 @@ async def seed_unplaced(
     ]
     await Ticket.bulk_create(
         [
-            Ticket(
-                estate_id=desk.estate.id,
-                number=f"U-{i:07d}",
+            seeded_ticket(
+                desk.estate.id,
+                f"U-{i:07d}",
+                f"unplaced-{i}",
+                reporter,
+                created,
                 kind=kind,
                 department=department,
                 status=status,
                 unit_id=unit_id,
-                source_platform=Platform.WEBCHAT,
-                source_chat_id="owners",
-                source_message_id=f"unplaced-{i}",
-                reporter_id=reporter,
-                text="楼道灯不亮了",
-                features=[],
-                created_at=created,
-                due_response_at=created + timedelta(hours=2),
-                due_resolve_at=created + timedelta(days=1),
             )
             for i, (reporter, status, unit_id, created) in enumerate(rows)
         ],
         batch_size=2000,
     )
-    # Each reported by its opener, as `open_ticket` records them.
-    await TicketReporter.bulk_create(
-        [
-            TicketReporter(
-                ticket_id=ticket_id,
-                platform=Platform.WEBCHAT,
-                chat_id="owners",
-                user_id=reporter,
-                message_id=message,
-                at=created,
-            )
-            for ticket_id, reporter, message, created in await Ticket.filter(
-                number__startswith="U-"
-            ).values_list("id", "reporter_id", "source_message_id", "created_at")
-        ],
-        batch_size=2000,
-    )
+    await report_by_openers(number__startswith="U-")
     return await TicketReporter.filter(
         platform=Platform.WEBCHAT, user_id=SENDER, at__gte=now - SAME_FAULT_WINDOW
     ).count()

@@ -17,13 +17,19 @@ async def test_the_senders_open_tickets_of_no_place_newest_first(
 ) -> None:
     start = now - SINCE
 
-    async def opened(n: int, by: str, at: datetime, unit: Unit | None = None) -> Ticket:
+    async def opened(
+        n: int,
+        by: str,
+        at: datetime,
+        unit: Unit | None = None,
+        platform: Platform = Platform.WEBCHAT,
+    ) -> Ticket:
         return await open_ticket(
             estate=desk.estate,
             kind=TicketKind.ENQUIRY,
             department=Department.CUSTOMER_SERVICE,
             text=f"问题 {n}",
-            platform=Platform.WEBCHAT,
+            platform=platform,
             chat_id="owners",
             message_id=f"m{n}",
             reporter_id=by,
@@ -31,44 +37,31 @@ async def test_the_senders_open_tickets_of_no_place_newest_first(
             unit=unit,
         )
 
+    async def joined_by_me(ticket: Ticket, text: str, at: datetime) -> None:
+        await join_ticket(
+            ticket,
+            platform=Platform.WEBCHAT,
+            chat_id="owners",
+            user_id="u-me",
+            message_id=f"j-{ticket.id}",
+            text=text,
+            now=at,
+        )
+
     mine = [await opened(n, "u-me", start + timedelta(hours=n)) for n in (1, 3, 5)]
     # Opened by another and joined by the sender later: theirs too.
     joined = await opened(4, "u-other", start + timedelta(hours=4))
-    await join_ticket(
-        joined,
-        platform=Platform.WEBCHAT,
-        chat_id="owners",
-        user_id="u-me",
-        message_id="j4",
-        text="我也是",
-        now=start + timedelta(hours=6),
-    )
+    await joined_by_me(joined, "我也是", start + timedelta(hours=6))
     # Not candidates: another sender's, one opened before the window (joined within it),
     # one closed, one at a flat, one on another platform by the same id.
     await opened(2, "u-other", start + timedelta(hours=2))
     early = await opened(0, "u-me", start - timedelta(hours=1))
-    await join_ticket(
-        early,
-        platform=Platform.WEBCHAT,
-        chat_id="owners",
-        user_id="u-me",
-        message_id="j0",
-        text="还没好",
-        now=start + timedelta(hours=1),
-    )
+    await joined_by_me(early, "还没好", start + timedelta(hours=1))
     closed = await opened(6, "u-me", start + timedelta(hours=6))
     await Ticket.filter(id=closed.id).update(status=TicketStatus.CLOSED)
     await opened(7, "u-me", start + timedelta(hours=7), unit=desk.units["5-1-1202"])
-    other_platform = await open_ticket(
-        estate=desk.estate,
-        kind=TicketKind.ENQUIRY,
-        department=Department.CUSTOMER_SERVICE,
-        text="问题 8",
-        platform=Platform.TELEGRAM,
-        chat_id="owners",
-        message_id="m8",
-        reporter_id="u-me",
-        now=start + timedelta(hours=8),
+    other_platform = await opened(
+        8, "u-me", start + timedelta(hours=8), platform=Platform.TELEGRAM
     )
     assert other_platform.source_platform is Platform.TELEGRAM
 

@@ -32,13 +32,13 @@ from typing import Any
 import asyncpg
 import pytest
 from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
 
 from bot.core.nlu import NLU
 from handlers.tickets import SAME_FAULT_WINDOW
 from models import (
     Building,
     Department,
-    Platform,
     Ticket,
     TicketKind,
     TicketReporter,
@@ -59,8 +59,10 @@ from tests.queryplans import (
     explain,
     literals,
     nodes,
+    report_by_openers,
     rows_examined,
     seed_unplaced,
+    seeded_ticket,
 )
 
 # The schema the new store is migrated into, beside the shared `public` one.
@@ -125,41 +127,19 @@ async def seed_window(desk: Desk, now: datetime) -> int:
         else:
             status = rng.choice((TicketStatus.RESOLVED, TicketStatus.CLOSED))
         tickets.append(
-            Ticket(
-                estate_id=desk.estate.id,
-                number=f"S-{i:07d}",
+            seeded_ticket(
+                desk.estate.id,
+                f"S-{i:07d}",
+                f"seed-{i}",
+                f"u-{i % 500}",
+                created,
                 kind=rng.choice(list(TicketKind)),
                 department=rng.choice(list(Department)),
                 status=status,
-                source_platform=Platform.WEBCHAT,
-                source_chat_id="owners",
-                source_message_id=f"seed-{i}",
-                reporter_id=f"u-{i % 500}",
-                text="楼道灯不亮了",
-                features=[],
-                created_at=created,
-                due_response_at=created + timedelta(hours=2),
-                due_resolve_at=created + timedelta(days=1),
             )
         )
     await Ticket.bulk_create(tickets, batch_size=2000)
-    # Each reported by one owner, as `open_ticket` records them.
-    await TicketReporter.bulk_create(
-        [
-            TicketReporter(
-                ticket_id=ticket_id,
-                platform=Platform.WEBCHAT,
-                chat_id="owners",
-                user_id=reporter,
-                message_id=message,
-                at=created,
-            )
-            for ticket_id, reporter, message, created in await Ticket.filter(
-                estate_id=desk.estate.id
-            ).values_list("id", "reporter_id", "source_message_id", "created_at")
-        ],
-        batch_size=2000,
-    )
+    await report_by_openers(estate_id=desk.estate.id)
     return await Ticket.filter(
         estate_id=desk.estate.id,
         kind=TicketKind.REPAIR,
@@ -297,9 +277,12 @@ async def seed_places(desk: Desk, now: datetime) -> None:
     for i, (unit_id, place, building_name, unknown) in enumerate(rows):
         created = start + (now - start) * i / len(rows)
         tickets.append(
-            Ticket(
-                estate_id=desk.estate.id,
-                number=f"P-{i:07d}",
+            seeded_ticket(
+                desk.estate.id,
+                f"P-{i:07d}",
+                f"place-{i}",
+                f"u-{i % 500}",
+                created,
                 kind=TicketKind.REPAIR,
                 department=Department.ENGINEERING,
                 status=rng.choice((TicketStatus.OPEN, TicketStatus.CLAIMED)),
@@ -307,15 +290,6 @@ async def seed_places(desk: Desk, now: datetime) -> None:
                 location_place=place,
                 location_building=building_name,
                 location_unknown=unknown,
-                source_platform=Platform.WEBCHAT,
-                source_chat_id="owners",
-                source_message_id=f"place-{i}",
-                reporter_id=f"u-{i % 500}",
-                text="楼道灯不亮了",
-                features=[],
-                created_at=created,
-                due_response_at=created + timedelta(hours=2),
-                due_resolve_at=created + timedelta(days=1),
             )
         )
     await Ticket.bulk_create(tickets, batch_size=2000)
@@ -442,8 +416,7 @@ async def test_a_report_of_no_place_reads_only_the_senders_reports(
     assert await never_analyzed()
 
 
-async def _insert_open_repairs(
-    connection: asyncpg.Connection,
+async def _open_repairs(
     estate_id: int,
     count: int,
     created: datetime,
@@ -451,26 +424,32 @@ async def _insert_open_repairs(
     prefix: str,
 ) -> None:
     """`count` open repairs for engineering at `where` (unit id, place, building, unknown flat),
-    opened at `created`, through the test's own connection."""
+    opened at `created`, in one transaction whose changes `pg_stat_user_tables` counts as soon
+    as it ends."""
     unit_id, place, building, unknown = where
-    await connection.execute(
-        "INSERT INTO ticket (estate_id, number, kind, department, urgent, status, unit_id,"
-        " location_place, location_building, location_unknown, source_platform, source_chat_id,"
-        " source_message_id, reporter_id, reporter_name, language, text, photos, result,"
-        " reopen_count, created_at, due_response_at, due_resolve_at, severity, office_time,"
-        " paused_seconds, appointment_reminded)"
-        " SELECT $1, $2 || g, 'repair', 'engineering', false, 'open', $3, $4, $5, $6, 'webchat',"
-        " 'owners', $2 || g, 'u-x', '', 'zh', '楼道灯不亮了', '[]', '', 0, $7, $7, $7, '', false,"
-        " 0, false FROM generate_series(1, $8) g",
-        estate_id,
-        prefix,
-        unit_id,
-        place,
-        building,
-        unknown,
-        created,
-        count,
-    )
+    async with in_transaction() as connection:
+        await Ticket.bulk_create(
+            [
+                seeded_ticket(
+                    estate_id,
+                    f"{prefix}{i}",
+                    f"{prefix}{i}",
+                    "u-x",
+                    created,
+                    kind=TicketKind.REPAIR,
+                    department=Department.ENGINEERING,
+                    status=TicketStatus.OPEN,
+                    unit_id=unit_id,
+                    location_place=place,
+                    location_building=building,
+                    location_unknown=unknown,
+                )
+                for i in range(count)
+            ],
+            batch_size=2000,
+            using_db=connection,
+        )
+        await connection.execute_query("SELECT pg_stat_force_next_flush()")
 
 
 @pytest.mark.server_store
@@ -507,24 +486,16 @@ async def test_plans_made_on_a_new_store_are_made_again_once_it_has_grown(
     try:
         # A new store's first tickets (the reports' were only for their statements).
         await connection.execute("TRUNCATE ticket CASCADE")
-        await _insert_open_repairs(
-            connection, desk.estate.id, 200, start, (None, "gate", None, ""), "A-"
-        )
+        await _open_repairs(desk.estate.id, 200, start, (None, "gate", None, ""), "A-")
         await connection.execute("SET plan_cache_mode = force_generic_plan")
         for i, (sql, values) in enumerate(candidates):
             await connection.execute(f"PREPARE made_young_{i} AS {sql}")
             await connection.fetch(f"EXECUTE made_young_{i}({literals(values)})")
         # Then it grows: AT_PLACE tickets at each report's place, and 4,000 newer elsewhere.
         for i, where in enumerate(places):
-            await _insert_open_repairs(
-                connection, desk.estate.id, AT_PLACE, start, where, f"P{i}-"
-            )
+            await _open_repairs(desk.estate.id, AT_PLACE, start, where, f"P{i}-")
         later = start + timedelta(minutes=1)
-        await _insert_open_repairs(
-            connection, desk.estate.id, ELSEWHERE, later, (None, "gate", None, ""), "B-"
-        )
-        # What this connection changed is counted where `pg_stat_user_tables` shows it.
-        await connection.fetch("SELECT pg_stat_force_next_flush()")
+        await _open_repairs(desk.estate.id, ELSEWHERE, later, (None, "gate", None, ""), "B-")
         assert await never_analyzed()
 
         async def examined() -> list[float]:
