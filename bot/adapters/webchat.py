@@ -20,10 +20,12 @@ the loopback names (to the server's public names, `HttpServer.hosts`, when serve
 socket needs such a `Host` and `Origin`, so a script with no `Origin`, or a page on another name
 that resolves here (DNS rebinding), is refused.
 
-The chats' messages are kept in memory (the last `HISTORY_LIMIT` per chat, for the `CHATS_KEPT`
-chats used most recently) and appended to `<data dir>/webchat/history/<chat>.jsonl`, so a page
-opened later, or after a restart, shows them. The `welcome` frame lists a page of the demo
-estate's owners, not all of them; a page searches and pages the rest with `people` frames.
+The chats' messages are kept in memory (the last `HISTORY_LIMIT` per chat, for the chats
+used most recently, up to `HELD_BYTES` in all) and appended to
+`<data dir>/webchat/history/<chat>.jsonl`, so a page opened later, or after a restart, shows
+them. A message goes only to the open pages that show its chat, as one JSON text for all of
+them. The `welcome` frame lists a page of the demo estate's owners, not all of them; a page
+searches and pages the rest with `people` frames.
 Photos are saved under `<data dir>/webchat/uploads/` and referred to as `Attachment("photo",
 "webchat:<file name>")`. A bot message's files (a report's workbook, `Attachment("file", <local
 path>)`) are copied to `<data dir>/webchat/files/<random token>/<name>` and offered in the page as
@@ -88,9 +90,19 @@ MAX_DEPTH = 4
 # The longest search a `people` frame may carry.
 MAX_QUERY = 64
 HISTORY_LIMIT = 200
-# How many chats' recent messages are held in memory at once (the most recently used); another
-# chat's are read back from its history file when it is next shown.
-CHATS_KEPT = 256
+# How many chats' history file paths are kept made (the rest are made again when used).
+PATHS_KEPT = 4096
+# What may not be in a history file's name (the rest of a chat id becomes "_").
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+# How much of the chats' recent messages is held in memory at once, in bytes as `ChatLog`
+# counts them (the chats used most recently); another chat's are read back from its history
+# file when it is next shown. Bytes rather than chats: a few busy groups and many short private
+# chats both fit, and neither can take more.
+HELD_BYTES = 16 * 1024 * 1024
+# What a held chat and a held message cost beside their messages' encoded bytes (the Python
+# objects that hold them), as counted against `HELD_BYTES`.
+CHAT_OVERHEAD = 1024
+MESSAGE_OVERHEAD = 128
 # Button payloads only staff may press, wherever they appear (the staff desk's card buttons).
 STAFF_PAYLOADS = frozenset({"claim", "transfer", "transfer_to", "close", "approve", "refuse"})
 PHOTO_PREFIX = "webchat:"
@@ -165,28 +177,37 @@ class LoggedMessage:
 class ChatLog:
     """The recent messages of every web chat, in memory and (when given a folder) on disk.
 
-    Memory holds the last `limit` messages of at most `chats` chats, the most recently used;
-    a chat let go of is read back from its file when it is next asked for (with no folder, its
-    messages are gone), so memory stays bounded however many people write. A message is held
-    as the UTF-8 of its JSON (the text its file line carries), about a quarter of the message
-    as Python objects, and made into a `LoggedMessage` only when shown or looked up: at most
-    256 chats × 200 messages × about 500 bytes. A chat's file is rewritten with only what is
-    kept once it holds twice that many lines, so it stays as short on disk."""
+    Memory holds the last `limit` messages of the chats used most recently, at most
+    `held_bytes` of them in all (`held_bytes()` counts them); a chat let go of is read back from
+    its file when it is next asked for (with no folder, its messages are gone), so memory stays
+    bounded however many people write. The chat in use is held whatever its size. A message is
+    held as the UTF-8 of its JSON (the text its file line carries), about a quarter of the
+    message as Python objects, and made into a `LoggedMessage` only when shown or looked up. A
+    chat's file is rewritten with only what is kept once it holds twice that many lines, so it
+    stays as short on disk."""
 
     def __init__(
-        self, folder: Path | None, limit: int = HISTORY_LIMIT, chats: int = CHATS_KEPT
+        self, folder: Path | None, limit: int = HISTORY_LIMIT, held_bytes: int = HELD_BYTES
     ) -> None:
         self.folder = folder
         self.limit = limit
-        self.chats = chats
+        self.budget = held_bytes
         self._chats: OrderedDict[str, _Recent] = OrderedDict()
+        self._held = 0  # what the held chats cost, as `_Recent.size` counts it
+        self._paths: dict[str, Path] = {}
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
     def _file(self, chat_id: str) -> Path | None:
         if self.folder is None:
             return None
-        return self.folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", chat_id) + ".jsonl")
+        path = self._paths.get(chat_id)
+        if path is None:
+            if len(self._paths) >= PATHS_KEPT:
+                self._paths.clear()  # only a cache of the names made
+            name = _UNSAFE_IN_NAME.sub("_", chat_id) + ".jsonl"
+            path = self._paths[chat_id] = self.folder / name
+        return path
 
     def _load(self, chat_id: str) -> _Recent:
         messages: dict[str, bytes] = {}
@@ -243,9 +264,16 @@ class ChatLog:
             self._chats.move_to_end(chat_id)
             return kept
         kept = self._chats[chat_id] = self._load(chat_id)
-        while len(self._chats) > self.chats:
-            self._chats.popitem(last=False)
+        self._held += kept.size
+        self._let_go()
         return kept
+
+    def _let_go(self) -> None:
+        """Let go of the chats used least recently while more than the budget is held (never
+        of the one in use, the most recent)."""
+        while self._held > self.budget and len(self._chats) > 1:
+            _, recent = self._chats.popitem(last=False)
+            self._held -= recent.size
 
     def messages(self, chat_id: str) -> list[LoggedMessage]:
         """The recent messages of a chat, oldest first."""
@@ -256,15 +284,17 @@ class ChatLog:
         return {chat_id: len(recent.entries) for chat_id, recent in self._chats.items()}
 
     def held_bytes(self) -> int:
-        """The size of the messages held in memory, as encoded (for checks)."""
-        return sum(len(data) for recent in self._chats.values() for _, data in recent.entries)
+        """What the chats held in memory cost, as counted against the budget: their messages'
+        encoded bytes, and `CHAT_OVERHEAD` and `MESSAGE_OVERHEAD` for each chat and message."""
+        return self._held
 
     def add(self, message: LoggedMessage) -> None:
         """Add a message to its chat."""
         data = _encode(message)
         recent = self._recent(message.chat)
-        recent.add(message.id, data)
+        self._held += recent.add(message.id, data)
         self._append(message.chat, recent, b"add", data)
+        self._let_go()
 
     def find(self, chat_id: str, message_id: str) -> LoggedMessage | None:
         """A recent message of a chat by its id."""
@@ -279,8 +309,9 @@ class ChatLog:
         for index, (kept_id, _) in enumerate(recent.entries):
             if kept_id == message.id:
                 data = _encode(message)
-                recent.entries[index] = (message.id, data)
+                self._held += recent.put(index, message.id, data)
                 self._append(message.chat, recent, b"edit", data)
+                self._let_go()
                 return True
         return False
 
@@ -289,14 +320,34 @@ class _Recent:
     """A chat's recent messages held in memory (id and encoded JSON, oldest first), and how
     many lines its file has."""
 
-    __slots__ = ("entries", "lines")
+    __slots__ = ("entries", "lines", "size")
 
     def __init__(self, limit: int) -> None:
         self.entries: deque[tuple[str, bytes]] = deque(maxlen=limit)
         self.lines = 0
+        # What it costs against `ChatLog`'s budget: CHAT_OVERHEAD, and each message's encoded
+        # bytes and id with MESSAGE_OVERHEAD.
+        self.size = CHAT_OVERHEAD
 
-    def add(self, message_id: str, data: bytes) -> None:
+    def add(self, message_id: str, data: bytes) -> int:
+        """Add a message; how much its size grew (less when an older message made way)."""
+        before = self.size
+        if len(self.entries) == self.entries.maxlen:
+            self.size -= _cost(*self.entries[0])
         self.entries.append((message_id, data))
+        self.size += _cost(message_id, data)
+        return self.size - before
+
+    def put(self, index: int, message_id: str, data: bytes) -> int:
+        """Replace the message at `index`; how much its size grew."""
+        before = self.size
+        self.size += _cost(message_id, data) - _cost(*self.entries[index])
+        self.entries[index] = (message_id, data)
+        return self.size - before
+
+
+def _cost(message_id: str, data: bytes) -> int:
+    return len(data) + len(message_id) + MESSAGE_OVERHEAD
 
 
 # What a message has unless it says otherwise: left out of the JSON held and written.
@@ -372,14 +423,23 @@ class Page:
     async def push(self, frame: dict[str, Any]) -> None:
         """Send a frame; a page that has gone away, or any failure of this page's send, affects
         this page only."""
+        try:
+            text = json.dumps(frame, ensure_ascii=False)
+        except (TypeError, ValueError):
+            log.exception("could not push a %s frame to a web chat page", frame.get("type"))
+            return
+        await self.push_text(text)
+
+    async def push_text(self, text: str) -> None:
+        """Send a frame already made into its JSON text (one text for every page it goes to)."""
         if self.socket.closed:
             return
         try:
-            await self.socket.send_str(json.dumps(frame, ensure_ascii=False))
+            await self.socket.send_str(text)
         except (ConnectionError, RuntimeError):
             pass  # the page has just gone away
         except Exception:
-            log.exception("could not push a %s frame to a web chat page", frame.get("type"))
+            log.exception("could not push a frame to a web chat page: %.40s", text)
 
 
 def owners_chat_id(estate_code: str) -> str:
@@ -479,6 +539,9 @@ class WebChat:
         self.files = (folder or Path("data/webchat")) / "files"
         self.data_dir = Path(data_dir) if data_dir is not None else Path("data")
         self.pages: set[Page] = set()
+        # The open pages showing each chat (what `Page.chats` says, by chat): a message goes to
+        # those only, without looking at every page.
+        self.viewers: dict[str, set[Page]] = {}
         # The names the page may be reached by; set by `mount` from the server's.
         self.hosts = HostPolicy(())
         # Whether the demo is served on an address other than loopback (the unsafe setting).
@@ -558,6 +621,7 @@ class WebChat:
 
     async def _close_pages(self) -> None:
         pages, self.pages = list(self.pages), set()
+        self.viewers = {}
         for page in pages:
             with contextlib.suppress(Exception):
                 await page.socket.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
@@ -710,9 +774,25 @@ class WebChat:
     async def _broadcast(
         self, chat_id: str, frame: dict[str, Any], message: LoggedMessage
     ) -> None:
-        frame = {**frame, "message": self._frame_message(message)}
-        pages = [page for page in self.pages if chat_id in page.chats]
-        await asyncio.gather(*(page.push(frame) for page in pages), return_exceptions=True)
+        pages = self.viewers.get(chat_id)
+        if not pages:
+            return
+        text = json.dumps({**frame, "message": self._frame_message(message)}, ensure_ascii=False)
+        await asyncio.gather(
+            *(page.push_text(text) for page in list(pages)), return_exceptions=True
+        )
+
+    def _show(self, page: Page, chats: dict[str, str]) -> None:
+        """Make `chats` (chat id → kind) the chats `page` shows; none, when it goes away."""
+        for chat_id in page.chats:
+            showing = self.viewers.get(chat_id)
+            if showing is not None:
+                showing.discard(page)
+                if not showing:
+                    del self.viewers[chat_id]
+        page.chats = chats
+        for chat_id in chats:
+            self.viewers.setdefault(chat_id, set()).add(page)
 
     def _error(self, page: Page, refusal: Refusal) -> dict[str, Any]:
         return {
@@ -777,6 +857,7 @@ class WebChat:
                     log.info("web chat socket closed with %s", socket.exception())
         finally:
             self.pages.discard(page)
+            self._show(page, {})
         return socket
 
     # -- frames from pages ----------------------------------------------------------------------
@@ -837,10 +918,11 @@ class WebChat:
         await self._ensure_chats(estate)
         await self._bind(viewer)
         page.viewer = viewer
-        page.chats = {owners_chat_id(estate.code): "owners"}
+        shown = {owners_chat_id(estate.code): "owners"}
         if viewer.is_staff:
-            page.chats[staff_chat_id(estate.code)] = "staff"
-        page.chats[self.private_chat(viewer.user_id).chat_id] = "private"
+            shown[staff_chat_id(estate.code)] = "staff"
+        shown[self.private_chat(viewer.user_id).chat_id] = "private"
+        self._show(page, shown)
         log.info("a web chat page speaks as %s (%s)", viewer.user_id, viewer.name)
         await page.push(
             {

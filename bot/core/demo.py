@@ -356,7 +356,7 @@ async def demo_people(
             ):
                 continue
             owners.append(DemoOwner(owner_id, name, labels))
-        owners.sort(key=lambda o: (natural_key(o.units[0]) if o.units else [], o.id))
+        owners.sort(key=lambda o: (natural_key(o.units[0]) if o.units else (), o.id))
         staff = await Staff.filter(estate_id=estate.id, active=True).order_by("id")
         found.append(
             DemoPeople(

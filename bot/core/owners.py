@@ -7,10 +7,10 @@ arrears reminder, a warranty notice) reaches them; staff invite them to bind (`ç
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bot.core.i18n import Catalogues
 from models import ChatIdentity, Estate, Owner
@@ -46,14 +46,19 @@ class EstateUnbound:
     unbound: list[UnboundOwner]
 
 
-def natural_key(label: str) -> list[Any]:
-    """A sort key that puts 3-2-501 before 12-1-101."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
+_DIGITS = re.compile(r"(\d+)")
 
 
-def _order(owner: UnboundOwner) -> tuple[int, list[Any], str]:
+@functools.lru_cache(maxsize=16384)
+def natural_key(label: str) -> tuple[str | int, ...]:
+    """A sort key that puts 3-2-501 before 12-1-101 (kept for the labels sorted most recently:
+    a page of the demo sorts every owner's units each time it connects)."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(label))
+
+
+def _order(owner: UnboundOwner) -> tuple[int, tuple[str | int, ...], str]:
     # Owners with a unit first, by their first unit; then those with none, by name.
-    return (0, natural_key(owner.units[0]), owner.name) if owner.units else (1, [], owner.name)
+    return (0, natural_key(owner.units[0]), owner.name) if owner.units else (1, (), owner.name)
 
 
 async def unbound_owners(estate_code: str | None = None) -> list[EstateUnbound]:

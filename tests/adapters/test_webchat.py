@@ -30,10 +30,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.adapters.http import HttpServer
 from bot.adapters.webchat import (
-    CHATS_KEPT,
+    CHAT_OVERHEAD,
+    HELD_BYTES,
     HISTORY_LIMIT,
     MAX_FRAME,
     MAX_PHOTO_BYTES,
+    MESSAGE_OVERHEAD,
+    ChatLog,
     WebChat,
 )
 from bot.core.channel import Channel, ChannelHub
@@ -853,30 +856,98 @@ async def test_a_bad_people_frame_is_refused(web: WebDesk) -> None:
     assert [o["id"] for o in (await page.of_type("people"))["owners"]] == [web.owner.id]
 
 
-async def test_the_chat_log_holds_a_bounded_number_of_chats_each_with_a_bounded_history(
+async def test_a_message_reaches_only_the_pages_that_show_its_chat_now(web: WebDesk) -> None:
+    page, other = await web.page(), await web.page()
+    await page.pick("staff", web.engineer.id)
+    await other.pick("owner", web.owner.id)
+    staff_chat = ChatRef(Platform.WEBCHAT, "staff-demo", is_group=True)
+    await web.webchat.send(OutgoingMessage(chat=staff_chat, text="卡片一"))
+    assert (await page.bot_says("staff-demo", "卡片一"))["text"] == "卡片一"
+    # The same page speaks as an owner now: the staff chat's messages no longer reach it.
+    await page.pick("owner", web.owner.id)
+    await web.webchat.send(OutgoingMessage(chat=staff_chat, text="卡片二"))
+    mine = web.webchat.private_chat(f"owner-{web.owner.id}")
+    await web.webchat.send(OutgoingMessage(chat=mine, text="私信"))
+    for shown in (page, other):
+        await shown.bot_says(mine.chat_id, "私信")
+    # Frames of one socket come in order: what came before the private message is all there is.
+    staff_texts = [
+        [f["message"]["text"] for f in shown.frames if f.get("chat") == "staff-demo"]
+        for shown in (page, other)
+    ]
+    assert staff_texts == [["卡片一"], []]
+    assert set(web.webchat.viewers) == {"owners-demo", mine.chat_id}
+    # A page that goes away is forgotten by every chat it showed.
+    await page.socket.close()
+    await other.socket.close()
+    for _ in range(1000):  # loop turns for the server to end each socket's handler
+        if not web.webchat.pages:
+            break
+        await asyncio.sleep(0)
+    assert not web.webchat.pages
+    assert web.webchat.viewers == {}
+
+
+async def test_the_chat_log_holds_a_bounded_size_of_chats_each_with_a_bounded_history(
     web: WebDesk,
 ) -> None:
     log = web.webchat.log
-    people = CHATS_KEPT + 40
+    # Room for about 40 private chats of three short messages: 300 do not fit.
+    log.budget = 40 * (CHAT_OVERHEAD + 3 * (MESSAGE_OVERHEAD + 300))
+    people = 300
     for round_ in range(3):
         for n in range(people):
             chat = web.webchat.private_chat(f"owner-{n}")
             await web.webchat.send(OutgoingMessage(chat=chat, text=f"第{round_}条 to {n}"))
-    for n in range(HISTORY_LIMIT + 30):
-        await web.webchat.send(
-            OutgoingMessage(chat=ChatRef(Platform.WEBCHAT, "owners-demo", True), text=f"群{n}")
-        )
+            assert log.held_bytes() <= log.budget
     held = log.held()
-    assert len(held) == CHATS_KEPT
-    assert max(held.values()) == HISTORY_LIMIT == held["owners-demo"]
+    assert 20 <= len(held) < people
+    assert f"private:owner-{people - 1}" in held and "private:owner-0" not in held
     # A chat let go of is read back from its file, whole, when it is shown again.
-    assert "private:owner-0" not in held
     assert [m.text for m in log.messages("private:owner-0")] == [
         "第0条 to 0",
         "第1条 to 0",
         "第2条 to 0",
     ]
-    assert len(log.held()) == CHATS_KEPT
+    assert log.held_bytes() <= log.budget
+    # The chat in use is held whatever its size; each holds its last HISTORY_LIMIT messages.
+    for n in range(HISTORY_LIMIT + 30):
+        await web.webchat.send(
+            OutgoingMessage(chat=ChatRef(Platform.WEBCHAT, "owners-demo", True), text=f"群{n}")
+        )
+    assert log.held()["owners-demo"] == HISTORY_LIMIT
+    assert log.held_bytes() <= log.budget
+    log.budget = CHAT_OVERHEAD
+    await web.webchat.send(
+        OutgoingMessage(chat=ChatRef(Platform.WEBCHAT, "owners-demo", True), text="群又一条")
+    )
+    assert log.held() == {"owners-demo": HISTORY_LIMIT}
+    assert log.held_bytes() > log.budget
+    # What is counted as it goes is what the chats cost when read back from their files.
+    fresh = ChatLog(log.folder, held_bytes=log.budget)
+    assert len(fresh.messages("owners-demo")) == HISTORY_LIMIT
+    assert fresh.held_bytes() == log.held_bytes()
+
+
+async def test_the_chat_log_holds_many_short_chats_at_once(web: WebDesk) -> None:
+    log = web.webchat.log
+    # More chats than a count of chats would have held: short ones all fit the default budget.
+    for n in range(400):
+        chat = web.webchat.private_chat(f"owner-{n}")
+        await web.webchat.send(OutgoingMessage(chat=chat, text=f"你好 {n}"))
+    assert len(log.held()) == 400
+    assert log.held_bytes() <= HELD_BYTES
+    # An edit is counted at its new size: what is counted as it goes is what the chats cost
+    # when read back from their files.
+    chat = web.webchat.private_chat("owner-0")
+    sent = await web.webchat.send(OutgoingMessage(chat=chat, text="短"))
+    after_send = log.held_bytes()
+    await web.webchat.edit(sent, OutgoingMessage(chat=chat, text="长" * 100))
+    assert log.held_bytes() - after_send >= len(("长" * 100).encode()) - len("短".encode())
+    fresh = ChatLog(log.folder)
+    for n in range(400):
+        fresh.messages(f"private:owner-{n}")
+    assert fresh.held_bytes() == log.held_bytes()
 
 
 async def test_a_busy_chats_file_stays_as_short_as_what_is_shown(web: WebDesk) -> None:
