@@ -24,7 +24,7 @@ from bot.core.calendar import ServiceCalendar
 from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
-from bot.core.promises import card_promise, late, resolve_due, ticket_calendar
+from bot.core.promises import card_promise, late, needs_calendar, resolve_due, ticket_calendar
 from bot.core.reference import EstateCache
 from bot.core.types import Attachment, Button, ChatRef, Mention, OutgoingMessage, SentMessage
 from models import (
@@ -548,11 +548,56 @@ async def _responded_since_opened(ticket: Ticket) -> bool:
     return await TicketEvent.exists(ticket_id=ticket.id, kind=EventKind.ANSWERED, at__gte=since)
 
 
+# How many tickets' rows one read of the escalation job asks for by id (SQLite takes at most
+# 32,766 values in a statement, older builds 999).
+IDS_PER_READ = 500
+
+
+async def _responded_of(tickets: Sequence[Ticket]) -> set[int]:
+    """Which of `tickets` staff answered the owner of since they were (re)opened (as
+    `_responded_since_opened` says of one): their reopenings and answers read together, a read
+    for every IDS_PER_READ tickets."""
+    reopened: dict[int, datetime] = {}
+    answered: dict[int, datetime] = {}
+    for start in range(0, len(tickets), IDS_PER_READ):
+        ids = [ticket.id for ticket in tickets[start : start + IDS_PER_READ]]
+        rows = await TicketEvent.filter(
+            ticket_id__in=ids, kind__in=[EventKind.REOPENED, EventKind.ANSWERED]
+        ).values_list("ticket_id", "kind", "at")
+        for ticket_id, kind, at in rows:
+            latest = reopened if kind == EventKind.REOPENED else answered
+            if ticket_id not in latest or latest[ticket_id] < at:
+                latest[ticket_id] = at
+    return {
+        ticket.id
+        for ticket in tickets
+        if ticket.id in answered
+        and answered[ticket.id] >= reopened.get(ticket.id, ticket.created_at)
+    }
+
+
+async def _escalated_of(
+    tickets: Sequence[Ticket],
+) -> dict[tuple[int, str, datetime], set[int]]:
+    """The levels already raised for each (ticket, breach, deadline) of `tickets`, a read for
+    every IDS_PER_READ tickets."""
+    done: dict[tuple[int, str, datetime], set[int]] = {}
+    for start in range(0, len(tickets), IDS_PER_READ):
+        ids = [ticket.id for ticket in tickets[start : start + IDS_PER_READ]]
+        rows = await Escalation.filter(ticket_id__in=ids).values_list(
+            "ticket_id", "breach", "deadline", "level"
+        )
+        for ticket_id, breach, deadline, level in rows:
+            done.setdefault((ticket_id, breach, deadline), set()).add(level)
+    return done
+
+
 async def breaches(
-    ticket: Ticket, now: datetime, calendar: ServiceCalendar
+    ticket: Ticket, now: datetime, calendar: ServiceCalendar, responded: bool | None = None
 ) -> list[tuple[str, datetime]]:
     """The promised times the ticket has passed and still owes (`late`, on the estate's
-    `calendar`), as alerts: (breach, deadline)."""
+    `calendar`), as alerts: (breach, deadline). `responded`: whether staff answered the owner
+    since it was (re)opened, when the caller read it already."""
     missed = late(ticket, now, calendar)
     found: list[tuple[str, datetime]] = []
     # An open ticket nobody has claimed or answered owes a response; when both promises fall
@@ -560,7 +605,7 @@ async def breaches(
     if (
         missed.response
         and not (missed.resolve and ticket.due_response_at == ticket.due_resolve_at)
-        and not await _responded_since_opened(ticket)
+        and not (responded if responded is not None else await _responded_since_opened(ticket))
     ):
         found.append((RESPONSE, ticket.due_response_at))
     if missed.resolve:
@@ -652,19 +697,29 @@ async def escalate_overdue(now: datetime, services: Services, notifier: Notifier
         for ticket in await Ticket.filter(status__in=handled, **{due: now})
     }
     candidates = [late[ticket_id] for ticket_id in sorted(late)]
-    estates: dict[int, Estate] = {}
+    if not candidates:
+        return 0
+    # What each ticket's check needs, read for all of them at once: a run's reads do not grow
+    # with the tickets left late and escalated already.
+    responded = await _responded_of(candidates)
+    escalated = await _escalated_of(candidates)
+    estates = {
+        estate.id: estate
+        for estate in await Estate.filter(
+            id__in=sorted({ticket.estate_id for ticket in candidates})
+        )
+    }
+    calendars: dict[tuple[int, bool], ServiceCalendar] = {}
     raised = 0
     for ticket in candidates:
-        estate = estates.get(ticket.estate_id) or await Estate.get(id=ticket.estate_id)
-        estates[estate.id] = estate
+        estate = estates[ticket.estate_id]
         steps = escalation_steps(estate)
-        calendar = await ticket_calendar(ticket, estate)
-        for breach, deadline in await breaches(ticket, now, calendar):
-            done = set(
-                await Escalation.filter(
-                    ticket_id=ticket.id, breach=breach, deadline=deadline
-                ).values_list("level", flat=True)
-            )
+        key = (estate.id, needs_calendar(ticket))
+        if key not in calendars:
+            calendars[key] = await ticket_calendar(ticket, estate)
+        calendar = calendars[key]
+        for breach, deadline in await breaches(ticket, now, calendar, ticket.id in responded):
+            done = escalated.get((ticket.id, breach, deadline), set())
             for level, step in enumerate(steps):
                 if now - deadline < step:
                     break

@@ -31,8 +31,9 @@ from models import (
     TicketStatus,
 )
 from models.lifecycle import claim_ticket, rate_ticket, record_answer, resolve_ticket
+from models.querycount import QueryCount, count_queries
 from tests.desk import STAFF, Desk
-from tests.factories import make_staff
+from tests.factories import make_staff, make_ticket
 from tests.staffdesk import bind_staff, edits, report, staff_texts
 
 
@@ -149,6 +150,30 @@ def test_how_late_is_said_in_words_that_make_sense() -> None:
     ]
     assert late_words(catalogues, "en", timedelta(minutes=12)) == "12 min late"
     assert late_words(catalogues, "en", timedelta(seconds=5)) == "just now"
+
+
+async def test_a_run_reads_as_much_for_forty_tickets_escalated_already_as_for_three(
+    desk: Desk,
+) -> None:
+    start = desk.clock.now()
+    later = start + timedelta(days=3)  # every step of both promised times is due
+
+    async def settled(count: int) -> QueryCount:
+        """`count` more late tickets, their steps raised; what a run after that reads."""
+        opened = await Ticket.all().count()
+        for n in range(opened, opened + count):
+            await make_ticket(desk.estate, start, message_id=f"late-{n}")
+        raised = await escalate_overdue(later, desk.services, desk.notifier)
+        assert raised == count * 2 * 3  # two promised times, three steps each
+        with count_queries() as counted:
+            assert await escalate_overdue(later, desk.services, desk.notifier) == 0
+        return counted
+
+    few = await settled(3)
+    many = await settled(37)
+    assert await Escalation.all().count() == 40 * 6
+    assert many.statements == few.statements
+    assert few.total <= 6
 
 
 async def test_two_processes_escalating_at_once_alert_once(desk: Desk) -> None:
