@@ -70,6 +70,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -609,6 +610,10 @@ class InProcess:
         self.owners = owners
         self.rng = rng
         self.ids = itertools.count(1)
+        # Each run's message ids are its own: a run on a store an earlier run used (`--no-seed`),
+        # or a second process beside it, would otherwise repeat ids the journal has seen, and
+        # those messages would be dropped as handled already instead of handled.
+        self.run = secrets.token_hex(4)
 
     def message(self) -> IncomingMessage:
         owner_id, _ = self.owners[self.rng.randrange(len(self.owners))]
@@ -628,7 +633,7 @@ class InProcess:
             sender_id=user,
             sender_name=user,
             text=text,
-            message_id=f"load-{next(self.ids)}",
+            message_id=f"load-{self.run}-{next(self.ids)}",
             received_at=datetime.now(UTC),
             addressed=addressed,
         )

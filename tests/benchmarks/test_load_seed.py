@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from benchmarks.load import seed_estate, seed_tickets
+import random
+from datetime import UTC, datetime
+
+from benchmarks.load import InProcess, seed_estate, seed_tickets
+from bot.core import journal
 from models import Ticket, TicketCounter, TicketEvent, TicketReporter, TicketStatus
 
 
@@ -23,3 +27,15 @@ async def test_seeded_past_tickets_read_back_and_numbering_goes_on(store: str) -
     for counter in await TicketCounter.filter(estate_id=estate.id):
         numbers = [t.number for t in tickets if t.number.startswith(f"{counter.prefix}-")]
         assert max(int(n.split("-")[1]) for n in numbers) == counter.value
+
+
+async def test_a_second_run_on_the_same_store_is_handled_not_dropped_as_seen(store: str) -> None:
+    # `--no-seed` runs, and two processes side by side, draw the same messages from the same
+    # seed: each run's ids are its own, so the journal takes every one as new.
+    _, owners = await seed_estate(40)
+    first, second = InProcess(owners, random.Random(3)), InProcess(owners, random.Random(3))
+    for _ in range(20):
+        one, other = first.message(), second.message()
+        assert (one.chat, one.text) == (other.chat, other.text)
+        assert await journal.accept(one, datetime.now(UTC))
+        assert await journal.accept(other, datetime.now(UTC))
