@@ -613,7 +613,7 @@ class InProcess:
         # Each run's message ids are its own: a run on a store an earlier run used (`--no-seed`),
         # or a second process beside it, would otherwise repeat ids the journal has seen, and
         # those messages would be dropped as handled already instead of handled.
-        self.run = secrets.token_hex(4)
+        self.run_id = secrets.token_hex(4)
 
     def message(self) -> IncomingMessage:
         owner_id, _ = self.owners[self.rng.randrange(len(self.owners))]
@@ -633,7 +633,7 @@ class InProcess:
             sender_id=user,
             sender_name=user,
             text=text,
-            message_id=f"load-{self.run}-{next(self.ids)}",
+            message_id=f"load-{self.run_id}-{next(self.ids)}",
             received_at=datetime.now(UTC),
             addressed=addressed,
         )
