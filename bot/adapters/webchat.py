@@ -15,10 +15,10 @@ chat brings a one-time sign-in link.
 staff member of the demo estate.** So it is served only when the server listens on a loopback
 address (`HTTP_HOST` 127.0.0.0/8, ::1 or localhost); on any other address its routes are not
 mounted unless WEBCHAT_DEMO_UNSAFE_PUBLIC says so, and start-up then logs a warning. Its
-`welcome` frame lists the demo estate's people only, and its page and WebSocket answer only to
-the loopback names (to the server's public names, `HttpServer.hosts`, when served publicly): the
-socket needs such a `Host` and `Origin`, so a script with no `Origin`, or a page on another name
-that resolves here (DNS rebinding), is refused.
+`welcome` frame lists the demo estate's people only, and its page, WebSocket, photos and files
+answer only to the loopback names (to the server's public names, `HttpServer.hosts`, when served
+publicly): the socket needs such a `Host` and `Origin`, so a script with no `Origin`, or a page on
+another name that resolves here (DNS rebinding), is refused.
 
 The chats' messages are kept in memory (the last `HISTORY_LIMIT` per chat, for the chats
 used most recently, up to `HELD_BYTES` in all) and appended to
@@ -810,6 +810,9 @@ class WebChat:
         return web.FileResponse(STATIC_DIR / "index.html")
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
+        """A photo of a chat, by its unguessable name; served only by the names the page is
+        (no DNS rebinding), as the files are."""
+        self.hosts.check(request)
         path = self.uploads / request.match_info["name"]
         if not path.is_file():
             raise web.HTTPNotFound()

@@ -362,6 +362,9 @@ async def test_a_photo_is_saved_shown_and_kept_on_the_ticket(web: WebDesk) -> No
     assert await response.read() == PNG
     assert (await web.client.get("/webchat/uploads/" + "0" * 32 + ".png")).status == 404
     assert (await web.client.get("/webchat/uploads/..%2Fhistory.png")).status == 404
+    # A name that resolves here (DNS rebinding) is not a name of the page.
+    rebound = {"Host": f"evil.example:{web.client.port}"}
+    assert (await web.client.get(shown["url"], headers=rebound)).status == 403
 
     # A photo without a word is a message too (what it joins is the router's).
     await owner.say("owners-demo", "", photo=photo)
