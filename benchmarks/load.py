@@ -51,7 +51,9 @@ Printed per offered rate: messages sent and answered, the achieved rate (answere
 the first arrival to the last answer), reply latency p50/p95/p99, the resident memory of the
 process that handles them before and after, and the store's round trips per answered message
 (the mean over the messages answered, each counted in its own task by `models.querycount`, at
-the drivers; in-process only).
+the drivers; in-process only), and the CPU time per message answered of the process that
+handled them (in process: the router and the generator together; through the web chat: the
+server, with `--pid`).
 
 `--soak N` instead handles N messages in process, `--concurrency` at a time (closed loop: for
 memory, not latency), printing the resident memory after every tenth; with `--trace`, tracemalloc
@@ -552,17 +554,39 @@ class Outcome:
     rss_before: float
     rss_after: float
     round_trips: float | None
+    # CPU time (user and system) of the process that handled the messages, per message answered,
+    # in ms, over the rate: in process the router and the generator together; through the web
+    # chat the server's (`--pid`).
+    cpu_ms: float = float("nan")
 
     def line(self) -> str:
         trips = f"{self.round_trips:5.1f}" if self.round_trips is not None else "    -"
         return (
             f"{self.offered:7.0f} {self.sent:7d} {self.answered:8d} {self.achieved:8.1f} "
             f"{self.p50 * 1000:8.1f} {self.p95 * 1000:8.1f} {self.p99 * 1000:8.1f} "
-            f"{self.rss_before:7.1f} {self.rss_after:7.1f} {trips}"
+            f"{self.rss_before:7.1f} {self.rss_after:7.1f} {trips}     {self.cpu_ms:6.2f}"
         )
 
 
-HEADER = "offered    sent answered achieved  p50(ms)  p95(ms)  p99(ms) rss0(MB) rss1(MB) trips/msg"
+HEADER = (
+    "offered    sent answered achieved  p50(ms)  p95(ms)  p99(ms) rss0(MB) rss1(MB) trips/msg"
+    " cpu(ms/msg)"
+)
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user and system) a process has used, in seconds: this one by default."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command's name: state is field 3 of proc(5), utime 14 and stime 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def per_message_ms(cpu: tuple[float, float], answered: int) -> float:
+    """CPU milliseconds a message, from the CPU seconds before and after."""
+    return (cpu[1] - cpu[0]) * 1000 / answered if answered else float("nan")
 
 
 def outcome(
@@ -642,6 +666,7 @@ class InProcess:
         times = arrivals(rate, duration, limit, self.rng)
         gc.collect()
         rss0 = rss_mb()
+        cpu0 = cpu_seconds()
         latencies: list[float] = []
         failed = 0
         loop = asyncio.get_running_loop()
@@ -685,7 +710,9 @@ class InProcess:
         span = max(last[0], start + (times[-1] if times else 0.0)) - start
         gc.collect()
         per = statistics.fmean(trips) if trips else None
-        return outcome(rate, len(times), latencies, failed, span, (rss0, rss_mb()), per)
+        result = outcome(rate, len(times), latencies, failed, span, (rss0, rss_mb()), per)
+        result.cpu_ms = per_message_ms((cpu0, cpu_seconds()), len(latencies))
+        return result
 
     async def soak(self, count: int, concurrency: int, trace: bool) -> None:
         """Handle `count` messages, `concurrency` at a time (closed loop), printing the resident
@@ -812,6 +839,7 @@ class Pages:
         for page in self.pages:
             page["latencies"] = []
         rss0 = rss_mb(self.pid) if self.pid else float("nan")
+        cpu0 = cpu_seconds(self.pid) if self.pid else float("nan")
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.05
         skipped = 0
@@ -836,7 +864,10 @@ class Pages:
         last = max((p["quiet_from"] - 0.5 for p in self.pages), default=start)
         span = max(last, start + (times[-1] if times else 0)) - start
         rss1 = rss_mb(self.pid) if self.pid else float("nan")
-        return outcome(rate, len(times), latencies, skipped, span, (rss0, rss1), None)
+        result = outcome(rate, len(times), latencies, skipped, span, (rss0, rss1), None)
+        if self.pid:
+            result.cpu_ms = per_message_ms((cpu0, cpu_seconds(self.pid)), len(latencies))
+        return result
 
 
 # -- main --------------------------------------------------------------------------------------

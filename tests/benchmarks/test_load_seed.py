@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
+import math
+import os
 import random
 from datetime import UTC, datetime
 
-from benchmarks.load import InProcess, seed_estate, seed_tickets
+from benchmarks.load import (
+    InProcess,
+    cpu_seconds,
+    per_message_ms,
+    seed_estate,
+    seed_tickets,
+)
 from bot.core import journal
 from models import Ticket, TicketCounter, TicketEvent, TicketReporter, TicketStatus
 
@@ -39,3 +47,12 @@ async def test_a_second_run_on_the_same_store_is_handled_not_dropped_as_seen(sto
         assert (one.chat, one.text) == (other.chat, other.text)
         assert await journal.accept(one, datetime.now(UTC))
         assert await journal.accept(other, datetime.now(UTC))
+
+
+def test_the_cpu_a_message_is_read_for_this_process_and_for_another_by_its_id() -> None:
+    sum(i * i for i in range(200_000))  # some CPU time to read
+    own, by_id = cpu_seconds(), cpu_seconds(os.getpid())
+    assert own > 0 and by_id > 0
+    assert abs(own - by_id) < 0.05  # /proc counts in clock ticks (10 ms)
+    assert per_message_ms((1.0, 1.5), 250) == 2.0
+    assert math.isnan(per_message_ms((1.0, 1.5), 0))
