@@ -31,7 +31,8 @@ Photos are saved under `<data dir>/webchat/uploads/` and referred to as `Attachm
 path>)`) are copied to `<data dir>/webchat/files/<random token>/<name>` and offered in the page as
 download links; like a photo's, a file's URL is unguessable and reaches only the pages that show
 its chat. Only files inside the data folder or the reports folder are shown or offered: a ref in
-a message is never a way to read any file of the server.
+a message is never a way to read any file of the server. A copy that no message kept in a chat's
+history offers any more is removed when the channel starts (`prune_files`).
 
 The WebSocket protocol (JSON text frames: `pick`, `say`, `press`, `lang`, `people` in;
 `welcome`, `picked`, `people`, `message`, `edit`, `toast`, `lang`, `error` out) is documented in
@@ -48,9 +49,11 @@ import json
 import logging
 import re
 import shutil
+import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -92,6 +95,10 @@ MAX_QUERY = 64
 HISTORY_LIMIT = 200
 # How many chats' history file paths are kept made (the rest are made again when used).
 PATHS_KEPT = 4096
+# How old a file copy must be before it may be removed as offered by no kept message.
+FILE_COPY_GRACE = timedelta(hours=1)
+# A file a kept message offers, as its JSON says it (`"file": "<token>/<name>"`).
+_OFFERED = re.compile(rb'"file": "([0-9a-f]{32})/')
 # What may not be in a history file's name (the rest of a chat id becomes "_").
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 # How much of the chats' recent messages is held in memory at once, in bytes as `ChatLog`
@@ -278,6 +285,19 @@ class ChatLog:
     def messages(self, chat_id: str) -> list[LoggedMessage]:
         """The recent messages of a chat, oldest first."""
         return [_decode(json.loads(data)) for _, data in self._recent(chat_id).entries]
+
+    def offered_tokens(self) -> set[str]:
+        """The tokens of the file copies the kept messages offer: in every history file, and in
+        what is held (all there is with no folder)."""
+        found: set[str] = set()
+        for recent in self._chats.values():
+            for _, data in recent.entries:
+                found.update(t.decode() for t in _OFFERED.findall(data))
+        if self.folder is not None:
+            for path in self.folder.glob("*.jsonl"):
+                # A history that cannot be read raises OSError: what it offers is not known.
+                found.update(t.decode() for t in _OFFERED.findall(path.read_bytes()))
+        return found
 
     def held(self) -> dict[str, int]:
         """How many messages each chat held in memory has (what memory holds, for checks)."""
@@ -589,8 +609,35 @@ class WebChat:
         self.demo = True
 
     async def start(self) -> None:
-        """Register every estate's web chats: the channel itself runs in the server's hands."""
+        """Register every estate's web chats, and remove the copied files no kept message
+        offers any more: the channel itself runs in the server's hands."""
+        await asyncio.to_thread(self.prune_files)
         await self.register_chats()
+
+    def prune_files(self) -> int:
+        """Remove the copies of files (`<files>/<token>/<name>`) that no message kept in a
+        chat's history offers any more: their messages left the histories, so no page can show
+        them. Returns how many were removed; only folders named as tokens are looked at, and
+        none made within the last FILE_COPY_GRACE (a copy is made just before the message that
+        offers it is kept: one being sent now is not in a history yet)."""
+        if not self.files.is_dir():
+            return 0
+        made_before = time.time() - FILE_COPY_GRACE.total_seconds()  # the files' own clock
+        try:
+            offered = self.log.offered_tokens()
+        except OSError:
+            log.exception("could not read the web chat histories: no file copy is removed")
+            return 0
+        removed = 0
+        for folder in self.files.iterdir():
+            if folder.name in offered or not re.fullmatch(FILE_TOKEN, folder.name):
+                continue
+            if folder.is_dir() and folder.stat().st_mtime < made_before:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        if removed:
+            log.info("removed %d web chat file copies no kept message offers", removed)
+        return removed
 
     async def drain(self) -> None:
         """Nothing to wait for: a page's message is handled within its own request."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,8 +15,8 @@ from urllib.parse import quote
 import openpyxl
 import pytest
 
-from bot.adapters.webchat import WebChat, file_url
-from bot.core.types import Attachment, OutgoingMessage
+from bot.adapters.webchat import FILE_COPY_GRACE, HISTORY_LIMIT, WebChat, file_url
+from bot.core.types import Attachment, ChatRef, OutgoingMessage, Platform
 from tests.adapters.test_webchat import WebDesk, web
 
 __all__ = ["web"]  # the fixture, used by name below
@@ -174,3 +176,36 @@ async def test_a_bot_photo_that_is_not_an_image_file_is_left_out(
     assert said["files"] == []
     uploads = web.data_dir / "webchat" / "uploads"
     assert not uploads.exists() or not any(uploads.iterdir())
+
+
+async def test_file_copies_no_kept_message_offers_are_removed_at_start(web: WebDesk) -> None:
+    workbook = web.data_dir / "report.xlsx"
+    workbook.write_bytes(b"PK\x03\x04 a workbook")
+    staff = ChatRef(Platform.WEBCHAT, "staff-demo", is_group=True)
+    await web.webchat.send(
+        OutgoingMessage(chat=staff, text="月报", attachments=(Attachment("file", str(workbook)),))
+    )
+    [offered] = web.webchat.log.messages("staff-demo")[-1].files
+    token = offered["file"].split("/")[0]
+    files = web.webchat.files
+    orphan, fresh = files / ("ab" * 16), files / ("cd" * 16)
+    for folder in (orphan, fresh):
+        folder.mkdir()
+        (folder / "a.xlsx").write_bytes(b"a copy")
+    (files / "notes").mkdir()  # not a token: not the web chat's to remove
+    # Copies made before the grace; `fresh` is being sent now (its message not kept yet).
+    past = time.time() - FILE_COPY_GRACE.total_seconds() - 60
+    for folder in (files / token, orphan):
+        os.utime(folder, (past, past))
+
+    await web.webchat.start()
+    assert sorted(p.name for p in files.iterdir()) == sorted([token, fresh.name, "notes"])
+    assert (await web.client.get(file_url(offered["file"]))).status == 200
+
+    # Once its message has left the chat's history, a restarted server removes its copy.
+    for n in range(2 * HISTORY_LIMIT + 1):
+        await web.webchat.send(OutgoingMessage(chat=staff, text=f"消息{n}"))
+    restarted = WebChat(web.webchat.router, web.data_dir)
+    assert restarted.prune_files() == 1
+    assert sorted(p.name for p in files.iterdir()) == sorted([fresh.name, "notes"])
+    assert (await web.client.get(file_url(offered["file"]))).status == 404
