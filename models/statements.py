@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ __all__ = [
     "Statement",
     "analyze",
     "atomic",
+    "chunks",
     "column_and_value",
     "column_of",
     "delete_ids",
@@ -56,6 +57,17 @@ __all__ = [
 
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
+
+# How many values one statement is given at most, as an IN list or a bulk write's rows (SQLite
+# takes at most 32,766 in a statement, older builds 999).
+CHUNK = 500
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of at most `size`: a statement for each."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class _FirstId:

@@ -52,6 +52,7 @@ import shutil
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -93,8 +94,6 @@ MAX_DEPTH = 4
 # The longest search a `people` frame may carry.
 MAX_QUERY = 64
 HISTORY_LIMIT = 200
-# How many chats' history file paths are kept made (the rest are made again when used).
-PATHS_KEPT = 4096
 # How old a file copy must be before it may be removed as offered by no kept message.
 FILE_COPY_GRACE = timedelta(hours=1)
 # A file a kept message offers, as its JSON says it (`"file": "<token>/<name>"`).
@@ -201,20 +200,13 @@ class ChatLog:
         self.budget = held_bytes
         self._chats: OrderedDict[str, _Recent] = OrderedDict()
         self._held = 0  # what the held chats cost, as `_Recent.size` counts it
-        self._paths: dict[str, Path] = {}
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
     def _file(self, chat_id: str) -> Path | None:
         if self.folder is None:
             return None
-        path = self._paths.get(chat_id)
-        if path is None:
-            if len(self._paths) >= PATHS_KEPT:
-                self._paths.clear()  # only a cache of the names made
-            name = _UNSAFE_IN_NAME.sub("_", chat_id) + ".jsonl"
-            path = self._paths[chat_id] = self.folder / name
-        return path
+        return self.folder / (_UNSAFE_IN_NAME.sub("_", chat_id) + ".jsonl")
 
     def _load(self, chat_id: str) -> _Recent:
         messages: dict[str, bytes] = {}
@@ -287,17 +279,15 @@ class ChatLog:
         return [_decode(json.loads(data)) for _, data in self._recent(chat_id).entries]
 
     def offered_tokens(self) -> set[str]:
-        """The tokens of the file copies the kept messages offer: in every history file, and in
-        what is held (all there is with no folder)."""
-        found: set[str] = set()
-        for recent in self._chats.values():
-            for _, data in recent.entries:
-                found.update(t.decode() for t in _OFFERED.findall(data))
-        if self.folder is not None:
-            for path in self.folder.glob("*.jsonl"):
-                # A history that cannot be read raises OSError: what it offers is not known.
-                found.update(t.decode() for t in _OFFERED.findall(path.read_bytes()))
-        return found
+        """The tokens of the file copies the kept messages offer: in every history file (which
+        holds every message held), or in what is held when there is no folder. A history that
+        cannot be read raises OSError: what it offers is not known."""
+        texts: Iterator[bytes] = (
+            (data for recent in self._chats.values() for _, data in recent.entries)
+            if self.folder is None
+            else (path.read_bytes() for path in self.folder.glob("*.jsonl"))  # one at a time
+        )
+        return {token.decode() for text in texts for token in _OFFERED.findall(text)}
 
     def held(self) -> dict[str, int]:
         """How many messages each chat held in memory has (what memory holds, for checks)."""
@@ -623,16 +613,23 @@ class WebChat:
         if not self.files.is_dir():
             return 0
         made_before = time.time() - FILE_COPY_GRACE.total_seconds()  # the files' own clock
+        old = [
+            folder
+            for folder in self.files.iterdir()
+            if re.fullmatch(FILE_TOKEN, folder.name)
+            and folder.is_dir()
+            and folder.stat().st_mtime < made_before
+        ]
+        if not old:
+            return 0  # the histories are not read
         try:
             offered = self.log.offered_tokens()
         except OSError:
             log.exception("could not read the web chat histories: no file copy is removed")
             return 0
         removed = 0
-        for folder in self.files.iterdir():
-            if folder.name in offered or not re.fullmatch(FILE_TOKEN, folder.name):
-                continue
-            if folder.is_dir() and folder.stat().st_mtime < made_before:
+        for folder in old:
+            if folder.name not in offered:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
         if removed:
@@ -825,9 +822,7 @@ class WebChat:
         if not pages:
             return
         text = json.dumps({**frame, "message": self._frame_message(message)}, ensure_ascii=False)
-        await asyncio.gather(
-            *(page.push_text(text) for page in list(pages)), return_exceptions=True
-        )
+        await asyncio.gather(*(page.push_text(text) for page in pages), return_exceptions=True)
 
     def _show(self, page: Page, chats: dict[str, str]) -> None:
         """Make `chats` (chat id → kind) the chats `page` shows; none, when it goes away."""

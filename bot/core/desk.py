@@ -24,7 +24,7 @@ from bot.core.calendar import ServiceCalendar
 from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
-from bot.core.promises import card_promise, late, needs_calendar, resolve_due, ticket_calendar
+from bot.core.promises import card_promise, late, resolve_due, ticket_calendar
 from bot.core.reference import EstateCache
 from bot.core.types import Attachment, Button, ChatRef, Mention, OutgoingMessage, SentMessage
 from models import (
@@ -50,7 +50,7 @@ from models import (
     lifecycle,
 )
 from models.lifecycle import IllegalTransition
-from models.statements import Statement, fetch, fetch_one, select, select_statement
+from models.statements import Statement, chunks, fetch, fetch_one, select, select_statement
 
 log = logging.getLogger(__name__)
 
@@ -537,32 +537,15 @@ async def _supervisor_recipients(
     return recipients
 
 
-async def _responded_since_opened(ticket: Ticket) -> bool:
-    """Whether staff answered the owner since the ticket was (re)opened."""
-    reopened = (
-        await TicketEvent.filter(ticket_id=ticket.id, kind=EventKind.REOPENED)
-        .order_by("-at")
-        .first()
-    )
-    since = reopened.at if reopened else ticket.created_at
-    return await TicketEvent.exists(ticket_id=ticket.id, kind=EventKind.ANSWERED, at__gte=since)
-
-
-# How many tickets' rows one read of the escalation job asks for by id (SQLite takes at most
-# 32,766 values in a statement, older builds 999).
-IDS_PER_READ = 500
-
-
-async def _responded_of(tickets: Sequence[Ticket]) -> set[int]:
-    """Which of `tickets` staff answered the owner of since they were (re)opened (as
-    `_responded_since_opened` says of one): their reopenings and answers read together, a read
-    for every IDS_PER_READ tickets."""
+async def _responded(tickets: Sequence[Ticket]) -> set[int]:
+    """Which of `tickets` staff answered the owner of since they were (re)opened: their
+    reopenings and answers read together, a read for every `chunks` of tickets."""
     reopened: dict[int, datetime] = {}
     answered: dict[int, datetime] = {}
-    for start in range(0, len(tickets), IDS_PER_READ):
-        ids = [ticket.id for ticket in tickets[start : start + IDS_PER_READ]]
+    for some in chunks(tickets):
         rows = await TicketEvent.filter(
-            ticket_id__in=ids, kind__in=[EventKind.REOPENED, EventKind.ANSWERED]
+            ticket_id__in=[ticket.id for ticket in some],
+            kind__in=[EventKind.REOPENED, EventKind.ANSWERED],
         ).values_list("ticket_id", "kind", "at")
         for ticket_id, kind, at in rows:
             latest = reopened if kind == EventKind.REOPENED else answered
@@ -580,11 +563,10 @@ async def _escalated_of(
     tickets: Sequence[Ticket],
 ) -> dict[tuple[int, str, datetime], set[int]]:
     """The levels already raised for each (ticket, breach, deadline) of `tickets`, a read for
-    every IDS_PER_READ tickets."""
+    every `chunks` of tickets."""
     done: dict[tuple[int, str, datetime], set[int]] = {}
-    for start in range(0, len(tickets), IDS_PER_READ):
-        ids = [ticket.id for ticket in tickets[start : start + IDS_PER_READ]]
-        rows = await Escalation.filter(ticket_id__in=ids).values_list(
+    for some in chunks(tickets):
+        rows = await Escalation.filter(ticket_id__in=[ticket.id for ticket in some]).values_list(
             "ticket_id", "breach", "deadline", "level"
         )
         for ticket_id, breach, deadline, level in rows:
@@ -605,7 +587,7 @@ async def breaches(
     if (
         missed.response
         and not (missed.resolve and ticket.due_response_at == ticket.due_resolve_at)
-        and not (responded if responded is not None else await _responded_since_opened(ticket))
+        and not (responded if responded is not None else ticket.id in await _responded([ticket]))
     ):
         found.append((RESPONSE, ticket.due_response_at))
     if missed.resolve:
@@ -701,7 +683,7 @@ async def escalate_overdue(now: datetime, services: Services, notifier: Notifier
         return 0
     # What each ticket's check needs, read for all of them at once: a run's reads do not grow
     # with the tickets left late and escalated already.
-    responded = await _responded_of(candidates)
+    responded = await _responded(candidates)
     escalated = await _escalated_of(candidates)
     estates = {
         estate.id: estate
@@ -709,15 +691,11 @@ async def escalate_overdue(now: datetime, services: Services, notifier: Notifier
             id__in=sorted({ticket.estate_id for ticket in candidates})
         )
     }
-    calendars: dict[tuple[int, bool], ServiceCalendar] = {}
     raised = 0
     for ticket in candidates:
         estate = estates[ticket.estate_id]
         steps = escalation_steps(estate)
-        key = (estate.id, needs_calendar(ticket))
-        if key not in calendars:
-            calendars[key] = await ticket_calendar(ticket, estate)
-        calendar = calendars[key]
+        calendar = await ticket_calendar(ticket, estate, services.cache)
         for breach, deadline in await breaches(ticket, now, calendar, ticket.id in responded):
             done = escalated.get((ticket.id, breach, deadline), set())
             for level, step in enumerate(steps):

@@ -122,7 +122,7 @@ from models import (
     Unit,
     unit_label,
 )
-from models.statements import analyze
+from models.statements import analyze, chunks
 
 __all__ = [
     "COLUMNS",
@@ -171,7 +171,6 @@ __all__ = [
 ]
 
 E = TypeVar("E")
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 KINDS = (
@@ -2175,10 +2174,6 @@ def _sorted(errors: list[RowError]) -> list[RowError]:
 WRITE_CHUNK = 500
 
 
-def _chunks(rows: list[T], size: int = WRITE_CHUNK) -> list[list[T]]:
-    return [rows[start : start + size] for start in range(0, len(rows), size)]
-
-
 @dataclass
 class _Undo:
     """What an import created, to take back if a later chunk fails."""
@@ -2222,7 +2217,7 @@ async def _write_units(
                 entrances[(building.id, row.entrance)] = entrance
                 undo.add(Entrance, [entrance.id])
     new = [row for row in rows if row.label not in existing.units]
-    for chunk in _chunks(new):
+    for chunk in chunks(new, WRITE_CHUNK):
         async with in_transaction():
             await Unit.bulk_create(
                 [
@@ -2252,7 +2247,7 @@ async def _bulk_in_chunks(
 ) -> None:
     """Create rows a chunk per transaction, remembering their ids (the estate's rows past the
     highest id before the chunk) for an undo."""
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows, WRITE_CHUNK):
         async with in_transaction():
             before = await model.filter(**of_estate).order_by("-id").first()
             await model.bulk_create(chunk)
@@ -2298,7 +2293,7 @@ async def write_estate(
             if changes:
                 await Estate.filter(id=estate.id).update(**changes)
         units = await _write_units(estate, data.units, existing, undo)
-        for chunk in _chunks(data.owners):
+        for chunk in chunks(data.owners, WRITE_CHUNK):
             async with in_transaction():
                 for row in chunk:
                     owner = await Owner.create(

@@ -69,6 +69,7 @@ from bot.core.clock import Clock
 from bot.core.context import Remember, remember_sent
 from bot.core.types import Button, ChatRef, Mention, OutgoingMessage, Platform, SentMessage
 from models import Chat, ChatIdentity, ChatKind, CustomerGroup, Delivery, DeliveryStatus
+from models.statements import chunks
 
 log = logging.getLogger(__name__)
 
@@ -497,7 +498,7 @@ class Notifier:
         by_key = {notice.key: notice for notice in notices}
         keys = list(by_key)
         existing: set[str] = set()
-        for chunk in _chunks(keys, 500):
+        for chunk in chunks(keys):
             existing.update(
                 await Delivery.filter(dedup_key__in=chunk).values_list("dedup_key", flat=True)
             )
@@ -1038,11 +1039,6 @@ async def _check_group_send(owner: str, chats: str) -> None:
     if owned != wanted:
         missing = ", ".join(sorted(wanted - owned))
         raise NoticeRefused(f"not registered customer groups of {owner}: {missing}")
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 @dataclass(frozen=True)

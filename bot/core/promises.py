@@ -36,6 +36,7 @@ from babel.dates import format_timedelta
 
 from bot.core.calendar import ServiceCalendar, load_calendar
 from bot.core.i18n import Catalogues
+from bot.core.reference import EstateCache
 from models import Estate, EventKind, Ticket, TicketEvent, TicketStatus
 from models.lifecycle import Elapsed
 
@@ -146,12 +147,15 @@ def needs_calendar(ticket: Ticket) -> bool:
     return ticket.office_time and (ticket.paused_seconds > 0 or ticket.paused_at is not None)
 
 
-async def ticket_calendar(ticket: Ticket, estate: Estate) -> ServiceCalendar:
-    """The calendar the ticket's clock counts on: its estate's, read from the store, when it
-    needs one (`needs_calendar`); else a default, not read, that nothing will ask."""
-    if needs_calendar(ticket):
-        return await load_calendar(estate)
-    return ServiceCalendar(estate.timezone)
+async def ticket_calendar(
+    ticket: Ticket, estate: Estate, cache: EstateCache | None = None
+) -> ServiceCalendar:
+    """The calendar the ticket's clock counts on: its estate's, from `cache` or else read from
+    the store, when it needs one (`needs_calendar`); else a default, not read, that nothing will
+    ask."""
+    if not needs_calendar(ticket):
+        return ServiceCalendar(estate.timezone)
+    return await cache.calendar(estate) if cache is not None else await load_calendar(estate)
 
 
 def is_paused(ticket: Ticket, now: datetime) -> bool:

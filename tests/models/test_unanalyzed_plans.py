@@ -53,6 +53,7 @@ from tests.desk import Desk, bind, build_desk
 from tests.queryplans import (
     SENDER,
     SENDER_OPEN,
+    Captured,
     bind_people,
     capture,
     code_paths,
@@ -179,6 +180,25 @@ def summary(plan: dict[str, Any]) -> str:
     )
 
 
+# What marks the duplicate check's query among the statements captured: its order.
+CHECK_ORDER = '"t"."created_at" DESC, "t"."id" DESC LIMIT'
+
+
+def duplicate_checks(captured: Captured) -> list[tuple[str, list[Any]]]:
+    """The duplicate check's queries among what was captured, with their values."""
+    reads = captured.reads_of_growing_tables()
+    return [(sql, values) for sql, values in reads if CHECK_ORDER in sql]
+
+
+async def both_plans(sql: str, values: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The statement's plan for its values ("custom") and without them ("generic": what a
+    prepared statement may be run by from its sixth run)."""
+    return [
+        ("generic" if generic else "custom", await explain(sql, values, generic=generic))
+        for generic in (False, True)
+    ]
+
+
 @pytest.mark.server_store
 async def test_the_duplicate_check_reads_few_tickets_of_a_never_analyzed_table(
     new_store: None, nlu: NLU, now: datetime
@@ -198,21 +218,15 @@ async def test_the_duplicate_check_reads_few_tickets_of_a_never_analyzed_table(
         await desk.say("马桶堵了", "u-wang")
     # The second report joined the ticket the first opened; the third opened one.
     assert await Ticket.all().count() == TICKETS + 2
-    candidates = [
-        (sql, values)
-        for sql, values in captured.reads_of_growing_tables()
-        if '"t"."created_at" DESC, "t"."id" DESC LIMIT' in sql
-    ]
+    candidates = duplicate_checks(captured)
     # One for a report at a flat, one for a report of no place (by its reporter).
     assert len(candidates) == 2, "the duplicate check's queries were not captured"
     assert '"ticket_reporter"' in candidates[1][0]
 
     assert await never_analyzed()
     for sql, values in candidates:
-        for generic in (False, True):
-            plan = await explain(sql, values, generic=generic)
+        for kind, plan in await both_plans(sql, values):
             examined = rows_examined(plan)["ticket"]
-            kind = "generic" if generic else "custom"
             assert examined < MOST_EXAMINED, (
                 f"{kind} plan examined {examined:.0f} tickets: {summary(plan)}\n{sql}\n{values}"
             )
@@ -307,11 +321,7 @@ async def test_the_duplicate_check_reads_only_the_tickets_at_the_place(
     async with capture() as captured:
         for text, _place in PLACED_REPORTS:
             await desk.say(text, "u-li")
-    candidates = [
-        (sql, values)
-        for sql, values in captured.reads_of_growing_tables()
-        if '"t"."created_at" DESC, "t"."id" DESC LIMIT' in sql
-    ]
+    candidates = duplicate_checks(captured)
     assert len(candidates) == len(PLACED_REPORTS), "the check's queries were not captured"
     # Each report opened a ticket at its place, beside the `AT_PLACE` there.
     unit = desk.units["3-2-501"]
@@ -332,10 +342,8 @@ async def test_the_duplicate_check_reads_only_the_tickets_at_the_place(
 
     assert await never_analyzed()
     for sql, values in candidates:
-        for generic in (False, True):
-            plan = await explain(sql, values, generic=generic)
+        for kind, plan in await both_plans(sql, values):
             examined = rows_examined(plan)["ticket"]
-            kind = "generic" if generic else "custom"
             assert examined <= AT_PLACE + 1, (
                 f"{kind} plan examined {examined:.0f} tickets: {summary(plan)}\n{sql}\n{values}"
             )
@@ -387,20 +395,14 @@ async def test_a_report_of_no_place_reads_only_the_senders_reports(
 
     async with capture() as captured:
         await desk.say(text, SENDER)
-    candidates = [
-        (sql, values)
-        for sql, values in captured.reads_of_growing_tables()
-        if '"t"."created_at" DESC, "t"."id" DESC LIMIT' in sql
-    ]
+    candidates = duplicate_checks(captured)
     assert len(candidates) == 1, "the check's query was not captured"
     [(sql, values)] = candidates
     # The same report again found the sender's ticket (or one of theirs like it): none opened.
     assert await Ticket.all().count() == before
 
     assert await never_analyzed()
-    for generic in (False, True):
-        plan = await explain(sql, values, generic=generic)
-        kind = "generic" if generic else "custom"
+    for kind, plan in await both_plans(sql, values):
         print(f"{kind}: {summary(plan)}")
         tickets = examined_of(plan, "ticket")
         reporters = examined_of(plan, "ticket_reporter")
@@ -467,11 +469,7 @@ async def test_plans_made_on_a_new_store_are_made_again_once_it_has_grown(
     async with capture() as captured:
         for text, _place in PLACED_REPORTS:
             await desk.say(text, "u-li")
-    candidates = [
-        (sql, values)
-        for sql, values in captured.reads_of_growing_tables()
-        if '"t"."created_at" DESC, "t"."id" DESC LIMIT' in sql
-    ]
+    candidates = duplicate_checks(captured)
     assert len(candidates) == len(PLACED_REPORTS), "the check's queries were not captured"
     unit = desk.units["3-2-501"]
     places = [
