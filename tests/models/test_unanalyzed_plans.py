@@ -114,6 +114,14 @@ async def new_store(store: str) -> AsyncIterator[None]:
         await open_store(POSTGRES_URL, upgrade=False)
 
 
+@pytest.fixture
+async def desk(new_store: None, nlu: NLU, now: datetime) -> Desk:
+    """The test desk on the new store, its people bound to their chat accounts."""
+    built = await build_desk(nlu, now)
+    await bind_people(built)
+    return built
+
+
 async def seed_window(desk: Desk, now: datetime) -> int:
     """`TICKETS` tickets of the desk's estate opened over the last two windows, one in twenty
     open or claimed and the rest resolved or closed, of any kind and department, none at a unit.
@@ -201,10 +209,8 @@ async def both_plans(sql: str, values: list[Any]) -> list[tuple[str, dict[str, A
 
 @pytest.mark.server_store
 async def test_the_duplicate_check_reads_few_tickets_of_a_never_analyzed_table(
-    new_store: None, nlu: NLU, now: datetime
+    desk: Desk, now: datetime
 ) -> None:
-    desk = await build_desk(nlu, now)
-    await bind_people(desk)
     like = await seed_window(desk, now)
     assert 0 < like < MOST_EXAMINED
     recent = await Ticket.filter(estate_id=desk.estate.id).order_by("-id").first()
@@ -311,10 +317,8 @@ async def seed_places(desk: Desk, now: datetime) -> None:
 
 @pytest.mark.server_store
 async def test_the_duplicate_check_reads_only_the_tickets_at_the_place(
-    new_store: None, nlu: NLU, now: datetime
+    desk: Desk, now: datetime
 ) -> None:
-    desk = await build_desk(nlu, now)
-    await bind_people(desk)
     await seed_window(desk, now)
     await seed_places(desk, now)
 
@@ -377,10 +381,8 @@ def examined_of(plan: dict[str, Any], table: str) -> float:
 
 @pytest.mark.server_store
 async def test_a_report_of_no_place_reads_only_the_senders_reports(
-    new_store: None, nlu: NLU, now: datetime
+    desk: Desk, now: datetime
 ) -> None:
-    desk = await build_desk(nlu, now)
-    await bind_people(desk)
     await bind(SENDER, desk.owners["wang"])
     await seed_window(desk, now)
     # The sender's report of no place opens a ticket (none like it yet): its kind and department
@@ -456,7 +458,7 @@ async def _open_repairs(
 
 @pytest.mark.server_store
 async def test_plans_made_on_a_new_store_are_made_again_once_it_has_grown(
-    new_store: None, nlu: NLU, now: datetime
+    desk: Desk, now: datetime
 ) -> None:
     # A prepared statement's generic plan is made once and kept as the table grows (growing
     # invalidates nothing; an ANALYZE does): on a store that starts empty, each connection would
@@ -464,8 +466,6 @@ async def test_plans_made_on_a_new_store_are_made_again_once_it_has_grown(
     # at 200 tickets reads the estate's tickets by time (its two-column index fits one page,
     # the place index needs two), every open ticket of the window for each report. The
     # recovery round's `refresh_statistics` analyzes the grown table, and the plan is made anew.
-    desk = await build_desk(nlu, now)
-    await bind_people(desk)
     async with capture() as captured:
         for text, _place in PLACED_REPORTS:
             await desk.say(text, "u-li")
