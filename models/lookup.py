@@ -20,12 +20,13 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.models import Model
 
-from models.enums import Platform
+from models.desk import Escalation
+from models.enums import Platform, TicketStatus
 from models.estate import Chat, ChatIdentity, Estate, Owner, Staff, Unit
 from models.messaging import Dialog
 from models.roster import DutyShift
@@ -42,6 +43,7 @@ from models.ticket import Ticket, TicketReporter, is_open
 __all__ = [
     "Found",
     "TicketRow",
+    "escalations_due",
     "on_duty_staff",
     "open_tickets_like",
     "owner_units",
@@ -304,3 +306,102 @@ async def on_duty_staff(estate_id: int, department: str, at: datetime) -> list[S
     ]
     rows = await select(DutyShift, Statement(_on_duty_sql(), values))
     return [Staff._init_from_db(**row) for row in rows]
+
+
+def _levels_owed(deadline: str, count: int) -> str:
+    """SQL: how many of `count` escalation steps have come due for a breach of `deadline` (a
+    column), given by `count` values, the times before which each step is not yet due (`now`
+    less each step, the smallest step first)."""
+    cases = " ".join(f"WHEN {deadline} > ? THEN {level}" for level in range(count))
+    return f"(CASE {cases} ELSE {count} END)"
+
+
+def _levels_raised(breach: str, deadline: str, count: int) -> str:
+    """SQL: that every step due for the ticket's breach `breach` of `deadline` was raised:
+    as many escalations recorded below the steps due as there are steps due (the unique key
+    allows one a level)."""
+    owed = _levels_owed(deadline, count)
+    escalation = Escalation._meta.db_table
+    return (
+        f'(SELECT COUNT(*) FROM "{escalation}" "e" WHERE "e"."ticket_id" = "t"."id" '
+        f'AND "e"."breach" = \'{breach}\' AND "e"."deadline" = {deadline} '
+        f'AND "e"."level" < {owed}) = {owed}'
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _escalations_due_sql(count: int, estates: int, response: str, resolve: str) -> str:
+    status = '"t"."status"'
+    responded_by = '"t"."due_response_at"'
+    resolved_by = '"t"."due_resolve_at"'
+    never_paused = '"t"."paused_at" IS NULL AND "t"."paused_seconds" = 0'
+    # A response is owed while the ticket is open and its time has passed, unless that time is
+    # its completion time too and, never paused, that one is late too: one alert says both.
+    response_settled = (
+        f"({status} <> '{TicketStatus.OPEN.value}' OR {responded_by} >= ? "
+        f"OR ({responded_by} = {resolved_by} AND {never_paused}) "
+        f"OR {_levels_raised(response, responded_by, count)})"
+    )
+    # A pause moves the completion time on (later, never earlier), and while the clock is
+    # stopped nothing is owed for it: a ticket that was never paused is due to be done at its
+    # promised time.
+    paused_now = (
+        '"t"."paused_at" IS NOT NULL AND ("t"."paused_until" IS NULL OR "t"."paused_until" > ?)'
+    )
+    resolve_raised = _levels_raised(resolve, resolved_by, count)
+    resolve_settled = (
+        f"({resolved_by} >= ? OR ({paused_now}) OR ({never_paused} AND {resolve_raised}))"
+    )
+    estate_ids = ", ".join("?" for _ in range(estates))
+    handled = is_open('"status"')
+    late = " UNION ".join(
+        f'SELECT "id" FROM "{Ticket._meta.db_table}" WHERE {handled} '
+        f'AND "estate_id" IN ({estate_ids}) AND "{column}" < ?'
+        for column in ("due_response_at", "due_resolve_at")
+    )
+    return (
+        f'SELECT {_ticket_columns()} FROM "{Ticket._meta.db_table}" "t" '
+        f'WHERE "t"."id" IN ({late}) AND NOT ({response_settled} AND {resolve_settled}) '
+        'ORDER BY "t"."id"'
+    )
+
+
+async def escalations_due(
+    estate_ids: Sequence[int],
+    steps: Sequence[timedelta],
+    now: datetime,
+    response: str,
+    resolve: str,
+) -> list[Ticket]:
+    """The open tickets of these estates past a promised time that may owe an escalation step
+    at `now` (`steps`: after a breach, ascending; `response` and `resolve`: the breaches as
+    `Escalation` records them): all of them but those the store can tell owe none, each step
+    come due for each promised time passed recorded already (or the completion clock stopped
+    now). What is left (a step due, a clock stopped and restarted, an answer that settles the
+    response: what needs the ticket's events or the estate's calendar) the escalation job
+    decides by its own rule; so a run reads the tickets with steps due, not every ticket left
+    late and escalated already."""
+    if not estate_ids or not steps:
+        return []
+    count = len(steps)
+    when = Ticket._meta.fields_map["due_response_at"]
+    before = [when.to_db_value(now - step, None) for step in steps]
+    at = when.to_db_value(now, None)
+    ids = list(estate_ids)
+    values: list[Any] = [
+        *ids,
+        at,
+        *ids,
+        at,
+        # response settled: not late, or its steps raised (the CASE twice)
+        at,
+        *before,
+        *before,
+        # resolve settled: not late, its clock stopped, or its steps raised
+        at,
+        at,
+        *before,
+        *before,
+    ]
+    sql = _escalations_due_sql(count, len(ids), response, resolve)
+    return [Ticket._init_from_db(**row) for row in await select(Ticket, Statement(sql, values))]

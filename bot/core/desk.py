@@ -24,7 +24,7 @@ from bot.core.calendar import ServiceCalendar
 from bot.core.context import Context, Outbound, Remember, Services
 from bot.core.i18n import Catalogues
 from bot.core.notifier import Audience, Notice, Notifier
-from bot.core.promises import card_promise, late, resolve_due, ticket_calendar
+from bot.core.promises import card_promise, is_paused, late, resolve_due, ticket_calendar
 from bot.core.reference import EstateCache
 from bot.core.types import Attachment, Button, ChatRef, Mention, OutgoingMessage, SentMessage
 from models import (
@@ -50,6 +50,7 @@ from models import (
     lifecycle,
 )
 from models.lifecycle import IllegalTransition
+from models.lookup import escalations_due
 from models.statements import Statement, chunks, fetch, fetch_one, select, select_statement
 
 log = logging.getLogger(__name__)
@@ -578,8 +579,9 @@ async def breaches(
     ticket: Ticket, now: datetime, calendar: ServiceCalendar, responded: bool | None = None
 ) -> list[tuple[str, datetime]]:
     """The promised times the ticket has passed and still owes (`late`, on the estate's
-    `calendar`), as alerts: (breach, deadline). `responded`: whether staff answered the owner
-    since it was (re)opened, when the caller read it already."""
+    `calendar`), as alerts: (breach, deadline); its completion not while its clock is stopped.
+    `responded`: whether staff answered the owner since it was (re)opened, when the caller read
+    it already."""
     missed = late(ticket, now, calendar)
     found: list[tuple[str, datetime]] = []
     # An open ticket nobody has claimed or answered owes a response; when both promises fall
@@ -590,8 +592,11 @@ async def breaches(
         and not (responded if responded is not None else ticket.id in await _responded([ticket]))
     ):
         found.append((RESPONSE, ticket.due_response_at))
-    if missed.resolve:
-        # Time waited on the owner moves the completion deadline (and so the breach) on.
+    # Time waited on the owner moves the completion deadline (and so the breach) on; while the
+    # clock is stopped nothing is owed for it (the deadline would move on with every run, each
+    # time a breach of its own alerted anew), and when it restarts the breach is the deadline
+    # moved on by the whole wait.
+    if missed.resolve and not is_paused(ticket, now):
         found.append((RESOLVE, resolve_due(ticket, now, calendar)))
     return found
 
@@ -609,6 +614,27 @@ def parse_steps(text: str) -> tuple[int, ...]:
     if not parts or not all(part.isdigit() for part in parts):
         raise ValueError(f"escalation steps are minutes such as 0,30,120: {text!r}")
     return tuple(sorted({int(part) for part in parts}))
+
+
+def steps_owed(
+    owed: Sequence[tuple[str, datetime]],
+    steps: Sequence[timedelta],
+    now: datetime,
+    escalated: Mapping[tuple[int, str, datetime], set[int]] | None = None,
+    ticket_id: int = 0,
+) -> list[tuple[str, datetime, int]]:
+    """(breach, deadline, level) of each step come due by `now` for the breaches `owed` (as
+    `breaches` gives them) and not yet raised (`escalated`: the levels raised for each
+    (ticket, breach, deadline)), in order."""
+    due: list[tuple[str, datetime, int]] = []
+    for breach, deadline in owed:
+        done = (escalated or {}).get((ticket_id, breach, deadline), set())
+        for level, step in enumerate(steps):
+            if now - deadline < step:
+                break
+            if level not in done:
+                due.append((breach, deadline, level))
+    return due
 
 
 def escalation_steps(estate: Estate) -> tuple[timedelta, ...]:
@@ -670,77 +696,69 @@ async def escalate_overdue(now: datetime, services: Services, notifier: Notifier
     whose send fails is retried, and none is lost to a process that dies after the record. A
     job that runs late raises every step that came due, each naming its own people.
     """
-    # One read per promised time, each through its (status, time) index: an OR of the two
-    # reads the whole table on SQLite.
-    handled = [TicketStatus.OPEN, TicketStatus.CLAIMED]
-    late = {
-        ticket.id: ticket
-        for due in ("due_response_at__lt", "due_resolve_at__lt")
-        for ticket in await Ticket.filter(status__in=handled, **{due: now})
-    }
-    candidates = [late[ticket_id] for ticket_id in sorted(late)]
+    # The tickets that may owe a step, read per set of steps: the store leaves out those whose
+    # every step due is recorded already, so a run reads what is due, not every ticket left
+    # late (a backlog of unhandled tickets, escalated to the top, is read no more).
+    estates = {estate.id: estate for estate in await Estate.all()}
+    steps_of = {estate_id: escalation_steps(estate) for estate_id, estate in estates.items()}
+    by_steps: dict[tuple[timedelta, ...], list[int]] = {}
+    for estate_id, steps in steps_of.items():
+        by_steps.setdefault(steps, []).append(estate_id)
+    candidates: list[Ticket] = []
+    for steps, estate_ids in by_steps.items():
+        for some in chunks(estate_ids):
+            candidates += await escalations_due(some, steps, now, RESPONSE, RESOLVE)
     if not candidates:
         return 0
-    # What each ticket's check needs, read for all of them at once: a run's reads do not grow
-    # with the tickets left late and escalated already.
+    candidates.sort(key=lambda ticket: ticket.id)
+    # What each ticket's check needs, read for all of them at once.
     responded = await _responded(candidates)
     escalated = await _escalated_of(candidates)
-    estates = {
-        estate.id: estate
-        for estate in await Estate.filter(
-            id__in=sorted({ticket.estate_id for ticket in candidates})
-        )
-    }
     raised = 0
     for ticket in candidates:
         estate = estates[ticket.estate_id]
-        steps = escalation_steps(estate)
         calendar = await ticket_calendar(ticket, estate, services.cache)
-        for breach, deadline in await breaches(ticket, now, calendar, ticket.id in responded):
-            done = escalated.get((ticket.id, breach, deadline), set())
-            for level, step in enumerate(steps):
-                if now - deadline < step:
-                    break
-                if level in done:
-                    continue
-                try:
-                    async with in_transaction():
-                        escalation = await Escalation.create(
-                            ticket_id=ticket.id,
-                            breach=breach,
-                            deadline=deadline,
-                            level=level,
-                            at=now,
-                        )
-                        stage, people = await stage_people(ticket, level, now)
-                        await TicketEvent.create(
-                            ticket_id=ticket.id,
-                            kind=EventKind.ESCALATED,
-                            actor=lifecycle.SYSTEM,
-                            at=now,
-                            data={
-                                "breach": breach,
-                                "level": level,
-                                "stage": stage,
-                                "to": [member.name for member in people],
-                                "deadline": deadline.isoformat(),
-                            },
-                        )
-                        compose = await _escalation_text(
-                            ticket, estate, breach, deadline, now, services
-                        )
-                        alerts = await people_notices(
-                            ticket.estate_id,
-                            people,
-                            stage,
-                            services,
-                            compose,
-                            f"escalation:{escalation.id}",
-                        )
-                        await notifier.enqueue(alerts, now)
-                except IntegrityError:
-                    continue  # raised already, here or by another process
-                raised += 1
+        owed = await breaches(ticket, now, calendar, ticket.id in responded)
+        steps = steps_of[ticket.estate_id]
+        for breach, deadline, level in steps_owed(owed, steps, now, escalated, ticket.id):
+            try:
+                async with in_transaction():
+                    escalation = await Escalation.create(
+                        ticket_id=ticket.id,
+                        breach=breach,
+                        deadline=deadline,
+                        level=level,
+                        at=now,
+                    )
+                    stage, people = await stage_people(ticket, level, now)
+                    await TicketEvent.create(
+                        ticket_id=ticket.id,
+                        kind=EventKind.ESCALATED,
+                        actor=lifecycle.SYSTEM,
+                        at=now,
+                        data={
+                            "breach": breach,
+                            "level": level,
+                            "stage": stage,
+                            "to": [member.name for member in people],
+                            "deadline": deadline.isoformat(),
+                        },
+                    )
+                    compose = await _escalation_text(
+                        ticket, estate, breach, deadline, now, services
+                    )
+                    alerts = await people_notices(
+                        ticket.estate_id,
+                        people,
+                        stage,
+                        services,
+                        compose,
+                        f"escalation:{escalation.id}",
+                    )
+                    await notifier.enqueue(alerts, now)
+            except IntegrityError:
+                continue  # raised already, here or by another process
+            raised += 1
     if raised and not notifier.queue_only:
         await notifier.deliver(kinds={ESCALATION})
     return raised

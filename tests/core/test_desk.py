@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from bot.core.calendar import ServiceCalendar
 from bot.core.context import Outbound, send_outbox
 from bot.core.desk import (
+    RESOLVE,
+    RESPONSE,
+    breaches,
     card_messages,
     close_unrated,
     escalate_overdue,
+    escalation_steps,
     late_words,
     render_card,
+    steps_owed,
 )
 from bot.core.i18n import Catalogues
+from bot.core.promises import counted_on, ticket_calendar
 from bot.core.types import Mention, OutgoingMessage, SentMessage
 from models import (
     Delivery,
@@ -21,6 +28,7 @@ from models import (
     Department,
     DutyShift,
     Escalation,
+    Estate,
     EventKind,
     Rating,
     StaffRole,
@@ -30,11 +38,25 @@ from models import (
     TicketKind,
     TicketStatus,
 )
-from models.lifecycle import claim_ticket, rate_ticket, record_answer, resolve_ticket
+from models.lifecycle import (
+    claim_ticket,
+    make_urgent,
+    pause_ticket,
+    rate_ticket,
+    record_answer,
+    reopen_ticket,
+    resolve_ticket,
+    resume_ticket,
+    transfer_ticket,
+)
+from models.lookup import escalations_due
 from models.querycount import QueryCount, count_queries
+from models.ticket import OPEN_STATUSES
 from tests.desk import STAFF, Desk
 from tests.factories import make_staff, make_ticket
 from tests.staffdesk import bind_staff, edits, report, staff_texts
+
+WALL = counted_on(ServiceCalendar())  # the tickets run round the clock: pauses in wall time
 
 
 async def test_staged_escalation_alerts_duty_then_supervisor_then_manager_once_each(
@@ -152,7 +174,7 @@ def test_how_late_is_said_in_words_that_make_sense() -> None:
     assert late_words(catalogues, "en", timedelta(seconds=5)) == "just now"
 
 
-async def test_a_run_reads_as_much_for_forty_tickets_escalated_already_as_for_three(
+async def test_a_run_after_forty_tickets_escalated_to_the_top_reads_none_of_them(
     desk: Desk,
 ) -> None:
     start = desk.clock.now()
@@ -173,7 +195,110 @@ async def test_a_run_reads_as_much_for_forty_tickets_escalated_already_as_for_th
     many = await settled(37)
     assert await Escalation.all().count() == 40 * 6
     assert many.statements == few.statements
-    assert few.total <= 6
+    assert few.total == 2  # the estates, and the tickets that may owe a step: none
+    steps = escalation_steps(desk.estate)
+    assert await escalations_due([desk.estate.id], steps, later, RESPONSE, RESOLVE) == []
+    # A day on, nothing new is due either; the backlog stays unread.
+    assert (
+        await escalations_due(
+            [desk.estate.id], steps, later + timedelta(days=1), RESPONSE, RESOLVE
+        )
+        == []
+    )
+
+
+async def test_the_store_leaves_out_only_tickets_that_owe_no_step(desk: Desk) -> None:
+    """Tickets in every state a ticket can be in while handled (claimed, answered, paused and
+    resumed, waiting for an appointment, reopened, made urgent, moved to another department, a
+    complaint whose two promises fall together), escalated at times between and across the
+    steps, with the estate's steps changed halfway: at each time every ticket the escalation
+    rule (`breaches`, `steps_owed`) says owes a step is among those the store gives
+    (`escalations_due`), the job raises exactly those steps, and after it the store gives none
+    of the tickets whose clock never stopped and whose owner staff did not answer."""
+    estate = desk.estate
+    zhang = desk.staff["zhang"]
+    start = desk.clock.now()
+    minutes = lambda m: start + timedelta(minutes=m)  # noqa: E731
+    tickets = [await make_ticket(estate, start, message_id=f"state-{n}") for n in range(9)]
+    complaint = await make_ticket(
+        estate, start, TicketKind.COMPLAINT, Department.CUSTOMER_SERVICE, message_id="state-c"
+    )
+    ids = [ticket.id for ticket in tickets] + [complaint.id]
+
+    async def reopened() -> None:
+        await resolve_ticket(ids[6], zhang, "修好了", minutes(40))
+        await reopen_ticket(ids[6], "staff:1", "又漏了", minutes(70))
+
+    actions = {
+        5: [lambda: claim_ticket(ids[1], zhang, minutes(5))],
+        6: [lambda: record_answer(ids[2], "staff:1", "马上到", minutes(6))],
+        10: [lambda: pause_ticket(ids[3], "staff:1", minutes(10), elapsed=WALL)],
+        12: [
+            lambda: pause_ticket(
+                ids[4],
+                "staff:1",
+                minutes(12),
+                until=minutes(180),
+                appointment=minutes(180),
+                elapsed=WALL,
+            )
+        ],
+        20: [
+            lambda: make_urgent(ids[5], "owner", minutes(20), respond_by=minutes(25)),
+            lambda: claim_ticket(ids[7], zhang, minutes(20)),
+        ],
+        45: [
+            lambda: resume_ticket(ids[3], "staff:1", minutes(45), elapsed=WALL),
+            lambda: transfer_ticket(ids[7], Department.CLEANING, "staff:1", minutes(45)),
+        ],
+        70: [reopened],
+        # The complaint waits on the owner before its time (one for an answer and the result):
+        # its completion clock is stopped, its answer is owed all the same.
+        1000: [lambda: pause_ticket(ids[9], "staff:1", minutes(1000), elapsed=WALL)],
+        # Past its completion time and alerted twice, it waits on the owner for five minutes:
+        # its completion time, and so the breach, moves on by as much (a breach whose steps the
+        # store does not know), with no step raised while it waits.
+        24 * 60 + 12: [
+            lambda: pause_ticket(ids[8], "staff:1", minutes(24 * 60 + 12), elapsed=WALL)
+        ],
+        24 * 60 + 17: [
+            lambda: resume_ticket(ids[8], "staff:1", minutes(24 * 60 + 17), elapsed=WALL)
+        ],
+    }
+    checked = 0
+    for at in (1, 16, 20, 31, 46, 50, 75, 125, 140, 200, 260, 1445, 1450, 1455, 1460, 4320):
+        now = minutes(at)
+        for when in sorted(actions):
+            if when <= at:
+                for action in actions.pop(when):
+                    await action()
+        if at == 140:  # the estate adds a step: the levels after it are counted anew
+            estate.escalation_steps = "0,10,30,120"
+            await estate.save()
+            desk.services.cache.invalidate(estate.id)
+        steps = escalation_steps(await Estate.get(id=estate.id))
+        raised: dict[tuple[int, str, datetime], set[int]] = {}
+        for ticket_id, breach, deadline, level in await Escalation.all().values_list(
+            "ticket_id", "breach", "deadline", "level"
+        ):
+            raised.setdefault((ticket_id, breach, deadline), set()).add(level)
+        owing: dict[int, int] = {}
+        for ticket in await Ticket.filter(id__in=ids, status__in=OPEN_STATUSES):
+            calendar = await ticket_calendar(ticket, estate)
+            owed = steps_owed(await breaches(ticket, now, calendar), steps, now, raised, ticket.id)
+            if owed:
+                owing[ticket.id] = len(owed)
+        given = await escalations_due([estate.id], steps, now, RESPONSE, RESOLVE)
+        assert set(owing) <= {ticket.id for ticket in given}, at
+        assert await escalate_overdue(now, desk.services, desk.notifier) == sum(owing.values()), at
+        checked += len(owing)
+        left = {
+            ticket.id
+            for ticket in await escalations_due([estate.id], steps, now, RESPONSE, RESOLVE)
+        }
+        # What the store cannot tell: a clock that stopped (its time moved on), an answer.
+        assert left <= {ids[2], ids[3], ids[4], ids[8], ids[9]}, at
+    assert checked >= 20  # the times were ones with steps owed
 
 
 async def test_two_processes_escalating_at_once_alert_once(desk: Desk) -> None:
@@ -322,3 +447,25 @@ async def test_an_auto_closed_cards_edit_is_a_delivery_recorded_with_the_close(
     assert edit.payload["edit"] == card.message_id
     [(sent, message)] = edits(desk)
     assert sent.message_id == card.message_id and "状态：已关闭" in message.text
+
+
+async def test_a_late_ticket_waiting_on_the_owner_is_not_alerted_again_while_it_waits(
+    desk: Desk,
+) -> None:
+    start = desk.clock.now()
+    ticket = await make_ticket(desk.estate, start, message_id="waits")
+    due = ticket.due_resolve_at  # steps +0, +30 min, +2 h after each promised time
+    minutes = lambda m: due + timedelta(minutes=m)  # noqa: E731
+    assert await escalate_overdue(minutes(1), desk.services, desk.notifier) == 3 + 1
+    await claim_ticket(ticket.id, desk.staff["zhang"], minutes(2))
+    await pause_ticket(ticket.id, "staff:1", minutes(3), elapsed=WALL)
+
+    # While its clock is stopped its completion time moves on with it: no new breach a run.
+    for at in (5, 6, 7, 40):
+        assert await escalate_overdue(minutes(at), desk.services, desk.notifier) == 0, at
+
+    await resume_ticket(ticket.id, "staff:1", minutes(43), elapsed=WALL)  # waited 40 minutes
+    assert await escalate_overdue(minutes(44), desk.services, desk.notifier) == 1
+    moved = await Escalation.get(ticket_id=ticket.id, breach=RESOLVE, level=0, at=minutes(44))
+    assert moved.deadline == minutes(40)
+    assert await escalate_overdue(minutes(45), desk.services, desk.notifier) == 0
