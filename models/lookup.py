@@ -26,7 +26,7 @@ from typing import Any
 from tortoise.models import Model
 
 from models.desk import Escalation
-from models.enums import Platform, TicketStatus
+from models.enums import EventKind, Platform, TicketStatus
 from models.estate import Chat, ChatIdentity, Estate, Owner, Staff, Unit
 from models.messaging import Dialog
 from models.roster import DutyShift
@@ -38,7 +38,7 @@ from models.statements import (
     select,
     together,
 )
-from models.ticket import Ticket, TicketReporter, is_open
+from models.ticket import Ticket, TicketEvent, TicketReporter, is_open
 
 __all__ = [
     "Found",
@@ -337,10 +337,18 @@ def _escalations_due_sql(count: int, estates: int, response: str, resolve: str) 
     never_paused = '"t"."paused_at" IS NULL AND "t"."paused_seconds" = 0'
     # A response is owed while the ticket is open and its time has passed, unless that time is
     # its completion time too and, never paused, that one is late too: one alert says both.
+    # Nor is it owed once staff answered the owner since the ticket was (re)opened.
+    events = TicketEvent._meta.db_table
+    answered = (
+        f'EXISTS (SELECT 1 FROM "{events}" "a" WHERE "a"."ticket_id" = "t"."id" '
+        f'AND "a"."kind" = \'{EventKind.ANSWERED.value}\' AND "a"."at" >= COALESCE('
+        f'(SELECT MAX("r"."at") FROM "{events}" "r" WHERE "r"."ticket_id" = "t"."id" '
+        f'AND "r"."kind" = \'{EventKind.REOPENED.value}\'), "t"."created_at"))'
+    )
     response_settled = (
         f"({status} <> '{TicketStatus.OPEN.value}' OR {responded_by} >= ? "
         f"OR ({responded_by} = {resolved_by} AND {never_paused}) "
-        f"OR {_levels_raised(response, responded_by, count)})"
+        f"OR {_levels_raised(response, responded_by, count)} OR {answered})"
     )
     # A pause moves the completion time on (later, never earlier), and while the clock is
     # stopped nothing is owed for it: a ticket that was never paused is due to be done at its
@@ -377,10 +385,9 @@ async def escalations_due(
     at `now` (`steps`: after a breach, ascending; `response` and `resolve`: the breaches as
     `Escalation` records them): all of them but those the store can tell owe none, each step
     come due for each promised time passed recorded already (or the completion clock stopped
-    now). What is left (a step due, a clock stopped and restarted, an answer that settles the
-    response: what needs the ticket's events or the estate's calendar) the escalation job
-    decides by its own rule; so a run reads the tickets with steps due, not every ticket left
-    late and escalated already."""
+    now, or the owner answered). What is left (a step due; a clock stopped and restarted, whose
+    moved time needs the estate's calendar) the escalation job decides by its own rule; so a
+    run reads the tickets with steps due, not every ticket left late and escalated already."""
     if not estate_ids or not steps:
         return []
     count = len(steps)

@@ -226,6 +226,8 @@ async def test_the_store_leaves_out_only_tickets_that_owe_no_step(desk: Desk) ->
     ids = [ticket.id for ticket in tickets] + [complaint.id]
 
     async def reopened() -> None:
+        # Answered before it was resolved: after the reopening that answer no longer counts.
+        await record_answer(ids[6], "staff:1", "师傅在路上", minutes(35))
         await resolve_ticket(ids[6], zhang, "修好了", minutes(40))
         await reopen_ticket(ids[6], "staff:1", "又漏了", minutes(70))
 
@@ -296,8 +298,8 @@ async def test_the_store_leaves_out_only_tickets_that_owe_no_step(desk: Desk) ->
             ticket.id
             for ticket in await escalations_due([estate.id], steps, now, RESPONSE, RESOLVE)
         }
-        # What the store cannot tell: a clock that stopped (its time moved on), an answer.
-        assert left <= {ids[2], ids[3], ids[4], ids[8], ids[9]}, at
+        # What the store cannot tell: a clock that stopped and restarted (its time moved on).
+        assert left <= {ids[3], ids[4], ids[8], ids[9]}, at
     assert checked >= 20  # the times were ones with steps owed
 
 
