@@ -13,7 +13,9 @@ report: `render_text` for the staff chat, `chart_png` (tickets per department pe
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +43,8 @@ from models import (
 )
 from models.lifecycle import POOR_RATINGS
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "BadMonth",
     "ComplaintRow",
@@ -55,6 +59,7 @@ __all__ = [
     "chart_figure",
     "chart_png",
     "cjk_font",
+    "installed_fonts",
     "month_bounds",
     "month_report",
     "parse_month",
@@ -831,15 +836,43 @@ def cjk_font(available: Iterable[str]) -> str | None:
     return generic[0] if generic else None
 
 
-def _installed_fonts() -> set[str]:
+def installed_fonts(manager: Any = None) -> set[str]:
+    """The names of the fonts matplotlib can draw with (`manager`: its font manager). Its list
+    is cached from the first time it ran on the machine: when it holds no font for Chinese,
+    the system's font files it does not know (a font installed since) are added to it, once
+    per process, before giving up on Chinese labels."""
     from matplotlib import font_manager
 
-    return {entry.name for entry in font_manager.fontManager.ttflist}
+    manager = manager or font_manager.fontManager
+    names = {entry.name for entry in manager.ttflist}
+    if cjk_font(names) is None and id(manager) not in _rescanned:
+        _rescanned.add(id(manager))
+        known = {entry.fname for entry in manager.ttflist}
+        for path in _system_font_files():
+            if path in known:
+                continue
+            try:
+                manager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
+                log.warning("font file %s cannot be read", path)
+        names = {entry.name for entry in manager.ttflist}
+    return names
+
+
+# The font managers whose list was completed from the system's font files (once each).
+_rescanned: set[int] = set()
+
+
+@functools.cache
+def _system_font_files() -> tuple[str, ...]:
+    from matplotlib import font_manager
+
+    return tuple(sorted(font_manager.findSystemFonts()))
 
 
 def chart_lang(lang: str) -> tuple[str, str | None]:
     """The language the chart can be labelled in here, and the CJK font to use for it."""
-    font = cjk_font(_installed_fonts())
+    font = cjk_font(installed_fonts())
     # Without a font that has Chinese glyphs, Chinese labels would render as empty boxes.
     if lang == "zh" and font is None:
         return "en", None

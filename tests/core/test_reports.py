@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from bot.core.reports import (
     chart_lang,
     chart_png,
     cjk_font,
+    installed_fonts,
     month_bounds,
     month_report,
     month_started,
@@ -320,6 +322,21 @@ def test_cjk_font_choice() -> None:
     assert chart_lang("en")[0] == "en"
     lang, font = chart_lang("zh")
     assert (lang, font) == (("zh", font) if font else ("en", None))
+
+
+def test_a_font_installed_after_matplotlib_listed_the_fonts_is_drawn_with() -> None:
+    """matplotlib keeps its list of fonts from the first time it ran; a font for Chinese
+    installed since (as `.ci/run` installs one) is found all the same."""
+    from matplotlib import font_manager
+
+    on_disk = installed_fonts()  # the process's own list, completed from the font files
+    listed = font_manager.fontManager.ttflist
+    chinese = {entry.fname for entry in listed if cjk_font([entry.name]) is not None}
+    stale = copy.copy(font_manager.fontManager)  # as listed before those files were installed
+    stale.ttflist = [entry for entry in listed if entry.fname not in chinese]
+    assert cjk_font(entry.name for entry in stale.ttflist) is None
+    assert cjk_font(installed_fonts(stale)) == cjk_font(on_disk)
+    assert cjk_font(on_disk) is not None  # .ci/run installs fonts-wqy-microhei
 
 
 @pytest.fixture
