@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import statistics
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,20 +49,21 @@ from benchmarks.load import (  # noqa: E402
     _insert_many,
     empty_store,
     seed_estate,
+    ticket_row,
 )
 from bot.core.channel import ChannelHub  # noqa: E402
 from bot.core.clock import FixedClock  # noqa: E402
 from bot.core.context import Services  # noqa: E402
-from bot.core.desk import escalate_overdue  # noqa: E402
+from bot.core.desk import DEFAULT_STEPS, escalate_overdue  # noqa: E402
 from bot.core.i18n import Catalogues  # noqa: E402
 from bot.core.nlu import NLU  # noqa: E402
 from bot.core.notifier import Notifier  # noqa: E402
 from bot.core.reference import EstateCache  # noqa: E402
-from models import Chat, ChatKind, Platform, Ticket  # noqa: E402
+from models import Chat, ChatKind, Escalation, Platform, Ticket  # noqa: E402
 from models.querycount import count_queries  # noqa: E402
 from models.store import close_store, open_store  # noqa: E402
 
-STEPS = (timedelta(0), timedelta(minutes=30), timedelta(hours=2))  # the estate's default
+STEPS = tuple(timedelta(minutes=m) for m in DEFAULT_STEPS)  # the estate's own
 ESCALATION_COLUMNS = "id ticket_id breach deadline level at".split()
 
 
@@ -81,47 +84,29 @@ def late_rows(
         claimed = rng.random() < 0.5
         user = f"owner-{owner_id}"
         tickets.append(
-            (
-                i,
-                estate_id,
-                f"R-{i:06d}",
-                "repair",
-                "engineering",
-                False,
-                "claimed" if claimed else "open",
-                owner_id,
-                unit_id or None,
-                None,
-                None,
-                "",
-                unit_id or None,
-                "webchat",
-                f"private:{user}",
-                f"late-{i}",
-                user,
-                "",
-                "zh",
-                "厨房水管漏水了",
-                "[]",
-                None,
-                "",
-                None,
-                0,
-                created,
-                responded_by if claimed else None,
-                None,
-                None,
-                responded_by,
-                resolved_by,
-                "",
-                False,
-                0,
-                False,
+            ticket_row(
+                id=i,
+                estate_id=estate_id,
+                number=f"R-{i:06d}",
+                kind="repair",
+                department="engineering",
+                status="claimed" if claimed else "open",
+                owner_id=owner_id,
+                unit_id=unit_id or None,
+                reporter_unit_id=unit_id or None,
+                source_chat_id=f"private:{user}",
+                source_message_id=f"late-{i}",
+                reporter_id=user,
+                text="厨房水管漏水了",
+                created_at=created,
+                claimed_at=responded_by if claimed else None,
+                due_response_at=responded_by,
+                due_resolve_at=resolved_by,
             )
         )
-        breaches = [("resolve", resolved_by)] if claimed else [("response", responded_by)]
-        if not claimed:
-            breaches.append(("resolve", resolved_by))
+        # A claimed ticket owes no response.
+        breaches = [("response", responded_by)] if not claimed else []
+        breaches.append(("resolve", resolved_by))
         for breach, deadline in breaches:
             for level, step in enumerate(STEPS):
                 if deadline + step <= now:
@@ -135,7 +120,8 @@ async def grow(
     """Insert late tickets until `backlog` are held (`held` are already)."""
     conn = get_connection("default")
     chunk = 50_000
-    escalation_id = await Ticket.all().count() * 6  # past any id an earlier chunk used
+    last = await Escalation.all().order_by("-id").first()
+    escalation_id = last.id if last else 0
     for first in range(held + 1, backlog + 1, chunk):
         count = min(chunk, backlog + 1 - first)
         tickets, raised = late_rows(first, count, estate_id, owners, now)
@@ -203,12 +189,12 @@ async def main(args: argparse.Namespace) -> list[dict[str, float]]:
                 if raised:
                     raise SystemExit(f"the run raised {raised}: the seed left a step due")
                 statements = counted.total
-            made = _models_made()
-            tracemalloc.start()
-            await escalate_overdue(now, services, notifier)
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            read = _models_made() - made
+            with tickets_made() as made:
+                tracemalloc.start()
+                await escalate_overdue(now, services, notifier)
+                _, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+            read = made[0]
             result = {
                 "late": backlog,
                 "ms": statistics.median(times) * 1000,
@@ -229,22 +215,22 @@ async def main(args: argparse.Namespace) -> list[dict[str, float]]:
         await close_store()
 
 
-_made = [0]
-
-
-def _models_made() -> int:
-    return _made[0]
-
-
-def _count_models() -> None:
-    """Count the tickets made from rows (`Ticket._init_from_db`), however the job reads them."""
+@contextlib.contextmanager
+def tickets_made() -> Iterator[list[int]]:
+    """Counts, in the list it gives, the tickets made from rows within the block
+    (`Ticket._init_from_db`), however the job reads them."""
+    made = [0]
     original = Ticket._init_from_db.__func__  # type: ignore[attr-defined]
 
     def counted(cls: type[Ticket], **kwargs: object) -> Ticket:
-        _made[0] += 1
+        made[0] += 1
         return original(cls, **kwargs)  # type: ignore[no-any-return]
 
     Ticket._init_from_db = classmethod(counted)  # type: ignore[method-assign,assignment]
+    try:
+        yield made
+    finally:
+        del Ticket._init_from_db  # Model's own again
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -258,5 +244,4 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    _count_models()
     asyncio.run(main(parse()))

@@ -315,6 +315,37 @@ TICKET_COLUMNS = (
     "rating reopen_count created_at claimed_at resolved_at closed_at due_response_at "
     "due_resolve_at severity office_time paused_seconds appointment_reminded"
 ).split()
+# What a seeded ticket has unless its row says otherwise: a web chat report, unplaced, on the
+# clock round the hour, never paused, unrated.
+TICKET_DEFAULTS: dict[str, Any] = {
+    "urgent": False,
+    "location_place": None,
+    "location_building": None,
+    "location_unknown": "",
+    "source_platform": "webchat",
+    "reporter_name": "",
+    "language": "zh",
+    "photos": "[]",
+    "claimed_by_id": None,
+    "result": "",
+    "rating": None,
+    "reopen_count": 0,
+    "claimed_at": None,
+    "resolved_at": None,
+    "closed_at": None,
+    "severity": "",
+    "office_time": False,
+    "paused_seconds": 0,
+    "appointment_reminded": False,
+}
+
+
+def ticket_row(**values: Any) -> tuple:
+    """A ticket's row in TICKET_COLUMNS order: `values`, and TICKET_DEFAULTS for the rest."""
+    row = {**TICKET_DEFAULTS, **values}
+    return tuple(row[column] for column in TICKET_COLUMNS)
+
+
 REPORTER_COLUMNS = "id ticket_id platform chat_id user_id message_id language name text at".split()
 EVENT_COLUMNS = "id ticket_id kind actor at data".split()
 KINDS = (
@@ -352,42 +383,27 @@ def past_tickets(
         text = make_text(kind if kind != "enquiry" else "enquiry", rng)
         user = f"owner-{owner_id}"
         tickets.append(
-            (
-                i,
-                estate_id,
-                f"{prefix}-{numbers[prefix]:04d}",
-                kind,
-                department,
-                False,
-                status,
-                owner_id,
-                unit_id or None,
-                None,
-                None,
-                "",
-                unit_id or None,
-                "webchat",
-                f"private:{user}",
-                f"seed-{i}",
-                user,
-                "",
-                "zh",
-                text,
-                "[]",
-                None,
-                "",
-                rating,
-                0,
-                created,
-                claimed,
-                resolved,
-                closed,
-                created + timedelta(minutes=15),
-                created + timedelta(hours=24),
-                "",  # no severity
-                False,  # on the clock round the hour
-                0,  # never paused
-                False,
+            ticket_row(
+                id=i,
+                estate_id=estate_id,
+                number=f"{prefix}-{numbers[prefix]:04d}",
+                kind=kind,
+                department=department,
+                status=status,
+                owner_id=owner_id,
+                unit_id=unit_id or None,
+                reporter_unit_id=unit_id or None,
+                source_chat_id=f"private:{user}",
+                source_message_id=f"seed-{i}",
+                reporter_id=user,
+                text=text,
+                rating=rating,
+                created_at=created,
+                claimed_at=claimed,
+                resolved_at=resolved,
+                closed_at=closed,
+                due_response_at=created + timedelta(minutes=15),
+                due_resolve_at=created + timedelta(hours=24),
             )
         )
         reporters.append(

@@ -620,15 +620,15 @@ def steps_owed(
     owed: Sequence[tuple[str, datetime]],
     steps: Sequence[timedelta],
     now: datetime,
-    escalated: Mapping[tuple[int, str, datetime], set[int]] | None = None,
-    ticket_id: int = 0,
+    escalated: Mapping[tuple[int, str, datetime], set[int]],
+    ticket_id: int,
 ) -> list[tuple[str, datetime, int]]:
-    """(breach, deadline, level) of each step come due by `now` for the breaches `owed` (as
-    `breaches` gives them) and not yet raised (`escalated`: the levels raised for each
-    (ticket, breach, deadline)), in order."""
+    """(breach, deadline, level) of each step come due by `now` for the breaches `owed` of
+    ticket `ticket_id` (as `breaches` gives them) and not yet raised (`escalated`: the levels
+    raised for each (ticket, breach, deadline)), in order."""
     due: list[tuple[str, datetime, int]] = []
     for breach, deadline in owed:
-        done = (escalated or {}).get((ticket_id, breach, deadline), set())
+        done = escalated.get((ticket_id, breach, deadline), set())
         for level, step in enumerate(steps):
             if now - deadline < step:
                 break

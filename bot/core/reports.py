@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.core.calendar import ServiceCalendar, load_calendar, pick_target, promise_on
@@ -42,6 +42,9 @@ from models import (
     TicketStatus,
 )
 from models.lifecycle import POOR_RATINGS
+
+if TYPE_CHECKING:
+    from matplotlib.font_manager import FontManager
 
 log = logging.getLogger(__name__)
 
@@ -836,31 +839,26 @@ def cjk_font(available: Iterable[str]) -> str | None:
     return generic[0] if generic else None
 
 
-def installed_fonts(manager: Any = None) -> set[str]:
+def installed_fonts(manager: FontManager | None = None) -> set[str]:
     """The names of the fonts matplotlib can draw with (`manager`: its font manager). Its list
     is cached from the first time it ran on the machine: when it holds no font for Chinese,
-    the system's font files it does not know (a font installed since) are added to it, once
-    per process, before giving up on Chinese labels."""
+    the system's font files it does not know (a font installed since; the files are listed
+    once per process) are added to it before giving up on Chinese labels."""
     from matplotlib import font_manager
 
     manager = manager or font_manager.fontManager
     names = {entry.name for entry in manager.ttflist}
-    if cjk_font(names) is None and id(manager) not in _rescanned:
-        _rescanned.add(id(manager))
-        known = {entry.fname for entry in manager.ttflist}
-        for path in _system_font_files():
-            if path in known:
-                continue
-            try:
-                manager.addfont(path)
-            except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
-                log.warning("font file %s cannot be read", path)
-        names = {entry.name for entry in manager.ttflist}
-    return names
-
-
-# The font managers whose list was completed from the system's font files (once each).
-_rescanned: set[int] = set()
+    if cjk_font(names) is not None:
+        return names
+    known = {entry.fname for entry in manager.ttflist}
+    for path in _system_font_files():
+        if path in known:
+            continue
+        try:
+            manager.addfont(path)
+        except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
+            log.warning("font file %s cannot be read", path)
+    return {entry.name for entry in manager.ttflist}
 
 
 @functools.cache
